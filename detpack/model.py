@@ -1,0 +1,177 @@
+"""The typed content model: what a detection pack is, whatever schema it was written in.
+
+Both detection schemas seen in the wild are normalised into these classes by
+``detpack.content``; everything after that (validation, rendering, replay) reads
+only this model. Every object keeps the ``Location`` it came from so that a
+finding can name the file, line and field.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import Location
+
+
+@dataclass(frozen=True)
+class RiskObject:
+    field: str
+    type: str  # system | user | other
+    score: int
+    location: Location
+
+
+@dataclass(frozen=True)
+class ThreatObject:
+    field: str
+    type: str
+    location: Location
+
+
+@dataclass(frozen=True)
+class Drilldown:
+    name: str
+    search: str
+    earliest_offset: str
+    latest_offset: str
+    location: Location
+
+
+@dataclass(frozen=True)
+class AttackData:
+    """One dataset of a test: a local path (resolved against the pack) or URL."""
+
+    data: str
+    source: str | None
+    sourcetype: str | None
+    location: Location
+
+
+@dataclass(frozen=True)
+class DetectionTest:
+    name: str
+    type: str  # unit (positive) | negative
+    attack_data: tuple[AttackData, ...]
+    expected_count: int | None  # exact number of result rows, when declared
+    location: Location
+
+
+@dataclass(frozen=True)
+class Annotations:
+    mitre_attack: tuple[str, ...] = ()
+    kill_chain_phases: tuple[str, ...] = ()
+    nist: tuple[str, ...] = ()
+    cis20: tuple[str, ...] = ()
+    analytic_story: tuple[str, ...] = ()
+    data_source: tuple[str, ...] = ()
+    confidence: int | None = None
+    impact: int | None = None
+
+
+@dataclass(frozen=True)
+class Detection:
+    path: Path
+    name: str
+    id: str
+    version: int
+    date: str
+    author: str
+    status: str
+    type: str
+    description: str
+    search: str
+    how_to_implement: str
+    known_false_positives: str
+    references: tuple[str, ...]
+    security_domain: str
+    asset_type: str
+    required_fields: tuple[str, ...]
+    annotations: Annotations
+    risk_message: str
+    risk_objects: tuple[RiskObject, ...]
+    threat_objects: tuple[ThreatObject, ...]
+    drilldowns: tuple[Drilldown, ...]
+    tests: tuple[DetectionTest, ...]
+    locations: dict[str, Location] = field(default_factory=dict, compare=False)
+
+    @property
+    def file_stem(self) -> str:
+        return self.path.stem
+
+    @property
+    def filter_macro(self) -> str:
+        return f"{self.file_stem}_filter"
+
+    @property
+    def risk_score(self) -> int:
+        return max((r.score for r in self.risk_objects), default=0)
+
+    def where(self, key: str) -> Location:
+        """Location of a field path such as ``rba.message``; falls back to the file."""
+        while key:
+            if key in self.locations:
+                return self.locations[key]
+            key = key.rpartition(".")[0]
+        return self.locations.get("", Location(str(self.path)))
+
+
+@dataclass(frozen=True)
+class Story:
+    path: Path
+    name: str
+    id: str
+    version: int
+    date: str
+    author: str
+    description: str
+    narrative: str
+    references: tuple[str, ...]
+    category: tuple[str, ...]
+    usecase: str
+    locations: dict[str, Location] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Macro:
+    path: Path
+    name: str
+    definition: str
+    description: str
+    arguments: tuple[str, ...]
+    locations: dict[str, Location] = field(default_factory=dict, compare=False)
+
+    @property
+    def stanza(self) -> str:
+        """The macros.conf stanza name: ``name(N)`` when it takes arguments."""
+        return f"{self.name}({len(self.arguments)})" if self.arguments else self.name
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    path: Path
+    app_id: str
+    label: str
+    version: str
+    author: str
+    author_email: str
+    author_company: str
+    description: str
+    prefix: str
+    locations: dict[str, Location] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Pack:
+    root: Path
+    app: AppSettings
+    detections: tuple[Detection, ...]
+    stories: tuple[Story, ...]
+    macros: tuple[Macro, ...]
+    data_sources: tuple[str, ...] = ()
+
+    def detection(self, name_or_id: str) -> Detection | None:
+        wanted = name_or_id.lower()
+        for d in self.detections:
+            if wanted in (d.name.lower(), d.id.lower(), d.file_stem.lower()):
+                return d
+        return None
