@@ -50,10 +50,14 @@ class AttackData:
 @dataclass(frozen=True)
 class DetectionTest:
     name: str
-    type: str  # unit (positive) | negative
     attack_data: tuple[AttackData, ...]
     expected_count: int | None  # exact number of result rows, when declared
     location: Location
+
+    @property
+    def positive(self) -> bool:
+        """A test expects the attack to be found unless it declares zero results."""
+        return self.expected_count != 0
 
 
 @dataclass(frozen=True)
