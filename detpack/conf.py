@@ -1,0 +1,182 @@
+"""The one writer and the strict reader of Splunk .conf files.
+
+Every conf file the build renders goes through ``write_conf``; ``verify_conf``
+then reads the text back with ``parse_conf`` (which shares no code with the
+writer) and compares every stanza, key and value with what was meant.
+
+Values follow Splunk's rules: a line ending in a backslash continues on the next
+line, so a newline inside a value is written as ``\\`` + newline. Values that
+Splunk could not read back unchanged are refused instead of written: control
+characters, surrounding white space (Splunk trims it) and a final backslash,
+which would glue the following line into the value.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/<>\-]*\Z")
+
+
+class ConfError(Exception):
+    """A conf file that cannot be read strictly; the message names file and line."""
+
+
+class ConfValueError(ValueError):
+    """A stanza name, key or value that cannot be written safely."""
+
+
+@dataclass
+class Stanza:
+    name: str
+    entries: dict[str, str] = field(default_factory=dict)
+    line: int = 0
+
+
+def control_characters(text: str, allowed: str = "") -> list[str]:
+    """The control characters in ``text`` (other than ``allowed``), as ``U+XXXX``."""
+    return sorted(
+        {f"U+{ord(c):04X}" for c in text if c not in allowed and unicodedata.category(c) == "Cc"}
+    )
+
+
+def check_stanza_name(name: str) -> None:
+    if name != name.strip():  # "" is the app-wide stanza of .meta files
+        raise ConfValueError("stanza name has surrounding white space")
+    if "[" in name or "]" in name:
+        raise ConfValueError("stanza name contains '[' or ']'")
+    if bad := control_characters(name):
+        raise ConfValueError(f"stanza name contains control characters {', '.join(bad)}")
+
+
+def check_key(key: str) -> None:
+    if not KEY_PATTERN.match(key):
+        raise ConfValueError(f"key {key!r} is not a valid conf key")
+
+
+def check_value(value: str) -> None:
+    if bad := control_characters(value, allowed="\n\t"):
+        raise ConfValueError(f"value contains control characters {', '.join(bad)}")
+    if value != value.strip(" \t\n"):
+        raise ConfValueError("value has leading or trailing white space, which Splunk trims")
+    if value.endswith("\\"):
+        raise ConfValueError("value ends with a backslash, which would join the next line")
+
+
+def format_value(value: str) -> str:
+    check_value(value)
+    return "\\\n".join(value.split("\n"))
+
+
+class ConfWriter:
+    """Writes one conf file line by line and records what it meant to write.
+
+    Templates call ``stanza`` and ``entry``; ``stanzas`` is then the intended
+    content that the text must read back as (see ``verify_conf``).
+    """
+
+    def __init__(self) -> None:
+        self.stanzas: list[Stanza] = []
+
+    def stanza(self, name: str) -> str:
+        check_stanza_name(name)
+        if any(s.name == name for s in self.stanzas):
+            raise ConfValueError(f"duplicate stanza [{name}]")
+        self.stanzas.append(Stanza(name))
+        return f"[{name}]"
+
+    def entry(self, key: str, value: object) -> str:
+        if not self.stanzas:
+            raise ConfValueError(f"key {key!r} written outside a stanza")
+        check_key(key)
+        entries = self.stanzas[-1].entries
+        if key in entries:
+            raise ConfValueError(f"duplicate key {key!r} in [{self.stanzas[-1].name}]")
+        text = str(value)
+        entries[key] = text
+        return f"{key} = {format_value(text)}".rstrip(" ")
+
+
+def write_conf(stanzas: list[Stanza], header: str = "") -> str:
+    """Render stanzas as conf text; raises ConfValueError for anything unsafe."""
+    writer = ConfWriter()
+    out = [f"# {line}".rstrip() for line in header.splitlines()]
+    for stanza in stanzas:
+        out += ["", writer.stanza(stanza.name)] if out else [writer.stanza(stanza.name)]
+        out += [writer.entry(key, value) for key, value in stanza.entries.items()]
+    return "\n".join(out) + "\n"
+
+
+def parse_conf(text: str, filename: str) -> list[Stanza]:
+    """Read conf text strictly: duplicate stanzas or keys, keys outside a stanza,
+    and lines that are neither are errors naming the file and line."""
+    stanzas: list[Stanza] = []
+    current: Stanza | None = None
+    lines = text.split("\n")
+    index = 0
+    while index < len(lines):
+        number, line = index + 1, lines[index].rstrip("\r")
+        index += 1
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("["):
+            current = _open_stanza(stripped, stanzas, filename, number)
+            continue
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfError(f"{filename}:{number}: line is neither a stanza, a key = value, nor a comment")
+        if current is None:
+            raise ConfError(f"{filename}:{number}: key {key!r} outside any stanza")
+        if key in current.entries:
+            raise ConfError(f"{filename}:{number}: duplicate key {key!r} in [{current.name}]")
+        parts = [value.strip()]
+        while parts[-1].endswith("\\") and index < len(lines):
+            parts[-1] = parts[-1][:-1]
+            parts.append(lines[index].rstrip("\r"))
+            index += 1
+        current.entries[key] = "\n".join(parts)
+    return stanzas
+
+
+def _open_stanza(stripped: str, stanzas: list[Stanza], filename: str, number: int) -> Stanza:
+    if not stripped.endswith("]"):
+        raise ConfError(f"{filename}:{number}: stanza header is not closed with ']'")
+    name = stripped[1:-1].strip()
+    if any(s.name == name for s in stanzas):
+        raise ConfError(f"{filename}:{number}: duplicate stanza [{name}]")
+    stanza = Stanza(name, {}, number)
+    stanzas.append(stanza)
+    return stanza
+
+
+def read_conf(path: Path | str) -> list[Stanza]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfError(f"{path}: cannot read: {exc}") from None
+    return parse_conf(text, str(path))
+
+
+def as_dict(stanzas: list[Stanza]) -> dict[str, dict[str, str]]:
+    return {s.name: dict(s.entries) for s in stanzas}
+
+
+def verify_conf(text: str, filename: str, expected: list[Stanza]) -> list[str]:
+    """Parse ``text`` back and list every difference from ``expected``."""
+    try:
+        got = as_dict(parse_conf(text, filename))
+    except ConfError as exc:
+        return [str(exc)]
+    want = as_dict(expected)
+    problems = [f"{filename}: stanza [{n}] missing" for n in want if n not in got]
+    problems += [f"{filename}: unexpected stanza [{n}]" for n in got if n not in want]
+    for name in want.keys() & got.keys():
+        for key in want[name].keys() | got[name].keys():
+            if want[name].get(key) != got[name].get(key):
+                problems.append(f"{filename}: [{name}] {key}: read back differently from what was written")
+    return sorted(problems)

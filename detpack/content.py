@@ -1,0 +1,179 @@
+"""Read a content directory in the security_content layout into the model.
+
+Layout: ``contentctl.yml`` (the app settings), ``detections/**/*.yml``,
+``stories/*.yml``, ``macros/*.yml``, optional ``data_sources/*.yml`` and
+``deployments/``. Detections in either public schema are normalised here: the
+current one (``rba:``) and the older one (``tags.message``/``tags.observable``/
+``tags.risk_score``). Schema findings from every file are collected; a file
+with findings is left out of the pack so that cross-checks can still run on
+the rest.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from . import schema
+from .errors import Finding, InvalidInput, Location
+from .source import load_yaml
+from .mappings import OBSERVABLE_RISK_TYPES, OBSERVABLE_THREAT_TYPES, RISK_ROLES
+from .model import (
+    Annotations, AppSettings, AttackData, Detection, DetectionTest, Drilldown, Macro, Pack,
+    RiskObject, Story, ThreatObject,
+)
+
+SETTINGS_FILE = "contentctl.yml"
+
+
+def load_pack(root: Path) -> tuple[Pack | None, list[Finding]]:
+    """The pack and every schema finding; the pack is None when the settings are unusable."""
+    root = Path(root)
+    findings: list[Finding] = []
+    if not root.is_dir():
+        return None, [Finding(Location(str(root)), "(content)", "is not a directory", "a content directory")]
+    app = _load_one(root / SETTINGS_FILE, schema.SETTINGS, _app_settings, findings)
+    detections = _load_all(root, "detections/**/*.yml", schema.DETECTION, _detection, findings)
+    stories = _load_all(root, "stories/*.yml", schema.STORY, _story, findings)
+    macros = _load_all(root, "macros/*.yml", schema.MACRO, _macro, findings)
+    data_sources = tuple(sorted(p.stem for p in (root / "data_sources").glob("*.yml")))
+    if app is None:
+        return None, findings
+    return Pack(root, app, tuple(detections), tuple(stories), tuple(macros), data_sources), findings
+
+
+def _load_all(root: Path, pattern: str, spec: schema.Schema, build, findings: list[Finding]) -> list:
+    items = (_load_one(path, spec, build, findings) for path in sorted(root.glob(pattern)))
+    return [item for item in items if item is not None]
+
+
+def _load_one(path: Path, spec: schema.Schema, build, findings: list[Finding]):
+    if not path.is_file():
+        findings.append(Finding(Location(str(path)), "(file)", "is missing", "the pack's app settings"))
+        return None
+    try:
+        data, locations = load_yaml(path)
+    except InvalidInput as exc:
+        findings.extend(exc.findings)
+        return None
+    problems = schema.check(data, spec, locations)
+    problems += _schema_variant_findings(data, locations) if spec is schema.DETECTION else []
+    findings.extend(problems)
+    return None if problems else build(path, data, locations)
+
+
+def _schema_variant_findings(data: Any, locations: dict[str, Location]) -> list[Finding]:
+    """A detection must carry its risk settings in exactly one of the two schemas."""
+    if not isinstance(data, dict) or not isinstance(data.get("tags"), dict):
+        return []
+    tags = data["tags"]
+    older = [key for key in ("message", "observable", "risk_score") if key in tags]
+    ctx = schema.Context(locations)
+    if "rba" in data and older:
+        ctx.report(f"tags.{older[0]}", "older risk key beside 'rba'", "risk settings only under 'rba'")
+    elif "rba" not in data:
+        for key in ("message", "observable", "risk_score"):
+            if key not in tags:
+                ctx.report("tags", f"missing required key '{key}'", "'rba' or the older tags.message/observable/risk_score")
+    return ctx.findings
+
+
+def _text(value: Any) -> str:
+    return str(value).strip() if value is not None else ""
+
+
+def _names(values: Any) -> tuple[str, ...]:
+    return tuple(_text(v) for v in values or ())
+
+
+def _app_settings(path: Path, data: dict, locations: dict[str, Location]) -> AppSettings:
+    app = data["app"]
+    return AppSettings(
+        path=path, app_id=app["appid"], label=_text(app["title"]),
+        version=app["version"], author=_text(app["author_name"]),
+        author_email=_text(app.get("author_email")), author_company=_text(app.get("author_company")),
+        description=_text(app.get("description")), prefix=_text(app["prefix"]),
+        locations={k.removeprefix("app."): v for k, v in locations.items() if k.startswith("app.")},
+    )
+
+
+def _detection(path: Path, data: dict, locations: dict[str, Location]) -> Detection:
+    tags = data["tags"]
+    if "rba" in data:
+        message, risk, threat = _rba(data["rba"], locations)
+    else:
+        message, risk, threat = _observables(tags, locations)
+    return Detection(
+        path=path, name=_text(data["name"]), id=data["id"].lower(), version=int(data["version"]),
+        date=str(data["date"]), author=_text(data["author"]), status=data.get("status", "production"),
+        type=data["type"], description=_text(data["description"]), search=_text(data["search"]),
+        how_to_implement=_text(data["how_to_implement"]),
+        known_false_positives=_text(data["known_false_positives"]),
+        references=_names(data.get("references")), security_domain=tags["security_domain"],
+        asset_type=_text(tags["asset_type"]), required_fields=_names(tags.get("required_fields")),
+        annotations=Annotations(
+            mitre_attack=_names(tags["mitre_attack_id"]), kill_chain_phases=_names(tags.get("kill_chain_phases")),
+            nist=_names(tags.get("nist")), cis20=_names(tags.get("cis20")),
+            analytic_story=_names(tags["analytic_story"]), data_source=_names(data.get("data_source")),
+            confidence=tags.get("confidence"), impact=tags.get("impact"),
+        ),
+        risk_message=message, risk_objects=risk, threat_objects=threat,
+        drilldowns=tuple(_drilldown(d, f"drilldown_searches[{i}]", locations)
+                         for i, d in enumerate(data.get("drilldown_searches") or ())),
+        tests=tuple(_test(t, f"tests[{i}]", locations) for i, t in enumerate(data.get("tests") or ())),
+        locations=locations,
+    )
+
+
+def _rba(rba: dict, locations: dict[str, Location]):
+    risk = tuple(
+        RiskObject(o["field"], o["type"], int(o["score"]), locations[f"rba.risk_objects[{i}]"])
+        for i, o in enumerate(rba["risk_objects"])
+    )
+    threat = tuple(
+        ThreatObject(o["field"], o["type"], locations[f"rba.threat_objects[{i}]"])
+        for i, o in enumerate(rba.get("threat_objects") or ())
+    )
+    return _text(rba["message"]), risk, threat
+
+
+def _observables(tags: dict, locations: dict[str, Location]):
+    """The older schema: observables with a victim role carry risk, the rest are threat objects."""
+    risk, threat = [], []
+    for i, obs in enumerate(tags["observable"]):
+        where = locations[f"tags.observable[{i}]"]
+        kind = obs["type"].lower()
+        roles = {r.lower() for r in obs.get("role") or ()}
+        if roles & RISK_ROLES:
+            risk.append(RiskObject(obs["name"], OBSERVABLE_RISK_TYPES.get(kind, "other"), int(tags["risk_score"]), where))
+        else:
+            threat.append(ThreatObject(obs["name"], OBSERVABLE_THREAT_TYPES.get(kind, kind.replace(" ", "_")), where))
+    return _text(tags["message"]), tuple(risk), tuple(threat)
+
+
+def _drilldown(d: dict, path: str, locations: dict[str, Location]) -> Drilldown:
+    return Drilldown(_text(d["name"]), _text(d["search"]), _text(d["earliest_offset"]),
+                     _text(d["latest_offset"]), locations[path])
+
+
+def _test(t: dict, path: str, locations: dict[str, Location]) -> DetectionTest:
+    data = tuple(
+        AttackData(a["data"], a.get("source"), a.get("sourcetype"), locations[f"{path}.attack_data[{i}]"])
+        for i, a in enumerate(t["attack_data"])
+    )
+    return DetectionTest(_text(t["name"]), data, t.get("expected_count"), locations[path])
+
+
+def _story(path: Path, data: dict, locations: dict[str, Location]) -> Story:
+    tags = data.get("tags") or {}
+    return Story(
+        path=path, name=_text(data["name"]), id=data["id"].lower(), version=int(data["version"]),
+        date=str(data["date"]), author=_text(data["author"]), description=_text(data["description"]),
+        narrative=_text(data["narrative"]), references=_names(data.get("references")),
+        category=_names(tags.get("category")), usecase=_text(tags.get("usecase")), locations=locations,
+    )
+
+
+def _macro(path: Path, data: dict, locations: dict[str, Location]) -> Macro:
+    return Macro(path=path, name=data["name"], definition=_text(data["definition"]),
+                 description=_text(data["description"]), arguments=_names(data.get("arguments")),
+                 locations=locations)

@@ -1,0 +1,208 @@
+"""Declarative schemas for the YAML content, and the checker that applies them.
+
+Each schema node checks one value and appends findings; ``Obj`` reports
+missing required keys and unknown keys. The schemas for detections, stories,
+macros and the app settings are data at the bottom of this module.
+"""
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .conf import control_characters
+from .errors import Finding, Location
+
+UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+ATTACK_ID_PATTERN = re.compile(r"T\d{4}(\.\d{3})?\Z")
+SEMVER_PATTERN = re.compile(r"\d+\.\d+\.\d+\Z")
+APP_ID_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*\Z")
+
+
+@dataclass
+class Context:
+    locations: dict[str, Location]
+    findings: list[Finding] = field(default_factory=list)
+
+    def report(self, path: str, problem: str, expected: str = "") -> None:
+        where = path
+        while where not in self.locations:
+            where = parent_path(where)
+        self.findings.append(Finding(self.locations[where], path or "(document)", problem, expected))
+
+
+def parent_path(path: str) -> str:
+    """``a.b[2]`` -> ``a.b`` -> ``a`` -> ``""``."""
+    return path.rpartition("[")[0] if path.endswith("]") else path.rpartition(".")[0]
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", int: "a number", float: "a number",
+            bool: "true/false", type(None): "empty"}.get(type(value), type(value).__name__)
+
+
+class Schema:
+    expected = "a value"
+
+    def check(self, value: Any, path: str, ctx: Context) -> None:
+        raise NotImplementedError
+
+
+class Str(Schema):
+    expected = "text"
+
+    def __init__(self, pattern: re.Pattern | None = None, expected: str = "", min_len: int = 1,
+                 max_len: int = 0, multiline: bool = True):
+        self.pattern, self.min_len, self.max_len, self.multiline = pattern, min_len, max_len, multiline
+        self.expected = expected or "non-empty text"
+
+    def check(self, value, path, ctx):
+        if not isinstance(value, str) or not value.strip():
+            ctx.report(path, f"is {_type_name(value) if value != '' else 'empty'}", self.expected)
+            return
+        if bad := control_characters(value, allowed="\n\t" if self.multiline else ""):
+            ctx.report(path, f"contains control characters {', '.join(bad)}", "printable text")
+        elif self.pattern and not self.pattern.match(value):
+            ctx.report(path, f"{value!r} is not valid", self.expected)
+        elif len(value) < self.min_len or (self.max_len and len(value) > self.max_len):
+            ctx.report(path, f"is {len(value)} characters long", self.expected)
+
+
+class Int(Schema):
+    def __init__(self, low: int, high: int | None = None):
+        self.low, self.high = low, high
+        self.expected = f"a whole number from {low} to {high}" if high is not None else f"a whole number >= {low}"
+
+    def check(self, value, path, ctx):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            ctx.report(path, f"is {_type_name(value)}", self.expected)
+        elif value < self.low or (self.high is not None and value > self.high):
+            ctx.report(path, f"{value} is out of range", self.expected)
+
+
+class Enum(Schema):
+    def __init__(self, *choices: str):
+        self.choices = choices
+        self.expected = "one of " + ", ".join(choices)
+
+    def check(self, value, path, ctx):
+        if value not in self.choices:
+            ctx.report(path, f"{value!r} is not allowed", self.expected)
+
+
+class Date(Schema):
+    expected = "a date YYYY-MM-DD"
+
+    def check(self, value, path, ctx):
+        try:
+            datetime.date.fromisoformat(str(value))
+        except ValueError:
+            ctx.report(path, f"{value!r} is not a date", self.expected)
+
+
+class Anything(Schema):
+    def check(self, value, path, ctx):
+        pass
+
+
+class List(Schema):
+    def __init__(self, item: Schema, min_items: int = 0):
+        self.item, self.min_items = item, min_items
+        self.expected = f"a list of {item.expected}"
+
+    def check(self, value, path, ctx):
+        if not isinstance(value, list):
+            ctx.report(path, f"is {_type_name(value)}", self.expected)
+            return
+        if len(value) < self.min_items:
+            ctx.report(path, f"has {len(value)} items", f"at least {self.min_items}")
+        for i, item in enumerate(value):
+            self.item.check(item, f"{path}[{i}]", ctx)
+
+
+class Obj(Schema):
+    expected = "a mapping"
+
+    def __init__(self, required: dict[str, Schema], optional: dict[str, Schema] | None = None):
+        self.required, self.optional = required, optional or {}
+
+    def check(self, value, path, ctx):
+        if not isinstance(value, dict):
+            ctx.report(path, f"is {_type_name(value)}", self.expected)
+            return
+        prefix = f"{path}." if path else ""
+        for key in self.required:
+            if key not in value:
+                ctx.report(path, f"missing required key '{key}'", self.required[key].expected)
+        known = self.required | self.optional
+        for key, item in value.items():
+            if key not in known:
+                ctx.report(prefix + key, "unknown key", "one of " + ", ".join(sorted(known)))
+            else:
+                known[key].check(item, prefix + key, ctx)
+
+
+TEXT = Str()
+LINE = Str(multiline=False, expected="text on one line")
+UUID = Str(UUID_PATTERN, "a UUID like 01234567-89ab-cdef-0123-456789abcdef", multiline=False)
+SCORE = Int(0, 100)
+NAMES = List(LINE)
+
+RISK_OBJECT = Obj({"field": LINE, "type": Enum("system", "user", "other"), "score": SCORE})
+THREAT_OBJECT = Obj({"field": LINE, "type": LINE})
+DRILLDOWN = Obj({"name": LINE, "search": TEXT, "earliest_offset": LINE, "latest_offset": LINE})
+ATTACK_DATA = Obj({"data": LINE}, {"source": LINE, "sourcetype": LINE, "custom_index": LINE})
+TEST = Obj(
+    {"name": LINE, "attack_data": List(ATTACK_DATA, min_items=1)},
+    {"expected_count": Int(0), "test_type": LINE, "description": TEXT},
+)
+OBSERVABLE = Obj({"name": LINE, "type": LINE}, {"role": NAMES})
+
+TAGS = Obj(
+    {"analytic_story": List(LINE, min_items=1), "mitre_attack_id": List(Str(ATTACK_ID_PATTERN, "an ATT&CK id like T1234 or T1234.001", multiline=False)),
+     "security_domain": Enum("endpoint", "network", "threat", "identity", "access", "audit", "cloud"),
+     "asset_type": LINE},
+    {"product": NAMES, "kill_chain_phases": NAMES, "nist": NAMES, "cis20": NAMES, "cve": NAMES,
+     "required_fields": NAMES, "confidence": SCORE, "impact": SCORE, "risk_score": SCORE, "message": LINE,
+     "observable": List(OBSERVABLE), "atomic_guid": NAMES, "manual_test": TEXT, "group": NAMES,
+     "drilldown_fields": NAMES, "context": NAMES, "automated_detection_testing": LINE,
+     "dataset": NAMES, "risk_severity": LINE, "mappings": Anything(), "labels": NAMES},
+)
+DETECTION = Obj(
+    {"name": LINE, "id": UUID, "version": Int(1), "date": Date(), "author": LINE,
+     "type": Enum("TTP", "Anomaly", "Hunting", "Correlation"), "description": TEXT, "search": TEXT,
+     "how_to_implement": TEXT, "known_false_positives": TEXT, "tags": TAGS},
+    {"status": Enum("production", "experimental", "deprecated", "validation"), "data_source": NAMES,
+     "datamodel": NAMES, "references": NAMES, "drilldown_searches": List(DRILLDOWN),
+     "rba": Obj({"message": LINE, "risk_objects": List(RISK_OBJECT, min_items=1)}, {"threat_objects": List(THREAT_OBJECT)}),
+     "tests": List(TEST), "deployment": Anything(), "enabled_by_default": Anything()},
+)
+STORY = Obj(
+    {"name": LINE, "id": UUID, "version": Int(1), "date": Date(), "author": LINE, "description": TEXT,
+     "narrative": TEXT},
+    {"status": LINE, "references": NAMES,
+     "tags": Obj({}, {"category": NAMES, "product": NAMES, "usecase": LINE, "cve": NAMES, "group": NAMES})},
+)
+MACRO = Obj(
+    {"name": Str(re.compile(r"[A-Za-z0-9_]+\Z"), "a macro name of letters, digits and _", multiline=False),
+     "definition": TEXT, "description": TEXT},
+    {"arguments": NAMES},
+)
+APP = Obj(
+    {"appid": Str(APP_ID_PATTERN, "an app id of letters, digits, '_', '-', '.'", multiline=False),
+     "title": Str(min_len=5, max_len=80, multiline=False, expected="a label of 5 to 80 characters"),
+     "version": Str(SEMVER_PATTERN, "a version like 1.2.3", multiline=False), "prefix": LINE,
+     "author_name": LINE},
+    {"uid": Anything(), "label": LINE, "description": TEXT, "author_email": LINE, "author_company": LINE},
+)
+SETTINGS = Obj({"app": APP}, {key: Anything() for key in (
+    "path", "verbose", "enforce_deprecation_mapping_requirement", "enrichments", "build_app", "build_api",
+    "data_source_TA_validation", "test_data_caches", "build_path", "mode", "post_test_behavior",
+    "enable_integration_testing", "apps", "container_settings", "githash", "version")})
+
+
+def check(value: Any, schema: Schema, locations: dict[str, Location]) -> list[Finding]:
+    ctx = Context(locations)
+    schema.check(value, "", ctx)
+    return ctx.findings

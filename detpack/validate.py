@@ -1,0 +1,157 @@
+"""Cross-checks over a loaded pack, each a small function returning findings.
+
+Schema checks (types, required and unknown keys, formats) happen while loading
+(``detpack.content``); the checks here look across fields and files.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+
+from .conf import ConfValueError, check_value
+from .errors import Finding
+from .fields import returned_fields, split_pipeline
+from .mappings import CIM_MACROS, ES_TOKENS
+from .model import Detection, Pack
+
+MAX_NAME_LENGTH = 67  # ES adds "<domain> - " and " - Rule" and keeps names <= 99 characters
+TOKEN = re.compile(r"\$([^$\s]+)\$")
+MACRO_CALL = re.compile(r"`([^`(]+)(?:\(([^`]*)\))?`")
+
+DetectionCheck = Callable[[Detection, Pack], Iterator[Finding]]
+
+
+def macro_stanza(name: str, arguments: str | None) -> str:
+    """The macros.conf stanza a call resolves to: ``name`` or ``name(N)``."""
+    if arguments is None:
+        return name
+    count = len(re.findall(r",(?=(?:[^\"]*\"[^\"]*\")*[^\"]*\Z)", arguments)) + 1 if arguments.strip() else 0
+    return f"{name}({count})" if count else name
+
+
+def _used_macros(search: str) -> Iterator[tuple[str, str]]:
+    for match in MACRO_CALL.finditer(search):
+        yield match.group(0), macro_stanza(match.group(1).strip(), match.group(2))
+
+
+def check_stories(d: Detection, pack: Pack) -> Iterator[Finding]:
+    names = {s.name for s in pack.stories}
+    for i, story in enumerate(d.annotations.analytic_story):
+        if story not in names:
+            yield Finding(d.where(f"tags.analytic_story[{i}]"), f"tags.analytic_story[{i}]",
+                          f"story {story!r} does not exist", "the name of a story in stories/")
+
+
+def check_macros(d: Detection, pack: Pack) -> Iterator[Finding]:
+    known = {m.stanza for m in pack.macros} | {x.filter_macro for x in pack.detections} | CIM_MACROS
+    for call, stanza in _used_macros(d.search):
+        if stanza not in known:
+            yield Finding(d.where("search"), "search", f"macro {call} is not defined",
+                          "a macro in macros/, a detection filter macro or a CIM macro")
+
+
+def check_filter_macro(d: Detection, pack: Pack) -> Iterator[Finding]:
+    last = split_pipeline(d.search)[-1]
+    if last != f"`{d.filter_macro}`":
+        yield Finding(d.where("search"), "search", f"ends with {last[-40:]!r}",
+                      f"the last command to be `{d.filter_macro}`")
+
+
+def _token_findings(d: Detection, fields: set[str], text: str, path: str) -> Iterator[Finding]:
+    for token in TOKEN.findall(text):
+        if token not in fields and token not in ES_TOKENS:
+            yield Finding(d.where(path), path, f"token ${token}$ is not a field the search returns",
+                          "one of " + ", ".join(sorted(fields)))
+
+
+def check_tokens_and_objects(d: Detection, pack: Pack) -> Iterator[Finding]:
+    fields = returned_fields(d.search)
+    if fields is None:
+        return
+    message_path = "rba.message" if "rba" in d.locations else "tags.message"
+    yield from _token_findings(d, fields, d.risk_message, message_path)
+    for i, drilldown in enumerate(d.drilldowns):
+        for key in ("name", "search"):
+            path = f"drilldown_searches[{i}].{key}"
+            yield from _token_findings(d, fields, getattr(drilldown, key), path)
+    for kind, objects in (("risk_objects", d.risk_objects), ("threat_objects", d.threat_objects)):
+        for i, obj in enumerate(objects):
+            if obj.field not in fields:
+                yield Finding(obj.location, f"rba.{kind}[{i}].field", f"{obj.field!r} is not a field the search returns",
+                              "one of " + ", ".join(sorted(fields)))
+
+
+def check_name_length(d: Detection, pack: Pack) -> Iterator[Finding]:
+    if len(d.name) > MAX_NAME_LENGTH:
+        yield Finding(d.where("name"), "name", f"is {len(d.name)} characters long",
+                      f"at most {MAX_NAME_LENGTH}, the Enterprise Security label limit")
+
+
+def check_risk_score(d: Detection, pack: Pack) -> Iterator[Finding]:
+    confidence, impact = d.annotations.confidence, d.annotations.impact
+    if confidence is None or impact is None:
+        return
+    score = round(confidence * impact / 100)
+    for obj in d.risk_objects:
+        if obj.score != score:
+            yield Finding(obj.location, "rba.risk_objects.score", f"score {obj.score} disagrees with impact x confidence / 100",
+                          str(score))
+
+
+def check_conf_safe(d: Detection, pack: Pack) -> Iterator[Finding]:
+    values = {"name": d.name, "description": d.description, "search": d.search,
+              "how_to_implement": d.how_to_implement, "known_false_positives": d.known_false_positives}
+    for path, value in values.items():
+        try:
+            check_value(value)
+        except ConfValueError as exc:
+            yield Finding(d.where(path), path, str(exc), "a value Splunk can read back")
+
+
+def check_attack_data(d: Detection, pack: Pack) -> Iterator[Finding]:
+    for i, test in enumerate(d.tests):
+        for j, data in enumerate(test.attack_data):
+            if "://" not in data.data and not (pack.root / data.data).is_file():
+                yield Finding(data.location, f"tests[{i}].attack_data[{j}].data", f"file {data.data!r} does not exist",
+                              "a path relative to the content directory, or a URL")
+
+
+def check_data_sources(d: Detection, pack: Pack) -> Iterator[Finding]:
+    if not pack.data_sources:
+        return
+    known = {name.lower() for name in pack.data_sources}
+    for i, source in enumerate(d.annotations.data_source):
+        if source.lower().replace(" ", "_") not in known:
+            yield Finding(d.where(f"data_source[{i}]"), f"data_source[{i}]", f"{source!r} is not in data_sources/",
+                          "the name of a data source file")
+
+
+DETECTION_CHECKS: tuple[DetectionCheck, ...] = (
+    check_stories, check_macros, check_filter_macro, check_tokens_and_objects, check_name_length,
+    check_risk_score, check_conf_safe, check_attack_data, check_data_sources,
+)
+
+
+def check_unique(pack: Pack) -> Iterator[Finding]:
+    """Ids, names and filter macros must be unique across the pack."""
+    groups = (
+        ("id", [(d.id, d.where("id")) for d in pack.detections] + [(s.id, s.locations["id"]) for s in pack.stories]),
+        ("name", [(d.name.lower(), d.where("name")) for d in pack.detections]),
+        ("name", [(s.name.lower(), s.locations["name"]) for s in pack.stories]),
+        ("name", [(m.stanza, m.locations["name"]) for m in pack.macros]
+         + [(d.filter_macro, d.where("")) for d in pack.detections]),
+    )
+    for field, values in groups:
+        seen: dict[str, list] = defaultdict(list)
+        for value, location in values:
+            seen[value].append(location)
+        for value, locations in seen.items():
+            for location in sorted(locations)[1:]:
+                yield Finding(location, field, f"{value!r} is also used at {sorted(locations)[0]}", "unique across the pack")
+
+
+def validate_pack(pack: Pack) -> list[Finding]:
+    findings = [f for d in pack.detections for check in DETECTION_CHECKS for f in check(d, pack)]
+    findings += check_unique(pack)
+    return sorted(findings)
