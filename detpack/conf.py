@@ -59,7 +59,7 @@ def check_key(key: str) -> None:
 def check_value(value: str) -> None:
     if bad := control_characters(value, allowed="\n\t"):
         raise ConfValueError(f"value contains control characters {', '.join(bad)}")
-    if value != value.strip(" \t\n"):
+    if value != value.strip():
         raise ConfValueError("value has leading or trailing white space, which Splunk trims")
     if value.endswith("\\"):
         raise ConfValueError("value ends with a backslash, which would join the next line")
@@ -119,21 +119,21 @@ def parse_conf(text: str, filename: str) -> list[Stanza]:
     while index < len(lines):
         number, line = index + 1, lines[index].rstrip("\r")
         index += 1
-        stripped = line.strip()
+        stripped = line.strip(" \t")
         if not stripped or stripped.startswith("#"):
             continue
         if stripped.startswith("["):
             current = _open_stanza(stripped, stanzas, filename, number)
             continue
         key, sep, value = line.partition("=")
-        key = key.strip()
+        key = key.strip(" \t")
         if not sep or not key:
             raise ConfError(f"{filename}:{number}: line is neither a stanza, a key = value, nor a comment")
         if current is None:
             raise ConfError(f"{filename}:{number}: key {key!r} outside any stanza")
         if key in current.entries:
             raise ConfError(f"{filename}:{number}: duplicate key {key!r} in [{current.name}]")
-        parts = [value.strip()]
+        parts = [value.strip(" \t")]
         while parts[-1].endswith("\\") and index < len(lines):
             parts[-1] = parts[-1][:-1]
             parts.append(lines[index].rstrip("\r"))
@@ -145,7 +145,7 @@ def parse_conf(text: str, filename: str) -> list[Stanza]:
 def _open_stanza(stripped: str, stanzas: list[Stanza], filename: str, number: int) -> Stanza:
     if not stripped.endswith("]"):
         raise ConfError(f"{filename}:{number}: stanza header is not closed with ']'")
-    name = stripped[1:-1].strip()
+    name = stripped[1:-1].strip(" \t")
     if any(s.name == name for s in stanzas):
         raise ConfError(f"{filename}:{number}: duplicate stanza [{name}]")
     stanza = Stanza(name, {}, number)

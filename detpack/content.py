@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import schema
-from .errors import Finding, InvalidInput, Location
+from .errors import Finding, InvalidInput, Location, display_path
 from .source import load_yaml
 from .mappings import OBSERVABLE_RISK_TYPES, OBSERVABLE_THREAT_TYPES, RISK_ROLES
 from .model import (
@@ -48,7 +48,7 @@ def _load_all(root: Path, pattern: str, spec: schema.Schema, build, findings: li
 
 def _load_one(path: Path, spec: schema.Schema, build, findings: list[Finding]):
     if not path.is_file():
-        findings.append(Finding(Location(str(path)), "(file)", "is missing", "the pack's app settings"))
+        findings.append(Finding(Location(display_path(path)), "(file)", "is missing", "the pack's app settings"))
         return None
     try:
         data, locations = load_yaml(path)

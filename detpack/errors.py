@@ -1,11 +1,22 @@
 """Findings and exit codes shared by every command."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 EXIT_OK = 0
 EXIT_CHECKS_FAILED = 1
 EXIT_INVALID_INPUT = 2
+
+
+def display_path(path: Path | str) -> str:
+    """A path as the user can open it: relative to the working directory when inside it."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return os.fspath(path)
 
 
 @dataclass(frozen=True, order=True)

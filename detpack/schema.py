@@ -13,6 +13,7 @@ from typing import Any
 
 from .conf import control_characters
 from .errors import Finding, Location
+from .source import key_path
 
 UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 ATTACK_ID_PATTERN = re.compile(r"T\d{4}(\.\d{3})?\Z")
@@ -25,8 +26,8 @@ class Context:
     locations: dict[str, Location]
     findings: list[Finding] = field(default_factory=list)
 
-    def report(self, path: str, problem: str, expected: str = "") -> None:
-        where = path
+    def report(self, path: str, problem: str, expected: str = "", at_key: bool = False) -> None:
+        where = key_path(path) if at_key else path
         while where not in self.locations:
             where = parent_path(where)
         self.findings.append(Finding(self.locations[where], path or "(document)", problem, expected))
@@ -34,6 +35,8 @@ class Context:
 
 def parent_path(path: str) -> str:
     """``a.b[2]`` -> ``a.b`` -> ``a`` -> ``""``."""
+    if path.endswith("#key"):
+        return path.removesuffix("#key")
     return path.rpartition("[")[0] if path.endswith("]") else path.rpartition(".")[0]
 
 
@@ -138,7 +141,7 @@ class Obj(Schema):
         known = self.required | self.optional
         for key, item in value.items():
             if key not in known:
-                ctx.report(prefix + key, "unknown key", "one of " + ", ".join(sorted(known)))
+                ctx.report(prefix + key, "unknown key", "one of " + ", ".join(sorted(known)), at_key=True)
             else:
                 known[key].check(item, prefix + key, ctx)
 

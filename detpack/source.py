@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Finding, InvalidInput, Location
+from .errors import Finding, InvalidInput, Location, display_path
 
 try:
     _Loader = yaml.CSafeLoader  # libyaml: an order of magnitude faster on large packs
@@ -26,9 +26,14 @@ _SCALARS = {
 }
 
 
+def key_path(path: str) -> str:
+    """The locations entry of a mapping key itself, rather than of its value."""
+    return f"{path}#key"
+
+
 def load_yaml(path: Path) -> tuple[Any, dict[str, Location]]:
     """Parse one YAML document; raises InvalidInput with the file, line and column."""
-    name = str(path)
+    name = display_path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -73,5 +78,6 @@ def _convert_mapping(node: yaml.MappingNode, path: str, name: str, locations: di
             where = Location(name, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             findings.append(Finding(where, child, "duplicate key", "each key once"))
             continue
+        locations[key_path(child)] = Location(name, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
         result[key] = _convert(value_node, child, name, locations, findings)
     return result

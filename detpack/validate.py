@@ -6,11 +6,13 @@ Schema checks (types, required and unknown keys, formats) happen while loading
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 
 from .conf import ConfValueError, check_value
-from .errors import Finding
+from .content import load_pack
+from .errors import Finding, InvalidInput
 from .fields import returned_fields, split_pipeline
 from .mappings import CIM_MACROS, ES_TOKENS
 from .model import Detection, Pack
@@ -149,6 +151,16 @@ def check_unique(pack: Pack) -> Iterator[Finding]:
         for value, locations in seen.items():
             for location in sorted(locations)[1:]:
                 yield Finding(location, field, f"{value!r} is also used at {sorted(locations)[0]}", "unique across the pack")
+
+
+def load_valid_pack(content_dir: Path) -> Pack:
+    """The pack, or InvalidInput with every finding of the schema and the cross-checks."""
+    pack, findings = load_pack(Path(content_dir))
+    if pack is not None:
+        findings += validate_pack(pack)
+    if findings:
+        raise InvalidInput(findings)
+    return pack
 
 
 def validate_pack(pack: Pack) -> list[Finding]:

@@ -1,0 +1,102 @@
+"""The build: content directory -> validated model -> rendered app -> .spl package.
+
+Nothing is written unless every check passed. The app folder is written to a
+temporary folder beside its destination and swapped in; the package is
+written atomically by ``detpack.package``. The rendered ``default/``,
+``metadata/`` and ``app.manifest`` are also kept in the content directory,
+where they are committed so that reviews show what ships; ``stale_files``
+compares them with a fresh rendering.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .model import Pack
+from .package import build_spl
+from .render import RenderedApp, render_app
+from .validate import load_valid_pack
+
+COMMITTED_DIRS = ("default/", "metadata/")
+COMMITTED_FILES = ("app.manifest",)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    pack: Pack
+    app_dir: Path
+    package: Path
+    files: dict[str, str]
+
+
+def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = True) -> BuildResult:
+    pack = load_valid_pack(content_dir)
+    rendered = render_app(pack)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    app_dir = write_tree(output_dir / pack.app.app_id, rendered.files)
+    package = build_spl(app_dir, output_dir, app_id=pack.app.app_id, version=pack.app.version)
+    if sync_committed:
+        for path, text in committed_files(rendered).items():
+            write_atomically(pack.root / path, text)
+    return BuildResult(pack, app_dir, package, rendered.files)
+
+
+def committed_files(rendered: RenderedApp) -> dict[str, str]:
+    return {p: t for p, t in rendered.files.items() if p.startswith(COMMITTED_DIRS) or p in COMMITTED_FILES}
+
+
+def stale_files(content_dir: Path) -> list[str]:
+    """Committed rendered files that differ from a fresh rendering, are missing, or are extra."""
+    pack = load_valid_pack(content_dir)
+    wanted = committed_files(render_app(pack))
+    stale = [p for p, text in wanted.items() if _read(pack.root / p) != text]
+    for folder in COMMITTED_DIRS:
+        for path in sorted((pack.root / folder).rglob("*")):
+            relative = path.relative_to(pack.root).as_posix()
+            if path.is_file() and relative not in wanted:
+                stale.append(f"{relative} (not produced by the build)")
+    return sorted(stale)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def write_tree(destination: Path, files: dict[str, str]) -> Path:
+    """Write ``files`` as a fresh folder at ``destination``, replacing it whole."""
+    staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}."))
+    try:
+        for relative, text in files.items():
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8", newline="\n")
+        staging.chmod(0o755)
+        old = destination.with_name(f".{destination.name}.old")
+        if destination.exists():
+            destination.rename(old)
+        staging.rename(destination)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return destination

@@ -1,0 +1,29 @@
+"""Shared fixtures: the project root, the shared datasets folder, small content packs."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATASETS = PROJECT_ROOT.parent / "shared" / "datasets"
+
+
+@pytest.fixture
+def shared_datasets() -> Path:
+    if not SHARED_DATASETS.is_dir():
+        pytest.skip(f"third-party datasets not present at {SHARED_DATASETS}")
+    return SHARED_DATASETS
+
+
+@pytest.fixture
+def pack_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A writable copy of the project's own content pack, as the working directory."""
+    root = tmp_path / "pack"
+    for name in ("detections", "stories", "macros", "attack_data"):
+        if (PROJECT_ROOT / name).exists():
+            shutil.copytree(PROJECT_ROOT / name, root / name)
+    shutil.copy(PROJECT_ROOT / "contentctl.yml", root / "contentctl.yml")
+    monkeypatch.chdir(root)
+    return root

@@ -1,0 +1,115 @@
+"""The conf writer and the strict reader, including hostile values."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detpack.conf import (
+    ConfError, ConfValueError, ConfWriter, Stanza, check_value, parse_conf, verify_conf, write_conf,
+)
+
+
+def roundtrip(value: str) -> str:
+    text = write_conf([Stanza("s", {"key": value, "next": "after"})])
+    parsed = {s.name: s.entries for s in parse_conf(text, "t.conf")}
+    assert parsed["s"]["next"] == "after", "a value swallowed the following key"
+    return parsed["s"]["key"]
+
+
+def test_multiline_value_becomes_backslash_continuations():
+    text = write_conf([Stanza("s", {"search": "| tstats count\n| table count"})])
+    assert "search = | tstats count\\\n| table count\n" in text
+    assert roundtrip("| tstats count\n| table count") == "| tstats count\n| table count"
+
+
+def test_value_that_looks_like_a_stanza_or_key_stays_a_value():
+    assert roundtrip("x\n[evil]\nenableSched = 1") == "x\n[evil]\nenableSched = 1"
+
+
+def test_inner_backslash_before_newline_is_preserved():
+    assert roundtrip("a\\\nb") == "a\\\nb"
+
+
+@pytest.mark.parametrize("value, problem", [
+    ("ends with \\", "ends with a backslash"),
+    ("bell \x07", r"control characters U\+0007"),
+    ("crlf\r\nline", r"control characters U\+000D"),
+    (" padded", "leading or trailing white space"),
+])
+def test_unsafe_values_are_refused(value, problem):
+    with pytest.raises(ConfValueError, match=problem):
+        write_conf([Stanza("s", {"key": value})])
+
+
+@pytest.mark.parametrize("name", ["a]b", "[x", "new\nline", " space"])
+def test_unsafe_stanza_names_are_refused(name):
+    with pytest.raises(ConfValueError):
+        write_conf([Stanza(name, {})])
+
+
+def test_writer_refuses_duplicates_and_bad_keys():
+    writer = ConfWriter()
+    writer.stanza("a")
+    writer.entry("k", "1")
+    with pytest.raises(ConfValueError, match="duplicate key"):
+        writer.entry("k", "2")
+    with pytest.raises(ConfValueError, match="not a valid conf key"):
+        writer.entry("k = v", "2")
+    with pytest.raises(ConfValueError, match="duplicate stanza"):
+        writer.stanza("a")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[a]\nk = 1\n[a]\n", "t.conf:3: duplicate stanza [a]"),
+    ("[a]\nk = 1\nk = 2\n", "t.conf:3: duplicate key 'k' in [a]"),
+    ("k = 1\n", "t.conf:1: key 'k' outside any stanza"),
+    ("[a]\njust words\n", "t.conf:2: line is neither a stanza, a key = value, nor a comment"),
+    ("[a\n", "t.conf:1: stanza header is not closed with ']'"),
+])
+def test_strict_reader_errors_name_file_and_line(text, message):
+    with pytest.raises(ConfError) as error:
+        parse_conf(text, "t.conf")
+    assert str(error.value) == message
+
+
+def test_reader_accepts_crlf_and_comments():
+    stanzas = parse_conf("# c\r\n[a]\r\nk = v\r\n", "t.conf")
+    assert [(s.name, s.entries, s.line) for s in stanzas] == [("a", {"k": "v"}, 2)]
+
+
+def test_verify_reports_differences():
+    text = "[a]\nk = 1\n"
+    assert verify_conf(text, "t.conf", [Stanza("a", {"k": "1"})]) == []
+    assert verify_conf(text, "t.conf", [Stanza("a", {"k": "2"})]) == [
+        "t.conf: [a] k: read back differently from what was written"]
+    assert verify_conf(text, "t.conf", [Stanza("b", {})]) == [
+        "t.conf: stanza [b] missing", "t.conf: unexpected stanza [a]"]
+
+
+PIECES = ["\n", "\r", "\r\n", "\\", "\\\n", "[", "]", "=", "$", '"', "'", "#", " ", "\t", "key = value",
+          "\n[stanza]", "\nkey = value", "é", "☃", "\x00", "\x1b", "\u2028"]
+HOSTILE = st.lists(st.one_of(st.sampled_from(PIECES), st.characters()), max_size=30).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(HOSTILE)
+def test_any_value_is_either_refused_or_read_back_exactly(value):
+    try:
+        check_value(value)
+    except ConfValueError:
+        with pytest.raises(ConfValueError):
+            write_conf([Stanza("s", {"key": value})])
+        return
+    assert roundtrip(value) == value
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.from_regex(r"[a-z][a-z0-9_.]{0,10}", fullmatch=True), HOSTILE), max_size=5, unique_by=lambda kv: kv[0]))
+def test_whole_stanzas_read_back_or_are_refused(entries):
+    stanza = Stanza("s", dict(entries))
+    try:
+        text = write_conf([stanza])
+    except ConfValueError:
+        return
+    assert verify_conf(text, "t.conf", [stanza]) == []

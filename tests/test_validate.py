@@ -1,0 +1,196 @@
+"""One test per validation rule: a broken input and the exact finding it gives."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from detpack.validate import load_valid_pack
+from detpack.errors import InvalidInput
+
+DETECTION = "detections/endpoint/script_execution_via_wmi.yml"
+KNOWN_FALSE_POSITIVES = ("known_false_positives: >-\n  Although unlikely, administrators may use wmi to launch scripts for legitimate purposes. Filter\n  as needed.")
+
+
+def findings(root: Path) -> list[str]:
+    with pytest.raises(InvalidInput) as error:
+        load_valid_pack(root)
+    return [str(f) for f in error.value.findings]
+
+
+def edit(root: Path, old: str, new: str, path: str = DETECTION) -> int:
+    """Replace ``old`` with ``new`` in a pack file; returns the 1-based line of the change."""
+    file = root / path
+    text = file.read_text()
+    assert old in text, old
+    file.write_text(text.replace(old, new, 1))
+    return text[: text.index(old)].count("\n") + 1
+
+
+def test_the_project_pack_is_valid(pack_copy):
+    pack = load_valid_pack(pack_copy)
+    assert [d.name for d in pack.detections] == ["Script Execution via WMI"]
+
+
+@pytest.mark.parametrize("old, new, column, expected", [
+    ("version: 4", "version: four", 10, "version: is text (expected a whole number >= 1)"),
+    ("id: aa73f80d-d728-4077-b226-81ea0c8be589", "id: not-a-uuid", 5,
+     "id: 'not-a-uuid' is not valid (expected a UUID like 01234567-89ab-cdef-0123-456789abcdef)"),
+    ("  - T1047", "  - T47", 5, "tags.mitre_attack_id[0]: 'T47' is not valid (expected an ATT&CK id like T1234 or T1234.001)"),
+    ("    score: 36\n  - field: user", "    score: 136\n  - field: user", 12,
+     "rba.risk_objects[0].score: 136 is out of range (expected a whole number from 0 to 100)"),
+    ("    type: system", "    type: host", 11,
+     "rba.risk_objects[0].type: 'host' is not allowed (expected one of system, user, other)"),
+    ("date: '2020-03-16'", "date: '2020-13-16'", 7, "date: '2020-13-16' is not a date (expected a date YYYY-MM-DD)"),
+    ("type: TTP", "type: TTPs", 7, "type: 'TTPs' is not allowed (expected one of TTP, Anomaly, Hunting, Correlation)"),
+    ("status: production", "status: production\nserach: typo", 1,
+     None),
+])
+def test_schema_rules(pack_copy, old, new, column, expected):
+    line = edit(pack_copy, old, new)
+    if expected is None:  # unknown key: the finding is on the added line
+        line, column = line + 1, 1
+        expected = "serach: unknown key (expected one of "
+    found = findings(pack_copy)
+    assert any(f.startswith(f"{DETECTION}:{line}:{column}: {expected}") for f in found), found
+
+
+def test_missing_required_key(pack_copy):
+    edit(pack_copy, "how_to_implement: >-", "how_to_implementation: >-")
+    found = findings(pack_copy)
+    assert f"{DETECTION}:1:1: (document): missing required key 'how_to_implement' (expected non-empty text)" in found
+
+
+def test_duplicate_key_and_yaml_syntax(pack_copy):
+    line = edit(pack_copy, "version: 4", "version: 4\nversion: 5")
+    assert findings(pack_copy) == [f"{DETECTION}:{line + 1}:1: version: duplicate key (expected each key once)"]
+    edit(pack_copy, "version: 4\nversion: 5", "version: [4")
+    assert findings(pack_copy)[0].startswith(f"{DETECTION}:{line + 1}:")
+    assert "(yaml): not valid YAML" in findings(pack_copy)[0]
+
+
+def test_control_characters_are_a_validation_error(pack_copy):
+    line = edit(pack_copy, KNOWN_FALSE_POSITIVES, 'known_false_positives: "bell \\a"')
+    found = findings(pack_copy)
+    assert f"{DETECTION}:{line}:24: known_false_positives: contains control characters U+0007 (expected printable text)" in found
+
+
+def test_trailing_backslash_is_a_validation_error(pack_copy):
+    line = edit(pack_copy, "  as needed.", "  as needed \\") - 2
+    found = findings(pack_copy)
+    assert any(f.startswith(f"{DETECTION}:{line}:24: known_false_positives: value ends with a backslash") for f in found), found
+
+
+def test_story_must_exist(pack_copy):
+    line = edit(pack_copy, "  - Suspicious WMI Use", "  - Unknown Story")
+    assert findings(pack_copy) == [f"{DETECTION}:{line}:5: tags.analytic_story[0]: story 'Unknown Story' does not exist "
+                                   "(expected the name of a story in stories/)"]
+
+
+def test_macros_must_exist(pack_copy):
+    line = edit(pack_copy, "`security_content_ctime(firstTime)`", "`security_content_time(firstTime)`")
+    assert findings(pack_copy) == [f"{DETECTION}:{line}:9: search: macro `security_content_time(firstTime)` is not defined "
+                                   "(expected a macro in macros/, a detection filter macro or a CIM macro)"]
+
+
+def test_macro_argument_count_matters(pack_copy):
+    edit(pack_copy, "`security_content_ctime(firstTime)`", "`security_content_ctime(firstTime, x)`")
+    assert any("macro `security_content_ctime(firstTime, x)` is not defined" in f for f in findings(pack_copy))
+
+
+def test_search_must_end_with_own_filter(pack_copy):
+    line = edit(pack_copy, "| `script_execution_via_wmi_filter`'", "'")
+    assert findings(pack_copy) == [f"{DETECTION}:{line}:9: search: ends with '`security_content_ctime(lastTime)`' "
+                                   "(expected the last command to be `script_execution_via_wmi_filter`)"]
+
+
+def test_risk_message_tokens_must_be_result_fields(pack_copy):
+    line = edit(pack_copy, "host $dest$", "host $dest_host$")
+    found = findings(pack_copy)
+    assert len(found) == 1 and found[0].startswith(
+        f"{DETECTION}:{line}:12: rba.message: token $dest_host$ is not a field the search returns (expected one of count, dest,")
+
+
+def test_drilldown_tokens_must_be_result_fields(pack_copy):
+    line = edit(pack_copy, 'user = "$user$"', 'user = "$username$"')
+    found = findings(pack_copy)
+    assert len(found) == 1 and found[0].startswith(
+        f"{DETECTION}:{line - 1}:3: drilldown_searches[0].search: token $username$ is not a field the search returns")
+
+
+def test_risk_object_fields_must_be_result_fields(pack_copy):
+    line = edit(pack_copy, "  - field: user", "  - field: src_user")
+    found = findings(pack_copy)
+    assert len(found) == 1 and found[0].startswith(
+        f"{DETECTION}:{line}:5: rba.risk_objects[1].field: 'src_user' is not a field the search returns")
+
+
+def test_name_length_limit(pack_copy):
+    line = edit(pack_copy, "name: Script Execution via WMI", "name: " + "W" * 68)
+    assert f"{DETECTION}:{line}:7: name: is 68 characters long (expected at most 67, the Enterprise Security label limit)" in findings(pack_copy)
+
+
+def test_risk_score_must_follow_impact_and_confidence(pack_copy):
+    line = edit(pack_copy, "  impact: 60", "  impact: 70")
+    found = findings(pack_copy)
+    assert f"{DETECTION}:49:5: rba.risk_objects.score: score 36 disagrees with impact x confidence / 100 (expected 42)" in found, (line, found)
+
+
+def test_ids_and_names_unique_across_the_pack(pack_copy):
+    copy = pack_copy / "detections/endpoint/script_execution_via_wmi_copy.yml"
+    shutil.copy(pack_copy / DETECTION, copy)
+    edit(pack_copy, "| `script_execution_via_wmi_filter`", "| `script_execution_via_wmi_copy_filter`",
+         path="detections/endpoint/script_execution_via_wmi_copy.yml")
+    found = findings(pack_copy)
+    assert any(f.startswith("detections/endpoint/script_execution_via_wmi_copy.yml:2:5: id: 'aa73f80d") and
+               f"also used at {pack_copy}/{DETECTION}:2:5" in f for f in found) or any(
+        "id: 'aa73f80d-d728-4077-b226-81ea0c8be589' is also used at" in f for f in found), found
+    assert any("name: 'script execution via wmi' is also used at" in f for f in found), found
+
+
+def test_attack_data_files_must_exist(pack_copy):
+    line = edit(pack_copy, "positive_sysmon.xml.log", "missing.xml.log")
+    assert findings(pack_copy) == [f"{DETECTION}:{line}:5: tests[0].attack_data[0].data: file "
+                                   "'attack_data/script_execution_via_wmi/missing.xml.log' does not exist "
+                                   "(expected a path relative to the content directory, or a URL)"]
+
+
+def test_schemas_cannot_be_mixed(pack_copy):
+    line = edit(pack_copy, "  asset_type: Endpoint", "  asset_type: Endpoint\n  message: old style")
+    assert findings(pack_copy) == [f"{DETECTION}:{line + 1}:12: tags.message: older risk key beside 'rba' "
+                                   "(expected risk settings only under 'rba')"]
+
+
+def test_all_problems_are_reported_at_once_sorted(pack_copy):
+    edit(pack_copy, "version: 4", "version: 0")
+    edit(pack_copy, "definition: 'null'", "definition:", path="macros/fillnull_config.yml")
+    found = findings(pack_copy)
+    assert len(found) >= 2
+    assert found == sorted(found)
+
+
+def test_validate_command_exit_code_and_json(pack_copy, capsys):
+    from detpack.cli import main
+
+    edit(pack_copy, "version: 4", "version: -1")
+    assert main(["validate", "--content", str(pack_copy), "--json"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False
+    assert report["findings"][0]["field"] == "version"
+    assert report["findings"][0]["line"] == 3
+    assert main(["validate", "--content", str(pack_copy)]) == 2
+    err = capsys.readouterr().err
+    assert f"{DETECTION}:3:10: version: -1 is out of range (expected a whole number >= 1)" in err
+
+
+def test_older_schema_is_normalised(tmp_path):
+    root = tmp_path / "legacy"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "legacy_pack", root)
+    pack = load_valid_pack(root)
+    (detection,) = pack.detections
+    assert [(r.field, r.type, r.score) for r in detection.risk_objects] == [("dest", "system", 36), ("user", "user", 36)]
+    assert [(t.field, t.type) for t in detection.threat_objects] == [("process_name", "process_name")]
+    assert detection.risk_message.startswith("A wmic.exe process $process_name$")
+    assert detection.annotations.kill_chain_phases == ("Installation",)
