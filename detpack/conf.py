@@ -172,7 +172,10 @@ def verify_conf(text: str, filename: str, expected: list[Stanza]) -> list[str]:
         got = as_dict(parse_conf(text, filename))
     except ConfError as exc:
         return [str(exc)]
-    want = as_dict(expected)
+    return compare_conf(got, as_dict(expected), filename)
+
+
+def compare_conf(got: dict[str, dict[str, str]], want: dict[str, dict[str, str]], filename: str) -> list[str]:
     problems = [f"{filename}: stanza [{n}] missing" for n in want if n not in got]
     problems += [f"{filename}: unexpected stanza [{n}]" for n in got if n not in want]
     for name in want.keys() & got.keys():

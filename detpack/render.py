@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jinja2
 
-from .conf import ConfWriter, as_dict, parse_conf, verify_conf
+from .conf import ConfError, ConfWriter, as_dict, compare_conf, parse_conf
 from .mappings import CIM_MACROS, DETECTION_TYPE, SCHEDULE, severity
 from .model import AppSettings, Detection, Pack, Story
 
@@ -128,14 +128,18 @@ def render_app(pack: Pack) -> RenderedApp:
     env = _environment()
     context = {"pack": pack, "build_number": build_number(pack.app.version), "manifest": manifest(pack),
                "story_searches": lambda s: _story_searches(pack, s)}
-    files, problems = {}, []
+    files, parsed, problems = {}, {}, []
     for path, template in CONF_FILES.items():
         writer = ConfWriter()
         files[path] = _tidy(env.get_template(template).render(context, conf=writer))
-        problems += verify_conf(files[path], path, writer.stanzas)
+        try:
+            parsed[path] = as_dict(parse_conf(files[path], path))
+        except ConfError as exc:
+            raise RenderError(str(exc)) from None
+        problems += compare_conf(parsed[path], as_dict(writer.stanzas), path)
     for path, template in TEXT_FILES.items():
         files[path] = _tidy(env.get_template(template).render(context))
-    problems += _model_mismatches(pack, files)
+    problems += _model_mismatches(pack, parsed)
     if problems:
         raise RenderError("\n".join(problems))
     return RenderedApp(files)
@@ -145,10 +149,9 @@ def _story_searches(pack: Pack, story: Story) -> list[str]:
     return [search_stanza_name(pack.app, d) for d in pack.detections if story.name in d.annotations.analytic_story]
 
 
-def _model_mismatches(pack: Pack, files: dict[str, str]) -> list[str]:
+def _model_mismatches(pack: Pack, parsed: dict[str, dict[str, dict[str, str]]]) -> list[str]:
     """The keys that carry the model, read back from the text, must equal the model."""
-    searches = as_dict(parse_conf(files["default/savedsearches.conf"], "default/savedsearches.conf"))
-    macros = as_dict(parse_conf(files["default/macros.conf"], "default/macros.conf"))
+    searches, macros = parsed["default/savedsearches.conf"], parsed["default/macros.conf"]
     problems = []
     for d in pack.detections:
         stanza = searches.get(search_stanza_name(pack.app, d), {})

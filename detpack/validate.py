@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from collections import defaultdict
+from dataclasses import dataclass
 from collections.abc import Callable, Iterator
 
 from .conf import ConfValueError, check_value
@@ -21,7 +22,25 @@ MAX_NAME_LENGTH = 67  # ES adds "<domain> - " and " - Rule" and keeps names <= 9
 TOKEN = re.compile(r"\$([^$\s]+)\$")
 MACRO_CALL = re.compile(r"`([^`(]+)(?:\(([^`]*)\))?`")
 
-DetectionCheck = Callable[[Detection, Pack], Iterator[Finding]]
+
+
+@dataclass(frozen=True)
+class PackIndex:
+    """What the cross-checks look up, computed once per pack."""
+
+    pack: Pack
+    story_names: frozenset[str]
+    macro_stanzas: frozenset[str]
+    data_sources: frozenset[str]
+
+    @classmethod
+    def of(cls, pack: Pack) -> PackIndex:
+        macros = {m.stanza for m in pack.macros} | {d.filter_macro for d in pack.detections} | CIM_MACROS
+        return cls(pack, frozenset(s.name for s in pack.stories), frozenset(macros),
+                   frozenset(n.lower() for n in pack.data_sources))
+
+
+DetectionCheck = Callable[[Detection, PackIndex], Iterator[Finding]]
 
 
 def macro_stanza(name: str, arguments: str | None) -> str:
@@ -37,23 +56,21 @@ def _used_macros(search: str) -> Iterator[tuple[str, str]]:
         yield match.group(0), macro_stanza(match.group(1).strip(), match.group(2))
 
 
-def check_stories(d: Detection, pack: Pack) -> Iterator[Finding]:
-    names = {s.name for s in pack.stories}
+def check_stories(d: Detection, index: PackIndex) -> Iterator[Finding]:
     for i, story in enumerate(d.annotations.analytic_story):
-        if story not in names:
+        if story not in index.story_names:
             yield Finding(d.where(f"tags.analytic_story[{i}]"), f"tags.analytic_story[{i}]",
                           f"story {story!r} does not exist", "the name of a story in stories/")
 
 
-def check_macros(d: Detection, pack: Pack) -> Iterator[Finding]:
-    known = {m.stanza for m in pack.macros} | {x.filter_macro for x in pack.detections} | CIM_MACROS
+def check_macros(d: Detection, index: PackIndex) -> Iterator[Finding]:
     for call, stanza in _used_macros(d.search):
-        if stanza not in known:
+        if stanza not in index.macro_stanzas:
             yield Finding(d.where("search"), "search", f"macro {call} is not defined",
                           "a macro in macros/, a detection filter macro or a CIM macro")
 
 
-def check_filter_macro(d: Detection, pack: Pack) -> Iterator[Finding]:
+def check_filter_macro(d: Detection, index: PackIndex) -> Iterator[Finding]:
     last = split_pipeline(d.search)[-1]
     if last != f"`{d.filter_macro}`":
         yield Finding(d.where("search"), "search", f"ends with {last[-40:]!r}",
@@ -67,7 +84,7 @@ def _token_findings(d: Detection, fields: set[str], text: str, path: str) -> Ite
                           "one of " + ", ".join(sorted(fields)))
 
 
-def check_tokens_and_objects(d: Detection, pack: Pack) -> Iterator[Finding]:
+def check_tokens_and_objects(d: Detection, index: PackIndex) -> Iterator[Finding]:
     fields = returned_fields(d.search)
     if fields is None:
         return
@@ -84,13 +101,13 @@ def check_tokens_and_objects(d: Detection, pack: Pack) -> Iterator[Finding]:
                               "one of " + ", ".join(sorted(fields)))
 
 
-def check_name_length(d: Detection, pack: Pack) -> Iterator[Finding]:
+def check_name_length(d: Detection, index: PackIndex) -> Iterator[Finding]:
     if len(d.name) > MAX_NAME_LENGTH:
         yield Finding(d.where("name"), "name", f"is {len(d.name)} characters long",
                       f"at most {MAX_NAME_LENGTH}, the Enterprise Security label limit")
 
 
-def check_risk_score(d: Detection, pack: Pack) -> Iterator[Finding]:
+def check_risk_score(d: Detection, index: PackIndex) -> Iterator[Finding]:
     confidence, impact = d.annotations.confidence, d.annotations.impact
     if confidence is None or impact is None:
         return
@@ -101,7 +118,7 @@ def check_risk_score(d: Detection, pack: Pack) -> Iterator[Finding]:
                           str(score))
 
 
-def check_conf_safe(d: Detection, pack: Pack) -> Iterator[Finding]:
+def check_conf_safe(d: Detection, index: PackIndex) -> Iterator[Finding]:
     values = {"name": d.name, "description": d.description, "search": d.search,
               "how_to_implement": d.how_to_implement, "known_false_positives": d.known_false_positives}
     for path, value in values.items():
@@ -111,20 +128,19 @@ def check_conf_safe(d: Detection, pack: Pack) -> Iterator[Finding]:
             yield Finding(d.where(path), path, str(exc), "a value Splunk can read back")
 
 
-def check_attack_data(d: Detection, pack: Pack) -> Iterator[Finding]:
+def check_attack_data(d: Detection, index: PackIndex) -> Iterator[Finding]:
     for i, test in enumerate(d.tests):
         for j, data in enumerate(test.attack_data):
-            if "://" not in data.data and not (pack.root / data.data).is_file():
+            if "://" not in data.data and not (index.pack.root / data.data).is_file():
                 yield Finding(data.location, f"tests[{i}].attack_data[{j}].data", f"file {data.data!r} does not exist",
                               "a path relative to the content directory, or a URL")
 
 
-def check_data_sources(d: Detection, pack: Pack) -> Iterator[Finding]:
-    if not pack.data_sources:
+def check_data_sources(d: Detection, index: PackIndex) -> Iterator[Finding]:
+    if not index.data_sources:
         return
-    known = {name.lower() for name in pack.data_sources}
     for i, source in enumerate(d.annotations.data_source):
-        if source.lower().replace(" ", "_") not in known:
+        if source.lower().replace(" ", "_") not in index.data_sources:
             yield Finding(d.where(f"data_source[{i}]"), f"data_source[{i}]", f"{source!r} is not in data_sources/",
                           "the name of a data source file")
 
@@ -164,6 +180,7 @@ def load_valid_pack(content_dir: Path) -> Pack:
 
 
 def validate_pack(pack: Pack) -> list[Finding]:
-    findings = [f for d in pack.detections for check in DETECTION_CHECKS for f in check(d, pack)]
+    index = PackIndex.of(pack)
+    findings = [f for d in pack.detections for check in DETECTION_CHECKS for f in check(d, index)]
     findings += check_unique(pack)
     return sorted(findings)
