@@ -1,0 +1,224 @@
+"""The syntax tree of a parsed SPL pipeline: plain frozen dataclasses.
+
+Three families: search expressions (``search`` and ``tstats ... where``, matched
+case-insensitively with wildcards), eval expressions (``eval`` and ``where``,
+typed and case-sensitive) and commands. ``pos`` is the offset in the expanded
+search.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+# --- search expressions -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Compare:
+    """``field OP value``; OP is one of = != < > <= >=."""
+
+    field: str
+    op: str
+    value: str
+    pos: int
+
+
+@dataclass(frozen=True)
+class InList:
+    """``field IN (v1, v2, ...)``."""
+
+    field: str
+    values: tuple[str, ...]
+    pos: int
+
+
+@dataclass(frozen=True)
+class MatchAll:
+    """A bare ``*``."""
+
+    pos: int
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple["SearchExpr", ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple["SearchExpr", ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    item: "SearchExpr"
+
+
+SearchExpr = Union[Compare, InList, MatchAll, And, Or, Not]
+
+# --- eval expressions ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Literal:
+    value: str | int | float | None
+
+
+@dataclass(frozen=True)
+class FieldRef:
+    name: str
+
+
+@dataclass(frozen=True)
+class BinOp:
+    """Arithmetic (+ - * / %), concatenation (.), comparison, AND/OR/XOR, LIKE."""
+
+    op: str
+    left: "Expr"
+    right: "Expr"
+    pos: int
+
+
+@dataclass(frozen=True)
+class UnaryOp:
+    op: str  # NOT or -
+    operand: "Expr"
+    pos: int
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str  # lower-cased
+    args: tuple["Expr", ...]
+    pos: int
+
+
+@dataclass(frozen=True)
+class InExpr:
+    operand: "Expr"
+    items: tuple["Expr", ...]
+    pos: int
+
+
+Expr = Union[Literal, FieldRef, BinOp, UnaryOp, Call, InExpr]
+
+# --- commands -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    func: str  # count, dc, values, min, max
+    field: str | None  # None only for a bare ``count``
+    alias: str | None
+    pos: int
+
+    @property
+    def name(self) -> str:
+        """The output column: the alias, ``count`` or ``func(field)``."""
+        if self.alias:
+            return self.alias
+        return self.func if self.field is None else f"{self.func}({self.field})"
+
+
+@dataclass(frozen=True)
+class Tstats:
+    options: tuple[tuple[str, str], ...]
+    aggregations: tuple[Aggregation, ...]
+    datamodel: str
+    where: SearchExpr | None
+    by: tuple[str, ...]
+    pos: int
+
+    def option(self, key: str) -> str | None:
+        return dict(self.options).get(key)
+
+
+@dataclass(frozen=True)
+class Search:
+    expr: SearchExpr
+    pos: int
+
+
+@dataclass(frozen=True)
+class Where:
+    expr: Expr
+    pos: int
+
+
+@dataclass(frozen=True)
+class Eval:
+    assignments: tuple[tuple[str, Expr], ...]
+    pos: int
+
+
+@dataclass(frozen=True)
+class Rename:
+    pairs: tuple[tuple[str, str], ...]  # (old, new); may contain * wildcards
+    pos: int
+
+
+@dataclass(frozen=True)
+class Conversion:
+    func: str  # ctime
+    field: str
+    alias: str | None
+
+
+@dataclass(frozen=True)
+class Convert:
+    timeformat: str
+    conversions: tuple[Conversion, ...]
+    pos: int
+
+
+@dataclass(frozen=True)
+class Stats:
+    aggregations: tuple[Aggregation, ...]
+    by: tuple[str, ...]
+    pos: int
+
+
+@dataclass(frozen=True)
+class Table:
+    fields: tuple[str, ...]
+    pos: int
+
+
+@dataclass(frozen=True)
+class Fields:
+    fields: tuple[str, ...]
+    remove: bool
+    pos: int
+
+
+@dataclass(frozen=True)
+class Dedup:
+    fields: tuple[str, ...]
+    pos: int
+
+
+@dataclass(frozen=True)
+class SortKey:
+    field: str
+    descending: bool
+
+
+@dataclass(frozen=True)
+class Sort:
+    keys: tuple[SortKey, ...]
+    limit: int  # 0 = no limit
+    pos: int
+
+
+@dataclass(frozen=True)
+class Head:
+    count: int
+    pos: int
+
+
+Command = Union[Tstats, Search, Where, Eval, Rename, Convert, Stats, Table, Fields, Dedup, Sort, Head]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    commands: tuple[Command, ...]

@@ -1,0 +1,124 @@
+"""Search macros: definitions from macros.conf and backtick expansion.
+
+`name` and `name(arg1, arg2)` are replaced by the definition of the stanza
+``name`` / ``name(2)``, with ``$argname$`` substituted; definitions may use
+other macros. Expansion stops with an ``SplError`` on an undefined macro, a
+wrong argument count or a macro that (indirectly) uses itself.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from .errors import SplError
+
+STANZA_NAME = re.compile(r"([A-Za-z0-9_.:-]+?)(?:\((\d+)\))?\Z")
+MAX_DEPTH = 50
+
+
+@dataclass(frozen=True)
+class MacroDef:
+    name: str  # the stanza name: ``name`` or ``name(N)``
+    args: tuple[str, ...]
+    definition: str
+
+
+def macros_from_stanzas(stanzas: Iterable, filename: str = "macros.conf") -> dict[str, MacroDef]:
+    """Macro definitions from ``conf.Stanza`` objects (name, entries, line)."""
+    macros: dict[str, MacroDef] = {}
+    for stanza in stanzas:
+        where = f"{filename}:{stanza.line}"
+        m = STANZA_NAME.match(stanza.name)
+        if not m:
+            raise SplError(f"{where}: invalid macro stanza name [{stanza.name}]")
+        if "definition" not in stanza.entries:
+            raise SplError(f"{where}: macro [{stanza.name}] has no definition")
+        if stanza.entries.get("iseval", "0").strip().lower() in ("1", "true"):
+            raise SplError(f"{where}: macro [{stanza.name}]: unsupported iseval = 1")
+        args = tuple(a.strip() for a in stanza.entries.get("args", "").split(",") if a.strip())
+        if len(args) != int(m.group(2) or 0):
+            raise SplError(f"{where}: macro [{stanza.name}] declares {len(args)} args")
+        macros[stanza.name] = MacroDef(stanza.name, args, stanza.entries["definition"])
+    return macros
+
+
+def as_macro_table(macros: Mapping[str, MacroDef] | Iterable) -> Mapping[str, MacroDef]:
+    """Accept either a ready mapping or conf stanzas."""
+    if isinstance(macros, Mapping):
+        return macros
+    return macros_from_stanzas(macros)
+
+
+def expand(spl: str, macros: Mapping[str, MacroDef]) -> str:
+    """The search with every macro expanded; positions refer to ``spl``."""
+    return expand_text(spl, macros, stack=(), base=None)
+
+
+def expand_text(text: str, macros: Mapping[str, MacroDef], stack: tuple[str, ...], base: int | None) -> str:
+    out: list[str] = []
+    i = 0
+    while (start := text.find("`", i)) != -1:
+        end = text.find("`", start + 1)
+        here = start if base is None else base
+        if end == -1:
+            raise SplError("unterminated macro call (missing closing backtick)", here)
+        out.append(text[i:start])
+        out.append(expand_call(text[start + 1 : end], macros, stack, here))
+        i = end + 1
+    out.append(text[i:])
+    return "".join(out)
+
+
+def expand_call(call: str, macros: Mapping[str, MacroDef], stack: tuple[str, ...], pos: int) -> str:
+    name, args = split_call(call.strip(), pos)
+    key = f"{name}({len(args)})" if args else name
+    if key in stack:
+        chain = " -> ".join((*stack[stack.index(key) :], key))
+        raise SplError(f"macro '{key}' uses itself ({chain})", pos)
+    if len(stack) >= MAX_DEPTH:
+        raise SplError(f"macros nested deeper than {MAX_DEPTH}", pos)
+    macro = macros.get(key)
+    if macro is None:
+        raise SplError(f"undefined macro '{key}'", pos)
+    body = macro.definition
+    for arg_name, value in zip(macro.args, args):
+        body = body.replace(f"${arg_name}$", value)
+    return expand_text(body, macros, (*stack, key), pos)
+
+
+def split_call(call: str, pos: int) -> tuple[str, list[str]]:
+    """``name(a, "b,c")`` → (name, [a, "b,c"]); quotes are kept as written."""
+    if "(" not in call:
+        if not call:
+            raise SplError("empty macro call ``", pos)
+        return call, []
+    if not call.endswith(")"):
+        raise SplError(f"malformed macro call '{call}'", pos)
+    name, inner = call[: call.index("(")].strip(), call[call.index("(") + 1 : -1]
+    return name, split_arguments(inner)
+
+
+def split_arguments(inner: str) -> list[str]:
+    args, current, depth, quoted, i = [], [], 0, False, 0
+    while i < len(inner):
+        c = inner[i]
+        if c == "\\" and quoted and i + 1 < len(inner):
+            current.append(inner[i : i + 2])
+            i += 2
+            continue
+        if c == '"':
+            quoted = not quoted
+        elif not quoted and c in "([":
+            depth += 1
+        elif not quoted and c in ")]":
+            depth -= 1
+        elif not quoted and depth == 0 and c == ",":
+            args.append("".join(current).strip())
+            current = []
+            i += 1
+            continue
+        current.append(c)
+        i += 1
+    args.append("".join(current).strip())
+    return args

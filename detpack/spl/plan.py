@@ -1,0 +1,145 @@
+"""Compile a parsed pipeline into stages and, when provably safe, a raw-text prefilter.
+
+A search starts either with ``| tstats ... from datamodel=X.Y`` (its input rows are
+data-model rows: the caller normalises events with the data model) or with
+``search`` (its input rows are the events' search-time fields).
+
+Prefilter: a top-level AND term ``Obj.F=literal`` (or an OR of such terms) can only
+match events whose raw text contains the literal's fixed parts, case-insensitively,
+when F is a field whose values are always raw substrings (``verbatim_fields``), the
+pattern cannot match a value the normaliser invents (``constant_values``) and the
+literal holds no character that the raw XML would carry as an entity.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from . import ast
+from .errors import SplError
+from .evaluate import Row, Stage, aggregate_stage, command_stage, compile_search, value_matcher
+
+UNPREFIXED_FIELDS = frozenset({"_time", "host", "source", "sourcetype"})
+ENTITY_CHARACTERS = frozenset("&<>\"'")
+BOOLEAN_OPTIONS = {"summariesonly", "allow_old_summaries"}
+BOOLEAN_WORDS = {"true", "false", "t", "f", "1", "0"}
+
+
+@dataclass(frozen=True)
+class Prefilter:
+    """AND over clauses; a clause is an OR of alternatives; an alternative needs all
+    its (lower-case) parts in the raw text."""
+
+    clauses: tuple[tuple[tuple[str, ...], ...], ...]
+
+    def keep(self, raw: str) -> bool:
+        low = raw.lower()
+        return all(any(all(p in low for p in alt) for alt in clause) for clause in self.clauses)
+
+    def compile(self) -> Callable[[str], bool]:
+        """The fastest equivalent of ``keep`` (a single needle is the common case)."""
+        if len(self.clauses) == 1 and len(self.clauses[0]) == 1 and len(self.clauses[0][0]) == 1:
+            needle = self.clauses[0][0][0]
+            return lambda raw: needle in raw.lower()
+        return self.keep
+
+
+@dataclass
+class Plan:
+    datamodel: str | None  # e.g. "Endpoint.Processes" when input rows are data-model rows
+    prefilter: Prefilter | None
+    stages: list[Stage] = field(default_factory=list)
+
+    @property
+    def keep(self) -> Callable[[str], bool] | None:
+        return self.prefilter.compile() if self.prefilter else None
+
+    def execute(self, rows: Iterable[Row]) -> Iterator[Row]:
+        stream: Iterator[Row] = iter(rows)
+        for stage in self.stages:
+            stream = stage(stream)
+        return stream
+
+
+def plan(pipeline: ast.Pipeline, datamodels: Collection[str],
+         verbatim_fields: Collection[str] = (), constant_values: Collection[str] = ()) -> Plan:
+    first, *rest = pipeline.commands
+    for command in rest:
+        if isinstance(command, ast.Tstats):
+            raise SplError("tstats must be the first command", command.pos)
+    stages = [command_stage(c) for c in rest]
+    if not isinstance(first, ast.Tstats):
+        return Plan(None, None, [command_stage(first), *stages])
+    if first.datamodel not in datamodels:
+        raise SplError(f"unsupported data model '{first.datamodel}'", first.pos)
+    check_tstats_options(first)
+    prefix = first.datamodel.rsplit(".", 1)[-1] + "."
+    resolve = datamodel_resolver(prefix)
+    generator = tstats_stage(first, resolve)
+    prefilter = None
+    if first.where is not None:
+        prefilter = build_prefilter(first.where, prefix, set(verbatim_fields), {c.lower() for c in constant_values})
+    return Plan(first.datamodel, prefilter, [generator, *stages])
+
+
+def datamodel_resolver(prefix: str) -> Callable[[str], str | None]:
+    """``Processes.dest`` → ``dest``; _time/host/source/sourcetype stay; other names are null."""
+    def resolve(name: str) -> str | None:
+        if name.startswith(prefix):
+            return name[len(prefix):]
+        return name if name in UNPREFIXED_FIELDS else None
+
+    return resolve
+
+
+def check_tstats_options(command: ast.Tstats) -> None:
+    for key, value in command.options:
+        if key in BOOLEAN_OPTIONS and value.lower() not in BOOLEAN_WORDS:
+            raise SplError(f"tstats {key} must be true or false, not '{value}'", command.pos)
+
+
+def tstats_stage(command: ast.Tstats, resolve: Callable[[str], str | None]) -> Stage:
+    """Filter data-model rows with ``where``, then aggregate per BY group."""
+    aggregate = aggregate_stage(command.aggregations, command.by, resolve, command.option("fillnull_value"))
+    if command.where is None:
+        return aggregate
+    test = compile_search(command.where, resolve)
+    return lambda rows: aggregate(row for row in rows if test(row))
+
+
+# --- prefilter -------------------------------------------------------------------------
+
+
+def build_prefilter(where: ast.SearchExpr, prefix: str, verbatim: set[str], constants: set[str]) -> Prefilter | None:
+    terms = where.items if isinstance(where, ast.And) else (where,)
+    clauses = [c for t in terms if (c := clause_of(t, prefix, verbatim, constants)) is not None]
+    return Prefilter(tuple(clauses)) if clauses else None
+
+
+def clause_of(term: ast.SearchExpr, prefix: str, verbatim: set[str], constants: set[str]):
+    if isinstance(term, ast.InList):
+        alternatives = tuple(ast.Compare(term.field, "=", v, term.pos) for v in term.values)
+    else:
+        alternatives = term.items if isinstance(term, ast.Or) else (term,)
+    needed = []
+    for alt in alternatives:
+        parts = needed_parts(alt, prefix, verbatim, constants)
+        if parts is None:
+            return None
+        needed.append(parts)
+    return tuple(needed)
+
+
+def needed_parts(term: ast.SearchExpr, prefix: str, verbatim: set[str], constants: set[str]):
+    """The raw-text parts an event must contain for ``term`` to match, or None if unsure."""
+    if not isinstance(term, ast.Compare) or term.op != "=" or not term.field.startswith(prefix):
+        return None
+    if term.field[len(prefix):] not in verbatim:
+        return None
+    parts = tuple(p.lower() for p in term.value.split("*") if p)
+    if not parts or any(c in ENTITY_CHARACTERS for p in parts for c in p):
+        return None
+    matches = value_matcher(term.value)
+    if any(matches(c) for c in constants):
+        return None
+    return parts
