@@ -1,0 +1,290 @@
+"""detpack.package: layout, allow-list, reproducibility, atomic writes, broken inputs."""
+from __future__ import annotations
+
+import gzip
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from detpack import package
+from detpack.package import DEFAULT_EPOCH, PackageError, build_spl
+
+APP_ID = "demo_app"
+VERSION = "1.2.3"
+
+
+def app_files(app_id: str = APP_ID, version: str = VERSION) -> dict[str, str]:
+    """A minimal app that AppInspect 4.3.1 passes on the cloud and private_app tag sets."""
+    return {
+        "default/app.conf": (
+            "[install]\nis_configured = false\nstate = enabled\n\n"
+            f"[launcher]\nauthor = Tests\nversion = {version}\ndescription = App used by the tests\n\n"
+            "[ui]\nis_visible = false\nlabel = Demo detections\n\n"
+            f"[package]\nid = {app_id}\ncheck_for_updates = false\n\n"
+            f"[id]\nname = {app_id}\nversion = {version}\n"
+        ),
+        "default/macros.conf": "[demo_filter]\ndefinition = search *\n",
+        "metadata/default.meta": "[]\naccess = read : [ * ], write : [ admin, sc_admin ]\nexport = none\n",
+        "README.md": "# Demo detections\n\nUsed by the tests.\n",
+    }
+
+
+def write_app(folder: Path, files: dict[str, str] | None = None) -> Path:
+    for relative, text in (app_files() if files is None else files).items():
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def no_source_date_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    return write_app(tmp_path / APP_ID)
+
+
+def build(app_dir: Path, out_dir: Path, **kwargs) -> Path:
+    return build_spl(app_dir, out_dir, app_id=APP_ID, version=VERSION, **kwargs)
+
+
+def members(spl: Path) -> list[tarfile.TarInfo]:
+    with tarfile.open(spl, "r:gz") as tar:
+        return tar.getmembers()
+
+
+# --- layout ---------------------------------------------------------------
+
+def test_package_is_named_after_app_and_version_and_holds_the_app_folder_at_the_top(app_dir, tmp_path):
+    spl = build(app_dir, tmp_path / "out")
+    assert spl == tmp_path / "out" / f"{APP_ID}-{VERSION}.spl"
+    assert [m.name for m in members(spl)] == [
+        "demo_app", "demo_app/README.md", "demo_app/default", "demo_app/default/app.conf",
+        "demo_app/default/macros.conf", "demo_app/metadata", "demo_app/metadata/default.meta"]
+
+
+def test_raw_headers_are_ustar_without_dot_prefix_and_folders_end_with_a_slash(app_dir, tmp_path):
+    data = gzip.decompress(build(app_dir, tmp_path / "out").read_bytes())
+    headers, offset = [], 0
+    while data[offset:offset + 512].strip(b"\0"):
+        info = tarfile.TarInfo.frombuf(data[offset:offset + 512], "utf-8", "strict")
+        headers.append((data[offset:offset + 100].rstrip(b"\0").decode(), data[offset + 257:offset + 263]))
+        offset += 512 + (info.size + 511) // 512 * 512
+    assert [name for name, _ in headers][:3] == ["demo_app/", "demo_app/README.md", "demo_app/default/"]
+    assert all(name.startswith("demo_app/") for name, _ in headers)
+    assert {magic for _, magic in headers} == {b"ustar\x00"}
+
+
+def test_modes_owner_and_mtimes_are_normalised(app_dir, tmp_path):
+    (app_dir / "README.md").chmod(0o755)
+    (app_dir / "default").chmod(0o700)
+    for member in members(build(app_dir, tmp_path / "out")):
+        assert member.mode == (0o755 if member.isdir() else 0o644), member.name
+        assert (member.uid, member.gid, member.uname, member.gname) == (0, 0, "", ""), member.name
+        assert member.mtime == DEFAULT_EPOCH, member.name
+        assert member.isdir() or member.isfile(), member.name
+
+
+def test_gzip_header_has_no_file_name_and_no_timestamp(app_dir, tmp_path):
+    head = build(app_dir, tmp_path / "out").read_bytes()[:10]
+    assert head[:3] == b"\x1f\x8b\x08"
+    assert head[3] == 0, "FLG must not announce a file name"
+    assert head[4:8] == b"\0\0\0\0"
+
+
+def test_allowed_optional_files_are_packaged(app_dir, tmp_path):
+    extra = {"LICENSE.txt": "text", "default/data/ui/nav/default.xml": "<nav/>",
+             "default/data/ui/views/overview.xml": "<dashboard/>", "static/appIcon.png": "png",
+             "lookups/known.csv": "a,b\n", "app.manifest": "{}"}
+    write_app(app_dir, extra)
+    names = {m.name for m in members(build(app_dir, tmp_path / "out"))}
+    assert {f"demo_app/{p}" for p in extra} <= names
+
+
+@pytest.mark.parametrize("relative, allowed", [
+    ("default/data/ui/nav/default.xml", True),
+    ("default/data/ui/panels/deep/er/x.xml", True),
+    ("default/savedsearches.conf", True),
+    ("default/sub/savedsearches.conf", False),
+    ("metadata/local.meta", False),
+    ("bin/run.py", False),
+    ("README.md", True),
+    ("static/appIcon.jpg", False),
+])
+def test_allow_list(relative, allowed):
+    assert package.is_allowed(relative) is allowed
+
+
+# --- reproducibility --------------------------------------------------------
+
+def test_two_builds_are_byte_identical_despite_mtimes_umask_modes_and_creation_order(tmp_path):
+    files = app_files()
+    old_umask = os.umask(0o077)
+    try:
+        first = write_app(tmp_path / "a" / "checkout_one", files)
+    finally:
+        os.umask(old_umask)
+    second = write_app(tmp_path / "b" / "other_name", dict(reversed(list(files.items()))))
+    os.utime(first / "README.md", (1_000_000, 1_000_000))
+    os.utime(second / "default" / "app.conf", (2_000_000_000, 2_000_000_000))
+    (second / "default" / "macros.conf").chmod(0o664)
+    one = build(first, tmp_path / "out1").read_bytes()
+    two = build(second, tmp_path / "out2").read_bytes()
+    assert one == two
+    assert build(first, tmp_path / "out1").read_bytes() == one
+
+
+def test_source_date_epoch_from_the_environment_sets_every_mtime(app_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    assert {m.mtime for m in members(build(app_dir, tmp_path / "out"))} == {1700000000}
+
+
+def test_source_date_epoch_argument_wins_over_the_environment(app_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    assert {m.mtime for m in members(build(app_dir, tmp_path / "out", source_date_epoch=42))} == {42}
+
+
+@pytest.mark.parametrize("value", ["yesterday", "-5", "1.5", "99999999999"])
+def test_malformed_source_date_epoch_is_an_error_naming_the_variable(app_dir, tmp_path, monkeypatch, value):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
+    with pytest.raises(PackageError, match=r"^SOURCE_DATE_EPOCH: .* is not a whole number"):
+        build(app_dir, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+# --- atomic write -----------------------------------------------------------
+
+def test_failure_mid_write_leaves_the_previous_package_and_no_temporary_file(app_dir, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    previous = build(app_dir, out, source_date_epoch=1).read_bytes()
+    real_addfile, calls = tarfile.TarFile.addfile, []
+
+    def failing_addfile(self, info, fileobj=None):
+        calls.append(info.name)
+        if len(calls) == 4:
+            raise OSError(28, "No space left on device")
+        return real_addfile(self, info, fileobj)
+
+    monkeypatch.setattr(tarfile.TarFile, "addfile", failing_addfile)
+    with pytest.raises(OSError, match="No space left"):
+        build(app_dir, out, source_date_epoch=2)
+    assert len(calls) == 4
+    assert sorted(p.name for p in out.iterdir()) == [f"{APP_ID}-{VERSION}.spl"]
+    assert (out / f"{APP_ID}-{VERSION}.spl").read_bytes() == previous
+
+
+def test_failure_on_a_first_build_leaves_nothing(app_dir, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    monkeypatch.setattr(package, "_read", lambda path: (_ for _ in ()).throw(PackageError(f"{path}: cannot read")))
+    with pytest.raises(PackageError):
+        build(app_dir, out)
+    assert list(out.iterdir()) == []
+
+
+# --- broken inputs ----------------------------------------------------------
+
+def test_missing_app_folder(tmp_path):
+    with pytest.raises(PackageError, match=r"missing_app: app folder does not exist"):
+        build(tmp_path / "missing_app", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_app_folder_that_is_a_file(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(PackageError, match="not a folder"):
+        build(tmp_path / "file", tmp_path / "out")
+
+
+@pytest.mark.parametrize("relative, reason", [
+    ("bin/run.sh", r"bin/run.sh is not in the package allow-list"),
+    ("default/notes.txt", r"default/notes.txt is not in the package allow-list"),
+    ("local/macros.conf", r"local/ holds an admin's own settings"),
+    ("metadata/local.meta", r"local.meta holds an admin's own permissions"),
+    ("default/.DS_Store", r"macOS folder metadata"),
+    ("default/._app.conf", r"macOS resource fork"),
+    ("__pycache__/x.cpython-311.pyc", r"Python bytecode cache"),
+    ("default/x.pyc", r"compiled Python"),
+    (".git/config", r"hidden file or folder"),
+    ("default/.secret.conf", r"hidden file or folder"),
+])
+def test_file_outside_the_allow_list_is_an_error_naming_it(app_dir, tmp_path, relative, reason):
+    write_app(app_dir, {relative: "x"})
+    with pytest.raises(PackageError, match=reason) as error:
+        build(app_dir, tmp_path / "out")
+    assert str(app_dir / relative.split("/")[0]) in str(error.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_local_folder_is_refused(app_dir, tmp_path):
+    (app_dir / "local").mkdir()
+    with pytest.raises(PackageError, match=r"demo_app/local: not allowed in a package: local/"):
+        build(app_dir, tmp_path / "out")
+
+
+def test_empty_stray_folder_is_refused(app_dir, tmp_path):
+    (app_dir / "static").mkdir()
+    with pytest.raises(PackageError, match=r"demo_app/static: folder holds no packaged file"):
+        build(app_dir, tmp_path / "out")
+
+
+def test_symbolic_link_is_refused(app_dir, tmp_path):
+    (app_dir / "README.txt").symlink_to(app_dir / "README.md")
+    with pytest.raises(PackageError, match=r"README.txt: only regular files and folders"):
+        build(app_dir, tmp_path / "out")
+
+
+def test_unreadable_file_is_an_error_naming_it(app_dir, tmp_path, monkeypatch):
+    real_read_bytes = Path.read_bytes
+
+    def read_bytes(path: Path) -> bytes:
+        if path.name == "macros.conf":
+            raise PermissionError(13, "Permission denied")
+        return real_read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    with pytest.raises(PackageError, match=r"default/macros.conf: cannot read: Permission denied"):
+        build(app_dir, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_missing_app_conf(app_dir, tmp_path):
+    (app_dir / "default" / "app.conf").unlink()
+    with pytest.raises(PackageError, match=r"default/app.conf: missing"):
+        build(app_dir, tmp_path / "out")
+
+
+def test_app_conf_that_disagrees_with_the_package_name(app_dir, tmp_path):
+    with pytest.raises(PackageError, match=r"app.conf: \[id\] version is '1.2.3', but the package is built as '2.0.0'"):
+        build_spl(app_dir, tmp_path / "out", app_id=APP_ID, version="2.0.0")
+
+
+def test_malformed_app_conf_is_reported_with_its_line(app_dir, tmp_path):
+    (app_dir / "default" / "app.conf").write_text("[package]\nid = demo_app\nnot a setting\n")
+    with pytest.raises(PackageError, match=r"app.conf:3: line is neither"):
+        build(app_dir, tmp_path / "out")
+
+
+@pytest.mark.parametrize("app_id, version, message", [
+    ("../evil", VERSION, "app id '../evil'"),
+    (APP_ID, "1.0", "version '1.0'"),
+])
+def test_bad_app_id_or_version(app_dir, tmp_path, app_id, version, message):
+    with pytest.raises(PackageError, match=message):
+        build_spl(app_dir, tmp_path / "out", app_id=app_id, version=version)
+
+
+def test_output_inside_the_app_folder_is_refused(app_dir):
+    with pytest.raises(PackageError, match="cannot be written inside the app folder"):
+        build(app_dir, app_dir / "dist")
+
+
+def test_path_too_long_for_ustar_is_an_error_naming_it(app_dir, tmp_path):
+    long_name = "default/data/ui/views/" + "v" * 120 + ".xml"
+    write_app(app_dir, {long_name: "<dashboard/>"})
+    with pytest.raises(PackageError, match=r"cannot be stored in a USTAR package"):
+        build(app_dir, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
