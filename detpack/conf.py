@@ -13,7 +13,6 @@ which would glue the following line into the value.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,11 +34,12 @@ class Stanza:
     line: int = 0
 
 
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, exactly
+
+
 def control_characters(text: str, allowed: str = "") -> list[str]:
     """The control characters in ``text`` (other than ``allowed``), as ``U+XXXX``."""
-    return sorted(
-        {f"U+{ord(c):04X}" for c in text if c not in allowed and unicodedata.category(c) == "Cc"}
-    )
+    return sorted({f"U+{ord(c):04X}" for c in CONTROL.findall(text) if c not in allowed})
 
 
 def check_stanza_name(name: str) -> None:
@@ -79,11 +79,13 @@ class ConfWriter:
 
     def __init__(self) -> None:
         self.stanzas: list[Stanza] = []
+        self._names: set[str] = set()
 
     def stanza(self, name: str) -> str:
         check_stanza_name(name)
-        if any(s.name == name for s in self.stanzas):
+        if name in self._names:
             raise ConfValueError(f"duplicate stanza [{name}]")
+        self._names.add(name)
         self.stanzas.append(Stanza(name))
         return f"[{name}]"
 
@@ -113,6 +115,7 @@ def parse_conf(text: str, filename: str) -> list[Stanza]:
     """Read conf text strictly: duplicate stanzas or keys, keys outside a stanza,
     and lines that are neither are errors naming the file and line."""
     stanzas: list[Stanza] = []
+    seen: set[str] = set()
     current: Stanza | None = None
     lines = text.split("\n")
     index = 0
@@ -123,7 +126,7 @@ def parse_conf(text: str, filename: str) -> list[Stanza]:
         if not stripped or stripped.startswith("#"):
             continue
         if stripped.startswith("["):
-            current = _open_stanza(stripped, stanzas, filename, number)
+            current = _open_stanza(stripped, stanzas, seen, filename, number)
             continue
         key, sep, value = line.partition("=")
         key = key.strip(" \t")
@@ -142,12 +145,13 @@ def parse_conf(text: str, filename: str) -> list[Stanza]:
     return stanzas
 
 
-def _open_stanza(stripped: str, stanzas: list[Stanza], filename: str, number: int) -> Stanza:
+def _open_stanza(stripped: str, stanzas: list[Stanza], seen: set[str], filename: str, number: int) -> Stanza:
     if not stripped.endswith("]"):
         raise ConfError(f"{filename}:{number}: stanza header is not closed with ']'")
     name = stripped[1:-1].strip(" \t")
-    if any(s.name == name for s in stanzas):
+    if name in seen:
         raise ConfError(f"{filename}:{number}: duplicate stanza [{name}]")
+    seen.add(name)
     stanza = Stanza(name, {}, number)
     stanzas.append(stanza)
     return stanza

@@ -10,12 +10,13 @@ the rest.
 """
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
 from . import schema
 from .errors import Finding, InvalidInput, Location, display_path
-from .source import load_yaml
+from .source import Locations, load_yaml
 from .mappings import OBSERVABLE_RISK_TYPES, OBSERVABLE_THREAT_TYPES, RISK_ROLES
 from .model import (
     Annotations, AppSettings, AttackData, Detection, DetectionTest, Drilldown, Macro, Pack,
@@ -27,7 +28,20 @@ SETTINGS_FILE = "contentctl.yml"
 
 def load_pack(root: Path) -> tuple[Pack | None, list[Finding]]:
     """The pack and every schema finding; the pack is None when the settings are unusable."""
-    root = Path(root)
+    # Loading creates many long-lived, acyclic objects that the cyclic collector
+    # would only rescan again and again: it pauses meanwhile, and afterwards the
+    # loaded objects are moved out of its view (reference counting still frees them).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _load_pack(Path(root))
+    finally:
+        gc.freeze()
+        if collecting:
+            gc.enable()
+
+
+def _load_pack(root: Path) -> tuple[Pack | None, list[Finding]]:
     findings: list[Finding] = []
     if not root.is_dir():
         return None, [Finding(Location(str(root)), "(content)", "is not a directory", "a content directory")]
@@ -42,16 +56,18 @@ def load_pack(root: Path) -> tuple[Pack | None, list[Finding]]:
 
 
 def _load_all(root: Path, pattern: str, spec: schema.Schema, build, findings: list[Finding]) -> list:
-    items = (_load_one(path, spec, build, findings) for path in sorted(root.glob(pattern)))
+    shown = display_path(root)
+    items = (_load_one(path, spec, build, findings, f"{shown}/{path.relative_to(root).as_posix()}".removeprefix("./"))
+             for path in sorted(root.glob(pattern)))
     return [item for item in items if item is not None]
 
 
-def _load_one(path: Path, spec: schema.Schema, build, findings: list[Finding]):
+def _load_one(path: Path, spec: schema.Schema, build, findings: list[Finding], name: str = ""):
     if not path.is_file():
         findings.append(Finding(Location(display_path(path)), "(file)", "is missing", "the pack's app settings"))
         return None
     try:
-        data, locations = load_yaml(path)
+        data, locations = load_yaml(path, name)
     except InvalidInput as exc:
         findings.extend(exc.findings)
         return None
@@ -61,7 +77,7 @@ def _load_one(path: Path, spec: schema.Schema, build, findings: list[Finding]):
     return None if problems else build(path, data, locations)
 
 
-def _schema_variant_findings(data: Any, locations: dict[str, Location]) -> list[Finding]:
+def _schema_variant_findings(data: Any, locations: Locations) -> list[Finding]:
     """A detection must carry its risk settings in exactly one of the two schemas."""
     if not isinstance(data, dict) or not isinstance(data.get("tags"), dict):
         return []
@@ -85,18 +101,18 @@ def _names(values: Any) -> tuple[str, ...]:
     return tuple(_text(v) for v in values or ())
 
 
-def _app_settings(path: Path, data: dict, locations: dict[str, Location]) -> AppSettings:
+def _app_settings(path: Path, data: dict, locations: Locations) -> AppSettings:
     app = data["app"]
     return AppSettings(
         path=path, app_id=app["appid"], label=_text(app["title"]),
         version=app["version"], author=_text(app["author_name"]),
         author_email=_text(app.get("author_email")), author_company=_text(app.get("author_company")),
         description=_text(app.get("description")), prefix=_text(app["prefix"]),
-        locations={k.removeprefix("app."): v for k, v in locations.items() if k.startswith("app.")},
+        locations=locations,
     )
 
 
-def _detection(path: Path, data: dict, locations: dict[str, Location]) -> Detection:
+def _detection(path: Path, data: dict, locations: Locations) -> Detection:
     tags = data["tags"]
     if "rba" in data:
         message, risk, threat = _rba(data["rba"], locations)
@@ -124,7 +140,7 @@ def _detection(path: Path, data: dict, locations: dict[str, Location]) -> Detect
     )
 
 
-def _rba(rba: dict, locations: dict[str, Location]):
+def _rba(rba: dict, locations: Locations):
     risk = tuple(
         RiskObject(o["field"], o["type"], int(o["score"]), locations[f"rba.risk_objects[{i}]"])
         for i, o in enumerate(rba["risk_objects"])
@@ -136,7 +152,7 @@ def _rba(rba: dict, locations: dict[str, Location]):
     return _text(rba["message"]), risk, threat
 
 
-def _observables(tags: dict, locations: dict[str, Location]):
+def _observables(tags: dict, locations: Locations):
     """The older schema: observables with a victim role carry risk, the rest are threat objects."""
     risk, threat = [], []
     for i, obs in enumerate(tags["observable"]):
@@ -150,12 +166,12 @@ def _observables(tags: dict, locations: dict[str, Location]):
     return _text(tags["message"]), tuple(risk), tuple(threat)
 
 
-def _drilldown(d: dict, path: str, locations: dict[str, Location]) -> Drilldown:
+def _drilldown(d: dict, path: str, locations: Locations) -> Drilldown:
     return Drilldown(_text(d["name"]), _text(d["search"]), _text(d["earliest_offset"]),
                      _text(d["latest_offset"]), locations[path])
 
 
-def _test(t: dict, path: str, locations: dict[str, Location]) -> DetectionTest:
+def _test(t: dict, path: str, locations: Locations) -> DetectionTest:
     data = tuple(
         AttackData(a["data"], a.get("source"), a.get("sourcetype"), locations[f"{path}.attack_data[{i}]"])
         for i, a in enumerate(t["attack_data"])
@@ -163,7 +179,7 @@ def _test(t: dict, path: str, locations: dict[str, Location]) -> DetectionTest:
     return DetectionTest(_text(t["name"]), data, t.get("expected_count"), locations[path])
 
 
-def _story(path: Path, data: dict, locations: dict[str, Location]) -> Story:
+def _story(path: Path, data: dict, locations: Locations) -> Story:
     tags = data.get("tags") or {}
     return Story(
         path=path, name=_text(data["name"]), id=data["id"].lower(), version=int(data["version"]),
@@ -173,7 +189,7 @@ def _story(path: Path, data: dict, locations: dict[str, Location]) -> Story:
     )
 
 
-def _macro(path: Path, data: dict, locations: dict[str, Location]) -> Macro:
+def _macro(path: Path, data: dict, locations: Locations) -> Macro:
     return Macro(path=path, name=data["name"], definition=_text(data["definition"]),
                  description=_text(data["description"]), arguments=_names(data.get("arguments")),
                  locations=locations)

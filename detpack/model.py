@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import Location
+from .source import Locations
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class Detection:
     threat_objects: tuple[ThreatObject, ...]
     drilldowns: tuple[Drilldown, ...]
     tests: tuple[DetectionTest, ...]
-    locations: dict[str, Location] = field(default_factory=dict, compare=False)
+    locations: Locations = field(compare=False)
 
     @property
     def file_stem(self) -> str:
@@ -132,7 +133,7 @@ class Story:
     references: tuple[str, ...]
     category: tuple[str, ...]
     usecase: str
-    locations: dict[str, Location] = field(default_factory=dict, compare=False)
+    locations: Locations = field(compare=False)
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ class Macro:
     definition: str
     description: str
     arguments: tuple[str, ...]
-    locations: dict[str, Location] = field(default_factory=dict, compare=False)
+    locations: Locations = field(compare=False)
 
     @property
     def stanza(self) -> str:
@@ -161,7 +162,7 @@ class AppSettings:
     author_company: str
     description: str
     prefix: str
-    locations: dict[str, Location] = field(default_factory=dict, compare=False)
+    locations: Locations = field(compare=False)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 from .conf import control_characters
 from .errors import Finding, Location
-from .source import key_path
+from .source import Locations, key_path
 
 UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 ATTACK_ID_PATTERN = re.compile(r"T\d{4}(\.\d{3})?\Z")
@@ -23,7 +23,7 @@ APP_ID_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*\Z")
 
 @dataclass
 class Context:
-    locations: dict[str, Location]
+    locations: Locations
     findings: list[Finding] = field(default_factory=list)
 
     def report(self, path: str, problem: str, expected: str = "", at_key: bool = False) -> None:
@@ -205,7 +205,7 @@ SETTINGS = Obj({"app": APP}, {key: Anything() for key in (
     "enable_integration_testing", "apps", "container_settings", "githash", "version")})
 
 
-def check(value: Any, schema: Schema, locations: dict[str, Location]) -> list[Finding]:
+def check(value: Any, schema: Schema, locations: Locations) -> list[Finding]:
     ctx = Context(locations)
     schema.check(value, "", ctx)
     return ctx.findings

@@ -1,29 +1,55 @@
 """YAML loading that remembers where every value came from.
 
-``load_yaml`` returns plain Python values plus a map from field paths
-(``tags.mitre_attack_id[0]``, ``rba.risk_objects[1].score``) to the line and
-column of the value, so a finding can point at the exact spot in the file.
+``load_yaml`` returns plain Python values plus ``Locations``: a map from field
+paths (``tags.mitre_attack_id[0]``, ``rba.risk_objects[1].score``, and
+``name#key`` for a mapping key itself) to the line and column in the file.
+Locations are looked up in the node tree only when asked for, because most
+loads never need one and large packs load thousands of files.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.resolver import BaseResolver
 
 from .errors import Finding, InvalidInput, Location, display_path
 
 try:
-    _Loader = yaml.CSafeLoader  # libyaml: an order of magnitude faster on large packs
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
+    from yaml._yaml import CParser as _Parser  # libyaml: an order of magnitude faster on large packs
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml.composer import Composer
+    from yaml.parser import Parser
+    from yaml.reader import Reader
+    from yaml.scanner import Scanner
 
-_SCALARS = {
-    "tag:yaml.org,2002:null": lambda v: None,
-    "tag:yaml.org,2002:bool": lambda v: v.lower() in ("true", "yes", "on"),
-    "tag:yaml.org,2002:int": lambda v: int(v.replace("_", ""), 0) if v[:2].lower() in ("0x", "0o") else int(v.replace("_", "")),
-    "tag:yaml.org,2002:float": float,
-}
+    class _Parser(Reader, Scanner, Parser, Composer):  # type: ignore[no-redef]
+        def __init__(self, stream):
+            Reader.__init__(self, stream)
+            Scanner.__init__(self)
+            Parser.__init__(self)
+            Composer.__init__(self)
+
+
+class _Composer(_Parser, BaseResolver):
+    """Parses and composes only; plain scalars are typed by ``_plain`` below (YAML 1.1 core subset)."""
+
+    def __init__(self, stream):
+        _Parser.__init__(self, stream)
+        BaseResolver.__init__(self)
+
+    def resolve(self, kind, value, implicit):  # every node's type is decided after composing
+        return BaseResolver.DEFAULT_SCALAR_TAG
+
+
+PLAIN_CONSTANTS = {"null": None, "Null": None, "NULL": None, "~": None, "": None,
+                   "true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False,
+                   "yes": True, "Yes": True, "no": False, "No": False, "on": True, "On": True, "off": False, "Off": False}
+INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)\Z")
+FLOAT = re.compile(r"[-+]?([0-9][0-9_]*)?\.[0-9_]+([eE][-+]?[0-9]+)?\Z")
+PATH_PART = re.compile(r"([^.\[\]#]+)|\[(\d+)\]|(#key)")
 
 
 def key_path(path: str) -> str:
@@ -31,9 +57,60 @@ def key_path(path: str) -> str:
     return f"{path}#key"
 
 
-def load_yaml(path: Path) -> tuple[Any, dict[str, Location]]:
-    """Parse one YAML document; raises InvalidInput with the file, line and column."""
-    name = display_path(path)
+def _plain(text: str) -> Any:
+    if text in PLAIN_CONSTANTS:
+        return PLAIN_CONSTANTS[text]
+    if INT.match(text):
+        return int(text.replace("_", ""))
+    if FLOAT.match(text):
+        return float(text.replace("_", ""))
+    return text
+
+
+class Locations:
+    """Field path -> Location, resolved in the YAML node tree on demand."""
+
+    def __init__(self, name: str, root: yaml.Node | None):
+        self.name, self.root = name, root
+
+    def _node_mark(self, path: str):
+        node, mark = self.root, None
+        if node is None:
+            return None
+        mark = node.start_mark
+        for name, index, is_key in PATH_PART.findall(path):
+            if is_key:
+                return key_mark
+            if name and isinstance(node, yaml.MappingNode):
+                pair = next(((k, v) for k, v in node.value if str(k.value) == name), None)
+                if pair is None:
+                    return None
+                key_mark, node = pair[0].start_mark, pair[1]
+            elif index and isinstance(node, yaml.SequenceNode) and int(index) < len(node.value):
+                node = node.value[int(index)]
+            else:
+                return None
+            mark = node.start_mark
+        return mark
+
+    def __getitem__(self, path: str) -> Location:
+        mark = self._node_mark(path)
+        if mark is None:
+            raise KeyError(path)
+        return Location(self.name, mark.line + 1, mark.column + 1)
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and self._node_mark(path) is not None
+
+    def get(self, path: str, default: Location | None = None) -> Location | None:
+        return self[path] if path in self else default
+
+
+def load_yaml(path: Path, name: str = "") -> tuple[Any, Locations]:
+    """Parse one YAML document; raises InvalidInput with the file, line and column.
+
+    ``name`` is how findings name the file (default: ``display_path(path)``)."""
+    name = name or display_path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -41,43 +118,35 @@ def load_yaml(path: Path) -> tuple[Any, dict[str, Location]]:
     except OSError as exc:
         raise InvalidInput([Finding(Location(name), "(file)", f"cannot read: {exc.strerror}")]) from None
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        loader = _Composer(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
         raise InvalidInput([Finding(where, "(yaml)", f"not valid YAML: {exc.problem or exc.context}")]) from None
     except yaml.YAMLError as exc:
         raise InvalidInput([Finding(Location(name), "(yaml)", f"not valid YAML: {exc}")]) from None
-    locations: dict[str, Location] = {"": Location(name, 1, 1)}
-    findings: list[Finding] = []
-    value = _convert(node, "", name, locations, findings) if node is not None else None
-    if findings:
-        raise InvalidInput(findings)
-    return value, locations
+    duplicates: list[Finding] = []
+    value = _convert(node, name, duplicates) if node is not None else None
+    if duplicates:
+        raise InvalidInput(duplicates)
+    return value, Locations(name, node)
 
 
-def _convert(node: yaml.Node, path: str, name: str, locations: dict, findings: list) -> Any:
-    locations[path] = Location(name, node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
-        return _convert_mapping(node, path, name, locations, findings)
+def _convert(node: yaml.Node, name: str, duplicates: list[Finding], path: str = "") -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return _plain(node.value) if not node.style else node.value  # plain: None (Python) or "" (libyaml)
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, f"{path}[{i}]", name, locations, findings) for i, item in enumerate(node.value)]
-    convert = _SCALARS.get(node.tag, str)
-    try:
-        return convert(node.value)
-    except ValueError:
-        return node.value
-
-
-def _convert_mapping(node: yaml.MappingNode, path: str, name: str, locations: dict, findings: list) -> dict:
+        return [_convert(item, name, duplicates, path) for item in node.value]
     result: dict[str, Any] = {}
     for key_node, value_node in node.value:
         key = str(key_node.value)
-        child = f"{path}.{key}" if path else key
         if key in result:
             where = Location(name, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            findings.append(Finding(where, child, "duplicate key", "each key once"))
+            duplicates.append(Finding(where, f"{path}.{key}" if path else key, "duplicate key", "each key once"))
             continue
-        locations[key_path(child)] = Location(name, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-        result[key] = _convert(value_node, child, name, locations, findings)
+        result[key] = _convert(value_node, name, duplicates, f"{path}.{key}" if path else key)
     return result
