@@ -31,7 +31,7 @@ def to_number(value) -> int | float | None:
 
 def format_number(value: int | float) -> str:
     """Integers as digits; other floats with up to 6 decimals, trailing zeros dropped
-    (so ``_time`` 1598998450.608 prints as ``1598998450.608``)."""
+    (so ``_time`` 1599011050.608 prints as ``1599011050.608``)."""
     if isinstance(value, int) or value.is_integer():
         return str(int(value))
     return f"{value:.6f}".rstrip("0").rstrip(".")

@@ -489,10 +489,10 @@ def parse_primary(tokens: Tokens) -> ast.Expr:
         inner = parse_expr(tokens)
         tokens.expect_op(")", "to close '('")
         return inner
+    if token.kind == "WORD" and tokens.is_op("("):  # like(...) is a function here, not the operator
+        tokens.next()
+        return ast.Call(token.text.lower(), parse_arguments(tokens), token.pos)
     if token.kind == "WORD" and token.text.upper() not in ("AND", "OR", "XOR", "NOT", "LIKE", "IN"):
-        if tokens.is_op("("):
-            tokens.next()
-            return ast.Call(token.text.lower(), parse_arguments(tokens), token.pos)
         return ast.FieldRef(token.text)
     raise unexpected(token, "a value, field or function")
 

@@ -1,0 +1,94 @@
+"""Macro expansion from macros.conf text: arguments, nesting, and every error."""
+from __future__ import annotations
+
+import pytest
+
+from detpack.conf import parse_conf
+from detpack.spl import MacroDef, SplError, expand, macros_from_stanzas
+
+CONF = """\
+[summariesonly_config]
+definition = false
+
+[security_content_summariesonly]
+definition = summariesonly=`summariesonly_config` fillnull_value=null
+
+[drop_dm_object_name(1)]
+args = object
+definition = rename "$object$.*" as *
+
+[pair(2)]
+args = a, b
+definition = eval $a$=$b$, again=$a$
+
+[uses_undefined]
+definition = search `nowhere`
+
+[loop_a]
+definition = `loop_b`
+
+[loop_b]
+definition = `loop_a`
+"""
+
+
+@pytest.fixture
+def macros():
+    return macros_from_stanzas(parse_conf(CONF, "macros.conf"))
+
+
+def test_plain_macro(macros):
+    assert expand("| x `summariesonly_config`", macros) == "| x false"
+
+
+def test_nested_macros_expand(macros):
+    assert expand("| tstats `security_content_summariesonly` count", macros) == \
+        "| tstats summariesonly=false fillnull_value=null count"
+
+
+def test_argument_substitution(macros):
+    assert expand("`drop_dm_object_name(Processes)`", macros) == 'rename "Processes.*" as *'
+
+
+def test_two_arguments_every_occurrence_and_quoted_commas(macros):
+    assert expand('`pair(x, "a,b")`', macros) == 'eval x="a,b", again=x'
+
+
+def test_argument_count_selects_the_stanza(macros):
+    with pytest.raises(SplError, match=r"undefined macro 'drop_dm_object_name' at position 2"):
+        expand("| `drop_dm_object_name`", macros)
+
+
+def test_undefined_macro_is_named(macros):
+    with pytest.raises(SplError, match=r"undefined macro 'missing_filter' at position 9"):
+        expand("| head | `missing_filter`", macros)
+
+
+def test_undefined_macro_inside_a_definition_points_at_the_outer_call(macros):
+    with pytest.raises(SplError, match=r"undefined macro 'nowhere' at position 0"):
+        expand("`uses_undefined`", macros)
+
+
+def test_recursion_is_refused_with_the_chain(macros):
+    with pytest.raises(SplError, match=r"macro 'loop_a' uses itself \(loop_a -> loop_b -> loop_a\)"):
+        expand("`loop_a`", macros)
+
+
+def test_unterminated_backtick(macros):
+    with pytest.raises(SplError, match="missing closing backtick"):
+        expand("| search `summariesonly_config", macros)
+
+
+def test_mapping_of_macrodefs_is_accepted():
+    assert expand("`m`", {"m": MacroDef("m", (), "head 1")}) == "head 1"
+
+
+@pytest.mark.parametrize("conf, message", [
+    ("[m(1)]\ndefinition = $x$\n", r"macros.conf:1: macro \[m\(1\)\] declares 0 args"),
+    ("[m]\nargs = x\n", r"macros.conf:1: macro \[m\] has no definition"),
+    ("[m]\ndefinition = 1\niseval = 1\n", "unsupported iseval = 1"),
+    ("[bad name]\ndefinition = x\n", r"invalid macro stanza name \[bad name\]"),
+])
+def test_broken_macro_definitions(conf, message):
+    with pytest.raises(SplError, match=message):
+        macros_from_stanzas(parse_conf(conf, "macros.conf"))

@@ -1,0 +1,70 @@
+"""The planner's raw-text prefilter: pushed only when provably safe."""
+from __future__ import annotations
+
+import pytest
+
+from detpack import cim
+from detpack.spl import Prefilter, parse, plan
+
+VERBATIM = {"process_name", "process", "dest"}
+CONSTANTS = {"unknown", "allowed"}
+
+
+def prefilter(where: str) -> Prefilter | None:
+    spl = f"| tstats count from datamodel=Endpoint.Processes where {where} by Processes.dest"
+    return plan(parse(spl), {"Endpoint.Processes"}, VERBATIM, CONSTANTS).prefilter
+
+
+def test_literal_on_a_verbatim_field_is_pushed_lower_cased():
+    assert prefilter("Processes.process_name=SCRCONS.exe") == Prefilter(((("scrcons.exe",),),))
+
+
+def test_wildcard_literal_needs_every_fixed_part():
+    assert prefilter("Processes.process=*wbem*Scrcons*") == Prefilter(((("wbem", "scrcons"),),))
+
+
+def test_or_and_in_become_alternatives_and_and_terms_become_clauses():
+    got = prefilter("(Processes.process_name=a.exe OR Processes.process_name=b.exe) Processes.dest=h*")
+    assert got == Prefilter(((("a.exe",), ("b.exe",)), (("h",),)))
+    assert prefilter("Processes.process_name IN (a.exe, b.exe)") == Prefilter(((("a.exe",), ("b.exe",)),))
+
+
+def test_only_the_safe_and_terms_are_pushed():
+    assert prefilter("Processes.process_name=a.exe Processes.user=bob") == Prefilter(((("a.exe",),),))
+
+
+@pytest.mark.parametrize("where", [
+    "Processes.user=bob",                                  # not a verbatim field
+    "Processes.process_name=unknown",                      # the normaliser's own constant
+    "Processes.process_name=unk*",                         # a pattern that matches a constant
+    "Processes.process_name=*",                            # no fixed part
+    'Processes.process="a & b"',                           # an XML-entity character
+    "Processes.process=\"it's\"",
+    "Processes.process_name!=a.exe",                       # != and NOT are never pushed
+    "NOT Processes.process_name=a.exe",
+    "Processes.process_name>a",
+    "Processes.process_name=a.exe OR Processes.user=bob",  # one unsafe alternative spoils the OR
+    "process_name=a.exe",                                  # not a data-model field
+])
+def test_unsafe_terms_get_no_prefilter(where):
+    assert prefilter(where) is None
+
+
+def test_keep_is_case_insensitive_and_requires_all_clauses():
+    keep = prefilter("Processes.process_name=scrcons.exe Processes.dest=ws6*").compile()
+    assert keep("<Data>C:\\WBEM\\SCRCONS.EXE</Data><Computer>WS6.local</Computer>")
+    assert not keep("<Data>C:\\WBEM\\SCRCONS.EXE</Data><Computer>DC1</Computer>")
+    single = prefilter("Processes.process_name=scrcons.exe").compile()
+    assert single("..ScrCons.Exe..") and not single("scrcons")
+
+
+def test_search_without_tstats_has_no_prefilter_and_no_datamodel():
+    planned = plan(parse("| search a=b"), {"Endpoint.Processes"}, VERBATIM, CONSTANTS)
+    assert planned.prefilter is None and planned.datamodel is None
+
+
+def test_with_the_projects_cim_tables_the_seed_term_is_pushed():
+    spl = "| tstats count from datamodel=Endpoint.Processes where Processes.process_name=scrcons.exe"
+    planned = plan(parse(spl), cim.DATAMODELS, cim.VERBATIM_FIELDS, cim.CONSTANT_VALUES)
+    assert planned.datamodel == "Endpoint.Processes"
+    assert planned.prefilter == Prefilter(((("scrcons.exe",),),))
