@@ -200,12 +200,13 @@ def failing_messages(report: dict, tag_set: str) -> list[CheckMessage]:
 
 def _check_messages(check: dict, tag_set: str) -> list[CheckMessage]:
     """The messages that fail a check; its description when a failing check gave none."""
-    if check.get("result") not in FAILING_RESULTS:
+    result = check.get("result")
+    if result not in FAILING_RESULTS:
         return []
-    messages = check.get("messages") or [{"result": check["result"], "message": check.get("description", "")}]
+    failing = [m for m in check.get("messages") or [] if m.get("result") in FAILING_RESULTS]
+    failing = failing or [{"result": result, "message": check.get("description") or "(no message)"}]
     return [CheckMessage(tag_set, check.get("name", "?"), m["result"], _one_line(m.get("message", "")),
-                         _file(m.get("message_filename")), m.get("message_line"))
-            for m in messages if m.get("result") in FAILING_RESULTS]
+                         _file(m.get("message_filename")), m.get("message_line")) for m in failing]
 
 
 def _one_line(message: str) -> str:

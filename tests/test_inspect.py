@@ -117,16 +117,21 @@ def test_broken_package_junit_marks_failures_and_warnings(broken):
 
 # --- report parsing (no runs) -------------------------------------------------------
 
-def test_failing_messages_strip_the_repeated_location_and_keep_file_and_line():
+def test_failing_messages_and_junit_from_a_report():
     report = {"reports": [{"groups": [{"name": "g", "checks": [
         {"name": "check_a", "result": "failure", "messages": [
             {"result": "failure", "message": "Bad  id.\n File: default/app.conf Line Number: 15",
              "message_filename": "default/app.conf", "message_line": 15},
             {"result": "skipped", "message": "not relevant", "message_filename": "None", "message_line": None}]},
-        {"name": "check_b", "result": "future_failure", "messages": []},
+        {"name": "check_b", "result": "future_failure", "description": "Check B.", "messages": []},
+        {"name": "check_d", "result": "warning", "messages": [{"result": "skipped", "message": "only this"}]},
         {"name": "check_c", "result": "success", "messages": []}]}]}]}
     found = [str(m) for m in detpack_inspect.failing_messages(report, "cloud")]
-    assert found == ["cloud: check_a: failure: Bad id., default/app.conf:15", "cloud: check_b: future_failure: "]
+    assert found == ["cloud: check_a: failure: Bad id., default/app.conf:15",
+                     "cloud: check_b: future_failure: Check B.", "cloud: check_d: warning: (no message)"]
+    suite = ET.fromstring(detpack_inspect.junit_xml(report | {"summary": {"failure": 1}}, "cloud")).find("testsuite")
+    assert [c.find("failure").get("type") for c in suite.iter("testcase") if c.find("failure") is not None] == [
+        "failure", "future_failure", "warning"]
 
 
 # --- inputs and the command ----------------------------------------------------------
