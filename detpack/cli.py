@@ -12,6 +12,7 @@ from pathlib import Path
 from .build import build_app, stale_files
 from .conf import ConfValueError
 from .errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
+from .package import PackageError
 from .render import RenderError
 from .validate import load_valid_pack
 
@@ -55,7 +56,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         result = build_app(args.content, default_output(args))
     except InvalidInput as error:
         return report_invalid(error, args.json)
-    except (RenderError, ConfValueError) as error:
+    except (RenderError, ConfValueError, PackageError) as error:
         print(f"build failed: {error}", file=sys.stderr)
         return EXIT_CHECKS_FAILED
     if args.json:

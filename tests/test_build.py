@@ -1,0 +1,99 @@
+"""The build command end to end: outputs, staleness check, nothing written on bad input."""
+from __future__ import annotations
+
+import hashlib
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from detpack.cli import main
+
+DETECTION = "detections/endpoint/script_execution_via_wmi.yml"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_no_arguments_builds_the_shipped_app(monkeypatch, tmp_path, capsys):
+    """`python build.py` alone builds this project's pack (into a temporary output here)."""
+    import detpack.cli as cli
+
+    monkeypatch.setattr(cli, "default_output", lambda args: tmp_path / "dist")
+    assert main([]) == 0
+    package = tmp_path / "dist" / "DA-ESS-DetPack-1.0.0.spl"
+    with tarfile.open(package) as tar:
+        names = tar.getnames()
+    assert "DA-ESS-DetPack/default/savedsearches.conf" in names
+    assert "DA-ESS-DetPack/metadata/default.meta" in names
+    assert f"package {package}" in capsys.readouterr().out
+
+
+def test_build_writes_app_package_and_committed_files(pack_copy, tmp_path):
+    out = tmp_path / "out"
+    assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 0
+    assert (out / "DA-ESS-DetPack" / "default" / "macros.conf").is_file()
+    assert (out / "DA-ESS-DetPack-1.0.0.spl").is_file()
+    for committed in ("default/savedsearches.conf", "metadata/default.meta", "app.manifest"):
+        assert (pack_copy / committed).read_text() == (out / "DA-ESS-DetPack" / committed).read_text()
+
+
+def test_two_builds_are_byte_identical(pack_copy, tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert main(["build", "--content", str(pack_copy), "--output", str(first)]) == 0
+    (pack_copy / DETECTION).touch()
+    assert main(["build", "--content", str(pack_copy), "--output", str(second)]) == 0
+    assert sha256(first / "DA-ESS-DetPack-1.0.0.spl") == sha256(second / "DA-ESS-DetPack-1.0.0.spl")
+
+
+def test_check_passes_on_the_committed_project_files(capsys):
+    assert main(["build", "--check"]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_check_fails_when_committed_files_are_stale(pack_copy, tmp_path, capsys):
+    assert main(["build", "--content", str(pack_copy), "--output", str(tmp_path / "out")]) == 0
+    capsys.readouterr()
+    text = (pack_copy / DETECTION).read_text().replace("version: 4", "version: 5")
+    (pack_copy / DETECTION).write_text(text)
+    (pack_copy / "default" / "extra.conf").write_text("[x]\n")
+    assert main(["build", "--check", "--content", str(pack_copy)]) == 1
+    err = capsys.readouterr().err
+    assert "stale: default/savedsearches.conf" in err
+    assert "stale: default/extra.conf (not produced by the build)" in err
+
+
+def test_invalid_content_writes_nothing(pack_copy, tmp_path, capsys):
+    text = (pack_copy / DETECTION).read_text().replace("version: 4", "version: zero")
+    (pack_copy / DETECTION).write_text(text)
+    out = tmp_path / "out"
+    assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 2
+    assert not out.exists()
+    assert not (pack_copy / "default").exists()
+    err = capsys.readouterr().err
+    assert f"{DETECTION}:3:10: version: is text (expected a whole number >= 1)" in err
+    assert "nothing was written" in err
+
+
+def test_a_failed_build_keeps_the_previous_outputs(pack_copy, tmp_path):
+    out = tmp_path / "out"
+    assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 0
+    before = sha256(out / "DA-ESS-DetPack-1.0.0.spl")
+    (pack_copy / DETECTION).write_text((pack_copy / DETECTION).read_text().replace("type: TTP", "type: ttp"))
+    assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 2
+    assert sha256(out / "DA-ESS-DetPack-1.0.0.spl") == before
+    assert sorted(p.name for p in out.iterdir()) == ["DA-ESS-DetPack", "DA-ESS-DetPack-1.0.0.spl"]
+
+
+def test_missing_content_directory_and_settings(tmp_path, capsys):
+    assert main(["validate", "--content", str(tmp_path / "nope")]) == 2
+    assert "(content): is not a directory" in capsys.readouterr().err
+    assert main(["validate", "--content", str(tmp_path)]) == 2
+    assert "contentctl.yml: (file): is missing (expected the pack's app settings)" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2():
+    with pytest.raises(SystemExit) as exit:
+        main(["build", "--no-such-flag"])
+    assert exit.value.code == 2
