@@ -136,6 +136,7 @@ class Progress:
         self.done.set()
         if self.thread:
             self.thread.join()
+            self.report(self.stats)  # the final figures
 
 
 # --- detection tests -------------------------------------------------------------------
@@ -305,7 +306,7 @@ def chosen_detections(pack, wanted: str | None):
 def replay_detections(build, detections, args: argparse.Namespace) -> int:
     from .render import search_stanza_name
 
-    report = print_progress if sys.stderr.isatty() else None
+    report = progress_printer() if sys.stderr.isatty() else None
     results = []
     for detection in detections:
         try:
@@ -315,6 +316,8 @@ def replay_detections(build, detections, args: argparse.Namespace) -> int:
         except (SplError, ConfError, EventReadError) as error:
             print(f"{detection.name}: {error}", file=sys.stderr)
             return EXIT_INVALID_INPUT
+        if report:
+            print(file=sys.stderr)  # end the progress line
         for problem in result.problems:
             print(problem, file=sys.stderr)
         if args.strict and result.events_skipped:
@@ -326,12 +329,15 @@ def replay_detections(build, detections, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def print_progress(stats: ReadStats, started: list[float] = []) -> None:
-    now = time.monotonic()
-    if not started:
-        started.append(now)
-    rate = stats.events_read / max(now - started[0], 1e-9)
-    print(f"\r{stats.events_read:,} events read, {rate:,.0f}/s", end="", file=sys.stderr, flush=True)
+def progress_printer() -> Callable[[ReadStats], None]:
+    """Overwrites one stderr line with the events read so far and the rate."""
+    started = time.monotonic()
+
+    def report(stats: ReadStats) -> None:
+        rate = stats.events_read / max(time.monotonic() - started, 1e-9)
+        print(f"\r{stats.events_read:,} events read, {rate:,.0f}/s ", end="", file=sys.stderr, flush=True)
+
+    return report
 
 
 def print_result(detection, result: SearchResult, as_json: bool) -> None:
