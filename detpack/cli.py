@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from . import inspect
 from .build import build_app, stale_files
 from .conf import ConfValueError
 from .errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
@@ -91,12 +92,11 @@ def make_parser() -> argparse.ArgumentParser:
     add_content_argument(validate)
     validate.add_argument("--json", action="store_true", help="print findings as JSON")
     validate.set_defaults(handler=cmd_validate)
-    for module in COMMAND_MODULES:
+    for module in (inspect,):
         module.add_commands(commands)
     return parser
 
 
-COMMAND_MODULES: list = []
 
 
 def main(argv: list[str] | None = None) -> int:

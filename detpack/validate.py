@@ -112,10 +112,10 @@ def check_risk_score(d: Detection, index: PackIndex) -> Iterator[Finding]:
     if confidence is None or impact is None:
         return
     score = round(confidence * impact / 100)
-    for obj in d.risk_objects:
-        if obj.score != score:
-            yield Finding(obj.location, "rba.risk_objects.score", f"score {obj.score} disagrees with impact x confidence / 100",
-                          str(score))
+    for i, obj in enumerate(d.risk_objects):
+        if obj.score != score and "rba" in d.locations:
+            path = f"rba.risk_objects[{i}].score"
+            yield Finding(d.where(path), path, f"{obj.score} disagrees with impact x confidence / 100", str(score))
 
 
 def check_conf_safe(d: Detection, index: PackIndex) -> Iterator[Finding]:

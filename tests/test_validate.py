@@ -117,7 +117,7 @@ def test_drilldown_tokens_must_be_result_fields(pack_copy):
     line = edit(pack_copy, 'user = "$user$"', 'user = "$username$"')
     found = findings(pack_copy)
     assert len(found) == 1 and found[0].startswith(
-        f"{DETECTION}:{line - 1}:3: drilldown_searches[0].search: token $username$ is not a field the search returns")
+        f"{DETECTION}:{line}:11: drilldown_searches[0].search: token $username$ is not a field the search returns")
 
 
 def test_risk_object_fields_must_be_result_fields(pack_copy):
@@ -133,9 +133,10 @@ def test_name_length_limit(pack_copy):
 
 
 def test_risk_score_must_follow_impact_and_confidence(pack_copy):
-    line = edit(pack_copy, "  impact: 60", "  impact: 70")
-    found = findings(pack_copy)
-    assert f"{DETECTION}:49:5: rba.risk_objects.score: score 36 disagrees with impact x confidence / 100 (expected 42)" in found, (line, found)
+    edit(pack_copy, "  impact: 60", "  impact: 70")
+    assert findings(pack_copy) == [
+        f"{DETECTION}:{line}:12: rba.risk_objects[{i}].score: 36 disagrees with impact x confidence / 100 (expected 42)"
+        for i, line in enumerate((50, 53))]
 
 
 def test_ids_and_names_unique_across_the_pack(pack_copy):
