@@ -210,10 +210,17 @@ FILES = {
 }
 
 
-def main() -> None:
+def contents() -> dict[str, bytes]:
+    """File name -> bytes; record ids run on across files, so always build all of them in order."""
+    files = {}
     for name, (events, line_end) in FILES.items():
-        text = "".join(e.replace("\n", line_end) + line_end for e in events())
-        (HERE / name).write_bytes(text.encode("utf-8"))
+        files[name] = "".join(e.replace("\n", line_end) + line_end for e in events()).encode("utf-8")
+    return files
+
+
+def main() -> None:
+    for name, data in contents().items():
+        (HERE / name).write_bytes(data)
 
 
 if __name__ == "__main__":
