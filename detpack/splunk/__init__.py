@@ -1,0 +1,13 @@
+"""Replay a pack's tests in a real Splunk: REST client, HEC sender, container, harness.
+
+Exit codes of ``build.py splunk-test``: 0 every test passed, 1 a test failed,
+2 invalid input or usage, 3 Splunk unreachable or another infrastructure
+failure, 130 interrupted (after cleanup).
+"""
+
+EXIT_INFRASTRUCTURE = 3
+EXIT_INTERRUPTED = 130
+
+
+class InfrastructureError(Exception):
+    """Splunk (or Docker) could not be reached or did not do what was asked."""

@@ -1,0 +1,299 @@
+"""The splunkd REST calls the harness makes, through splunk-sdk's ``splunklib.client``.
+
+Every call retries connection failures and 5xx answers with backoff; an expired
+session (401) is renewed by splunk-sdk's ``autologin``. Anything that still
+fails becomes an ``InfrastructureError`` whose message names the call and never
+contains the password, a session key or a HEC token.
+"""
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import quote, urlsplit
+
+from splunklib import binding, client, results
+
+from . import InfrastructureError
+from .retry import Backoff, poll
+
+JOB_FAILED_STATES = {"FAILED"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where splunkd's management port is and how to trust it."""
+
+    url: str  # https://host:8089
+    username: str
+    password: str = field(repr=False)
+    verify: bool = True
+    ca_file: str | None = None
+    timeout: float = 60.0
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not self.verify:
+            return None
+        return ssl.create_default_context(cafile=self.ca_file)
+
+
+def split_url(url: str, default_port: int) -> tuple[str, str, int]:
+    """``scheme, host, port`` of ``https://host:port``; ValueError when it is not such a URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s)://host:port URL")
+    return parts.scheme, parts.hostname, parts.port or default_port
+
+
+def tls_hint(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return " (certificate not trusted: pass --ca-file FILE, or --insecure for a local self-signed container)"
+    return ""
+
+
+class SplunkClient:
+    def __init__(self, target: Target, backoff: Backoff = Backoff()):
+        self.target = target
+        self.backoff = backoff
+        scheme, host, port = split_url(target.url, 8089)
+        self.service = client.Service(
+            scheme=scheme,
+            host=host,
+            port=port,
+            username=target.username,
+            password=target.password,
+            autologin=True,
+            handler=binding.handler(
+                timeout=target.timeout, verify=target.verify, context=target.ssl_context()
+            ),
+        )
+
+    # -- plumbing -----------------------------------------------------------
+
+    def _call(self, what: str, request: Callable[[], Any]) -> Any:
+        """Run ``request``; retry connection errors and 5xx; raise InfrastructureError."""
+        waits = self.backoff.waits()
+        while True:
+            try:
+                return request()
+            except binding.AuthenticationError:
+                raise InfrastructureError(
+                    f"{what}: login as {self.target.username!r} refused at {self.target.url} (check the user and SPLUNK_PASSWORD)"
+                ) from None
+            except binding.HTTPError as exc:
+                if exc.status < 500:
+                    raise
+                problem = f"HTTP {exc.status} {exc.reason}"
+            except ssl.SSLCertVerificationError as exc:
+                raise InfrastructureError(f"{what}: {self.target.url}: {exc.reason}{tls_hint(exc)}") from None
+            except OSError as exc:  # refused, reset, timed out, TLS failures
+                problem = f"{type(exc).__name__}: {exc}"
+            wait = next(waits, None)
+            if wait is None:
+                raise InfrastructureError(f"{what}: Splunk at {self.target.url} did not answer: {problem}")
+            time.sleep(wait)
+
+    def _json(self, method: str, path: str, what: str, **params) -> dict:
+        call = getattr(self.service, method)
+        response = self._call(what, lambda: call(path, output_mode="json", **params))
+        body = response.body.read()
+        return json.loads(body) if body.strip() else {}
+
+    @staticmethod
+    def _content(document: dict) -> dict:
+        entries = document.get("entry") or [{}]
+        return entries[0].get("content", {})
+
+    # -- server ---------------------------------------------------------------
+
+    def login(self) -> dict:
+        """Log in and return ``server/info`` (version, serverName...)."""
+        self._call("login", self.service.login)
+        return self.server_info()
+
+    def server_info(self) -> dict:
+        return self._content(self._json("get", "/services/server/info", "server info"))
+
+    def wait_until_ready(self, timeout: float) -> dict:
+        """Log in as soon as splunkd answers, within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.login()
+            except InfrastructureError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(self.backoff.first)
+
+    def restart_required(self) -> bool:
+        try:
+            self._call("restart check", lambda: self.service.get("messages/restart_required", output_mode="json"))
+        except binding.HTTPError as exc:
+            if exc.status == 404:
+                return False
+            raise InfrastructureError(f"restart check: HTTP {exc.status} {exc.reason}") from None
+        return True
+
+    def restart(self, timeout: float) -> None:
+        """Restart splunkd and wait until it answers again."""
+        self._call("restart", lambda: self.service.post("/services/server/control/restart"))
+        time.sleep(self.backoff.first)
+        self.wait_until_ready(timeout)
+
+    # -- apps and knowledge objects --------------------------------------------
+
+    def install_app(self, server_path: str) -> str:
+        """Install (or upgrade) the package at ``server_path`` as splunkd sees it; returns the app name."""
+        try:
+            doc = self._json("post", "apps/local", f"install {server_path}", name=server_path, filename=True, update=True)
+        except binding.HTTPError as exc:
+            raise InfrastructureError(f"install {server_path}: HTTP {exc.status}: {_detail(exc)}") from None
+        entry = (doc.get("entry") or [{}])[0]
+        return entry.get("name", "")
+
+    def installed_apps(self) -> set[str]:
+        doc = self._json("get", "apps/local", "list apps", count=0)
+        return {e["name"] for e in doc.get("entry", [])}
+
+    def has_datamodel(self, name: str) -> bool:
+        try:
+            self._json("get", f"datamodel/model/{quote(name)}", f"data model {name}")
+        except binding.HTTPError as exc:
+            if exc.status == 404:
+                return False
+            raise InfrastructureError(f"data model {name}: HTTP {exc.status}: {_detail(exc)}") from None
+        return True
+
+    def saved_search(self, app: str, name: str) -> dict | None:
+        try:
+            doc = self._json("get", self._saved_path(app, name), f"saved search {name!r}")
+        except binding.HTTPError as exc:
+            if exc.status == 404:
+                return None
+            raise InfrastructureError(f"saved search {name!r}: HTTP {exc.status}: {_detail(exc)}") from None
+        return self._content(doc)
+
+    @staticmethod
+    def _saved_path(app: str, name: str) -> str:
+        return f"/servicesNS/nobody/{quote(app)}/saved/searches/{quote(name, safe='')}"
+
+    # -- indexes and roles ----------------------------------------------------
+
+    def create_index(self, name: str) -> None:
+        try:
+            self._json("post", "data/indexes", f"create index {name}", name=name)
+        except binding.HTTPError as exc:
+            raise InfrastructureError(f"create index {name}: HTTP {exc.status}: {_detail(exc)}") from None
+
+    def delete_index(self, name: str) -> None:
+        try:
+            self._json("delete", f"data/indexes/{quote(name)}", f"delete index {name}")
+        except binding.HTTPError as exc:
+            if exc.status != 404:
+                raise InfrastructureError(f"delete index {name}: HTTP {exc.status}: {_detail(exc)}") from None
+
+    def event_count(self, name: str) -> int:
+        doc = self._json("get", f"data/indexes/{quote(name)}", f"count events in {name}")
+        return int(self._content(doc).get("totalEventCount", 0))
+
+    def default_search_indexes(self, role: str) -> list[str]:
+        content = self._content(self._json("get", f"authorization/roles/{quote(role)}", f"role {role}"))
+        value = content.get("srchIndexesDefault") or []
+        return [value] if isinstance(value, str) else list(value)
+
+    def set_default_search_indexes(self, role: str, indexes: list[str]) -> None:
+        # An empty string clears the list; splunk-sdk sends a list as repeated keys.
+        self._json("post", f"authorization/roles/{quote(role)}", f"set {role} default indexes",
+                   srchIndexesDefault=indexes or "")
+
+    # -- HEC tokens -----------------------------------------------------------
+
+    def create_hec_token(self, name: str, index: str) -> str:
+        path = "/servicesNS/nobody/splunk_httpinput/data/inputs/http"
+        try:
+            self._json("post", f"{path}/http/enable", "enable HEC")
+        except binding.HTTPError:
+            pass  # already enabled, or a version without this endpoint: the token call tells
+        try:
+            doc = self._json("post", path, "create HEC token", name=name, index=index, indexes=index, useACK=1)
+        except binding.HTTPError as exc:
+            raise InfrastructureError(f"create HEC token: HTTP {exc.status}: {_detail(exc)}") from None
+        return self._content(doc)["token"]
+
+    def delete_hec_token(self, name: str) -> None:
+        path = f"/servicesNS/nobody/splunk_httpinput/data/inputs/http/{quote(name, safe='')}"
+        try:
+            self._json("delete", path, "delete HEC token")
+        except binding.HTTPError as exc:
+            if exc.status != 404:
+                raise InfrastructureError(f"delete HEC token: HTTP {exc.status}: {_detail(exc)}") from None
+
+    # -- searches -------------------------------------------------------------
+
+    def dispatch_saved_search(self, app: str, name: str, earliest: str, latest: str) -> str:
+        try:
+            doc = self._json("post", self._saved_path(app, name) + "/dispatch", f"dispatch {name!r}",
+                             **{"dispatch.earliest_time": earliest, "dispatch.latest_time": latest,
+                                "trigger_actions": 0})
+        except binding.HTTPError as exc:
+            raise InfrastructureError(f"dispatch {name!r}: HTTP {exc.status}: {_detail(exc)}") from None
+        return doc["sid"]
+
+    def start_search(self, app: str, spl: str, earliest: str, latest: str) -> str:
+        """Start a normal search job in ``app``'s namespace (so its macros apply); returns the sid."""
+        query = spl if spl.lstrip().startswith("|") else f"search {spl}"
+        try:
+            doc = self._json("post", f"/servicesNS/nobody/{quote(app)}/search/jobs", "start search",
+                             search=query, earliest_time=earliest, latest_time=latest)
+        except binding.HTTPError as exc:
+            raise InfrastructureError(f"search rejected: HTTP {exc.status}: {_detail(exc)}") from None
+        return doc["sid"]
+
+    def wait_for_job(self, sid: str, timeout: float) -> None:
+        """Poll the job with backoff until it is done; fail when it fails or takes too long."""
+        state: dict = {}
+
+        def done() -> bool:
+            state.update(self._content(self._json("get", f"search/jobs/{sid}", f"job {sid}")))
+            if state.get("dispatchState") in JOB_FAILED_STATES:
+                messages = "; ".join(m.get("text", "") for m in state.get("messages", []) if isinstance(m, dict))
+                raise InfrastructureError(f"search job {sid} failed: {messages or 'no message'}")
+            return bool(state.get("isDone"))
+
+        if not poll(done, timeout, self.backoff):
+            raise InfrastructureError(f"search job {sid} not done after {timeout:g} s")
+
+    def job_rows(self, sid: str) -> list[dict]:
+        job = client.Job(self.service, sid)
+        stream = self._call(f"results of {sid}", lambda: job.results(output_mode="json", count=0))
+        return read_rows(stream)
+
+    def oneshot(self, app: str, spl: str, earliest: str, latest: str) -> list[dict]:
+        query = spl if spl.lstrip().startswith("|") else f"search {spl}"
+        jobs = client.Jobs(self.service)
+        stream = self._call("oneshot search", lambda: jobs.oneshot(
+            query, output_mode="json", count=0, earliest_time=earliest, latest_time=latest,
+            owner="nobody", app=app))
+        return read_rows(stream)
+
+
+def read_rows(stream) -> list[dict]:
+    """Result rows of a JSON results stream; an error message from Splunk is an infrastructure error."""
+    rows = []
+    for item in results.JSONResultsReader(stream):
+        if isinstance(item, dict):
+            rows.append(item)
+        elif item.type in ("FATAL", "ERROR"):
+            raise InfrastructureError(f"Splunk search error: {item.message}")
+    return rows
+
+
+def _detail(exc: binding.HTTPError) -> str:
+    """Splunk's own message from a JSON or XML error body."""
+    try:
+        messages = json.loads(exc.body).get("messages", [])
+        return "; ".join(m.get("text", "") for m in messages) or exc.reason
+    except (ValueError, AttributeError):
+        return str(exc)

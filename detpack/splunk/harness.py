@@ -1,0 +1,496 @@
+"""``build.py splunk-test``: replay every detection test in a real Splunk and compare with the offline engine.
+
+Flow: build the app; reach Splunk (``--splunk-url``, or ``--container`` to start
+one with Docker); install the ``.spl`` and the ``--app`` add-ons through
+``apps/local``; restart when Splunk asks for it; wait for the apps and the data
+models the searches use. Then per test: a new uniquely named index, made the
+role's default search index (what contentctl does, so that the data-model
+searches of the detection, which name no index, read only the test data); the
+datasets sent through HEC; a count check (the index must hold exactly the
+events sent, within ``--index-timeout``: missing or duplicated events fail the
+run, never pass it); the installed saved search dispatched over all time; the
+raw search text run as a job in the app's namespace; the offline test's pass
+rules on both; every row difference from the offline engine reported. The
+indexes, HEC tokens and the role's default indexes are restored at the end,
+also after errors and Ctrl-C, unless ``--keep``.
+
+Exit codes: 0 pass, 1 a test failed, 2 invalid input or usage, 3 Splunk or
+Docker unreachable or misbehaving (including missing or duplicated events),
+130 interrupted (after cleanup).
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, TextIO
+from xml.sax.saxutils import escape, quoteattr
+
+from splunklib import binding
+
+from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
+from . import EXIT_INFRASTRUCTURE, EXIT_INTERRUPTED, InfrastructureError
+from .client import SplunkClient, Target, split_url
+from .compare import compare_rows
+from .container import SERVER_APP_DIR, SPLUNK_IMAGE, ContainerFailed, ContainerUnavailable
+from .hec import HecClient, HecSettings, HecTarget, hec_event
+from .retry import Backoff, poll
+
+DATAMODEL = re.compile(r"\bdatamodel\s*[=:]\s*\"?([A-Za-z_][A-Za-z0-9_]*)")
+ALL_TIME = ("0", "now")
+
+
+class UsageError(Exception):
+    """Bad arguments or environment: exit 2 with this one-line message."""
+
+
+@dataclass(frozen=True)
+class Options:
+    content: Path
+    splunk_url: str | None
+    username: str
+    password: str = field(repr=False)
+    hec_url: str | None = None
+    hec_token: str | None = field(default=None, repr=False)
+    apps: tuple[Path, ...] = ()
+    detections: tuple[str, ...] = ()
+    container: bool = False
+    image: str = SPLUNK_IMAGE
+    verify: bool = True
+    ca_file: str | None = None
+    keep: bool = False
+    junit: Path | None = None
+    role: str = "admin"
+    stage_dir: Path | None = None
+    server_app_dir: str | None = None
+    ready_timeout: float = 300.0
+    index_timeout: float = 120.0
+    search_timeout: float = 120.0
+    batch_events: int = 500
+    backoff: Backoff = Backoff()
+
+
+@dataclass
+class CaseReport:
+    detection: str
+    test: str
+    seconds: float = 0.0
+    failures: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+class Reporter:
+    """Progress on stderr and the JUnit file; every text passes through ``redact``."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.secrets: list[str] = []
+
+    def keep_secret(self, value: str | None) -> None:
+        if value and value not in self.secrets:
+            self.secrets.append(value)
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def say(self, phase: str, message: str) -> None:
+        print(self.redact(f"splunk-test: {phase}: {message}"), file=self.stream, flush=True)
+
+    def write_junit(self, path: Path, cases: list[CaseReport]) -> None:
+        failures = sum(1 for c in cases if c.failures and not c.error)
+        errors = sum(1 for c in cases if c.error)
+        lines = ['<?xml version="1.0" encoding="UTF-8"?>',
+                 f'<testsuite name="splunk-test" tests="{len(cases)}" failures="{failures}" errors="{errors}">']
+        for case in cases:
+            lines.append(f"  <testcase classname={quoteattr(case.detection)} name={quoteattr(case.test)} "
+                         f'time="{case.seconds:.3f}">')
+            if case.error:
+                lines.append(f"    <error message={quoteattr(case.error)}>{escape(case.error)}</error>")
+            elif case.failures:
+                text = "\n".join(case.failures)
+                lines.append(f"    <failure message={quoteattr(case.failures[0])}>{escape(text)}</failure>")
+            lines.append("  </testcase>")
+        lines.append("</testsuite>")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.redact("\n".join(lines) + "\n"), encoding="utf-8")
+
+
+# --------------------------------------------------------------- command line
+
+def add_commands(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "splunk-test", help="replay the tests in a real Splunk and compare with the offline engine",
+        description="Exit codes: 0 pass, 1 a test failed, 2 invalid input or usage, "
+                    "3 Splunk/Docker unreachable or infrastructure failure, 130 interrupted.")
+    parser.add_argument("--content", type=Path, default=Path.cwd(), help="content directory (default: the current one)")
+    parser.add_argument("--detection", action="append", default=[], metavar="NAME",
+                        help="only this detection (name, id or file stem); repeatable")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--splunk-url", help="management URL of an existing Splunk, e.g. https://host:8089")
+    where.add_argument("--container", action="store_true", help=f"start {SPLUNK_IMAGE} with Docker for this run")
+    parser.add_argument("--image", default=SPLUNK_IMAGE, help="image for --container (default: %(default)s)")
+    parser.add_argument("--username", default="admin", help="Splunk user (default: admin); password from SPLUNK_PASSWORD or a prompt")
+    parser.add_argument("--hec-url", help="HEC URL (default: the Splunk host on port 8088); token from SPLUNK_HEC_TOKEN "
+                                          "or created for the run through the REST API")
+    parser.add_argument("--app", type=Path, action="append", default=[], metavar="PATH",
+                        help="an add-on package to install too (CIM, Sysmon, Windows); repeatable")
+    parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (local self-signed container)")
+    parser.add_argument("--ca-file", help="CA bundle to verify Splunk's certificates with")
+    parser.add_argument("--keep", action="store_true", help="keep the test indexes, tokens and container")
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report")
+    parser.add_argument("--role", default="admin", help="role whose default search indexes point at the test index")
+    parser.add_argument("--stage-dir", type=Path, help="folder the packages are copied to before install (default: temporary)")
+    parser.add_argument("--server-app-dir", help="that folder's path as splunkd sees it (shared volume; default: the same path)")
+    parser.add_argument("--ready-timeout", type=float, default=300.0, help="seconds to wait for Splunk, apps and data models")
+    parser.add_argument("--index-timeout", type=float, default=120.0, help="seconds to wait until every event sent is indexed")
+    parser.add_argument("--search-timeout", type=float, default=120.0, help="seconds a search may take, retries included")
+    parser.add_argument("--batch-events", type=int, default=500, help="events per HEC request")
+    parser.add_argument("--poll-interval", type=float, default=0.5, help="first wait between polls and retries (doubles each time)")
+    parser.set_defaults(handler=run_command)
+
+
+def options_from_args(args: argparse.Namespace, environ=os.environ, stdin: TextIO = sys.stdin) -> Options:
+    if args.insecure and args.ca_file:
+        raise UsageError("--insecure and --ca-file contradict each other")
+    if args.ca_file and not Path(args.ca_file).is_file():
+        raise UsageError(f"--ca-file {args.ca_file}: no such file")
+    for app in args.app:
+        if not app.is_file():
+            raise UsageError(f"--app {app}: no such file")
+    if args.batch_events < 1 or args.poll_interval <= 0:
+        raise UsageError("--batch-events and --poll-interval must be positive")
+    for url in filter(None, (args.splunk_url, args.hec_url)):
+        try:
+            split_url(url, 0)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    password = "" if args.container else read_password(environ, stdin)
+    return Options(
+        content=args.content, splunk_url=args.splunk_url, username=args.username, password=password,
+        hec_url=args.hec_url, hec_token=environ.get("SPLUNK_HEC_TOKEN") or None, apps=tuple(args.app),
+        detections=tuple(args.detection), container=args.container, image=args.image,
+        verify=not args.insecure, ca_file=args.ca_file, keep=args.keep, junit=args.junit, role=args.role,
+        stage_dir=args.stage_dir, server_app_dir=args.server_app_dir, ready_timeout=args.ready_timeout,
+        index_timeout=args.index_timeout, search_timeout=args.search_timeout, batch_events=args.batch_events,
+        backoff=Backoff(first=args.poll_interval, ceiling=max(args.poll_interval, 15.0)),
+    )
+
+
+def read_password(environ, stdin: TextIO) -> str:
+    if environ.get("SPLUNK_PASSWORD"):
+        return environ["SPLUNK_PASSWORD"]
+    if not stdin.isatty():
+        raise UsageError("no Splunk password: set SPLUNK_PASSWORD (no terminal to ask on)")
+    return getpass.getpass("Splunk password: ")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    reporter = Reporter(sys.stderr)
+    try:
+        options = options_from_args(args)
+    except UsageError as exc:
+        print(f"splunk-test: {exc}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return run_splunk_test(options, reporter)
+
+
+def run_splunk_test(options: Options, reporter: Reporter) -> int:
+    """The whole run; returns the exit code. Cleanup happens before this returns, whatever happened."""
+    reporter.keep_secret(options.password)
+    reporter.keep_secret(options.hec_token)
+    run = Run(options, reporter)
+    try:
+        return run.execute()
+    except KeyboardInterrupt:
+        reporter.say("interrupted", "stopped by Ctrl-C; cleaned up")
+        return EXIT_INTERRUPTED
+    except (UsageError, ContainerUnavailable) as exc:
+        reporter.say("error", str(exc))
+        return EXIT_INVALID_INPUT
+    except InvalidInput as exc:
+        for finding in exc.findings:
+            reporter.say("invalid input", str(finding))
+        return EXIT_INVALID_INPUT
+    except (InfrastructureError, ContainerFailed) as exc:
+        reporter.say("infrastructure failure", str(exc))
+        return EXIT_INFRASTRUCTURE
+    except binding.HTTPError as exc:
+        reporter.say("infrastructure failure", f"unexpected answer from Splunk: {exc}")
+        return EXIT_INFRASTRUCTURE
+
+
+# ------------------------------------------------------------------- the run
+
+class Run:
+    def __init__(self, options: Options, reporter: Reporter):
+        self.options = options
+        self.reporter = reporter
+        self.run_id = uuid.uuid4().hex[:10]
+        self.client: SplunkClient | None = None
+        self.container = None
+        self.cleanups: list[tuple[str, Callable[[], None]]] = []
+        self.cases: list[CaseReport] = []
+
+    def say(self, phase: str, message: str) -> None:
+        self.reporter.say(phase, message)
+
+    def execute(self) -> int:
+        workdir = Path(tempfile.mkdtemp(prefix="detpack-splunk-test-"))
+        try:
+            engine = self._docker_engine()  # fails at once without Docker, before any work
+            build = self._build(workdir / "build")
+            selected = self._select(build.pack)
+            self._connect(engine, workdir)
+            self._install(build)
+            for detection, test in selected:
+                self.cases.append(self._run_case(build, detection, test))
+        finally:
+            self._cleanup()
+            shutil.rmtree(workdir, ignore_errors=True)
+            if self.options.junit and self.cases:
+                self.reporter.write_junit(self.options.junit, self.cases)
+        return self._exit_code()
+
+    def _exit_code(self) -> int:
+        if any(c.error for c in self.cases):
+            return EXIT_INFRASTRUCTURE
+        failed = [c for c in self.cases if c.failures]
+        self.say("summary", f"{len(self.cases) - len(failed)} of {len(self.cases)} test(s) passed in Splunk")
+        return EXIT_CHECKS_FAILED if failed else EXIT_OK
+
+    # -- setup ------------------------------------------------------------------
+
+    def _docker_engine(self):
+        if not self.options.container:
+            return None
+        from .container import docker_client
+        return docker_client()
+
+    def _build(self, output: Path):
+        from ..build import build_app
+        self.say("build", f"building {self.options.content}")
+        return build_app(self.options.content, output, sync_committed=False)
+
+    def _select(self, pack) -> list:
+        wanted = self.options.detections
+        detections = list(pack.detections)
+        if wanted:
+            missing = [w for w in wanted if pack.detection(w) is None]
+            if missing:
+                raise UsageError(f"--detection {missing[0]}: no such detection in {self.options.content}")
+            detections = [pack.detection(w) for w in wanted]
+        selected = [(d, t) for d in detections for t in d.tests]
+        if not selected:
+            raise UsageError("no detection tests to run")
+        return selected
+
+    def _connect(self, engine, workdir: Path) -> None:
+        options = self.options
+        stage = options.stage_dir or workdir / "stage"
+        stage.mkdir(parents=True, exist_ok=True)
+        self.stage = stage
+        if engine is not None:
+            from .container import start_splunk
+            self.say("container", f"starting {options.image}")
+            self.container = start_splunk(engine, stage, options.image)
+            self.reporter.keep_secret(self.container.password)
+            if not options.keep:
+                self.cleanups.append(("stop container", self.container.stop))
+            rest_url, password, self.server_dir = self.container.rest_url, self.container.password, SERVER_APP_DIR
+            self.hec_url = options.hec_url or self.container.hec_url
+        else:
+            rest_url, password = options.splunk_url, options.password
+            self.server_dir = options.server_app_dir or str(stage.resolve())
+            scheme, host, _ = split_url(rest_url, 8089)
+            self.hec_url = options.hec_url or f"{scheme}://{host}:8088"
+        self.client = SplunkClient(Target(rest_url, options.username, password, options.verify, options.ca_file),
+                                   options.backoff)
+        self.say("connect", f"waiting for Splunk at {rest_url}")
+        info = self.client.wait_until_ready(options.ready_timeout)
+        self.reporter.keep_secret(self.client.service.token)
+        self.say("connect", f"Splunk {info.get('version', '?')} answers")
+
+    def _install(self, build) -> None:
+        client = self.client
+        packages = [build.package, *self.options.apps]
+        names = []
+        for package in packages:
+            shutil.copy(package, self.stage / package.name)
+            self.say("install", f"installing {package.name}")
+            names.append(client.install_app(f"{self.server_dir.rstrip('/')}/{package.name}"))
+        if client.restart_required():
+            self.say("install", "restarting Splunk as it asks")
+            client.restart(self.options.ready_timeout)
+            self.reporter.keep_secret(client.service.token)
+        self._wait_for("apps", lambda: set(filter(None, names)) <= client.installed_apps(),
+                       f"apps {', '.join(filter(None, names))} not all listed after install")
+        models = sorted({m for d in build.pack.detections for m in DATAMODEL.findall(d.search)})
+        for model in models:
+            self._wait_for("data models", lambda: client.has_datamodel(model),
+                           f"data model {model} not available: install the CIM add-on with --app")
+
+    def _wait_for(self, phase: str, check: Callable[[], bool], failure: str) -> None:
+        self.say(phase, "waiting")
+        if not poll(check, self.options.ready_timeout, self.options.backoff):
+            raise InfrastructureError(failure)
+
+    # -- one test ---------------------------------------------------------------
+
+    def _run_case(self, build, detection, test) -> CaseReport:
+        case = CaseReport(detection.name, test.name)
+        started = time.monotonic()
+        self.say("test", f"{detection.name} / {test.name}")
+        try:
+            events = load_events(build.pack.root, test)
+            index = self._fresh_index(len(self.cases) + 1)
+            self._send(index, events)
+            self._check_parity(index, len(events))
+            case.failures = self._searches(build, detection, test)
+        except InfrastructureError as exc:
+            case.error = str(exc)
+            self.say("error", f"{detection.name} / {test.name}: {exc}")
+        case.seconds = time.monotonic() - started
+        for line in case.failures:
+            self.say("fail", line)
+        if not case.failures and not case.error:
+            self.say("pass", f"{detection.name} / {test.name}")
+        return case
+
+    def _fresh_index(self, number: int) -> str:
+        client, role = self.client, self.options.role
+        index = f"detpack_{self.run_id}_{number}"
+        self.say("index", f"creating {index}")
+        client.create_index(index)
+        if not self.options.keep:
+            self.cleanups.append((f"delete index {index}", lambda: client.delete_index(index)))
+        if not any(name.startswith("restore role") for name, _ in self.cleanups):
+            previous = client.default_search_indexes(role)
+            self.cleanups.append((f"restore role {role}", lambda: client.set_default_search_indexes(role, previous)))
+        client.set_default_search_indexes(role, [index])
+        return index
+
+    def _send(self, index: str, events: list) -> None:
+        token = self.options.hec_token
+        if not token:
+            name = f"detpack_{self.run_id}_{index.rsplit('_', 1)[1]}"
+            token = self.client.create_hec_token(name, index)
+            self.reporter.keep_secret(token)
+            self.cleanups.append((f"delete HEC token {name}", lambda: self.client.delete_hec_token(name)))
+        hec = HecClient(HecTarget(self.hec_url, token, self.options.verify, self.options.ca_file),
+                        HecSettings(batch_events=self.options.batch_events, backoff=self.options.backoff,
+                                    ack_timeout=self.options.index_timeout))
+        self.say("send", f"{len(events)} event(s) to {index} through HEC")
+        hec.send(hec_event(raw.raw, time_=fields["_time"], host=str(fields.get("Computer", "")),
+                           source=raw.source, sourcetype=raw.sourcetype, index=index) for raw, fields in events)
+
+    def _check_parity(self, index: str, sent: int) -> None:
+        seen = {"count": -1}
+
+        def complete() -> bool:
+            seen["count"] = self.client.event_count(index)
+            if seen["count"] > sent:
+                raise InfrastructureError(f"index {index} holds {seen['count']} events but {sent} were sent: "
+                                          f"{seen['count'] - sent} duplicated")
+            return seen["count"] == sent
+
+        self.say("count", f"waiting until {index} holds {sent} event(s)")
+        if not poll(complete, self.options.index_timeout, self.options.backoff):
+            raise InfrastructureError(f"index {index} holds {seen['count']} of {sent} events sent after "
+                                      f"{self.options.index_timeout:g} s: {sent - seen['count']} missing")
+
+    def _searches(self, build, detection, test) -> list[str]:
+        from ..render import search_stanza_name
+        from ..replay import run_detection_test
+
+        app, client = build.pack.app.app_id, self.client
+        name = search_stanza_name(build.pack.app, detection)
+        if client.saved_search(app, name) is None:
+            raise InfrastructureError(f"saved search {name!r} not found in app {app} after install")
+        installed = self._search_rows(test, lambda: self._dispatch(app, name))
+        raw = self._search_rows(test, lambda: self._job(app, detection.search))
+        offline = run_detection_test(build, detection, test)
+        failures = [f"installed search: {r}" for r in judge_rows(detection, test, installed)]
+        failures += [f"raw search: {r}" for r in judge_rows(detection, test, raw)]
+        failures += [f"offline engine: {r}" for r in offline.reasons]
+        failures += compare_rows(offline.rows, installed, "installed search vs offline")
+        failures += compare_rows(offline.rows, raw, "raw search vs offline")
+        self.say("search", f"rows: installed {len(installed)}, raw {len(raw)}, offline {len(offline.rows)}")
+        return failures
+
+    def _search_rows(self, test, search: Callable[[], list[dict]]) -> list[dict]:
+        """Run ``search``; for a test expecting results, run it again with backoff while it finds none."""
+        rows: list[dict] = []
+
+        def found() -> bool:
+            rows[:] = search()
+            return bool(rows) or not test.positive
+
+        poll(found, self.options.search_timeout, self.options.backoff)
+        return rows
+
+    def _dispatch(self, app: str, name: str) -> list[dict]:
+        sid = self.client.dispatch_saved_search(app, name, *ALL_TIME)
+        self.client.wait_for_job(sid, self.options.search_timeout)
+        return self.client.job_rows(sid)
+
+    def _job(self, app: str, spl: str) -> list[dict]:
+        sid = self.client.start_search(app, spl, *ALL_TIME)
+        self.client.wait_for_job(sid, self.options.search_timeout)
+        return self.client.job_rows(sid)
+
+    # -- cleanup ----------------------------------------------------------------
+
+    def _cleanup(self) -> None:
+        """Undo in reverse order; a failing step is reported and the others still run."""
+        for name, undo in reversed(self.cleanups):
+            try:
+                undo()
+                self.say("cleanup", name)
+            except (InfrastructureError, binding.HTTPError, OSError) as exc:
+                self.say("cleanup", f"{name} failed: {exc}")
+            except KeyboardInterrupt:
+                self.say("cleanup", f"{name} interrupted")
+        self.cleanups.clear()
+        if self.options.keep and self.cases:
+            self.say("cleanup", "kept the test data (--keep)")
+
+
+def judge_rows(detection, test, rows: list[dict]) -> list[str]:
+    """The offline test's pass rules (``replay.judge``) applied to rows from Splunk."""
+    from ..replay import SearchResult, judge
+
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    return judge(detection, test, SearchResult(rows, columns, len(rows), 0, []))
+
+
+def load_events(root: Path, test) -> list:
+    """(RawEvent, fields) of every well-formed event of the test's datasets, in file order."""
+    from ..events import EventReadError, ReadStats, parse_event, read_events
+
+    events = []
+    for data in test.attack_data:
+        if re.match(r"[a-z]+://", data.data):
+            raise UsageError(f"{data.location}: attack_data {data.data}: only local files can be replayed")
+        stats = ReadStats()
+        try:
+            for raw in read_events(root / data.data, source=data.source, sourcetype=data.sourcetype, stats=stats):
+                fields = parse_event(raw, stats=stats)
+                if fields is not None:
+                    events.append((raw, fields))
+        except EventReadError as exc:
+            raise UsageError(f"{data.location}: {exc}") from None
+    if not events:
+        raise UsageError(f"{test.location}: test {test.name!r} has no events to send")
+    return events

@@ -1,0 +1,35 @@
+"""TEST DOUBLE for a real Splunk, which this machine cannot run (no Docker engine, no Splunk binary).
+
+A loopback HTTP(S) server (stdlib ``http.server`` in threads, bound to 127.0.0.1
+on free ports) that speaks the subset of the splunkd REST API and of the HTTP
+Event Collector that ``detpack.splunk`` uses, in the formats splunk-sdk 2.1.1
+parses. It answers searches with the project's offline engine
+(``detpack.replay.run_search``) over the events it received through HEC, using
+the macros of the packages installed into it. ``state.Faults`` injects HEC 503
+and 429 bursts, dropped connections, indexing delay, lost and duplicated events,
+session expiry and slow searches.
+
+It proves the harness's protocol handling and recovery; it proves nothing about
+Splunk's own search semantics. That needs a real Splunk (docs/splunk-testing.md).
+"""
+from __future__ import annotations
+
+from .server import SplunkDouble
+from .state import Faults, SplunkState, StoredEvent
+
+__all__ = ["SplunkDouble", "SplunkState", "Faults", "StoredEvent", "offline_engine"]
+
+
+def offline_engine(spl: str, macros: dict[str, dict[str, str]], events: list[StoredEvent]):
+    """Search with ``detpack.replay.run_search`` as if the received events had been read from files."""
+    from detpack.conf import Stanza
+    from detpack.events import RawEvent
+    from detpack.replay import run_search
+    from detpack.spl import SplError
+
+    raw = [RawEvent(e.raw, e.source, e.sourcetype, f"hec:{n}") for n, e in enumerate(events, 1)]
+    try:
+        result = run_search(spl, [Stanza(name, entries) for name, entries in macros.items()], raw)
+    except SplError as exc:
+        raise ValueError(str(exc)) from None
+    return result.rows, list(result.columns)

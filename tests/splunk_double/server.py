@@ -1,0 +1,353 @@
+"""TEST DOUBLE HTTP front: the splunkd REST and HEC endpoints the harness calls.
+
+Not Splunk. Answers in the shapes splunk-sdk 2.1.1 parses: XML for
+``auth/login`` and Atom for ``server/info`` without ``output_mode``; JSON entry
+documents with ``output_mode=json``; search results as one JSON object per line
+(what ``splunklib.results.JSONResultsReader`` reads).
+"""
+from __future__ import annotations
+
+import json
+import re
+import ssl
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .state import AppPackageError, SplunkState
+
+NAMESPACE = re.compile(r"\A/services(?:NS/(?P<owner>[^/]+)/(?P<app>[^/]+))?/(?P<rest>.*)\Z")
+JOB_PATH = re.compile(r"\Asearch/(?:v2/)?jobs/(?P<sid>[^/]+)(?P<tail>/results|/results_preview)?/?\Z")
+SAVED_PATH = re.compile(r"\Asaved/searches/(?P<name>[^/]+)(?P<dispatch>/dispatch)?/?\Z")
+
+SERVER_INFO_ATOM = """<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xmlns:s="http://dev.splunk.com/ns/rest">
+  <title>server-info</title><id>/services/server/info</id><updated>2020-01-01T00:00:00+00:00</updated>
+  <entry>
+    <title>server-info</title><id>/services/server/info/server-info</id><updated>2020-01-01T00:00:00+00:00</updated>
+    <link href="/services/server/info/server-info" rel="alternate"/>
+    <content type="text/xml"><s:dict>
+      <s:key name="version">{version}</s:key><s:key name="serverName">splunk-double</s:key>
+    </s:dict></content>
+  </entry>
+</feed>
+"""
+
+
+class Answer(Exception):
+    """Raised by a route to send ``status`` with a JSON body (or ``raw`` bytes)."""
+
+    def __init__(self, status: int, body: dict | None = None, raw: bytes | None = None, content_type: str = "application/json"):
+        self.status, self.body, self.raw, self.content_type = status, body or {}, raw, content_type
+
+
+class DropConnection(Exception):
+    """Close the connection without answering (a network fault)."""
+
+
+def error(status: int, text: str) -> Answer:
+    return Answer(status, {"messages": [{"type": "ERROR", "text": text}]})
+
+
+def entries(*items: tuple[str, dict]) -> dict:
+    return {"entry": [{"name": name, "content": content} for name, content in items], "messages": []}
+
+
+def results_document(rows: list[dict], columns: list[str]) -> bytes:
+    names = columns or sorted({k for row in rows for k in row})
+    return json.dumps({"preview": False, "init_offset": 0, "messages": [],
+                       "fields": [{"name": n} for n in names], "results": rows}).encode() + b"\n"
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: "DoubleHTTPServer"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # keep test output quiet
+        pass
+
+    def do_GET(self):
+        self._serve("GET")
+
+    def do_POST(self):
+        self._serve("POST")
+
+    def do_DELETE(self):
+        self._serve("DELETE")
+
+    def _serve(self, method: str) -> None:
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        params = {k: v for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        if method == "POST" and not self.server.is_hec:  # splunk-sdk sends form bodies without a Content-Type
+            for key, values in parse_qs(body.decode(), keep_blank_values=True).items():
+                params.setdefault(key, []).extend(values)
+        try:
+            routes = self.server.hec_routes if self.server.is_hec else self.server.rest_routes
+            routes(self, method, unquote(url.path), params, body)
+        except DropConnection:
+            self.close_connection = True
+            return
+        except Answer as answer:
+            payload = answer.raw if answer.raw is not None else json.dumps(answer.body).encode()
+            self.send_response(answer.status)
+            self.send_header("Content-Type", answer.content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            # splunk-sdk closes the connection before reading the body unless told keep-alive (as splunkd says)
+            self.send_header("Connection", "Keep-Alive")
+            self.end_headers()
+            self.wfile.write(payload)
+
+
+class DoubleHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, state: SplunkState, is_hec: bool, context: ssl.SSLContext | None):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.state, self.is_hec = state, is_hec
+        if context:
+            self.socket = context.wrap_socket(self.socket, server_side=True)
+
+    # -- REST -----------------------------------------------------------------
+
+    def rest_routes(self, handler: Handler, method: str, path: str, params: dict, body: bytes) -> None:
+        match = NAMESPACE.match(path)
+        if not match:
+            raise error(404, f"no endpoint {path}")
+        rest, app = match["rest"].rstrip("/"), match["app"] or "-"
+        one = {k: v[-1] for k, v in params.items()}
+        if rest == "auth/login" and method == "POST":
+            self.login(one)
+        self.authenticate(handler)
+        if rest == "server/info":
+            if one.get("output_mode") != "json":
+                raise Answer(200, raw=SERVER_INFO_ATOM.format(version=self.state.version).encode(), content_type="text/xml")
+            raise Answer(200, entries(("server-info", {"version": self.state.version, "serverName": "splunk-double"})))
+        if rest == "messages/restart_required":
+            if self.state.restart_pending:
+                raise Answer(200, entries(("restart_required", {"message": "restart required"})))
+            raise error(404, "no restart required")
+        if rest == "server/control/restart" and method == "POST":
+            self.state.restart()
+            raise Answer(200, entries())
+        if rest == "apps/local":
+            self.apps(method, one)
+        if rest.startswith("datamodel/model/"):
+            name = rest.rsplit("/", 1)[1]
+            if any(name in a.datamodels for a in self.state.apps.values()):
+                raise Answer(200, entries((name, {"acceleration": "{}"})))
+            raise error(404, f"data model {name} not found")
+        if rest.startswith("data/indexes"):
+            self.indexes(method, rest, one)
+        if rest.startswith("authorization/roles/"):
+            self.roles(method, rest.rsplit("/", 1)[1], params)
+        if rest.startswith("data/inputs/http"):
+            self.tokens(method, rest, one)
+        if rest in ("search/jobs", "search/v2/jobs", "search/jobs/export") and method == "POST":
+            self.search(rest, one)
+        if m := JOB_PATH.match(rest):
+            self.job(m["sid"], m["tail"])
+        if m := SAVED_PATH.match(rest):
+            self.saved(app, unquote(m["name"]), bool(m["dispatch"]), method)
+        if rest == "saved/searches":
+            raise Answer(200, entries(*[(n, s) for a in self.state.apps.values() if app in ("-", a.name)
+                                         for n, s in a.saved_searches.items()]))
+        raise error(404, f"no endpoint {path}")
+
+    def login(self, one: dict) -> None:
+        key = self.state.login(one.get("username", ""), one.get("password", ""))
+        if key is None:
+            raise Answer(401, raw=b'<response><messages><msg type="WARN">Login failed</msg></messages></response>',
+                         content_type="text/xml")
+        raise Answer(200, raw=f"<response>\n<sessionKey>{key}</sessionKey>\n</response>".encode(), content_type="text/xml")
+
+    def authenticate(self, handler: Handler) -> None:
+        scheme, _, key = (handler.headers.get("Authorization") or "").partition(" ")
+        if scheme != "Splunk" or not self.state.session_valid(key):
+            raise Answer(401, raw=b'<response><messages><msg type="WARN">call not properly authenticated</msg></messages></response>',
+                         content_type="text/xml")
+
+    def apps(self, method: str, one: dict) -> None:
+        if method == "GET":
+            raise Answer(200, entries(*[(name, {"disabled": False}) for name in self.state.apps]))
+        if one.get("filename", "").lower() not in ("true", "1"):
+            raise error(400, "only installing from a package file (filename=true) is supported")
+        try:
+            app = self.state.install(Path(one.get("name", "")))
+        except AppPackageError as exc:
+            raise error(400, str(exc)) from None
+        raise Answer(201, entries((app.name, {"disabled": False})))
+
+    def indexes(self, method: str, rest: str, one: dict) -> None:
+        state = self.state
+        name = rest[len("data/indexes/"):] if rest.startswith("data/indexes/") else ""
+        with state.lock:
+            if method == "POST" and not name:
+                new = one.get("name", "")
+                if not re.fullmatch(r"[a-z0-9][a-z0-9_\-]*", new):
+                    raise error(400, f"invalid index name {new!r}")
+                if new in state.indexes:
+                    raise error(409, f"index {new} already exists")
+                state.indexes[new] = []
+                raise Answer(201, entries((new, {"totalEventCount": 0})))
+            if not name:
+                raise Answer(200, entries(*[(n, {"totalEventCount": len(state.visible(n))}) for n in state.indexes]))
+            if name not in state.indexes:
+                raise error(404, f"index {name} does not exist")
+            if method == "DELETE":
+                del state.indexes[name]
+                raise Answer(200, entries())
+            raise Answer(200, entries((name, {"totalEventCount": len(state.visible(name))})))
+
+    def roles(self, method: str, role: str, params: dict) -> None:
+        with self.state.lock:
+            if role not in self.state.roles:
+                raise error(404, f"role {role} does not exist")
+            if method == "POST" and "srchIndexesDefault" in params:
+                self.state.roles[role]["srchIndexesDefault"] = [v for v in params["srchIndexesDefault"] if v]
+            raise Answer(200, entries((role, dict(self.state.roles[role]))))
+
+    def tokens(self, method: str, rest: str, one: dict) -> None:
+        if rest == "data/inputs/http/http/enable":
+            raise Answer(200, entries())
+        if rest == "data/inputs/http" and method == "POST":
+            token = self.state.create_token(one["name"], one.get("index", "main"),
+                                            [i for i in one.get("indexes", "").split(",") if i],
+                                            one.get("useACK") in ("1", "true"))
+            raise Answer(201, entries((f"http://{one['name']}", {"token": token})))
+        if method == "DELETE":
+            name = rest[len("data/inputs/http/"):]
+            if self.state.delete_token(name):
+                raise Answer(200, entries())
+            raise error(404, f"no token {name}")
+        raise error(404, rest)
+
+    def search(self, rest: str, one: dict) -> None:
+        job = self.state.start_job(one.get("search", ""))
+        mode = one.get("exec_mode", "normal")
+        if rest.endswith("export") or mode in ("oneshot", "blocking"):
+            time.sleep(max(0.0, job.ready_at - time.monotonic()))
+            if job.error:
+                raise error(400, f"Error in search: {job.error}")
+        if rest.endswith("export"):
+            lines = [json.dumps({"preview": False, "offset": i, "result": r}) for i, r in enumerate(job.rows)]
+            raise Answer(200, raw=("\n".join(lines) + "\n").encode())
+        if mode == "oneshot":
+            raise Answer(200, raw=results_document(job.rows, job.columns))
+        raise Answer(201, {"sid": job.sid})
+
+    def job(self, sid: str, tail: str | None) -> None:
+        job = self.state.jobs.get(sid)
+        if job is None:
+            raise error(404, f"unknown sid {sid}")
+        done = time.monotonic() >= job.ready_at
+        if tail:
+            raise Answer(200, raw=results_document(job.rows if done else [], job.columns))
+        state = "RUNNING" if not done else ("FAILED" if job.error else "DONE")
+        messages = [{"type": "FATAL", "text": job.error}] if job.error and done else []
+        raise Answer(200, entries((sid, {"sid": sid, "dispatchState": state, "isDone": done,
+                                         "isFailed": bool(job.error) and done, "resultCount": len(job.rows),
+                                         "messages": messages})))
+
+    def saved(self, app: str, name: str, dispatch: bool, method: str) -> None:
+        stanza = self.state.saved_search(app, name)
+        if stanza is None:
+            raise error(404, f"saved search {name!r} not found in app {app}")
+        if not dispatch:
+            raise Answer(200, entries((name, dict(stanza))))
+        if method != "POST":
+            raise error(405, "dispatch needs POST")
+        job = self.state.start_job(stanza.get("search", ""))
+        raise Answer(201, {"sid": job.sid})
+
+    # -- HEC ------------------------------------------------------------------
+
+    def hec_routes(self, handler: Handler, method: str, path: str, params: dict, body: bytes) -> None:
+        scheme, _, token = (handler.headers.get("Authorization") or "").partition(" ")
+        if scheme != "Splunk" or not token:
+            raise Answer(401, {"text": "Token is required", "code": 2})
+        info = self.state.tokens.get(token)
+        if info is None:
+            raise Answer(403, {"text": "Invalid token", "code": 4})
+        channel = handler.headers.get("X-Splunk-Request-Channel") or (params.get("channel") or [""])[0]
+        if info["useACK"] and not channel:
+            raise Answer(400, {"text": "Data channel is missing", "code": 10})
+        if path == "/services/collector/ack" and method == "POST":
+            ids = json.loads(body or b"{}").get("acks", [])
+            raise Answer(200, {"acks": self.state.ack_status(channel, ids)})
+        if path not in ("/services/collector/event", "/services/collector") or method != "POST":
+            raise Answer(404, {"text": "The requested URL was not found on this server.", "code": 404})
+        self.hec_event(info, channel, body)
+
+    def hec_event(self, info: dict, channel: str, body: bytes) -> None:
+        state = self.state
+        with state.lock:
+            state.hec_requests += 1
+            faults = state.faults
+            if faults.hec_busy > 0:
+                faults.hec_busy -= 1
+                raise Answer(503, {"text": "Server is busy", "code": 9})
+            if faults.hec_throttled > 0:
+                faults.hec_throttled -= 1
+                raise Answer(429, {"text": "Too many requests", "code": 9})
+            if faults.drop_before_index > 0:
+                faults.drop_before_index -= 1
+                raise DropConnection()
+            events = parse_batch(body, info, set(state.indexes))
+            visible_at = state.store(events, info["index"])
+            if faults.drop_after_index > 0:
+                faults.drop_after_index -= 1
+                raise DropConnection()
+        answer = {"text": "Success", "code": 0}
+        if info["useACK"]:
+            answer["ackId"] = state.new_ack(channel, visible_at)
+        raise Answer(200, answer)
+
+
+def parse_batch(body: bytes, token: dict, existing: set[str]) -> list[dict]:
+    """Concatenated JSON event objects; the whole batch is refused when one is bad (as HEC does)."""
+    decoder, text, events, at = json.JSONDecoder(), body.decode("utf-8"), [], 0
+    while at < len(text):
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if at == len(text):
+            break
+        try:
+            event, at = decoder.raw_decode(text, at)
+        except ValueError:
+            raise Answer(400, {"text": "Invalid data format", "code": 6, "invalid-event-number": len(events)}) from None
+        if not isinstance(event, dict) or "event" not in event or event["event"] in ("", None):
+            raise Answer(400, {"text": "Event field is required", "code": 12, "invalid-event-number": len(events)})
+        index = event.get("index") or token["index"]
+        if index not in existing or (token["indexes"] and index not in token["indexes"]):
+            raise Answer(400, {"text": "Incorrect index", "code": 7, "invalid-event-number": len(events)})
+        events.append(event)
+    if not events:
+        raise Answer(400, {"text": "No data", "code": 5})
+    return events
+
+
+class SplunkDouble:
+    """Start with ``with SplunkDouble(...) as splunk:``; ``rest_url`` and ``hec_url`` point at it."""
+
+    def __init__(self, state: SplunkState, context: ssl.SSLContext | None = None):
+        self.state = state
+        self.rest = DoubleHTTPServer(state, is_hec=False, context=context)
+        self.hec = DoubleHTTPServer(state, is_hec=True, context=context)
+        scheme = "https" if context else "http"
+        self.rest_url = f"{scheme}://127.0.0.1:{self.rest.server_address[1]}"
+        self.hec_url = f"{scheme}://127.0.0.1:{self.hec.server_address[1]}"
+        self._threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (self.rest, self.hec)]
+
+    def __enter__(self) -> "SplunkDouble":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for server in (self.rest, self.hec):
+            server.shutdown()
+            server.server_close()

@@ -1,0 +1,248 @@
+"""TEST DOUBLE state: what a fake splunkd remembers (apps, indexes, tokens, jobs) and the faults to inject.
+
+Not Splunk. See ``tests/splunk_double/__init__.py``.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import secrets
+import tarfile
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from detpack.conf import ConfError, parse_conf
+
+
+@dataclass
+class Faults:
+    """Each counter is used up one request (or event) at a time; delays are seconds."""
+
+    hec_busy: int = 0            # next N HEC posts answer 503 "Server is busy"
+    hec_throttled: int = 0       # next N HEC posts answer 429
+    drop_before_index: int = 0   # next N HEC posts: connection closed, nothing indexed
+    drop_after_index: int = 0    # next N HEC posts: indexed, then connection closed (a resend duplicates)
+    lose_events: int = 0         # next N events accepted but never indexed
+    duplicate_events: int = 0    # next N events indexed twice
+    indexing_delay: float = 0.0  # seconds before an accepted event is searchable and counted
+    expire_sessions: int = 0     # next N authenticated REST calls find their session expired (401)
+    search_delay: float = 0.0    # seconds a search job stays RUNNING
+    restart_after_install: bool = False
+
+
+@dataclass
+class StoredEvent:
+    raw: str
+    source: str
+    sourcetype: str
+    host: str
+    time: float
+    visible_at: float
+
+
+@dataclass
+class App:
+    name: str
+    folder: Path
+    saved_searches: dict[str, dict[str, str]]
+    macros: dict[str, dict[str, str]]
+    datamodels: set[str]
+
+
+@dataclass
+class Job:
+    sid: str
+    ready_at: float
+    rows: list[dict] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+# search text, {macro stanza: entries}, events -> (rows, columns); raises ValueError for a bad search
+SearchEngine = Callable[[str, dict[str, dict[str, str]], list[StoredEvent]], tuple[list[dict], list[str]]]
+
+
+class AppPackageError(ValueError):
+    pass
+
+
+def read_app_package(path: Path, into: Path) -> App:
+    """Check ``path`` is a gzip tar with one app folder holding default/app.conf, unpack and read it."""
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            members = tar.getmembers()
+            tops = {m.name.split("/", 1)[0] for m in members}
+            if len(tops) != 1:
+                raise AppPackageError(f"{path.name}: expected one app folder at the top, found {sorted(tops)}")
+            name = tops.pop()
+            if f"{name}/default/app.conf" not in {m.name for m in members}:
+                raise AppPackageError(f"{path.name}: {name}/default/app.conf is missing")
+            tar.extractall(into, filter="data")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise AppPackageError(f"{path.name}: not a gzip tar package: {exc}") from None
+    folder = into / name
+    try:
+        parse_conf((folder / "default/app.conf").read_text(encoding="utf-8"), "app.conf")
+        saved = _conf(folder / "default/savedsearches.conf")
+        macros = _conf(folder / "default/macros.conf")
+    except (ConfError, UnicodeDecodeError) as exc:
+        raise AppPackageError(f"{path.name}: {exc}") from None
+    models = {p.stem for p in (folder / "default/data/models").glob("*.json")}
+    return App(name, folder, saved, macros, models)
+
+
+def _conf(path: Path) -> dict[str, dict[str, str]]:
+    if not path.exists():
+        return {}
+    return {s.name: s.entries for s in parse_conf(path.read_text(encoding="utf-8"), path.name)}
+
+
+class SplunkState:
+    """Everything the double knows; every public method takes the lock."""
+
+    def __init__(self, username: str, password: str, engine: SearchEngine, version: str = "9.3.2"):
+        self.lock = threading.RLock()
+        self.username, self.password, self.version = username, password, version
+        self.engine = engine
+        self.faults = Faults()
+        self.sessions: set[str] = set()
+        self.logins = 0
+        self.apps: dict[str, App] = {}
+        self.indexes: dict[str, list[StoredEvent]] = {"main": []}
+        self.roles: dict[str, dict[str, list[str]]] = {"admin": {"srchIndexesDefault": ["main"]}}
+        self.tokens: dict[str, dict] = {}  # token -> {name, index, indexes, useACK}
+        self.acks: dict[str, dict[int, float]] = {}  # channel -> ackId -> indexed at
+        self.jobs: dict[str, Job] = {}
+        self.restart_pending = False
+        self.restarts = 0
+        self.hec_requests = 0
+        self._ack_ids = itertools.count()
+        self._sids = itertools.count(1)
+        self._workdir = Path(tempfile.mkdtemp(prefix="splunk-double-"))
+
+    # -- sessions -------------------------------------------------------------
+
+    def login(self, username: str, password: str) -> str | None:
+        with self.lock:
+            if (username, password) != (self.username, self.password):
+                return None
+            self.logins += 1
+            key = secrets.token_hex(16)
+            self.sessions.add(key)
+            return key
+
+    def session_valid(self, key: str) -> bool:
+        with self.lock:
+            if key in self.sessions and self.faults.expire_sessions > 0:
+                self.faults.expire_sessions -= 1
+                self.sessions.clear()
+            return key in self.sessions
+
+    # -- apps -----------------------------------------------------------------
+
+    def install(self, package: Path) -> App:
+        with self.lock:
+            app = read_app_package(package, Path(tempfile.mkdtemp(dir=self._workdir)))
+            self.apps[app.name] = app
+            self.restart_pending = self.faults.restart_after_install
+            return app
+
+    def restart(self) -> None:
+        with self.lock:
+            self.restart_pending = False
+            self.restarts += 1
+            self.sessions.clear()
+
+    def macros(self) -> dict[str, dict[str, str]]:
+        with self.lock:
+            return {name: entries for app in self.apps.values() for name, entries in app.macros.items()}
+
+    def saved_search(self, app: str, name: str) -> dict[str, str] | None:
+        with self.lock:
+            for candidate in self.apps.values():
+                if app in ("-", candidate.name) and name in candidate.saved_searches:
+                    return candidate.saved_searches[name]
+            return None
+
+    # -- indexes and HEC ------------------------------------------------------
+
+    def visible(self, index: str) -> list[StoredEvent]:
+        now = time.monotonic()
+        with self.lock:
+            return [e for e in self.indexes.get(index, []) if e.visible_at <= now]
+
+    def create_token(self, name: str, index: str, indexes: list[str], use_ack: bool) -> str:
+        with self.lock:
+            token = secrets.token_hex(16)
+            self.tokens[token] = {"name": name, "index": index, "indexes": indexes, "useACK": use_ack}
+            return token
+
+    def delete_token(self, name: str) -> bool:
+        with self.lock:
+            found = [t for t, v in self.tokens.items() if v["name"] == name]
+            for token in found:
+                del self.tokens[token]
+            return bool(found)
+
+    def store(self, events: list[dict], index_default: str) -> float:
+        """Index a checked batch (applying loss and duplication faults); returns when it is visible."""
+        with self.lock:
+            visible_at = time.monotonic() + self.faults.indexing_delay
+            for event in events:
+                if self.faults.lose_events > 0:
+                    self.faults.lose_events -= 1
+                    continue
+                copies = 1
+                if self.faults.duplicate_events > 0:
+                    self.faults.duplicate_events -= 1
+                    copies = 2
+                stored = StoredEvent(
+                    raw=event["event"] if isinstance(event["event"], str) else json.dumps(event["event"]),
+                    source=event.get("source", "http:double"),
+                    sourcetype=event.get("sourcetype", "httpevent"),
+                    host=event.get("host", "double"),
+                    time=float(event.get("time", time.time())),
+                    visible_at=visible_at,
+                )
+                self.indexes[event.get("index") or index_default].extend([stored] * copies)
+            return visible_at
+
+    def new_ack(self, channel: str, visible_at: float) -> int:
+        with self.lock:
+            ack_id = next(self._ack_ids)
+            self.acks.setdefault(channel, {})[ack_id] = visible_at
+            return ack_id
+
+    def ack_status(self, channel: str, ids: list[int]) -> dict[str, bool]:
+        now = time.monotonic()
+        with self.lock:
+            known = self.acks.get(channel, {})
+            return {str(i): i in known and known[i] <= now for i in ids}
+
+    # -- searches -------------------------------------------------------------
+
+    def start_job(self, spl: str) -> Job:
+        """Run the search now (over the admin role's default indexes) and hold the answer until ready."""
+        with self.lock:
+            sid = f"double_{next(self._sids)}"
+            indexes = self.roles["admin"]["srchIndexesDefault"]
+            events = [e for name in indexes for e in self.visible(name)]
+            job = Job(sid, time.monotonic() + self.faults.search_delay)
+            macros = self.macros()
+        try:
+            job.rows, job.columns = self.engine(strip_search_command(spl), macros, events)
+        except ValueError as exc:
+            job.error = str(exc)
+        with self.lock:
+            self.jobs[sid] = job
+        return job
+
+
+def strip_search_command(spl: str) -> str:
+    """``search X`` as splunkd receives it is the same as ``X`` for the offline engine."""
+    return re.sub(r"\A\s*search\s+", "", spl)
