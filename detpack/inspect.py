@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .conf import ConfValueError
+from .files import write_atomically
 from .errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
 from .package import PackageError
 from .render import RenderError
@@ -161,7 +162,7 @@ def run_tag_set(package: Path, tag_set: str, report_dir: Path) -> TagSetResult:
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
-    _write_atomically(junit_report, junit_xml(report, tag_set))
+    write_atomically(junit_report, junit_xml(report, tag_set))
     return TagSetResult(tag_set, dict(report.get("summary", {})), tuple(failing_messages(report, tag_set)),
                         json_report, junit_report, done.returncode)
 
@@ -238,18 +239,6 @@ def junit_xml(report: dict, tag_set: str) -> str:
     root.append(suite)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 def run_appinspect(package: Path, *, report_dir: Path | None = None) -> InspectResult:

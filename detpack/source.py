@@ -74,7 +74,7 @@ class Locations:
         self.name, self.root = name, root
 
     def _node_mark(self, path: str):
-        node, mark = self.root, None
+        node, key_mark = self.root, None
         if node is None:
             return None
         mark = node.start_mark
