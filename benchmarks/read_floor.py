@@ -1,0 +1,93 @@
+"""The machine's floor for reading events, against what read_events costs on top.
+
+For each shared data set (../shared/datasets from the project root, or --datasets):
+  floor       decompress and split into lines, nothing else (gzip/open + `for line in f`)
+  reject-all  read_events with a keep that rejects every event (the reader's own cost)
+  literal     read_events with a case-insensitive literal keep, as the SPL planner passes it
+              (re.IGNORECASE search for "scrcons.exe"; nearly everything rejected)
+  lower-in    the same check written as `"scrcons.exe" in raw.lower()`, for comparison
+Figures are events (lines) per second, median of --runs runs, one core.
+
+    .venv/bin/python benchmarks/read_floor.py [--runs 5] [--datasets DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from detpack.events import ReadStats, read_events  # noqa: E402
+
+LITERAL = "scrcons.exe"
+LITERAL_RE = re.compile(re.escape(LITERAL), re.IGNORECASE)
+
+
+def floor(paths: list[Path]) -> int:
+    lines = 0
+    for path in paths:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as handle:
+            for _ in handle:
+                lines += 1
+    return lines
+
+
+def reader(keep):
+    def run(paths: list[Path]) -> int:
+        events = 0
+        for path in paths:
+            stats = ReadStats()
+            for _ in read_events(path, stats=stats, keep=keep):
+                pass
+            if stats.events_skipped:
+                raise SystemExit(f"{path}: {stats.events_skipped} bad events: {stats.problems[:3]}")
+            events += stats.events_read
+        return events
+    return run
+
+
+MEASURES = {
+    "floor": floor,
+    "reject-all": reader(lambda raw: False),
+    "literal": reader(lambda raw: LITERAL_RE.search(raw) is not None),
+    "lower-in": reader(lambda raw: LITERAL in raw.lower()),
+}
+
+
+def median_rate(measure, paths: list[Path], runs: int) -> tuple[int, float]:
+    rates, count = [], 0
+    for _ in range(runs):
+        start = time.perf_counter()
+        count = measure(paths)
+        rates.append(count / (time.perf_counter() - start))
+    return count, statistics.median(rates)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets")
+    args = parser.parse_args()
+    folders = sorted(p for p in args.datasets.iterdir() if p.is_dir()) if args.datasets.is_dir() else []
+    if not folders:
+        raise SystemExit(f"no data sets under {args.datasets}")
+    print(f"medians of {args.runs} runs, events (lines) per second")
+    print(f"{'data set':<26}{'events':>9}" + "".join(f"{m:>13}" for m in MEASURES))
+    for folder in folders:
+        paths = sorted(folder.glob("*.xml.log*"))
+        cells, count = [], 0
+        for measure in MEASURES.values():
+            count, rate = median_rate(measure, paths, args.runs)
+            cells.append(f"{rate:>13,.0f}")
+        print(f"{folder.name:<26}{count:>9,}" + "".join(cells))
+
+
+if __name__ == "__main__":
+    main()
