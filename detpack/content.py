@@ -49,10 +49,26 @@ def _load_pack(root: Path) -> tuple[Pack | None, list[Finding]]:
     detections = _load_all(root, "detections/**/*.yml", schema.DETECTION, _detection, findings)
     stories = _load_all(root, "stories/*.yml", schema.STORY, _story, findings)
     macros = _load_all(root, "macros/*.yml", schema.MACRO, _macro, findings)
-    data_sources = tuple(sorted(p.stem for p in (root / "data_sources").glob("*.yml")))
+    data_sources = tuple(sorted(_data_source_names(root, findings)))
     if app is None:
         return None, findings
     return Pack(root, app, tuple(detections), tuple(stories), tuple(macros), data_sources), findings
+
+
+def _data_source_names(root: Path, findings: list[Finding]) -> set[str]:
+    """Names of the optional data source descriptions; only their ``name`` is used."""
+    names = set()
+    for path in sorted((root / "data_sources").glob("*.yml")):
+        try:
+            data, locations = load_yaml(path)
+        except InvalidInput as exc:
+            findings.extend(exc.findings)
+            continue
+        if isinstance(data, dict) and isinstance(data.get("name"), str):
+            names.add(data["name"].strip())
+        else:
+            findings.append(Finding(locations[""], "name", "is missing", "the data source's name"))
+    return names
 
 
 def _load_all(root: Path, pattern: str, spec: schema.Schema, build, findings: list[Finding]) -> list:

@@ -140,7 +140,7 @@ def check_data_sources(d: Detection, index: PackIndex) -> Iterator[Finding]:
     if not index.data_sources:
         return
     for i, source in enumerate(d.annotations.data_source):
-        if source.lower().replace(" ", "_") not in index.data_sources:
+        if source.lower() not in index.data_sources:
             yield Finding(d.where(f"data_source[{i}]"), f"data_source[{i}]", f"{source!r} is not in data_sources/",
                           "the name of a data source file")
 

@@ -195,3 +195,17 @@ def test_older_schema_is_normalised(tmp_path):
     assert [(t.field, t.type) for t in detection.threat_objects] == [("process_name", "process_name")]
     assert detection.risk_message.startswith("A wmic.exe process $process_name$")
     assert detection.annotations.kill_chain_phases == ("Installation",)
+
+
+def test_data_sources_must_be_described_when_the_pack_has_them(pack_copy):
+    (pack_copy / "data_sources").mkdir()
+    (pack_copy / "data_sources" / "sysmon_eventid_1.yml").write_text("name: Sysmon EventID 1\n")
+    line = edit(pack_copy, "- Windows Event Log Security 4688", "- Windows Event Log Security 4689")
+    assert findings(pack_copy) == [f"{DETECTION}:{line}:3: data_source[1]: 'Windows Event Log Security 4689' "
+                                   "is not in data_sources/ (expected the name of a data source file)"]
+
+
+def test_data_source_without_name(pack_copy):
+    (pack_copy / "data_sources").mkdir()
+    (pack_copy / "data_sources" / "broken.yml").write_text("title: no name\n")
+    assert "data_sources/broken.yml:1:1: name: is missing (expected the data source's name)" in findings(pack_copy)
