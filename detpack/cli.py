@@ -9,12 +9,13 @@ import json
 import sys
 from pathlib import Path
 
-from . import inspect
+from . import inspect, replay
 from .build import build_app, stale_files
 from .conf import ConfValueError
 from .errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
 from .package import PackageError
 from .render import RenderError
+from .splunk import harness
 from .validate import load_valid_pack
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -92,7 +93,7 @@ def make_parser() -> argparse.ArgumentParser:
     add_content_argument(validate)
     validate.add_argument("--json", action="store_true", help="print findings as JSON")
     validate.set_defaults(handler=cmd_validate)
-    for module in (inspect,):
+    for module in (inspect, replay, harness):
         module.add_commands(commands)
     return parser
 
