@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cim
+from . import cim, events
 from .conf import ConfError, read_conf
 from .errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
 from .events import EventReadError, RawEvent, ReadStats, parse_event, read_events
@@ -71,6 +71,34 @@ def plan_search(spl: str, macros: Mapping[str, MacroDef] | Iterable) -> Plan:
     return plan(parse(expanded), cim.DATAMODELS.keys(), cim.VERBATIM_FIELDS, cim.CONSTANT_VALUES)
 
 
+# The event codes each data model's data set is built from (its tag constraint).
+DATASET_EVENT_CODES = {"Endpoint.Processes": cim.PROCESS_TAGGED}
+EVENT_ID_END = "</EventID>"
+
+
+def dataset_filter(datamodel: str | None) -> Callable[[str], bool] | None:
+    """A raw-text test every event of the data model's data set passes.
+
+    ``parse_event`` takes EventCode verbatim from ``<EventID ...>code</EventID>``
+    (when it does not decode entities), so an event whose raw text has no such
+    element with a tagged code cannot become a row: it is dropped unparsed.
+    """
+    tables = DATASET_EVENT_CODES.get(datamodel)
+    if tables is None or events.DECODE_ENTITIES:
+        return None
+    codes = frozenset(t.event_code for tags in tables.values() for t in tags)
+
+    def candidate(raw: str) -> bool:
+        end = raw.find(EVENT_ID_END)
+        while end != -1:
+            if raw[raw.rfind(">", 0, end) + 1 : end] in codes:
+                return True
+            end = raw.find(EVENT_ID_END, end + 1)
+        return False
+
+    return candidate
+
+
 def run_search(spl: str, macros: Mapping[str, MacroDef] | Iterable,
                events_or_paths: Iterable[RawEvent | DatasetFile | str | os.PathLike], *,
                source: str | None = None, sourcetype: str | None = None,
@@ -82,7 +110,8 @@ def run_search(spl: str, macros: Mapping[str, MacroDef] | Iterable,
     """
     compiled = plan_search(spl, macros)
     stats = ReadStats()
-    raw_events = raw_event_stream(events_or_paths, compiled.keep, stats, source, sourcetype)
+    keep = compiled.keep(then=dataset_filter(compiled.datamodel))
+    raw_events = raw_event_stream(events_or_paths, keep, stats, source, sourcetype)
     rows = search_rows(raw_events, compiled.datamodel, stats)
     with Progress(stats, progress):
         results, columns = output_rows(compiled.execute(rows))

@@ -264,3 +264,32 @@ def test_progress_is_reported_at_least_once_with_the_final_figures():
     seen = []
     run_search(SEARCH, MACROS, [raw(sysmon(1, r"C:\w\scrcons.exe"))], progress=lambda s: seen.append(s.events_read))
     assert seen and seen[-1] == 1
+
+# --- the data-set prefilter ------------------------------------------------------------------
+
+
+def test_dataset_filter_keeps_tagged_event_codes_only():
+    from detpack.replay import dataset_filter
+
+    candidate = dataset_filter("Endpoint.Processes")
+    assert candidate(sysmon(1, r"C:\w\a.exe"))
+    assert not candidate(sysmon(7, r"C:\w\a.exe"))
+    assert candidate("<Event><System><EventID Qualifiers='0'>4688</EventID></System></Event>")
+    assert candidate("<Event><System><EventID>7</EventID><EventID>1</EventID></System></Event>")
+    assert not candidate("<Event><System></System><EventData>1</EventData></Event>")
+    assert dataset_filter(None) is None
+
+
+def test_dataset_filter_never_drops_an_event_of_the_data_set():
+    from detpack import cim
+    from detpack.events import ReadStats, parse_event, read_events
+    from detpack.replay import dataset_filter
+
+    candidate, checked = dataset_filter("Endpoint.Processes"), 0
+    for path in sorted((PROJECT_ROOT / "attack_data").rglob("*.xml.log")):
+        for event in read_events(path, stats=ReadStats()):
+            fields = parse_event(event)
+            if fields is not None and cim.processes_row(fields) is not None:
+                checked += 1
+                assert candidate(event.raw), event.origin
+    assert checked > 0

@@ -36,12 +36,17 @@ class Prefilter:
         low = raw.lower()
         return all(any(all(p in low for p in alt) for alt in clause) for clause in self.clauses)
 
-    def compile(self) -> Callable[[str], bool]:
-        """The fastest equivalent of ``keep`` (a single needle is the common case)."""
-        if len(self.clauses) == 1 and len(self.clauses[0]) == 1 and len(self.clauses[0][0]) == 1:
+    def compile(self, then: Callable[[str], bool] | None = None) -> Callable[[str], bool]:
+        """The fastest equivalent of ``keep`` (a single needle is the common case),
+        followed by the test ``then`` when given; one call per event on the hot path."""
+        single = len(self.clauses) == 1 and len(self.clauses[0]) == 1 and len(self.clauses[0][0]) == 1
+        if single:
             needle = self.clauses[0][0][0]
-            return lambda raw: needle in raw.lower()
-        return self.keep
+            if then is None:
+                return lambda raw: needle in raw.lower()
+            return lambda raw: needle in raw.lower() and then(raw)
+        keep = self.keep
+        return keep if then is None else lambda raw: keep(raw) and then(raw)
 
 
 @dataclass
@@ -50,9 +55,11 @@ class Plan:
     prefilter: Prefilter | None
     stages: list[Stage] = field(default_factory=list)
 
-    @property
-    def keep(self) -> Callable[[str], bool] | None:
-        return self.prefilter.compile() if self.prefilter else None
+    def keep(self, then: Callable[[str], bool] | None = None) -> Callable[[str], bool] | None:
+        """The raw-text test for ``read_events`` (prefilter, then ``then``), or None."""
+        if self.prefilter is None:
+            return then
+        return self.prefilter.compile(then)
 
     def execute(self, rows: Iterable[Row]) -> Iterator[Row]:
         stream: Iterator[Row] = iter(rows)
