@@ -11,3 +11,7 @@ EXIT_INTERRUPTED = 130
 
 class InfrastructureError(Exception):
     """Splunk (or Docker) could not be reached or did not do what was asked."""
+
+
+class Refused(InfrastructureError):
+    """Splunk answered but will not go on (login refused, certificate not trusted): waiting will not help."""

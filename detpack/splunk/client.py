@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 
 from splunklib import binding, client, results
 
-from . import InfrastructureError
+from . import InfrastructureError, Refused
 from .retry import Backoff, poll
 
 JOB_FAILED_STATES = {"FAILED"}
@@ -79,7 +79,7 @@ class SplunkClient:
             try:
                 return request()
             except binding.AuthenticationError:
-                raise InfrastructureError(
+                raise Refused(
                     f"{what}: login as {self.target.username!r} refused at {self.target.url} (check the user and SPLUNK_PASSWORD)"
                 ) from None
             except binding.HTTPError as exc:
@@ -87,7 +87,7 @@ class SplunkClient:
                     raise
                 problem = f"HTTP {exc.status} {exc.reason}"
             except ssl.SSLCertVerificationError as exc:
-                raise InfrastructureError(f"{what}: {self.target.url}: {exc.reason}{tls_hint(exc)}") from None
+                raise Refused(f"{what}: {self.target.url}: {exc.reason}{tls_hint(exc)}") from None
             except OSError as exc:  # refused, reset, timed out, TLS failures
                 problem = f"{type(exc).__name__}: {exc}"
             wait = next(waits, None)
@@ -122,6 +122,8 @@ class SplunkClient:
         while True:
             try:
                 return self.login()
+            except Refused:
+                raise
             except InfrastructureError:
                 if time.monotonic() >= deadline:
                     raise

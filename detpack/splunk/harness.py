@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import sys
+import tarfile
 import tempfile
 import time
 import uuid
@@ -36,7 +37,9 @@ from xml.sax.saxutils import escape, quoteattr
 
 from splunklib import binding
 
+from ..conf import ConfValueError
 from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
+from ..render import RenderError
 from . import EXIT_INFRASTRUCTURE, EXIT_INTERRUPTED, InfrastructureError
 from .client import SplunkClient, Target, split_url
 from .compare import compare_rows
@@ -167,6 +170,8 @@ def options_from_args(args: argparse.Namespace, environ=os.environ, stdin: TextI
     for app in args.app:
         if not app.is_file():
             raise UsageError(f"--app {app}: no such file")
+        if not is_gzip_tar(app):
+            raise UsageError(f"--app {app}: not an add-on package (a gzip tar such as .tgz or .spl)")
     if args.batch_events < 1 or args.poll_interval <= 0:
         raise UsageError("--batch-events and --poll-interval must be positive")
     for url in filter(None, (args.splunk_url, args.hec_url)):
@@ -184,6 +189,14 @@ def options_from_args(args: argparse.Namespace, environ=os.environ, stdin: TextI
         index_timeout=args.index_timeout, search_timeout=args.search_timeout, batch_events=args.batch_events,
         backoff=Backoff(first=args.poll_interval, ceiling=max(args.poll_interval, 15.0)),
     )
+
+
+def is_gzip_tar(path: Path) -> bool:
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            return tar.next() is not None
+    except (tarfile.TarError, OSError, EOFError):
+        return False
 
 
 def read_password(environ, stdin: TextIO) -> str:
@@ -222,6 +235,9 @@ def run_splunk_test(options: Options, reporter: Reporter) -> int:
     except InvalidInput as exc:
         for finding in exc.findings:
             reporter.say("invalid input", str(finding))
+        return EXIT_INVALID_INPUT
+    except (RenderError, ConfValueError) as exc:
+        reporter.say("invalid input", f"the app cannot be built: {exc}")
         return EXIT_INVALID_INPUT
     except (InfrastructureError, ContainerFailed) as exc:
         reporter.say("infrastructure failure", str(exc))

@@ -340,7 +340,8 @@ class SplunkDouble:
         scheme = "https" if context else "http"
         self.rest_url = f"{scheme}://127.0.0.1:{self.rest.server_address[1]}"
         self.hec_url = f"{scheme}://127.0.0.1:{self.hec.server_address[1]}"
-        self._threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (self.rest, self.hec)]
+        self._threads = [threading.Thread(target=s.serve_forever, args=(0.02,), daemon=True)
+                         for s in (self.rest, self.hec)]
 
     def __enter__(self) -> "SplunkDouble":
         for thread in self._threads:

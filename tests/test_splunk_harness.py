@@ -1,0 +1,289 @@
+"""``build.py splunk-test`` end to end, through splunk-sdk and HEC over real HTTP, against the Splunk TEST DOUBLE
+(tests/splunk_double: this machine cannot run Splunk). Each fault is injected on its own."""
+from __future__ import annotations
+
+import io
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from splunk_double import SplunkDouble, SplunkState, offline_engine
+from splunk_double.pack import PASSWORD, PROJECT_ROOT, TEST_DIR, app_package, cim_addon, run_cli, write_pack
+
+from detpack.splunk import hec
+
+FAST = ["--poll-interval", "0.005", "--index-timeout", "0.3", "--search-timeout", "2", "--ready-timeout", "2"]
+
+
+@pytest.fixture(scope="module")
+def pack(tmp_path_factory) -> Path:
+    return write_pack(tmp_path_factory.mktemp("content"))
+
+
+@pytest.fixture(scope="module")
+def cim(tmp_path_factory) -> Path:
+    return cim_addon(tmp_path_factory.mktemp("addons"))
+
+
+@pytest.fixture
+def state() -> SplunkState:
+    return SplunkState("admin", PASSWORD, offline_engine)
+
+
+@pytest.fixture
+def splunk(state):
+    with SplunkDouble(state) as double:
+        yield double
+
+
+@pytest.fixture
+def harness(splunk, pack, cim, monkeypatch, capsys, tmp_path):
+    """Run splunk-test against the double with the test pack; extra arguments are appended."""
+    def run(*extra: str, env: dict | None = None, content: Path | None = None):
+        argv = ["--content", str(content or pack), "--splunk-url", splunk.rest_url, "--hec-url", splunk.hec_url,
+                "--app", str(cim), "--junit", str(tmp_path / "junit.xml"), *FAST, *extra]
+        return run_cli(argv, monkeypatch, capsys, {"SPLUNK_PASSWORD": PASSWORD, **(env or {})})
+    return run
+
+
+def only_main_left(state: SplunkState) -> None:
+    assert set(state.indexes) == {"main"}
+    assert state.tokens == {}
+    assert state.roles["admin"]["srchIndexesDefault"] == ["main"]
+
+
+def test_all_tests_pass_and_everything_is_cleaned_up(harness, state, tmp_path):
+    outcome = harness()
+    assert outcome.code == 0, outcome.stderr
+    assert "3 of 3 test(s) passed in Splunk" in outcome.stderr
+    assert "rows: installed 1, raw 1, offline 1" in outcome.stderr
+    assert "rows: installed 0, raw 0, offline 0" in outcome.stderr
+    for phase in ("build", "connect", "install", "index", "send", "count", "search", "cleanup"):
+        assert f"splunk-test: {phase}:" in outcome.stderr
+    junit = (tmp_path / "junit.xml").read_text()
+    assert 'tests="3" failures="0" errors="0"' in junit
+    assert set(state.apps) == {"DA-ESS-DetPack", "Splunk_SA_CIM"}
+    only_main_left(state)
+
+
+def test_keep_leaves_the_test_indexes(harness, state):
+    outcome = harness("--keep")
+    assert outcome.code == 0, outcome.stderr
+    kept = [name for name in state.indexes if name.startswith("detpack_")]
+    assert len(kept) == 3 and all(state.visible(name) for name in kept)
+
+
+def test_only_the_named_detection_runs_and_unknown_names_are_usage_errors(harness):
+    assert harness("--detection", "script_execution_via_wmi").code == 0
+    outcome = harness("--detection", "no such thing")
+    assert outcome.code == 2
+    assert "--detection no such thing: no such detection" in outcome.stderr
+
+
+@pytest.mark.parametrize("fault", [
+    {"hec_busy": 3}, {"hec_throttled": 2}, {"drop_before_index": 2}, {"indexing_delay": 0.05},
+    {"expire_sessions": 3}, {"search_delay": 0.05}, {"restart_after_install": True},
+], ids=lambda f: next(iter(f)))
+def test_recoverable_faults_are_recovered(harness, state, fault):
+    for name, value in fault.items():
+        setattr(state.faults, name, value)
+    outcome = harness()
+    assert outcome.code == 0, outcome.stderr
+    only_main_left(state)
+    if "expire_sessions" in fault:
+        assert state.logins > 1
+    if "restart_after_install" in fault:
+        assert state.restarts == 1 and "restarting Splunk" in outcome.stderr
+
+
+@pytest.mark.parametrize("fault, message", [
+    ({"lose_events": 1}, "holds 3 of 4 events sent after 0.3 s: 1 missing"),
+    ({"duplicate_events": 2}, "holds 6 events but 4 were sent: 2 duplicated"),
+    ({"drop_after_index": 1}, "holds 8 events but 4 were sent: 4 duplicated"),
+], ids=["lost", "duplicated", "resent-after-drop"])
+def test_missing_or_duplicated_events_never_pass(harness, state, tmp_path, fault, message):
+    for name, value in fault.items():
+        setattr(state.faults, name, value)
+    outcome = harness("--detection", "script_execution_via_wmi")
+    assert outcome.code == 3, outcome.stderr
+    assert message in outcome.stderr
+    assert "errors=\"1\"" in (tmp_path / "junit.xml").read_text()
+    only_main_left(state)
+
+
+def test_hec_busy_for_good_gives_up_with_a_clear_message(harness, state):
+    state.faults.hec_busy = 1000
+    outcome = harness()
+    assert outcome.code == 3
+    assert "gave up after 6 attempts: HTTP 503: Server is busy" in outcome.stderr
+    only_main_left(state)
+
+
+def test_a_search_slower_than_the_limit_fails_as_infrastructure(harness, state):
+    state.faults.search_delay = 5
+    outcome = harness("--search-timeout", "0.05")
+    assert outcome.code == 3
+    assert "not done after 0.05 s" in outcome.stderr
+    only_main_left(state)
+
+
+def test_rows_that_differ_from_the_offline_engine_are_each_reported(splunk, state, harness, tmp_path):
+    def renamed_host(spl, macros, events):
+        rows, columns = offline_engine(spl, macros, events)
+        return [{**row, "dest": "elsewhere"} for row in rows], columns
+
+    state.engine = renamed_host
+    outcome = harness()
+    assert outcome.code == 1
+    for label in ("installed search vs offline", "raw search vs offline"):
+        assert f"{label}: row {{" in outcome.stderr
+        assert "field dest: offline 'ws01.example.test', Splunk 'elsewhere'" in outcome.stderr
+    assert "failures=\"2\"" in (tmp_path / "junit.xml").read_text()
+
+
+def test_no_results_in_splunk_fails_the_positive_tests(state, harness):
+    state.engine = lambda spl, macros, events: ([], [])
+    outcome = harness("--search-timeout", "0.1")
+    assert outcome.code == 1
+    assert "installed search: no results" in outcome.stderr
+    assert "installed search vs offline: missing row {" in outcome.stderr
+    assert "1 of 3 test(s) passed" in outcome.stderr
+
+
+def test_without_the_data_model_the_run_stops_before_sending(splunk, pack, state, monkeypatch, capsys):
+    outcome = run_cli(["--content", str(pack), "--splunk-url", splunk.rest_url, *FAST, "--ready-timeout", "0.1"],
+                      monkeypatch, capsys, {"SPLUNK_PASSWORD": PASSWORD})
+    assert outcome.code == 3
+    assert "data model Endpoint not available: install the CIM add-on with --app" in outcome.stderr
+    assert state.hec_requests == 0
+
+
+def test_ctrl_c_cleans_up_and_exits_130(harness, state, monkeypatch):
+    def interrupted(self, events):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hec.HecClient, "send", interrupted)
+    outcome = harness()
+    assert outcome.code == 130
+    assert "interrupted" in outcome.stderr
+    only_main_left(state)
+
+
+def test_secrets_appear_in_no_output_or_report(harness, state, tmp_path, monkeypatch):
+    given = state.create_token("given", "main", [], True)
+    created: list[str] = []
+    original = state.create_token
+    monkeypatch.setattr(state, "create_token", lambda *a: created.append(original(*a)) or created[-1])
+    for env in ({"SPLUNK_HEC_TOKEN": given}, {}):
+        state.faults.lose_events = 1  # a failing run writes the most text
+        outcome = harness(env=env)
+        report = (tmp_path / "junit.xml").read_text()
+        for secret in (PASSWORD, given, *created, *state.sessions):
+            assert secret not in outcome.stderr and secret not in report
+    assert created, "the second run creates its own HEC tokens"
+
+
+def test_wrong_password_is_refused_at_once(harness):
+    outcome = harness(env={"SPLUNK_PASSWORD": "not-the-password"})
+    assert outcome.code == 3
+    assert "login as 'admin' refused" in outcome.stderr
+    assert "not-the-password" not in outcome.stderr
+
+
+def test_unreachable_splunk_exits_3(pack, monkeypatch, capsys):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    outcome = run_cli(["--content", str(pack), "--splunk-url", f"http://127.0.0.1:{port}", *FAST, "--ready-timeout", "0.05"],
+                      monkeypatch, capsys, {"SPLUNK_PASSWORD": PASSWORD})
+    assert outcome.code == 3
+    assert f"Splunk at http://127.0.0.1:{port} did not answer" in outcome.stderr
+
+
+def test_container_without_docker_is_a_clear_usage_error(pack, monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    outcome = run_cli(["--content", str(pack), "--container", "--insecure"], monkeypatch, capsys)
+    assert outcome.code == 2
+    lines = outcome.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no Docker engine reachable" in lines[0]
+
+
+@pytest.mark.parametrize("argv, env, message", [
+    ([], {}, "no Splunk password: set SPLUNK_PASSWORD"),
+    (["--app", "missing.tgz"], {"SPLUNK_PASSWORD": "x"}, "--app missing.tgz: no such file"),
+    (["--app", "NOT_A_PACKAGE"], {"SPLUNK_PASSWORD": "x"}, "not an add-on package"),
+    (["--insecure", "--ca-file", "x.pem"], {"SPLUNK_PASSWORD": "x"}, "contradict"),
+    (["--hec-url", "host:8088"], {"SPLUNK_PASSWORD": "x"}, "is not an http(s)://host:port URL"),
+], ids=["no-password", "missing-app", "bad-app", "tls-options", "bad-url"])
+def test_usage_errors_exit_2_before_contacting_splunk(argv, env, message, pack, monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    not_a_package = tmp_path / "addon.tgz"
+    not_a_package.write_text("plain text")
+    argv = [str(not_a_package) if a == "NOT_A_PACKAGE" else a for a in argv]
+    outcome = run_cli(["--content", str(pack), "--splunk-url", "http://127.0.0.1:9", *argv], monkeypatch, capsys, env)
+    assert outcome.code == 2
+    assert message in outcome.stderr and len(outcome.stderr.strip().splitlines()) == 1
+
+
+def test_broken_content_is_invalid_input(harness, pack, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(pack, broken)
+    (broken / TEST_DIR / "positive_sysmon.xml.log").unlink()
+    outcome = harness(content=broken)
+    assert outcome.code == 2
+    assert "positive_sysmon.xml.log" in outcome.stderr
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed: cannot make a certificate for the TLS tests")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.fixture
+def tls_splunk(state, certificate):
+    import ssl
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    with SplunkDouble(state, context) as double:
+        yield double
+
+
+@pytest.mark.parametrize("trust, code", [([], 3), (["--ca-file", "CERT"], 0), (["--insecure"], 0)],
+                         ids=["untrusted", "ca-file", "insecure"])
+def test_tls_is_verified_unless_told_otherwise(tls_splunk, certificate, trust, code, pack, cim, monkeypatch, capsys):
+    trust = [str(certificate[0]) if t == "CERT" else t for t in trust]
+    outcome = run_cli(["--content", str(pack), "--splunk-url", tls_splunk.rest_url, "--hec-url", tls_splunk.hec_url,
+                       "--app", str(cim), *FAST, *trust], monkeypatch, capsys, {"SPLUNK_PASSWORD": PASSWORD})
+    assert outcome.code == code, outcome.stderr
+    if code:
+        assert "pass --ca-file FILE, or --insecure" in outcome.stderr
+
+
+def test_the_projects_own_pack_and_attack_data(harness, state):
+    if not (PROJECT_ROOT / TEST_DIR).is_dir() or not any((PROJECT_ROOT / TEST_DIR).iterdir()):
+        pytest.skip(f"the project's attack data is not there yet: {PROJECT_ROOT / TEST_DIR}")
+    outcome = harness(content=PROJECT_ROOT)
+    assert outcome.code == 0, outcome.stderr
+    only_main_left(state)
+
+
+def test_a_real_third_party_dataset(harness, state, shared_datasets, tmp_path):
+    """OTRF's Covenant WMI recording (read in place, not copied): Sysmon sees scrcons.exe start once."""
+    content = write_pack(tmp_path / "otrf")
+    target = content / TEST_DIR / "positive_sysmon.xml.log"
+    target.unlink()
+    target.symlink_to(shared_datasets / "otrf_covenant_wmi_asec" / "sysmon.xml.log")
+    outcome = harness("--detection", "script_execution_via_wmi", content=content)
+    assert outcome.code == 0, outcome.stderr
+    assert "send: 2951 event(s)" in outcome.stderr
+    assert "rows: installed 1, raw 1, offline 1" in outcome.stderr
