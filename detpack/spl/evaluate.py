@@ -286,6 +286,17 @@ def pick(best, value, func: str):
     return text if (text < best if func == "min" else text > best) else best
 
 
+def aggregation_input(aggregation: ast.Aggregation, resolve: Resolve) -> Callable[[Row], object]:
+    """What one row adds to an aggregation: the marker for a bare ``count``, else the
+    field's value (always null for a field the data set cannot have)."""
+    if aggregation.field is None:
+        return lambda row: _ROW
+    field = resolve(aggregation.field)
+    if field is None:
+        return lambda row: None
+    return lambda row: row.get(field)
+
+
 def group_keys(row: Row, by_fields: list[str | None], fill: str | None) -> list[tuple]:
     """The BY key(s) of a row: multivalue fields split into one key per value; a
     null value drops the row unless ``fill`` replaces it."""
@@ -304,7 +315,7 @@ def group_keys(row: Row, by_fields: list[str | None], fill: str | None) -> list[
 def aggregate_stage(aggregations: tuple[ast.Aggregation, ...], by: tuple[str, ...],
                     resolve: Resolve = identity, fill: str | None = None) -> Stage:
     by_fields = [resolve(f) for f in by]
-    agg_fields = [None if a.field is None else resolve(a.field) for a in aggregations]
+    inputs = [aggregation_input(a, resolve) for a in aggregations]
     funcs = [a.func for a in aggregations]
     names = [a.name for a in aggregations]
 
@@ -317,8 +328,8 @@ def aggregate_stage(aggregations: tuple[ast.Aggregation, ...], by: tuple[str, ..
                 state = groups.get(key)
                 if state is None:
                     state = groups[key] = [Aggregate(f) for f in funcs]
-                for agg, field in zip(state, agg_fields):
-                    agg.add(_ROW if field is None and agg.func == "count" else row.get(field) if field else None)
+                for agg, value_of in zip(state, inputs):
+                    agg.add(value_of(row))
         for key in sorted(groups):  # Splunk returns groups ordered by the BY values
             out = dict(zip(by, key))
             for name, agg in zip(names, groups[key]):

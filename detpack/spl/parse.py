@@ -319,13 +319,9 @@ def parse_fields(text: str, offset: int, pos: int) -> ast.Fields:
 
 def parse_dedup(text: str, offset: int, pos: int) -> ast.Dedup:
     tokens = Tokens(search_tokens(text, offset))
-    fields = parse_field_list(tokens, "a field name")
-    for token in tokens.tokens[:-1]:
-        if token.kind == "OP" and token.text != ",":
-            raise SplError(f"unsupported dedup option before '{token.text}'", token.pos)
-        if token.text.isdigit():
-            raise SplError("unsupported dedup count", token.pos)
-    return ast.Dedup(fields, pos)
+    if tokens.peek().kind == "WORD" and tokens.peek().text.isdigit():
+        raise SplError("unsupported dedup count", tokens.peek().pos)
+    return ast.Dedup(parse_field_list(tokens, "a field name"), pos)
 
 
 def parse_sort(text: str, offset: int, pos: int) -> ast.Sort:
