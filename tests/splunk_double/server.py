@@ -64,6 +64,8 @@ def results_document(rows: list[dict], columns: list[str]) -> bytes:
 class Handler(BaseHTTPRequestHandler):
     server: "DoubleHTTPServer"
     protocol_version = "HTTP/1.1"
+    wbufsize = -1  # headers and body leave in one write (flushed after each request)
+    disable_nagle_algorithm = True
 
     def log_message(self, format, *args):  # keep test output quiet
         pass
