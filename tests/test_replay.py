@@ -10,6 +10,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detpack.events import EventReadError, RawEvent
 from detpack.replay import DatasetFile, SearchResult, add_commands, judge, run_detection_test, run_search
@@ -293,3 +295,32 @@ def test_dataset_filter_never_drops_an_event_of_the_data_set():
                 checked += 1
                 assert candidate(event.raw), event.origin
     assert checked > 0
+
+
+def test_prefilter_rejects_before_parsing():
+    broken_other = raw(sysmon(1, r"C:\w\cmd.exe").replace("</System>", ""), 2)
+    assert run_search(SEARCH, MACROS, [broken_other]).events_skipped == 0
+    everything = SEARCH.replace("process_name=scrcons.exe", "process_name=*")
+    assert run_search(everything, MACROS, [broken_other]).events_skipped == 1
+
+
+# Names mixing case, wildcards-adjacent text, entities and the normaliser's constants.
+NAMES = ["scrcons.exe", "SCRCONS.EXE", "ScrCons.exe", "xscrcons.exe", "a&amp;b.exe", "unknown", "cmd.exe", ""]
+PATTERNS = ["scrcons.exe", "*cons*", "SCR*.EXE", "a&b.exe", "a&amp;b.exe", "unknown", "unk*", "*", "cmd.exe"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(names=st.lists(st.sampled_from(NAMES), max_size=6), event_ids=st.lists(st.sampled_from([1, 5, 7, 10]), max_size=6),
+       pattern=st.sampled_from(PATTERNS))
+def test_prefilters_never_change_results(names, event_ids, pattern):
+    from detpack import cim, replay
+
+    events = [raw(sysmon(eid, "C:\\w\\" + name if name else "", f"H{i}"), i)
+              for i, (name, eid) in enumerate(zip(names, event_ids))]
+    spl = SEARCH.replace("process_name=scrcons.exe", f'process_name="{pattern}"')
+    filtered = run_search(spl, MACROS, events)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cim, "VERBATIM_FIELDS", frozenset())
+        patch.setattr(replay, "dataset_filter", lambda datamodel: None)
+        unfiltered = run_search(spl, MACROS, events)
+    assert filtered.rows == unfiltered.rows
