@@ -1,0 +1,227 @@
+"""The pieces of the Splunk replay: row comparison, HEC batching and errors, the REST client's search calls
+(splunk-sdk over real HTTP to the Splunk TEST DOUBLE), package checks, redaction and the container setup."""
+from __future__ import annotations
+
+import io
+import json
+import re
+import tarfile
+from pathlib import Path
+
+import pytest
+from splunk_double import SplunkDouble, SplunkState, offline_engine
+from splunk_double.pack import PASSWORD, SCRCONS, app_package, sysmon
+from splunk_double.state import AppPackageError, read_app_package
+
+from detpack.splunk import InfrastructureError, container
+from detpack.splunk.client import SplunkClient, Target
+from detpack.splunk.compare import compare_rows
+from detpack.splunk.harness import CaseReport, Reporter
+from detpack.splunk.hec import HecClient, HecSettings, HecTarget, batches, hec_event
+from detpack.splunk.retry import Backoff
+
+FAST = Backoff(attempts=3, first=0.001)
+
+
+# -- comparing rows ---------------------------------------------------------------
+
+def test_equal_rows_in_any_order_have_no_differences():
+    rows = [{"dest": "a", "count": "1"}, {"dest": "b", "count": "2", "_time": "1"}]
+    assert compare_rows(rows, [{"dest": "b", "count": "2"}, {"dest": "a", "count": ["1"]}], "x") == []
+
+
+def test_every_kind_of_difference_is_reported():
+    offline = [{"dest": "a", "user": "u", "count": "1"}, {"dest": "gone", "user": "v", "count": "9"}]
+    splunk = [{"dest": "a", "user": "u", "count": "2"}, {"dest": "new", "user": "w", "count": "5"}]
+    assert compare_rows(offline, splunk, "raw") == [
+        "raw: row {count='1', dest='a', user='u'}: field count: offline '1', Splunk '2'",
+        "raw: missing row {count='9', dest='gone', user='v'}",
+        "raw: extra row {count='5', dest='new', user='w'}",
+    ]
+
+
+def test_a_field_only_one_side_has_is_named():
+    differences = compare_rows([{"dest": "a", "user": "u"}], [{"dest": "a", "user": "u", "extra": ["x", "y"]}], "i")
+    assert differences == ["i: row {dest='a', user='u'}: field extra: offline (absent), Splunk ['x', 'y']"]
+
+
+def test_duplicate_rows_count():
+    assert compare_rows([{"a": "1"}], [{"a": "1"}, {"a": "1"}], "i") == ["i: extra row {a='1'}"]
+
+
+# -- HEC ----------------------------------------------------------------------------
+
+def test_batches_respect_event_and_byte_limits():
+    events = [{"event": "x" * 100, "n": n} for n in range(7)]
+    by_count = list(batches(events, HecSettings(batch_events=3)))
+    assert [count for _, count in by_count] == [3, 3, 1]
+    decoded = [json.loads(part) for body, _ in by_count for part in body.replace(b"}{", b"}\n{").splitlines()]
+    assert [e["n"] for e in decoded] == list(range(7))
+    by_bytes = list(batches(events, HecSettings(batch_events=100, batch_bytes=250)))
+    assert [count for _, count in by_bytes] == [2, 2, 2, 1]
+
+
+def test_hec_event_uses_the_computer_as_host_and_keeps_the_raw_text():
+    event = hec_event("<Event/>", time_=1.5, host="ws01", source="s", sourcetype="XmlWinEventLog", index="i")
+    assert event == {"time": 1.5, "event": "<Event/>", "source": "s", "sourcetype": "XmlWinEventLog",
+                     "index": "i", "host": "ws01"}
+
+
+@pytest.fixture
+def state() -> SplunkState:
+    return SplunkState("admin", PASSWORD, offline_engine)
+
+
+@pytest.fixture
+def splunk(state):
+    with SplunkDouble(state) as double:
+        yield double
+
+
+def test_hec_with_acknowledgement_returns_once_indexed(splunk, state):
+    state.indexes["t"] = []
+    token = state.create_token("t", "t", ["t"], True)
+    state.faults.indexing_delay = 0.05
+    sender = HecClient(HecTarget(splunk.hec_url, token), HecSettings(batch_events=2, backoff=FAST, ack_timeout=2))
+    sent = sender.send(hec_event(f"e{n}", time_=n, host="h", source="s", sourcetype="st", index="t") for n in range(5))
+    assert sent == 5 and len(state.visible("t")) == 5
+
+
+def test_hec_ack_that_never_comes_is_an_error(splunk, state):
+    state.indexes["t"] = []
+    token = state.create_token("t", "t", ["t"], True)
+    state.faults.indexing_delay = 60
+    sender = HecClient(HecTarget(splunk.hec_url, token), HecSettings(backoff=FAST, ack_timeout=0.05))
+    with pytest.raises(InfrastructureError, match=r"1 batch\(es\) not acknowledged as indexed after 0.05 s"):
+        sender.send([hec_event("e", time_=1, host="h", source="s", sourcetype="st", index="t")])
+
+
+@pytest.mark.parametrize("token, index, message", [
+    ("wrong", "t", "HTTP 403: Invalid token (code 4)"),
+    (None, "other", "HTTP 400: Incorrect index (code 7)"),
+])
+def test_hec_refusals_are_not_retried(splunk, state, token, index, message):
+    state.indexes["t"] = []
+    good = state.create_token("t", "t", ["t"], False)
+    sender = HecClient(HecTarget(splunk.hec_url, token or good), HecSettings(backoff=FAST))
+    with pytest.raises(InfrastructureError, match=re.escape(message)):
+        sender.send([hec_event("e", time_=1, host="h", source="s", sourcetype="st", index=index)])
+    assert state.hec_requests == (0 if token else 1)
+
+
+# -- REST client over splunk-sdk ----------------------------------------------------
+
+@pytest.fixture
+def client(splunk) -> SplunkClient:
+    return SplunkClient(Target(splunk.rest_url, "admin", PASSWORD), FAST)
+
+
+def test_target_repr_hides_the_password():
+    assert PASSWORD not in repr(Target("https://h:8089", "admin", PASSWORD))
+    assert "secret-token" not in repr(HecTarget("https://h:8088", "secret-token"))
+
+
+def test_server_info_and_a_oneshot_search_through_splunk_sdk(client, state):
+    assert client.login()["version"] == "9.3.2"
+    state.indexes["main"].append(_stored(sysmon(1, SCRCONS)))
+    rows = client.oneshot("search", "sourcetype=XmlWinEventLog | stats count by Computer", "0", "now")
+    assert rows == [{"Computer": "ws01.example.test", "count": "1"}]
+
+
+def test_a_failing_search_job_reports_splunks_message(client):
+    client.login()
+    sid = client.start_search("search", "| nosuchcommand", "0", "now")
+    with pytest.raises(InfrastructureError, match=f"search job {sid} failed: "):
+        client.wait_for_job(sid, 1)
+
+
+def test_a_broken_package_is_refused_with_splunks_message(client, tmp_path):
+    client.login()
+    broken = tmp_path / "broken.tgz"
+    broken.write_bytes(b"not gzip")
+    with pytest.raises(InfrastructureError, match="not a gzip tar package"):
+        client.install_app(str(broken))
+
+
+def test_roles_default_indexes_round_trip(client):
+    client.login()
+    client.set_default_search_indexes("admin", ["a", "b"])
+    assert client.default_search_indexes("admin") == ["a", "b"]
+
+
+def _stored(raw: str):
+    from splunk_double import StoredEvent
+    return StoredEvent(raw, "XmlWinEventLog:Microsoft-Windows-Sysmon/Operational", "XmlWinEventLog", "h", 0.0, 0.0)
+
+
+# -- packages as the double checks them ------------------------------------------
+
+def test_a_package_without_app_conf_is_refused(tmp_path):
+    package = tmp_path / "x.tgz"
+    with tarfile.open(package, "w:gz") as tar:
+        info = tarfile.TarInfo("x/default/macros.conf")
+        tar.addfile(info, io.BytesIO(b""))
+    with pytest.raises(AppPackageError, match="x/default/app.conf is missing"):
+        read_app_package(package, tmp_path / "out")
+
+
+def test_a_package_with_two_top_folders_is_refused(tmp_path):
+    package = tmp_path / "two.tgz"
+    with tarfile.open(package, "w:gz") as tar:
+        for name in ("a/default/app.conf", "b/default/app.conf"):
+            tar.addfile(tarfile.TarInfo(name), io.BytesIO(b""))
+    with pytest.raises(AppPackageError, match="expected one app folder"):
+        read_app_package(package, tmp_path / "out")
+
+
+def test_an_addon_package_is_read(tmp_path):
+    package = app_package(tmp_path, "TA-x", {"default/macros.conf": "[m]\ndefinition = search *\n"})
+    app = read_app_package(package, tmp_path / "out")
+    assert app.name == "TA-x" and app.macros == {"m": {"definition": "search *"}}
+
+
+# -- reports ---------------------------------------------------------------------------
+
+def test_reporter_redacts_every_secret_from_progress_and_junit(tmp_path):
+    stream = io.StringIO()
+    reporter = Reporter(stream)
+    reporter.keep_secret("s3cret")
+    reporter.keep_secret("tok-123")
+    reporter.say("x", "login with s3cret and tok-123")
+    reporter.write_junit(tmp_path / "j.xml", [CaseReport("d", "t", failures=["token tok-123 refused"])])
+    assert "s3cret" not in stream.getvalue() and "tok-123" not in stream.getvalue()
+    report = (tmp_path / "j.xml").read_text()
+    assert "tok-123" not in report and "token *** refused" in report
+
+
+# -- the container, set up against a stand-in for the Docker SDK ------------------------
+
+class FakeContainer:
+    attrs = {"NetworkSettings": {"Ports": {"8089/tcp": [{"HostPort": "32001"}], "8088/tcp": [{"HostPort": "32002"}]}}}
+
+    def reload(self):
+        pass
+
+
+class FakeEngine:
+    def __init__(self):
+        self.calls = []
+        self.containers = self
+
+    def run(self, image, **kwargs):
+        self.calls.append((image, kwargs))
+        return FakeContainer()
+
+
+def test_container_binds_loopback_mounts_the_packages_and_generates_a_password(tmp_path):
+    engine = FakeEngine()
+    started = container.start_splunk(engine, tmp_path)
+    image, kwargs = engine.calls[0]
+    assert image == container.SPLUNK_IMAGE and ":" in image and not image.endswith(":latest")
+    assert kwargs["ports"] == {"8089/tcp": ("127.0.0.1", None), "8088/tcp": ("127.0.0.1", None)}
+    assert kwargs["volumes"] == {str(tmp_path.resolve()): {"bind": container.SERVER_APP_DIR, "mode": "ro"}}
+    assert kwargs["environment"]["SPLUNK_START_ARGS"] == "--accept-license"
+    assert kwargs["environment"]["SPLUNK_PASSWORD"] == started.password
+    assert (started.rest_url, started.hec_url) == ("https://127.0.0.1:32001", "https://127.0.0.1:32002")
+    assert started.password not in repr(started)
+    assert container.generate_password() != container.generate_password()
