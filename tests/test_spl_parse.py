@@ -144,6 +144,8 @@ def test_stats_table_fields_dedup_sort_head():
     ("| search a IN (1, 2", "expected ')' to close the IN list"),
     ("| convert dur2sec(x)", "unsupported convert argument 'dur2sec'"),
     ("| dedup 3 a", "unsupported dedup count"),
+    ("| dedup keepempty=true a", "expected a field name, found '='"),
+    ("| tstats count from datamodel=X by _time span=1h", "expected a field after 'by', found '='"),
     ("| sort num(a)", "unsupported sort function 'num'"),
     ("| head x>1", "unsupported head argument 'x'"),
     ("| eval = 1", "invalid eval target field"),

@@ -14,7 +14,7 @@ from itertools import islice, product
 
 from . import ast
 from .errors import SplError
-from .functions import FUNCTIONS, format_number, like, to_number, to_text, values_of
+from .functions import FUNCTIONS, like, to_number, to_text, values_of
 from .timefmt import compile_format
 
 Row = dict
@@ -539,4 +539,4 @@ def output_rows(rows: Iterable[Row]) -> tuple[list[dict[str, str | list[str]]], 
     return result, columns
 
 
-__all__ = ["compile_search", "compile_expr", "command_stage", "aggregate_stage", "output_rows", "format_number"]
+__all__ = ["compile_search", "compile_expr", "command_stage", "aggregate_stage", "output_rows"]
