@@ -159,9 +159,10 @@ def test_without_the_data_model_the_run_stops_before_sending(splunk, pack, state
     assert outcome.code == 3
     assert "data model Endpoint not available: install the CIM add-on with --app" in outcome.stderr
     assert state.hec_requests == 0
+    only_main_left(state)
 
 
-def test_ctrl_c_cleans_up_and_exits_130(harness, state, monkeypatch):
+def test_ctrl_c_cleans_up_and_exits_130(harness, state, monkeypatch, tmp_path):
     def interrupted(self, events):
         raise KeyboardInterrupt
 
@@ -169,6 +170,7 @@ def test_ctrl_c_cleans_up_and_exits_130(harness, state, monkeypatch):
     outcome = harness()
     assert outcome.code == 130
     assert "interrupted" in outcome.stderr
+    assert "stopped by Ctrl-C" in (tmp_path / "junit.xml").read_text()
     only_main_left(state)
 
 

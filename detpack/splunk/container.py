@@ -44,8 +44,7 @@ def docker_client() -> Any:
         engine = docker.from_env()
         engine.ping()
     except DockerException as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ContainerUnavailable(f"--container: no Docker engine reachable ({reason}); "
+        raise ContainerUnavailable(f"--container: no Docker engine reachable ({_first_line(exc)}); "
                                    "start Docker or pass --splunk-url for an existing Splunk") from None
     return engine
 
@@ -76,10 +75,17 @@ def start_splunk(engine: Any, stage_dir: Path, image: str = SPLUNK_IMAGE) -> Spl
             volumes={str(stage_dir.resolve()): {"bind": SERVER_APP_DIR, "mode": "ro"}},
             labels={"detpack.splunk-test": "1"},
         )
+    except DockerException as exc:
+        raise ContainerFailed(f"could not start {image}: {_first_line(exc)}") from None
+    try:
         container.reload()  # learn the host ports Docker picked
         ports = container.attrs["NetworkSettings"]["Ports"]
-        rest = ports[REST_PORT][0]["HostPort"]
-        hec = ports[HEC_PORT][0]["HostPort"]
+        rest, hec = ports[REST_PORT][0]["HostPort"], ports[HEC_PORT][0]["HostPort"]
     except (DockerException, KeyError, IndexError, TypeError) as exc:
-        raise ContainerFailed(f"could not start {image}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+        container.remove(force=True, v=True)
+        raise ContainerFailed(f"{image} started but its ports are unknown: {_first_line(exc)}") from None
     return SplunkContainer(container, f"https://127.0.0.1:{rest}", f"https://127.0.0.1:{hec}", password)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -225,26 +225,31 @@ def run_splunk_test(options: Options, reporter: Reporter) -> int:
     reporter.keep_secret(options.hec_token)
     run = Run(options, reporter)
     try:
-        return run.execute()
-    except KeyboardInterrupt:
-        reporter.say("interrupted", "stopped by Ctrl-C; cleaned up")
-        return EXIT_INTERRUPTED
-    except (UsageError, ContainerUnavailable) as exc:
-        reporter.say("error", str(exc))
-        return EXIT_INVALID_INPUT
-    except InvalidInput as exc:
-        for finding in exc.findings:
-            reporter.say("invalid input", str(finding))
-        return EXIT_INVALID_INPUT
-    except (RenderError, ConfValueError) as exc:
-        reporter.say("invalid input", f"the app cannot be built: {exc}")
-        return EXIT_INVALID_INPUT
-    except (InfrastructureError, ContainerFailed) as exc:
-        reporter.say("infrastructure failure", str(exc))
-        return EXIT_INFRASTRUCTURE
-    except binding.HTTPError as exc:
-        reporter.say("infrastructure failure", f"unexpected answer from Splunk: {exc}")
-        return EXIT_INFRASTRUCTURE
+        code = run.execute()
+    except (KeyboardInterrupt, UsageError, ContainerUnavailable, InvalidInput, RenderError, ConfValueError,
+            InfrastructureError, ContainerFailed, binding.HTTPError) as exc:
+        code, phase, message = why_stopped(exc)
+        for line in message.splitlines():
+            reporter.say(phase, line)
+        run.cases.append(CaseReport("splunk-test", "run", error=message))
+    if options.junit and run.cases:
+        reporter.write_junit(options.junit, run.cases)
+    return code
+
+
+def why_stopped(exc: BaseException) -> tuple[int, str, str]:
+    """Exit code, phase and message for what ended the run early."""
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED, "interrupted", "stopped by Ctrl-C; cleaned up"
+    if isinstance(exc, InvalidInput):
+        return EXIT_INVALID_INPUT, "invalid input", "\n".join(str(f) for f in exc.findings)
+    if isinstance(exc, (RenderError, ConfValueError)):
+        return EXIT_INVALID_INPUT, "invalid input", f"the app cannot be built: {exc}"
+    if isinstance(exc, (UsageError, ContainerUnavailable)):
+        return EXIT_INVALID_INPUT, "error", str(exc)
+    if isinstance(exc, binding.HTTPError):
+        return EXIT_INFRASTRUCTURE, "infrastructure failure", f"unexpected answer from Splunk: {exc}"
+    return EXIT_INFRASTRUCTURE, "infrastructure failure", str(exc)
 
 
 # ------------------------------------------------------------------- the run
@@ -275,8 +280,6 @@ class Run:
         finally:
             self._cleanup()
             shutil.rmtree(workdir, ignore_errors=True)
-            if self.options.junit and self.cases:
-                self.reporter.write_junit(self.options.junit, self.cases)
         return self._exit_code()
 
     def _exit_code(self) -> int:
