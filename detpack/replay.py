@@ -28,6 +28,7 @@ from pathlib import Path
 
 from . import cim, events
 from .conf import ConfError, read_conf
+from .files import write_atomically
 from .errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
 from .events import EventReadError, RawEvent, ReadStats, parse_event, read_events
 from .spl import MacroDef, Plan, SplError, as_macro_table, expand, output_rows, parse, plan
@@ -298,13 +299,6 @@ def write_junit(path: Path, outcomes: list) -> None:
         if not outcome.passed:
             ET.SubElement(case, "failure", message="; ".join(outcome.reasons)).text = "\n".join(outcome.reasons)
     write_atomically(path, ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n")
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
