@@ -131,11 +131,13 @@ class Reporter:
 # --------------------------------------------------------------- command line
 
 def add_commands(subparsers) -> None:
+    from ..cli import add_content_argument
+
     parser = subparsers.add_parser(
         "splunk-test", help="replay the tests in a real Splunk and compare with the offline engine",
         description="Exit codes: 0 pass, 1 a test failed, 2 invalid input or usage, "
                     "3 Splunk/Docker unreachable or infrastructure failure, 130 interrupted.")
-    parser.add_argument("--content", type=Path, default=Path.cwd(), help="content directory (default: the current one)")
+    add_content_argument(parser)
     parser.add_argument("--detection", action="append", default=[], metavar="NAME",
                         help="only this detection (name, id or file stem); repeatable")
     where = parser.add_mutually_exclusive_group(required=True)
