@@ -116,9 +116,31 @@ def client(splunk) -> SplunkClient:
     return SplunkClient(Target(splunk.rest_url, "admin", PASSWORD), FAST)
 
 
+def test_options_repr_hides_the_password_and_token():
+    from detpack.splunk.harness import Options
+    options = Options(Path("."), "https://h:8089", "admin", PASSWORD, hec_token="tok-secret-1")
+    assert PASSWORD not in repr(options) and "tok-secret-1" not in repr(options)
+
+
 def test_target_repr_hides_the_password():
     assert PASSWORD not in repr(Target("https://h:8089", "admin", PASSWORD))
     assert "secret-token" not in repr(HecTarget("https://h:8088", "secret-token"))
+
+
+def test_session_keys_are_known_for_redaction(client, state):
+    client.login()
+    assert client.session_key() in state.sessions
+
+
+def test_an_export_search_streams_json_results_splunk_sdk_reads(client, state):
+    from splunklib import results
+
+    client.login()
+    state.indexes["main"] += [_stored(sysmon(1, SCRCONS)), _stored(sysmon(2, SCRCONS, host="ws09"))]
+    stream = client.service.jobs.export("search sourcetype=XmlWinEventLog | stats count by Computer",
+                                        output_mode="json")
+    rows = [r for r in results.JSONResultsReader(stream) if isinstance(r, dict)]
+    assert sorted(r["Computer"] for r in rows) == ["ws01.example.test", "ws09"]
 
 
 def test_server_info_and_a_oneshot_search_through_splunk_sdk(client, state):

@@ -106,6 +106,11 @@ class SplunkClient:
         entries = document.get("entry") or [{}]
         return entries[0].get("content", {})
 
+    def session_key(self) -> str | None:
+        """The current session key (it changes on every login), so that reports can redact it."""
+        token = self.service.token
+        return token.removeprefix("Splunk ") if isinstance(token, str) else None
+
     # -- server ---------------------------------------------------------------
 
     def login(self) -> dict:

@@ -96,14 +96,16 @@ class Reporter:
     def __init__(self, stream: TextIO):
         self.stream = stream
         self.secrets: list[str] = []
+        self.live_secrets: list[Callable[[], str | None]] = []  # e.g. the current session key
 
     def keep_secret(self, value: str | None) -> None:
         if value and value not in self.secrets:
             self.secrets.append(value)
 
     def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
+        for secret in [*self.secrets, *(source() for source in self.live_secrets)]:
+            if secret:
+                text = text.replace(secret, "***")
         return text
 
     def say(self, phase: str, message: str) -> None:
@@ -339,8 +341,8 @@ class Run:
         self.client = SplunkClient(Target(rest_url, options.username, password, options.verify, options.ca_file),
                                    options.backoff)
         self.say("connect", f"waiting for Splunk at {rest_url}")
+        self.reporter.live_secrets.append(self.client.session_key)
         info = self.client.wait_until_ready(options.ready_timeout)
-        self.reporter.keep_secret(self.client.service.token)
         self.say("connect", f"Splunk {info.get('version', '?')} answers")
 
     def _install(self, build) -> None:
@@ -354,7 +356,6 @@ class Run:
         if client.restart_required():
             self.say("install", "restarting Splunk as it asks")
             client.restart(self.options.ready_timeout)
-            self.reporter.keep_secret(client.service.token)
         self._wait_for("apps", lambda: set(filter(None, names)) <= client.installed_apps(),
                        f"apps {', '.join(filter(None, names))} not all listed after install")
         models = sorted({m for d in build.pack.detections for m in DATAMODEL.findall(d.search)})

@@ -148,7 +148,7 @@ class DoubleHTTPServer(ThreadingHTTPServer):
             self.roles(method, rest.rsplit("/", 1)[1], params)
         if rest.startswith("data/inputs/http"):
             self.tokens(method, rest, one)
-        if rest in ("search/jobs", "search/v2/jobs", "search/jobs/export") and method == "POST":
+        if rest in ("search/jobs", "search/v2/jobs", "search/jobs/export", "search/v2/jobs/export") and method == "POST":
             self.search(rest, one)
         if m := JOB_PATH.match(rest):
             self.job(m["sid"], m["tail"])
