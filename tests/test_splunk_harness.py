@@ -219,7 +219,8 @@ def test_container_without_docker_is_a_clear_usage_error(pack, monkeypatch, caps
     (["--app", "NOT_A_PACKAGE"], {"SPLUNK_PASSWORD": "x"}, "not an add-on package"),
     (["--insecure", "--ca-file", "x.pem"], {"SPLUNK_PASSWORD": "x"}, "contradict"),
     (["--hec-url", "host:8088"], {"SPLUNK_PASSWORD": "x"}, "is not an http(s)://host:port URL"),
-], ids=["no-password", "missing-app", "bad-app", "tls-options", "bad-url"])
+    (["--server-app-dir", "/srv/apps"], {"SPLUNK_PASSWORD": "x"}, "--server-app-dir needs --stage-dir"),
+], ids=["no-password", "missing-app", "bad-app", "tls-options", "bad-url", "server-dir"])
 def test_usage_errors_exit_2_before_contacting_splunk(argv, env, message, pack, monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     not_a_package = tmp_path / "addon.tgz"
@@ -228,6 +229,20 @@ def test_usage_errors_exit_2_before_contacting_splunk(argv, env, message, pack, 
     outcome = run_cli(["--content", str(pack), "--splunk-url", "http://127.0.0.1:9", *argv], monkeypatch, capsys, env)
     assert outcome.code == 2
     assert message in outcome.stderr and len(outcome.stderr.strip().splitlines()) == 1
+
+
+def test_the_password_is_asked_for_on_a_terminal(harness, monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    asked = []
+    monkeypatch.setattr(sys, "stdin", Terminal())
+    monkeypatch.setattr("getpass.getpass", lambda prompt: asked.append(prompt) or PASSWORD)
+    monkeypatch.delenv("SPLUNK_PASSWORD", raising=False)
+    outcome = harness(env={"SPLUNK_PASSWORD": ""})
+    assert outcome.code == 0, outcome.stderr
+    assert asked == ["Splunk password: "]
 
 
 def test_broken_content_is_invalid_input(harness, pack, tmp_path):

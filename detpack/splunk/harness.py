@@ -37,13 +37,16 @@ from xml.sax.saxutils import escape, quoteattr
 
 from splunklib import binding
 
+from ..build import build_app
 from ..conf import ConfValueError
 from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
-from ..render import RenderError
+from ..events import EventReadError, ReadStats, parse_event, read_events
+from ..render import RenderError, search_stanza_name
+from ..replay import SearchResult, judge, run_detection_test
 from . import EXIT_INFRASTRUCTURE, EXIT_INTERRUPTED, InfrastructureError
 from .client import SplunkClient, Target, split_url
 from .compare import compare_rows
-from .container import SERVER_APP_DIR, SPLUNK_IMAGE, ContainerFailed, ContainerUnavailable
+from .container import SERVER_APP_DIR, SPLUNK_IMAGE, ContainerFailed, ContainerUnavailable, docker_client, start_splunk
 from .hec import HecClient, HecSettings, HecTarget, hec_event
 from .retry import Backoff, poll
 
@@ -166,7 +169,7 @@ def add_commands(subparsers) -> None:
     parser.set_defaults(handler=run_command)
 
 
-def options_from_args(args: argparse.Namespace, environ=os.environ, stdin: TextIO = sys.stdin) -> Options:
+def options_from_args(args: argparse.Namespace, environ=os.environ, stdin: TextIO | None = None) -> Options:
     if args.insecure and args.ca_file:
         raise UsageError("--insecure and --ca-file contradict each other")
     if args.ca_file and not Path(args.ca_file).is_file():
@@ -176,6 +179,8 @@ def options_from_args(args: argparse.Namespace, environ=os.environ, stdin: TextI
             raise UsageError(f"--app {app}: no such file")
         if not is_gzip_tar(app):
             raise UsageError(f"--app {app}: not an add-on package (a gzip tar such as .tgz or .spl)")
+    if args.server_app_dir and not args.stage_dir:
+        raise UsageError("--server-app-dir needs --stage-dir (the folder it names)")
     if args.batch_events < 1 or args.poll_interval <= 0:
         raise UsageError("--batch-events and --poll-interval must be positive")
     for url in filter(None, (args.splunk_url, args.hec_url)):
@@ -183,7 +188,7 @@ def options_from_args(args: argparse.Namespace, environ=os.environ, stdin: TextI
             split_url(url, 0)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    password = "" if args.container else read_password(environ, stdin)
+    password = "" if args.container else read_password(environ, stdin or sys.stdin)
     return Options(
         content=args.content, splunk_url=args.splunk_url, username=args.username, password=password,
         hec_url=args.hec_url, hec_token=environ.get("SPLUNK_HEC_TOKEN") or None, apps=tuple(args.app),
@@ -287,22 +292,21 @@ class Run:
         return self._exit_code()
 
     def _exit_code(self) -> int:
-        if any(c.error for c in self.cases):
+        errors = sum(1 for c in self.cases if c.error)
+        failed = sum(1 for c in self.cases if c.failures and not c.error)
+        passed = len(self.cases) - errors - failed
+        self.say("summary", f"{passed} of {len(self.cases)} test(s) passed in Splunk, {failed} failed, "
+                            f"{errors} could not be run")
+        if errors:
             return EXIT_INFRASTRUCTURE
-        failed = [c for c in self.cases if c.failures]
-        self.say("summary", f"{len(self.cases) - len(failed)} of {len(self.cases)} test(s) passed in Splunk")
         return EXIT_CHECKS_FAILED if failed else EXIT_OK
 
     # -- setup ------------------------------------------------------------------
 
     def _docker_engine(self):
-        if not self.options.container:
-            return None
-        from .container import docker_client
-        return docker_client()
+        return docker_client() if self.options.container else None
 
     def _build(self, output: Path):
-        from ..build import build_app
         self.say("build", f"building {self.options.content}")
         return build_app(self.options.content, output, sync_committed=False)
 
@@ -325,7 +329,6 @@ class Run:
         stage.mkdir(parents=True, exist_ok=True)
         self.stage = stage
         if engine is not None:
-            from .container import start_splunk
             self.say("container", f"starting {options.image}")
             self.container = start_splunk(engine, stage, options.image)
             self.reporter.keep_secret(self.container.password)
@@ -433,9 +436,6 @@ class Run:
                                       f"{self.options.index_timeout:g} s: {sent - seen['count']} missing")
 
     def _searches(self, build, detection, test) -> list[str]:
-        from ..render import search_stanza_name
-        from ..replay import run_detection_test
-
         app, client = build.pack.app.app_id, self.client
         name = search_stanza_name(build.pack.app, detection)
         if client.saved_search(app, name) is None:
@@ -491,16 +491,12 @@ class Run:
 
 def judge_rows(detection, test, rows: list[dict]) -> list[str]:
     """The offline test's pass rules (``replay.judge``) applied to rows from Splunk."""
-    from ..replay import SearchResult, judge
-
     columns = list(dict.fromkeys(key for row in rows for key in row))
     return judge(detection, test, SearchResult(rows, columns, len(rows), 0, []))
 
 
 def load_events(root: Path, test) -> list:
     """(RawEvent, fields) of every well-formed event of the test's datasets, in file order."""
-    from ..events import EventReadError, ReadStats, parse_event, read_events
-
     events = []
     for data in test.attack_data:
         if re.match(r"[a-z]+://", data.data):
