@@ -304,3 +304,47 @@ def test_a_real_third_party_dataset(harness, state, shared_datasets, tmp_path):
     assert outcome.code == 0, outcome.stderr
     assert "send: 2951 event(s)" in outcome.stderr
     assert "rows: installed 1, raw 1, offline 1" in outcome.stderr
+
+
+class StandInContainer:
+    """What the Docker SDK returns for ``containers.run``, publishing the TLS double's ports."""
+
+    def __init__(self, double):
+        port = lambda url: [{"HostPort": url.rsplit(":", 1)[1]}]  # noqa: E731
+        self.attrs = {"NetworkSettings": {"Ports": {"8089/tcp": port(double.rest_url), "8088/tcp": port(double.hec_url)}}}
+        self.removed = False
+
+    def reload(self):
+        pass
+
+    def remove(self, force, v):
+        self.removed = force and v
+
+
+class StandInDocker:
+    def __init__(self, double):
+        self.containers = self
+        self.started = StandInContainer(double)
+        self.environment = {}
+
+    def run(self, image, environment, volumes, **kwargs):
+        self.environment, self.volumes = environment, volumes
+        return self.started
+
+
+def test_container_flow_starts_installs_from_the_mount_and_removes_the_container(
+        tls_splunk, state, pack, cim, monkeypatch, capsys, tmp_path):
+    from detpack.splunk import harness as module
+
+    docker = StandInDocker(tls_splunk)
+    stage = tmp_path / "stage"
+    monkeypatch.setattr(module, "docker_client", lambda: docker)
+    monkeypatch.setattr(module, "SERVER_APP_DIR", str(stage))  # the double reads the mount's host side
+    outcome = run_cli(["--content", str(pack), "--container", "--insecure", "--stage-dir", str(stage),
+                       "--app", str(cim), *FAST], monkeypatch, capsys, {"SPLUNK_PASSWORD": PASSWORD})
+    assert outcome.code == 0, outcome.stderr
+    assert "splunk-test: container: starting splunk/splunk:" in outcome.stderr
+    assert docker.environment["SPLUNK_PASSWORD"] == PASSWORD and PASSWORD not in outcome.stderr
+    assert docker.started.removed
+    assert set(state.apps) == {"DA-ESS-DetPack", "Splunk_SA_CIM"}
+    only_main_left(state)

@@ -247,3 +247,5 @@ def test_container_binds_loopback_mounts_the_packages_and_generates_a_password(t
     assert (started.rest_url, started.hec_url) == ("https://127.0.0.1:32001", "https://127.0.0.1:32002")
     assert started.password not in repr(started)
     assert container.generate_password() != container.generate_password()
+    assert container.start_splunk(engine, tmp_path, password="Given-pw-1").password == "Given-pw-1"
+    assert engine.calls[1][1]["environment"]["SPLUNK_PASSWORD"] == "Given-pw-1"

@@ -60,11 +60,12 @@ class SplunkContainer:
         self.container.remove(force=True, v=True)
 
 
-def start_splunk(engine: Any, stage_dir: Path, image: str = SPLUNK_IMAGE) -> SplunkContainer:
-    """Run ``image`` detached; the caller waits until splunkd answers and stops it at the end."""
+def start_splunk(engine: Any, stage_dir: Path, image: str = SPLUNK_IMAGE, password: str | None = None) -> SplunkContainer:
+    """Run ``image`` detached (admin password generated unless given); the caller waits until splunkd
+    answers and stops it at the end."""
     from docker.errors import DockerException
 
-    password = generate_password()
+    password = password or generate_password()
     try:
         container = engine.containers.run(
             image,

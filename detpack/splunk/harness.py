@@ -188,7 +188,8 @@ def options_from_args(args: argparse.Namespace, environ=os.environ, stdin: TextI
             split_url(url, 0)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    password = "" if args.container else read_password(environ, stdin or sys.stdin)
+    # --container: the admin password of the new Splunk is SPLUNK_PASSWORD when set (to log in after --keep)
+    password = environ.get("SPLUNK_PASSWORD", "") if args.container else read_password(environ, stdin or sys.stdin)
     return Options(
         content=args.content, splunk_url=args.splunk_url, username=args.username, password=password,
         hec_url=args.hec_url, hec_token=environ.get("SPLUNK_HEC_TOKEN") or None, apps=tuple(args.app),
@@ -330,7 +331,7 @@ class Run:
         self.stage = stage
         if engine is not None:
             self.say("container", f"starting {options.image}")
-            self.container = start_splunk(engine, stage, options.image)
+            self.container = start_splunk(engine, stage, options.image, options.password or None)
             self.reporter.keep_secret(self.container.password)
             if not options.keep:
                 self.cleanups.append(("stop container", self.container.stop))
