@@ -143,11 +143,22 @@ def test_an_export_search_streams_json_results_splunk_sdk_reads(client, state):
     assert sorted(r["Computer"] for r in rows) == ["ws01.example.test", "ws09"]
 
 
-def test_server_info_and_a_oneshot_search_through_splunk_sdk(client, state):
+def test_server_info_and_a_search_job_through_splunk_sdk(client, state):
     assert client.login()["version"] == "9.3.2"
     state.indexes["main"].append(_stored(sysmon(1, SCRCONS)))
-    rows = client.oneshot("search", "sourcetype=XmlWinEventLog | stats count by Computer", "0", "now")
-    assert rows == [{"Computer": "ws01.example.test", "count": "1"}]
+    state.faults.search_delay = 0.02
+    sid = client.start_search("search", "sourcetype=XmlWinEventLog | stats count by Computer", "0", "now")
+    client.wait_for_job(sid, 1)
+    assert client.job_rows(sid) == [{"Computer": "ws01.example.test", "count": "1"}]
+
+
+def test_a_oneshot_search_answers_in_the_format_splunk_sdk_reads(client, state):
+    from detpack.splunk.client import read_rows
+
+    client.login()
+    state.indexes["main"].append(_stored(sysmon(1, SCRCONS)))
+    stream = client.service.jobs.oneshot("search sourcetype=XmlWinEventLog | stats count", output_mode="json")
+    assert read_rows(stream) == [{"count": "1"}]
 
 
 def test_a_failing_search_job_reports_splunks_message(client):

@@ -277,14 +277,6 @@ class SplunkClient:
         stream = self._call(f"results of {sid}", lambda: job.results(output_mode="json", count=0))
         return read_rows(stream)
 
-    def oneshot(self, app: str, spl: str, earliest: str, latest: str) -> list[dict]:
-        query = spl if spl.lstrip().startswith("|") else f"search {spl}"
-        jobs = client.Jobs(self.service)
-        stream = self._call("oneshot search", lambda: jobs.oneshot(
-            query, output_mode="json", count=0, earliest_time=earliest, latest_time=latest,
-            owner="nobody", app=app))
-        return read_rows(stream)
-
 
 def read_rows(stream) -> list[dict]:
     """Result rows of a JSON results stream; an error message from Splunk is an infrastructure error."""

@@ -384,7 +384,7 @@ class Run:
             self._send(index, events)
             self._check_parity(index, len(events))
             case.failures = self._searches(build, detection, test)
-        except InfrastructureError as exc:
+        except (InfrastructureError, binding.HTTPError) as exc:
             case.error = str(exc)
             self.say("error", f"{detection.name} / {test.name}: {exc}")
         case.seconds = time.monotonic() - started
