@@ -220,7 +220,8 @@ def test_container_without_docker_is_a_clear_usage_error(pack, monkeypatch, caps
     (["--insecure", "--ca-file", "x.pem"], {"SPLUNK_PASSWORD": "x"}, "contradict"),
     (["--hec-url", "host:8088"], {"SPLUNK_PASSWORD": "x"}, "is not an http(s)://host:port URL"),
     (["--server-app-dir", "/srv/apps"], {"SPLUNK_PASSWORD": "x"}, "--server-app-dir needs --stage-dir"),
-], ids=["no-password", "missing-app", "bad-app", "tls-options", "bad-url", "server-dir"])
+    (["--hec-url", "https://admin:pw@h:8088"], {"SPLUNK_PASSWORD": "x"}, "credentials do not belong in a URL"),
+], ids=["no-password", "missing-app", "bad-app", "tls-options", "bad-url", "server-dir", "url-credentials"])
 def test_usage_errors_exit_2_before_contacting_splunk(argv, env, message, pack, monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     not_a_package = tmp_path / "addon.tgz"

@@ -188,6 +188,8 @@ def options_from_args(args: argparse.Namespace, environ=os.environ, stdin: TextI
             split_url(url, 0)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        if "@" in url.split("//", 1)[-1].split("/", 1)[0]:
+            raise UsageError("credentials do not belong in a URL: use --username and SPLUNK_PASSWORD")
     # --container: the admin password of the new Splunk is SPLUNK_PASSWORD when set (to log in after --keep)
     password = environ.get("SPLUNK_PASSWORD", "") if args.container else read_password(environ, stdin or sys.stdin)
     return Options(
