@@ -41,6 +41,7 @@ from ..build import build_app
 from ..conf import ConfValueError
 from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
 from ..events import EventReadError, ReadStats, parse_event, read_events
+from ..files import write_atomically
 from ..render import RenderError, search_stanza_name
 from ..replay import SearchResult, judge, run_detection_test
 from . import EXIT_INFRASTRUCTURE, EXIT_INTERRUPTED, InfrastructureError
@@ -129,8 +130,7 @@ class Reporter:
                 lines.append(f"    <failure message={quoteattr(case.failures[0])}>{escape(text)}</failure>")
             lines.append("  </testcase>")
         lines.append("</testsuite>")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.redact("\n".join(lines) + "\n"), encoding="utf-8")
+        write_atomically(path, self.redact("\n".join(lines) + "\n"))
 
 
 # --------------------------------------------------------------- command line
