@@ -74,6 +74,7 @@ def test_keep_leaves_the_test_indexes(harness, state):
     assert outcome.code == 0, outcome.stderr
     kept = [name for name in state.indexes if name.startswith("detpack_")]
     assert len(kept) == 3 and all(state.visible(name) for name in kept)
+    assert state.tokens == {} and state.roles["admin"]["srchIndexesDefault"] == ["main"]
 
 
 def test_only_the_named_detection_runs_and_unknown_names_are_usage_errors(harness):

@@ -156,7 +156,7 @@ def add_commands(subparsers) -> None:
                         help="an add-on package to install too (CIM, Sysmon, Windows); repeatable")
     parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (local self-signed container)")
     parser.add_argument("--ca-file", help="CA bundle to verify Splunk's certificates with")
-    parser.add_argument("--keep", action="store_true", help="keep the test indexes, tokens and container")
+    parser.add_argument("--keep", action="store_true", help="keep the test indexes (and the --container) after the run")
     parser.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report")
     parser.add_argument("--role", default="admin", help="role whose default search indexes point at the test index")
     parser.add_argument("--stage-dir", type=Path, help="folder the packages are copied to before install (default: temporary)")
@@ -275,6 +275,7 @@ class Run:
         self.container = None
         self.cleanups: list[tuple[str, Callable[[], None]]] = []
         self.cases: list[CaseReport] = []
+        self.role_saved = False
 
     def say(self, phase: str, message: str) -> None:
         self.reporter.say(phase, message)
@@ -403,9 +404,10 @@ class Run:
         client.create_index(index)
         if not self.options.keep:
             self.cleanups.append((f"delete index {index}", lambda: client.delete_index(index)))
-        if not any(name.startswith("restore role") for name, _ in self.cleanups):
+        if not self.role_saved:
             previous = client.default_search_indexes(role)
             self.cleanups.append((f"restore role {role}", lambda: client.set_default_search_indexes(role, previous)))
+            self.role_saved = True
         client.set_default_search_indexes(role, [index])
         return index
 
