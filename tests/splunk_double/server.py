@@ -354,3 +354,4 @@ class SplunkDouble:
         for server in (self.rest, self.hec):
             server.shutdown()
             server.server_close()
+        self.state.close()

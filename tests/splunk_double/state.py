@@ -8,6 +8,7 @@ import itertools
 import json
 import re
 import secrets
+import shutil
 import tarfile
 import tempfile
 import threading
@@ -125,6 +126,10 @@ class SplunkState:
         self._ack_ids = itertools.count()
         self._sids = itertools.count(1)
         self._workdir = Path(tempfile.mkdtemp(prefix="splunk-double-"))
+
+    def close(self) -> None:
+        """Remove the installed packages' working folder."""
+        shutil.rmtree(self._workdir, ignore_errors=True)
 
     # -- sessions -------------------------------------------------------------
 
