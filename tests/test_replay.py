@@ -208,7 +208,8 @@ def test_test_command_fails_with_reasons(content, capsys):
     for data in (content / "attack_data").rglob("positive_*.log"):
         data.write_text(sysmon(1, r"C:\w\cmd.exe") + "\n")
     assert command(["test", "--content", str(content)]) == 1
-    assert "FAIL Script Execution via WMI / True Positive Test - Sysmon EventID 1: no results" in capsys.readouterr().out
+    assert ("FAIL Script Execution via WMI / True Positive Test - Sysmon EventID 1: expected 3 result(s), got 0; no results"
+            in capsys.readouterr().out)
 
 
 def test_test_command_missing_data_is_invalid_input(content, capsys):

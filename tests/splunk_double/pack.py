@@ -61,11 +61,34 @@ def security(record: int, image: str, host: str = "ws02.example.test", user: str
     return SECURITY_4688.format(minute=record % 60, record=record, host=host, pid=5000 + record, image=image, user=user)
 
 
+HARNESS_TESTS = f"""tests:
+- name: True Positive Test - Sysmon EventID 1
+  attack_data:
+  - data: {TEST_DIR}/positive_sysmon.xml.log
+    source: XmlWinEventLog:Microsoft-Windows-Sysmon/Operational
+    sourcetype: XmlWinEventLog
+- name: True Positive Test - Windows Security 4688
+  attack_data:
+  - data: {TEST_DIR}/positive_security.xml.log
+    source: XmlWinEventLog:Security
+    sourcetype: XmlWinEventLog
+- name: True Negative Test - look-alikes and non-process events
+  expected_count: 0
+  attack_data:
+  - data: {TEST_DIR}/negative_lookalikes.xml.log
+    source: XmlWinEventLog:Microsoft-Windows-Sysmon/Operational
+    sourcetype: XmlWinEventLog
+"""
+
+
 def write_pack(root: Path, benign_events: int = 3) -> Path:
-    """A copy of the project's content with this file's own events for the detection's three tests."""
+    """A copy of the project's content whose detection has three tests over this file's own events."""
     for name in ("detections", "stories", "macros"):
         shutil.copytree(PROJECT_ROOT / name, root / name)
     shutil.copy(PROJECT_ROOT / "contentctl.yml", root / "contentctl.yml")
+    detection = root / "detections" / "endpoint" / "script_execution_via_wmi.yml"
+    text = detection.read_text()
+    detection.write_text(text[: text.index("\ntests:\n") + 1] + HARNESS_TESTS)
     data = root / TEST_DIR
     data.mkdir(parents=True)
     benign = [sysmon(100 + n, NOTEPAD) for n in range(benign_events)]
