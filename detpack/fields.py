@@ -18,23 +18,19 @@ DROP_DM = re.compile(r"`drop_dm_object_name\(\s*\"?([\w.]+?)\"?\s*\)`")
 BY = re.compile(r"\s+by\s+", re.IGNORECASE)
 
 
+PIPELINE_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|`[^`]*`?|[\[\]|]|[^"`\[\]|]+')
+
+
 def split_pipeline(search: str) -> list[str]:
     """Commands of a search, split at pipes outside quotes, backticks and brackets."""
-    parts, current, quote, depth = [], [], "", 0
-    for char in search:
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "\"`":
-            quote = char
-        elif char == "[":
-            depth += 1
-        elif char == "]":
-            depth -= 1
-        elif char == "|" and depth == 0:
+    parts, current, depth = [], [], 0
+    for token in PIPELINE_TOKEN.findall(search):
+        if token == "|" and depth == 0:
             parts.append("".join(current).strip())
             current = []
             continue
-        current.append(char)
+        depth += {"[": 1, "]": -1}.get(token, 0)
+        current.append(token)
     parts.append("".join(current).strip())
     return [p for p in parts if p]
 
