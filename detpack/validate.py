@@ -64,10 +64,21 @@ def check_stories(d: Detection, index: PackIndex) -> Iterator[Finding]:
 
 
 def check_macros(d: Detection, index: PackIndex) -> Iterator[Finding]:
-    for call, stanza in _used_macros(d.search):
-        if stanza not in index.macro_stanzas:
-            yield Finding(d.where("search"), "search", f"macro {call} is not defined",
-                          "a macro in macros/, a detection filter macro or a CIM macro")
+    searches = [("search", d.search)] + [(f"drilldown_searches[{i}].search", x.search) for i, x in enumerate(d.drilldowns)]
+    for path, search in searches:
+        for call, stanza in _used_macros(search):
+            if stanza not in index.macro_stanzas:
+                yield Finding(d.where(path), path, f"macro {call} is not defined",
+                              "a macro in macros/, a detection filter macro or a CIM macro")
+
+
+def check_nested_macros(pack: Pack, index: PackIndex) -> Iterator[Finding]:
+    """Macros used inside macro definitions must exist too."""
+    for macro in pack.macros:
+        for call, stanza in _used_macros(macro.definition):
+            if stanza not in index.macro_stanzas:
+                yield Finding(macro.locations["definition"], "definition", f"macro {call} is not defined",
+                              "a macro in macros/ or a CIM macro")
 
 
 def check_filter_macro(d: Detection, index: PackIndex) -> Iterator[Finding]:
@@ -182,5 +193,6 @@ def load_valid_pack(content_dir: Path) -> Pack:
 def validate_pack(pack: Pack) -> list[Finding]:
     index = PackIndex.of(pack)
     findings = [f for d in pack.detections for check in DETECTION_CHECKS for f in check(d, index)]
+    findings += check_nested_macros(pack, index)
     findings += check_unique(pack)
     return sorted(findings)

@@ -209,3 +209,20 @@ def test_data_source_without_name(pack_copy):
     (pack_copy / "data_sources").mkdir()
     (pack_copy / "data_sources" / "broken.yml").write_text("title: no name\n")
     assert "data_sources/broken.yml:1:1: name: is missing (expected the data source's name)" in findings(pack_copy)
+
+
+def test_macros_used_by_drilldowns_must_exist(pack_copy):
+    edit(pack_copy, "| `security_content_ctime(firstTime)` | `security_content_ctime(lastTime)`'\n  earliest",
+         "| `security_content_ctim(firstTime)` | `security_content_ctime(lastTime)`'\n  earliest")
+    lines = (pack_copy / DETECTION).read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if text.startswith("  search: '| from datamodel Risk"))
+    assert findings(pack_copy) == [
+        f"{DETECTION}:{line}:11: drilldown_searches[1].search: macro `security_content_ctim(firstTime)` is not defined "
+        "(expected a macro in macros/, a detection filter macro or a CIM macro)"]
+
+
+def test_macros_used_inside_macros_must_exist(pack_copy):
+    edit(pack_copy, "`fillnull_config`", "`fillnul_config`", path="macros/security_content_summariesonly.yml")
+    assert findings(pack_copy) == [
+        "macros/security_content_summariesonly.yml:2:13: definition: macro `fillnul_config` is not defined "
+        "(expected a macro in macros/ or a CIM macro)"]
