@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import Location
-from .source import Locations
+from .source import Locations, parent_path
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ class Detection:
         while key:
             if key in self.locations:
                 return self.locations[key]
-            key = key.rpartition(".")[0]
+            key = parent_path(key)
         return self.locations.get("", Location(str(self.path)))
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from .conf import control_characters
 from .errors import Finding
-from .source import Locations, key_path
+from .source import Locations, key_path, parent_path
 
 UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 ATTACK_ID_PATTERN = re.compile(r"T\d{4}(\.\d{3})?\Z")
@@ -31,13 +31,6 @@ class Context:
         while where not in self.locations:
             where = parent_path(where)
         self.findings.append(Finding(self.locations[where], path or "(document)", problem, expected))
-
-
-def parent_path(path: str) -> str:
-    """``a.b[2]`` -> ``a.b`` -> ``a`` -> ``""``."""
-    if path.endswith("#key"):
-        return path.removesuffix("#key")
-    return path.rpartition("[")[0] if path.endswith("]") else path.rpartition(".")[0]
 
 
 def _type_name(value: Any) -> str:

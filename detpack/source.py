@@ -57,6 +57,13 @@ def key_path(path: str) -> str:
     return f"{path}#key"
 
 
+def parent_path(path: str) -> str:
+    """``a.b[2]`` -> ``a.b`` -> ``a`` -> ``""``; ``a#key`` -> ``a``."""
+    if path.endswith("#key"):
+        return path.removesuffix("#key")
+    return path.rpartition("[")[0] if path.endswith("]") else path.rpartition(".")[0]
+
+
 def _plain(text: str) -> Any:
     if text in PLAIN_CONSTANTS:
         return PLAIN_CONSTANTS[text]
