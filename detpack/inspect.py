@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .conf import ConfValueError
-from .files import write_atomically
 from .errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
+from .files import write_atomically
 from .package import PackageError
 from .render import RenderError
 

@@ -7,11 +7,23 @@ finding can name the file, line and field.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import Location
+from .mappings import ES_TOKENS
 from .source import Locations, parent_path
+
+
+TOKEN = re.compile(r"\$([^$\s]+)\$")
+
+
+def result_tokens(text: str) -> list[str]:
+    """The ``$field$`` tokens of a risk message or drilldown; each must name a result field.
+
+    Tokens that Enterprise Security fills itself (``$info_min_time$``...) are left out."""
+    return [t for t in TOKEN.findall(text) if t not in ES_TOKENS]
 
 
 @dataclass(frozen=True)

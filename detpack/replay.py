@@ -28,12 +28,12 @@ from pathlib import Path
 
 from . import cim, events
 from .conf import ConfError, read_conf
-from .files import write_atomically
 from .errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
 from .events import EventReadError, RawEvent, ReadStats, parse_event, read_events
+from .files import write_atomically
+from .model import result_tokens
 from .spl import MacroDef, Plan, SplError, as_macro_table, expand, output_rows, parse, plan
 
-TOKEN = re.compile(r"\$([^$\s]+)\$")
 URL = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 PROGRESS_SECONDS = 1.0
 
@@ -226,7 +226,7 @@ def judge(detection, test, result: SearchResult) -> list[str]:
     texts = [("risk message", detection.risk_message)]
     texts += [(f"drilldown '{d.name}'", f"{d.name} {d.search}") for d in detection.drilldowns]
     for label, text in texts:
-        missing = sorted({t for t in TOKEN.findall(text) if t not in result.columns})
+        missing = sorted({t for t in result_tokens(text) if t not in result.columns})
         if missing:
             reasons.append(f"{label}: token(s) {', '.join('$' + t + '$' for t in missing)} are not result fields")
     return reasons

@@ -15,11 +15,10 @@ from .conf import ConfValueError, check_value
 from .content import load_pack
 from .errors import Finding, InvalidInput
 from .fields import returned_fields, split_pipeline
-from .mappings import CIM_MACROS, ES_TOKENS
-from .model import Detection, Pack
+from .mappings import CIM_MACROS
+from .model import Detection, Pack, result_tokens
 
 MAX_NAME_LENGTH = 67  # ES adds "<domain> - " and " - Rule" and keeps names <= 99 characters
-TOKEN = re.compile(r"\$([^$\s]+)\$")
 MACRO_CALL = re.compile(r"`([^`(]+)(?:\(([^`]*)\))?`")
 
 
@@ -89,8 +88,8 @@ def check_filter_macro(d: Detection, index: PackIndex) -> Iterator[Finding]:
 
 
 def _token_findings(d: Detection, fields: set[str], text: str, path: str) -> Iterator[Finding]:
-    for token in TOKEN.findall(text):
-        if token not in fields and token not in ES_TOKENS:
+    for token in result_tokens(text):
+        if token not in fields:
             yield Finding(d.where(path), path, f"token ${token}$ is not a field the search returns",
                           "one of " + ", ".join(sorted(fields)))
 
