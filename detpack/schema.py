@@ -55,7 +55,7 @@ class Str(Schema):
 
     def check(self, value, path, ctx):
         if not isinstance(value, str) or not value.strip():
-            ctx.report(path, f"is {_type_name(value) if value != '' else 'empty'}", self.expected)
+            ctx.report(path, "is empty" if isinstance(value, str) else f"is {_type_name(value)}", self.expected)
             return
         if bad := control_characters(value, allowed="\n\t" if self.multiline else ""):
             ctx.report(path, f"contains control characters {', '.join(bad)}", "printable text")

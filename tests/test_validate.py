@@ -226,3 +226,8 @@ def test_macros_used_inside_macros_must_exist(pack_copy):
     assert findings(pack_copy) == [
         "macros/security_content_summariesonly.yml:2:13: definition: macro `fillnul_config` is not defined "
         "(expected a macro in macros/ or a CIM macro)"]
+
+
+def test_blank_text_is_reported_as_empty(pack_copy):
+    line = edit(pack_copy, KNOWN_FALSE_POSITIVES, "known_false_positives: '   '")
+    assert findings(pack_copy) == [f"{DETECTION}:{line}:24: known_false_positives: is empty (expected non-empty text)"]
