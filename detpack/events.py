@@ -475,14 +475,18 @@ def _epoch(system_time) -> float:
     found = _SYSTEM_TIME.match(system_time)
     if not found:
         raise BadEvent(f"TimeCreated SystemTime '{system_time}' is not YYYY-MM-DDTHH:MM:SS[.f]Z")
-    parts = [int(p) for p in found.groups()[:6]]
-    year, month, day, hour, minute, second = parts
-    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
-            and hour < 24 and minute < 60 and second < 60):
-        raise BadEvent(f"TimeCreated SystemTime '{system_time}' is not a valid time")
+    year, month, day, hour, minute, second = (int(p) for p in found.groups()[:6])
     fraction = found.group(7) or "0"
     micros = int(fraction[:6].ljust(6, "0"))  # Splunk keeps microseconds at most
-    return calendar.timegm((year, month, day, hour, minute, second)) + micros / 1e6
+    try:
+        # monthrange/timegm raise for years datetime cannot hold (year 0).
+        valid = (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
+                 and hour < 24 and minute < 60 and second < 60)
+        if valid:
+            return calendar.timegm((year, month, day, hour, minute, second)) + micros / 1e6
+    except (ValueError, OverflowError):
+        pass
+    raise BadEvent(f"TimeCreated SystemTime '{system_time}' is not a valid time")
 
 
 def _same(text: str) -> str:

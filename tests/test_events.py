@@ -301,6 +301,7 @@ def test_time_is_utc_epoch_with_microseconds():
 @pytest.mark.parametrize("time, reason", [
     ("yesterday", "TimeCreated SystemTime 'yesterday' is not YYYY-MM-DDTHH:MM:SS[.f]Z"),
     ("2026-02-30T00:00:00Z", "TimeCreated SystemTime '2026-02-30T00:00:00Z' is not a valid time"),
+    ("0000-03-10T10:00:01Z", "TimeCreated SystemTime '0000-03-10T10:00:01Z' is not a valid time"),
 ])
 def test_bad_time(time, reason):
     with pytest.raises(BadEvent) as raised:

@@ -62,6 +62,14 @@ def test_malformed_events_are_skipped_and_reported_with_their_origin():
     assert result.problems[0].startswith("mem:7: malformed XML")
 
 
+def test_out_of_range_time_is_a_bad_event_not_a_crash(tmp_path: Path):
+    data = tmp_path / "y.xml.log"
+    data.write_text(sysmon(1, r"C:\x\scrcons.exe", when="0000-03-10T10:00:01Z") + "\n")
+    result = run_search(SEARCH, MACROS, [data])
+    assert (result.rows, result.events_skipped) == ([], 1)
+    assert result.problems == [f"{data}:1: TimeCreated SystemTime '0000-03-10T10:00:01Z' is not a valid time"]
+
+
 def test_run_search_over_files_plain_and_gzip(tmp_path: Path):
     plain = tmp_path / "a.xml.log"
     plain.write_text(sysmon(1, r"C:\w\scrcons.exe", "A") + "\n", encoding="utf-8")
