@@ -145,6 +145,8 @@ def test_stats_table_fields_dedup_sort_head():
     ("| convert dur2sec(x)", "unsupported convert argument 'dur2sec'"),
     ("| dedup 3 a", "unsupported dedup count"),
     ("| dedup keepempty=true a", "expected a field name, found '='"),
+    ("| dedup a sortby -_time", "unsupported dedup option 'sortby' at position 10"),
+    ("| dedup a SORTBY b", "unsupported dedup option 'SORTBY' at position 10"),
     ("| tstats count from datamodel=X by _time span=1h", "expected a field after 'by', found '='"),
     ("| sort num(a)", "unsupported sort function 'num'"),
     ("| head x>1", "unsupported head argument 'x'"),

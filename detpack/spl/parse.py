@@ -321,7 +321,11 @@ def parse_dedup(text: str, offset: int, pos: int) -> ast.Dedup:
     tokens = Tokens(search_tokens(text, offset))
     if tokens.peek().kind == "WORD" and tokens.peek().text.isdigit():
         raise SplError("unsupported dedup count", tokens.peek().pos)
-    return ast.Dedup(parse_field_list(tokens, "a field name"), pos)
+    fields = parse_field_list(tokens, "a field name")
+    for token in tokens.tokens:  # a word here would otherwise become a field name
+        if token.kind == "WORD" and token.text.lower() == "sortby":
+            raise SplError(f"unsupported dedup option '{token.text}'", token.pos)
+    return ast.Dedup(fields, pos)
 
 
 def parse_sort(text: str, offset: int, pos: int) -> ast.Sort:
