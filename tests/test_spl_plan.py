@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from detpack import cim
-from detpack.spl import Prefilter, parse, plan
+from detpack.spl import Prefilter, SplError, parse, plan
 
 VERBATIM = {"process_name", "process", "dest"}
 CONSTANTS = {"unknown", "allowed"}
@@ -68,3 +68,13 @@ def test_with_the_projects_cim_tables_the_seed_term_is_pushed():
     planned = plan(parse(spl), cim.DATAMODELS, cim.VERBATIM_FIELDS, cim.CONSTANT_VALUES)
     assert planned.datamodel == "Endpoint.Processes"
     assert planned.prefilter == Prefilter(((("scrcons.exe",),),))
+
+
+@pytest.mark.parametrize("where, position", [
+    ("nodename=Processes", 55),
+    ("Processes.process_name=a.exe (NOT NodeName IN (Processes))", 89),
+])
+def test_nodename_is_refused_with_its_position(where, position):
+    with pytest.raises(SplError, match="unsupported tstats filter '(?i:nodename)' \\(data-model node selection\\)") as error:
+        prefilter(where)
+    assert error.value.position == position

@@ -80,6 +80,7 @@ def plan(pipeline: ast.Pipeline, datamodels: Collection[str],
     if first.datamodel not in datamodels:
         raise SplError(f"unsupported data model '{first.datamodel}'", first.pos)
     check_tstats_options(first)
+    check_tstats_where(first.where)
     prefix = first.datamodel.rsplit(".", 1)[-1] + "."
     resolve = datamodel_resolver(prefix)
     generator = tstats_stage(first, resolve)
@@ -103,6 +104,18 @@ def check_tstats_options(command: ast.Tstats) -> None:
     for key, value in command.options:
         if key in BOOLEAN_OPTIONS and value.lower() not in BOOLEAN_WORDS:
             raise SplError(f"tstats {key} must be true or false, not '{value}'", command.pos)
+
+
+def check_tstats_where(expr: ast.SearchExpr | None) -> None:
+    """Refuse ``nodename``: it selects a data-model node, which this engine does not do
+    (it would otherwise be a field that is always null and match nothing)."""
+    if isinstance(expr, (ast.And, ast.Or)):
+        for item in expr.items:
+            check_tstats_where(item)
+    elif isinstance(expr, ast.Not):
+        check_tstats_where(expr.item)
+    elif isinstance(expr, (ast.Compare, ast.InList)) and expr.field.lower() == "nodename":
+        raise SplError(f"unsupported tstats filter '{expr.field}' (data-model node selection)", expr.pos)
 
 
 def tstats_stage(command: ast.Tstats, resolve: Callable[[str], str | None]) -> Stage:
