@@ -23,7 +23,21 @@ def test_names_12_hour_clock_and_zone():
 
 
 def test_subsecond_directives():
-    assert compile_format("%S.%3N|%6N")(EPOCH) == "10.608|608000"
+    assert compile_format("%S.%3N|%6N|%9N|%N")(EPOCH) == "10.608|608000|608000000|608"
+
+
+@pytest.mark.parametrize("epoch, text", [
+    (1.000001, "000|000001|000001000|0000"),
+    (1.999999, "999|999999|999999000|9999"),
+    (1599011050.000001, "000|000001|000001000|0000"),
+])
+def test_subseconds_are_whole_microseconds_truncated_or_zero_padded(epoch, text):
+    assert compile_format("%3N|%6N|%9N|%4N")(epoch) == text
+
+
+def test_percent_q_is_refused():
+    with pytest.raises(SplError, match=r"unsupported time format directive '%Q'"):
+        compile_format("%S.%Q")
 
 
 def test_unknown_directive_fails_with_position():

@@ -3,17 +3,18 @@
 Splunk formats ``convert ctime()`` in the searching user's time zone; replays
 here use UTC so that results do not depend on the machine. Directives are
 checked when the search is planned, so an unknown one fails before any data is
-read. ``%Q``/``%<n>N`` are Splunk's subsecond directives.
+read. Subseconds: ``%<n>N`` (default 3 digits) from the time's integer
+microseconds, truncated or zero-padded to n digits; ``%Q`` is refused.
 """
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 
 from .errors import SplError
 
+MICROS = 1_000_000
 DIRECTIVE = re.compile(r"%(\d?)([A-Za-z%])")
 
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -47,7 +48,7 @@ SIMPLE: dict[str, Callable[[datetime], str]] = {
 
 def compile_format(fmt: str, pos: int | None = None) -> Callable[[float], str]:
     """A function formatting epoch seconds with ``fmt``; SplError on unknown directives."""
-    parts: list[Callable[[datetime, float], str] | str] = []
+    parts: list[Callable[[datetime, int], str] | str] = []
     i = 0
     for m in DIRECTIVE.finditer(fmt):
         parts.append(fmt[i : m.start()])
@@ -58,20 +59,27 @@ def compile_format(fmt: str, pos: int | None = None) -> Callable[[float], str]:
         raise SplError(f"unsupported time format {fmt!r}", pos)
 
     def render(epoch: float) -> str:
-        whole = math.floor(epoch)
+        # Whole microseconds (what events carry), so .608 is 608000, not 607999.99...
+        whole, micros = divmod(round(epoch * MICROS), MICROS)
         moment = datetime.fromtimestamp(whole, tz=timezone.utc)
-        return "".join(p if isinstance(p, str) else p(moment, epoch - whole) for p in parts)
+        return "".join(p if isinstance(p, str) else p(moment, micros) for p in parts)
 
     return render
 
 
-def directive(width: str, letter: str, pos: int | None) -> Callable[[datetime, float], str]:
+def directive(width: str, letter: str, pos: int | None) -> Callable[[datetime, int], str]:
     if letter == "N":
-        digits = int(width or 3)
-        return lambda t, frac: f"{int(frac * 10**digits + 1e-6):0{digits}d}"
+        return subseconds(int(width or 3))
     if letter == "s" and not width:
-        return lambda t, frac: str(int(t.timestamp()))
+        return lambda t, micros: str(int(t.timestamp()))
     if letter in SIMPLE and not width:
         fn = SIMPLE[letter]
-        return lambda t, frac: fn(t)
+        return lambda t, micros: fn(t)
     raise SplError(f"unsupported time format directive '%{width}{letter}'", pos)
+
+
+def subseconds(digits: int) -> Callable[[datetime, int], str]:
+    """The first ``digits`` digits of the six-digit microseconds, zero-padded beyond six."""
+    if digits <= 6:
+        return lambda t, micros: f"{micros:06d}"[:digits]
+    return lambda t, micros: f"{micros:06d}" + "0" * (digits - 6)
