@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from detpack.build import build_app
 from detpack.events import EventReadError, RawEvent
 from detpack.replay import DatasetFile, SearchResult, add_commands, judge, run_detection_test, run_search
 from detpack.spl import MacroDef, SplError
@@ -155,8 +156,7 @@ def test_expected_count_is_exact():
 
 @pytest.fixture(scope="module")
 def build(tmp_path_factory):
-    build_module = pytest.importorskip("detpack.build", reason="detpack.build is not written yet")
-    return build_module.build_app(PROJECT_ROOT, tmp_path_factory.mktemp("built"), sync_committed=False)
+    return build_app(PROJECT_ROOT, tmp_path_factory.mktemp("built"), sync_committed=False)
 
 
 def test_every_shipped_detection_test_passes(build):

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from detpack.build import build_app
+from detpack.render import search_stanza_name
 from detpack.replay import DatasetFile, run_search, shipped_macros, shipped_search
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -19,10 +21,7 @@ SCRCONS = r"C:\windows\system32\wbem\scrcons.exe -Embedding"
 
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory):
-    build_module = pytest.importorskip("detpack.build", reason="detpack.build is not written yet")
-    from detpack.render import search_stanza_name
-
-    build = build_module.build_app(PROJECT_ROOT, tmp_path_factory.mktemp("built"), sync_committed=False)
+    build = build_app(PROJECT_ROOT, tmp_path_factory.mktemp("built"), sync_committed=False)
     detection = build.pack.detection("Script Execution via WMI")
     spl = shipped_search(build.app_dir, search_stanza_name(build.pack.app, detection))
     return spl, shipped_macros(build.app_dir)
