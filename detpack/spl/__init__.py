@@ -17,6 +17,9 @@ Choices where Splunk leaves room or could not be checked here:
 - Macro arguments are substituted as written (quotes kept); error positions
   are offsets in the expanded search, except undefined/recursive macros, which
   point at the outermost call in the original text.
+- stats/tstats groups come out sorted by their BY values as plain text
+  (lexicographic: "10" before "9"). Unverified: Splunk may order
+  numeric-looking values numerically.
 - Columns come out in the order fields first appear in the result rows
   (BY fields, then aggregations, for stats/tstats).
 - Free-text search terms, subsearches and commands not listed in parse.py

@@ -330,7 +330,7 @@ def aggregate_stage(aggregations: tuple[ast.Aggregation, ...], by: tuple[str, ..
                     state = groups[key] = [Aggregate(f) for f in funcs]
                 for agg, value_of in zip(state, inputs):
                     agg.add(value_of(row))
-        for key in sorted(groups):  # Splunk returns groups ordered by the BY values
+        for key in sorted(groups):  # by BY values as text; an unverified choice (spl/__init__.py)
             out = dict(zip(by, key))
             for name, agg in zip(names, groups[key]):
                 value = agg.result()
