@@ -182,6 +182,15 @@ def test_roles_default_indexes_round_trip(client):
     assert client.default_search_indexes("admin") == ["a", "b"]
 
 
+@pytest.mark.parametrize("name", ["ESCU - Script Execution via WMI - Rule", "a/b & c 100% + d?"])
+def test_a_saved_search_name_reaches_splunkd_encoded_once(client, state, tmp_path, name):
+    package = app_package(tmp_path, "TA-names", {"default/savedsearches.conf": f"[{name}]\nsearch = | tstats count\n"})
+    state.install(package)
+    client.login()
+    assert client.saved_search("TA-names", name) == {"search": "| tstats count"}
+    assert client.saved_search("TA-names", name + " (other)") is None
+
+
 def _stored(raw: str):
     from splunk_double import StoredEvent
     return StoredEvent(raw, "XmlWinEventLog:Microsoft-Windows-Sysmon/Operational", "XmlWinEventLog", "h", 0.0, 0.0)

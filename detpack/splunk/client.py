@@ -47,6 +47,11 @@ def split_url(url: str, default_port: int) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname, parts.port or default_port
 
 
+def segment(name: str) -> str:
+    """One URL path segment: everything but unreserved characters percent-encoded, once."""
+    return quote(name, safe="")
+
+
 def tls_hint(exc: BaseException) -> str:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return " (certificate not trusted: pass --ca-file FILE, or --insecure for a local self-signed container)"
@@ -96,8 +101,10 @@ class SplunkClient:
             time.sleep(wait)
 
     def _json(self, method: str, path: str, what: str, **params) -> dict:
+        """``path`` has its variable segments encoded already (``segment``): splunk-sdk must not encode it again."""
         call = getattr(self.service, method)
-        response = self._call(what, lambda: call(path, output_mode="json", **params))
+        encoded = binding.UrlEncoded(path, skip_encode=True)
+        response = self._call(what, lambda: call(encoded, output_mode="json", **params))
         body = response.body.read()
         return json.loads(body) if body.strip() else {}
 
@@ -166,7 +173,7 @@ class SplunkClient:
 
     def has_datamodel(self, name: str) -> bool:
         try:
-            self._json("get", f"datamodel/model/{quote(name)}", f"data model {name}")
+            self._json("get", f"datamodel/model/{segment(name)}", f"data model {name}")
         except binding.HTTPError as exc:
             if exc.status == 404:
                 return False
@@ -184,7 +191,7 @@ class SplunkClient:
 
     @staticmethod
     def _saved_path(app: str, name: str) -> str:
-        return f"/servicesNS/nobody/{quote(app)}/saved/searches/{quote(name, safe='')}"
+        return f"/servicesNS/nobody/{segment(app)}/saved/searches/{segment(name)}"
 
     # -- indexes and roles ----------------------------------------------------
 
@@ -196,23 +203,23 @@ class SplunkClient:
 
     def delete_index(self, name: str) -> None:
         try:
-            self._json("delete", f"data/indexes/{quote(name)}", f"delete index {name}")
+            self._json("delete", f"data/indexes/{segment(name)}", f"delete index {name}")
         except binding.HTTPError as exc:
             if exc.status != 404:
                 raise InfrastructureError(f"delete index {name}: HTTP {exc.status}: {_detail(exc)}") from None
 
     def event_count(self, name: str) -> int:
-        doc = self._json("get", f"data/indexes/{quote(name)}", f"count events in {name}")
+        doc = self._json("get", f"data/indexes/{segment(name)}", f"count events in {name}")
         return int(self._content(doc).get("totalEventCount", 0))
 
     def default_search_indexes(self, role: str) -> list[str]:
-        content = self._content(self._json("get", f"authorization/roles/{quote(role)}", f"role {role}"))
+        content = self._content(self._json("get", f"authorization/roles/{segment(role)}", f"role {role}"))
         value = content.get("srchIndexesDefault") or []
         return [value] if isinstance(value, str) else list(value)
 
     def set_default_search_indexes(self, role: str, indexes: list[str]) -> None:
         # An empty string clears the list; splunk-sdk sends a list as repeated keys.
-        self._json("post", f"authorization/roles/{quote(role)}", f"set {role} default indexes",
+        self._json("post", f"authorization/roles/{segment(role)}", f"set {role} default indexes",
                    srchIndexesDefault=indexes or "")
 
     # -- HEC tokens -----------------------------------------------------------
@@ -230,7 +237,7 @@ class SplunkClient:
         return self._content(doc)["token"]
 
     def delete_hec_token(self, name: str) -> None:
-        path = f"/servicesNS/nobody/splunk_httpinput/data/inputs/http/{quote(name, safe='')}"
+        path = f"/servicesNS/nobody/splunk_httpinput/data/inputs/http/{segment(name)}"
         try:
             self._json("delete", path, "delete HEC token")
         except binding.HTTPError as exc:
@@ -252,7 +259,7 @@ class SplunkClient:
         """Start a normal search job in ``app``'s namespace (so its macros apply); returns the sid."""
         query = spl if spl.lstrip().startswith("|") else f"search {spl}"
         try:
-            doc = self._json("post", f"/servicesNS/nobody/{quote(app)}/search/jobs", "start search",
+            doc = self._json("post", f"/servicesNS/nobody/{segment(app)}/search/jobs", "start search",
                              search=query, earliest_time=earliest, latest_time=latest)
         except binding.HTTPError as exc:
             raise InfrastructureError(f"search rejected: HTTP {exc.status}: {_detail(exc)}") from None

@@ -89,7 +89,8 @@ class Handler(BaseHTTPRequestHandler):
                 params.setdefault(key, []).extend(values)
         try:
             routes = self.server.hec_routes if self.server.is_hec else self.server.rest_routes
-            routes(self, method, unquote(url.path), params, body)
+            # names inside the path are decoded once, segment by segment, as splunkd does
+            routes(self, method, url.path, params, body)
         except DropConnection:
             self.close_connection = True
             return
@@ -119,7 +120,7 @@ class DoubleHTTPServer(ThreadingHTTPServer):
         match = NAMESPACE.match(path)
         if not match:
             raise error(404, f"no endpoint {path}")
-        rest, app = match["rest"].rstrip("/"), match["app"] or "-"
+        rest, app = match["rest"].rstrip("/"), unquote(match["app"] or "-")
         one = {k: v[-1] for k, v in params.items()}
         if rest == "auth/login" and method == "POST":
             self.login(one)
@@ -138,20 +139,20 @@ class DoubleHTTPServer(ThreadingHTTPServer):
         if rest == "apps/local":
             self.apps(method, one)
         if rest.startswith("datamodel/model/"):
-            name = rest.rsplit("/", 1)[1]
+            name = unquote(rest.rsplit("/", 1)[1])
             if any(name in a.datamodels for a in self.state.apps.values()):
                 raise Answer(200, entries((name, {"acceleration": "{}"})))
             raise error(404, f"data model {name} not found")
         if rest.startswith("data/indexes"):
             self.indexes(method, rest, one)
         if rest.startswith("authorization/roles/"):
-            self.roles(method, rest.rsplit("/", 1)[1], params)
+            self.roles(method, unquote(rest.rsplit("/", 1)[1]), params)
         if rest.startswith("data/inputs/http"):
             self.tokens(method, rest, one)
         if rest in ("search/jobs", "search/v2/jobs", "search/jobs/export", "search/v2/jobs/export") and method == "POST":
             self.search(rest, one)
         if m := JOB_PATH.match(rest):
-            self.job(m["sid"], m["tail"])
+            self.job(unquote(m["sid"]), m["tail"])
         if m := SAVED_PATH.match(rest):
             self.saved(app, unquote(m["name"]), bool(m["dispatch"]), method)
         if rest == "saved/searches":
@@ -185,7 +186,7 @@ class DoubleHTTPServer(ThreadingHTTPServer):
 
     def indexes(self, method: str, rest: str, one: dict) -> None:
         state = self.state
-        name = rest[len("data/indexes/"):] if rest.startswith("data/indexes/") else ""
+        name = unquote(rest[len("data/indexes/"):]) if rest.startswith("data/indexes/") else ""
         with state.lock:
             if method == "POST" and not name:
                 new = one.get("name", "")
@@ -221,7 +222,7 @@ class DoubleHTTPServer(ThreadingHTTPServer):
                                             one.get("useACK") in ("1", "true"))
             raise Answer(201, entries((f"http://{one['name']}", {"token": token})))
         if method == "DELETE":
-            name = rest[len("data/inputs/http/"):]
+            name = unquote(rest[len("data/inputs/http/"):])
             if self.state.delete_token(name):
                 raise Answer(200, entries())
             raise error(404, f"no token {name}")
