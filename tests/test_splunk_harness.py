@@ -86,7 +86,8 @@ def test_only_the_named_detection_runs_and_unknown_names_are_usage_errors(harnes
 
 @pytest.mark.parametrize("fault", [
     {"hec_busy": 3}, {"hec_throttled": 2}, {"drop_before_index": 2}, {"indexing_delay": 0.05},
-    {"expire_sessions": 3}, {"search_delay": 0.05}, {"restart_after_install": True},
+    {"expire_sessions": 3}, {"search_delay": 0.05},
+    {"restart_after_install": True, "restart_lag": 0.05, "restart_downtime": 0.5},
 ], ids=lambda f: next(iter(f)))
 def test_recoverable_faults_are_recovered(harness, state, fault):
     for name, value in fault.items():

@@ -151,10 +151,30 @@ class SplunkClient:
         return True
 
     def restart(self, timeout: float) -> None:
-        """Restart splunkd and wait until it answers again."""
+        """Restart splunkd and return once the new process answers.
+
+        splunkd keeps answering for a moment after the request, so answering is
+        not enough: the restart is done when ``server/info`` shows a new
+        ``startup_time``, or (when it has none) once splunkd stopped answering
+        and answers again.
+        """
+        before = self.server_info().get("startup_time")
         self._call("restart", lambda: self.service.post("/services/server/control/restart"))
-        time.sleep(self.backoff.first)
-        self.wait_until_ready(timeout)
+        seen = {"down": False}
+
+        def restarted() -> bool:
+            try:
+                info = self.server_info()
+            except Refused:
+                raise
+            except InfrastructureError:
+                seen["down"] = True
+                return False
+            started = info.get("startup_time")
+            return started != before if before is not None and started is not None else seen["down"]
+
+        if not poll(restarted, timeout, self.backoff):
+            raise InfrastructureError(f"Splunk did not come back from its restart within {timeout:g} s")
 
     # -- apps and knowledge objects --------------------------------------------
 

@@ -88,6 +88,8 @@ class Handler(BaseHTTPRequestHandler):
             for key, values in parse_qs(body.decode(), keep_blank_values=True).items():
                 params.setdefault(key, []).extend(values)
         try:
+            if not self.server.state.answering():
+                raise DropConnection()
             routes = self.server.hec_routes if self.server.is_hec else self.server.rest_routes
             # names inside the path are decoded once, segment by segment, as splunkd does
             routes(self, method, url.path, params, body)
@@ -128,7 +130,8 @@ class DoubleHTTPServer(ThreadingHTTPServer):
         if rest == "server/info":
             if one.get("output_mode") != "json":
                 raise Answer(200, raw=SERVER_INFO_ATOM.format(version=self.state.version).encode(), content_type="text/xml")
-            raise Answer(200, entries(("server-info", {"version": self.state.version, "serverName": "splunk-double"})))
+            raise Answer(200, entries(("server-info", {"version": self.state.version, "serverName": "splunk-double",
+                                                       "startup_time": self.state.startup_time})))
         if rest == "messages/restart_required":
             if self.state.restart_pending:
                 raise Answer(200, entries(("restart_required", {"message": "restart required"})))

@@ -34,6 +34,8 @@ class Faults:
     expire_sessions: int = 0     # next N authenticated REST calls find their session expired (401)
     search_delay: float = 0.0    # seconds a search job stays RUNNING
     restart_after_install: bool = False
+    restart_lag: float = 0.0       # seconds splunkd keeps answering after a restart request
+    restart_downtime: float = 0.0  # then seconds it answers nothing
 
 
 @dataclass
@@ -122,6 +124,8 @@ class SplunkState:
         self.jobs: dict[str, Job] = {}
         self.restart_pending = False
         self.restarts = 0
+        self.startup_time = int(time.time())
+        self._down: tuple[float, float] | None = None  # (from, until) of a restart in progress
         self.hec_requests = 0
         self._ack_ids = itertools.count()
         self._sids = itertools.count(1)
@@ -162,10 +166,25 @@ class SplunkState:
             return app
 
     def restart(self) -> None:
+        """Go down after ``restart_lag`` for ``restart_downtime``; come back with a new startup time, no sessions."""
         with self.lock:
+            down_from = time.monotonic() + self.faults.restart_lag
+            self._down = (down_from, down_from + self.faults.restart_downtime)
+
+    def answering(self) -> bool:
+        """False while a restart has splunkd down; the restart completes on the first call after it."""
+        now = time.monotonic()
+        with self.lock:
+            if self._down is None or now < self._down[0]:
+                return True
+            if now < self._down[1]:
+                return False
+            self._down = None
             self.restart_pending = False
             self.restarts += 1
+            self.startup_time += 1
             self.sessions.clear()
+            return True
 
     def macros(self) -> dict[str, dict[str, str]]:
         with self.lock:
