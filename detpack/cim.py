@@ -206,3 +206,12 @@ def _decimal(value: str) -> str:
 DATAMODELS: dict[str, Callable[[dict], dict[str, str] | None]] = {
     "Endpoint.Processes": processes_row,
 }
+
+# Each data model's tag table; the event codes of its data set, whatever the source.
+DATAMODEL_TAGGED: dict[str, dict[str, tuple[Tagged, ...]]] = {
+    "Endpoint.Processes": PROCESS_TAGGED,
+}
+TAGGED_EVENT_CODES: dict[str, frozenset[str]] = {
+    datamodel: frozenset(t.event_code for tags in table.values() for t in tags)
+    for datamodel, table in DATAMODEL_TAGGED.items()
+}

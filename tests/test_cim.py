@@ -194,3 +194,12 @@ def test_verbatim_values_are_substrings_of_raw(sysmon, values):
     row = processes_row(parse_event(RawEvent(raw, source, "XmlWinEventLog", "f:1")))
     for field in VERBATIM_FIELDS & row.keys():
         assert row[field].lower() in CONSTANT_VALUES or row[field] in raw, field
+
+
+def test_tagged_event_codes_per_data_model_are_the_tag_tables_codes():
+    from detpack.cim import TAGGED_EVENT_CODES
+
+    assert TAGGED_EVENT_CODES == {"Endpoint.Processes": frozenset({"1", "5", "6", "8", "4688"})}
+    for source, tags in PROCESS_TAGGED.items():
+        for tag in tags:
+            assert processes_row(fields_of(source, tag.event_code)) is not None
