@@ -66,14 +66,20 @@ class TestOutcome:
 # --- running a search ---------------------------------------------------------------
 
 
-def plan_search(spl: str, macros: Mapping[str, MacroDef] | Iterable) -> Plan:
-    """Expand macros, parse and plan ``spl`` against the project's data models."""
+def raw_text_is_verbatim() -> bool:
+    """The one place deciding whether raw-text prefilters are sound: they assume each
+    extracted value (and EventCode) is a substring of _raw, which entity decoding breaks."""
+    return not events.DECODE_ENTITIES
+
+
+def plan_search(spl: str, macros: Mapping[str, MacroDef] | Iterable, *, prefilter: bool = True) -> Plan:
+    """Expand macros, parse and plan ``spl`` against the project's data models; the
+    plan gets a raw-text prefilter only when ``prefilter`` and it is sound."""
     expanded = expand(spl, as_macro_table(macros))
-    return plan(parse(expanded), cim.DATAMODELS.keys(), cim.VERBATIM_FIELDS, cim.CONSTANT_VALUES)
+    verbatim = cim.VERBATIM_FIELDS if prefilter and raw_text_is_verbatim() else frozenset()
+    return plan(parse(expanded), cim.DATAMODELS.keys(), verbatim, cim.CONSTANT_VALUES)
 
 
-# The event codes each data model's data set is built from (its tag constraint).
-DATASET_EVENT_CODES = {"Endpoint.Processes": cim.PROCESS_TAGGED}
 EVENT_ID_END = "</EventID>"
 
 
@@ -84,10 +90,9 @@ def dataset_filter(datamodel: str | None) -> Callable[[str], bool] | None:
     (when it does not decode entities), so an event whose raw text has no such
     element with a tagged code cannot become a row: it is dropped unparsed.
     """
-    tables = DATASET_EVENT_CODES.get(datamodel)
-    if tables is None or events.DECODE_ENTITIES:
+    codes = cim.TAGGED_EVENT_CODES.get(datamodel)
+    if codes is None or not raw_text_is_verbatim():
         return None
-    codes = frozenset(t.event_code for tags in tables.values() for t in tags)
 
     def candidate(raw: str) -> bool:
         end = raw.find(EVENT_ID_END)
@@ -103,15 +108,18 @@ def dataset_filter(datamodel: str | None) -> Callable[[str], bool] | None:
 def run_search(spl: str, macros: Mapping[str, MacroDef] | Iterable,
                events_or_paths: Iterable[RawEvent | DatasetFile | str | os.PathLike], *,
                source: str | None = None, sourcetype: str | None = None,
-               progress: Callable[[ReadStats], None] | None = None) -> SearchResult:
+               progress: Callable[[ReadStats], None] | None = None,
+               prefilter: bool = True) -> SearchResult:
     """Run ``spl`` over events: RawEvent objects and/or files (paths or DatasetFile).
 
     ``source``/``sourcetype`` label plain paths; DatasetFile carries its own.
+    ``prefilter=False`` parses every event, so every bad event is counted (the raw-text
+    prefilters drop events unparsed, bad ones included).
     Raises SplError for SPL the engine cannot run, EventReadError for an unreadable file.
     """
-    compiled = plan_search(spl, macros)
+    compiled = plan_search(spl, macros, prefilter=prefilter)
     stats = ReadStats()
-    keep = compiled.keep(then=dataset_filter(compiled.datamodel))
+    keep = compiled.keep(then=dataset_filter(compiled.datamodel)) if prefilter else None
     raw_events = raw_event_stream(events_or_paths, keep, stats, source, sourcetype)
     rows = search_rows(raw_events, compiled.datamodel, stats)
     with Progress(stats, progress):
@@ -248,7 +256,9 @@ def add_commands(subparsers) -> None:
     replay.add_argument("--detection", help="name, id or file stem of one detection (default: all)")
     replay.add_argument("--source", help="source of every event (default: from each event's <Channel>)")
     replay.add_argument("--sourcetype", help="sourcetype of every event (default: XmlWinEventLog)")
-    replay.add_argument("--strict", action="store_true", help="exit 2 when any event is bad")
+    replay.add_argument("--strict", action="store_true",
+                        help="parse every event (no raw-text prefilters, so slower) and exit 2, "
+                             "printing no results, when any event is bad")
     replay.add_argument("--json", action="store_true", help="one JSON object per detection")
     replay.set_defaults(handler=cmd_replay)
 
@@ -334,15 +344,14 @@ def replay_detections(build, detections, args: argparse.Namespace) -> int:
     for detection in detections:
         try:
             spl = shipped_search(build.app_dir, search_stanza_name(build.pack.app, detection))
-            result = run_search(spl, shipped_macros(build.app_dir), args.datasets,
-                                source=args.source, sourcetype=args.sourcetype, progress=report)
+            result = run_search(spl, shipped_macros(build.app_dir), args.datasets, source=args.source,
+                                sourcetype=args.sourcetype, progress=report, prefilter=not args.strict)
         except (SplError, ConfError, EventReadError) as error:
             print(f"{detection.name}: {error}", file=sys.stderr)
             return EXIT_INVALID_INPUT
         if report:
             print(file=sys.stderr)  # end the progress line
-        for problem in result.problems:
-            print(problem, file=sys.stderr)
+        print_problems(result)
         if args.strict and result.events_skipped:
             print(f"{detection.name}: {result.events_skipped} bad event(s) (--strict)", file=sys.stderr)
             return EXIT_INVALID_INPUT
@@ -350,6 +359,15 @@ def replay_detections(build, detections, args: argparse.Namespace) -> int:
     for detection, result in results:
         print_result(detection, result, args.json)
     return EXIT_OK
+
+
+def print_problems(result: SearchResult) -> None:
+    """The stored problems, then how many more were only counted."""
+    for problem in result.problems:
+        print(problem, file=sys.stderr)
+    unstored = result.events_skipped - len(result.problems)
+    if unstored > 0:
+        print(f"... and {unstored} more bad event(s)", file=sys.stderr)
 
 
 def progress_printer() -> Callable[[ReadStats], None]:

@@ -263,6 +263,32 @@ def test_replay_strict_exits_2_on_a_bad_event(content, tmp_path, capsys):
     assert capsys.readouterr().out == ""
 
 
+def test_replay_strict_reports_bad_events_a_prefilter_would_drop(content, tmp_path, capsys):
+    broken_other = sysmon(1, r"C:\w\cmd.exe").replace("</System>", "")
+    data = write_events(tmp_path / "e.xml.log", sysmon(1, r"C:\w\scrcons.exe", "H"), broken_other)
+    assert command(["replay", str(data), "--content", str(content)]) == 0
+    assert capsys.readouterr().err == ""
+    assert command(["replay", str(data), "--content", str(content), "--strict"]) == 2
+    assert f"{data}:2: malformed XML" in capsys.readouterr().err
+
+
+def test_replay_help_says_what_strict_does(capsys):
+    with pytest.raises(SystemExit):
+        command(["replay", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--strict parse every event (no raw-text prefilters" in help_text
+
+
+def test_replay_says_how_many_problems_were_not_printed(content, tmp_path, capsys, monkeypatch):
+    from detpack import events
+
+    monkeypatch.setattr(events, "MAX_STORED_PROBLEMS", 1)
+    data = write_events(tmp_path / "e.xml.log", "<Event>a", "<Event>b", "<Event>c")
+    assert command(["replay", str(data), "--content", str(content)]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        f"{data}:1: unterminated <Event> (a new event starts at line 2)", "... and 2 more bad event(s)"]
+
+
 def test_replay_unknown_detection_or_missing_dataset_exits_2(content, tmp_path, capsys):
     data = write_events(tmp_path / "e.xml.log", sysmon(1, r"C:\w\scrcons.exe"))
     assert command(["replay", str(data), "--content", str(content), "--detection", "nope"]) == 2
@@ -311,6 +337,16 @@ def test_prefilter_rejects_before_parsing():
     assert run_search(SEARCH, MACROS, [broken_other]).events_skipped == 0
     everything = SEARCH.replace("process_name=scrcons.exe", "process_name=*")
     assert run_search(everything, MACROS, [broken_other]).events_skipped == 1
+
+
+def test_entity_decoding_turns_the_raw_text_prefilters_off(monkeypatch):
+    from detpack import events
+
+    encoded = raw(sysmon(1, r"C:\w\&#115;crcons.exe").replace("<EventID>1<", "<EventID>&#49;<"))
+    assert run_search(SEARCH, MACROS, [encoded]).rows == []
+    monkeypatch.setattr(events, "DECODE_ENTITIES", True)
+    rows = run_search(SEARCH, MACROS, [encoded]).rows
+    assert [(r["dest"], r["process_name"]) for r in rows] == [("HOST-1.lab", "scrcons.exe")]
 
 
 # Names mixing case, wildcards-adjacent text, entities and the normaliser's constants.
