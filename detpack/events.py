@@ -231,28 +231,44 @@ class _Lines:
         # zlib directly rather than gzip: output can be taken up to the point of
         # corruption, and concatenated gzip members are followed.
         unzip = zlib.decompressobj(31)
-        while data:
+        while True:
+            if not data:
+                data = self._read()
+                if not data:
+                    break
             try:
-                while data:
-                    out = unzip.decompress(data, READ_BYTES)
-                    if out:
-                        yield out
-                    data = unzip.unconsumed_tail
-                    if unzip.eof:
-                        data = unzip.unused_data
-                        if not data.strip(b"\0"):
-                            return
-                        if not data.startswith(_GZIP_MAGIC):
-                            raise _StreamBroken("data after the end of the gzip stream")
-                        unzip = zlib.decompressobj(31)
+                out = unzip.decompress(data, READ_BYTES)
             except zlib.error as error:
                 raise _StreamBroken(f"corrupt gzip data ({error})") from None
-            data = self._read()
+            if out:
+                yield out
+            data = unzip.unconsumed_tail
+            if unzip.eof:
+                data = self._next_member(unzip.unused_data)
+                if data is None:
+                    return
+                unzip = zlib.decompressobj(31)
         out = unzip.flush()
         if out:
             yield out
         if not unzip.eof:
             raise _StreamBroken("gzip data ends early (truncated file)")
+
+    def _next_member(self, rest: bytes) -> bytes | None:
+        """The start of the next gzip member after one ended, or None when only NUL
+        padding (or nothing) follows. Judged on two bytes, the magic's length, or at EOF."""
+        while len(rest) < len(_GZIP_MAGIC):
+            more = self._read()
+            if not more:
+                break
+            rest += more
+        if rest.startswith(_GZIP_MAGIC):
+            return rest
+        while rest:
+            if rest.strip(b"\0"):
+                raise _StreamBroken("data after the end of the gzip stream")
+            rest = self._read()
+        return None
 
     def _read(self) -> bytes:
         try:

@@ -83,6 +83,18 @@ def test_concatenated_gzip_members(tmp_path):
     assert len(got) == 2 and stats.events_skipped == 0
 
 
+def test_gzip_members_split_anywhere_by_the_reads(tmp_path, monkeypatch):
+    """A member may end exactly at a read boundary, or one byte of the next member may
+    arrive alone: every member is still read, and NUL padding at the end is fine."""
+    first = gzip.compress((GOOD + "\n").encode())
+    data = first + gzip.compress((GOOD + "\n") .encode() * 2) + gzip.compress(b"") + b"\0" * 5
+    path = write(tmp_path, data, "m.xml.log.gz")
+    for size in (len(first) - 1, len(first), len(first) + 1, len(first) + 2, 7, 1 << 20):
+        monkeypatch.setattr(events, "READ_BYTES", size)
+        got, stats = read(path)
+        assert (len(got), stats.problems) == (3, []), size
+
+
 def test_crlf_line_ends(tmp_path):
     spread = GOOD.replace("<System>", "\r\n<System>")
     got, stats = read(write(tmp_path, GOOD + "\r\n" + spread + "\r\n"))
@@ -226,8 +238,11 @@ def test_corrupt_gzip(tmp_path):
     assert stats.problems[0].startswith(f"{path}:1: corrupt gzip data (")
 
 
-def test_garbage_after_gzip_stream(tmp_path):
-    path, got, stats = problems_of(tmp_path, gzip.compress((GOOD + "\n").encode()) + b"trailing", "g.gz")
+@pytest.mark.parametrize("trailing", [b"trailing", b"\x1f", b"\0\0\0x"])
+def test_garbage_after_gzip_stream(tmp_path, monkeypatch, trailing):
+    member = gzip.compress((GOOD + "\n").encode())
+    monkeypatch.setattr(events, "READ_BYTES", len(member))
+    path, got, stats = problems_of(tmp_path, member + trailing, "g.gz")
     assert len(got) == 1 and stats.problems == [f"{path}:2: data after the end of the gzip stream"]
 
 
