@@ -40,6 +40,7 @@ DECODE_ENTITIES = False
 READ_BYTES = 1 << 20            # bytes read (and decompressed) per step
 MAX_LINE_BYTES = 1 << 22        # a longer line is reported and dropped
 MAX_EVENT_LINES = 1000          # an event spanning more lines is reported and dropped
+MAX_EVENT_CHARS = 1 << 22       # so is a multi-line event longer than this in all
 MAX_STORED_PROBLEMS = 1000      # problems beyond this are counted, not stored
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -324,6 +325,7 @@ class _Units:
         self.idle = True
         self.first = 0
         self.lines: list[str] = []
+        self.size = 0  # characters in self.lines, line breaks included
         self.problem: str | None = None
         self.in_event = False
 
@@ -345,14 +347,17 @@ class _Units:
 
     def _open(self, lineno: int, event: bool, problem: str | None) -> None:
         self.idle, self.in_event, self.first = False, event, lineno
-        self.lines = []
+        self.lines, self.size = [], 0
         self.problem = problem or (None if event else "text outside an <Event>")
 
     def _add(self, lineno: int, line: str) -> tuple[int, str] | None:
         if self.problem is None and len(self.lines) >= MAX_EVENT_LINES:
             self.problem = f"event longer than {MAX_EVENT_LINES} lines"
-        if self.problem is None:
+        if self.problem is None and self.size + len(line) + 1 > MAX_EVENT_CHARS:
+            self.problem = f"event longer than {MAX_EVENT_CHARS} characters"
+        if self.problem is None:  # once there is a problem, lines are no longer kept
             self.lines.append(line)
+            self.size += len(line) + 1
         stripped = line.rstrip()
         if stripped.endswith(_END):
             return self._close(None, stripped)
@@ -363,7 +368,7 @@ class _Units:
     def _close(self, problem: str | None, last: str | None = None) -> tuple[int, str] | None:
         problem = self.problem or problem
         first, lines = self.first, self.lines
-        self.idle, self.in_event, self.lines, self.problem = True, False, [], None
+        self.idle, self.in_event, self.lines, self.size, self.problem = True, False, [], 0, None
         if problem:
             self.stats.events_read += 1
             self.stats.skip(f"{self.name}:{first}", problem)

@@ -261,6 +261,15 @@ def test_event_with_too_many_lines(tmp_path, monkeypatch):
     assert stats.problems == [f"{path}:1: event longer than 3 lines"] and len(got) == 1
 
 
+def test_multi_line_event_longer_than_the_cap_is_dropped(tmp_path, monkeypatch):
+    monkeypatch.setattr(events, "MAX_EVENT_CHARS", len(GOOD) + 100)
+    spread = GOOD.replace("<Data Name='Image'>", "\n".join(["<Data Name='Image'>"] + ["x" * 40] * 5))
+    path, got, stats = problems_of(tmp_path, spread + "\n" + GOOD.replace("><", ">\n<") + "\n")
+    first_lines = spread.count("\n") + 1
+    assert stats.problems == [f"{path}:1: event longer than {len(GOOD) + 100} characters"]
+    assert [e.origin for e in got] == [f"{path}:{first_lines + 1}"]
+
+
 def test_event_without_channel_needs_a_source(tmp_path):
     no_channel = GOOD.replace("<Channel>Microsoft-Windows-Sysmon/Operational</Channel>", "")
     path, got, stats = problems_of(tmp_path, no_channel + "\n")
