@@ -15,7 +15,8 @@ from splunk_double.pack import PASSWORD, PROJECT_ROOT, TEST_DIR, app_package, ci
 
 from detpack.splunk import hec
 
-FAST = ["--poll-interval", "0.005", "--index-timeout", "0.3", "--search-timeout", "2", "--ready-timeout", "2"]
+# short polls, but limits far above what a loaded machine needs; tests about a limit pass a small one
+FAST = ["--poll-interval", "0.005", "--index-timeout", "20", "--search-timeout", "20", "--ready-timeout", "20"]
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +87,7 @@ def test_only_the_named_detection_runs_and_unknown_names_are_usage_errors(harnes
 
 @pytest.mark.parametrize("fault", [
     {"hec_busy": 3}, {"hec_throttled": 2}, {"drop_before_index": 2}, {"indexing_delay": 0.05},
-    {"expire_sessions": 3}, {"search_delay": 0.05},
+    {"expire_sessions": 3}, {"search_delay": 0.05}, {"search_lag": 0.1},
     {"restart_after_install": True, "restart_lag": 0.05, "restart_downtime": 0.5},
 ], ids=lambda f: next(iter(f)))
 def test_recoverable_faults_are_recovered(harness, state, fault):
@@ -95,25 +96,75 @@ def test_recoverable_faults_are_recovered(harness, state, fault):
     outcome = harness()
     assert outcome.code == 0, outcome.stderr
     only_main_left(state)
-    if "expire_sessions" in fault:
-        assert state.logins > 1
-    if "restart_after_install" in fault:
-        assert state.restarts == 1 and "restarting Splunk" in outcome.stderr
+    # the fault was hit: every counter used up, and its trace in the double
+    assert all(getattr(state.faults, name) == 0 for name, value in fault.items() if type(value) is int)
+    proof = {"hec_busy": lambda: state.hec_requests > 3, "hec_throttled": lambda: state.hec_requests > 3,
+             "drop_before_index": lambda: state.hec_requests > 3, "expire_sessions": lambda: state.logins > 3,
+             "indexing_delay": lambda: state.pending_acks > 0, "search_delay": lambda: state.running_polls > 0,
+             "search_lag": lambda: state.lagging_searches > 0,
+             "restart_after_install": lambda: state.restarts == 1 and "restarting Splunk" in outcome.stderr}
+    assert proof[next(iter(fault))]()
 
 
 @pytest.mark.parametrize("fault, message", [
-    ({"lose_events": 1}, "holds 3 of 4 events sent after 0.3 s: 1 missing"),
+    ({"lose_events": 1}, "holds 3 of 4 events sent after 0.5 s: 1 missing"),
     ({"duplicate_events": 2}, "holds 6 events but 4 were sent: 2 duplicated"),
     ({"drop_after_index": 1}, "holds 8 events but 4 were sent: 4 duplicated"),
 ], ids=["lost", "duplicated", "resent-after-drop"])
 def test_missing_or_duplicated_events_never_pass(harness, state, tmp_path, fault, message):
     for name, value in fault.items():
         setattr(state.faults, name, value)
-    outcome = harness("--detection", "script_execution_via_wmi")
+    outcome = harness("--detection", "script_execution_via_wmi", "--index-timeout", "0.5")
     assert outcome.code == 3, outcome.stderr
     assert message in outcome.stderr
     assert "errors=\"1\"" in (tmp_path / "junit.xml").read_text()
+    assert all(getattr(state.faults, name) == 0 for name in fault), "the fault was hit"
     only_main_left(state)
+
+
+def test_no_test_is_judged_before_splunk_can_search_its_events(harness, state, tmp_path):
+    state.faults.search_lag = 60  # counted at once, never searchable within the run
+    outcome = harness("--index-timeout", "0.5")
+    assert outcome.code == 3, outcome.stderr
+    assert "0 of 3 test(s) passed in Splunk, 0 failed, 3 could not be run" in outcome.stderr
+    assert "finds 0 of the 4 events sent after 0.5 s" in outcome.stderr
+    assert "rows:" not in outcome.stderr, "no search of a detection ran"
+    assert 'tests="3" failures="0" errors="3"' in (tmp_path / "junit.xml").read_text()
+    only_main_left(state)
+
+
+def test_a_role_the_user_does_not_have_is_caught_before_judging(harness, state):
+    state.roles["power"] = {"srchIndexesDefault": [], "imported_roles": []}
+    outcome = harness("--role", "power", "--detection", "script_execution_via_wmi", "--index-timeout", "0.5")
+    assert outcome.code == 3, outcome.stderr
+    assert "a search as 'admin' naming no index finds 0 of the 4 events sent" in outcome.stderr
+    assert "is --role power a role of 'admin'?" in outcome.stderr
+    assert state.roles["power"]["srchIndexesDefault"] == []
+
+
+def test_default_indexes_of_another_role_of_the_user_are_caught(harness, state):
+    state.roles["user"] = {"srchIndexesDefault": ["main"], "imported_roles": []}
+    state.users["admin"].append("user")
+    state.indexes["main"].append(_stored("<Event>someone else's data</Event>"))
+    outcome = harness()
+    assert outcome.code == 3, outcome.stderr
+    assert "a search as 'admin' naming no index finds 5 events but 4 were sent" in outcome.stderr
+    only_main_left(state)
+
+
+def test_a_role_importing_default_indexes_is_refused(harness, state):
+    state.roles["user"] = {"srchIndexesDefault": ["main"], "imported_roles": []}
+    state.roles["admin"]["imported_roles"] = ["user"]
+    outcome = harness()
+    assert outcome.code == 2, outcome.stderr
+    assert "--role admin imports the default search indexes main from other roles" in outcome.stderr
+    assert state.hec_requests == 0
+    only_main_left(state)
+
+
+def _stored(raw: str):
+    from splunk_double import StoredEvent
+    return StoredEvent(raw, "XmlWinEventLog:Security", "XmlWinEventLog", "h", 0.0, 0.0)
 
 
 def test_hec_busy_for_good_gives_up_with_a_clear_message(harness, state):
@@ -129,6 +180,7 @@ def test_a_search_slower_than_the_limit_fails_as_infrastructure(harness, state):
     outcome = harness("--search-timeout", "0.05")
     assert outcome.code == 3
     assert "not done after 0.05 s" in outcome.stderr
+    assert state.running_polls > 0 and state.jobs == {}, "the job was polled while RUNNING, then cancelled"
     only_main_left(state)
 
 
@@ -176,18 +228,27 @@ def test_ctrl_c_cleans_up_and_exits_130(harness, state, monkeypatch, tmp_path):
     only_main_left(state)
 
 
+HOSTILE_PASSWORD = 'Pa&ss<w0rd"'
+
+
 def test_secrets_appear_in_no_output_or_report(harness, state, tmp_path, monkeypatch):
+    from xml.etree import ElementTree
+
+    state.password = HOSTILE_PASSWORD  # XML-special characters: escaping must not hide it from redaction
     given = state.create_token("given", "main", [], True)
     created: list[str] = []
     original = state.create_token
     monkeypatch.setattr(state, "create_token", lambda *a: created.append(original(*a)) or created[-1])
     for env in ({"SPLUNK_HEC_TOKEN": given}, {}):
         state.faults.lose_events = 1  # a failing run writes the most text
-        outcome = harness(env=env)
+        outcome = harness("--index-timeout", "0.3", env={"SPLUNK_PASSWORD": HOSTILE_PASSWORD, **env})
+        assert outcome.code == 3 and "1 missing" in outcome.stderr
         report = (tmp_path / "junit.xml").read_text()
-        for secret in (PASSWORD, given, *created, *state.sessions):
+        ElementTree.fromstring(report)  # well-formed
+        for secret in (HOSTILE_PASSWORD, "Pa&amp;ss&lt;w0rd", given, *created, *state.issued_keys):
             assert secret not in outcome.stderr and secret not in report
     assert created, "the second run creates its own HEC tokens"
+    assert len(state.issued_keys) >= 2, "each run logged in"
 
 
 def test_wrong_password_is_refused_at_once(harness):

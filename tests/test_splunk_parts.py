@@ -132,33 +132,16 @@ def test_session_keys_are_known_for_redaction(client, state):
     assert client.session_key() in state.sessions
 
 
-def test_an_export_search_streams_json_results_splunk_sdk_reads(client, state):
-    from splunklib import results
-
-    client.login()
-    state.indexes["main"] += [_stored(sysmon(1, SCRCONS)), _stored(sysmon(2, SCRCONS, host="ws09"))]
-    stream = client.service.jobs.export("search sourcetype=XmlWinEventLog | stats count by Computer",
-                                        output_mode="json")
-    rows = [r for r in results.JSONResultsReader(stream) if isinstance(r, dict)]
-    assert sorted(r["Computer"] for r in rows) == ["ws01.example.test", "ws09"]
-
-
 def test_server_info_and_a_search_job_through_splunk_sdk(client, state):
     assert client.login()["version"] == "9.3.2"
     state.indexes["main"].append(_stored(sysmon(1, SCRCONS)))
     state.faults.search_delay = 0.02
     sid = client.start_search("search", "sourcetype=XmlWinEventLog | stats count by Computer", "0", "now")
-    client.wait_for_job(sid, 1)
-    assert client.job_rows(sid) == [{"Computer": "ws01.example.test", "count": "1"}]
-
-
-def test_a_oneshot_search_answers_in_the_format_splunk_sdk_reads(client, state):
-    from detpack.splunk.client import read_rows
-
-    client.login()
-    state.indexes["main"].append(_stored(sysmon(1, SCRCONS)))
-    stream = client.service.jobs.oneshot("search sourcetype=XmlWinEventLog | stats count", output_mode="json")
-    assert read_rows(stream) == [{"count": "1"}]
+    results = client.finished_job(sid, 5)
+    assert results.rows == [{"Computer": "ws01.example.test", "count": "1"}]
+    assert results.fields == ["Computer", "count"]
+    assert state.running_polls > 0, "the job was seen RUNNING before it was done"
+    assert state.jobs == {}, "the job is cancelled once its results are read"
 
 
 def test_a_failing_search_job_reports_splunks_message(client):
@@ -166,6 +149,41 @@ def test_a_failing_search_job_reports_splunks_message(client):
     sid = client.start_search("search", "| nosuchcommand", "0", "now")
     with pytest.raises(InfrastructureError, match=f"search job {sid} failed: "):
         client.wait_for_job(sid, 1)
+
+
+def test_an_error_message_on_a_finished_job_is_an_infrastructure_error(client, state):
+    client.login()
+    sid = client.start_search("search", "sourcetype=XmlWinEventLog | stats count", "0", "now")
+    state.jobs[sid].messages = [{"type": "ERROR", "text": "peer idx2 unreachable"}, {"type": "INFO", "text": "ok"}]
+    with pytest.raises(InfrastructureError, match=f"search job {sid} failed: peer idx2 unreachable"):
+        client.finished_job(sid, 5)
+    assert state.jobs == {}, "the failed job is cancelled"
+
+
+def test_results_documents_are_read_whole():
+    from detpack.splunk.client import read_results
+
+    document = {"messages": [{"type": "FATAL", "text": "first"}, {"type": "INFO", "text": "last"}],
+                "fields": [{"name": "dest"}, {"name": "user"}], "results": [{"dest": "a"}]}
+    with pytest.raises(InfrastructureError, match="Splunk search error: first"):
+        read_results(document, "sid1")
+    document["messages"] = [{"type": "WARN", "text": "slow"}]
+    results = read_results(document, "sid1")
+    assert results.rows == [{"dest": "a"}] and results.fields == ["dest", "user"]
+
+
+def test_judging_takes_the_columns_from_the_field_list_not_the_rows():
+    from types import SimpleNamespace
+
+    from detpack.splunk.client import Results
+    from detpack.splunk.harness import judge_results
+
+    detection = SimpleNamespace(risk_objects=[], risk_message="$dest$ ran $user$", drilldowns=[])
+    test = SimpleNamespace(expected_count=None, positive=True)
+    rows = [{"dest": "a"}]  # user is null in every row, so Splunk leaves it out of the rows
+    assert judge_results(detection, test, Results(rows, ["dest", "user"])) == []
+    assert judge_results(detection, test, Results(rows, ["dest"])) == [
+        "risk message: token(s) $user$ are not result fields"]
 
 
 def test_a_broken_package_is_refused_with_splunks_message(client, tmp_path):
@@ -225,15 +243,28 @@ def test_an_addon_package_is_read(tmp_path):
 # -- reports ---------------------------------------------------------------------------
 
 def test_reporter_redacts_every_secret_from_progress_and_junit(tmp_path):
+    from xml.etree import ElementTree
+
+    hostile = 'Pa&ss<w0rd"'
     stream = io.StringIO()
     reporter = Reporter(stream)
-    reporter.keep_secret("s3cret")
-    reporter.keep_secret("tok-123")
-    reporter.say("x", "login with s3cret and tok-123")
-    reporter.write_junit(tmp_path / "j.xml", [CaseReport("d", "t", failures=["token tok-123 refused"])])
+    for secret in ("s3cret", "tok-123", hostile):
+        reporter.keep_secret(secret)
+    reporter.say("x", f"login with s3cret and tok-123 and {hostile}")
+    reporter.write_junit(tmp_path / "j.xml", [
+        CaseReport("d", "t", failures=["token tok-123 refused"]),
+        CaseReport("d <&>", f"u {hostile}", error=f"login {hostile} failed\nbody password=Pa%26ss%3Cw0rd%22"),
+    ])
     assert "s3cret" not in stream.getvalue() and "tok-123" not in stream.getvalue()
     report = (tmp_path / "j.xml").read_text()
-    assert "tok-123" not in report and "token *** refused" in report
+    for form in ("tok-123", hostile, "Pa&amp;ss&lt;w0rd", "Pa%26ss"):
+        assert form not in report
+    suite = ElementTree.fromstring(report)
+    assert suite.attrib == {"name": "splunk-test", "tests": "2", "failures": "1", "errors": "1"}
+    failure, error = suite.find("testcase/failure"), suite.find("testcase/error")
+    assert failure.text == "token *** refused"
+    assert error.get("message") == "login *** failed" and error.text.endswith("password=***")
+    assert suite.findall("testcase")[1].get("classname") == "d <&>"
 
 
 # -- the container, set up against a stand-in for the Docker SDK ------------------------

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import quote, urlsplit
 
-from splunklib import binding, client, results
+from splunklib import binding, client
 
 from . import InfrastructureError, Refused
 from .retry import Backoff, poll
@@ -233,8 +233,16 @@ class SplunkClient:
         return int(self._content(doc).get("totalEventCount", 0))
 
     def default_search_indexes(self, role: str) -> list[str]:
+        """The role's own default search indexes."""
+        return self._role_list(role, "srchIndexesDefault")
+
+    def imported_default_search_indexes(self, role: str) -> list[str]:
+        """Default search indexes the role inherits from the roles it imports."""
+        return self._role_list(role, "imported_srchIndexesDefault")
+
+    def _role_list(self, role: str, key: str) -> list[str]:
         content = self._content(self._json("get", f"authorization/roles/{segment(role)}", f"role {role}"))
-        value = content.get("srchIndexesDefault") or []
+        value = content.get(key) or []
         return [value] if isinstance(value, str) else list(value)
 
     def set_default_search_indexes(self, role: str, indexes: list[str]) -> None:
@@ -286,34 +294,77 @@ class SplunkClient:
         return doc["sid"]
 
     def wait_for_job(self, sid: str, timeout: float) -> None:
-        """Poll the job with backoff until it is done; fail when it fails or takes too long."""
-        state: dict = {}
+        """Poll the job with backoff until it is done; fail when it failed, reported an error or took too long.
+        The job is cancelled when it fails or times out."""
 
         def done() -> bool:
-            state.update(self._content(self._json("get", f"search/jobs/{sid}", f"job {sid}")))
-            if state.get("dispatchState") in JOB_FAILED_STATES:
-                messages = "; ".join(m.get("text", "") for m in state.get("messages", []) if isinstance(m, dict))
-                raise InfrastructureError(f"search job {sid} failed: {messages or 'no message'}")
-            return bool(state.get("isDone"))
+            content = self._content(self._json("get", f"search/jobs/{segment(sid)}", f"job {sid}"))
+            problems = error_messages(content.get("messages"))
+            if content.get("isFailed") in (True, "1", 1) or content.get("dispatchState") in JOB_FAILED_STATES or problems:
+                raise InfrastructureError(f"search job {sid} failed: {'; '.join(problems) or 'no message'}")
+            return content.get("isDone") in (True, "1", 1)
 
-        if not poll(done, timeout, self.backoff):
+        try:
+            finished = poll(done, timeout, self.backoff)
+        except InfrastructureError:
+            self.cancel_job(sid)
+            raise
+        if not finished:
+            self.cancel_job(sid)
             raise InfrastructureError(f"search job {sid} not done after {timeout:g} s")
 
-    def job_rows(self, sid: str) -> list[dict]:
-        job = client.Job(self.service, sid)
-        stream = self._call(f"results of {sid}", lambda: job.results(output_mode="json", count=0))
-        return read_rows(stream)
+    def job_results(self, sid: str) -> Results:
+        """Every result row and the field list of a finished job; an ERROR or FATAL message is an error."""
+        document = self._json("get", f"search/jobs/{segment(sid)}/results", f"results of {sid}", count=0)
+        return read_results(document, sid)
+
+    def cancel_job(self, sid: str) -> None:
+        """Best effort: a job left behind only costs disk space until it expires."""
+        try:
+            self._json("post", f"search/jobs/{segment(sid)}/control", f"cancel {sid}", action="cancel")
+        except (binding.HTTPError, InfrastructureError):
+            pass
+
+    def finished_job(self, sid: str, timeout: float) -> Results:
+        """Wait for the job, read its results, cancel it."""
+        self.wait_for_job(sid, timeout)
+        try:
+            return self.job_results(sid)
+        finally:
+            self.cancel_job(sid)
+
+    def count_search(self, app: str, spl: str, earliest: str, latest: str, timeout: float) -> int:
+        """The ``count`` a ``... | stats count``-like search returns."""
+        results = self.finished_job(self.start_search(app, spl, earliest, latest), timeout)
+        try:
+            return int(results.rows[0]["count"])
+        except (IndexError, KeyError, TypeError, ValueError):
+            raise InfrastructureError(f"search {spl!r} returned no count: {results.rows[:1]}") from None
 
 
-def read_rows(stream) -> list[dict]:
-    """Result rows of a JSON results stream; an error message from Splunk is an infrastructure error."""
-    rows = []
-    for item in results.JSONResultsReader(stream):
-        if isinstance(item, dict):
-            rows.append(item)
-        elif item.type in ("FATAL", "ERROR"):
-            raise InfrastructureError(f"Splunk search error: {item.message}")
-    return rows
+@dataclass(frozen=True)
+class Results:
+    rows: list[dict]
+    fields: list[str]  # every result column, also those null in every row (rows omit null fields)
+
+
+def read_results(document: dict, sid: str) -> Results:
+    """The JSON results document of a job: all of its messages are checked, not only the last."""
+    problems = error_messages(document.get("messages"))
+    if problems:
+        raise InfrastructureError(f"search job {sid}: Splunk search error: {'; '.join(problems)}")
+    fields = [f["name"] if isinstance(f, dict) else str(f) for f in document.get("fields", [])]
+    rows = [row for row in document.get("results", []) if isinstance(row, dict)]
+    return Results(rows, fields)
+
+
+def error_messages(messages) -> list[str]:
+    """Texts of the ERROR and FATAL messages, from a list of {type, text} or a {type: [text]} mapping."""
+    if isinstance(messages, dict):
+        messages = [{"type": kind, "text": text} for kind, texts in messages.items()
+                    for text in (texts if isinstance(texts, list) else [texts])]
+    return [str(m.get("text", "")) for m in messages or []
+            if isinstance(m, dict) and str(m.get("type", "")).upper() in ("ERROR", "FATAL")]
 
 
 def _detail(exc: binding.HTTPError) -> str:

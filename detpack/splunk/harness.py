@@ -33,7 +33,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
-from xml.sax.saxutils import escape, quoteattr
+from urllib.parse import quote, quote_plus
+from xml.etree import ElementTree as ET
 
 from splunklib import binding
 
@@ -45,7 +46,7 @@ from ..files import write_atomically
 from ..render import RenderError, search_stanza_name
 from ..replay import SearchResult, judge, run_detection_test
 from . import EXIT_INFRASTRUCTURE, EXIT_INTERRUPTED, InfrastructureError
-from .client import SplunkClient, Target, split_url
+from .client import Results, SplunkClient, Target, split_url
 from .compare import compare_rows
 from .container import SERVER_APP_DIR, SPLUNK_IMAGE, ContainerFailed, ContainerUnavailable, docker_client, start_splunk
 from .hec import HecClient, HecSettings, HecTarget, hec_event
@@ -103,8 +104,10 @@ class Reporter:
         self.live_secrets: list[Callable[[], str | None]] = []  # e.g. the current session key
 
     def keep_secret(self, value: str | None) -> None:
-        if value and value not in self.secrets:
-            self.secrets.append(value)
+        """Redact ``value`` from now on, also as it looks inside a URL or a form body."""
+        for form in (value, quote(value or "", safe=""), quote_plus(value or "")):
+            if form and form not in self.secrets:
+                self.secrets.append(form)
 
     def redact(self, text: str) -> str:
         for secret in [*self.secrets, *(source() for source in self.live_secrets)]:
@@ -116,21 +119,19 @@ class Reporter:
         print(self.redact(f"splunk-test: {phase}: {message}"), file=self.stream, flush=True)
 
     def write_junit(self, path: Path, cases: list[CaseReport]) -> None:
-        failures = sum(1 for c in cases if c.failures and not c.error)
-        errors = sum(1 for c in cases if c.error)
-        lines = ['<?xml version="1.0" encoding="UTF-8"?>',
-                 f'<testsuite name="splunk-test" tests="{len(cases)}" failures="{failures}" errors="{errors}">']
+        """JUnit XML built from redacted text (escaping happens after redaction, so it cannot hide a secret)."""
+        r = self.redact
+        suite = ET.Element("testsuite", name="splunk-test", tests=str(len(cases)),
+                           failures=str(sum(1 for c in cases if c.failures and not c.error)),
+                           errors=str(sum(1 for c in cases if c.error)))
         for case in cases:
-            lines.append(f"  <testcase classname={quoteattr(case.detection)} name={quoteattr(case.test)} "
-                         f'time="{case.seconds:.3f}">')
+            element = ET.SubElement(suite, "testcase", classname=r(case.detection), name=r(case.test),
+                                    time=f"{case.seconds:.3f}")
             if case.error:
-                lines.append(f"    <error message={quoteattr(case.error)}>{escape(case.error)}</error>")
+                ET.SubElement(element, "error", message=r(case.error.splitlines()[0])).text = r(case.error)
             elif case.failures:
-                text = "\n".join(case.failures)
-                lines.append(f"    <failure message={quoteattr(case.failures[0])}>{escape(text)}</failure>")
-            lines.append("  </testcase>")
-        lines.append("</testsuite>")
-        write_atomically(path, self.redact("\n".join(lines) + "\n"))
+                ET.SubElement(element, "failure", message=r(case.failures[0])).text = r("\n".join(case.failures))
+        write_atomically(path, ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n")
 
 
 # --------------------------------------------------------------- command line
@@ -288,6 +289,7 @@ class Run:
             selected = self._select(build.pack)
             self._connect(engine, workdir)
             self._install(build)
+            self._check_role()
             for detection, test in selected:
                 self.cases.append(self._run_case(build, detection, test))
         finally:
@@ -370,6 +372,14 @@ class Run:
             self._wait_for("data models", lambda: client.has_datamodel(model),
                            f"data model {model} not available: install the CIM add-on with --app")
 
+    def _check_role(self) -> None:
+        """Refuse a role that inherits default indexes: searches naming no index would read them too."""
+        role = self.options.role
+        imported = self.client.imported_default_search_indexes(role)
+        if imported:
+            raise UsageError(f"--role {role} imports the default search indexes {', '.join(imported)} from other "
+                             "roles, so the detections' searches would read them too: use a role that imports none")
+
     def _wait_for(self, phase: str, check: Callable[[], bool], failure: str) -> None:
         self.say(phase, "waiting")
         if not poll(check, self.options.ready_timeout, self.options.backoff):
@@ -386,6 +396,7 @@ class Run:
             index = self._fresh_index(len(self.cases) + 1)
             self._send(index, events)
             self._check_parity(index, len(events))
+            self._check_searchable(build.pack.app.app_id, index, len(events))
             case.failures = self._searches(build, detection, test)
         except (InfrastructureError, binding.HTTPError) as exc:
             case.error = str(exc)
@@ -440,42 +451,63 @@ class Run:
             raise InfrastructureError(f"index {index} holds {seen['count']} of {sent} events sent after "
                                       f"{self.options.index_timeout:g} s: {sent - seen['count']} missing")
 
+    def _check_searchable(self, app: str, index: str, sent: int) -> None:
+        """Counted is not yet searchable: wait until searches as the test user see exactly the events sent,
+        in the test index and through the role's default indexes (what the detections rely on), before any
+        test is judged. Otherwise a test expecting no results could pass on data Splunk has not seen."""
+        probes = {f'| tstats count where index="{index}"': f"a search of index {index}",
+                  "* | stats count": f"a search as {self.options.username!r} naming no index"}
+        seen: dict[str, int] = {}
+
+        def all_searchable() -> bool:
+            for spl, what in probes.items():
+                seen[what] = self.client.count_search(app, spl, *ALL_TIME, self.options.search_timeout)
+                if seen[what] > sent:
+                    raise InfrastructureError(f"{what} finds {seen[what]} events but {sent} were sent: "
+                                              f"the default search indexes of the user read other data")
+            return all(count == sent for count in seen.values())
+
+        self.say("searchable", f"waiting until searches see the {sent} event(s)")
+        if not poll(all_searchable, self.options.index_timeout, self.options.backoff):
+            what, count = min(seen.items(), key=lambda item: item[1])
+            raise InfrastructureError(f"{what} finds {count} of the {sent} events sent after "
+                                      f"{self.options.index_timeout:g} s (is --role {self.options.role} "
+                                      f"a role of {self.options.username!r}?)")
+
     def _searches(self, build, detection, test) -> list[str]:
         app, client = build.pack.app.app_id, self.client
         name = search_stanza_name(build.pack.app, detection)
         if client.saved_search(app, name) is None:
             raise InfrastructureError(f"saved search {name!r} not found in app {app} after install")
-        installed = self._search_rows(test, lambda: self._dispatch(app, name))
-        raw = self._search_rows(test, lambda: self._job(app, detection.search))
+        installed = self._search_results(test, lambda: self._dispatch(app, name))
+        raw = self._search_results(test, lambda: self._job(app, detection.search))
         offline = run_detection_test(build, detection, test)
-        failures = [f"installed search: {r}" for r in judge_rows(detection, test, installed)]
-        failures += [f"raw search: {r}" for r in judge_rows(detection, test, raw)]
+        failures = [f"installed search: {r}" for r in judge_results(detection, test, installed)]
+        failures += [f"raw search: {r}" for r in judge_results(detection, test, raw)]
         failures += [f"offline engine: {r}" for r in offline.reasons]
-        failures += compare_rows(offline.rows, installed, "installed search vs offline")
-        failures += compare_rows(offline.rows, raw, "raw search vs offline")
-        self.say("search", f"rows: installed {len(installed)}, raw {len(raw)}, offline {len(offline.rows)}")
+        failures += compare_rows(offline.rows, installed.rows, "installed search vs offline")
+        failures += compare_rows(offline.rows, raw.rows, "raw search vs offline")
+        self.say("search", f"rows: installed {len(installed.rows)}, raw {len(raw.rows)}, offline {len(offline.rows)}")
         return failures
 
-    def _search_rows(self, test, search: Callable[[], list[dict]]) -> list[dict]:
+    def _search_results(self, test, search: Callable[[], Results]) -> Results:
         """Run ``search``; for a test expecting results, run it again with backoff while it finds none."""
-        rows: list[dict] = []
+        latest = [Results([], [])]
 
         def found() -> bool:
-            rows[:] = search()
-            return bool(rows) or not test.positive
+            latest[0] = search()
+            return bool(latest[0].rows) or not test.positive
 
         poll(found, self.options.search_timeout, self.options.backoff)
-        return rows
+        return latest[0]
 
-    def _dispatch(self, app: str, name: str) -> list[dict]:
+    def _dispatch(self, app: str, name: str) -> Results:
         sid = self.client.dispatch_saved_search(app, name, *ALL_TIME)
-        self.client.wait_for_job(sid, self.options.search_timeout)
-        return self.client.job_rows(sid)
+        return self.client.finished_job(sid, self.options.search_timeout)
 
-    def _job(self, app: str, spl: str) -> list[dict]:
+    def _job(self, app: str, spl: str) -> Results:
         sid = self.client.start_search(app, spl, *ALL_TIME)
-        self.client.wait_for_job(sid, self.options.search_timeout)
-        return self.client.job_rows(sid)
+        return self.client.finished_job(sid, self.options.search_timeout)
 
     # -- cleanup ----------------------------------------------------------------
 
@@ -494,10 +526,11 @@ class Run:
             self.say("cleanup", "kept the test data (--keep)")
 
 
-def judge_rows(detection, test, rows: list[dict]) -> list[str]:
-    """The offline test's pass rules (``replay.judge``) applied to rows from Splunk."""
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    return judge(detection, test, SearchResult(rows, columns, len(rows), 0, []))
+def judge_results(detection, test, results: Results) -> list[str]:
+    """The offline test's pass rules (``replay.judge``) applied to Splunk's results. The columns are the
+    document's field list: Splunk leaves a field out of every row where it is null. How many events the
+    search read is unknown here (0)."""
+    return judge(detection, test, SearchResult(results.rows, results.fields, 0, 0, []))
 
 
 def load_events(root: Path, test) -> list:

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from .state import AppPackageError, SplunkState
 
 NAMESPACE = re.compile(r"\A/services(?:NS/(?P<owner>[^/]+)/(?P<app>[^/]+))?/(?P<rest>.*)\Z")
-JOB_PATH = re.compile(r"\Asearch/(?:v2/)?jobs/(?P<sid>[^/]+)(?P<tail>/results|/results_preview)?/?\Z")
+JOB_PATH = re.compile(r"\Asearch/(?:v2/)?jobs/(?P<sid>[^/]+)(?P<tail>/results|/control)?/?\Z")
 SAVED_PATH = re.compile(r"\Asaved/searches/(?P<name>[^/]+)(?P<dispatch>/dispatch)?/?\Z")
 
 SERVER_INFO_ATOM = """<?xml version="1.0" encoding="UTF-8"?>
@@ -55,9 +55,9 @@ def entries(*items: tuple[str, dict]) -> dict:
     return {"entry": [{"name": name, "content": content} for name, content in items], "messages": []}
 
 
-def results_document(rows: list[dict], columns: list[str]) -> bytes:
+def results_document(rows: list[dict], columns: list[str], messages: list[dict]) -> bytes:
     names = columns or sorted({k for row in rows for k in row})
-    return json.dumps({"preview": False, "init_offset": 0, "messages": [],
+    return json.dumps({"preview": False, "init_offset": 0, "messages": messages,
                        "fields": [{"name": n} for n in names], "results": rows}).encode() + b"\n"
 
 
@@ -126,7 +126,7 @@ class DoubleHTTPServer(ThreadingHTTPServer):
         one = {k: v[-1] for k, v in params.items()}
         if rest == "auth/login" and method == "POST":
             self.login(one)
-        self.authenticate(handler)
+        user = self.authenticate(handler)
         if rest == "server/info":
             if one.get("output_mode") != "json":
                 raise Answer(200, raw=SERVER_INFO_ATOM.format(version=self.state.version).encode(), content_type="text/xml")
@@ -152,15 +152,14 @@ class DoubleHTTPServer(ThreadingHTTPServer):
             self.roles(method, unquote(rest.rsplit("/", 1)[1]), params)
         if rest.startswith("data/inputs/http"):
             self.tokens(method, rest, one)
-        if rest in ("search/jobs", "search/v2/jobs", "search/jobs/export", "search/v2/jobs/export") and method == "POST":
-            self.search(rest, one)
+        if rest in ("search/jobs", "search/v2/jobs") and method == "POST":
+            job = self.state.start_job(one.get("search", ""), user, one.get("earliest_time", "0"),
+                                       one.get("latest_time", "now"))
+            raise Answer(201, {"sid": job.sid})
         if m := JOB_PATH.match(rest):
-            self.job(unquote(m["sid"]), m["tail"])
+            self.job(unquote(m["sid"]), m["tail"], one)
         if m := SAVED_PATH.match(rest):
-            self.saved(app, unquote(m["name"]), bool(m["dispatch"]), method)
-        if rest == "saved/searches":
-            raise Answer(200, entries(*[(n, s) for a in self.state.apps.values() if app in ("-", a.name)
-                                         for n, s in a.saved_searches.items()]))
+            self.saved(app, unquote(m["name"]), bool(m["dispatch"]), method, user, one)
         raise error(404, f"no endpoint {path}")
 
     def login(self, one: dict) -> None:
@@ -170,11 +169,13 @@ class DoubleHTTPServer(ThreadingHTTPServer):
                          content_type="text/xml")
         raise Answer(200, raw=f"<response>\n<sessionKey>{key}</sessionKey>\n</response>".encode(), content_type="text/xml")
 
-    def authenticate(self, handler: Handler) -> None:
+    def authenticate(self, handler: Handler) -> str:
+        """The user of the request's session."""
         scheme, _, key = (handler.headers.get("Authorization") or "").partition(" ")
         if scheme != "Splunk" or not self.state.session_valid(key):
             raise Answer(401, raw=b'<response><messages><msg type="WARN">call not properly authenticated</msg></messages></response>',
                          content_type="text/xml")
+        return self.state.user_of(key)
 
     def apps(self, method: str, one: dict) -> None:
         if method == "GET":
@@ -214,7 +215,7 @@ class DoubleHTTPServer(ThreadingHTTPServer):
                 raise error(404, f"role {role} does not exist")
             if method == "POST" and "srchIndexesDefault" in params:
                 self.state.roles[role]["srchIndexesDefault"] = [v for v in params["srchIndexesDefault"] if v]
-            raise Answer(200, entries((role, dict(self.state.roles[role]))))
+            raise Answer(200, entries((role, self.state.role_content(role))))
 
     def tokens(self, method: str, rest: str, one: dict) -> None:
         if rest == "data/inputs/http/http/enable":
@@ -231,34 +232,28 @@ class DoubleHTTPServer(ThreadingHTTPServer):
             raise error(404, f"no token {name}")
         raise error(404, rest)
 
-    def search(self, rest: str, one: dict) -> None:
-        job = self.state.start_job(one.get("search", ""))
-        mode = one.get("exec_mode", "normal")
-        if rest.endswith("export") or mode in ("oneshot", "blocking"):
-            time.sleep(max(0.0, job.ready_at - time.monotonic()))
-            if job.error:
-                raise error(400, f"Error in search: {job.error}")
-        if rest.endswith("export"):
-            lines = [json.dumps({"preview": False, "offset": i, "result": r}) for i, r in enumerate(job.rows)]
-            raise Answer(200, raw=("\n".join(lines) + "\n").encode())
-        if mode == "oneshot":
-            raise Answer(200, raw=results_document(job.rows, job.columns))
-        raise Answer(201, {"sid": job.sid})
-
-    def job(self, sid: str, tail: str | None) -> None:
+    def job(self, sid: str, tail: str | None, one: dict) -> None:
         job = self.state.jobs.get(sid)
         if job is None:
             raise error(404, f"unknown sid {sid}")
+        if tail == "/control":
+            if one.get("action") != "cancel":
+                raise error(400, "only action=cancel is supported")
+            self.state.cancel_job(sid)
+            raise Answer(200, {"messages": [{"type": "INFO", "text": "Search job cancelled."}]})
         done = time.monotonic() >= job.ready_at
         if tail:
-            raise Answer(200, raw=results_document(job.rows if done else [], job.columns))
+            raise Answer(200, raw=results_document(job.rows if done else [], job.columns, job.messages))
+        if not done:
+            with self.state.lock:
+                self.state.running_polls += 1
         state = "RUNNING" if not done else ("FAILED" if job.error else "DONE")
-        messages = [{"type": "FATAL", "text": job.error}] if job.error and done else []
+        messages = ([{"type": "FATAL", "text": job.error}] if job.error and done else []) + job.messages
         raise Answer(200, entries((sid, {"sid": sid, "dispatchState": state, "isDone": done,
                                          "isFailed": bool(job.error) and done, "resultCount": len(job.rows),
                                          "messages": messages})))
 
-    def saved(self, app: str, name: str, dispatch: bool, method: str) -> None:
+    def saved(self, app: str, name: str, dispatch: bool, method: str, user: str, one: dict) -> None:
         stanza = self.state.saved_search(app, name)
         if stanza is None:
             raise error(404, f"saved search {name!r} not found in app {app}")
@@ -266,7 +261,9 @@ class DoubleHTTPServer(ThreadingHTTPServer):
             raise Answer(200, entries((name, dict(stanza))))
         if method != "POST":
             raise error(405, "dispatch needs POST")
-        job = self.state.start_job(stanza.get("search", ""))
+        earliest = one.get("dispatch.earliest_time", stanza.get("dispatch.earliest_time", "0"))
+        latest = one.get("dispatch.latest_time", stanza.get("dispatch.latest_time", "now"))
+        job = self.state.start_job(stanza.get("search", ""), user, earliest, latest)
         raise Answer(201, {"sid": job.sid})
 
     # -- HEC ------------------------------------------------------------------

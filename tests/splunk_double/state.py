@@ -30,7 +30,8 @@ class Faults:
     drop_after_index: int = 0    # next N HEC posts: indexed, then connection closed (a resend duplicates)
     lose_events: int = 0         # next N events accepted but never indexed
     duplicate_events: int = 0    # next N events indexed twice
-    indexing_delay: float = 0.0  # seconds before an accepted event is searchable and counted
+    indexing_delay: float = 0.0  # seconds before an accepted event is counted (and acknowledged)
+    search_lag: float = 0.0      # further seconds before a counted event is searchable
     expire_sessions: int = 0     # next N authenticated REST calls find their session expired (401)
     search_delay: float = 0.0    # seconds a search job stays RUNNING
     restart_after_install: bool = False
@@ -46,6 +47,7 @@ class StoredEvent:
     host: str
     time: float
     visible_at: float
+    searchable_at: float = 0.0
 
 
 @dataclass
@@ -64,6 +66,7 @@ class Job:
     rows: list[dict] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
     error: str = ""
+    messages: list[dict] = field(default_factory=list)  # further {type, text} messages, e.g. from a peer
 
 
 # search text, {macro stanza: entries}, events -> (rows, columns); raises ValueError for a bad search
@@ -113,12 +116,14 @@ class SplunkState:
         self.username, self.password, self.version = username, password, version
         self.engine = engine
         self.faults = Faults()
-        self.sessions: set[str] = set()
+        self.sessions: dict[str, str] = {}  # session key -> user
+        self.issued_keys: list[str] = []      # every session key ever handed out
         self.logins = 0
         self._spared = ""
         self.apps: dict[str, App] = {}
         self.indexes: dict[str, list[StoredEvent]] = {"main": []}
-        self.roles: dict[str, dict[str, list[str]]] = {"admin": {"srchIndexesDefault": ["main"]}}
+        self.users: dict[str, list[str]] = {username: ["admin"]}
+        self.roles: dict[str, dict[str, list[str]]] = {"admin": {"srchIndexesDefault": ["main"], "imported_roles": []}}
         self.tokens: dict[str, dict] = {}  # token -> {name, index, indexes, useACK}
         self.acks: dict[str, dict[int, float]] = {}  # channel -> ackId -> indexed at
         self.jobs: dict[str, Job] = {}
@@ -127,6 +132,9 @@ class SplunkState:
         self.startup_time = int(time.time())
         self._down: tuple[float, float] | None = None  # (from, until) of a restart in progress
         self.hec_requests = 0
+        self.running_polls = 0  # job status answers that said RUNNING
+        self.pending_acks = 0   # ack answers with a batch not yet indexed
+        self.lagging_searches = 0  # searches that missed counted events not yet searchable
         self._ack_ids = itertools.count()
         self._sids = itertools.count(1)
         self._workdir = Path(tempfile.mkdtemp(prefix="splunk-double-"))
@@ -143,7 +151,8 @@ class SplunkState:
                 return None
             self.logins += 1
             key = secrets.token_hex(16)
-            self.sessions.add(key)
+            self.sessions[key] = username
+            self.issued_keys.append(key)
             self._spared = key
             return key
 
@@ -155,6 +164,10 @@ class SplunkState:
                 self.faults.expire_sessions -= 1
                 self.sessions.clear()
             return key in self.sessions
+
+    def user_of(self, key: str) -> str:
+        with self.lock:
+            return self.sessions.get(key, "")
 
     # -- apps -----------------------------------------------------------------
 
@@ -200,9 +213,33 @@ class SplunkState:
     # -- indexes and HEC ------------------------------------------------------
 
     def visible(self, index: str) -> list[StoredEvent]:
+        """The events ``totalEventCount`` counts."""
         now = time.monotonic()
         with self.lock:
             return [e for e in self.indexes.get(index, []) if e.visible_at <= now]
+
+    def searchable(self, index: str) -> list[StoredEvent]:
+        now = time.monotonic()
+        with self.lock:
+            events = [e for e in self.visible(index) if e.searchable_at <= now]
+            self.lagging_searches += len(events) < len(self.visible(index))
+            return events
+
+    # -- roles ----------------------------------------------------------------
+
+    def role_content(self, role: str) -> dict:
+        """The role as ``authorization/roles`` shows it, with what it imports from other roles."""
+        with self.lock:
+            own = self.roles[role]
+            imported = [i for r in own.get("imported_roles", []) for i in self.role_content(r)["srchIndexesDefault"]]
+            return {**own, "imported_srchIndexesDefault": imported}
+
+    def default_indexes(self, user: str) -> list[str]:
+        """Where a search naming no index looks: the defaults of the user's roles, imported ones included."""
+        with self.lock:
+            contents = [self.role_content(r) for r in self.users.get(user, [])]
+            return list(dict.fromkeys(i for c in contents for i in
+                                      [*c["srchIndexesDefault"], *c["imported_srchIndexesDefault"]]))
 
     def create_token(self, name: str, index: str, indexes: list[str], use_ack: bool) -> str:
         with self.lock:
@@ -236,6 +273,7 @@ class SplunkState:
                     host=event.get("host", "double"),
                     time=float(event.get("time", time.time())),
                     visible_at=visible_at,
+                    searchable_at=visible_at + self.faults.search_lag,
                 )
                 self.indexes[event.get("index") or index_default].extend([stored] * copies)
             return visible_at
@@ -250,25 +288,59 @@ class SplunkState:
         now = time.monotonic()
         with self.lock:
             known = self.acks.get(channel, {})
-            return {str(i): i in known and known[i] <= now for i in ids}
+            status = {str(i): i in known and known[i] <= now for i in ids}
+            self.pending_acks += not all(status.values())
+            return status
 
     # -- searches -------------------------------------------------------------
 
-    def start_job(self, spl: str) -> Job:
-        """Run the search now (over the admin role's default indexes) and hold the answer until ready."""
+    def start_job(self, spl: str, user: str, earliest: str = "0", latest: str = "now") -> Job:
+        """Run the search now, as ``user``, over the searchable events of the time range; hold the answer until ready."""
         with self.lock:
             sid = f"double_{next(self._sids)}"
-            indexes = self.roles["admin"]["srchIndexesDefault"]
-            events = [e for name in indexes for e in self.visible(name)]
             job = Job(sid, time.monotonic() + self.faults.search_delay)
             macros = self.macros()
-        try:
-            job.rows, job.columns = self.engine(strip_search_command(spl), macros, events)
-        except ValueError as exc:
-            job.error = str(exc)
+            spl = strip_search_command(spl)
+            if probe := COUNT_IN_INDEX.match(spl):
+                indexes = [probe[1]]
+            else:
+                indexes = self.default_indexes(user)
+            start, end = time_bound(earliest, 0.0), time_bound(latest, time.time() + 1)
+            events = [e for name in indexes for e in self.searchable(name) if start <= e.time < end]
+        if COUNT_IN_INDEX.match(spl) or COUNT_DEFAULT.match(spl):
+            job.rows, job.columns = [{"count": str(len(events))}], ["count"]
+        else:
+            try:
+                job.rows, job.columns = self.engine(spl, macros, events)
+            except ValueError as exc:
+                job.error = str(exc)
         with self.lock:
             self.jobs[sid] = job
         return job
+
+    def cancel_job(self, sid: str) -> bool:
+        with self.lock:
+            return self.jobs.pop(sid, None) is not None
+
+
+# the harness's searchability probes, which the offline engine does not run
+COUNT_IN_INDEX = re.compile(r'\A\|\s*tstats\s+count\s+where\s+index="?([^"\s]+)"?\s*\Z')
+COUNT_DEFAULT = re.compile(r"\A\*\s*\|\s*stats\s+count\s*\Z")
+RELATIVE = re.compile(r"\A-(\d+)([smhd])\Z")
+SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def time_bound(value: str, default: float) -> float:
+    """Epoch seconds of ``earliest_time``/``latest_time``: epoch numbers, ``now`` and ``-N[smhd]`` (coarse)."""
+    value = (value or "").strip()
+    if value == "now":
+        return time.time()
+    if relative := RELATIVE.match(value):
+        return time.time() - int(relative[1]) * SECONDS[relative[2]]
+    try:
+        return float(value)
+    except ValueError:
+        return default
 
 
 def strip_search_command(spl: str) -> str:
