@@ -349,23 +349,45 @@ def test_entity_decoding_turns_the_raw_text_prefilters_off(monkeypatch):
     assert [(r["dest"], r["process_name"]) for r in rows] == [("HOST-1.lab", "scrcons.exe")]
 
 
-# Names mixing case, wildcards-adjacent text, entities and the normaliser's constants.
-NAMES = ["scrcons.exe", "SCRCONS.EXE", "ScrCons.exe", "xscrcons.exe", "a&amp;b.exe", "unknown", "cmd.exe", ""]
-PATTERNS = ["scrcons.exe", "*cons*", "SCR*.EXE", "a&b.exe", "a&amp;b.exe", "unknown", "unk*", "*", "cmd.exe"]
+# Names mixing case, wildcards-adjacent text, entities, the normaliser's constants, and
+# letters whose lower-casing depends on context or grows (final sigma, dotted/dotless i, ß).
+NAMES = ["scrcons.exe", "SCRCONS.EXE", "ScrCons.exe", "xscrcons.exe", "a&amp;b.exe", "&#115;crcons.exe", "unknown",
+         "cmd.exe", "", "ΟΔΟΣ", "ΟΔΟΣ.exe", "οδος.exe", "ıd.exe", "İD.exe", "id.exe", "straße.exe"]
+PATTERNS = ["scrcons.exe", "*cons*", "SCR*.EXE", "a&b.exe", "a&amp;b.exe", "unknown", "unk*", "*", "cmd.exe",
+            "*Σ", "*Σ.EXE", "ΟΔΟΣ.EXE", "*ος*", "İd.exe", "ID.EXE", "*ı*", "*SS*", "STRASSE.EXE"]
 
 
-@settings(max_examples=60, deadline=None)
+def test_case_insensitive_matching_is_the_same_with_or_without_wildcards():
+    """Every name ends in .exe, so a literal ending in .exe and the same literal with its
+    last letter made a wildcard must agree: one comparison for both matcher paths."""
+    from detpack.spl.evaluate import value_matcher
+
+    names = [n for n in NAMES if n.lower().endswith(".exe")] + ["οδοσ.exe"]
+    literals = [p for p in PATTERNS if "*" not in p and p.lower().endswith(".exe")]
+    for pattern in literals:
+        literal, wildcard = value_matcher(pattern), value_matcher(pattern[:-1] + "*")
+        for name in names:
+            assert literal(name) == wildcard(name), (pattern, name)
+    assert value_matcher("ΟΔΟΣ.EXE")("οδοσ.exe") and value_matcher("ΟΔΟΣ.EXE")("οδος.exe")
+
+
+def test_prefilter_keeps_a_final_sigma_the_matcher_matches():
+    events = [raw(sysmon(1, "C:\\w\\ΟΔΟΣ"))]  # lower() makes this Σ a final ς in _raw
+    spl = SEARCH.replace("process_name=scrcons.exe", 'process_name="*Σ"')
+    assert [r["process_name"] for r in run_search(spl, MACROS, events).rows] == ["ΟΔΟΣ"]
+
+
+@settings(max_examples=100, deadline=None)
 @given(names=st.lists(st.sampled_from(NAMES), max_size=6), event_ids=st.lists(st.sampled_from([1, 5, 7, 10]), max_size=6),
-       pattern=st.sampled_from(PATTERNS))
-def test_prefilters_never_change_results(names, event_ids, pattern):
-    from detpack import cim, replay
+       pattern=st.sampled_from(PATTERNS), decode=st.booleans())
+def test_prefilters_never_change_results(names, event_ids, pattern, decode):
+    from detpack import events as events_module
 
     events = [raw(sysmon(eid, "C:\\w\\" + name if name else "", f"H{i}"), i)
               for i, (name, eid) in enumerate(zip(names, event_ids))]
     spl = SEARCH.replace("process_name=scrcons.exe", f'process_name="{pattern}"')
-    filtered = run_search(spl, MACROS, events)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cim, "VERBATIM_FIELDS", frozenset())
-        patch.setattr(replay, "dataset_filter", lambda datamodel: None)
-        unfiltered = run_search(spl, MACROS, events)
+        patch.setattr(events_module, "DECODE_ENTITIES", decode)
+        filtered = run_search(spl, MACROS, events)
+        unfiltered = run_search(spl, MACROS, events, prefilter=False)
     assert filtered.rows == unfiltered.rows

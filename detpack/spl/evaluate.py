@@ -29,14 +29,24 @@ def identity(name: str) -> str:
 # --- search expressions: case-insensitive, wildcards, null never matches ---------
 
 
+# The one case-insensitive form, for search matching and the planner's raw-text
+# prefilter alike. Unlike lower() (final sigma), casefold maps each character on
+# its own, so a value that is a substring of _raw stays one after folding both.
+fold = str.casefold
+
+
 def value_matcher(pattern: str) -> Callable[[str], bool]:
     """Case-insensitive equality with ``*`` wildcards, on one string."""
-    if "*" not in pattern:
-        low = pattern.lower()
-        return lambda s: s.lower() == low
-    parts = (re.escape(p) for p in pattern.split("*"))
-    compiled = re.compile(".*".join(parts) + r"\Z", re.IGNORECASE | re.DOTALL)
-    return lambda s: compiled.match(s) is not None
+    folded = fold(pattern)
+    if "*" not in folded:
+        return lambda s: fold(s) == folded
+    compiled = wildcard_regex(folded)
+    return lambda s: compiled.match(fold(s)) is not None
+
+
+def wildcard_regex(pattern: str) -> re.Pattern:
+    """``*`` matches any run of characters (one group each, for rename); the rest is literal."""
+    return re.compile("(.*)".join(re.escape(p) for p in pattern.split("*")) + r"\Z", re.DOTALL)
 
 
 def field_equals(field: str, pattern: str) -> Callable[[Row], bool]:
@@ -365,10 +375,6 @@ def eval_stage(command: ast.Eval) -> Stage:
             yield row
 
     return run
-
-
-def wildcard_regex(pattern: str) -> re.Pattern:
-    return re.compile("(.*)".join(re.escape(p) for p in pattern.split("*")) + r"\Z", re.DOTALL)
 
 
 def renamer(old: str, new: str) -> Callable[[str], str | None]:

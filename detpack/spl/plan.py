@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from . import ast
 from .errors import SplError
-from .evaluate import Row, Stage, aggregate_stage, command_stage, compile_search, value_matcher
+from .evaluate import Row, Stage, aggregate_stage, command_stage, compile_search, fold, value_matcher
 
 UNPREFIXED_FIELDS = frozenset({"_time", "host", "source", "sourcetype"})
 ENTITY_CHARACTERS = frozenset("&<>\"'")
@@ -28,13 +28,13 @@ BOOLEAN_WORDS = {"true", "false", "t", "f", "1", "0"}
 @dataclass(frozen=True)
 class Prefilter:
     """AND over clauses; a clause is an OR of alternatives; an alternative needs all
-    its (lower-case) parts in the raw text."""
+    its (casefolded) parts in the casefolded raw text."""
 
     clauses: tuple[tuple[tuple[str, ...], ...], ...]
 
     def keep(self, raw: str) -> bool:
-        low = raw.lower()
-        return all(any(all(p in low for p in alt) for alt in clause) for clause in self.clauses)
+        folded = fold(raw)
+        return all(any(all(p in folded for p in alt) for alt in clause) for clause in self.clauses)
 
     def compile(self, then: Callable[[str], bool] | None = None) -> Callable[[str], bool]:
         """The fastest equivalent of ``keep`` (a single needle is the common case),
@@ -43,8 +43,8 @@ class Prefilter:
         if single:
             needle = self.clauses[0][0][0]
             if then is None:
-                return lambda raw: needle in raw.lower()
-            return lambda raw: needle in raw.lower() and then(raw)
+                return lambda raw: needle in fold(raw)
+            return lambda raw: needle in fold(raw) and then(raw)
         keep = self.keep
         return keep if then is None else lambda raw: keep(raw) and then(raw)
 
@@ -86,7 +86,7 @@ def plan(pipeline: ast.Pipeline, datamodels: Collection[str],
     generator = tstats_stage(first, resolve)
     prefilter = None
     if first.where is not None:
-        prefilter = build_prefilter(first.where, prefix, set(verbatim_fields), {c.lower() for c in constant_values})
+        prefilter = build_prefilter(first.where, prefix, set(verbatim_fields), {fold(c) for c in constant_values})
     return Plan(first.datamodel, prefilter, [generator, *stages])
 
 
@@ -156,7 +156,7 @@ def needed_parts(term: ast.SearchExpr, prefix: str, verbatim: set[str], constant
         return None
     if term.field[len(prefix):] not in verbatim:
         return None
-    parts = tuple(p.lower() for p in term.value.split("*") if p)
+    parts = tuple(p for p in fold(term.value).split("*") if p)
     if not parts or any(c in ENTITY_CHARACTERS for p in parts for c in p):
         return None
     matches = value_matcher(term.value)
