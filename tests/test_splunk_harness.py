@@ -87,7 +87,7 @@ def test_only_the_named_detection_runs_and_unknown_names_are_usage_errors(harnes
 
 @pytest.mark.parametrize("fault", [
     {"hec_busy": 3}, {"hec_throttled": 2}, {"drop_before_index": 2}, {"indexing_delay": 0.05},
-    {"expire_sessions": 3}, {"search_delay": 0.05}, {"search_lag": 0.1},
+    {"expire_sessions": 3}, {"search_delay": 0.05}, {"search_lag": 0.1}, {"drop_after_create_index": 1},
     {"restart_after_install": True, "restart_lag": 0.05, "restart_downtime": 0.5},
 ], ids=lambda f: next(iter(f)))
 def test_recoverable_faults_are_recovered(harness, state, fault):
@@ -101,7 +101,7 @@ def test_recoverable_faults_are_recovered(harness, state, fault):
     proof = {"hec_busy": lambda: state.hec_requests > 3, "hec_throttled": lambda: state.hec_requests > 3,
              "drop_before_index": lambda: state.hec_requests > 3, "expire_sessions": lambda: state.logins > 3,
              "indexing_delay": lambda: state.pending_acks > 0, "search_delay": lambda: state.running_polls > 0,
-             "search_lag": lambda: state.lagging_searches > 0,
+             "search_lag": lambda: state.lagging_searches > 0, "drop_after_create_index": lambda: True,
              "restart_after_install": lambda: state.restarts == 1 and "restarting Splunk" in outcome.stderr}
     assert proof[next(iter(fault))]()
 
@@ -229,6 +229,39 @@ def test_ctrl_c_cleans_up_and_exits_130(harness, state, monkeypatch, tmp_path):
 
 
 HOSTILE_PASSWORD = 'Pa&ss<w0rd"'
+
+
+def test_sigterm_stops_the_run_like_ctrl_c_and_cleans_up(harness, state, monkeypatch, tmp_path):
+    import os
+    import signal
+    import time
+
+    def terminated(self, events):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler interrupts this
+        raise AssertionError("SIGTERM did not stop the run")
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(hec.HecClient, "send", terminated)
+    outcome = harness()
+    assert outcome.code == 130, outcome.stderr
+    assert "stopped by Ctrl-C or SIGTERM; cleaned up" in outcome.stderr
+    assert signal.getsignal(signal.SIGTERM) == before
+    only_main_left(state)
+
+
+def test_an_unexpected_error_is_one_redacted_line_exit_3_and_a_report(harness, state, monkeypatch, tmp_path):
+    def broken(self, events):
+        raise RuntimeError(f"boom with {PASSWORD}\nsecond line")
+
+    monkeypatch.setattr(hec.HecClient, "send", broken)
+    outcome = harness()
+    assert outcome.code == 3, outcome.stderr
+    assert "splunk-test: error: unexpected RuntimeError: boom with ***" in outcome.stderr
+    assert "Traceback" not in outcome.stderr and "second line" not in outcome.stderr
+    report = (tmp_path / "junit.xml").read_text()
+    assert 'name="run"' in report and "unexpected RuntimeError: boom with ***" in report
+    only_main_left(state)
 
 
 def test_secrets_appear_in_no_output_or_report(harness, state, tmp_path, monkeypatch):
@@ -378,8 +411,11 @@ class StandInContainer:
         self.attrs = {"NetworkSettings": {"Ports": {"8089/tcp": port(double.rest_url), "8088/tcp": port(double.hec_url)}}}
         self.removed = False
 
+        self.interrupt_reload = False
+
     def reload(self):
-        pass
+        if self.interrupt_reload:
+            raise KeyboardInterrupt
 
     def remove(self, force, v):
         self.removed = force and v
@@ -390,10 +426,14 @@ class StandInDocker:
         self.containers = self
         self.started = StandInContainer(double)
         self.environment = {}
+        self.closed = False
 
     def run(self, image, environment, volumes, **kwargs):
         self.environment, self.volumes = environment, volumes
         return self.started
+
+    def close(self):
+        self.closed = True
 
 
 def test_container_flow_starts_installs_from_the_mount_and_removes_the_container(
@@ -409,6 +449,18 @@ def test_container_flow_starts_installs_from_the_mount_and_removes_the_container
     assert outcome.code == 0, outcome.stderr
     assert "splunk-test: container: starting splunk/splunk:" in outcome.stderr
     assert docker.environment["SPLUNK_PASSWORD"] == PASSWORD and PASSWORD not in outcome.stderr
-    assert docker.started.removed
+    assert docker.started.removed and docker.closed
     assert set(state.apps) == {"DA-ESS-DetPack", "Splunk_SA_CIM"}
     only_main_left(state)
+
+
+def test_a_container_interrupted_right_after_it_started_is_removed(tls_splunk, pack, monkeypatch, capsys, tmp_path):
+    from detpack.splunk import harness as module
+
+    docker = StandInDocker(tls_splunk)
+    docker.started.interrupt_reload = True  # Ctrl-C before its ports are known
+    monkeypatch.setattr(module, "docker_client", lambda: docker)
+    outcome = run_cli(["--content", str(pack), "--container", "--insecure", "--stage-dir", str(tmp_path / "stage")],
+                      monkeypatch, capsys, {"SPLUNK_PASSWORD": PASSWORD})
+    assert outcome.code == 130, outcome.stderr
+    assert docker.started.removed and docker.closed

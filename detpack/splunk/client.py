@@ -62,6 +62,7 @@ class SplunkClient:
     def __init__(self, target: Target, backoff: Backoff = Backoff()):
         self.target = target
         self.backoff = backoff
+        self.last_attempts = 0  # how many tries the latest call took
         scheme, host, port = split_url(target.url, 8089)
         self.service = client.Service(
             scheme=scheme,
@@ -80,7 +81,9 @@ class SplunkClient:
     def _call(self, what: str, request: Callable[[], Any]) -> Any:
         """Run ``request``; retry connection errors and 5xx; raise InfrastructureError."""
         waits = self.backoff.waits()
+        self.last_attempts = 0
         while True:
+            self.last_attempts += 1
             try:
                 return request()
             except binding.AuthenticationError:
@@ -219,6 +222,8 @@ class SplunkClient:
         try:
             self._json("post", "data/indexes", f"create index {name}", name=name)
         except binding.HTTPError as exc:
+            if exc.status == 409 and self.last_attempts > 1:
+                return  # an earlier try created it before its answer was lost
             raise InfrastructureError(f"create index {name}: HTTP {exc.status}: {_detail(exc)}") from None
 
     def delete_index(self, name: str) -> None:

@@ -12,7 +12,7 @@ import secrets
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 SPLUNK_IMAGE = "splunk/splunk:9.3.2"
 SERVER_APP_DIR = "/tmp/detpack-apps"
@@ -57,12 +57,23 @@ class SplunkContainer:
     password: str = field(repr=False)
 
     def stop(self) -> None:
-        self.container.remove(force=True, v=True)
+        remove_container(self.container)
 
 
-def start_splunk(engine: Any, stage_dir: Path, image: str = SPLUNK_IMAGE, password: str | None = None) -> SplunkContainer:
-    """Run ``image`` detached (admin password generated unless given); the caller waits until splunkd
-    answers and stops it at the end."""
+def remove_container(container: Any) -> None:
+    """Remove the container and its volumes; one already gone is fine."""
+    from docker.errors import NotFound
+
+    try:
+        container.remove(force=True, v=True)
+    except NotFound:
+        pass
+
+
+def start_splunk(engine: Any, stage_dir: Path, image: str = SPLUNK_IMAGE, password: str | None = None,
+                 on_started: Callable[[Any], None] = lambda container: None) -> SplunkContainer:
+    """Run ``image`` detached (admin password generated unless given); ``on_started`` gets the container
+    as soon as Docker created it (to register its removal); the caller waits until splunkd answers."""
     from docker.errors import DockerException
 
     password = password or generate_password()
@@ -78,12 +89,13 @@ def start_splunk(engine: Any, stage_dir: Path, image: str = SPLUNK_IMAGE, passwo
         )
     except DockerException as exc:
         raise ContainerFailed(f"could not start {image}: {_first_line(exc)}") from None
+    on_started(container)
     try:
         container.reload()  # learn the host ports Docker picked
         ports = container.attrs["NetworkSettings"]["Ports"]
         rest, hec = ports[REST_PORT][0]["HostPort"], ports[HEC_PORT][0]["HostPort"]
     except (DockerException, KeyError, IndexError, TypeError) as exc:
-        container.remove(force=True, v=True)
+        remove_container(container)
         raise ContainerFailed(f"{image} started but its ports are unknown: {_first_line(exc)}") from None
     return SplunkContainer(container, f"https://127.0.0.1:{rest}", f"https://127.0.0.1:{hec}", password)
 

@@ -25,11 +25,14 @@ import getpass
 import os
 import re
 import shutil
+import signal
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
@@ -48,7 +51,8 @@ from ..replay import SearchResult, judge, run_detection_test
 from . import EXIT_INFRASTRUCTURE, EXIT_INTERRUPTED, InfrastructureError
 from .client import Results, SplunkClient, Target, split_url
 from .compare import compare_rows
-from .container import SERVER_APP_DIR, SPLUNK_IMAGE, ContainerFailed, ContainerUnavailable, docker_client, start_splunk
+from .container import (SERVER_APP_DIR, SPLUNK_IMAGE, ContainerFailed, ContainerUnavailable, docker_client,
+                        remove_container, start_splunk)
 from .hec import HecClient, HecSettings, HecTarget, hec_event
 from .retry import Backoff, poll
 
@@ -222,14 +226,32 @@ def read_password(environ, stdin: TextIO) -> str:
 
 def run_command(args: argparse.Namespace) -> int:
     reporter = Reporter(sys.stderr)
+    with sigterm_as_interrupt():
+        try:
+            options = options_from_args(args)
+        except UsageError as exc:
+            print(f"splunk-test: {exc}", file=sys.stderr)
+            return EXIT_INVALID_INPUT
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPTED
+        return run_splunk_test(options, reporter)
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM (CI cancelling the job, ``docker stop``) stops the run like Ctrl-C, so that cleanup runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        options = options_from_args(args)
-    except UsageError as exc:
-        print(f"splunk-test: {exc}", file=sys.stderr)
-        return EXIT_INVALID_INPUT
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    return run_splunk_test(options, reporter)
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_splunk_test(options: Options, reporter: Reporter) -> int:
@@ -245,6 +267,10 @@ def run_splunk_test(options: Options, reporter: Reporter) -> int:
         for line in message.splitlines():
             reporter.say(phase, line)
         run.cases.append(CaseReport("splunk-test", "run", error=message))
+    except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen answer: still one line, exit 3, a report
+        code, message = EXIT_INFRASTRUCTURE, f"unexpected {type(exc).__name__}: {first_line(exc)}"
+        reporter.say("error", message)
+        run.cases.append(CaseReport("splunk-test", "run", error=message))
     if options.junit and run.cases:
         reporter.write_junit(options.junit, run.cases)
     return code
@@ -253,7 +279,7 @@ def run_splunk_test(options: Options, reporter: Reporter) -> int:
 def why_stopped(exc: BaseException) -> tuple[int, str, str]:
     """Exit code, phase and message for what ended the run early."""
     if isinstance(exc, KeyboardInterrupt):
-        return EXIT_INTERRUPTED, "interrupted", "stopped by Ctrl-C; cleaned up"
+        return EXIT_INTERRUPTED, "interrupted", "stopped by Ctrl-C or SIGTERM; cleaned up"
     if isinstance(exc, InvalidInput):
         return EXIT_INVALID_INPUT, "invalid input", "\n".join(str(f) for f in exc.findings)
     if isinstance(exc, (RenderError, ConfValueError)):
@@ -283,6 +309,7 @@ class Run:
 
     def execute(self) -> int:
         workdir = Path(tempfile.mkdtemp(prefix="detpack-splunk-test-"))
+        engine = None
         try:
             engine = self._docker_engine()  # fails at once without Docker, before any work
             build = self._build(workdir / "build")
@@ -294,6 +321,8 @@ class Run:
                 self.cases.append(self._run_case(build, detection, test))
         finally:
             self._cleanup()
+            if engine is not None:
+                engine.close()
             shutil.rmtree(workdir, ignore_errors=True)
         return self._exit_code()
 
@@ -336,10 +365,9 @@ class Run:
         self.stage = stage
         if engine is not None:
             self.say("container", f"starting {options.image}")
-            self.container = start_splunk(engine, stage, options.image, options.password or None)
+            self.container = start_splunk(engine, stage, options.image, options.password or None,
+                                          on_started=self._remove_at_the_end)
             self.reporter.keep_secret(self.container.password)
-            if not options.keep:
-                self.cleanups.append(("stop container", self.container.stop))
             rest_url, password, self.server_dir = self.container.rest_url, self.container.password, SERVER_APP_DIR
             self.hec_url = options.hec_url or self.container.hec_url
         else:
@@ -353,6 +381,10 @@ class Run:
         self.reporter.live_secrets.append(self.client.session_key)
         info = self.client.wait_until_ready(options.ready_timeout)
         self.say("connect", f"Splunk {info.get('version', '?')} answers")
+
+    def _remove_at_the_end(self, container) -> None:
+        if not self.options.keep:
+            self.cleanups.append(("remove container", lambda: remove_container(container)))
 
     def _install(self, build) -> None:
         client = self.client
@@ -412,9 +444,9 @@ class Run:
         client, role = self.client, self.options.role
         index = f"detpack_{self.run_id}_{number}"
         self.say("index", f"creating {index}")
-        client.create_index(index)
-        if not self.options.keep:
+        if not self.options.keep:  # before the call: its answer may be lost after the index was made
             self.cleanups.append((f"delete index {index}", lambda: client.delete_index(index)))
+        client.create_index(index)
         if not self.role_saved:
             previous = client.default_search_indexes(role)
             self.cleanups.append((f"restore role {role}", lambda: client.set_default_search_indexes(role, previous)))
@@ -517,13 +549,17 @@ class Run:
             try:
                 undo()
                 self.say("cleanup", name)
-            except (InfrastructureError, binding.HTTPError, OSError) as exc:
-                self.say("cleanup", f"{name} failed: {exc}")
+            except Exception as exc:  # noqa: BLE001 - report it and go on with the other steps
+                self.say("cleanup", f"{name} failed: {type(exc).__name__}: {first_line(exc)}")
             except KeyboardInterrupt:
                 self.say("cleanup", f"{name} interrupted")
         self.cleanups.clear()
         if self.options.keep and self.cases:
             self.say("cleanup", "kept the test data (--keep)")
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0]
 
 
 def judge_results(detection, test, results: Results) -> list[str]:

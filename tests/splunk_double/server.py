@@ -199,6 +199,9 @@ class DoubleHTTPServer(ThreadingHTTPServer):
                 if new in state.indexes:
                     raise error(409, f"index {new} already exists")
                 state.indexes[new] = []
+                if state.faults.drop_after_create_index > 0:
+                    state.faults.drop_after_create_index -= 1
+                    raise DropConnection()
                 raise Answer(201, entries((new, {"totalEventCount": 0})))
             if not name:
                 raise Answer(200, entries(*[(n, {"totalEventCount": len(state.visible(n))}) for n in state.indexes]))

@@ -32,6 +32,7 @@ class Faults:
     duplicate_events: int = 0    # next N events indexed twice
     indexing_delay: float = 0.0  # seconds before an accepted event is counted (and acknowledged)
     search_lag: float = 0.0      # further seconds before a counted event is searchable
+    drop_after_create_index: int = 0  # next N index creations: made, then connection closed
     expire_sessions: int = 0     # next N authenticated REST calls find their session expired (401)
     search_delay: float = 0.0    # seconds a search job stays RUNNING
     restart_after_install: bool = False
