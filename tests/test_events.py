@@ -283,11 +283,36 @@ def test_problem_list_is_capped_but_counting_goes_on(tmp_path, monkeypatch):
     assert (stats.events_skipped, len(stats.problems)) == (3, 2)
 
 
-def test_reader_streams(tmp_path):
-    """Events come out while the file is still being read, not after it is all in memory."""
-    path = write(tmp_path, (GOOD + "\n") * 3)
+class RecordingFile:
+    """A binary file that counts the bytes read from it."""
+
+    def __init__(self, name, mode):
+        self.file, self.bytes_read = open(name, mode), 0
+
+    def read(self, size=-1):
+        data = self.file.read(size)
+        self.bytes_read += len(data)
+        return data
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_reader_streams(tmp_path, monkeypatch, compress):
+    """The first event comes out after a read or two, not after the whole file is in memory."""
+    opened = []
+    monkeypatch.setattr(events, "open", lambda *a: opened.append(RecordingFile(*a)) or opened[-1], raising=False)
+    monkeypatch.setattr(events, "READ_BYTES", 512)
+    content = "".join(make_event(data=f"<Data Name='N'>{i}</Data>") + "\n" for i in range(5000)).encode()
+    path = write(tmp_path, gzip.compress(content) if compress else content, "s.gz" if compress else "s.log")
+    assert path.stat().st_size > 20 * 512
     iterator = read_events(path, stats=ReadStats())
     assert next(iterator).origin == f"{path}:1"
+    assert opened[0].bytes_read <= 2 * 512
 
 
 # ---------------------------------------------------------------- parse_event

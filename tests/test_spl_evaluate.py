@@ -5,6 +5,8 @@ unprefixed CIM rows; other searches take event field dicts.
 """
 from __future__ import annotations
 
+import weakref
+
 import pytest
 
 from detpack.spl import SplError, output_rows, parse, plan
@@ -272,11 +274,22 @@ def test_stats_drops_null_groups_and_sorts():
     assert run("| stats count by k", rows) == [{"k": "a", "count": "1"}, {"k": "b", "count": "2"}]
 
 
-def test_tstats_streams_without_keeping_rows():
-    def endless_but_bounded():
-        for i in range(200_000):
-            yield {"process_name": "x", "_time": float(i)}
+class Row(dict):
+    """A row that can be watched with a weak reference (plain dicts cannot)."""
 
-    out = run("| tstats count max(_time) as last from datamodel=Endpoint.Processes by Processes.process_name",
-              endless_but_bounded())
-    assert out == [{"Processes.process_name": "x", "count": "200000", "last": "199999"}]
+
+def test_tstats_streams_without_keeping_rows():
+    live = set()  # ids of the rows not yet freed
+
+    def rows_that_must_not_be_kept():
+        for i in range(20_000):
+            assert len(live) <= 2, f"{len(live)} rows kept alive by tstats"
+            row = Row(process_name="x", _time=float(i))
+            live.add(i)
+            weakref.finalize(row, live.discard, i)
+            yield row
+            del row
+
+    out = run("| tstats count max(_time) as last from datamodel=Endpoint.Processes where Processes.process_name=x "
+              "by Processes.process_name", rows_that_must_not_be_kept())
+    assert out == [{"Processes.process_name": "x", "count": "20000", "last": "19999"}]
