@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import importlib.util
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from detpack.cim import processes_row
+from detpack.build import build_app
 from detpack.events import ReadStats, parse_event, read_events
+from detpack.render import search_stanza_name
+from detpack.replay import DatasetFile, run_search, shipped_macros, shipped_search
 
-ROOT = Path(__file__).resolve().parent.parent / "attack_data"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ROOT = PROJECT_ROOT / "attack_data"
 MANIFEST = ROOT / "manifest.yml"
 ENTRY_KEYS = {"file", "detection", "source", "sourcetype", "events", "covers", "expected_count", "expected_rows"}
 BY = ("dest", "user", "parent_process", "process_name", "process", "process_id", "parent_process_id")
@@ -57,22 +59,23 @@ def test_file_reads_and_parses_without_bad_events(entry):
     assert all(f["Computer"].endswith(".example.local") for f in parsed)
 
 
-def detection_rows(parsed: list[dict]) -> list[dict]:
-    """Script Execution via WMI over Endpoint.Processes rows, written out directly as a cross-check."""
-    groups: dict[tuple, list[float]] = {}
-    for fields in parsed:
-        row = processes_row(fields)
-        if row and row["process_name"].lower() == "scrcons.exe":
-            groups.setdefault(tuple(row[f] for f in BY), []).append(row["_time"])
-    utc = lambda t: time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t))  # noqa: E731
-    return [dict(zip(BY, key), count=len(times), firstTime=utc(min(times)), lastTime=utc(max(times)))
-            for key, times in sorted(groups.items())]
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    return build_app(PROJECT_ROOT, tmp_path_factory.mktemp("built"), sync_committed=False)
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
-def test_expected_rows_match_the_normalised_events(entry):
-    parsed, _ = read_entry(entry)
-    assert detection_rows(parsed) == entry["expected_rows"]
+def test_expected_rows_are_what_the_shipped_search_returns(built, entry):
+    """The engine over the file alone, with the BUILT app's search and macros."""
+    detection = built.pack.detection(entry["detection"])
+    spl = shipped_search(built.app_dir, search_stanza_name(built.pack.app, detection))
+    dataset = DatasetFile(ROOT / entry["file"], entry["source"], entry["sourcetype"])
+    result = run_search(spl, shipped_macros(built.app_dir), [dataset])
+    assert (result.events_read, result.events_skipped) == (entry["events"], 0)
+    expected = [{k: str(v) for k, v in row.items()} for row in entry["expected_rows"]]
+    assert len(result.rows) == len(expected) == entry["expected_count"]
+    for number, (got, wanted) in enumerate(zip(result.rows, expected), 1):
+        assert list(got.items()) == list(wanted.items()), f"row {number}"
 
 
 def test_positives_cover_the_required_shapes():
