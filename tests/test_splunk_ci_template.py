@@ -1,7 +1,9 @@
 """The CI workflow template users copy: valid YAML whose build.py command lines the real parser accepts."""
 from __future__ import annotations
 
+import os
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -42,7 +44,39 @@ def test_splunk_runs_as_a_pinned_service_bound_to_loopback_with_the_staging_moun
     assert service["image"] == SPLUNK_IMAGE
     assert service["env"]["SPLUNK_START_ARGS"] == "--accept-license"
     assert all(port.startswith("127.0.0.1:") for port in service["ports"])
-    assert service["volumes"] == [f"{SERVER_APP_DIR}:{SERVER_APP_DIR}"]
+    assert service["volumes"] == [f"{SERVER_APP_DIR}:{SERVER_APP_DIR}:ro"]
     splunk_test = build_commands()[-1]
     assert splunk_test[splunk_test.index("--stage-dir") + 1] == SERVER_APP_DIR
     assert "secrets.SPLUNK_TEST_PASSWORD" in service["env"]["SPLUNK_PASSWORD"]
+
+
+def step_script(job: str, name: str) -> str:
+    return next(step["run"] for step in workflow()["jobs"][job]["steps"] if step.get("name") == name)
+
+
+def bash(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env={"PATH": os.environ["PATH"], **env},
+                          capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("password, runs", [("", "false"), ("S3cret-pw", "true")])
+def test_the_splunk_job_runs_only_with_the_password_secret_and_says_so_when_skipped(tmp_path, password, runs):
+    assert workflow()["jobs"]["splunk"]["if"] == "needs.splunk-gate.outputs.has_password == 'true'"
+    output = tmp_path / "github_output"
+    done = bash(step_script("splunk-gate", "Is the Splunk password secret available?"), tmp_path,
+                {"SPLUNK_PASSWORD": password, "GITHUB_OUTPUT": str(output)})
+    assert done.returncode == 0 and output.read_text() == f"has_password={runs}\n"
+    assert ("::notice title=Splunk replay skipped::" in done.stdout) == (runs == "false")
+
+
+def test_the_splunk_job_stops_at_once_without_add_ons(tmp_path):
+    script = step_script("splunk", "Replay the tests in Splunk")
+    (tmp_path / "addons").mkdir()
+    done = bash(script.split("python build.py", 1)[0], tmp_path, {})
+    assert done.returncode == 1
+    assert "::error::no add-on packages (.tgz or .spl) in addons/" in done.stdout
+
+
+def test_packages_are_installed_after_refreshing_the_package_lists():
+    script = step_script("offline", "Install the pinned tools")
+    assert script.index("apt-get update") < script.index("apt-get install")
