@@ -75,6 +75,8 @@ def test_keep_leaves_the_test_indexes(harness, state):
     assert outcome.code == 0, outcome.stderr
     kept = [name for name in state.indexes if name.startswith("detpack_")]
     assert len(kept) == 3 and all(state.visible(name) for name in kept)
+    first = state.indexes[sorted(kept)[0]][0]  # HEC time and host are the event's own, as Splunk indexes them
+    assert (first.time, first.host) == (1714557660.25, "ws01.example.test")
     assert state.tokens == {} and state.roles["admin"]["srchIndexesDefault"] == ["main"]
 
 

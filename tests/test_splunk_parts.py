@@ -144,6 +144,18 @@ def test_server_info_and_a_search_job_through_splunk_sdk(client, state):
     assert state.jobs == {}, "the job is cancelled once its results are read"
 
 
+def test_searches_honour_the_jobs_time_range_on_the_hec_time(client, state):
+    from dataclasses import replace
+
+    client.login()
+    event = _stored(sysmon(1, SCRCONS))
+    state.indexes["main"] += [replace(event, time=100.0), replace(event, time=200.0)]
+    assert client.count_search("search", "* | stats count", "0", "now", 5) == 2
+    assert client.count_search("search", "* | stats count", "150", "now", 5) == 1
+    assert client.count_search("search", "* | stats count", "0", "150", 5) == 1
+    assert client.count_search("search", "* | stats count", "-1h", "now", 5) == 0
+
+
 def test_a_failing_search_job_reports_splunks_message(client):
     client.login()
     sid = client.start_search("search", "| nosuchcommand", "0", "now")
