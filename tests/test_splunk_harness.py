@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import shutil
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -354,15 +353,10 @@ def test_broken_content_is_invalid_input(harness, pack, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def certificate(tmp_path_factory) -> tuple[Path, Path]:
-    if not shutil.which("openssl"):
-        pytest.skip("openssl is not installed: cannot make a certificate for the TLS tests")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    return cert, key
+def certificate() -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (valid until 2126) and its key, made for these tests only."""
+    folder = Path(__file__).resolve().parent / "splunk_double" / "tls"
+    return folder / "cert.pem", folder / "key.pem"
 
 
 @pytest.fixture
