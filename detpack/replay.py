@@ -105,6 +105,11 @@ def dataset_filter(datamodel: str | None) -> Callable[[str], bool] | None:
     return candidate
 
 
+def raw_event_filter(compiled: Plan) -> Callable[[str], bool] | None:
+    """The raw-text test a search applies before parsing: its prefilter, then its data set's."""
+    return compiled.keep(then=dataset_filter(compiled.datamodel))
+
+
 def run_search(spl: str, macros: Mapping[str, MacroDef] | Iterable,
                events_or_paths: Iterable[RawEvent | DatasetFile | str | os.PathLike], *,
                source: str | None = None, sourcetype: str | None = None,
@@ -119,7 +124,7 @@ def run_search(spl: str, macros: Mapping[str, MacroDef] | Iterable,
     """
     compiled = plan_search(spl, macros, prefilter=prefilter)
     stats = ReadStats()
-    keep = compiled.keep(then=dataset_filter(compiled.datamodel)) if prefilter else None
+    keep = raw_event_filter(compiled) if prefilter else None
     raw_events = raw_event_stream(events_or_paths, keep, stats, source, sourcetype)
     rows = search_rows(raw_events, compiled.datamodel, stats)
     with Progress(stats, progress):
