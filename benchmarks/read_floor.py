@@ -3,9 +3,10 @@
 For each shared data set (../shared/datasets from the project root, or --datasets):
   floor       decompress and split into lines, nothing else (gzip/open + `for line in f`)
   reject-all  read_events with a keep that rejects every event (the reader's own cost)
-  planner     read_events with the keep the SPL planner compiles for
-              `process_name=scrcons.exe` (case-insensitive literal; nearly all rejected)
-  re-icase    the same check as an re.IGNORECASE search, for comparison
+  planner     read_events with the raw-text filter replay compiles for the shipped
+              detection (built from this project into a temporary folder): its
+              prefilter, then its data set's event codes; nearly all rejected
+  re-icase    an re.IGNORECASE search for `scrcons.exe`, for comparison
 Figures are events (lines) per second, median of --runs runs, one core.
 
     .venv/bin/python benchmarks/read_floor.py [--runs 5] [--datasets DIR]
@@ -17,15 +18,19 @@ import gzip
 import re
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from detpack import replay  # noqa: E402
+from detpack.build import build_app  # noqa: E402
 from detpack.events import ReadStats, read_events  # noqa: E402
-from detpack.spl.plan import Prefilter  # noqa: E402
+from detpack.render import search_stanza_name  # noqa: E402
 
+DETECTION = "Script Execution via WMI"
 LITERAL = "scrcons.exe"
 LITERAL_RE = re.compile(re.escape(LITERAL), re.IGNORECASE)
 
@@ -54,12 +59,26 @@ def reader(keep):
     return run
 
 
-MEASURES = {
-    "floor": floor,
-    "reject-all": reader(lambda raw: False),
-    "planner": reader(Prefilter((((LITERAL,),),)).compile()),
-    "re-icase": reader(lambda raw: LITERAL_RE.search(raw) is not None),
-}
+def shipped_filter():
+    """The raw-text filter of the shipped detection, as ``replay.run_search`` compiles it."""
+    with tempfile.TemporaryDirectory(prefix="detpack-floor-") as folder:
+        build = build_app(ROOT, Path(folder), sync_committed=False)
+        detection = build.pack.detection(DETECTION)
+        spl = replay.shipped_search(build.app_dir, search_stanza_name(build.pack.app, detection))
+        compiled = replay.plan_search(spl, replay.shipped_macros(build.app_dir))
+    keep = replay.raw_event_filter(compiled)
+    if keep is None:
+        raise SystemExit(f"the planner compiles no raw-text filter for {DETECTION!r}")
+    return keep
+
+
+def measures() -> dict:
+    return {
+        "floor": floor,
+        "reject-all": reader(lambda raw: False),
+        "planner": reader(shipped_filter()),
+        "re-icase": reader(lambda raw: LITERAL_RE.search(raw) is not None),
+    }
 
 
 def median_rate(measure, paths: list[Path], runs: int) -> tuple[int, float]:
@@ -79,12 +98,13 @@ def main() -> None:
     folders = sorted(p for p in args.datasets.iterdir() if p.is_dir()) if args.datasets.is_dir() else []
     if not folders:
         raise SystemExit(f"no data sets under {args.datasets}")
+    columns = measures()
     print(f"medians of {args.runs} runs, events (lines) per second")
-    print(f"{'data set':<26}{'events':>9}" + "".join(f"{m:>13}" for m in MEASURES))
+    print(f"{'data set':<26}{'events':>9}" + "".join(f"{m:>13}" for m in columns))
     for folder in folders:
         paths = sorted(folder.glob("*.xml.log*"))
         cells, count = [], 0
-        for measure in MEASURES.values():
+        for measure in columns.values():
             count, rate = median_rate(measure, paths, args.runs)
             cells.append(f"{rate:>13,.0f}")
         print(f"{folder.name:<26}{count:>9,}" + "".join(cells))

@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """Replay throughput and peak memory of the shipped detection, end to end.
 
-Each measurement runs in a fresh subprocess (so peak RSS, ``ru_maxrss``, belongs
-to that one replay): read the files, parse, normalise, run the SPL, format the
-results. The figures are medians over ``--runs`` runs.
+Each measurement runs in a fresh subprocess, so its peak RSS (``ru_maxrss``)
+belongs to that one replay; the peak includes the interpreter and its imports.
+Timed: one ``replay.run_search`` call, i.e. expanding, parsing and planning the
+search, then reading, parsing and normalising every event and running the SPL
+into result rows (``output_rows``). Not timed: start-up, imports, building the
+app, printing. Events/s is events read (prefilter rejects included) over that
+time; the figures are medians over ``--runs`` runs.
 
     .venv/bin/python benchmarks/replay_throughput.py [--runs 5] [--datasets ../shared/datasets]
 
@@ -47,8 +51,12 @@ def measure_once(spl_file: Path, app_dir: Path, files: list[str]) -> dict:
 
 
 def child_run(spl_file: Path, app_dir: Path, files: list[Path]) -> dict:
+    """One measurement in a fresh process; SystemExit with one line when it fails."""
     command = [sys.executable, __file__, "--child", str(spl_file), str(app_dir), *map(str, files)]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no error output"])[-1]
+        raise SystemExit(f"error: a replay run over {files[0].parent} failed (exit {done.returncode}): {last}")
     return json.loads(done.stdout)
 
 
