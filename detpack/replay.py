@@ -218,9 +218,14 @@ def run_detection_test(build, detection, test) -> TestOutcome:
         result = run_search(spl, shipped_macros(build.app_dir), detection_datasets(build.pack.root, test))
     except (SplError, ConfError) as error:
         return TestOutcome(False, [str(error)])
-    reasons = [f"{p}" for p in result.problems]
-    reasons += judge(detection, test, result)
+    reasons = problem_lines(result) + judge(detection, test, result)
     return TestOutcome(not reasons, reasons, result.rows)
+
+
+def problem_lines(result: SearchResult) -> list[str]:
+    """The stored problems, then how many more bad events were only counted."""
+    unstored = result.events_skipped - len(result.problems)
+    return list(result.problems) + ([f"... and {unstored} more bad event(s)"] if unstored > 0 else [])
 
 
 def judge(detection, test, result: SearchResult) -> list[str]:
@@ -367,12 +372,8 @@ def replay_detections(build, detections, args: argparse.Namespace) -> int:
 
 
 def print_problems(result: SearchResult) -> None:
-    """The stored problems, then how many more were only counted."""
-    for problem in result.problems:
-        print(problem, file=sys.stderr)
-    unstored = result.events_skipped - len(result.problems)
-    if unstored > 0:
-        print(f"... and {unstored} more bad event(s)", file=sys.stderr)
+    for line in problem_lines(result):
+        print(line, file=sys.stderr)
 
 
 def progress_printer() -> Callable[[ReadStats], None]:

@@ -220,6 +220,18 @@ def test_test_command_fails_with_reasons(content, capsys):
             in capsys.readouterr().out)
 
 
+def test_test_command_says_how_many_problems_were_not_listed(content, capsys, monkeypatch):
+    from detpack import events
+
+    monkeypatch.setattr(events, "MAX_STORED_PROBLEMS", 1)
+    for data in (content / "attack_data").rglob("positive_sysmon.xml.log"):
+        with data.open("a", encoding="utf-8") as handle:
+            handle.write("<Event>a\n<Event>b\n<Event>c\n")
+    assert command(["test", "--content", str(content)]) == 1
+    out = capsys.readouterr().out
+    assert "unterminated <Event> (a new event starts at line" in out and "; ... and 2 more bad event(s)" in out
+
+
 def test_test_command_missing_data_is_invalid_input(content, capsys):
     for data in (content / "attack_data").rglob("positive_sysmon.xml.log"):
         data.unlink()
