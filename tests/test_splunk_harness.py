@@ -352,6 +352,19 @@ def test_broken_content_is_invalid_input(harness, pack, tmp_path):
     assert "positive_sysmon.xml.log" in outcome.stderr
 
 
+def test_remote_attack_data_is_invalid_input_before_anything_is_sent(harness, state, pack, tmp_path):
+    remote = tmp_path / "remote"
+    shutil.copytree(pack, remote)
+    detection = remote / "detections" / "endpoint" / "script_execution_via_wmi.yml"
+    detection.write_text(detection.read_text().replace(f"data: {TEST_DIR}/positive_sysmon.xml.log",
+                                                       "data: https://example.test/positive_sysmon.xml.log"))
+    outcome = harness(content=remote)
+    assert outcome.code == 2, outcome.stderr
+    assert "https://example.test/positive_sysmon.xml.log: remote attack data" in outcome.stderr
+    assert state.hec_requests == 0
+    only_main_left(state)
+
+
 @pytest.fixture(scope="module")
 def certificate() -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (valid until 2126) and its key, made for these tests only."""

@@ -33,10 +33,8 @@ class Target:
     ca_file: str | None = None
     timeout: float = 60.0
 
-    def ssl_context(self) -> ssl.SSLContext | None:
-        if not self.verify:
-            return None
-        return ssl.create_default_context(cafile=self.ca_file)
+    def ssl_context(self) -> ssl.SSLContext:
+        return tls_context(self.verify, self.ca_file)
 
 
 def split_url(url: str, default_port: int) -> tuple[str, str, int]:
@@ -45,6 +43,13 @@ def split_url(url: str, default_port: int) -> tuple[str, str, int]:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{url!r} is not an http(s)://host:port URL")
     return parts.scheme, parts.hostname, parts.port or default_port
+
+
+def tls_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
+    """The TLS settings of both the REST and the HEC connections."""
+    if not verify:
+        return ssl._create_unverified_context()  # asked for with --insecure
+    return ssl.create_default_context(cafile=ca_file)
 
 
 def segment(name: str) -> str:

@@ -47,7 +47,7 @@ from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInp
 from ..events import EventReadError, ReadStats, parse_event, read_events
 from ..files import write_atomically
 from ..render import RenderError, search_stanza_name
-from ..replay import SearchResult, judge, run_detection_test
+from ..replay import SearchResult, detection_datasets, judge, run_detection_test
 from . import EXIT_INFRASTRUCTURE, EXIT_INTERRUPTED, InfrastructureError
 from .client import Results, SplunkClient, Target, split_url
 from .compare import compare_rows
@@ -572,17 +572,15 @@ def judge_results(detection, test, results: Results) -> list[str]:
 def load_events(root: Path, test) -> list:
     """(RawEvent, fields) of every well-formed event of the test's datasets, in file order."""
     events = []
-    for data in test.attack_data:
-        if re.match(r"[a-z]+://", data.data):
-            raise UsageError(f"{data.location}: attack_data {data.data}: only local files can be replayed")
-        stats = ReadStats()
-        try:
-            for raw in read_events(root / data.data, source=data.source, sourcetype=data.sourcetype, stats=stats):
+    try:
+        for data in detection_datasets(root, test):  # the offline replay's reading of attack_data
+            stats = ReadStats()
+            for raw in read_events(data.path, source=data.source, sourcetype=data.sourcetype, stats=stats):
                 fields = parse_event(raw, stats=stats)
                 if fields is not None:
                     events.append((raw, fields))
-        except EventReadError as exc:
-            raise UsageError(f"{data.location}: {exc}") from None
+    except EventReadError as exc:
+        raise UsageError(f"{test.location}: test {test.name!r}: {exc}") from None
     if not events:
         raise UsageError(f"{test.location}: test {test.name!r} has no events to send")
     return events

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from . import InfrastructureError
-from .client import split_url, tls_hint
+from .client import split_url, tls_context, tls_hint
 from .retry import Backoff, poll
 
 RETRY_STATUSES = {429, 503}
@@ -74,17 +74,14 @@ class HecClient:
         self.settings = settings
         self.scheme, self.host, self.port = split_url(target.url, 8088)
         self.channel = str(uuid.uuid4())
-        self._context = self._ssl_context()
-
-    def _ssl_context(self) -> ssl.SSLContext | None:
-        if self.scheme != "https":
-            return None
-        if not self.target.verify:
-            return ssl._create_unverified_context()  # asked for with --insecure
-        return ssl.create_default_context(cafile=self.target.ca_file)
+        self._context = tls_context(target.verify, target.ca_file) if self.scheme == "https" else None
 
     def send(self, events: Iterable[dict]) -> int:
-        """Send every event; returns how many were accepted (and acknowledged, when enabled)."""
+        """Send every event in batches; returns how many were sent.
+
+        Returning means HEC accepted every batch (and, with indexer acknowledgement on the token,
+        acknowledged it as indexed); otherwise InfrastructureError. A resent batch may have been
+        indexed twice: only counting the index tells exactly what arrived."""
         sent = 0
         ack_ids: set[int] = set()
         for body, count in batches(events, self.settings):
