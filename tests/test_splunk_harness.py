@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from splunk_double import SplunkDouble, SplunkState, offline_engine
-from splunk_double.pack import PASSWORD, PROJECT_ROOT, TEST_DIR, app_package, cim_addon, run_cli, write_pack
+from splunk_double.pack import PASSWORD, PROJECT_ROOT, TEST_DIR, cim_addon, run_cli, write_pack
 
 from detpack.splunk import hec
 

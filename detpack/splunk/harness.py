@@ -2,21 +2,24 @@
 
 Flow: build the app; reach Splunk (``--splunk-url``, or ``--container`` to start
 one with Docker); install the ``.spl`` and the ``--app`` add-ons through
-``apps/local``; restart when Splunk asks for it; wait for the apps and the data
-models the searches use. Then per test: a new uniquely named index, made the
+``apps/local``; restart when Splunk asks for it (and wait for the new process);
+wait for the apps and the data models the searches use; refuse a role that
+imports default indexes. Then per test: a new uniquely named index, made the
 role's default search index (what contentctl does, so that the data-model
 searches of the detection, which name no index, read only the test data); the
 datasets sent through HEC; a count check (the index must hold exactly the
 events sent, within ``--index-timeout``: missing or duplicated events fail the
-run, never pass it); the installed saved search dispatched over all time; the
-raw search text run as a job in the app's namespace; the offline test's pass
-rules on both; every row difference from the offline engine reported. The
-indexes, HEC tokens and the role's default indexes are restored at the end,
-also after errors and Ctrl-C, unless ``--keep``.
+run, never pass it); a searchability check (searches as the user, in the index
+and through its default indexes, see exactly those events); the installed saved
+search dispatched over all time; the raw search text run as a job in the app's
+namespace; the offline test's pass rules on both; every row difference from
+the offline engine reported. The indexes, HEC tokens and the role's default
+indexes are restored at the end, also after errors, Ctrl-C and SIGTERM, unless
+``--keep``.
 
 Exit codes: 0 pass, 1 a test failed, 2 invalid input or usage, 3 Splunk or
-Docker unreachable or misbehaving (including missing or duplicated events),
-130 interrupted (after cleanup).
+Docker unreachable or misbehaving (including missing, duplicated or
+unsearchable events) or an unexpected error, 130 interrupted (after cleanup).
 """
 from __future__ import annotations
 

@@ -5,9 +5,10 @@ on free ports) that speaks the subset of the splunkd REST API and of the HTTP
 Event Collector that ``detpack.splunk`` uses, in the formats splunk-sdk 2.1.1
 parses. It answers searches with the project's offline engine
 (``detpack.replay.run_search``) over the events it received through HEC, using
-the macros of the packages installed into it. ``state.Faults`` injects HEC 503
-and 429 bursts, dropped connections, indexing delay, lost and duplicated events,
-session expiry and slow searches.
+the macros of the packages installed into it, as the session's user over the
+default indexes of its roles. ``state.Faults`` injects HEC 503 and 429 bursts,
+dropped connections, indexing delay, events counted before they are searchable,
+lost and duplicated events, session expiry, slow searches and a slow restart.
 
 It proves the harness's protocol handling and recovery; it proves nothing about
 Splunk's own search semantics. That needs a real Splunk (docs/splunk-testing.md).

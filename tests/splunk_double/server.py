@@ -1,9 +1,8 @@
 """TEST DOUBLE HTTP front: the splunkd REST and HEC endpoints the harness calls.
 
-Not Splunk. Answers in the shapes splunk-sdk 2.1.1 parses: XML for
-``auth/login`` and Atom for ``server/info`` without ``output_mode``; JSON entry
-documents with ``output_mode=json``; search results as one JSON object per line
-(what ``splunklib.results.JSONResultsReader`` reads).
+Not Splunk. Answers in the shapes splunk-sdk 2.1.1 and the harness parse: XML
+for ``auth/login``; JSON entry documents (``output_mode=json``) elsewhere; a
+job's results as one JSON results document (messages, fields, results).
 """
 from __future__ import annotations
 
@@ -21,19 +20,6 @@ from .state import AppPackageError, SplunkState
 NAMESPACE = re.compile(r"\A/services(?:NS/(?P<owner>[^/]+)/(?P<app>[^/]+))?/(?P<rest>.*)\Z")
 JOB_PATH = re.compile(r"\Asearch/(?:v2/)?jobs/(?P<sid>[^/]+)(?P<tail>/results|/control)?/?\Z")
 SAVED_PATH = re.compile(r"\Asaved/searches/(?P<name>[^/]+)(?P<dispatch>/dispatch)?/?\Z")
-
-SERVER_INFO_ATOM = """<?xml version="1.0" encoding="UTF-8"?>
-<feed xmlns="http://www.w3.org/2005/Atom" xmlns:s="http://dev.splunk.com/ns/rest">
-  <title>server-info</title><id>/services/server/info</id><updated>2020-01-01T00:00:00+00:00</updated>
-  <entry>
-    <title>server-info</title><id>/services/server/info/server-info</id><updated>2020-01-01T00:00:00+00:00</updated>
-    <link href="/services/server/info/server-info" rel="alternate"/>
-    <content type="text/xml"><s:dict>
-      <s:key name="version">{version}</s:key><s:key name="serverName">splunk-double</s:key>
-    </s:dict></content>
-  </entry>
-</feed>
-"""
 
 
 class Answer(Exception):
@@ -128,8 +114,6 @@ class DoubleHTTPServer(ThreadingHTTPServer):
             self.login(one)
         user = self.authenticate(handler)
         if rest == "server/info":
-            if one.get("output_mode") != "json":
-                raise Answer(200, raw=SERVER_INFO_ATOM.format(version=self.state.version).encode(), content_type="text/xml")
             raise Answer(200, entries(("server-info", {"version": self.state.version, "serverName": "splunk-double",
                                                        "startup_time": self.state.startup_time})))
         if rest == "messages/restart_required":
