@@ -88,7 +88,7 @@ def test_only_the_named_detection_runs_and_unknown_names_are_usage_errors(harnes
 
 @pytest.mark.parametrize("fault", [
     {"hec_busy": 3}, {"hec_throttled": 2}, {"drop_before_index": 2}, {"indexing_delay": 0.05},
-    {"expire_sessions": 3}, {"search_delay": 0.05}, {"search_lag": 0.1}, {"drop_after_create_index": 1},
+    {"expire_sessions": 3}, {"search_delay": 0.02}, {"search_lag": 0.1}, {"drop_after_create_index": 1},
     {"restart_after_install": True, "restart_lag": 0.05, "restart_downtime": 0.5},
 ], ids=lambda f: next(iter(f)))
 def test_recoverable_faults_are_recovered(harness, state, fault):
@@ -125,10 +125,10 @@ def test_missing_or_duplicated_events_never_pass(harness, state, tmp_path, fault
 
 def test_no_test_is_judged_before_splunk_can_search_its_events(harness, state, tmp_path):
     state.faults.search_lag = 60  # counted at once, never searchable within the run
-    outcome = harness("--index-timeout", "0.5")
+    outcome = harness("--index-timeout", "0.2")
     assert outcome.code == 3, outcome.stderr
     assert "0 of 3 test(s) passed in Splunk, 0 failed, 3 could not be run" in outcome.stderr
-    assert "finds 0 of the 4 events sent after 0.5 s" in outcome.stderr
+    assert "finds 0 of the 4 events sent after 0.2 s" in outcome.stderr
     assert "rows:" not in outcome.stderr, "no search of a detection ran"
     assert 'tests="3" failures="0" errors="3"' in (tmp_path / "junit.xml").read_text()
     only_main_left(state)
@@ -136,7 +136,7 @@ def test_no_test_is_judged_before_splunk_can_search_its_events(harness, state, t
 
 def test_a_role_the_user_does_not_have_is_caught_before_judging(harness, state):
     state.roles["power"] = {"srchIndexesDefault": [], "imported_roles": []}
-    outcome = harness("--role", "power", "--detection", "script_execution_via_wmi", "--index-timeout", "0.5")
+    outcome = harness("--role", "power", "--detection", "script_execution_via_wmi", "--index-timeout", "0.2")
     assert outcome.code == 3, outcome.stderr
     assert "a search as 'admin' naming no index finds 0 of the 4 events sent" in outcome.stderr
     assert "is --role power a role of 'admin'?" in outcome.stderr
