@@ -312,3 +312,22 @@ def test_container_binds_loopback_mounts_the_packages_and_generates_a_password(t
     assert container.generate_password() != container.generate_password()
     assert container.start_splunk(engine, tmp_path, password="Given-pw-1").password == "Given-pw-1"
     assert engine.calls[1][1]["environment"]["SPLUNK_PASSWORD"] == "Given-pw-1"
+
+
+def test_a_container_whose_ports_are_unknown_is_removed_after_being_announced(tmp_path):
+    events = []
+
+    class NoPorts(FakeContainer):
+        attrs = {"NetworkSettings": {"Ports": {}}}
+
+        def reload(self):
+            events.append("reload")
+
+        def remove(self, force, v):
+            events.append(("remove", force, v))
+
+    engine = FakeEngine()
+    engine.run = lambda image, **kwargs: NoPorts()
+    with pytest.raises(container.ContainerFailed, match="started but its ports are unknown"):
+        container.start_splunk(engine, tmp_path, on_started=lambda c: events.append("started"))
+    assert events == ["started", "reload", ("remove", True, True)]

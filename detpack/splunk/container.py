@@ -56,9 +56,6 @@ class SplunkContainer:
     hec_url: str
     password: str = field(repr=False)
 
-    def stop(self) -> None:
-        remove_container(self.container)
-
 
 def remove_container(container: Any) -> None:
     """Remove the container and its volumes; one already gone is fine."""
