@@ -27,3 +27,21 @@ def pack_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copy(PROJECT_ROOT / "contentctl.yml", root / "contentctl.yml")
     monkeypatch.chdir(root)
     return root
+
+
+@pytest.fixture
+def state():
+    """A fresh Splunk TEST DOUBLE state (tests/splunk_double), answering searches with the offline engine."""
+    from splunk_double import SplunkState, offline_engine
+    from splunk_double.pack import PASSWORD
+
+    return SplunkState("admin", PASSWORD, offline_engine)
+
+
+@pytest.fixture
+def splunk(state):
+    """The test double serving ``state`` on loopback for the duration of a test."""
+    from splunk_double import SplunkDouble
+
+    with SplunkDouble(state) as double:
+        yield double

@@ -29,17 +29,6 @@ def cim(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def state() -> SplunkState:
-    return SplunkState("admin", PASSWORD, offline_engine)
-
-
-@pytest.fixture
-def splunk(state):
-    with SplunkDouble(state) as double:
-        yield double
-
-
-@pytest.fixture
 def harness(splunk, pack, cim, monkeypatch, capsys, tmp_path):
     """Run splunk-test against the double with the test pack; extra arguments are appended."""
     def run(*extra: str, env: dict | None = None, content: Path | None = None):

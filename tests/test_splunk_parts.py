@@ -9,7 +9,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from splunk_double import SplunkDouble, SplunkState, offline_engine
 from splunk_double.pack import PASSWORD, SCRCONS, app_package, sysmon
 from splunk_double.state import AppPackageError, read_app_package
 
@@ -65,17 +64,6 @@ def test_hec_event_uses_the_computer_as_host_and_keeps_the_raw_text():
     event = hec_event("<Event/>", time_=1.5, host="ws01", source="s", sourcetype="XmlWinEventLog", index="i")
     assert event == {"time": 1.5, "event": "<Event/>", "source": "s", "sourcetype": "XmlWinEventLog",
                      "index": "i", "host": "ws01"}
-
-
-@pytest.fixture
-def state() -> SplunkState:
-    return SplunkState("admin", PASSWORD, offline_engine)
-
-
-@pytest.fixture
-def splunk(state):
-    with SplunkDouble(state) as double:
-        yield double
 
 
 def test_hec_with_acknowledgement_returns_once_indexed(splunk, state):
