@@ -153,7 +153,8 @@ def test_stats_table_fields_dedup_sort_head():
     ("| eval = 1", "invalid eval target field"),
     ("| eval a=1 b=2", "expected ',' between eval assignments"),
     ("| where a = ", "expected a value, field or function, found end of command"),
-    ("| where a ~ b", "unexpected character '~' in expression"),
+    ("| where a ~ b", "unexpected character '~' in expression at position 10"),
+    ("| where 'a = 1", "unterminated quoted string at position 8"),
     ("a=1 | | head", "missing command after '|' at position 6"),
     ("", "empty search"),
 ])

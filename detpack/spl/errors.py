@@ -10,6 +10,7 @@ class SplError(Exception):
     """
 
     def __init__(self, message: str, position: int | None = None):
+        self.message = message
         self.position = position
         text = message if position is None else f"{message} at position {position}"
         super().__init__(text)

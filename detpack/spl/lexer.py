@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 from .errors import SplError
 
@@ -78,62 +79,81 @@ def read_quoted(text: str, i: int, quote: str) -> tuple[str, int]:
     return "".join(out), end
 
 
-def search_tokens(text: str, offset: int) -> list[Token]:
-    """Tokens of search-style arguments; ``*`` and ``.`` belong to words."""
+Reader = Callable[[str, int], "tuple[str, str, int] | None"]
+
+
+def quoted(kinds: dict[str, str]) -> Reader:
+    """Reads a quoted string; ``kinds`` maps each opening quote to its token kind."""
+    def read(text: str, i: int) -> tuple[str, str, int] | None:
+        if text[i] not in kinds:
+            return None
+        value, end = read_quoted(text, i, text[i])
+        return kinds[text[i]], value, end
+    return read
+
+
+def operator(operators: tuple[str, ...]) -> Reader:
+    """Reads the first of ``operators`` (longest listed first) found at ``i``."""
+    def read(text: str, i: int) -> tuple[str, str, int] | None:
+        op = next((o for o in operators if text.startswith(o, i)), None)
+        return ("OP", op, i + len(op)) if op else None
+    return read
+
+
+def pattern(kind: str, regex: re.Pattern[str]) -> Reader:
+    def read(text: str, i: int) -> tuple[str, str, int] | None:
+        m = regex.match(text, i)
+        return (kind, m.group(), m.end()) if m else None
+    return read
+
+
+def no_subsearch(text: str, i: int) -> None:
+    if text[i] == "[":
+        raise SplError("unsupported subsearch '['", i)
+    return None
+
+
+# Order matters: the first reader that matches at a position wins.
+SEARCH_READERS: tuple[Reader, ...] = (
+    quoted({'"': "STRING"}),
+    no_subsearch,
+    operator(SEARCH_OPERATORS),
+    pattern("WORD", SEARCH_WORD),
+)
+EXPR_READERS: tuple[Reader, ...] = (
+    quoted({'"': "STRING", "'": "FIELD"}),
+    pattern("NUMBER", EXPR_NUMBER),
+    pattern("WORD", EXPR_IDENT),
+    operator(EXPR_OPERATORS),
+)
+
+
+def tokenize(text: str, offset: int, readers: tuple[Reader, ...], context: str = "") -> list[Token]:
+    """Tokens of ``text``, whose first character sits at ``offset`` in the search."""
     tokens: list[Token] = []
     i, n = 0, len(text)
-    while i < n:
-        if m := SPACE.match(text, i):
-            i = m.end()
-            continue
-        c = text[i]
-        if c == '"':
-            value, end = read_quoted(text, i, '"')
-            tokens.append(Token("STRING", value, offset + i))
+    try:
+        while i < n:
+            if m := SPACE.match(text, i):
+                i = m.end()
+                continue
+            found = next((t for read in readers if (t := read(text, i))), None)
+            if found is None:
+                raise SplError(f"unexpected character {text[i]!r}{context}", i)
+            kind, value, end = found
+            tokens.append(Token(kind, value, offset + i))
             i = end
-            continue
-        if c == "[":
-            raise SplError("unsupported subsearch '['", offset + i)
-        op = next((o for o in SEARCH_OPERATORS if text.startswith(o, i)), None)
-        if op:
-            tokens.append(Token("OP", op, offset + i))
-            i += len(op)
-            continue
-        m = SEARCH_WORD.match(text, i)
-        if not m:
-            raise SplError(f"unexpected character {c!r}", offset + i)
-        tokens.append(Token("WORD", m.group(), offset + i))
-        i = m.end()
+    except SplError as error:
+        raise SplError(error.message, offset + (error.position or 0)) from None
     tokens.append(Token("END", "", offset + n))
     return tokens
+
+
+def search_tokens(text: str, offset: int) -> list[Token]:
+    """Tokens of search-style arguments; ``*`` and ``.`` belong to words."""
+    return tokenize(text, offset, SEARCH_READERS)
 
 
 def expr_tokens(text: str, offset: int) -> list[Token]:
     """Tokens of an eval/where expression: "string", 'field', numbers, names, operators."""
-    tokens: list[Token] = []
-    i, n = 0, len(text)
-    while i < n:
-        if m := SPACE.match(text, i):
-            i = m.end()
-            continue
-        c = text[i]
-        if c in "\"'":
-            value, end = read_quoted(text, i, c)
-            tokens.append(Token("STRING" if c == '"' else "FIELD", value, offset + i))
-            i = end
-            continue
-        if m := EXPR_NUMBER.match(text, i):
-            tokens.append(Token("NUMBER", m.group(), offset + i))
-            i = m.end()
-            continue
-        if m := EXPR_IDENT.match(text, i):
-            tokens.append(Token("WORD", m.group(), offset + i))
-            i = m.end()
-            continue
-        op = next((o for o in EXPR_OPERATORS if text.startswith(o, i)), None)
-        if not op:
-            raise SplError(f"unexpected character {c!r} in expression", offset + i)
-        tokens.append(Token("OP", op, offset + i))
-        i += len(op)
-    tokens.append(Token("END", "", offset + n))
-    return tokens
+    return tokenize(text, offset, EXPR_READERS, " in expression")
