@@ -23,7 +23,7 @@ from benchmarks.generate_pack import generate  # noqa: E402
 ONE_BUILD = """
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
-from detpack.build import build_app
+from detpack.build.app import build_app
 start = time.perf_counter()
 build_app({content!r}, {output!r}, sync_committed=False)
 seconds = time.perf_counter() - start

@@ -25,10 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from detpack import replay  # noqa: E402
-from detpack.build import build_app  # noqa: E402
-from detpack.events import ReadStats, read_events  # noqa: E402
-from detpack.render import search_stanza_name  # noqa: E402
+from detpack.replay import run, search  # noqa: E402
+from detpack.build.app import build_app  # noqa: E402
+from detpack.replay.events import ReadStats, read_events  # noqa: E402
+from detpack.build.render import search_stanza_name  # noqa: E402
 
 DETECTION = "Script Execution via WMI"
 LITERAL = "scrcons.exe"
@@ -60,13 +60,13 @@ def reader(keep):
 
 
 def shipped_filter():
-    """The raw-text filter of the shipped detection, as ``replay.run_search`` compiles it."""
+    """The raw-text filter of the shipped detection, as ``search.run_search`` compiles it."""
     with tempfile.TemporaryDirectory(prefix="detpack-floor-") as folder:
         build = build_app(ROOT, Path(folder), sync_committed=False)
         detection = build.pack.detection(DETECTION)
-        spl = replay.shipped_search(build.app_dir, search_stanza_name(build.pack.app, detection))
-        compiled = replay.plan_search(spl, replay.shipped_macros(build.app_dir))
-    keep = replay.raw_event_filter(compiled)
+        spl = run.shipped_search(build.app_dir, search_stanza_name(build.pack.app, detection))
+        compiled = search.plan_search(spl, run.shipped_macros(build.app_dir))
+    keep = search.raw_event_filter(compiled)
     if keep is None:
         raise SystemExit(f"the planner compiles no raw-text filter for {DETECTION!r}")
     return keep

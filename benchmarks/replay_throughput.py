@@ -40,7 +40,8 @@ PEAK_LIMIT_MIB = 150
 
 def measure_once(spl_file: Path, app_dir: Path, files: list[str]) -> dict:
     """Runs in the child: one replay, timed, with this process's peak RSS."""
-    from detpack.replay import run_search, shipped_macros
+    from detpack.replay.run import shipped_macros
+    from detpack.replay.search import run_search
 
     spl, macros = spl_file.read_text(encoding="utf-8"), shipped_macros(app_dir)
     started = time.perf_counter()
@@ -61,8 +62,8 @@ def child_run(spl_file: Path, app_dir: Path, files: list[Path]) -> dict:
 
 
 def searches(build) -> dict[str, str]:
-    from detpack.replay import shipped_search
-    from detpack.render import search_stanza_name
+    from detpack.replay.run import shipped_search
+    from detpack.build.render import search_stanza_name
 
     detection = build.pack.detection(DETECTION)
     spl = shipped_search(build.app_dir, search_stanza_name(build.pack.app, detection))
@@ -76,7 +77,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets")
     args = parser.parse_args()
-    from detpack.build import build_app
+    from detpack.build.app import build_app
 
     with tempfile.TemporaryDirectory(prefix="detpack-bench-") as folder:
         build = build_app(ROOT, Path(folder) / "out", sync_committed=False)

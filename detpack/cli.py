@@ -1,22 +1,17 @@
-"""Command line: parses arguments and calls into the package.
+"""Command line: the only module that knows argparse.
+
+It parses the arguments and hands plain values to the stage that does the
+work. Each handler imports its stage (and even the shared ``errors``) when it runs,
+so a command loads only what it needs: ``validate`` never loads Jinja, ``build``
+never loads splunklib or AppInspect, and ``--help`` loads argparse alone.
 
 Exit codes everywhere: 0 ok, 1 checks failed, 2 invalid input or usage.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
-
-from . import inspect, replay
-from .build import build_app, stale_files
-from .conf import ConfValueError
-from .errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
-from .package import PackageError
-from .render import RenderError
-from .splunk import harness
-from .validate import load_valid_pack
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +25,12 @@ def default_output(args: argparse.Namespace) -> Path:
     return args.output if args.output else args.content / "dist"
 
 
-def report_invalid(error: InvalidInput, as_json: bool) -> int:
+def report_invalid(error, as_json: bool) -> int:
+    """Print the findings of an InvalidInput; exit code 2."""
+    import json
+
+    from .errors import EXIT_INVALID_INPUT
+
     if as_json:
         print(json.dumps({"ok": False, "findings": [f.as_dict() for f in error.findings]}, indent=2))
     else:
@@ -40,7 +40,15 @@ def report_invalid(error: InvalidInput, as_json: bool) -> int:
     return EXIT_INVALID_INPUT
 
 
+# --- handlers: each imports its stage when it runs ----------------------------------------
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
+    import json
+
+    from .content.validate import load_valid_pack
+    from .errors import EXIT_OK, InvalidInput
+
     try:
         pack = load_valid_pack(args.content)
     except InvalidInput as error:
@@ -52,6 +60,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    import json
+
+    from .build.app import build_app
+    from .build.package import PackageError
+    from .build.render import RenderError
+    from .conf import ConfValueError
+    from .errors import EXIT_CHECKS_FAILED, EXIT_OK, InvalidInput
+
     try:
         if args.check:
             return _check(args)
@@ -70,6 +86,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from .build.app import stale_files
+    from .errors import EXIT_CHECKS_FAILED, EXIT_OK
+
     stale = stale_files(args.content)
     for path in stale:
         print(f"stale: {path}", file=sys.stderr)
@@ -80,24 +99,121 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from .build.inspect import inspect_command
+
+    return inspect_command(args.package, args.content, default_output(args))
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from .replay.run import test_command
+
+    return test_command(args.content, args.junit)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .replay.run import ReplayOptions, replay_command
+
+    options = ReplayOptions(source=args.source, sourcetype=args.sourcetype, strict=args.strict, as_json=args.json)
+    return replay_command(args.datasets, args.content, args.detection, options)
+
+
+def cmd_splunk_test(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
+    from .splunk.harness import Arguments, run_command
+
+    values = {f.name: getattr(args, f.name) for f in fields(Arguments)}
+    return run_command(Arguments(**values | {"app": tuple(args.app), "detection": tuple(args.detection)}))
+
+
+# --- the parser -------------------------------------------------------------------------------
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="build.py", description="Build, validate, inspect and replay-test a Splunk detection pack.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (add_build, add_validate, add_inspect, add_test, add_replay, add_splunk_test):
+        add(commands)
+    return parser
+
+
+def add_build(commands) -> None:
     build = commands.add_parser("build", help="validate, render and package the app (the default)")
     add_content_argument(build)
     build.add_argument("--output", type=Path, help="where the app folder and .spl go (default: CONTENT/dist)")
     build.add_argument("--check", action="store_true", help="fail when the committed default/, metadata/ and app.manifest are stale")
     build.add_argument("--json", action="store_true", help="print findings as JSON")
     build.set_defaults(handler=cmd_build)
+
+
+def add_validate(commands) -> None:
     validate = commands.add_parser("validate", help="check the content and report every problem")
     add_content_argument(validate)
     validate.add_argument("--json", action="store_true", help="print findings as JSON")
     validate.set_defaults(handler=cmd_validate)
-    for module in (inspect, replay, harness):
-        module.add_commands(commands)
-    return parser
 
 
+def add_inspect(commands) -> None:
+    parser = commands.add_parser("inspect", help="run Splunk AppInspect (cloud and private_app tag sets) on the package")
+    parser.add_argument("package", nargs="?", type=Path, metavar="PKG",
+                        help="the .spl to inspect (default: build the content and inspect its package)")
+    add_content_argument(parser)
+    parser.add_argument("--output", type=Path, help="where the build writes the package (default: CONTENT/dist)")
+    parser.set_defaults(handler=cmd_inspect)
+
+
+def add_test(commands) -> None:
+    test = commands.add_parser("test", help="replay every detection's test data offline and check the results")
+    add_content_argument(test)
+    test.add_argument("--junit", type=Path, help="also write a JUnit XML report here")
+    test.set_defaults(handler=cmd_test)
+
+
+def add_replay(commands) -> None:
+    replay = commands.add_parser("replay", help="run detections over event files and print their results")
+    replay.add_argument("datasets", nargs="+", type=Path, metavar="DATASET", help="event file (XML, one event per line; .gz ok)")
+    add_content_argument(replay)
+    replay.add_argument("--detection", help="name, id or file stem of one detection (default: all)")
+    replay.add_argument("--source", help="source of every event (default: from each event's <Channel>)")
+    replay.add_argument("--sourcetype", help="sourcetype of every event (default: XmlWinEventLog)")
+    replay.add_argument("--strict", action="store_true",
+                        help="parse every event (no raw-text prefilters, so slower) and exit 2, "
+                             "printing no results, when any event is bad")
+    replay.add_argument("--json", action="store_true", help="one JSON object per detection")
+    replay.set_defaults(handler=cmd_replay)
+
+
+def add_splunk_test(commands) -> None:
+    parser = commands.add_parser(
+        "splunk-test", help="replay the tests in a real Splunk and compare with the offline engine",
+        description="Exit codes: 0 pass, 1 a test failed, 2 invalid input or usage, "
+                    "3 Splunk/Docker unreachable or infrastructure failure, 130 interrupted.")
+    add_content_argument(parser)
+    parser.add_argument("--detection", action="append", default=[], metavar="NAME",
+                        help="only this detection (name, id or file stem); repeatable")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--splunk-url", help="management URL of an existing Splunk, e.g. https://host:8089")
+    where.add_argument("--container", action="store_true", help="start a pinned splunk/splunk image with Docker for this run")
+    parser.add_argument("--image", help="image for --container (default: the pinned splunk/splunk release)")
+    parser.add_argument("--username", default="admin", help="Splunk user (default: admin); password from SPLUNK_PASSWORD or a prompt")
+    parser.add_argument("--hec-url", help="HEC URL (default: the Splunk host on port 8088); token from SPLUNK_HEC_TOKEN "
+                                          "or created for the run through the REST API")
+    parser.add_argument("--app", type=Path, action="append", default=[], metavar="PATH",
+                        help="an add-on package to install too (CIM, Sysmon, Windows); repeatable")
+    parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (local self-signed container)")
+    parser.add_argument("--ca-file", help="CA bundle to verify Splunk's certificates with")
+    parser.add_argument("--keep", action="store_true", help="keep the test indexes (and the --container) after the run")
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report")
+    parser.add_argument("--role", default="admin", help="role whose default search indexes point at the test index")
+    parser.add_argument("--stage-dir", type=Path, help="folder the packages are copied to before install (default: temporary)")
+    parser.add_argument("--server-app-dir", help="that folder's path as splunkd sees it (shared volume; default: the same path)")
+    parser.add_argument("--ready-timeout", type=float, default=300.0, help="seconds to wait for Splunk, apps and data models")
+    parser.add_argument("--index-timeout", type=float, default=120.0, help="seconds to wait until every event sent is indexed")
+    parser.add_argument("--search-timeout", type=float, default=120.0, help="seconds a search may take, retries included")
+    parser.add_argument("--batch-events", type=int, default=500, help="events per HEC request")
+    parser.add_argument("--poll-interval", type=float, default=0.5, help="first wait between polls and retries (doubles each time)")
+    parser.set_defaults(handler=cmd_splunk_test)
 
 
 def main(argv: list[str] | None = None) -> int:

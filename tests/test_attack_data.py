@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from detpack.build import build_app
-from detpack.events import ReadStats, parse_event, read_events
-from detpack.render import search_stanza_name
-from detpack.replay import DatasetFile, run_search, shipped_macros, shipped_search
+from detpack.build.app import build_app
+from detpack.replay.events import ReadStats, parse_event, read_events
+from detpack.build.render import search_stanza_name
+from detpack.replay.run import shipped_macros, shipped_search
+from detpack.replay.search import DatasetFile, run_search
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ROOT = PROJECT_ROOT / "attack_data"

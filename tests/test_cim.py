@@ -4,12 +4,12 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from detpack import cim
-from detpack.cim import (
+from detpack.knowledge import cim
+from detpack.knowledge.cim import (
     CONSTANT_VALUES, CONSTANTS, DATAMODELS, FIELD_MAP, FILE_NAMES, HEX_ID_FIELDS, PROCESS_TAGGED, SECURITY, SYSMON,
     VERBATIM_FIELDS, processes_row,
 )
-from detpack.events import RawEvent, parse_event
+from detpack.replay.events import RawEvent, parse_event
 
 TIME = 1773136801.25
 
@@ -197,7 +197,7 @@ def test_verbatim_values_are_substrings_of_raw(sysmon, values):
 
 
 def test_tagged_event_codes_per_data_model_are_the_tag_tables_codes():
-    from detpack.cim import TAGGED_EVENT_CODES
+    from detpack.knowledge.cim import TAGGED_EVENT_CODES
 
     assert TAGGED_EVENT_CODES == {"Endpoint.Processes": frozenset({"1", "5", "6", "8", "4688"})}
     for source, tags in PROCESS_TAGGED.items():

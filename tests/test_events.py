@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from detpack import events
-from detpack.events import (
+from detpack.replay import events
+from detpack.replay.events import (
     BadEvent, EventReadError, RawEvent, ReadStats, parse_event, parse_event_strict, read_events,
 )
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from detpack.fields import returned_fields, split_pipeline
+from detpack.content.fields import returned_fields, split_pipeline
 
 
 def test_pipes_inside_quotes_backticks_and_subsearches_do_not_split():

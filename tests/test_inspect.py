@@ -1,7 +1,6 @@
-"""detpack.inspect: real AppInspect runs on a passing and a broken package, report parsing, the command."""
+"""detpack.build.inspect: real AppInspect runs on a passing and a broken package, report parsing, the command."""
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -13,24 +12,22 @@ from types import SimpleNamespace
 
 import pytest
 
-from detpack import inspect as detpack_inspect
-from detpack.inspect import TAG_SETS, InspectError, add_commands, run_appinspect
-from detpack.package import build_spl
+from detpack.build import inspect as detpack_inspect
+from detpack.cli import main
+from detpack.build.inspect import TAG_SETS, InspectError, run_appinspect
+from detpack.build.package import build_spl
 from test_package import APP_ID, VERSION, app_files, write_app
 
 
 def run_command(argv: list[str]) -> tuple[int, str, str]:
-    parser = argparse.ArgumentParser()
-    add_commands(parser.add_subparsers())
-    args = parser.parse_args(["inspect", *argv])
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = args.handler(args)
+        code = main(["inspect", *argv])
     return code, out.getvalue(), err.getvalue()
 
 
 def hand_made_package(path: Path, files: dict[str, str]) -> Path:
-    """A package built without detpack.package, so it can hold what the packager refuses."""
+    """A package built without detpack.build.package, so it can hold what the packager refuses."""
     with tarfile.open(path, "w:gz") as tar:
         for folder in sorted({f"{APP_ID}/{p}".rsplit("/", 1)[0] for p in files} | {APP_ID}):
             info = tarfile.TarInfo(folder)
@@ -179,7 +176,7 @@ def test_without_a_package_the_command_builds_and_inspects_the_built_package(pas
         calls.append((content, output))
         return SimpleNamespace(package=passing.package)
 
-    monkeypatch.setattr("detpack.build.build_app", fake_build)
+    monkeypatch.setattr(detpack_inspect, "build_app", fake_build)
     monkeypatch.setattr(detpack_inspect, "run_appinspect", lambda package: passing if package == passing.package else None)
     code, out, _ = run_command(["--content", str(tmp_path), "--output", str(tmp_path / "out")])
     assert calls == [(tmp_path, tmp_path / "out")]

@@ -1,4 +1,4 @@
-"""detpack.package: layout, allow-list, reproducibility, atomic writes, broken inputs."""
+"""detpack.build.package: layout, allow-list, reproducibility, atomic writes, broken inputs."""
 from __future__ import annotations
 
 import gzip
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from detpack import package
-from detpack.package import DEFAULT_EPOCH, PackageError, build_spl
+from detpack.build import package
+from detpack.build.package import DEFAULT_EPOCH, PackageError, build_spl
 
 APP_ID = "demo_app"
 VERSION = "1.2.3"

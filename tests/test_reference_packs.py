@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from detpack.build import build_app
+from detpack.build.app import build_app
 from detpack.conf import as_dict, read_conf
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from detpack.conf import as_dict, parse_conf
-from detpack.render import RenderError, render_app
-from detpack.validate import load_valid_pack
+from detpack.build.render import RenderError, render_app
+from detpack.content.validate import load_valid_pack
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GOLDEN = Path(__file__).parent / "golden"
@@ -99,7 +99,7 @@ def test_a_value_that_cannot_be_written_stops_the_render():
 
 def test_read_back_mismatch_fails_the_render(monkeypatch):
     """A template that writes something other than the model says fails the build."""
-    import detpack.render as render
+    import detpack.build.render as render
 
     real = render._environment
 

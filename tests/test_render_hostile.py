@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from detpack.conf import as_dict, parse_conf
 from detpack.errors import InvalidInput
-from detpack.render import render_app, search_stanza_name
-from detpack.validate import load_valid_pack
+from detpack.build.render import render_app, search_stanza_name
+from detpack.content.validate import load_valid_pack
 
 FIXTURE = Path(__file__).parent / "fixtures" / "legacy_pack"
 DETECTION = "detections/endpoint/wmi_script_host.yml"

@@ -2,7 +2,6 @@
 and the `test` / `replay` commands. Events here are written by these tests."""
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 from dataclasses import replace
@@ -13,9 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detpack.build import build_app
-from detpack.events import EventReadError, RawEvent
-from detpack.replay import DatasetFile, SearchResult, add_commands, judge, run_detection_test, run_search
+from detpack.build.app import build_app
+from detpack.replay.events import EventReadError, RawEvent
+from detpack.cli import main as cli_main
+from detpack.replay.judge import judge
+from detpack.replay.run import run_detection_test
+from detpack.replay.search import DatasetFile, SearchResult, run_search
 from detpack.spl import MacroDef, SplError
 
 SYSMON = "XmlWinEventLog:Microsoft-Windows-Sysmon/Operational"
@@ -193,10 +195,7 @@ def test_macros_come_from_the_built_macros_conf(build, tmp_path):
 
 
 def command(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    add_commands(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    return args.handler(args)
+    return cli_main(argv)
 
 
 @pytest.fixture
@@ -221,7 +220,7 @@ def test_test_command_fails_with_reasons(content, capsys):
 
 
 def test_test_command_says_how_many_problems_were_not_listed(content, capsys, monkeypatch):
-    from detpack import events
+    from detpack.replay import events
 
     monkeypatch.setattr(events, "MAX_STORED_PROBLEMS", 1)
     for data in (content / "attack_data").rglob("positive_sysmon.xml.log"):
@@ -292,7 +291,7 @@ def test_replay_help_says_what_strict_does(capsys):
 
 
 def test_replay_says_how_many_problems_were_not_printed(content, tmp_path, capsys, monkeypatch):
-    from detpack import events
+    from detpack.replay import events
 
     monkeypatch.setattr(events, "MAX_STORED_PROBLEMS", 1)
     data = write_events(tmp_path / "e.xml.log", "<Event>a", "<Event>b", "<Event>c")
@@ -318,7 +317,7 @@ def test_progress_is_reported_at_least_once_with_the_final_figures():
 
 
 def test_dataset_filter_keeps_tagged_event_codes_only():
-    from detpack.replay import dataset_filter
+    from detpack.replay.search import dataset_filter
 
     candidate = dataset_filter("Endpoint.Processes")
     assert candidate(sysmon(1, r"C:\w\a.exe"))
@@ -330,9 +329,9 @@ def test_dataset_filter_keeps_tagged_event_codes_only():
 
 
 def test_dataset_filter_never_drops_an_event_of_the_data_set():
-    from detpack import cim
-    from detpack.events import ReadStats, parse_event, read_events
-    from detpack.replay import dataset_filter
+    from detpack.knowledge import cim
+    from detpack.replay.events import ReadStats, parse_event, read_events
+    from detpack.replay.search import dataset_filter
 
     candidate, checked = dataset_filter("Endpoint.Processes"), 0
     for path in sorted((PROJECT_ROOT / "attack_data").rglob("*.xml.log")):
@@ -352,7 +351,7 @@ def test_prefilter_rejects_before_parsing():
 
 
 def test_entity_decoding_turns_the_raw_text_prefilters_off(monkeypatch):
-    from detpack import events
+    from detpack.replay import events
 
     encoded = raw(sysmon(1, r"C:\w\&#115;crcons.exe").replace("<EventID>1<", "<EventID>&#49;<"))
     assert run_search(SEARCH, MACROS, [encoded]).rows == []
@@ -393,7 +392,7 @@ def test_prefilter_keeps_a_final_sigma_the_matcher_matches():
 @given(names=st.lists(st.sampled_from(NAMES), max_size=6), event_ids=st.lists(st.sampled_from([1, 5, 7, 10]), max_size=6),
        pattern=st.sampled_from(PATTERNS), decode=st.booleans())
 def test_prefilters_never_change_results(names, event_ids, pattern, decode):
-    from detpack import events as events_module
+    from detpack.replay import events as events_module
 
     events = [raw(sysmon(eid, "C:\\w\\" + name if name else "", f"H{i}"), i)
               for i, (name, eid) in enumerate(zip(names, event_ids))]

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from detpack.build import build_app
-from detpack.render import search_stanza_name
-from detpack.replay import DatasetFile, run_search, shipped_macros, shipped_search
+from detpack.build.app import build_app
+from detpack.build.render import search_stanza_name
+from detpack.replay.run import shipped_macros, shipped_search
+from detpack.replay.search import DatasetFile, run_search
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LABELS = {  # how a forwarder labels the files (datasets/README.md)

@@ -5,9 +5,9 @@ import tarfile
 
 import pytest
 
-from detpack.build import build_app
+from detpack.build.app import build_app
 from detpack.cli import PROJECT_ROOT
-from detpack.inspect import TAG_SETS, run_appinspect
+from detpack.build.inspect import TAG_SETS, run_appinspect
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from detpack import cim
+from detpack.knowledge import cim
 from detpack.spl import Prefilter, SplError, parse, plan
 
 VERBATIM = {"process_name", "process", "dest"}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from detpack.validate import load_valid_pack
+from detpack.content.validate import load_valid_pack
 from detpack.errors import InvalidInput
 
 DETECTION = "detections/endpoint/script_execution_via_wmi.yml"

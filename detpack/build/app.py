@@ -14,11 +14,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .files import write_atomically
-from .model import Pack
+from .write import write_atomically
+from ..content.model import Pack
 from .package import build_spl
 from .render import RenderedApp, render_app
-from .validate import load_valid_pack
+from ..content.validate import load_valid_pack
 
 COMMITTED_DIRS = ("default/", "metadata/")
 COMMITTED_FILES = ("app.manifest",)

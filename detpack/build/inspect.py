@@ -19,7 +19,6 @@ Reports go next to the package unless ``report_dir`` is given:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -31,9 +30,10 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from .conf import ConfValueError
-from .errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
-from .files import write_atomically
+from ..conf import ConfValueError
+from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
+from .app import build_app
+from .write import write_atomically
 from .package import PackageError
 from .render import RenderError
 
@@ -250,23 +250,13 @@ def run_appinspect(package: Path, *, report_dir: Path | None = None) -> InspectR
     return InspectResult(package, tuple(run_tag_set(package.resolve(), t, report_dir) for t in TAG_SETS))
 
 
-# --- command line -------------------------------------------------------------
-
-def add_commands(subparsers) -> None:
-    # Imported here: detpack.cli imports this module to register the command.
-    from .cli import add_content_argument
-
-    parser = subparsers.add_parser("inspect", help="run Splunk AppInspect (cloud and private_app tag sets) on the package")
-    parser.add_argument("package", nargs="?", type=Path, metavar="PKG",
-                        help="the .spl to inspect (default: build the content and inspect its package)")
-    add_content_argument(parser)
-    parser.add_argument("--output", type=Path, help="where the build writes the package (default: CONTENT/dist)")
-    parser.set_defaults(handler=cmd_inspect)
+# --- command -----------------------------------------------------------------
 
 
-def cmd_inspect(args: argparse.Namespace) -> int:
+def inspect_command(package: Path | None, content: Path, output: Path) -> int:
+    """``inspect``: AppInspect ``package`` (or build ``content`` into ``output`` first)."""
     try:
-        package = args.package if args.package is not None else _build_package(args)
+        package = package if package is not None else build_app(content, output).package
         result = run_appinspect(package)
     except InvalidInput as error:
         for finding in error.findings:
@@ -280,10 +270,3 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         return EXIT_CHECKS_FAILED
     print("\n".join(result.summary()))
     return EXIT_OK if result.passed else EXIT_CHECKS_FAILED
-
-
-def _build_package(args: argparse.Namespace) -> Path:
-    from .build import build_app
-    from .cli import default_output
-
-    return build_app(args.content, default_output(args)).package

@@ -33,7 +33,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .conf import ConfError, as_dict, read_conf
+from ..conf import ConfError, as_dict, read_conf
 
 # 1980-01-01T00:00:00Z. A constant, so builds are reproducible without any
 # environment set up. Not 0: several tools treat a zero timestamp as "unknown",

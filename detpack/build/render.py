@@ -16,11 +16,11 @@ from pathlib import Path
 
 import jinja2
 
-from .conf import ConfError, ConfWriter, as_dict, compare_conf, parse_conf
-from .mappings import CIM_MACROS, DETECTION_TYPE, SCHEDULE, severity
-from .model import AppSettings, Detection, Pack, Story
+from ..conf import ConfError, ConfWriter, as_dict, compare_conf, parse_conf
+from ..content.mappings import CIM_MACROS, DETECTION_TYPE, SCHEDULE, severity
+from ..content.model import AppSettings, Detection, Pack, Story
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "app" / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "app" / "templates"
 HEADER = "# Generated from the pack's YAML. Do not edit: change the YAML and rebuild.\n# Tune searches in local/, which survives upgrades of this app."
 
 # Rendered file (relative to the app folder) -> template.

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import schema
-from .errors import Finding, InvalidInput, Location, display_path
+from ..errors import Finding, InvalidInput, Location, display_path
 from .source import Locations, load_yaml
 from .mappings import OBSERVABLE_RISK_TYPES, OBSERVABLE_THREAT_TYPES, RISK_ROLES
 from .model import (

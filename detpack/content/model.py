@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import Location
+from ..errors import Location
 from .mappings import ES_TOKENS
 from .source import Locations, parent_path
 

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from yaml.resolver import BaseResolver
 
-from .errors import Finding, InvalidInput, Location, display_path
+from ..errors import Finding, InvalidInput, Location, display_path
 
 try:
     from yaml._yaml import CParser as _Parser  # libyaml: an order of magnitude faster on large packs

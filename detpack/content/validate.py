@@ -11,9 +11,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from collections.abc import Callable, Iterator
 
-from .conf import ConfValueError, check_value
-from .content import load_pack
-from .errors import Finding, InvalidInput
+from ..conf import ConfValueError, check_value
+from .load import load_pack
+from ..errors import Finding, InvalidInput
 from .fields import returned_fields, split_pipeline
 from .mappings import CIM_MACROS
 from .model import Detection, Pack, result_tokens

@@ -2,8 +2,10 @@
 
 Emulates, offline, what the Sysmon add-on, the Windows add-on and the CIM app
 do at search time. Everything that decides a value is a table below; a
-``note`` of "" means the row follows /work/shared/docs/cim-endpoint-processes.md
-as documented, anything else says what is unverified against a real Splunk.
+``note`` of "" means the row follows the public CIM ``Endpoint`` data model
+definition and the add-ons' published field mappings (Splunk Add-on for Sysmon,
+Splunk Add-on for Microsoft Windows) as documented; anything else says what is
+unverified against a real Splunk.
 
 Rows hold unprefixed CIM fields (``process_name``, not ``Processes.process_name``)
 plus ``_time`` (epoch float), ``host``, ``source`` and ``sourcetype``. A field

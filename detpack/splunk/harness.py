@@ -23,7 +23,6 @@ unsearchable events) or an unexpected error, 130 interrupted (after cleanup).
 """
 from __future__ import annotations
 
-import argparse
 import getpass
 import os
 import re
@@ -44,13 +43,13 @@ from xml.etree import ElementTree as ET
 
 from splunklib import binding
 
-from ..build import build_app
+from ..build.app import build_app
 from ..conf import ConfValueError
 from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
-from ..events import EventReadError, ReadStats, parse_event, read_events
-from ..files import write_atomically
-from ..render import RenderError, search_stanza_name
-from ..replay import SearchResult, detection_datasets, judge, run_detection_test
+from ..replay.events import EventReadError, ReadStats, parse_event, read_events
+from ..build.write import write_atomically
+from ..build.render import RenderError, search_stanza_name
+from ..replay.run import SearchResult, detection_datasets, judge, run_detection_test
 from . import EXIT_INFRASTRUCTURE, EXIT_INTERRUPTED, InfrastructureError
 from .client import Results, SplunkClient, Target, split_url
 from .compare import compare_rows
@@ -141,43 +140,35 @@ class Reporter:
         write_atomically(path, ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n")
 
 
-# --------------------------------------------------------------- command line
+# --------------------------------------------------------------- the command
 
-def add_commands(subparsers) -> None:
-    from ..cli import add_content_argument
+@dataclass(frozen=True)
+class Arguments:
+    """``splunk-test`` as given on the command line, before it is checked."""
 
-    parser = subparsers.add_parser(
-        "splunk-test", help="replay the tests in a real Splunk and compare with the offline engine",
-        description="Exit codes: 0 pass, 1 a test failed, 2 invalid input or usage, "
-                    "3 Splunk/Docker unreachable or infrastructure failure, 130 interrupted.")
-    add_content_argument(parser)
-    parser.add_argument("--detection", action="append", default=[], metavar="NAME",
-                        help="only this detection (name, id or file stem); repeatable")
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--splunk-url", help="management URL of an existing Splunk, e.g. https://host:8089")
-    where.add_argument("--container", action="store_true", help=f"start {SPLUNK_IMAGE} with Docker for this run")
-    parser.add_argument("--image", default=SPLUNK_IMAGE, help="image for --container (default: %(default)s)")
-    parser.add_argument("--username", default="admin", help="Splunk user (default: admin); password from SPLUNK_PASSWORD or a prompt")
-    parser.add_argument("--hec-url", help="HEC URL (default: the Splunk host on port 8088); token from SPLUNK_HEC_TOKEN "
-                                          "or created for the run through the REST API")
-    parser.add_argument("--app", type=Path, action="append", default=[], metavar="PATH",
-                        help="an add-on package to install too (CIM, Sysmon, Windows); repeatable")
-    parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (local self-signed container)")
-    parser.add_argument("--ca-file", help="CA bundle to verify Splunk's certificates with")
-    parser.add_argument("--keep", action="store_true", help="keep the test indexes (and the --container) after the run")
-    parser.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report")
-    parser.add_argument("--role", default="admin", help="role whose default search indexes point at the test index")
-    parser.add_argument("--stage-dir", type=Path, help="folder the packages are copied to before install (default: temporary)")
-    parser.add_argument("--server-app-dir", help="that folder's path as splunkd sees it (shared volume; default: the same path)")
-    parser.add_argument("--ready-timeout", type=float, default=300.0, help="seconds to wait for Splunk, apps and data models")
-    parser.add_argument("--index-timeout", type=float, default=120.0, help="seconds to wait until every event sent is indexed")
-    parser.add_argument("--search-timeout", type=float, default=120.0, help="seconds a search may take, retries included")
-    parser.add_argument("--batch-events", type=int, default=500, help="events per HEC request")
-    parser.add_argument("--poll-interval", type=float, default=0.5, help="first wait between polls and retries (doubles each time)")
-    parser.set_defaults(handler=run_command)
+    content: Path
+    splunk_url: str | None = None
+    container: bool = False
+    image: str | None = None
+    username: str = "admin"
+    hec_url: str | None = None
+    app: tuple[Path, ...] = ()
+    detection: tuple[str, ...] = ()
+    insecure: bool = False
+    ca_file: str | None = None
+    keep: bool = False
+    junit: Path | None = None
+    role: str = "admin"
+    stage_dir: Path | None = None
+    server_app_dir: str | None = None
+    ready_timeout: float = 300.0
+    index_timeout: float = 120.0
+    search_timeout: float = 120.0
+    batch_events: int = 500
+    poll_interval: float = 0.5
 
 
-def options_from_args(args: argparse.Namespace, environ=os.environ, stdin: TextIO | None = None) -> Options:
+def options_from_args(args: Arguments, environ=os.environ, stdin: TextIO | None = None) -> Options:
     if args.insecure and args.ca_file:
         raise UsageError("--insecure and --ca-file contradict each other")
     if args.ca_file and not Path(args.ca_file).is_file():
@@ -203,7 +194,7 @@ def options_from_args(args: argparse.Namespace, environ=os.environ, stdin: TextI
     return Options(
         content=args.content, splunk_url=args.splunk_url, username=args.username, password=password,
         hec_url=args.hec_url, hec_token=environ.get("SPLUNK_HEC_TOKEN") or None, apps=tuple(args.app),
-        detections=tuple(args.detection), container=args.container, image=args.image,
+        detections=tuple(args.detection), container=args.container, image=args.image or SPLUNK_IMAGE,
         verify=not args.insecure, ca_file=args.ca_file, keep=args.keep, junit=args.junit, role=args.role,
         stage_dir=args.stage_dir, server_app_dir=args.server_app_dir, ready_timeout=args.ready_timeout,
         index_timeout=args.index_timeout, search_timeout=args.search_timeout, batch_events=args.batch_events,
@@ -227,7 +218,8 @@ def read_password(environ, stdin: TextIO) -> str:
     return getpass.getpass("Splunk password: ")
 
 
-def run_command(args: argparse.Namespace) -> int:
+def run_command(args: Arguments) -> int:
+    """``splunk-test``: the exit code of the whole run (see the module's docstring)."""
     reporter = Reporter(sys.stderr)
     with sigterm_as_interrupt():
         try:

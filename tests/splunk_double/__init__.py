@@ -4,7 +4,7 @@ A loopback HTTP(S) server (stdlib ``http.server`` in threads, bound to 127.0.0.1
 on free ports) that speaks the subset of the splunkd REST API and of the HTTP
 Event Collector that ``detpack.splunk`` uses, in the formats splunk-sdk 2.1.1
 parses. It answers searches with the project's offline engine
-(``detpack.replay.run_search``) over the events it received through HEC, using
+(``detpack.replay.search.run_search``) over the events it received through HEC, using
 the macros of the packages installed into it, as the session's user over the
 default indexes of its roles. ``state.Faults`` injects HEC 503 and 429 bursts,
 dropped connections, indexing delay, events counted before they are searchable,
@@ -22,10 +22,10 @@ __all__ = ["SplunkDouble", "SplunkState", "Faults", "StoredEvent", "offline_engi
 
 
 def offline_engine(spl: str, macros: dict[str, dict[str, str]], events: list[StoredEvent]):
-    """Search with ``detpack.replay.run_search`` as if the received events had been read from files."""
+    """Search with ``detpack.replay.search.run_search`` as if the received events had been read from files."""
     from detpack.conf import Stanza
-    from detpack.events import RawEvent
-    from detpack.replay import run_search
+    from detpack.replay.events import RawEvent
+    from detpack.replay.search import run_search
     from detpack.spl import SplError
 
     raw = [RawEvent(e.raw, e.source, e.sourcetype, f"hec:{n}") for n, e in enumerate(events, 1)]

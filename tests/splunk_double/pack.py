@@ -2,14 +2,13 @@
 events written here, add-on packages, and a way to run the command against the Splunk test double."""
 from __future__ import annotations
 
-import argparse
 import io
 import shutil
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from detpack.splunk import harness
+from detpack.cli import main
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "Pw-double-7f3a9c"
@@ -123,14 +122,11 @@ class Outcome:
 
 
 def run_cli(argv: list[str], monkeypatch, capsys, env: dict[str, str] | None = None) -> Outcome:
-    """``build.py splunk-test ARGV`` through the harness's own argument parser."""
+    """``build.py splunk-test ARGV`` through the command line's own parser."""
     for key in ("SPLUNK_PASSWORD", "SPLUNK_HEC_TOKEN"):
         monkeypatch.delenv(key, raising=False)
     for key, value in (env or {}).items():
         monkeypatch.setenv(key, value)
-    parser = argparse.ArgumentParser(prog="build.py")
-    harness.add_commands(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["splunk-test", *argv])
     capsys.readouterr()
-    code = args.handler(args)
+    code = main(["splunk-test", *argv])
     return Outcome(code, capsys.readouterr().err)

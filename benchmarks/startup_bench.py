@@ -1,0 +1,72 @@
+"""Whole-process time of the command line, start-up included (run by hand, not in CI).
+
+Each command runs as a fresh ``python build.py ...`` process, as a user or CI
+runs it; the figure is the median wall time over ``--runs`` runs, after one
+warm-up run. Python's bytecode cache is on (``PYTHONDONTWRITEBYTECODE`` is
+removed from the children's environment) because that is how an installed
+tool runs; ``--no-bytecode-cache`` measures the other case.
+
+    .venv/bin/python benchmarks/startup_bench.py [--runs 11] [--contentctl PATH]
+
+``--contentctl`` also times Splunk's ``contentctl build`` on a copy of the same
+one-detection pack (contentctl is not a dependency of this project).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {"build": 0.10, "validate": 0.08, "--help": 0.05}
+
+
+def median_seconds(argv: list[str], runs: int, env: dict[str, str], cwd: Path) -> float:
+    def once() -> float:
+        started = time.perf_counter()
+        subprocess.run(argv, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return time.perf_counter() - started
+
+    once()  # warm-up: bytecode and template caches, file system cache
+    return statistics.median(once() for _ in range(runs))
+
+
+def contentctl_seconds(contentctl: str, runs: int, env: dict[str, str]) -> float:
+    with tempfile.TemporaryDirectory(prefix="startup-contentctl-") as folder:
+        pack = Path(folder) / "pack"
+        for name in ("detections", "stories", "macros", "contentctl.yml"):
+            source = ROOT / name
+            (shutil.copytree if source.is_dir() else shutil.copy)(source, pack / name)
+        return median_seconds([contentctl, "build"], runs, env, pack)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=11)
+    parser.add_argument("--no-bytecode-cache", action="store_true")
+    parser.add_argument("--contentctl", help="path of a contentctl executable to time beside")
+    args = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    if args.no_bytecode_cache:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    with tempfile.TemporaryDirectory(prefix="startup-bench-") as out:
+        commands = {"build": ["build", "--output", out], "validate": ["validate"], "--help": ["--help"]}
+        print(f"median of {args.runs} runs, whole process, python {sys.version.split()[0]}")
+        print(f"{'python -c pass':<28}{median_seconds([sys.executable, '-c', 'pass'], args.runs, env, ROOT):8.3f} s")
+        for name, argv in commands.items():
+            seconds = median_seconds([sys.executable, "build.py", *argv], args.runs, env, ROOT)
+            verdict = "ok" if seconds <= TARGETS[name] else "OVER"
+            print(f"{'build.py ' + name:<28}{seconds:8.3f} s   target <= {TARGETS[name]:.2f} s  {verdict}")
+    if args.contentctl:
+        print(f"{'contentctl build':<28}{contentctl_seconds(args.contentctl, args.runs, env):8.3f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Search-time knowledge: how raw events become the fields and data-model rows a search reads."""

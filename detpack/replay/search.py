@@ -1,0 +1,161 @@
+"""Running one search over events: the offline engine's integration point.
+
+Raw events (from files, or RawEvent objects such as events received over HEC)
+→ search-time fields (``events.parse_event``) → data-model rows when the search
+reads a data model (``cim.DATAMODELS``) → the planned SPL stages. Memory does
+not grow with the data: events stream through and only aggregation groups are
+kept.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..knowledge import cim
+from ..spl import MacroDef, Plan, as_macro_table, expand, output_rows, parse, plan
+from . import events
+from .events import RawEvent, ReadStats, parse_event, read_events
+
+PROGRESS_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class DatasetFile:
+    """An event file with the labels a forwarder would give it (None: derive per event)."""
+
+    path: Path
+    source: str | None = None
+    sourcetype: str | None = None
+
+
+@dataclass
+class SearchResult:
+    rows: list[dict[str, str | list[str]]]
+    columns: list[str]
+    events_read: int
+    events_skipped: int
+    problems: list[str]  # "file:line: reason" of skipped events
+
+
+# --- running a search ---------------------------------------------------------------
+
+
+def raw_text_is_verbatim() -> bool:
+    """The one place deciding whether raw-text prefilters are sound: they assume each
+    extracted value (and EventCode) is a substring of _raw, which entity decoding breaks."""
+    return not events.DECODE_ENTITIES
+
+
+def plan_search(spl: str, macros: Mapping[str, MacroDef] | Iterable, *, prefilter: bool = True) -> Plan:
+    """Expand macros, parse and plan ``spl`` against the project's data models; the
+    plan gets a raw-text prefilter only when ``prefilter`` and it is sound."""
+    expanded = expand(spl, as_macro_table(macros))
+    verbatim = cim.VERBATIM_FIELDS if prefilter and raw_text_is_verbatim() else frozenset()
+    return plan(parse(expanded), cim.DATAMODELS.keys(), verbatim, cim.CONSTANT_VALUES)
+
+
+EVENT_ID_END = "</EventID>"
+
+
+def dataset_filter(datamodel: str | None) -> Callable[[str], bool] | None:
+    """A raw-text test every event of the data model's data set passes.
+
+    ``parse_event`` takes EventCode verbatim from ``<EventID ...>code</EventID>``
+    (when it does not decode entities), so an event whose raw text has no such
+    element with a tagged code cannot become a row: it is dropped unparsed.
+    """
+    codes = cim.TAGGED_EVENT_CODES.get(datamodel)
+    if codes is None or not raw_text_is_verbatim():
+        return None
+
+    def candidate(raw: str) -> bool:
+        end = raw.find(EVENT_ID_END)
+        while end != -1:
+            if raw[raw.rfind(">", 0, end) + 1 : end] in codes:
+                return True
+            end = raw.find(EVENT_ID_END, end + 1)
+        return False
+
+    return candidate
+
+
+def raw_event_filter(compiled: Plan) -> Callable[[str], bool] | None:
+    """The raw-text test a search applies before parsing: its prefilter, then its data set's."""
+    return compiled.keep(then=dataset_filter(compiled.datamodel))
+
+
+def run_search(spl: str, macros: Mapping[str, MacroDef] | Iterable,
+               events_or_paths: Iterable[RawEvent | DatasetFile | str | os.PathLike], *,
+               source: str | None = None, sourcetype: str | None = None,
+               progress: Callable[[ReadStats], None] | None = None,
+               prefilter: bool = True) -> SearchResult:
+    """Run ``spl`` over events: RawEvent objects and/or files (paths or DatasetFile).
+
+    ``source``/``sourcetype`` label plain paths; DatasetFile carries its own.
+    ``prefilter=False`` parses every event, so every bad event is counted (the raw-text
+    prefilters drop events unparsed, bad ones included).
+    Raises SplError for SPL the engine cannot run, EventReadError for an unreadable file.
+    """
+    compiled = plan_search(spl, macros, prefilter=prefilter)
+    stats = ReadStats()
+    keep = raw_event_filter(compiled) if prefilter else None
+    raw_events = raw_event_stream(events_or_paths, keep, stats, source, sourcetype)
+    rows = search_rows(raw_events, compiled.datamodel, stats)
+    with Progress(stats, progress):
+        results, columns = output_rows(compiled.execute(rows))
+    return SearchResult(results, columns, stats.events_read, stats.events_skipped, list(stats.problems))
+
+
+def raw_event_stream(items: Iterable, keep: Callable[[str], bool] | None, stats: ReadStats,
+                     source: str | None, sourcetype: str | None) -> Iterator[RawEvent]:
+    for item in items:
+        if isinstance(item, RawEvent):
+            stats.events_read += 1
+            if keep is None or keep(item.raw):
+                yield item
+            continue
+        dataset = item if isinstance(item, DatasetFile) else DatasetFile(Path(item), source, sourcetype)
+        yield from read_events(dataset.path, source=dataset.source, sourcetype=dataset.sourcetype,
+                               stats=stats, keep=keep)
+
+
+def search_rows(events: Iterable[RawEvent], datamodel: str | None, stats: ReadStats) -> Iterator[dict]:
+    """Search-time fields of each event, or its data-model row when the search reads one."""
+    to_row = cim.DATAMODELS[datamodel] if datamodel else None
+    for event in events:
+        fields = parse_event(event, stats=stats)
+        if fields is None:
+            continue
+        if to_row is None:
+            yield fields
+        elif (row := to_row(fields)) is not None:
+            yield row
+
+
+class Progress:
+    """Calls ``report(stats)`` every second from a side thread while a search runs."""
+
+    def __init__(self, stats: ReadStats, report: Callable[[ReadStats], None] | None):
+        self.stats, self.report = stats, report
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True) if report else None
+
+    def run(self) -> None:
+        while not self.done.wait(PROGRESS_SECONDS):
+            self.report(self.stats)
+
+    def __enter__(self) -> "Progress":
+        if self.thread:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        if self.thread:
+            self.thread.join()
+            self.report(self.stats)  # the final figures
+
+
