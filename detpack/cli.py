@@ -44,6 +44,11 @@ def report_invalid(error, as_json: bool) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from .memo import Memo
+
+    memo = Memo("validate", args.content, {"json": str(args.json)})
+    if (answer := memo.answer()) is not None:
+        return print_remembered(answer)
     import json
 
     from .content.validate import load_valid_pack
@@ -54,12 +59,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
     except InvalidInput as error:
         return report_invalid(error, args.json)
     summary = {"ok": True, "detections": len(pack.detections), "stories": len(pack.stories), "macros": len(pack.macros)}
-    print(json.dumps(summary | {"findings": []}) if args.json else
-          f"valid: {summary['detections']} detection(s), {summary['stories']} story(ies), {summary['macros']} macro(s)")
+    text = (json.dumps(summary | {"findings": []}) if args.json else
+            f"valid: {summary['detections']} detection(s), {summary['stories']} story(ies), {summary['macros']} macro(s)")
+    print(text)
+    memo.remember(text + "\n", EXIT_OK)
     return EXIT_OK
 
 
+def print_remembered(answer: tuple[str, int]) -> int:
+    """What a remembered run printed, and its exit code (see ``detpack.memo``)."""
+    stdout, code = answer
+    sys.stdout.write(stdout)
+    return code
+
+
 def cmd_build(args: argparse.Namespace) -> int:
+    from .memo import Memo
+
+    memo = Memo("build", args.content, {"json": str(args.json), "output": str(default_output(args).resolve())})
+    if not args.check and (answer := memo.answer()) is not None:
+        return print_remembered(answer)
     import json
 
     from .build.app import build_app
@@ -78,10 +97,11 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"build failed: {error}", file=sys.stderr)
         return EXIT_CHECKS_FAILED
     if args.json:
-        print(json.dumps({"ok": True, "app_dir": str(result.app_dir), "package": str(result.package)}))
+        text = json.dumps({"ok": True, "app_dir": str(result.app_dir), "package": str(result.package)}) + "\n"
     else:
-        print(f"built {len(result.pack.detections)} detection(s) into {result.app_dir}")
-        print(f"package {result.package}")
+        text = f"built {len(result.pack.detections)} detection(s) into {result.app_dir}\npackage {result.package}\n"
+    sys.stdout.write(text)
+    memo.remember(text, EXIT_OK, outputs=(result.package, *result.committed), folders=(result.app_dir,))
     return EXIT_OK
 
 

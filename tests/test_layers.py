@@ -14,6 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "detpack"
 GROUND = {"conf", "errors"}
 ALLOWED = {
     "errors": set(),
+    "memo": set(),  # used by cli alone
     "conf": {"errors"},
     "spl": GROUND,
     "content": GROUND,
