@@ -150,16 +150,19 @@ def cmd_splunk_test(args: argparse.Namespace) -> int:
 # --- the parser -------------------------------------------------------------------------------
 
 
-def make_parser() -> argparse.ArgumentParser:
+def make_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with ``only`` the arguments of that one command (the others keep just
+    their names and help, which is all ``--help`` and a wrong command name need)."""
     parser = argparse.ArgumentParser(prog="build.py", description="Build, validate, inspect and replay-test a Splunk detection pack.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (add_build, add_validate, add_inspect, add_test, add_replay, add_splunk_test):
-        add(commands)
+    for name, (summary, add_arguments) in COMMANDS.items():
+        command = commands.add_parser(name, help=summary)
+        if only is None or only == name:
+            add_arguments(command)
     return parser
 
 
-def add_build(commands) -> None:
-    build = commands.add_parser("build", help="validate, render and package the app (the default)")
+def add_build(build: argparse.ArgumentParser) -> None:
     add_content_argument(build)
     build.add_argument("--output", type=Path, help="where the app folder and .spl go (default: CONTENT/dist)")
     build.add_argument("--check", action="store_true", help="fail when the committed default/, metadata/ and app.manifest are stale")
@@ -167,15 +170,13 @@ def add_build(commands) -> None:
     build.set_defaults(handler=cmd_build)
 
 
-def add_validate(commands) -> None:
-    validate = commands.add_parser("validate", help="check the content and report every problem")
+def add_validate(validate: argparse.ArgumentParser) -> None:
     add_content_argument(validate)
     validate.add_argument("--json", action="store_true", help="print findings as JSON")
     validate.set_defaults(handler=cmd_validate)
 
 
-def add_inspect(commands) -> None:
-    parser = commands.add_parser("inspect", help="run Splunk AppInspect (cloud and private_app tag sets) on the package")
+def add_inspect(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("package", nargs="?", type=Path, metavar="PKG",
                         help="the .spl to inspect (default: build the content and inspect its package)")
     add_content_argument(parser)
@@ -183,15 +184,13 @@ def add_inspect(commands) -> None:
     parser.set_defaults(handler=cmd_inspect)
 
 
-def add_test(commands) -> None:
-    test = commands.add_parser("test", help="replay every detection's test data offline and check the results")
+def add_test(test: argparse.ArgumentParser) -> None:
     add_content_argument(test)
     test.add_argument("--junit", type=Path, help="also write a JUnit XML report here")
     test.set_defaults(handler=cmd_test)
 
 
-def add_replay(commands) -> None:
-    replay = commands.add_parser("replay", help="run detections over event files and print their results")
+def add_replay(replay: argparse.ArgumentParser) -> None:
     replay.add_argument("datasets", nargs="+", type=Path, metavar="DATASET", help="event file (XML, one event per line; .gz ok)")
     add_content_argument(replay)
     replay.add_argument("--detection", help="name, id or file stem of one detection (default: all)")
@@ -204,11 +203,9 @@ def add_replay(commands) -> None:
     replay.set_defaults(handler=cmd_replay)
 
 
-def add_splunk_test(commands) -> None:
-    parser = commands.add_parser(
-        "splunk-test", help="replay the tests in a real Splunk and compare with the offline engine",
-        description="Exit codes: 0 pass, 1 a test failed, 2 invalid input or usage, "
-                    "3 Splunk/Docker unreachable or infrastructure failure, 130 interrupted.")
+def add_splunk_test(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Exit codes: 0 pass, 1 a test failed, 2 invalid input or usage, "
+                          "3 Splunk/Docker unreachable or infrastructure failure, 130 interrupted.")
     add_content_argument(parser)
     parser.add_argument("--detection", action="append", default=[], metavar="NAME",
                         help="only this detection (name, id or file stem); repeatable")
@@ -236,9 +233,19 @@ def add_splunk_test(commands) -> None:
     parser.set_defaults(handler=cmd_splunk_test)
 
 
+COMMANDS = {
+    "build": ("validate, render and package the app (the default)", add_build),
+    "validate": ("check the content and report every problem", add_validate),
+    "inspect": ("run Splunk AppInspect (cloud and private_app tag sets) on the package", add_inspect),
+    "test": ("replay every detection's test data offline and check the results", add_test),
+    "replay": ("run detections over event files and print their results", add_replay),
+    "splunk-test": ("replay the tests in a real Splunk and compare with the offline engine", add_splunk_test),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv.insert(0, "build")
-    args = make_parser().parse_args(argv)
+    args = make_parser(only=argv[0]).parse_args(argv)
     return args.handler(args)
