@@ -74,7 +74,7 @@ def print_remembered(answer: tuple[str, int]) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .memo import Memo
+    from .memo import Memo, cache_dir
 
     memo = Memo("build", args.content, {"json": str(args.json), "output": str(default_output(args).resolve())})
     if not args.check and (answer := memo.answer()) is not None:
@@ -90,7 +90,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     try:
         if args.check:
             return _check(args)
-        result = build_app(args.content, default_output(args))
+        folder = cache_dir()
+        result = build_app(args.content, default_output(args), template_cache=folder / "templates" if folder else None)
     except InvalidInput as error:
         return report_invalid(error, args.json)
     except (RenderError, ConfValueError, PackageError) as error:

@@ -157,3 +157,18 @@ def test_a_failed_run_is_not_remembered(pack_copy, memo_folder, capsys):
     settle(pack_copy)
     assert run(["validate", "--content", str(pack_copy)], capsys)[0] == 2
     assert list(memo_folder.iterdir()) == []
+
+
+def test_compiled_templates_are_kept_and_render_the_same(pack_copy, memo_folder, capsys, monkeypatch):
+    assert build(pack_copy, capsys)[0] == 0
+    first = (pack_copy / "out" / "DA-ESS-DetPack-1.0.0.spl").read_bytes()
+    compiled = sorted((memo_folder / "templates").iterdir())
+    assert compiled, "no compiled template was kept"
+    monkeypatch.setenv("DETPACK_NO_CACHE", "1")  # a real build, which reads no compiled template
+    assert build(pack_copy, capsys)[0] == 0
+    assert (pack_copy / "out" / "DA-ESS-DetPack-1.0.0.spl").read_bytes() == first
+    monkeypatch.delenv("DETPACK_NO_CACHE")
+    (pack_copy / "out" / "DA-ESS-DetPack-1.0.0.spl").unlink()
+    assert build(pack_copy, capsys)[0] == 0  # a real build from the compiled templates
+    assert (pack_copy / "out" / "DA-ESS-DetPack-1.0.0.spl").read_bytes() == first
+    assert sorted((memo_folder / "templates").iterdir()) == compiled

@@ -33,9 +33,10 @@ class BuildResult:
     committed: tuple[Path, ...]  # the rendered files kept in the content folder (empty unless synced)
 
 
-def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = True) -> BuildResult:
+def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = True,
+              template_cache: Path | None = None) -> BuildResult:
     pack = load_valid_pack(content_dir)
-    rendered = render_app(pack)
+    rendered = render_app(pack, template_cache)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     app_dir = write_tree(output_dir / pack.app.app_id, rendered.files)

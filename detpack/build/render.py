@@ -104,9 +104,10 @@ def _json(value, indent: int | None = None) -> str:
     return json.dumps(value, indent=indent, separators=separators, ensure_ascii=False)
 
 
-def _environment() -> jinja2.Environment:
+def _environment(template_cache: Path | None) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False,
+                             bytecode_cache=_bytecode_cache(template_cache))
     env.filters["json"] = _json
     env.globals.update(search_stanza_name=search_stanza_name, annotations=annotations, metadata=metadata,
                        risk=risk, drilldowns=drilldowns, severity=severity, schedule=SCHEDULE,
@@ -124,8 +125,20 @@ class RenderedApp:
     files: dict[str, str]  # path inside the app folder -> text
 
 
-def render_app(pack: Pack) -> RenderedApp:
-    env = _environment()
+def _bytecode_cache(folder: Path | None) -> jinja2.BytecodeCache | None:
+    """Compiled templates kept between runs (Jinja checks each against its template's source)."""
+    if folder is None:
+        return None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder))
+
+
+def render_app(pack: Pack, template_cache: Path | None = None) -> RenderedApp:
+    """Render every file of the app; ``template_cache`` is a folder for compiled templates."""
+    env = _environment(template_cache)
     context = {"pack": pack, "build_number": build_number(pack.app.version), "manifest": manifest(pack),
                "story_searches": lambda s: _story_searches(pack, s)}
     files, parsed, problems = {}, {}, []
