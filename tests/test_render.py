@@ -103,8 +103,8 @@ def test_read_back_mismatch_fails_the_render(monkeypatch):
 
     real = render._environment
 
-    def tampered():
-        env = real()
+    def tampered(template_cache):
+        env = real(template_cache)
         env.globals["risk"] = lambda d: []
         return env
 
