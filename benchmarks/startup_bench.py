@@ -1,16 +1,16 @@
 """Whole-process time of the command line, start-up included (run by hand, not in CI).
 
 Each command runs as a fresh ``python build.py ...`` process, as a user or CI
-runs it; the figure is the median wall time over ``--runs`` runs, after one
-warm-up run. Python's bytecode cache is on (``PYTHONDONTWRITEBYTECODE`` is
-removed from the children's environment) because that is how an installed
-tool runs; ``--no-bytecode-cache`` measures the other case. ``build`` and
-``validate`` are timed twice: answered from the memo (nothing changed since the
-last run, the usual case when a command is repeated) and as a real run
-(``DETPACK_NO_CACHE=1``, as on a fresh clone or after an edit). The memo lives
-in a temporary folder of the benchmark's own.
+runs it, on a copy of the shipped pack in a temporary folder (so the repository's
+committed files are never rewritten). The commands are interleaved, round after
+round, so that a change in the machine's load touches all of them alike; after
+one warm-up round, each row gives the median, min and max wall time and the
+median CPU time (user + system) of the child over ``--runs`` rounds. Python's
+bytecode cache is on (``PYTHONDONTWRITEBYTECODE`` is removed from the children's
+environment), as for an installed tool; ``--no-bytecode-cache`` measures the
+other case.
 
-    .venv/bin/python benchmarks/startup_bench.py [--runs 11] [--contentctl PATH]
+    .venv/bin/python benchmarks/startup_bench.py [--runs 15] [--contentctl PATH]
 
 ``--contentctl`` also times Splunk's ``contentctl build`` (5.x, not a dependency
 of this project) on the same one-detection pack as it accepts it: the detection
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -34,25 +35,42 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
+TARGETS = {"build": 0.10, "validate": 0.08, "--help": 0.05}
 CONTENTCTL_FOLDERS = ("data_sources", "deployments", "lookups", "baselines", "investigations", "playbooks",
                       "dashboards", "removed", "app_template")
-TARGETS = {"build": 0.10, "validate": 0.08, "--help": 0.05}
-MEMO = "answered from the memo"
-REAL = "real run"
 
 
-def median_seconds(argv: list[str], runs: int, env: dict[str, str], cwd: Path) -> float:
-    def once() -> float:
-        started = time.perf_counter()
-        subprocess.run(argv, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return time.perf_counter() - started
+def timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the child) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(argv, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
-    once()  # warm-up: bytecode and template caches, file system cache
-    return statistics.median(once() for _ in range(runs))
+
+def interleaved(commands: dict[str, list[str]], runs: int, env: dict[str, str], cwd: Path) -> dict[str, list]:
+    samples = {name: [] for name in commands}
+    for round_number in range(runs + 1):
+        for name, argv in commands.items():
+            sample = timed(argv, env, cwd)
+            if round_number:  # round 0 warms the bytecode and file system caches
+                samples[name].append(sample)
+    return samples
 
 
-def contentctl_pack(pack: Path) -> None:
+def shipped_pack(folder: Path) -> Path:
+    pack = folder / "pack"
+    for name in ("detections", "stories", "macros"):
+        shutil.copytree(ROOT / name, pack / name)
+    shutil.copy(ROOT / "contentctl.yml", pack / "contentctl.yml")
+    return pack
+
+
+def contentctl_pack(folder: Path) -> Path:
     """The shipped pack as contentctl 5 accepts it (see the module's docstring)."""
+    pack = folder / "contentctl-pack"
     for name in ("stories", "macros"):
         shutil.copytree(ROOT / name, pack / name)
     shutil.copy(ROOT / "contentctl.yml", pack / "contentctl.yml")
@@ -67,42 +85,41 @@ def contentctl_pack(pack: Path) -> None:
         for member in tar.getmembers():
             if member.isfile() and "/deployments/" in member.name and member.name.endswith(".yml"):
                 (pack / "deployments" / Path(member.name).name).write_bytes(tar.extractfile(member).read())
+    return pack
 
 
-def contentctl_seconds(contentctl: str, runs: int, env: dict[str, str]) -> float | None:
-    if not (SHARED / "reference").is_dir() or not (SHARED / "corpora").is_dir():
-        print(f"contentctl: skipped, {SHARED}/reference and {SHARED}/corpora are needed")
-        return None
-    with tempfile.TemporaryDirectory(prefix="startup-contentctl-") as folder:
-        pack = Path(folder) / "pack"
-        contentctl_pack(pack)
-        return median_seconds([contentctl, "build"], runs, env, pack)
+def report(label: str, samples: list[tuple[float, float]], target: float | None) -> None:
+    walls = [wall for wall, _ in samples]
+    median = statistics.median(walls)
+    verdict = "" if target is None else f"   target <= {target:.2f} s  {'met' if median <= target else 'NOT met'}"
+    print(f"{label:<24}{median:8.3f} s  (min {min(walls):.3f}, max {max(walls):.3f}; "
+          f"cpu {statistics.median(c for _, c in samples):.3f} s){verdict}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=11)
+    parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--no-bytecode-cache", action="store_true")
     parser.add_argument("--contentctl", help="path of a contentctl executable to time beside")
     args = parser.parse_args()
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "DETPACK_NO_CACHE")}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     if args.no_bytecode_cache:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
     with tempfile.TemporaryDirectory(prefix="startup-bench-") as work:
-        env["DETPACK_CACHE_DIR"] = str(Path(work) / "memo")
-        out = str(Path(work) / "out")
-        runs = [("build", MEMO, ["build", "--output", out], {}), ("build", REAL, ["build", "--output", out], {"DETPACK_NO_CACHE": "1"}),
-                ("validate", MEMO, ["validate"], {}), ("validate", REAL, ["validate"], {"DETPACK_NO_CACHE": "1"}),
-                ("--help", "", ["--help"], {})]
-        print(f"median of {args.runs} runs, whole process, python {sys.version.split()[0]}")
-        print(f"{'python -c pass':<44}{median_seconds([sys.executable, '-c', 'pass'], args.runs, env, ROOT):8.3f} s")
-        for name, how, argv, extra in runs:
-            seconds = median_seconds([sys.executable, "build.py", *argv], args.runs, env | extra, ROOT)
-            verdict = "ok" if seconds <= TARGETS[name] else "over"
-            label = f"build.py {name}" + (f" ({how})" if how else "")
-            print(f"{label:<44}{seconds:8.3f} s   target <= {TARGETS[name]:.2f} s  {verdict}")
-    if args.contentctl and (seconds := contentctl_seconds(args.contentctl, args.runs, env)) is not None:
-        print(f"{'contentctl build':<44}{seconds:8.3f} s")
+        pack = shipped_pack(Path(work))
+        build_py = str(ROOT / "build.py")
+        commands = {"python -c pass": [sys.executable, "-c", "pass"],
+                    "build.py build": [sys.executable, build_py, "build", "--content", str(pack)],
+                    "build.py validate": [sys.executable, build_py, "validate", "--content", str(pack)],
+                    "build.py --help": [sys.executable, build_py, "--help"]}
+        if args.contentctl:
+            if (SHARED / "reference").is_dir() and (SHARED / "corpora").is_dir():
+                commands["contentctl build"] = [args.contentctl, "build", "--path", str(contentctl_pack(Path(work)))]
+            else:
+                print(f"contentctl: skipped, {SHARED}/reference and {SHARED}/corpora are needed")
+        print(f"{args.runs} interleaved rounds, whole process, python {sys.version.split()[0]}")
+        for name, samples in interleaved(commands, args.runs, env, Path(work)).items():
+            report(name, samples, TARGETS.get(name.removeprefix("build.py ")))
     return 0
 
 

@@ -44,11 +44,6 @@ def report_invalid(error, as_json: bool) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .memo import Memo
-
-    memo = Memo("validate", args.content, {"json": str(args.json)})
-    if (answer := memo.answer()) is not None:
-        return print_remembered(answer)
     import json
 
     from .content.validate import load_valid_pack
@@ -59,26 +54,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     except InvalidInput as error:
         return report_invalid(error, args.json)
     summary = {"ok": True, "detections": len(pack.detections), "stories": len(pack.stories), "macros": len(pack.macros)}
-    text = (json.dumps(summary | {"findings": []}) if args.json else
-            f"valid: {summary['detections']} detection(s), {summary['stories']} story(ies), {summary['macros']} macro(s)")
-    print(text)
-    memo.remember(text + "\n", EXIT_OK)
+    print(json.dumps(summary | {"findings": []}) if args.json else
+          f"valid: {summary['detections']} detection(s), {summary['stories']} story(ies), {summary['macros']} macro(s)")
     return EXIT_OK
 
 
-def print_remembered(answer: tuple[str, int]) -> int:
-    """What a remembered run printed, and its exit code (see ``detpack.memo``)."""
-    stdout, code = answer
-    sys.stdout.write(stdout)
-    return code
-
-
 def cmd_build(args: argparse.Namespace) -> int:
-    from .memo import Memo, cache_dir
-
-    memo = Memo("build", args.content, {"json": str(args.json), "output": str(default_output(args).resolve())})
-    if not args.check and (answer := memo.answer()) is not None:
-        return print_remembered(answer)
     import json
 
     from .build.app import build_app
@@ -90,19 +71,17 @@ def cmd_build(args: argparse.Namespace) -> int:
     try:
         if args.check:
             return _check(args)
-        folder = cache_dir()
-        result = build_app(args.content, default_output(args), template_cache=folder / "templates" if folder else None)
+        result = build_app(args.content, default_output(args))
     except InvalidInput as error:
         return report_invalid(error, args.json)
     except (RenderError, ConfValueError, PackageError) as error:
         print(f"build failed: {error}", file=sys.stderr)
         return EXIT_CHECKS_FAILED
     if args.json:
-        text = json.dumps({"ok": True, "app_dir": str(result.app_dir), "package": str(result.package)}) + "\n"
+        print(json.dumps({"ok": True, "app_dir": str(result.app_dir), "package": str(result.package)}))
     else:
-        text = f"built {len(result.pack.detections)} detection(s) into {result.app_dir}\npackage {result.package}\n"
-    sys.stdout.write(text)
-    memo.remember(text, EXIT_OK, outputs=(result.package, *result.committed), folders=(result.app_dir,))
+        print(f"built {len(result.pack.detections)} detection(s) into {result.app_dir}")
+        print(f"package {result.package}")
     return EXIT_OK
 
 
@@ -205,6 +184,8 @@ def add_replay(replay: argparse.ArgumentParser) -> None:
 
 
 def add_splunk_test(parser: argparse.ArgumentParser) -> None:
+    from .splunk.container import SPLUNK_IMAGE  # light: the Docker SDK loads only with --container
+
     parser.description = ("Exit codes: 0 pass, 1 a test failed, 2 invalid input or usage, "
                           "3 Splunk/Docker unreachable or infrastructure failure, 130 interrupted.")
     add_content_argument(parser)
@@ -212,8 +193,8 @@ def add_splunk_test(parser: argparse.ArgumentParser) -> None:
                         help="only this detection (name, id or file stem); repeatable")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--splunk-url", help="management URL of an existing Splunk, e.g. https://host:8089")
-    where.add_argument("--container", action="store_true", help="start a pinned splunk/splunk image with Docker for this run")
-    parser.add_argument("--image", help="image for --container (default: the pinned splunk/splunk release)")
+    where.add_argument("--container", action="store_true", help=f"start {SPLUNK_IMAGE} with Docker for this run")
+    parser.add_argument("--image", default=SPLUNK_IMAGE, help="image for --container (default: %(default)s)")
     parser.add_argument("--username", default="admin", help="Splunk user (default: admin); password from SPLUNK_PASSWORD or a prompt")
     parser.add_argument("--hec-url", help="HEC URL (default: the Splunk host on port 8088); token from SPLUNK_HEC_TOKEN "
                                           "or created for the run through the REST API")

@@ -10,15 +10,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATASETS = PROJECT_ROOT.parent / "shared" / "datasets"
 
 
-@pytest.fixture(autouse=True)
-def memo_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test starts with an empty memo folder of its own (never the user's ~/.cache)."""
-    folder = tmp_path_factory.mktemp("memo")
-    monkeypatch.setenv("DETPACK_CACHE_DIR", str(folder))
-    monkeypatch.delenv("DETPACK_NO_CACHE", raising=False)
-    return folder
-
-
 @pytest.fixture
 def shared_datasets() -> Path:
     if not SHARED_DATASETS.is_dir():

@@ -176,7 +176,7 @@ def test_without_a_package_the_command_builds_and_inspects_the_built_package(pas
         calls.append((content, output))
         return SimpleNamespace(package=passing.package)
 
-    monkeypatch.setattr(detpack_inspect, "build_app", fake_build)
+    monkeypatch.setattr("detpack.build.app.build_app", fake_build)
     monkeypatch.setattr(detpack_inspect, "run_appinspect", lambda package: passing if package == passing.package else None)
     code, out, _ = run_command(["--content", str(tmp_path), "--output", str(tmp_path / "out")])
     assert calls == [(tmp_path, tmp_path / "out")]

@@ -30,7 +30,6 @@ class BuildResult:
     app_dir: Path
     package: Path
     files: dict[str, str]
-    committed: tuple[Path, ...]  # the rendered files kept in the content folder (empty unless synced)
 
 
 def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = True,
@@ -41,10 +40,10 @@ def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = Tru
     output_dir.mkdir(parents=True, exist_ok=True)
     app_dir = write_tree(output_dir / pack.app.app_id, rendered.files)
     package = build_spl(app_dir, output_dir, app_id=pack.app.app_id, version=pack.app.version)
-    committed = committed_files(rendered) if sync_committed else {}
-    for path, text in committed.items():
-        write_atomically(pack.root / path, text)
-    return BuildResult(pack, app_dir, package, rendered.files, tuple(pack.root / p for p in committed))
+    if sync_committed:
+        for path, text in committed_files(rendered).items():
+            write_atomically(pack.root / path, text)
+    return BuildResult(pack, app_dir, package, rendered.files)
 
 
 def committed_files(rendered: RenderedApp) -> dict[str, str]:

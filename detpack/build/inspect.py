@@ -32,10 +32,8 @@ from pathlib import Path
 
 from ..conf import ConfValueError
 from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
-from .app import build_app
 from .write import write_atomically
 from .package import PackageError
-from .render import RenderError
 
 TAG_SETS = ("cloud", "private_app")
 # Check results that fail the gate; AppInspect's other results are success,
@@ -256,7 +254,7 @@ def run_appinspect(package: Path, *, report_dir: Path | None = None) -> InspectR
 def inspect_command(package: Path | None, content: Path, output: Path) -> int:
     """``inspect``: AppInspect ``package`` (or build ``content`` into ``output`` first)."""
     try:
-        package = package if package is not None else build_app(content, output).package
+        package = package if package is not None else _build(content, output)
         result = run_appinspect(package)
     except InvalidInput as error:
         for finding in error.findings:
@@ -265,8 +263,23 @@ def inspect_command(package: Path | None, content: Path, output: Path) -> int:
     except (InspectError, PackageError) as error:
         print(f"inspect: {error}", file=sys.stderr)
         return EXIT_INVALID_INPUT
-    except (RenderError, ConfValueError) as error:
+    except BuildFailed as error:
         print(f"inspect: build failed: {error}", file=sys.stderr)
         return EXIT_CHECKS_FAILED
     print("\n".join(result.summary()))
     return EXIT_OK if result.passed else EXIT_CHECKS_FAILED
+
+
+class BuildFailed(Exception):
+    """The content could not be rendered into a package to inspect."""
+
+
+def _build(content: Path, output: Path) -> Path:
+    # Imported here: only ``inspect`` without a package builds, and inspecting one needs no Jinja.
+    from .app import build_app
+    from .render import RenderError
+
+    try:
+        return build_app(content, output).package
+    except (RenderError, ConfValueError) as error:
+        raise BuildFailed(str(error)) from None

@@ -2,10 +2,12 @@
 
 Emulates, offline, what the Sysmon add-on, the Windows add-on and the CIM app
 do at search time. Everything that decides a value is a table below; a
-``note`` of "" means the row follows the public CIM ``Endpoint`` data model
-definition and the add-ons' published field mappings (Splunk Add-on for Sysmon,
-Splunk Add-on for Microsoft Windows) as documented; anything else says what is
-unverified against a real Splunk.
+``note`` of "" means the row follows the CIM's ``Endpoint`` data model
+(Splunk_SA_CIM ``default/data/models/Endpoint.json``, documented as "Endpoint" in
+the Common Information Model Add-on Manual) and the field extractions of the
+Splunk Add-on for Sysmon and the Splunk Add-on for Microsoft Windows (their
+``default/props.conf`` and ``transforms.conf``) as documented; anything else
+says what is unverified against a real Splunk.
 
 Rows hold unprefixed CIM fields (``process_name``, not ``Processes.process_name``)
 plus ``_time`` (epoch float), ``host``, ``source`` and ``sourcetype``. A field

@@ -49,7 +49,9 @@ from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInp
 from ..replay.events import EventReadError, ReadStats, parse_event, read_events
 from ..build.write import write_atomically
 from ..build.render import RenderError, search_stanza_name
-from ..replay.run import SearchResult, detection_datasets, judge, run_detection_test
+from ..replay.judge import judge
+from ..replay.run import detection_datasets, run_detection_test
+from ..replay.search import SearchResult
 from . import EXIT_INFRASTRUCTURE, EXIT_INTERRUPTED, InfrastructureError
 from .client import Results, SplunkClient, Target, split_url
 from .compare import compare_rows
@@ -144,28 +146,28 @@ class Reporter:
 
 @dataclass(frozen=True)
 class Arguments:
-    """``splunk-test`` as given on the command line, before it is checked."""
+    """``splunk-test`` as given on the command line (every value, defaults included), before it is checked."""
 
     content: Path
-    splunk_url: str | None = None
-    container: bool = False
-    image: str | None = None
-    username: str = "admin"
-    hec_url: str | None = None
-    app: tuple[Path, ...] = ()
-    detection: tuple[str, ...] = ()
-    insecure: bool = False
-    ca_file: str | None = None
-    keep: bool = False
-    junit: Path | None = None
-    role: str = "admin"
-    stage_dir: Path | None = None
-    server_app_dir: str | None = None
-    ready_timeout: float = 300.0
-    index_timeout: float = 120.0
-    search_timeout: float = 120.0
-    batch_events: int = 500
-    poll_interval: float = 0.5
+    splunk_url: str | None
+    container: bool
+    image: str
+    username: str
+    hec_url: str | None
+    app: tuple[Path, ...]
+    detection: tuple[str, ...]
+    insecure: bool
+    ca_file: str | None
+    keep: bool
+    junit: Path | None
+    role: str
+    stage_dir: Path | None
+    server_app_dir: str | None
+    ready_timeout: float
+    index_timeout: float
+    search_timeout: float
+    batch_events: int
+    poll_interval: float
 
 
 def options_from_args(args: Arguments, environ=os.environ, stdin: TextIO | None = None) -> Options:
@@ -194,7 +196,7 @@ def options_from_args(args: Arguments, environ=os.environ, stdin: TextIO | None 
     return Options(
         content=args.content, splunk_url=args.splunk_url, username=args.username, password=password,
         hec_url=args.hec_url, hec_token=environ.get("SPLUNK_HEC_TOKEN") or None, apps=tuple(args.app),
-        detections=tuple(args.detection), container=args.container, image=args.image or SPLUNK_IMAGE,
+        detections=tuple(args.detection), container=args.container, image=args.image,
         verify=not args.insecure, ca_file=args.ca_file, keep=args.keep, junit=args.junit, role=args.role,
         stage_dir=args.stage_dir, server_app_dir=args.server_app_dir, ready_timeout=args.ready_timeout,
         index_timeout=args.index_timeout, search_timeout=args.search_timeout, batch_events=args.batch_events,
