@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from splunk_double import SplunkDouble, SplunkState, offline_engine
+from splunk_double.state import stock_roles, truthy
 from splunk_double.pack import PASSWORD, PROJECT_ROOT, TEST_DIR, cim_addon, run_cli, write_pack
 
 from detpack.splunk import hec
@@ -38,10 +39,23 @@ def harness(splunk, pack, cim, monkeypatch, capsys, tmp_path):
     return run
 
 
+STANZA = "DetPack - Script Execution via WMI - Rule"
+AS_SHIPPED = {"disabled": True, "cron_schedule": "0 * * * *", "dispatchAs": "owner"}
+
+
+def saved_search_keys(state: SplunkState) -> dict:
+    stanza = state.saved_search("DA-ESS-DetPack", STANZA)
+    return {"disabled": truthy(stanza["disabled"]), "cron_schedule": stanza["cron_schedule"],
+            "dispatchAs": stanza["dispatchAs"]}
+
+
 def only_main_left(state: SplunkState) -> None:
-    assert set(state.indexes) == {"main"}
+    """Everything the run changed is back: indexes, HEC tokens, the stock roles, the saved search's keys."""
+    assert set(state.indexes) - {"risk", "notable"} == {"main"}
     assert state.tokens == {}
-    assert state.roles["admin"]["srchIndexesDefault"] == ["main"]
+    assert state.roles == stock_roles()
+    if "DA-ESS-DetPack" in state.apps:
+        assert saved_search_keys(state) == AS_SHIPPED
 
 
 def test_all_tests_pass_and_everything_is_cleaned_up(harness, state, tmp_path):
@@ -65,7 +79,7 @@ def test_keep_leaves_the_test_indexes(harness, state):
     assert len(kept) == 3 and all(state.visible(name) for name in kept)
     first = state.indexes[sorted(kept)[0]][0]  # HEC time and host are the event's own, as Splunk indexes them
     assert (first.time, first.host) == (1714557660.25, "ws01.example.test")
-    assert state.tokens == {} and state.roles["admin"]["srchIndexesDefault"] == ["main"]
+    assert state.tokens == {} and state.roles == stock_roles()
 
 
 def test_only_the_named_detection_runs_and_unknown_names_are_usage_errors(harness):
@@ -124,32 +138,44 @@ def test_no_test_is_judged_before_splunk_can_search_its_events(harness, state, t
 
 
 def test_a_role_the_user_does_not_have_is_caught_before_judging(harness, state):
-    state.roles["power"] = {"srchIndexesDefault": [], "imported_roles": []}
-    outcome = harness("--role", "power", "--detection", "script_execution_via_wmi", "--index-timeout", "0.2")
+    state.roles["analyst"] = {"srchIndexesDefault": [], "srchIndexesAllowed": ["*"], "imported_roles": []}
+    outcome = harness("--role", "analyst", "--detection", "script_execution_via_wmi", "--index-timeout", "0.2")
     assert outcome.code == 3, outcome.stderr
     assert "a search as 'admin' naming no index finds 0 of the 4 events sent" in outcome.stderr
-    assert "is --role power a role of 'admin'?" in outcome.stderr
-    assert state.roles["power"]["srchIndexesDefault"] == []
+    assert "is --role analyst a role of 'admin'?" in outcome.stderr
+    assert state.roles["analyst"]["srchIndexesDefault"] == []
 
 
-def test_default_indexes_of_another_role_of_the_user_are_caught(harness, state):
-    state.roles["user"] = {"srchIndexesDefault": ["main"], "imported_roles": []}
-    state.users["admin"].append("user")
+def test_data_in_the_default_index_imported_from_user_is_caught(harness, state):
+    """Stock admin imports user's default index main (fact 4): isolation rests on the searchability probes."""
     state.indexes["main"].append(_stored("<Event>someone else's data</Event>"))
     outcome = harness()
     assert outcome.code == 3, outcome.stderr
     assert "a search as 'admin' naming no index finds 5 events but 4 were sent" in outcome.stderr
+    del state.indexes["main"][0]
     only_main_left(state)
 
 
-def test_a_role_importing_default_indexes_is_refused(harness, state):
-    state.roles["user"] = {"srchIndexesDefault": ["main"], "imported_roles": []}
-    state.roles["admin"]["imported_roles"] = ["user"]
-    outcome = harness()
-    assert outcome.code == 2, outcome.stderr
-    assert "--role admin imports the default search indexes main from other roles" in outcome.stderr
-    assert state.hec_requests == 0
+def test_the_stock_admin_role_keeps_its_imports_and_is_restored(harness, state, monkeypatch):
+    """Fact 4: the stock admin imports power and user (default index main); the run keeps the imports."""
+    seen = []
+    original = state.role_content
+    monkeypatch.setattr(state, "role_content", lambda role: seen.append(original(role)) or seen[-1])
+    outcome = harness("--detection", "script_execution_via_wmi")
+    assert outcome.code == 0, outcome.stderr
+    during = [c for c in seen if c["srchIndexesDefault"] and c["srchIndexesDefault"][0].startswith("detpack_")]
+    assert during and all(c["imported_srchIndexesDefault"] == ["main"] for c in during)
+    assert state.roles["admin"]["imported_roles"] == ["power", "user"]
     only_main_left(state)
+
+
+def test_a_role_whose_allowed_indexes_name_indexes_is_allowed_the_test_index(harness, state):
+    """Fact 5: a role allowed only named indexes cannot search a new one until it is added."""
+    state.roles["tester"] = {"srchIndexesDefault": ["main"], "srchIndexesAllowed": ["main"], "imported_roles": []}
+    state.users["admin"] = ["tester"]
+    outcome = harness("--role", "tester")
+    assert outcome.code == 0, outcome.stderr
+    assert state.roles["tester"] == {"srchIndexesDefault": ["main"], "srchIndexesAllowed": ["main"], "imported_roles": []}
 
 
 def _stored(raw: str):
@@ -401,49 +427,78 @@ def test_a_real_third_party_dataset(harness, state, shared_datasets, tmp_path):
     assert "rows: installed 1, raw 1, offline 1" in outcome.stderr
 
 
+@pytest.fixture
+def open_stage():
+    """A staging folder other users can read, as splunkd (another user) must (fact 16); pytest's own are 0700."""
+    import tempfile
+    folder = Path(tempfile.mkdtemp(prefix="detpack-test-stage-"))
+    folder.chmod(0o755)
+    yield folder / "stage"
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 class StandInContainer:
-    """What the Docker SDK returns for ``containers.run``, publishing the TLS double's ports."""
+    """What the Docker SDK returns for ``containers.run``, publishing the TLS double's ports. Its health check
+    reports ``starting`` for the first ``starting`` reads, then ``healthy`` (fact 18)."""
 
-    def __init__(self, double):
+    def __init__(self, double, starting: int = 2):
         port = lambda url: [{"HostPort": url.rsplit(":", 1)[1]}]  # noqa: E731
-        self.attrs = {"NetworkSettings": {"Ports": {"8089/tcp": port(double.rest_url), "8088/tcp": port(double.hec_url)}}}
+        self.ports = {"8089/tcp": port(double.rest_url), "8088/tcp": port(double.hec_url)}
+        self.state = double.state
+        self.starting = starting
+        self.logins_while_starting = 0
+        self.health_reads = 0
+        self.attrs = {"NetworkSettings": {"Ports": self.ports}, "State": {"Status": "running"}}
         self.removed = False
-
         self.interrupt_reload = False
 
     def reload(self):
         if self.interrupt_reload:
             raise KeyboardInterrupt
+        self.health_reads += 1
+        status = "starting" if self.health_reads <= self.starting else "healthy"
+        if status == "starting":
+            self.logins_while_starting = self.state.logins
+        self.attrs["State"]["Health"] = {"Status": status}
 
     def remove(self, force, v):
         self.removed = force and v
 
 
 class StandInDocker:
-    def __init__(self, double):
+    """Also plays the image's provisioning: ``SPLUNK_HEC_TOKEN`` becomes a token HEC accepts (fact 19)."""
+
+    def __init__(self, double, starting: int = 2):
         self.containers = self
-        self.started = StandInContainer(double)
+        self.started = StandInContainer(double, starting)
         self.environment = {}
         self.closed = False
 
     def run(self, image, environment, volumes, **kwargs):
         self.environment, self.volumes = environment, volumes
+        if "SPLUNK_HEC_TOKEN" in environment:
+            state = self.started.state
+            state.tokens[environment["SPLUNK_HEC_TOKEN"]] = {"name": "splunk_hec_token", "index": "main",
+                                                             "indexes": [], "useACK": False}
         return self.started
 
     def close(self):
         self.closed = True
 
 
-def test_container_flow_starts_installs_from_the_mount_and_removes_the_container(
-        tls_splunk, state, pack, cim, monkeypatch, capsys, tmp_path):
+def run_container(docker, stage, pack, cim, monkeypatch, capsys, *extra, env=None):
     from detpack.splunk import harness as module
 
-    docker = StandInDocker(tls_splunk)
-    stage = tmp_path / "stage"
     monkeypatch.setattr(module, "docker_client", lambda: docker)
     monkeypatch.setattr(module, "SERVER_APP_DIR", str(stage))  # the double reads the mount's host side
-    outcome = run_cli(["--content", str(pack), "--container", "--insecure", "--stage-dir", str(stage),
-                       "--app", str(cim), *FAST], monkeypatch, capsys, {"SPLUNK_PASSWORD": PASSWORD})
+    return run_cli(["--content", str(pack), "--container", "--insecure", "--stage-dir", str(stage),
+                    "--app", str(cim), *FAST, *extra], monkeypatch, capsys, {"SPLUNK_PASSWORD": PASSWORD, **(env or {})})
+
+
+def test_container_flow_starts_installs_from_the_mount_and_removes_the_container(
+        tls_splunk, state, pack, cim, monkeypatch, capsys, open_stage):
+    docker = StandInDocker(tls_splunk)
+    outcome = run_container(docker, open_stage, pack, cim, monkeypatch, capsys)
     assert outcome.code == 0, outcome.stderr
     assert "splunk-test: container: starting splunk/splunk:" in outcome.stderr
     assert docker.environment["SPLUNK_PASSWORD"] == PASSWORD and PASSWORD not in outcome.stderr
@@ -452,13 +507,43 @@ def test_container_flow_starts_installs_from_the_mount_and_removes_the_container
     only_main_left(state)
 
 
-def test_a_container_interrupted_right_after_it_started_is_removed(tls_splunk, pack, monkeypatch, capsys, tmp_path):
+def test_the_container_is_ready_when_healthy_not_when_login_works(tls_splunk, state, pack, cim, monkeypatch, capsys,
+                                                                  open_stage):
+    """Fact 18: REST answers while provisioning runs; nothing is done before Docker says healthy."""
+    docker = StandInDocker(tls_splunk, starting=3)
+    outcome = run_container(docker, open_stage, pack, cim, monkeypatch, capsys, "--detection", "script_execution_via_wmi")
+    assert outcome.code == 0, outcome.stderr
+    assert docker.started.health_reads >= 4 and docker.started.logins_while_starting == 0
+    assert "container: container starting, waiting until healthy" in outcome.stderr
+    assert "container: container is healthy" in outcome.stderr
+
+
+def test_a_container_never_healthy_stops_at_its_bound(tls_splunk, state, pack, cim, monkeypatch, capsys, open_stage):
+    docker = StandInDocker(tls_splunk, starting=10**9)
+    outcome = run_container(docker, open_stage, pack, cim, monkeypatch, capsys, "--ready-timeout", "0.2")
+    assert outcome.code == 3, outcome.stderr
+    assert "the Splunk container is still starting after 0.2 s" in outcome.stderr
+    assert state.logins == 0 and docker.started.removed
+
+
+def test_a_hec_token_given_with_container_is_passed_to_the_container(tls_splunk, state, pack, cim, monkeypatch, capsys,
+                                                                      open_stage):
+    """Fact 19: the image's SPLUNK_HEC_TOKEN is the token HEC accepts; without it the new Splunk never learns it."""
+    docker = StandInDocker(tls_splunk)
+    token = "11111111-2222-3333-4444-555555555555"
+    outcome = run_container(docker, open_stage, pack, cim, monkeypatch, capsys, "--detection", "script_execution_via_wmi",
+                            env={"SPLUNK_HEC_TOKEN": token})
+    assert outcome.code == 0, outcome.stderr
+    assert docker.environment["SPLUNK_HEC_TOKEN"] == token and token not in outcome.stderr
+
+
+def test_a_container_interrupted_right_after_it_started_is_removed(tls_splunk, pack, monkeypatch, capsys, open_stage):
     from detpack.splunk import harness as module
 
     docker = StandInDocker(tls_splunk)
     docker.started.interrupt_reload = True  # Ctrl-C before its ports are known
     monkeypatch.setattr(module, "docker_client", lambda: docker)
-    outcome = run_cli(["--content", str(pack), "--container", "--insecure", "--stage-dir", str(tmp_path / "stage")],
+    outcome = run_cli(["--content", str(pack), "--container", "--insecure", "--stage-dir", str(open_stage)],
                       monkeypatch, capsys, {"SPLUNK_PASSWORD": PASSWORD})
     assert outcome.code == 130, outcome.stderr
     assert docker.started.removed and docker.closed
