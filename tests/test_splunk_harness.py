@@ -547,3 +547,142 @@ def test_a_container_interrupted_right_after_it_started_is_removed(tls_splunk, p
                       monkeypatch, capsys, {"SPLUNK_PASSWORD": PASSWORD})
     assert outcome.code == 130, outcome.stderr
     assert docker.started.removed and docker.closed
+
+
+# -- the rules of a stock splunkd the harness must follow (each test fails on a harness ignoring its rule) --------
+
+def test_a_disabled_saved_search_is_refused_by_the_double(splunk, state, pack, tmp_path):
+    """Fact 1: "You cannot run a disabled search." The shipped search is disabled."""
+    from detpack.build.app import build_app
+
+    build = build_app(pack, tmp_path / "build", sync_committed=False)
+    state.install(_readable_copy(build.package, tmp_path))
+    state.indexes["main"].append(_stored("<Event/>"))
+    from splunk_double.state import SavedSearchDisabled
+    with pytest.raises(SavedSearchDisabled):
+        state.dispatch("DA-ESS-DetPack", STANZA, "admin", "0", "now", False)
+    state.update_saved_search("DA-ESS-DetPack", STANZA, {"disabled": "0"})
+    assert state.dispatch("DA-ESS-DetPack", STANZA, "admin", "0", "now", False).error == ""
+
+
+def _readable_copy(package: Path, tmp_path: Path) -> Path:
+    import tempfile
+    folder = Path(tempfile.mkdtemp(prefix="detpack-pkg-"))
+    folder.chmod(0o755)
+    shutil.copy(package, folder / package.name)
+    return folder / package.name
+
+
+def test_the_saved_search_runs_as_the_user_not_its_owner(harness, state, monkeypatch):
+    """Fact 2: dispatchAs defaults to owner (nobody, who has no test index); a harness not setting
+    dispatchAs=user finds no rows. The run sets it and puts it back."""
+    dispatched = []
+    original = state.dispatch
+    monkeypatch.setattr(state, "dispatch", lambda app, name, *a: dispatched.append(
+        dict(state.saved_search(app, name))) or original(app, name, *a))
+    outcome = harness("--detection", "script_execution_via_wmi")
+    assert outcome.code == 0, outcome.stderr
+    assert dispatched and all(s["dispatchAs"] == "user" and s["disabled"] == "0" and s["cron_schedule"] == "0 0 1 1 *"
+                              for s in dispatched)
+    only_main_left(state)
+
+
+def test_a_saved_search_restore_that_does_not_hold_fails_the_run(harness, state, monkeypatch):
+    """The restore is read back: a splunkd that kept the test's schedule is reported, exit 3."""
+    original = state.update_saved_search
+    monkeypatch.setattr(state, "update_saved_search", lambda app, name, keys: original(
+        app, name, {k: v for k, v in keys.items() if v != "0 * * * *"}))
+    outcome = harness("--detection", "script_execution_via_wmi")
+    assert outcome.code == 3, outcome.stderr
+    assert "saved search 'DetPack - Script Execution via WMI - Rule' not restored: cron_schedule='0 0 1 1 *'" \
+        in outcome.stderr
+
+
+def test_a_role_restore_that_does_not_hold_fails_the_run(harness, state, monkeypatch):
+    from splunk_double.server import DoubleHTTPServer
+    original = DoubleHTTPServer.roles
+
+    def sticky(self, method, role, params):
+        if method == "POST" and params.get("srchIndexesDefault") == [""]:
+            params = {}
+        return original(self, method, role, params)
+
+    monkeypatch.setattr(DoubleHTTPServer, "roles", sticky)
+    outcome = harness("--detection", "script_execution_via_wmi")
+    assert outcome.code == 3, outcome.stderr
+    assert "role admin: srchIndexesDefault not restored" in outcome.stderr
+
+
+def test_a_hec_token_that_cannot_be_deleted_is_reported_as_a_leak(harness, state, monkeypatch):
+    """Fact 8: the entity is http://<name>; a 404 on delete means the token is still there, not "gone"."""
+    monkeypatch.setattr(state, "delete_token", lambda entity: False)
+    outcome = harness("--detection", "script_execution_via_wmi")
+    assert outcome.code == 3, outcome.stderr
+    assert "delete HEC token http://detpack_" in outcome.stderr and "may be left on the server" in outcome.stderr
+    assert len(state.tokens) == 3, "one token per test, none deleted"
+
+
+def test_packages_staged_where_splunkd_cannot_read_are_refused(harness, state, tmp_path):
+    """Fact 16: splunkd reads the package as its own user; pytest's tmp_path is 0700."""
+    outcome = harness("--stage-dir", str(tmp_path / "stage"))
+    assert outcome.code == 2, outcome.stderr
+    assert "splunkd reads the packages as its own user, but other users cannot enter or read" in outcome.stderr
+    assert state.apps == {}
+
+
+def test_the_double_refuses_a_package_other_users_cannot_read(state, pack, tmp_path):
+    from splunk_double.state import AppPackageError
+    package = cim_addon(tmp_path)
+    with pytest.raises(AppPackageError, match="Permission denied"):
+        state.install(package)
+
+
+def test_an_error_message_beside_results_is_reported_and_the_test_still_passes(harness, state):
+    """Fact 13: fail on isFailed or FATAL only; report ERRORs."""
+    state.faults.job_messages = [{"type": "ERROR", "text": "automatic lookup failed on peer idx2"}]
+    outcome = harness("--detection", "script_execution_via_wmi")
+    assert outcome.code == 0, outcome.stderr
+    assert "Splunk reported ERROR: automatic lookup failed on peer idx2" in outcome.stderr
+
+
+def test_a_fatal_message_fails_the_test_as_infrastructure(harness, state):
+    state.faults.job_messages = [{"type": "FATAL", "text": "search process died"}]
+    outcome = harness("--detection", "script_execution_via_wmi")
+    assert outcome.code == 3, outcome.stderr
+    assert "search process died" in outcome.stderr
+    only_main_left(state)
+
+
+def test_hec_refusing_a_new_index_for_a_moment_is_waited_out(harness, state):
+    """Fact 11 (unverified): HEC answers "Incorrect index" until it reloads its index list."""
+    state.faults.new_index_hec_lag = 0.3
+    outcome = harness("--detection", "script_execution_via_wmi")
+    assert outcome.code == 0, outcome.stderr
+    only_main_left(state)
+
+
+def test_an_existing_server_gets_30_seconds_and_a_container_its_start_up_bound():
+    from detpack.splunk.harness import Arguments, options_from_args
+    existing = options_from_args(Arguments(Path("."), splunk_url="https://h:8089"), {"SPLUNK_PASSWORD": "x"})
+    container = options_from_args(Arguments(Path("."), container=True), {})
+    assert (existing.connect_timeout, container.connect_timeout) == (30.0, 300.0)
+
+
+@pytest.mark.parametrize("url, cause", [("http://127.0.0.1:PORT", "ConnectionRefusedError"),
+                                        ("http://no-such-host.invalid:8089", "gaierror")], ids=["refused", "unknown-host"])
+def test_an_unreachable_splunk_fails_within_its_bound_naming_url_and_cause(pack, monkeypatch, capsys, url, cause):
+    import time
+    from detpack.splunk import harness as module
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = url.replace("PORT", str(probe.getsockname()[1]))
+    monkeypatch.setattr(module, "EXISTING_SERVER_WAIT", 0.5)
+    started = time.monotonic()
+    outcome = run_cli(["--content", str(pack), "--splunk-url", url, "--poll-interval", "0.1"],
+                      monkeypatch, capsys, {"SPLUNK_PASSWORD": PASSWORD})
+    assert outcome.code == 3, outcome.stderr
+    assert time.monotonic() - started < 10
+    assert f"connect: no answer yet from {url} ({cause}" in outcome.stderr
+    failure = [line for line in outcome.stderr.splitlines() if "infrastructure failure" in line]
+    assert len(failure) == 1 and f"Splunk at {url} did not answer within 0.5 s: {cause}" in failure[0]

@@ -42,6 +42,7 @@ class Faults:
     restart_after_install: bool = False
     restart_lag: float = 0.0       # seconds splunkd keeps answering after a restart request
     restart_downtime: float = 0.0  # then seconds it answers nothing
+    job_messages: list = field(default_factory=list)  # {type, text} messages every job reports (fact 13)
     new_index_hec_lag: float = 0.0  # seconds HEC answers "Incorrect index" for a new index (fact 11, unverified)
 
 
@@ -339,7 +340,7 @@ class SplunkState:
         """Run the search now, as ``user``, over the searchable events of the time range; hold the answer until ready."""
         with self.lock:
             sid = f"double_{next(self._sids)}"
-            job = Job(sid, time.monotonic() + self.faults.search_delay)
+            job = Job(sid, time.monotonic() + self.faults.search_delay, messages=list(self.faults.job_messages))
             macros = self.macros()
             spl = strip_search_command(spl)
             start, end = time_bound(earliest, 0.0), time_bound(latest, time.time() + 1)
