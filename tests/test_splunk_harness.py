@@ -686,3 +686,109 @@ def test_an_unreachable_splunk_fails_within_its_bound_naming_url_and_cause(pack,
     assert f"connect: no answer yet from {url} ({cause}" in outcome.stderr
     failure = [line for line in outcome.stderr.splitlines() if "infrastructure failure" in line]
     assert len(failure) == 1 and f"Splunk at {url} did not answer within 0.5 s: {cause}" in failure[0]
+
+
+# -- --es: the risk and notable events (facts 20-22) ------------------------------------------------------------
+
+def test_es_without_enterprise_security_is_one_line_and_exit_2(harness, state):
+    outcome = harness("--es")
+    assert outcome.code == 2, outcome.stderr
+    errors = [line for line in outcome.stderr.splitlines() if "error" in line]
+    assert errors == [f"splunk-test: error: --es: Enterprise Security is not installed on {state_url(outcome)} "
+                      "(no app SplunkEnterpriseSecuritySuite)"]
+    assert state.hec_requests == 0 and "DA-ESS-DetPack" not in state.apps
+
+
+def state_url(outcome) -> str:
+    return outcome.stderr.split("waiting for Splunk at ", 1)[1].split(" ", 1)[0]
+
+
+def test_es_checks_the_risk_events_and_the_notable_of_each_result(harness, state):
+    state.install_es()
+    outcome = harness("--es")
+    assert outcome.code == 0, outcome.stderr
+    assert outcome.stderr.count("splunk-test: es: risk events 2, notables 1") == 2
+    risk = sorted((e.fields["risk_object"], e.fields["risk_object_type"], e.fields["risk_score"])
+                  for e in state.indexes["risk"] if "ws01" in e.fields["risk_message"])
+    assert risk == [("EXAMPLE\\alice", "user", "36"), ("ws01.example.test", "system", "36")]
+    messages = {e.fields["risk_message"] for e in state.indexes["risk"]}
+    assert "A wmic.exe process scrcons.exe that execute script in host ws01.example.test" in messages
+    notable = next(e.fields for e in state.indexes["notable"] if e.fields.get("dest") == "ws01.example.test")
+    assert (notable["rule_title"], notable["severity"], notable["security_domain"]) == (
+        "Script Execution via WMI", "low", "endpoint")
+    only_main_left(state)
+
+
+def test_es_reports_risk_events_that_differ_from_the_package(harness, state, monkeypatch):
+    state.install_es()
+    original = state._es_actions
+
+    def wrong_score(name, stanza, job):
+        original(name, {**stanza, "action.risk.param._risk": stanza["action.risk.param._risk"].replace("36", "12")}, job)
+
+    monkeypatch.setattr(state, "_es_actions", wrong_score)
+    outcome = harness("--es", "--detection", "script_execution_via_wmi")
+    assert outcome.code == 1, outcome.stderr
+    assert "ES risk event: missing {risk_object='ws01.example.test', risk_object_type='system', risk_score='36'" \
+        in outcome.stderr
+    assert "ES risk event: unexpected {risk_object='ws01.example.test', risk_object_type='system', risk_score='12'" \
+        in outcome.stderr
+
+
+def test_es_needs_the_actions_triggered(harness, state, monkeypatch):
+    """Fact 3: without trigger_actions=1 no risk or notable event is written; the check sees that."""
+    from splunk_double.server import DoubleHTTPServer
+    original = DoubleHTTPServer.saved
+
+    def untriggered(self, app, name, action, method, user, one):
+        return original(self, app, name, action, method, user, {**one, "trigger_actions": "0"})
+
+    state.install_es()
+    monkeypatch.setattr(DoubleHTTPServer, "saved", untriggered)
+    outcome = harness("--es", "--detection", "script_execution_via_wmi", "--search-timeout", "0.2")
+    assert outcome.code == 1, outcome.stderr
+    assert "ES notable: missing {rule_title='Script Execution via WMI', severity='low'" in outcome.stderr
+
+
+def test_es_drilldowns_must_run_as_es_runs_them():
+    from detpack.splunk.es import EsExpectations, check_notables
+
+    stanza = {"action.notable": "1", "action.notable.param.rule_title": "t", "action.notable.param.severity": "low",
+              "action.notable.param.security_domain": "endpoint", "action.notable.param.nes_fields": "dest",
+              "action.notable.param.drilldown_searches":
+                  '[{"name": "d $dest$", "search": "%original_detection_search% | search user=$user$"}]'}
+    expected = EsExpectations.from_stanza(stanza, [{"dest": "h1"}])
+    failures = check_notables(expected, [{"rule_title": "t", "severity": "low", "security_domain": "endpoint",
+                                          "dest": "h1"}])
+    assert failures == ["ES drilldown 'd $dest$': %original_detection_search% is left in its search, and ES does "
+                        "not substitute it", "ES drilldown 'd $dest$': token(s) $user$ have no value in the notable"]
+
+
+# -- --as-scheduled: the search's own window --------------------------------------------------------------------
+
+def test_as_scheduled_moves_the_events_into_the_window_and_dispatches_over_it(harness, state):
+    import time
+    dispatched = []
+    original = state.dispatch
+    state.dispatch = lambda app, name, user, earliest, latest, trigger: dispatched.append((earliest, latest)) or \
+        original(app, name, user, earliest, latest, trigger)
+    outcome = harness("--as-scheduled", "--keep")
+    assert outcome.code == 0, outcome.stderr
+    assert "rows: installed 1, raw 1, offline 1" in outcome.stderr
+    assert dispatched and set(dispatched) == {(None, None)}, "dispatched with the search's own time range"
+    now = time.time()
+    indexes = sorted(n for n in state.indexes if n.startswith("detpack_"))
+    for name in indexes:
+        times = [e.time for e in state.indexes[name]]
+        assert now - 70 * 60 - 60 <= min(times) and max(times) < now - 10 * 60
+    # the Sysmon test's events are at minutes 1, 40, 41 and 42 of their hour: the spacing is kept
+    sysmon_times = sorted(e.time for e in state.indexes[indexes[0]])
+    assert [b - a for a, b in zip(sysmon_times, sysmon_times[1:])] == [39 * 60.0, 60.0, 60.0]
+
+
+def test_events_left_at_their_own_time_are_outside_the_shipped_window(harness, state):
+    """Without moving the events, the shipped search over -70m@m..-10m@m finds nothing (a harness ignoring
+    the window fails)."""
+    from splunk_double.state import time_bound
+    event_time = 1714557660.25
+    assert not time_bound("-70m@m", 0) <= event_time < time_bound("-10m@m", 0)

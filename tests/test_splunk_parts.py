@@ -362,3 +362,44 @@ def test_a_container_whose_ports_are_unknown_is_removed_after_being_announced(tm
     with pytest.raises(container.ContainerFailed, match="started but its ports are unknown"):
         container.start_splunk(engine, tmp_path, on_started=lambda c: events.append("started"))
     assert events == ["started", "reload", ("remove", True, True)]
+
+
+# -- the search's own window (--as-scheduled) -------------------------------------------------------------
+
+def test_relative_times_snap_and_offset():
+    from detpack.splunk.window import relative_time
+    now = 1_700_000_000 + 59.5  # 22:14:59.5 UTC... whatever the minute, snapping drops the seconds
+    assert relative_time("-70m@m", now) == (now - 4200) - (now - 4200) % 60
+    assert relative_time("now", now) == now and relative_time("-1h", now) == now - 3600
+    assert relative_time("@d", now) == now - now % 86400 and relative_time("1700000000", now) == 1_700_000_000
+
+
+@pytest.mark.parametrize("spec", ["-70x", "@w0", "yesterday", "-1d@d+3h", ""])
+def test_unknown_time_modifiers_are_refused_not_guessed(spec):
+    from detpack.splunk.window import WindowError, relative_time
+    with pytest.raises(WindowError, match="is not -N"):
+        relative_time(spec, 0.0)
+
+
+def test_events_are_placed_at_the_end_of_the_window_keeping_their_spacing():
+    from detpack.splunk.window import place_in_window
+    now = 1_700_000_030.0
+    placement = place_in_window([100.0, 160.0, 400.0], "-70m@m", "-10m@m", now)
+    end = (now - 600) - (now - 600) % 60
+    assert 400 + placement.offset == end - 1
+    assert placement.tolerance == (100 + placement.offset) - placement.earliest - 60
+    assert 3000 < placement.tolerance < 3600
+
+
+def test_events_wider_than_the_window_are_refused():
+    from detpack.splunk.window import WindowError, place_in_window
+    with pytest.raises(WindowError, match="span 7200 s, more than the search's window -70m@m to -10m@m"):
+        place_in_window([0.0, 7200.0], "-70m@m", "-10m@m", 1_700_000_000.0)
+
+
+def test_the_event_text_moves_with_its_hec_time():
+    from detpack.splunk.window import shift_raw_time
+    raw = sysmon(1, SCRCONS)
+    moved = shift_raw_time(raw, 86400 + 61)
+    assert "SystemTime='2024-05-02T10:02:01.250000000Z'" in moved
+    assert moved.replace("2024-05-02T10:02:01", "2024-05-01T10:01:00") == raw

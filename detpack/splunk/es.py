@@ -85,13 +85,13 @@ def quoted(value: str) -> str:
 
 
 def risk_search(name: str, since: float, expected: EsExpectations) -> str:
-    """The risk events this stanza's action indexed from ``since`` (index time) on."""
-    return f"index=risk search_name={quoted(name)} _index_earliest={int(since) - 1} | table {' '.join(RISK_FIELDS)}"
+    """The risk events this stanza's action indexed from ``since`` (a whole second: index time) on."""
+    return f"index=risk search_name={quoted(name)} _index_earliest={int(since)} | table {' '.join(RISK_FIELDS)}"
 
 
 def notable_search(name: str, since: float, expected: EsExpectations) -> str:
     fields = " ".join(dict.fromkeys([*NOTABLE_FIELDS, *expected.nes_fields]))
-    return f"index=notable search_name={quoted(name)} _index_earliest={int(since) - 1} | table {fields}"
+    return f"index=notable search_name={quoted(name)} _index_earliest={int(since)} | table {fields}"
 
 
 def _key(row: dict, fields) -> tuple:

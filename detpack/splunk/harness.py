@@ -637,6 +637,9 @@ class Run:
                                       f"{time.time() - sent_at:.0f} s, more than the {placement.tolerance:.0f} s "
                                       "--as-scheduled tolerates")
         dispatched_at = time.time()
+        if self.options.es:  # _index_earliest counts whole seconds: start on a new one, apart from earlier tests
+            dispatched_at = float(int(dispatched_at) + 1)
+            time.sleep(max(dispatched_at - time.time(), 0.0))
         time_range = None if placement is not None else ALL_TIME  # None: the search's own window
         installed = self._search_results(test, lambda: self._dispatch(app, name, time_range))
         raw = self._search_results(test, lambda: self._job(app, detection.search,
