@@ -792,3 +792,29 @@ def test_events_left_at_their_own_time_are_outside_the_shipped_window(harness, s
     from splunk_double.state import time_bound
     event_time = 1714557660.25
     assert not time_bound("-70m@m", 0) <= event_time < time_bound("-10m@m", 0)
+
+
+# -- the double on its own --------------------------------------------------------------------------------------
+
+def test_the_standalone_double_prints_its_urls_and_credentials_and_serves_splunk_test(pack, monkeypatch, capsys):
+    import os
+    import signal
+    import subprocess
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "tests.splunk_double", "--port", str(port), "--hec-port", "0",
+                                "--cim", "--es"], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+    try:
+        lines = [process.stdout.readline().strip() for _ in range(4)]
+        assert lines[0] == "splunk_double: a TEST DOUBLE of splunkd and HEC, not Splunk"
+        assert lines[1] == f"--splunk-url http://127.0.0.1:{port}" and lines[2].startswith("--hec-url http://127.0.0.1:")
+        password = lines[3].split("password ", 1)[1].split(" ", 1)[0]
+        outcome = run_cli(["--content", str(pack), *lines[1].split(), *lines[2].split(), *FAST, "--es",
+                           "--detection", "script_execution_via_wmi"], monkeypatch, capsys, {"SPLUNK_PASSWORD": password})
+        assert outcome.code == 0, outcome.stderr
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0

@@ -96,8 +96,8 @@ class Handler(BaseHTTPRequestHandler):
 class DoubleHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, state: SplunkState, is_hec: bool, context: ssl.SSLContext | None):
-        super().__init__(("127.0.0.1", 0), Handler)
+    def __init__(self, state: SplunkState, is_hec: bool, context: ssl.SSLContext | None, port: int = 0):
+        super().__init__(("127.0.0.1", port), Handler)
         self.state, self.is_hec = state, is_hec
         if context:
             self.socket = context.wrap_socket(self.socket, server_side=True)
@@ -340,10 +340,10 @@ def parse_batch(body: bytes, token: dict, existing: set[str]) -> list[dict]:
 class SplunkDouble:
     """Start with ``with SplunkDouble(...) as splunk:``; ``rest_url`` and ``hec_url`` point at it."""
 
-    def __init__(self, state: SplunkState, context: ssl.SSLContext | None = None):
+    def __init__(self, state: SplunkState, context: ssl.SSLContext | None = None, rest_port: int = 0, hec_port: int = 0):
         self.state = state
-        self.rest = DoubleHTTPServer(state, is_hec=False, context=context)
-        self.hec = DoubleHTTPServer(state, is_hec=True, context=context)
+        self.rest = DoubleHTTPServer(state, is_hec=False, context=context, port=rest_port)
+        self.hec = DoubleHTTPServer(state, is_hec=True, context=context, port=hec_port)
         scheme = "https" if context else "http"
         self.rest_url = f"{scheme}://127.0.0.1:{self.rest.server_address[1]}"
         self.hec_url = f"{scheme}://127.0.0.1:{self.hec.server_address[1]}"
