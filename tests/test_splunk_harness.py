@@ -407,11 +407,21 @@ def test_tls_is_verified_unless_told_otherwise(tls_splunk, certificate, trust, c
         assert "pass --ca-file FILE, or --insecure" in outcome.stderr
 
 
-def test_the_projects_own_pack_and_attack_data(harness, state):
+@pytest.mark.parametrize("mode", [[], ["--es"], ["--as-scheduled"]], ids=["default", "es", "as-scheduled"])
+def test_the_projects_own_pack_and_attack_data(harness, state, mode):
+    """The shipped detection, against the double in its stock configuration (with ES for --es)."""
     if not (PROJECT_ROOT / TEST_DIR).is_dir() or not any((PROJECT_ROOT / TEST_DIR).iterdir()):
         pytest.skip(f"the project's attack data is not there yet: {PROJECT_ROOT / TEST_DIR}")
-    outcome = harness(content=PROJECT_ROOT)
+    if mode == ["--es"]:
+        state.install_es()
+    outcome = harness(*mode, content=PROJECT_ROOT)
     assert outcome.code == 0, outcome.stderr
+    assert "5 of 5 test(s) passed in Splunk" in outcome.stderr
+    if mode == ["--es"]:
+        assert outcome.stderr.count("splunk-test: es: risk events ") == 5 and "ES " not in outcome.stderr
+    if mode == ["--as-scheduled"]:
+        assert "2 of 5 inside the window -70m@m to -10m@m of one run" in outcome.stderr
+        assert "3 result(s) expected over all events; one run sees part of them" in outcome.stderr
     only_main_left(state)
 
 

@@ -391,10 +391,18 @@ def test_events_are_placed_at_the_end_of_the_window_keeping_their_spacing():
     assert 3000 < placement.tolerance < 3600
 
 
-def test_events_wider_than_the_window_are_refused():
+def test_events_wider_than_the_window_leave_the_oldest_outside_as_one_run_would():
+    from detpack.splunk.window import place_in_window
+    now = 1_700_000_000.0
+    placement = place_in_window([0.0, 1000.0, 7200.0], "-70m@m", "-10m@m", now)
+    assert [placement.inside(t + placement.offset) for t in (0.0, 1000.0, 7200.0)] == [False, False, True]
+    assert placement.tolerance == placement.latest - 1 - placement.earliest - 60
+
+
+def test_an_empty_window_is_refused():
     from detpack.splunk.window import WindowError, place_in_window
-    with pytest.raises(WindowError, match="span 7200 s, more than the search's window -70m@m to -10m@m"):
-        place_in_window([0.0, 7200.0], "-70m@m", "-10m@m", 1_700_000_000.0)
+    with pytest.raises(WindowError, match="window -10m to -70m is empty"):
+        place_in_window([0.0], "-10m", "-70m", 1_700_000_000.0)
 
 
 def test_the_event_text_moves_with_its_hec_time():

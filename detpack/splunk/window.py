@@ -46,23 +46,25 @@ class Placement:
     offset: int          # seconds added to every event time
     earliest: float      # the window when the events were placed
     latest: float
-    tolerance: float     # seconds after placement the earliest event stays inside the window
+    tolerance: float     # seconds after placement before the set of events inside the window can change
+
+    def inside(self, moved_time: float) -> bool:
+        return self.earliest <= moved_time < self.latest
 
 
 def place_in_window(times: list[float], earliest: str, latest: str, now: float | None = None) -> Placement:
     """Shift ``times`` (keeping their spacing) so that the latest lies one second before the window's end.
 
-    The window moves forward with the clock, so the events are put as late as possible: they stay inside
-    it for ``tolerance`` seconds (window width minus the events' span, less the snapping)."""
+    The window moves forward with the clock, so the events are put as late as possible. Events older
+    than one window stay outside it, as they would for a single scheduled run. The events inside stay
+    inside for ``tolerance`` seconds: from the window's start to the first of them, less the snapping."""
     now = time.time() if now is None else now
     start, end = relative_time(earliest, now), relative_time(latest, now)
-    span = max(times) - min(times)
+    if end <= start:
+        raise WindowError(f"the search's window {earliest} to {latest} is empty")
     offset = int(end - 1 - max(times))
-    first = min(times) + offset
-    if first < start:
-        raise WindowError(f"the test events span {span:.0f} s, more than the search's window "
-                          f"{earliest} to {latest} ({end - start:.0f} s)")
-    # the window's start moves with the clock; snapping may move it up to one snap unit further at once
+    first = min(t + offset for t in times if t + offset >= start)
+    # snapping may move the window's start up to one snap unit further at once
     snap = UNIT_SECONDS.get(earliest.rpartition("@")[2], 0) if "@" in earliest else 0
     return Placement(offset, start, end, first - start - snap)
 
