@@ -828,3 +828,17 @@ def test_the_standalone_double_prints_its_urls_and_credentials_and_serves_splunk
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
+
+
+def test_events_that_left_the_window_before_the_search_ran_are_an_error_not_a_verdict(harness, state, monkeypatch):
+    """--as-scheduled tolerates an indexing lag up to the time the events stay inside the window."""
+    from dataclasses import replace
+
+    from detpack.splunk import window
+    monkeypatch.setattr("detpack.splunk.harness.place_in_window",
+                        lambda *a: replace(window.place_in_window(*a), tolerance=0.0))
+    outcome = harness("--as-scheduled", "--detection", "script_execution_via_wmi")
+    assert outcome.code == 3, outcome.stderr
+    assert "the events left the search's window before it ran" in outcome.stderr
+    assert "rows:" not in outcome.stderr
+    only_main_left(state)

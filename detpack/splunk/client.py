@@ -152,8 +152,8 @@ class SplunkClient:
         port or an unknown host is named at once and a silent host cannot hold the wait beyond its bound;
         ``progress`` hears every failed attempt. InfrastructureError names the URL and the last cause."""
         deadline = time.monotonic() + timeout
-        scheme, host, port = split_url(self.target.url, 8089)
-        waits = Backoff(attempts=1_000_000, first=self.backoff.first, ceiling=min(self.backoff.ceiling, 5.0)).waits()
+        _, host, port = split_url(self.target.url, 8089)
+        wait = self.backoff.first
         while True:
             remaining = deadline - time.monotonic()
             try:
@@ -170,7 +170,8 @@ class SplunkClient:
             if remaining <= 0:
                 raise InfrastructureError(f"Splunk at {self.target.url} did not answer within {timeout:g} s: {problem}")
             progress(f"no answer yet from {self.target.url} ({problem}); trying again for {remaining:.0f} s more")
-            time.sleep(min(next(waits), remaining))
+            time.sleep(min(wait, remaining))
+            wait = min(wait * self.backoff.factor, 5.0)  # an answer is noticed within 5 s
 
     def restart_required(self) -> bool:
         try:

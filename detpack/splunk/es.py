@@ -84,13 +84,14 @@ def quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def risk_search(name: str, since: float, expected: EsExpectations) -> str:
+def risk_search(name: str, since: float) -> str:
     """The risk events this stanza's action indexed from ``since`` (a whole second: index time) on."""
     return f"index=risk search_name={quoted(name)} _index_earliest={int(since)} | table {' '.join(RISK_FIELDS)}"
 
 
-def notable_search(name: str, since: float, expected: EsExpectations) -> str:
-    fields = " ".join(dict.fromkeys([*NOTABLE_FIELDS, *expected.nes_fields]))
+def notable_search(name: str, since: float, nes_fields: tuple[str, ...]) -> str:
+    """The notables this stanza's action indexed from ``since`` on, with the fields the check compares."""
+    fields = " ".join(dict.fromkeys([*NOTABLE_FIELDS, *nes_fields]))
     return f"index=notable search_name={quoted(name)} _index_earliest={int(since)} | table {fields}"
 
 
