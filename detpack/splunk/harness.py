@@ -325,8 +325,8 @@ class Run:
         self.container = None
         self.cleanups: list[tuple[str, Callable[[], None]]] = []
         self.cases: list[CaseReport] = []
-        self.role_before: dict[str, list[str]] | None = None
-        self.allowed: list[str] = []
+        self.allowed: list[str] = []           # the role's own srchIndexesAllowed, test indexes added
+        self.imported_allowed: list[str] = []  # what it imports
         self.cleanup_failures: list[str] = []
 
     def say(self, phase: str, message: str) -> None:
@@ -469,10 +469,9 @@ class Run:
         searchability probes catch any data those imported defaults add."""
         role, client = self.options.role, self.client
         content = client.role(role)
-        self.role_before = {key: as_list(content.get(key)) for key in ("srchIndexesAllowed", "srchIndexesDefault")}
-        self.allowed = as_list(content.get("srchIndexesAllowed"))
+        before = {key: as_list(content.get(key)) for key in ("srchIndexesAllowed", "srchIndexesDefault")}
+        self.allowed = list(before["srchIndexesAllowed"])
         self.imported_allowed = as_list(content.get("imported_srchIndexesAllowed"))
-        before = self.role_before
         self.cleanups.append((f"restore role {role}", lambda: self._restore_role(before)))
 
     def _restore_role(self, before: dict[str, list[str]]) -> None:
