@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 from ..content.mappings import ES_TOKENS
 
-ES_APP = "SplunkEnterpriseSecuritySuite"  # the app folder Enterprise Security installs as
+# the app folder Enterprise Security installs as; *unverified*: not among the project's sourced splunkd notes
+ES_APP = "SplunkEnterpriseSecuritySuite"
 TOKEN = re.compile(r"\$([A-Za-z_][A-Za-z0-9_.]*)\$")
 RISK_FIELDS = ("risk_object", "risk_object_type", "risk_score", "risk_message")
 NOTABLE_FIELDS = ("rule_title", "severity", "security_domain")
