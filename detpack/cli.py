@@ -119,12 +119,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_splunk_test(args: argparse.Namespace) -> int:
+    from .splunk.harness import run_command
+
+    return run_command(splunk_test_arguments(args))
+
+
+def splunk_test_arguments(args: argparse.Namespace):
+    """The parsed ``splunk-test`` arguments as the harness's plain values."""
     from dataclasses import fields
 
-    from .splunk.harness import Arguments, run_command
+    from .splunk.harness import Arguments
 
     values = {f.name: getattr(args, f.name) for f in fields(Arguments)}
-    return run_command(Arguments(**values | {"app": tuple(args.app), "detection": tuple(args.detection)}))
+    return Arguments(**values | {"app": tuple(args.app), "detection": tuple(args.detection)})
 
 
 # --- the parser -------------------------------------------------------------------------------
@@ -204,14 +211,20 @@ def add_splunk_test(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ca-file", help="CA bundle to verify Splunk's certificates with")
     parser.add_argument("--keep", action="store_true", help="keep the test indexes (and the --container) after the run")
     parser.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report")
-    parser.add_argument("--role", default="admin", help="role whose default search indexes point at the test index")
+    parser.add_argument("--role", default="admin",
+                        help="role of --username made to search the test index by default (restored afterwards)")
     parser.add_argument("--stage-dir", type=Path, help="folder the packages are copied to before install (default: temporary)")
     parser.add_argument("--server-app-dir", help="that folder's path as splunkd sees it (shared volume; default: the same path)")
-    parser.add_argument("--ready-timeout", type=float, default=300.0, help="seconds to wait for Splunk, apps and data models")
+    parser.add_argument("--ready-timeout", type=float, default=300.0,
+                        help="seconds to wait for a --container, apps and data models (an existing --splunk-url: at most 30)")
     parser.add_argument("--index-timeout", type=float, default=120.0, help="seconds to wait until every event sent is indexed")
     parser.add_argument("--search-timeout", type=float, default=120.0, help="seconds a search may take, retries included")
     parser.add_argument("--batch-events", type=int, default=500, help="events per HEC request")
     parser.add_argument("--poll-interval", type=float, default=0.5, help="first wait between polls and retries (doubles each time)")
+    parser.add_argument("--es", action="store_true",
+                        help="Enterprise Security: run the search's risk and notable actions and check their events")
+    parser.add_argument("--as-scheduled", action="store_true",
+                        help="move the events into the search's own window relative to now and dispatch it over that window")
     parser.set_defaults(handler=cmd_splunk_test)
 
 

@@ -80,3 +80,22 @@ def test_the_splunk_job_stops_at_once_without_add_ons(tmp_path):
 def test_packages_are_installed_after_refreshing_the_package_lists():
     script = step_script("offline", "Install the pinned tools")
     assert script.index("apt-get update") < script.index("apt-get install")
+
+
+@pytest.mark.parametrize("statuses, code", [(["starting", "starting", "healthy"], 0), (["starting"] * 200, 1)],
+                         ids=["becomes-healthy", "never-healthy"])
+def test_the_splunk_job_waits_until_docker_reports_the_service_healthy(tmp_path, statuses, code):
+    """The image answers REST before its provisioning is done; splunk-test gives an existing server 30 s."""
+    script = step_script("splunk", "Wait until Splunk is healthy").replace("${{ job.services.splunk.id }}", "svc1")
+    script = script.replace("sleep 5", "true")
+    answers = tmp_path / "answers"
+    answers.write_text("\n".join(statuses) + "\n")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "docker").write_text(f'#!/bin/bash\n[ "$4" = svc1 ] || exit 2\nhead -1 {answers}\n'
+                                 f'tail -n +2 {answers} > {answers}.rest; mv {answers}.rest {answers}\n')
+    (fake / "docker").chmod(0o755)
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PATH": f"{fake}:{os.environ['PATH']}"})
+    assert done.returncode == code, done.stdout + done.stderr
+    assert done.stdout.count("splunk container: starting") == (2 if code == 0 else 120)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from splunk_double import SplunkDouble, SplunkState, offline_engine
+from splunk_double.state import stock_roles, truthy
 from splunk_double.pack import PASSWORD, PROJECT_ROOT, TEST_DIR, cim_addon, run_cli, write_pack
 
 from detpack.splunk import hec
@@ -38,10 +39,23 @@ def harness(splunk, pack, cim, monkeypatch, capsys, tmp_path):
     return run
 
 
+STANZA = "DetPack - Script Execution via WMI - Rule"
+AS_SHIPPED = {"disabled": True, "cron_schedule": "0 * * * *", "dispatchAs": "owner"}
+
+
+def saved_search_keys(state: SplunkState) -> dict:
+    stanza = state.saved_search("DA-ESS-DetPack", STANZA)
+    return {"disabled": truthy(stanza["disabled"]), "cron_schedule": stanza["cron_schedule"],
+            "dispatchAs": stanza["dispatchAs"]}
+
+
 def only_main_left(state: SplunkState) -> None:
-    assert set(state.indexes) == {"main"}
+    """Everything the run changed is back: indexes, HEC tokens, the stock roles, the saved search's keys."""
+    assert set(state.indexes) - {"risk", "notable"} == {"main"}
     assert state.tokens == {}
-    assert state.roles["admin"]["srchIndexesDefault"] == ["main"]
+    assert state.roles == stock_roles()
+    if "DA-ESS-DetPack" in state.apps:
+        assert saved_search_keys(state) == AS_SHIPPED
 
 
 def test_all_tests_pass_and_everything_is_cleaned_up(harness, state, tmp_path):
@@ -65,7 +79,7 @@ def test_keep_leaves_the_test_indexes(harness, state):
     assert len(kept) == 3 and all(state.visible(name) for name in kept)
     first = state.indexes[sorted(kept)[0]][0]  # HEC time and host are the event's own, as Splunk indexes them
     assert (first.time, first.host) == (1714557660.25, "ws01.example.test")
-    assert state.tokens == {} and state.roles["admin"]["srchIndexesDefault"] == ["main"]
+    assert state.tokens == {} and state.roles == stock_roles()
 
 
 def test_only_the_named_detection_runs_and_unknown_names_are_usage_errors(harness):
@@ -124,32 +138,44 @@ def test_no_test_is_judged_before_splunk_can_search_its_events(harness, state, t
 
 
 def test_a_role_the_user_does_not_have_is_caught_before_judging(harness, state):
-    state.roles["power"] = {"srchIndexesDefault": [], "imported_roles": []}
-    outcome = harness("--role", "power", "--detection", "script_execution_via_wmi", "--index-timeout", "0.2")
+    state.roles["analyst"] = {"srchIndexesDefault": [], "srchIndexesAllowed": ["*"], "imported_roles": []}
+    outcome = harness("--role", "analyst", "--detection", "script_execution_via_wmi", "--index-timeout", "0.2")
     assert outcome.code == 3, outcome.stderr
     assert "a search as 'admin' naming no index finds 0 of the 4 events sent" in outcome.stderr
-    assert "is --role power a role of 'admin'?" in outcome.stderr
-    assert state.roles["power"]["srchIndexesDefault"] == []
+    assert "is --role analyst a role of 'admin'?" in outcome.stderr
+    assert state.roles["analyst"]["srchIndexesDefault"] == []
 
 
-def test_default_indexes_of_another_role_of_the_user_are_caught(harness, state):
-    state.roles["user"] = {"srchIndexesDefault": ["main"], "imported_roles": []}
-    state.users["admin"].append("user")
+def test_data_in_the_default_index_imported_from_user_is_caught(harness, state):
+    """Stock admin imports user's default index main (fact 4): isolation rests on the searchability probes."""
     state.indexes["main"].append(_stored("<Event>someone else's data</Event>"))
     outcome = harness()
     assert outcome.code == 3, outcome.stderr
     assert "a search as 'admin' naming no index finds 5 events but 4 were sent" in outcome.stderr
+    del state.indexes["main"][0]
     only_main_left(state)
 
 
-def test_a_role_importing_default_indexes_is_refused(harness, state):
-    state.roles["user"] = {"srchIndexesDefault": ["main"], "imported_roles": []}
-    state.roles["admin"]["imported_roles"] = ["user"]
-    outcome = harness()
-    assert outcome.code == 2, outcome.stderr
-    assert "--role admin imports the default search indexes main from other roles" in outcome.stderr
-    assert state.hec_requests == 0
+def test_the_stock_admin_role_keeps_its_imports_and_is_restored(harness, state, monkeypatch):
+    """Fact 4: the stock admin imports power and user (default index main); the run keeps the imports."""
+    seen = []
+    original = state.role_content
+    monkeypatch.setattr(state, "role_content", lambda role: seen.append(original(role)) or seen[-1])
+    outcome = harness("--detection", "script_execution_via_wmi")
+    assert outcome.code == 0, outcome.stderr
+    during = [c for c in seen if c["srchIndexesDefault"] and c["srchIndexesDefault"][0].startswith("detpack_")]
+    assert during and all(c["imported_srchIndexesDefault"] == ["main"] for c in during)
+    assert state.roles["admin"]["imported_roles"] == ["power", "user"]
     only_main_left(state)
+
+
+def test_a_role_whose_allowed_indexes_name_indexes_is_allowed_the_test_index(harness, state):
+    """Fact 5: a role allowed only named indexes cannot search a new one until it is added."""
+    state.roles["tester"] = {"srchIndexesDefault": ["main"], "srchIndexesAllowed": ["main"], "imported_roles": []}
+    state.users["admin"] = ["tester"]
+    outcome = harness("--role", "tester")
+    assert outcome.code == 0, outcome.stderr
+    assert state.roles["tester"] == {"srchIndexesDefault": ["main"], "srchIndexesAllowed": ["main"], "imported_roles": []}
 
 
 def _stored(raw: str):
@@ -381,11 +407,21 @@ def test_tls_is_verified_unless_told_otherwise(tls_splunk, certificate, trust, c
         assert "pass --ca-file FILE, or --insecure" in outcome.stderr
 
 
-def test_the_projects_own_pack_and_attack_data(harness, state):
+@pytest.mark.parametrize("mode", [[], ["--es"], ["--as-scheduled"]], ids=["default", "es", "as-scheduled"])
+def test_the_projects_own_pack_and_attack_data(harness, state, mode):
+    """The shipped detection, against the double in its stock configuration (with ES for --es)."""
     if not (PROJECT_ROOT / TEST_DIR).is_dir() or not any((PROJECT_ROOT / TEST_DIR).iterdir()):
         pytest.skip(f"the project's attack data is not there yet: {PROJECT_ROOT / TEST_DIR}")
-    outcome = harness(content=PROJECT_ROOT)
+    if mode == ["--es"]:
+        state.install_es()
+    outcome = harness(*mode, content=PROJECT_ROOT)
     assert outcome.code == 0, outcome.stderr
+    assert "5 of 5 test(s) passed in Splunk" in outcome.stderr
+    if mode == ["--es"]:
+        assert outcome.stderr.count("splunk-test: es: risk events ") == 5 and "ES " not in outcome.stderr
+    if mode == ["--as-scheduled"]:
+        assert "2 of 5 inside the window -70m@m to -10m@m of one run" in outcome.stderr
+        assert "3 result(s) expected over all events; one run sees part of them" in outcome.stderr
     only_main_left(state)
 
 
@@ -401,49 +437,78 @@ def test_a_real_third_party_dataset(harness, state, shared_datasets, tmp_path):
     assert "rows: installed 1, raw 1, offline 1" in outcome.stderr
 
 
+@pytest.fixture
+def open_stage():
+    """A staging folder other users can read, as splunkd (another user) must (fact 16); pytest's own are 0700."""
+    import tempfile
+    folder = Path(tempfile.mkdtemp(prefix="detpack-test-stage-"))
+    folder.chmod(0o755)
+    yield folder / "stage"
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 class StandInContainer:
-    """What the Docker SDK returns for ``containers.run``, publishing the TLS double's ports."""
+    """What the Docker SDK returns for ``containers.run``, publishing the TLS double's ports. Its health check
+    reports ``starting`` for the first ``starting`` reads, then ``healthy`` (fact 18)."""
 
-    def __init__(self, double):
+    def __init__(self, double, starting: int = 2):
         port = lambda url: [{"HostPort": url.rsplit(":", 1)[1]}]  # noqa: E731
-        self.attrs = {"NetworkSettings": {"Ports": {"8089/tcp": port(double.rest_url), "8088/tcp": port(double.hec_url)}}}
+        self.ports = {"8089/tcp": port(double.rest_url), "8088/tcp": port(double.hec_url)}
+        self.state = double.state
+        self.starting = starting
+        self.logins_while_starting = 0
+        self.health_reads = 0
+        self.attrs = {"NetworkSettings": {"Ports": self.ports}, "State": {"Status": "running"}}
         self.removed = False
-
         self.interrupt_reload = False
 
     def reload(self):
         if self.interrupt_reload:
             raise KeyboardInterrupt
+        self.health_reads += 1
+        status = "starting" if self.health_reads <= self.starting else "healthy"
+        if status == "starting":
+            self.logins_while_starting = self.state.logins
+        self.attrs["State"]["Health"] = {"Status": status}
 
     def remove(self, force, v):
         self.removed = force and v
 
 
 class StandInDocker:
-    def __init__(self, double):
+    """Also plays the image's provisioning: ``SPLUNK_HEC_TOKEN`` becomes a token HEC accepts (fact 19)."""
+
+    def __init__(self, double, starting: int = 2):
         self.containers = self
-        self.started = StandInContainer(double)
+        self.started = StandInContainer(double, starting)
         self.environment = {}
         self.closed = False
 
     def run(self, image, environment, volumes, **kwargs):
         self.environment, self.volumes = environment, volumes
+        if "SPLUNK_HEC_TOKEN" in environment:
+            state = self.started.state
+            state.tokens[environment["SPLUNK_HEC_TOKEN"]] = {"name": "splunk_hec_token", "index": "main",
+                                                             "indexes": [], "useACK": False}
         return self.started
 
     def close(self):
         self.closed = True
 
 
-def test_container_flow_starts_installs_from_the_mount_and_removes_the_container(
-        tls_splunk, state, pack, cim, monkeypatch, capsys, tmp_path):
+def run_container(docker, stage, pack, cim, monkeypatch, capsys, *extra, env=None):
     from detpack.splunk import harness as module
 
-    docker = StandInDocker(tls_splunk)
-    stage = tmp_path / "stage"
     monkeypatch.setattr(module, "docker_client", lambda: docker)
     monkeypatch.setattr(module, "SERVER_APP_DIR", str(stage))  # the double reads the mount's host side
-    outcome = run_cli(["--content", str(pack), "--container", "--insecure", "--stage-dir", str(stage),
-                       "--app", str(cim), *FAST], monkeypatch, capsys, {"SPLUNK_PASSWORD": PASSWORD})
+    return run_cli(["--content", str(pack), "--container", "--insecure", "--stage-dir", str(stage),
+                    "--app", str(cim), *FAST, *extra], monkeypatch, capsys, {"SPLUNK_PASSWORD": PASSWORD, **(env or {})})
+
+
+def test_container_flow_starts_installs_from_the_mount_and_removes_the_container(
+        tls_splunk, state, pack, cim, monkeypatch, capsys, open_stage):
+    docker = StandInDocker(tls_splunk)
+    outcome = run_container(docker, open_stage, pack, cim, monkeypatch, capsys)
     assert outcome.code == 0, outcome.stderr
     assert "splunk-test: container: starting splunk/splunk:" in outcome.stderr
     assert docker.environment["SPLUNK_PASSWORD"] == PASSWORD and PASSWORD not in outcome.stderr
@@ -452,13 +517,333 @@ def test_container_flow_starts_installs_from_the_mount_and_removes_the_container
     only_main_left(state)
 
 
-def test_a_container_interrupted_right_after_it_started_is_removed(tls_splunk, pack, monkeypatch, capsys, tmp_path):
+def test_the_container_is_ready_when_healthy_not_when_login_works(tls_splunk, state, pack, cim, monkeypatch, capsys,
+                                                                  open_stage):
+    """Fact 18: REST answers while provisioning runs; nothing is done before Docker says healthy."""
+    docker = StandInDocker(tls_splunk, starting=3)
+    outcome = run_container(docker, open_stage, pack, cim, monkeypatch, capsys, "--detection", "script_execution_via_wmi")
+    assert outcome.code == 0, outcome.stderr
+    assert docker.started.health_reads >= 4 and docker.started.logins_while_starting == 0
+    assert "container: container starting, waiting until healthy" in outcome.stderr
+    assert "container: container is healthy" in outcome.stderr
+
+
+def test_a_container_never_healthy_stops_at_its_bound(tls_splunk, state, pack, cim, monkeypatch, capsys, open_stage):
+    docker = StandInDocker(tls_splunk, starting=10**9)
+    outcome = run_container(docker, open_stage, pack, cim, monkeypatch, capsys, "--ready-timeout", "0.2")
+    assert outcome.code == 3, outcome.stderr
+    assert "the Splunk container is still starting after 0.2 s" in outcome.stderr
+    assert state.logins == 0 and docker.started.removed
+
+
+def test_a_hec_token_given_with_container_is_passed_to_the_container(tls_splunk, state, pack, cim, monkeypatch, capsys,
+                                                                      open_stage):
+    """Fact 19: the image's SPLUNK_HEC_TOKEN is the token HEC accepts; without it the new Splunk never learns it."""
+    docker = StandInDocker(tls_splunk)
+    token = "11111111-2222-3333-4444-555555555555"
+    outcome = run_container(docker, open_stage, pack, cim, monkeypatch, capsys, "--detection", "script_execution_via_wmi",
+                            env={"SPLUNK_HEC_TOKEN": token})
+    assert outcome.code == 0, outcome.stderr
+    assert docker.environment["SPLUNK_HEC_TOKEN"] == token and token not in outcome.stderr
+
+
+def test_a_container_interrupted_right_after_it_started_is_removed(tls_splunk, pack, monkeypatch, capsys, open_stage):
     from detpack.splunk import harness as module
 
     docker = StandInDocker(tls_splunk)
     docker.started.interrupt_reload = True  # Ctrl-C before its ports are known
     monkeypatch.setattr(module, "docker_client", lambda: docker)
-    outcome = run_cli(["--content", str(pack), "--container", "--insecure", "--stage-dir", str(tmp_path / "stage")],
+    outcome = run_cli(["--content", str(pack), "--container", "--insecure", "--stage-dir", str(open_stage)],
                       monkeypatch, capsys, {"SPLUNK_PASSWORD": PASSWORD})
     assert outcome.code == 130, outcome.stderr
     assert docker.started.removed and docker.closed
+
+
+# -- the rules of a stock splunkd the harness must follow (each test fails on a harness ignoring its rule) --------
+
+def test_a_disabled_saved_search_is_refused_by_the_double(splunk, state, pack, tmp_path):
+    """Fact 1: "You cannot run a disabled search." The shipped search is disabled."""
+    from detpack.build.app import build_app
+
+    build = build_app(pack, tmp_path / "build", sync_committed=False)
+    state.install(_readable_copy(build.package, tmp_path))
+    state.indexes["main"].append(_stored("<Event/>"))
+    from splunk_double.state import SavedSearchDisabled
+    with pytest.raises(SavedSearchDisabled):
+        state.dispatch("DA-ESS-DetPack", STANZA, "admin", "0", "now", False)
+    state.update_saved_search("DA-ESS-DetPack", STANZA, {"disabled": "0"})
+    assert state.dispatch("DA-ESS-DetPack", STANZA, "admin", "0", "now", False).error == ""
+
+
+def _readable_copy(package: Path, tmp_path: Path) -> Path:
+    import tempfile
+    folder = Path(tempfile.mkdtemp(prefix="detpack-pkg-"))
+    folder.chmod(0o755)
+    shutil.copy(package, folder / package.name)
+    return folder / package.name
+
+
+def test_the_saved_search_runs_as_the_user_not_its_owner(harness, state, monkeypatch):
+    """Fact 2: dispatchAs defaults to owner (nobody, who has no test index); a harness not setting
+    dispatchAs=user finds no rows. The run sets it and puts it back."""
+    dispatched = []
+    original = state.dispatch
+    monkeypatch.setattr(state, "dispatch", lambda app, name, *a: dispatched.append(
+        dict(state.saved_search(app, name))) or original(app, name, *a))
+    outcome = harness("--detection", "script_execution_via_wmi")
+    assert outcome.code == 0, outcome.stderr
+    assert dispatched and all(s["dispatchAs"] == "user" and s["disabled"] == "0" and s["cron_schedule"] == "0 0 1 1 *"
+                              for s in dispatched)
+    only_main_left(state)
+
+
+def test_a_saved_search_restore_that_does_not_hold_fails_the_run(harness, state, monkeypatch):
+    """The restore is read back: a splunkd that kept the test's schedule is reported, exit 3."""
+    original = state.update_saved_search
+    monkeypatch.setattr(state, "update_saved_search", lambda app, name, keys: original(
+        app, name, {k: v for k, v in keys.items() if v != "0 * * * *"}))
+    outcome = harness("--detection", "script_execution_via_wmi")
+    assert outcome.code == 3, outcome.stderr
+    assert "saved search 'DetPack - Script Execution via WMI - Rule' not restored: cron_schedule='0 0 1 1 *'" \
+        in outcome.stderr
+
+
+def test_a_role_restore_that_does_not_hold_fails_the_run(harness, state, monkeypatch):
+    from splunk_double.server import DoubleHTTPServer
+    original = DoubleHTTPServer.roles
+
+    def sticky(self, method, role, params):
+        if method == "POST" and params.get("srchIndexesDefault") == [""]:
+            params = {}
+        return original(self, method, role, params)
+
+    monkeypatch.setattr(DoubleHTTPServer, "roles", sticky)
+    outcome = harness("--detection", "script_execution_via_wmi")
+    assert outcome.code == 3, outcome.stderr
+    assert "role admin: srchIndexesDefault not restored" in outcome.stderr
+
+
+def test_a_hec_token_that_cannot_be_deleted_is_reported_as_a_leak(harness, state, monkeypatch):
+    """Fact 8: the entity is http://<name>; a 404 on delete means the token is still there, not "gone"."""
+    monkeypatch.setattr(state, "delete_token", lambda entity: False)
+    outcome = harness("--detection", "script_execution_via_wmi")
+    assert outcome.code == 3, outcome.stderr
+    assert "delete HEC token http://detpack_" in outcome.stderr and "may be left on the server" in outcome.stderr
+    assert len(state.tokens) == 3, "one token per test, none deleted"
+
+
+def test_packages_staged_where_splunkd_cannot_read_are_refused(harness, state, tmp_path):
+    """Fact 16: splunkd reads the package as its own user; pytest's tmp_path is 0700."""
+    outcome = harness("--stage-dir", str(tmp_path / "stage"))
+    assert outcome.code == 2, outcome.stderr
+    assert "splunkd reads the packages as its own user, but other users cannot enter or read" in outcome.stderr
+    assert state.apps == {}
+
+
+def test_the_double_refuses_a_package_other_users_cannot_read(state, pack, tmp_path):
+    from splunk_double.state import AppPackageError
+    package = cim_addon(tmp_path)
+    with pytest.raises(AppPackageError, match="Permission denied"):
+        state.install(package)
+
+
+def test_an_error_message_beside_results_is_reported_and_the_test_still_passes(harness, state):
+    """Fact 13: fail on isFailed or FATAL only; report ERRORs."""
+    state.faults.job_messages = [{"type": "ERROR", "text": "automatic lookup failed on peer idx2"}]
+    outcome = harness("--detection", "script_execution_via_wmi")
+    assert outcome.code == 0, outcome.stderr
+    assert "Splunk reported ERROR: automatic lookup failed on peer idx2" in outcome.stderr
+
+
+def test_a_fatal_message_fails_the_test_as_infrastructure(harness, state):
+    state.faults.job_messages = [{"type": "FATAL", "text": "search process died"}]
+    outcome = harness("--detection", "script_execution_via_wmi")
+    assert outcome.code == 3, outcome.stderr
+    assert "search process died" in outcome.stderr
+    only_main_left(state)
+
+
+def test_hec_refusing_a_new_index_for_a_moment_is_waited_out(harness, state):
+    """Fact 11 (unverified): HEC answers "Incorrect index" until it reloads its index list."""
+    state.faults.new_index_hec_lag = 0.3
+    outcome = harness("--detection", "script_execution_via_wmi")
+    assert outcome.code == 0, outcome.stderr
+    only_main_left(state)
+
+
+def test_an_existing_server_gets_30_seconds_and_a_container_its_start_up_bound():
+    from detpack.cli import make_parser, splunk_test_arguments
+    from detpack.splunk.harness import options_from_args
+
+    def options(*argv):
+        return splunk_test_arguments(make_parser().parse_args(["splunk-test", *argv]))
+
+    existing = options_from_args(options("--splunk-url", "https://h:8089"), {"SPLUNK_PASSWORD": "x"})
+    container = options_from_args(options("--container"), {})
+    assert (existing.connect_timeout, container.connect_timeout) == (30.0, 300.0)
+
+
+@pytest.mark.parametrize("url, cause", [("http://127.0.0.1:PORT", "ConnectionRefusedError"),
+                                        ("http://no-such-host.invalid:8089", "gaierror")], ids=["refused", "unknown-host"])
+def test_an_unreachable_splunk_fails_within_its_bound_naming_url_and_cause(pack, monkeypatch, capsys, url, cause):
+    import time
+    from detpack.splunk import harness as module
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = url.replace("PORT", str(probe.getsockname()[1]))
+    monkeypatch.setattr(module, "EXISTING_SERVER_WAIT", 0.5)
+    started = time.monotonic()
+    outcome = run_cli(["--content", str(pack), "--splunk-url", url, "--poll-interval", "0.1"],
+                      monkeypatch, capsys, {"SPLUNK_PASSWORD": PASSWORD})
+    assert outcome.code == 3, outcome.stderr
+    assert time.monotonic() - started < 10
+    assert f"connect: no answer yet from {url} ({cause}" in outcome.stderr
+    failure = [line for line in outcome.stderr.splitlines() if "infrastructure failure" in line]
+    assert len(failure) == 1 and f"Splunk at {url} did not answer within 0.5 s: {cause}" in failure[0]
+
+
+# -- --es: the risk and notable events (facts 20-22) ------------------------------------------------------------
+
+def test_es_without_enterprise_security_is_one_line_and_exit_2(harness, state):
+    outcome = harness("--es")
+    assert outcome.code == 2, outcome.stderr
+    errors = [line for line in outcome.stderr.splitlines() if "error" in line]
+    assert errors == [f"splunk-test: error: --es: Enterprise Security is not installed on {state_url(outcome)} "
+                      "(no app SplunkEnterpriseSecuritySuite)"]
+    assert state.hec_requests == 0 and "DA-ESS-DetPack" not in state.apps
+
+
+def state_url(outcome) -> str:
+    return outcome.stderr.split("waiting for Splunk at ", 1)[1].split(" ", 1)[0]
+
+
+def test_es_checks_the_risk_events_and_the_notable_of_each_result(harness, state):
+    state.install_es()
+    outcome = harness("--es")
+    assert outcome.code == 0, outcome.stderr
+    assert outcome.stderr.count("splunk-test: es: risk events 2, notables 1") == 2
+    risk = sorted((e.fields["risk_object"], e.fields["risk_object_type"], e.fields["risk_score"])
+                  for e in state.indexes["risk"] if "ws01" in e.fields["risk_message"])
+    assert risk == [("EXAMPLE\\alice", "user", "36"), ("ws01.example.test", "system", "36")]
+    messages = {e.fields["risk_message"] for e in state.indexes["risk"]}
+    assert "A wmic.exe process scrcons.exe that execute script in host ws01.example.test" in messages
+    notable = next(e.fields for e in state.indexes["notable"] if e.fields.get("dest") == "ws01.example.test")
+    assert (notable["rule_title"], notable["severity"], notable["security_domain"]) == (
+        "Script Execution via WMI", "low", "endpoint")
+    only_main_left(state)
+
+
+def test_es_reports_risk_events_that_differ_from_the_package(harness, state, monkeypatch):
+    state.install_es()
+    original = state._es_actions
+
+    def wrong_score(name, stanza, job):
+        original(name, {**stanza, "action.risk.param._risk": stanza["action.risk.param._risk"].replace("36", "12")}, job)
+
+    monkeypatch.setattr(state, "_es_actions", wrong_score)
+    outcome = harness("--es", "--detection", "script_execution_via_wmi")
+    assert outcome.code == 1, outcome.stderr
+    assert "ES risk event: missing {risk_object='ws01.example.test', risk_object_type='system', risk_score='36'" \
+        in outcome.stderr
+    assert "ES risk event: unexpected {risk_object='ws01.example.test', risk_object_type='system', risk_score='12'" \
+        in outcome.stderr
+
+
+def test_es_needs_the_actions_triggered(harness, state, monkeypatch):
+    """Fact 3: without trigger_actions=1 no risk or notable event is written; the check sees that."""
+    from splunk_double.server import DoubleHTTPServer
+    original = DoubleHTTPServer.saved
+
+    def untriggered(self, app, name, action, method, user, one):
+        return original(self, app, name, action, method, user, {**one, "trigger_actions": "0"})
+
+    state.install_es()
+    monkeypatch.setattr(DoubleHTTPServer, "saved", untriggered)
+    outcome = harness("--es", "--detection", "script_execution_via_wmi", "--search-timeout", "0.2")
+    assert outcome.code == 1, outcome.stderr
+    assert "ES notable: missing {rule_title='Script Execution via WMI', severity='low'" in outcome.stderr
+
+
+def test_es_drilldowns_must_run_as_es_runs_them():
+    from detpack.splunk.es import EsExpectations, check_notables
+
+    stanza = {"action.notable": "1", "action.notable.param.rule_title": "t", "action.notable.param.severity": "low",
+              "action.notable.param.security_domain": "endpoint", "action.notable.param.nes_fields": "dest",
+              "action.notable.param.drilldown_searches":
+                  '[{"name": "d $dest$", "search": "%original_detection_search% | search user=$user$"}]'}
+    expected = EsExpectations.from_stanza(stanza, [{"dest": "h1"}])
+    failures = check_notables(expected, [{"rule_title": "t", "severity": "low", "security_domain": "endpoint",
+                                          "dest": "h1"}])
+    assert failures == ["ES drilldown 'd $dest$': %original_detection_search% is left in its search, and ES does "
+                        "not substitute it", "ES drilldown 'd $dest$': token(s) $user$ have no value in the notable"]
+
+
+# -- --as-scheduled: the search's own window --------------------------------------------------------------------
+
+def test_as_scheduled_moves_the_events_into_the_window_and_dispatches_over_it(harness, state):
+    import time
+    dispatched = []
+    original = state.dispatch
+    state.dispatch = lambda app, name, user, earliest, latest, trigger: dispatched.append((earliest, latest)) or \
+        original(app, name, user, earliest, latest, trigger)
+    outcome = harness("--as-scheduled", "--keep")
+    assert outcome.code == 0, outcome.stderr
+    assert "rows: installed 1, raw 1, offline 1" in outcome.stderr
+    assert dispatched and set(dispatched) == {(None, None)}, "dispatched with the search's own time range"
+    now = time.time()
+    indexes = sorted(n for n in state.indexes if n.startswith("detpack_"))
+    for name in indexes:
+        times = [e.time for e in state.indexes[name]]
+        assert now - 70 * 60 - 60 <= min(times) and max(times) < now - 10 * 60
+    # the Sysmon test's events are at minutes 1, 40, 41 and 42 of their hour: the spacing is kept
+    sysmon_times = sorted(e.time for e in state.indexes[indexes[0]])
+    assert [b - a for a, b in zip(sysmon_times, sysmon_times[1:])] == [39 * 60.0, 60.0, 60.0]
+
+
+def test_events_left_at_their_own_time_are_outside_the_shipped_window(harness, state):
+    """Without moving the events, the shipped search over -70m@m..-10m@m finds nothing (a harness ignoring
+    the window fails)."""
+    from splunk_double.state import time_bound
+    event_time = 1714557660.25
+    assert not time_bound("-70m@m", 0) <= event_time < time_bound("-10m@m", 0)
+
+
+# -- the double on its own --------------------------------------------------------------------------------------
+
+def test_the_standalone_double_prints_its_urls_and_credentials_and_serves_splunk_test(pack, monkeypatch, capsys):
+    import os
+    import signal
+    import subprocess
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "tests.splunk_double", "--port", str(port), "--hec-port", "0",
+                                "--cim", "--es"], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+    try:
+        lines = [process.stdout.readline().strip() for _ in range(4)]
+        assert lines[0] == "splunk_double: a TEST DOUBLE of splunkd and HEC, not Splunk"
+        assert lines[1] == f"--splunk-url http://127.0.0.1:{port}" and lines[2].startswith("--hec-url http://127.0.0.1:")
+        password = lines[3].split("password ", 1)[1].split(" ", 1)[0]
+        outcome = run_cli(["--content", str(pack), *lines[1].split(), *lines[2].split(), *FAST, "--es",
+                           "--detection", "script_execution_via_wmi"], monkeypatch, capsys, {"SPLUNK_PASSWORD": password})
+        assert outcome.code == 0, outcome.stderr
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+
+
+def test_events_that_left_the_window_before_the_search_ran_are_an_error_not_a_verdict(harness, state, monkeypatch):
+    """--as-scheduled tolerates an indexing lag up to the time the events stay inside the window."""
+    from dataclasses import replace
+
+    from detpack.splunk import window
+    monkeypatch.setattr("detpack.splunk.harness.place_in_window",
+                        lambda *a: replace(window.place_in_window(*a), tolerance=0.0))
+    outcome = harness("--as-scheduled", "--detection", "script_execution_via_wmi")
+    assert outcome.code == 3, outcome.stderr
+    assert "the events left the search's window before it ran" in outcome.stderr
+    assert "rows:" not in outcome.stderr
+    only_main_left(state)

@@ -84,20 +84,48 @@ def test_hec_ack_that_never_comes_is_an_error(splunk, state):
         sender.send([hec_event("e", time_=1, host="h", source="s", sourcetype="st", index="t")])
 
 
-@pytest.mark.parametrize("token, index, message", [
-    ("wrong", "t", "HTTP 403: Invalid token (code 4)"),
-    (None, "other", "HTTP 400: Incorrect index (code 7)"),
-])
-def test_hec_refusals_are_not_retried(splunk, state, token, index, message):
+def test_hec_refusals_are_not_retried(splunk, state):
     state.indexes["t"] = []
-    good = state.create_token("t", "t", ["t"], False)
-    sender = HecClient(HecTarget(splunk.hec_url, token or good), HecSettings(backoff=FAST))
-    with pytest.raises(InfrastructureError, match=re.escape(message)):
-        sender.send([hec_event("e", time_=1, host="h", source="s", sourcetype="st", index=index)])
-    assert state.hec_requests == (0 if token else 1)
+    state.create_token("t", "t", ["t"], False)
+    sender = HecClient(HecTarget(splunk.hec_url, "wrong"), HecSettings(backoff=FAST))
+    with pytest.raises(InfrastructureError, match=re.escape("HTTP 403: Invalid token (code 4)")):
+        sender.send([hec_event("e", time_=1, host="h", source="s", sourcetype="st", index="t")])
+    assert state.hec_requests == 0
+
+
+def test_hec_incorrect_index_is_retried_for_a_bounded_time(splunk, state):
+    """Fact 11 (unverified): HEC may refuse an index created moments ago; retried until new_index_grace ends."""
+    state.indexes["t"] = []
+    good = state.create_token("t", "t", [], False)
+    sender = HecClient(HecTarget(splunk.hec_url, good), HecSettings(backoff=FAST, new_index_grace=0.1))
+    with pytest.raises(InfrastructureError, match=re.escape("HTTP 400: Incorrect index (code 7), still after 0.1 s")):
+        sender.send([hec_event("e", time_=1, host="h", source="s", sourcetype="st", index="other")])
+    assert state.hec_requests > 3, "retried while the grace lasted"
+
+
+def test_hec_accepts_a_new_index_once_it_knows_it(splunk, state):
+    import time
+    state.indexes["t"] = []
+    state.index_created["t"] = time.monotonic()
+    state.faults.new_index_hec_lag = 0.2
+    good = state.create_token("t", "t", [], False)
+    sender = HecClient(HecTarget(splunk.hec_url, good), HecSettings(backoff=FAST, new_index_grace=5))
+    assert sender.send([hec_event("e", time_=1, host="h", source="s", sourcetype="st", index="t")]) == 1
+    assert state.hec_requests > 1 and len(state.visible("t")) == 1
 
 
 # -- REST client over splunk-sdk ----------------------------------------------------
+
+@pytest.fixture
+def readable_dir():
+    """A folder other users can read (splunkd reads packages as its own user: fact 16); pytest's are 0700."""
+    import shutil
+    import tempfile
+    folder = Path(tempfile.mkdtemp(prefix="detpack-parts-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
 
 @pytest.fixture
 def client(splunk) -> SplunkClient:
@@ -151,10 +179,21 @@ def test_a_failing_search_job_reports_splunks_message(client):
         client.wait_for_job(sid, 1)
 
 
-def test_an_error_message_on_a_finished_job_is_an_infrastructure_error(client, state):
+def test_an_error_message_on_a_finished_job_is_reported_not_failed(client, state):
+    """Fact 13: a job can finish with results and an ERROR beside them; only isFailed or FATAL fail it."""
     client.login()
+    state.indexes["main"].append(_stored(sysmon(1, SCRCONS)))
     sid = client.start_search("search", "sourcetype=XmlWinEventLog | stats count", "0", "now")
     state.jobs[sid].messages = [{"type": "ERROR", "text": "peer idx2 unreachable"}, {"type": "INFO", "text": "ok"}]
+    results = client.finished_job(sid, 5)
+    assert results.rows == [{"count": "1"}] and results.errors == ("peer idx2 unreachable",)
+    assert state.jobs == {}, "the job is cancelled once read"
+
+
+def test_a_fatal_message_on_a_job_is_an_infrastructure_error(client, state):
+    client.login()
+    sid = client.start_search("search", "sourcetype=XmlWinEventLog | stats count", "0", "now")
+    state.jobs[sid].messages = [{"type": "FATAL", "text": "peer idx2 unreachable"}, {"type": "INFO", "text": "ok"}]
     with pytest.raises(InfrastructureError, match=f"search job {sid} failed: peer idx2 unreachable"):
         client.finished_job(sid, 5)
     assert state.jobs == {}, "the failed job is cancelled"
@@ -186,26 +225,30 @@ def test_judging_takes_the_columns_from_the_field_list_not_the_rows():
         "risk message: token(s) $user$ are not result fields"]
 
 
-def test_a_broken_package_is_refused_with_splunks_message(client, tmp_path):
+def test_a_broken_package_is_refused_with_splunks_message(client, readable_dir):
     client.login()
-    broken = tmp_path / "broken.tgz"
+    broken = readable_dir / "broken.tgz"
     broken.write_bytes(b"not gzip")
     with pytest.raises(InfrastructureError, match="not a gzip tar package"):
         client.install_app(str(broken))
 
 
-def test_roles_default_indexes_round_trip(client):
+def test_roles_index_lists_round_trip_and_imports_show(client):
     client.login()
-    client.set_default_search_indexes("admin", ["a", "b"])
-    assert client.default_search_indexes("admin") == ["a", "b"]
+    client.set_role_indexes("admin", ["a*", "b"], ["a1", "b"])
+    role = client.role("admin")
+    assert (role["srchIndexesAllowed"], role["srchIndexesDefault"]) == (["a*", "b"], ["a1", "b"])
+    assert role["imported_srchIndexesDefault"] == ["main"], "stock admin imports user's main (fact 4)"
+    client.set_role_indexes("admin", [], [])
+    assert client.role("admin")["srchIndexesDefault"] == []
 
 
 @pytest.mark.parametrize("name", ["ESCU - Script Execution via WMI - Rule", "a/b & c 100% + d?"])
-def test_a_saved_search_name_reaches_splunkd_encoded_once(client, state, tmp_path, name):
-    package = app_package(tmp_path, "TA-names", {"default/savedsearches.conf": f"[{name}]\nsearch = | tstats count\n"})
+def test_a_saved_search_name_reaches_splunkd_encoded_once(client, state, readable_dir, name):
+    package = app_package(readable_dir, "TA-names", {"default/savedsearches.conf": f"[{name}]\nsearch = | tstats count\n"})
     state.install(package)
     client.login()
-    assert client.saved_search("TA-names", name) == {"search": "| tstats count"}
+    assert client.saved_search("TA-names", name)["search"] == "| tstats count"
     assert client.saved_search("TA-names", name + " (other)") is None
 
 
@@ -319,3 +362,52 @@ def test_a_container_whose_ports_are_unknown_is_removed_after_being_announced(tm
     with pytest.raises(container.ContainerFailed, match="started but its ports are unknown"):
         container.start_splunk(engine, tmp_path, on_started=lambda c: events.append("started"))
     assert events == ["started", "reload", ("remove", True, True)]
+
+
+# -- the search's own window (--as-scheduled) -------------------------------------------------------------
+
+def test_relative_times_snap_and_offset():
+    from detpack.splunk.window import relative_time
+    now = 1_700_000_000 + 59.5  # 22:14:59.5 UTC... whatever the minute, snapping drops the seconds
+    assert relative_time("-70m@m", now) == (now - 4200) - (now - 4200) % 60
+    assert relative_time("now", now) == now and relative_time("-1h", now) == now - 3600
+    assert relative_time("@d", now) == now - now % 86400 and relative_time("1700000000", now) == 1_700_000_000
+
+
+@pytest.mark.parametrize("spec", ["-70x", "@w0", "yesterday", "-1d@d+3h", ""])
+def test_unknown_time_modifiers_are_refused_not_guessed(spec):
+    from detpack.splunk.window import WindowError, relative_time
+    with pytest.raises(WindowError, match="is not -N"):
+        relative_time(spec, 0.0)
+
+
+def test_events_are_placed_at_the_end_of_the_window_keeping_their_spacing():
+    from detpack.splunk.window import place_in_window
+    now = 1_700_000_030.0
+    placement = place_in_window([100.0, 160.0, 400.0], "-70m@m", "-10m@m", now)
+    end = (now - 600) - (now - 600) % 60
+    assert 400 + placement.offset == end - 1
+    assert placement.tolerance == (100 + placement.offset) - placement.earliest - 60
+    assert 3000 < placement.tolerance < 3600
+
+
+def test_events_wider_than_the_window_leave_the_oldest_outside_as_one_run_would():
+    from detpack.splunk.window import place_in_window
+    now = 1_700_000_000.0
+    placement = place_in_window([0.0, 1000.0, 7200.0], "-70m@m", "-10m@m", now)
+    assert [placement.inside(t + placement.offset) for t in (0.0, 1000.0, 7200.0)] == [False, False, True]
+    assert placement.tolerance == placement.latest - 1 - placement.earliest - 60
+
+
+def test_an_empty_window_is_refused():
+    from detpack.splunk.window import WindowError, place_in_window
+    with pytest.raises(WindowError, match="window -10m to -70m is empty"):
+        place_in_window([0.0], "-10m", "-70m", 1_700_000_000.0)
+
+
+def test_the_event_text_moves_with_its_hec_time():
+    from detpack.splunk.window import shift_raw_time
+    raw = sysmon(1, SCRCONS)
+    moved = shift_raw_time(raw, 86400 + 61)
+    assert "SystemTime='2024-05-02T10:02:01.250000000Z'" in moved
+    assert moved.replace("2024-05-02T10:02:01", "2024-05-01T10:01:00") == raw

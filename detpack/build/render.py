@@ -68,9 +68,14 @@ def risk(d: Detection) -> list[dict]:
     return objects + [{"threat_object_field": t.field, "threat_object_type": t.type} for t in d.threat_objects]
 
 
+SEARCH_PLACEHOLDER = "%original_detection_search%"
+
+
 def drilldowns(d: Detection) -> list[dict]:
-    return [{"name": x.name, "search": x.search, "earliest_offset": x.earliest_offset,
-             "latest_offset": x.latest_offset} for x in d.drilldowns]
+    """ES runs a drilldown's text as it is after ``$field$`` substitution and does not know the placeholder
+    for the detection's own search, so the build puts the search in (contentctl ``objects/drilldown.py``)."""
+    return [{"name": x.name, "search": x.search.replace(SEARCH_PLACEHOLDER, d.search),
+             "earliest_offset": x.earliest_offset, "latest_offset": x.latest_offset} for x in d.drilldowns]
 
 
 def manifest(pack: Pack) -> dict:

@@ -8,6 +8,7 @@ contains the password, a session key or a HEC token.
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,14 @@ from . import InfrastructureError, Refused
 from .retry import Backoff, poll
 
 JOB_FAILED_STATES = {"FAILED"}
+
+
+class Unanswered(InfrastructureError):
+    """No usable answer after the retries: ``problem`` is the last cause (refused, reset, 5xx...)."""
+
+    def __init__(self, message: str, problem: str):
+        super().__init__(message)
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -83,9 +92,9 @@ class SplunkClient:
 
     # -- plumbing -----------------------------------------------------------
 
-    def _call(self, what: str, request: Callable[[], Any]) -> Any:
-        """Run ``request``; retry connection errors and 5xx; raise InfrastructureError."""
-        waits = self.backoff.waits()
+    def _call(self, what: str, request: Callable[[], Any], retry: bool = True) -> Any:
+        """Run ``request``; retry connection errors and 5xx (unless ``retry`` is false); raise InfrastructureError."""
+        waits = self.backoff.waits() if retry else iter(())
         self.last_attempts = 0
         while True:
             self.last_attempts += 1
@@ -105,7 +114,7 @@ class SplunkClient:
                 problem = f"{type(exc).__name__}: {exc}"
             wait = next(waits, None)
             if wait is None:
-                raise InfrastructureError(f"{what}: Splunk at {self.target.url} did not answer: {problem}")
+                raise Unanswered(f"{what}: Splunk at {self.target.url} did not answer: {problem}", problem)
             time.sleep(wait)
 
     def _json(self, method: str, path: str, what: str, **params) -> dict:
@@ -136,18 +145,33 @@ class SplunkClient:
     def server_info(self) -> dict:
         return self._content(self._json("get", "/services/server/info", "server info"))
 
-    def wait_until_ready(self, timeout: float) -> dict:
-        """Log in as soon as splunkd answers, within ``timeout`` seconds."""
+    def wait_until_ready(self, timeout: float, progress: Callable[[str], None] = lambda line: None) -> dict:
+        """Log in as soon as splunkd answers, within ``timeout`` seconds, one attempt at a time.
+
+        Each attempt first opens a TCP connection (bounded by what is left of ``timeout``), so a refused
+        port or an unknown host is named at once and a silent host cannot hold the wait beyond its bound;
+        ``progress`` hears every failed attempt. InfrastructureError names the URL and the last cause."""
         deadline = time.monotonic() + timeout
+        _, host, port = split_url(self.target.url, 8089)
+        wait = self.backoff.first
         while True:
+            remaining = deadline - time.monotonic()
             try:
-                return self.login()
+                socket.create_connection((host, port), timeout=max(min(remaining, 10.0), 0.01)).close()
+                self._call("login", self.service.login, retry=False)
+                return self.server_info()
             except Refused:
                 raise
-            except InfrastructureError:
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(self.backoff.first)
+            except OSError as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            except Unanswered as exc:
+                problem = exc.problem
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise InfrastructureError(f"Splunk at {self.target.url} did not answer within {timeout:g} s: {problem}")
+            progress(f"no answer yet from {self.target.url} ({problem}); trying again for {remaining:.0f} s more")
+            time.sleep(min(wait, remaining))
+            wait = min(wait * self.backoff.factor, 5.0)  # an answer is noticed within 5 s
 
     def restart_required(self) -> bool:
         try:
@@ -242,23 +266,32 @@ class SplunkClient:
         doc = self._json("get", f"data/indexes/{segment(name)}", f"count events in {name}")
         return int(self._content(doc).get("totalEventCount", 0))
 
-    def default_search_indexes(self, role: str) -> list[str]:
-        """The role's own default search indexes."""
-        return self._role_list(role, "srchIndexesDefault")
+    def role(self, role: str) -> dict:
+        """The role as ``authorization/roles/<role>`` shows it (its own and its imported lists)."""
+        return self._content(self._json("get", f"authorization/roles/{segment(role)}", f"role {role}"))
 
-    def imported_default_search_indexes(self, role: str) -> list[str]:
-        """Default search indexes the role inherits from the roles it imports."""
-        return self._role_list(role, "imported_srchIndexesDefault")
+    def set_role_indexes(self, role: str, allowed: list[str], default: list[str]) -> None:
+        """The role's own ``srchIndexesAllowed`` and ``srchIndexesDefault``; its imported roles stay as they are."""
+        # An empty string clears a list; splunk-sdk sends a list as repeated keys.
+        self._json("post", f"authorization/roles/{segment(role)}", f"set {role} indexes",
+                   srchIndexesAllowed=allowed or "", srchIndexesDefault=default or "")
 
-    def _role_list(self, role: str, key: str) -> list[str]:
-        content = self._content(self._json("get", f"authorization/roles/{segment(role)}", f"role {role}"))
-        value = content.get(key) or []
-        return [value] if isinstance(value, str) else list(value)
+    # -- saved searches ---------------------------------------------------------
 
-    def set_default_search_indexes(self, role: str, indexes: list[str]) -> None:
-        # An empty string clears the list; splunk-sdk sends a list as repeated keys.
-        self._json("post", f"authorization/roles/{segment(role)}", f"set {role} default indexes",
-                   srchIndexesDefault=indexes or "")
+    def update_saved_search(self, app: str, name: str, **keys: str) -> None:
+        """Set keys of the saved search (splunkd writes them to the app's ``local/savedsearches.conf``)."""
+        try:
+            self._json("post", self._saved_path(app, name), f"update saved search {name!r}", **keys)
+        except binding.HTTPError as exc:
+            raise InfrastructureError(f"update saved search {name!r}: HTTP {exc.status}: {_detail(exc)}") from None
+
+    def set_saved_search_enabled(self, app: str, name: str, enabled: bool) -> None:
+        """``saved/searches/<name>/enable`` or ``/disable``, as splunk-sdk's ``SavedSearch.enable()`` posts."""
+        action = "enable" if enabled else "disable"
+        try:
+            self._json("post", f"{self._saved_path(app, name)}/{action}", f"{action} saved search {name!r}")
+        except binding.HTTPError as exc:
+            raise InfrastructureError(f"{action} saved search {name!r}: HTTP {exc.status}: {_detail(exc)}") from None
 
     # -- HEC tokens -----------------------------------------------------------
 
@@ -275,20 +308,24 @@ class SplunkClient:
         return self._content(doc)["token"]
 
     def delete_hec_token(self, name: str) -> None:
-        path = f"/servicesNS/nobody/splunk_httpinput/data/inputs/http/{segment(name)}"
+        """Delete the token entity ``http://<name>``; a 404 means it was not deleted here, so it is reported."""
+        path = f"/servicesNS/nobody/splunk_httpinput/data/inputs/http/{segment(hec_token_entity(name))}"
         try:
             self._json("delete", path, "delete HEC token")
         except binding.HTTPError as exc:
-            if exc.status != 404:
-                raise InfrastructureError(f"delete HEC token: HTTP {exc.status}: {_detail(exc)}") from None
+            raise InfrastructureError(f"delete HEC token {hec_token_entity(name)}: HTTP {exc.status}: "
+                                      f"{_detail(exc)} (the token may be left on the server)") from None
 
     # -- searches -------------------------------------------------------------
 
-    def dispatch_saved_search(self, app: str, name: str, earliest: str, latest: str) -> str:
+    def dispatch_saved_search(self, app: str, name: str, time_range: tuple[str, str] | None,
+                              trigger_actions: bool = False) -> str:
+        """Dispatch the saved search over ``time_range`` (None: its own ``dispatch.*_time``); returns the sid.
+        ``trigger_actions`` runs its alert actions (risk, notable) on the results."""
+        times = {"dispatch.earliest_time": time_range[0], "dispatch.latest_time": time_range[1]} if time_range else {}
         try:
             doc = self._json("post", self._saved_path(app, name) + "/dispatch", f"dispatch {name!r}",
-                             **{"dispatch.earliest_time": earliest, "dispatch.latest_time": latest,
-                                "trigger_actions": 0})
+                             **times, trigger_actions=int(trigger_actions))
         except binding.HTTPError as exc:
             raise InfrastructureError(f"dispatch {name!r}: HTTP {exc.status}: {_detail(exc)}") from None
         return doc["sid"]
@@ -304,14 +341,16 @@ class SplunkClient:
         return doc["sid"]
 
     def wait_for_job(self, sid: str, timeout: float) -> None:
-        """Poll the job with backoff until it is done; fail when it failed, reported an error or took too long.
-        The job is cancelled when it fails or times out."""
+        """Poll the job with backoff until it is done; fail when it failed (``isFailed``, FAILED, a FATAL
+        message) or took too long. ERROR messages alone do not fail it: a job can finish with results and
+        an ERROR beside them (fact 13 of the splunkd notes); its results carry them. The job is cancelled
+        when it fails or times out."""
 
         def done() -> bool:
             content = self._content(self._json("get", f"search/jobs/{segment(sid)}", f"job {sid}"))
-            problems = error_messages(content.get("messages"))
-            if content.get("isFailed") in (True, "1", 1) or content.get("dispatchState") in JOB_FAILED_STATES or problems:
-                raise InfrastructureError(f"search job {sid} failed: {'; '.join(problems) or 'no message'}")
+            fatal, errors = messages_of(content.get("messages"), "FATAL"), messages_of(content.get("messages"), "ERROR")
+            if content.get("isFailed") in (True, "1", 1) or content.get("dispatchState") in JOB_FAILED_STATES or fatal:
+                raise InfrastructureError(f"search job {sid} failed: {'; '.join(fatal + errors) or 'no message'}")
             return content.get("isDone") in (True, "1", 1)
 
         try:
@@ -324,7 +363,7 @@ class SplunkClient:
             raise InfrastructureError(f"search job {sid} not done after {timeout:g} s")
 
     def job_results(self, sid: str) -> Results:
-        """Every result row and the field list of a finished job; an ERROR or FATAL message is an error."""
+        """Every result row, the field list and the ERROR messages of a finished job; FATAL is an error."""
         document = self._json("get", f"search/jobs/{segment(sid)}/results", f"results of {sid}", count=0)
         return read_results(document, sid)
 
@@ -356,25 +395,31 @@ class SplunkClient:
 class Results:
     rows: list[dict]
     fields: list[str]  # every result column, also those null in every row (rows omit null fields)
+    errors: tuple[str, ...] = ()  # ERROR messages of a job that still finished: reported, not failed
 
 
 def read_results(document: dict, sid: str) -> Results:
     """The JSON results document of a job: all of its messages are checked, not only the last."""
-    problems = error_messages(document.get("messages"))
-    if problems:
-        raise InfrastructureError(f"search job {sid}: Splunk search error: {'; '.join(problems)}")
+    fatal = messages_of(document.get("messages"), "FATAL")
+    if fatal:
+        raise InfrastructureError(f"search job {sid}: Splunk search error: {'; '.join(fatal)}")
     fields = [f["name"] if isinstance(f, dict) else str(f) for f in document.get("fields", [])]
     rows = [row for row in document.get("results", []) if isinstance(row, dict)]
-    return Results(rows, fields)
+    return Results(rows, fields, tuple(messages_of(document.get("messages"), "ERROR")))
 
 
-def error_messages(messages) -> list[str]:
-    """Texts of the ERROR and FATAL messages, from a list of {type, text} or a {type: [text]} mapping."""
+def messages_of(messages, kind: str) -> list[str]:
+    """Texts of the messages of type ``kind``, from a list of {type, text} or a {type: [text]} mapping."""
     if isinstance(messages, dict):
-        messages = [{"type": kind, "text": text} for kind, texts in messages.items()
+        messages = [{"type": key, "text": text} for key, texts in messages.items()
                     for text in (texts if isinstance(texts, list) else [texts])]
     return [str(m.get("text", "")) for m in messages or []
-            if isinstance(m, dict) and str(m.get("type", "")).upper() in ("ERROR", "FATAL")]
+            if isinstance(m, dict) and str(m.get("type", "")).upper() == kind]
+
+
+def hec_token_entity(name: str) -> str:
+    """A HEC token's entity name: ``http://<name>`` (splunkd notes, fact 8)."""
+    return f"http://{name}"
 
 
 def _detail(exc: binding.HTTPError) -> str:

@@ -1,25 +1,30 @@
 """``build.py splunk-test``: replay every detection test in a real Splunk and compare with the offline engine.
 
 Flow: build the app; reach Splunk (``--splunk-url``, or ``--container`` to start
-one with Docker); install the ``.spl`` and the ``--app`` add-ons through
-``apps/local``; restart when Splunk asks for it (and wait for the new process);
-wait for the apps and the data models the searches use; refuse a role that
-imports default indexes. Then per test: a new uniquely named index, made the
-role's default search index (what contentctl does, so that the data-model
-searches of the detection, which name no index, read only the test data); the
-datasets sent through HEC; a count check (the index must hold exactly the
-events sent, within ``--index-timeout``: missing or duplicated events fail the
-run, never pass it); a searchability check (searches as the user, in the index
-and through its default indexes, see exactly those events); the installed saved
-search dispatched over all time; the raw search text run as a job in the app's
-namespace; the offline test's pass rules on both; every row difference from
-the offline engine reported. The indexes, HEC tokens and the role's default
-indexes are restored at the end, also after errors, Ctrl-C and SIGTERM, unless
-``--keep``.
+one with Docker and wait until Docker reports it healthy); install the ``.spl``
+and the ``--app`` add-ons through ``apps/local`` from a staging folder splunkd
+can read; restart when Splunk asks for it (and wait for the new process); wait
+for the apps and the data models the searches use. The role is set up as
+Splunk's own detection tester does (its imports kept, the test index allowed and
+made its default); the installed correlation search is enabled, its schedule
+moved out of reach and made to run as the dispatching user. Then per test: a
+new uniquely named index; the datasets sent through HEC; a count check and a
+searchability check (searches as the user see exactly the events sent); the
+installed saved search dispatched over the test's time range (``--as-scheduled``:
+its own window, the events moved into it; ``--es``: with its risk and notable
+actions, whose events are then checked); the raw search text run as a job in the
+app's namespace; the offline test's pass rules on both; every row difference
+from the offline engine reported. The indexes, HEC tokens, the role and every
+key of the saved search that was changed are restored at the end and read back,
+also after errors, Ctrl-C and SIGTERM (``--keep`` keeps indexes and container).
+
+The splunkd behaviour this relies on, with sources, is listed in
+``docs/splunk-testing.md`` (facts numbered as in the project's splunkd notes).
 
 Exit codes: 0 pass, 1 a test failed, 2 invalid input or usage, 3 Splunk or
 Docker unreachable or misbehaving (including missing, duplicated or
-unsearchable events) or an unexpected error, 130 interrupted (after cleanup).
+unsearchable events, and a cleanup that did not hold) or an unexpected error,
+130 interrupted (after cleanup).
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import sys
 import tarfile
 import tempfile
@@ -35,7 +41,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, TextIO
 from urllib.parse import quote, quote_plus
@@ -44,24 +50,33 @@ from xml.etree import ElementTree as ET
 from splunklib import binding
 
 from ..build.app import build_app
-from ..conf import ConfValueError
+from ..conf import ConfError, ConfValueError, as_dict, read_conf
 from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
 from ..replay.events import EventReadError, ReadStats, parse_event, read_events
 from ..build.write import write_atomically
 from ..build.render import RenderError, search_stanza_name
 from ..replay.judge import judge
-from ..replay.run import detection_datasets, run_detection_test
-from ..replay.search import SearchResult
+from ..replay.run import detection_datasets, shipped_macros, shipped_search
+from ..replay.search import SearchResult, run_search
+from ..spl import SplError
 from . import EXIT_INFRASTRUCTURE, EXIT_INTERRUPTED, InfrastructureError
 from .client import Results, SplunkClient, Target, split_url
 from .compare import compare_rows
 from .container import (SERVER_APP_DIR, SPLUNK_IMAGE, ContainerFailed, ContainerUnavailable, docker_client,
-                        remove_container, start_splunk)
+                        remove_container, start_splunk, wait_until_healthy)
+from .es import ES_APP, EsExpectations, check_notables, check_risk_events, notable_search, risk_search
 from .hec import HecClient, HecSettings, HecTarget, hec_event
 from .retry import Backoff, poll
+from .window import Placement, WindowError, place_in_window, shift_raw_time
 
 DATAMODEL = re.compile(r"\bdatamodel\s*[=:]\s*\"?([A-Za-z_][A-Za-z0-9_]*)")
 ALL_TIME = ("0", "now")
+EXISTING_SERVER_WAIT = 30.0  # seconds an existing --splunk-url may take to answer (a container gets --ready-timeout)
+# What the harness changes on the correlation search to run it once (splunkd notes, facts 1 and 2; contentctl
+# correlation_search.py enable()/update_timeframe()): enabled, its schedule out of reach (1 January, 00:00),
+# run as the dispatching user rather than its owner.
+SAVED_SEARCH_CHANGES = {"cron_schedule": "0 0 1 1 *", "dispatchAs": "user"}
+RESTORED_KEYS = ("disabled", *SAVED_SEARCH_CHANGES)
 
 
 class UsageError(Exception):
@@ -92,6 +107,13 @@ class Options:
     search_timeout: float = 120.0
     batch_events: int = 500
     backoff: Backoff = Backoff()
+    es: bool = False
+    as_scheduled: bool = False
+
+    @property
+    def connect_timeout(self) -> float:
+        """An existing server answers within seconds or not at all; a new container needs its start-up time."""
+        return self.ready_timeout if self.container else min(EXISTING_SERVER_WAIT, self.ready_timeout)
 
 
 @dataclass
@@ -168,6 +190,8 @@ class Arguments:
     search_timeout: float
     batch_events: int
     poll_interval: float
+    es: bool
+    as_scheduled: bool
 
 
 def options_from_args(args: Arguments, environ=os.environ, stdin: TextIO | None = None) -> Options:
@@ -201,6 +225,7 @@ def options_from_args(args: Arguments, environ=os.environ, stdin: TextIO | None 
         stage_dir=args.stage_dir, server_app_dir=args.server_app_dir, ready_timeout=args.ready_timeout,
         index_timeout=args.index_timeout, search_timeout=args.search_timeout, batch_events=args.batch_events,
         backoff=Backoff(first=args.poll_interval, ceiling=max(args.poll_interval, 15.0)),
+        es=args.es, as_scheduled=args.as_scheduled,
     )
 
 
@@ -268,6 +293,8 @@ def run_splunk_test(options: Options, reporter: Reporter) -> int:
         code, message = EXIT_INFRASTRUCTURE, f"unexpected {type(exc).__name__}: {first_line(exc)}"
         reporter.say("error", message)
         run.cases.append(CaseReport("splunk-test", "run", error=message))
+    if run.cleanup_failures and not any(case.test == "cleanup" for case in run.cases):
+        run.cases.append(CaseReport("splunk-test", "cleanup", error="\n".join(run.cleanup_failures)))
     if options.junit and run.cases:
         reporter.write_junit(options.junit, run.cases)
     return code
@@ -299,7 +326,9 @@ class Run:
         self.container = None
         self.cleanups: list[tuple[str, Callable[[], None]]] = []
         self.cases: list[CaseReport] = []
-        self.role_saved = False
+        self.allowed: list[str] = []           # the role's own srchIndexesAllowed, test indexes added
+        self.imported_allowed: list[str] = []  # what it imports
+        self.cleanup_failures: list[str] = []
 
     def say(self, phase: str, message: str) -> None:
         self.reporter.say(phase, message)
@@ -311,10 +340,15 @@ class Run:
             engine = self._docker_engine()  # fails at once without Docker, before any work
             build = self._build(workdir / "build")
             selected = self._select(build.pack)
-            self._connect(engine, workdir)
+            self._connect(engine)
+            self._check_es()
             self._install(build)
-            self._check_role()
+            self._prepare_role()
+            prepared: set[str] = set()
             for detection, test in selected:
+                if detection.name not in prepared:
+                    self._prepare_saved_search(build, detection)
+                    prepared.add(detection.name)
                 self.cases.append(self._run_case(build, detection, test))
         finally:
             self._cleanup()
@@ -329,6 +363,9 @@ class Run:
         passed = len(self.cases) - errors - failed
         self.say("summary", f"{passed} of {len(self.cases)} test(s) passed in Splunk, {failed} failed, "
                             f"{errors} could not be run")
+        if self.cleanup_failures:
+            self.cases.append(CaseReport("splunk-test", "cleanup", error="\n".join(self.cleanup_failures)))
+            return EXIT_INFRASTRUCTURE
         if errors:
             return EXIT_INFRASTRUCTURE
         return EXIT_CHECKS_FAILED if failed else EXIT_OK
@@ -355,40 +392,66 @@ class Run:
             raise UsageError("no detection tests to run")
         return selected
 
-    def _connect(self, engine, workdir: Path) -> None:
+    def _connect(self, engine) -> None:
         options = self.options
-        stage = options.stage_dir or workdir / "stage"
-        stage.mkdir(parents=True, exist_ok=True)
-        self.stage = stage
+        self.stage = self._stage_dir()
         if engine is not None:
             self.say("container", f"starting {options.image}")
-            self.container = start_splunk(engine, stage, options.image, options.password or None,
-                                          on_started=self._remove_at_the_end)
+            self.container = start_splunk(engine, self.stage, options.image, options.password or None,
+                                          on_started=self._remove_at_the_end, hec_token=options.hec_token)
             self.reporter.keep_secret(self.container.password)
             rest_url, password, self.server_dir = self.container.rest_url, self.container.password, SERVER_APP_DIR
             self.hec_url = options.hec_url or self.container.hec_url
+            # REST answers while the image's provisioning still runs: healthy is the ready signal (fact 18)
+            wait_until_healthy(self.container.container, options.ready_timeout, options.backoff.first,
+                               lambda line: self.say("container", line))
         else:
             rest_url, password = options.splunk_url, options.password
-            self.server_dir = options.server_app_dir or str(stage.resolve())
+            self.server_dir = options.server_app_dir or str(self.stage.resolve())
             scheme, host, _ = split_url(rest_url, 8089)
             self.hec_url = options.hec_url or f"{scheme}://{host}:8088"
         self.client = SplunkClient(Target(rest_url, options.username, password, options.verify, options.ca_file),
                                    options.backoff)
-        self.say("connect", f"waiting for Splunk at {rest_url}")
+        self.say("connect", f"waiting for Splunk at {rest_url} (at most {options.connect_timeout:g} s)")
         self.reporter.live_secrets.append(self.client.session_key)
-        info = self.client.wait_until_ready(options.ready_timeout)
+        info = self.client.wait_until_ready(options.connect_timeout, lambda line: self.say("connect", line))
         self.say("connect", f"Splunk {info.get('version', '?')} answers")
+
+    def _stage_dir(self) -> Path:
+        """The folder the packages are copied to. splunkd reads them as its own user (fact 16): a folder of
+        our own is made readable by all; a given one must already be, unless splunkd sees it elsewhere."""
+        options = self.options
+        if options.stage_dir is None:
+            stage = Path(tempfile.mkdtemp(prefix="detpack-stage-"))
+            stage.chmod(0o755)
+            self.cleanups.append(("remove the staging folder", lambda: shutil.rmtree(stage, ignore_errors=True)))
+            problem = unreadable_by_others(stage)
+        else:
+            stage = options.stage_dir
+            stage.mkdir(parents=True, exist_ok=True)
+            problem = None if options.server_app_dir else unreadable_by_others(stage)
+        if problem:
+            raise UsageError(f"--stage-dir {stage}: splunkd reads the packages as its own user, but other users "
+                             f"cannot enter or read {problem} (chmod o+rx it, or pick another folder)")
+        return stage
 
     def _remove_at_the_end(self, container) -> None:
         if not self.options.keep:
             self.cleanups.append(("remove container", lambda: remove_container(container)))
+
+    def _check_es(self) -> None:
+        if self.options.es and ES_APP not in self.client.installed_apps():
+            raise UsageError(f"--es: Enterprise Security is not installed on {self.client.target.url} "
+                             f"(no app {ES_APP})")
 
     def _install(self, build) -> None:
         client = self.client
         packages = [build.package, *self.options.apps]
         names = []
         for package in packages:
-            shutil.copy(package, self.stage / package.name)
+            staged = self.stage / package.name
+            shutil.copy(package, staged)
+            staged.chmod(0o644)  # splunkd reads it as another user (fact 16)
             self.say("install", f"installing {package.name}")
             names.append(client.install_app(f"{self.server_dir.rstrip('/')}/{package.name}"))
         if client.restart_required():
@@ -401,13 +464,61 @@ class Run:
             self._wait_for("data models", lambda: client.has_datamodel(model),
                            f"data model {model} not available: install the CIM add-on with --app")
 
-    def _check_role(self) -> None:
-        """Refuse a role that inherits default indexes: searches naming no index would read them too."""
+    def _prepare_role(self) -> None:
+        """Remember the role's own index lists and restore them at the end (read back to check). Its imported
+        roles stay: a stock ``admin`` imports ``user``, whose default index is ``main`` (fact 4); the
+        searchability probes catch any data those imported defaults add."""
+        role, client = self.options.role, self.client
+        content = client.role(role)
+        before = {key: as_list(content.get(key)) for key in ("srchIndexesAllowed", "srchIndexesDefault")}
+        self.allowed = list(before["srchIndexesAllowed"])
+        self.imported_allowed = as_list(content.get("imported_srchIndexesAllowed"))
+        self.cleanups.append((f"restore role {role}", lambda: self._restore_role(before)))
+
+    def _restore_role(self, before: dict[str, list[str]]) -> None:
         role = self.options.role
-        imported = self.client.imported_default_search_indexes(role)
-        if imported:
-            raise UsageError(f"--role {role} imports the default search indexes {', '.join(imported)} from other "
-                             "roles, so the detections' searches would read them too: use a role that imports none")
+        self.client.set_role_indexes(role, before["srchIndexesAllowed"], before["srchIndexesDefault"])
+        now = self.client.role(role)
+        differing = [key for key, value in before.items() if sorted(as_list(now.get(key))) != sorted(value)]
+        if differing:
+            raise InfrastructureError(f"role {role}: {', '.join(differing)} not restored (now "
+                                      f"{', '.join(f'{k}={as_list(now.get(k))}' for k in differing)})")
+
+    def _point_role_at(self, index: str) -> None:
+        """Make ``index`` the role's own default search index, and allowed to it when no pattern it has or
+        imports covers it already (fact 5), as contentctl's ``configure_imported_roles`` does."""
+        if not any(index_matches(pattern, index) for pattern in [*self.allowed, *self.imported_allowed]):
+            self.allowed.append(index)
+        self.client.set_role_indexes(self.options.role, self.allowed, [index])
+
+    def _prepare_saved_search(self, build, detection) -> None:
+        """Enable the installed correlation search (a disabled one cannot run: fact 1), move its schedule
+        out of reach and make it run as the dispatching user (``dispatchAs`` defaults to owner: fact 2).
+        Every key changed is restored at the end and read back."""
+        app, client = build.pack.app.app_id, self.client
+        name = search_stanza_name(build.pack.app, detection)
+        current = client.saved_search(app, name)
+        if current is None:
+            raise InfrastructureError(f"saved search {name!r} not found in app {app} after install")
+        before = {"disabled": is_true(current.get("disabled")),
+                  # splunkd shows every key with its default; "owner" is dispatchAs's documented default
+                  "cron_schedule": str(current.get("cron_schedule", "")),
+                  "dispatchAs": str(current.get("dispatchAs") or "owner")}
+        self.cleanups.append((f"restore saved search {name!r}", lambda: self._restore_saved_search(app, name, before)))
+        self.say("saved search", f"enabling {name!r} for the test (schedule out of reach, run as the user)")
+        client.update_saved_search(app, name, **SAVED_SEARCH_CHANGES)
+        client.set_saved_search_enabled(app, name, True)
+
+    def _restore_saved_search(self, app: str, name: str, before: dict) -> None:
+        client = self.client
+        client.update_saved_search(app, name, cron_schedule=before["cron_schedule"], dispatchAs=before["dispatchAs"])
+        client.set_saved_search_enabled(app, name, not before["disabled"])
+        now = client.saved_search(app, name) or {}
+        after = {"disabled": is_true(now.get("disabled")), "cron_schedule": str(now.get("cron_schedule", "")),
+                 "dispatchAs": str(now.get("dispatchAs") or "owner")}
+        differing = [f"{key}={after[key]!r} (was {before[key]!r})" for key in RESTORED_KEYS if after[key] != before[key]]
+        if differing:
+            raise InfrastructureError(f"saved search {name!r} not restored: {', '.join(differing)}")
 
     def _wait_for(self, phase: str, check: Callable[[], bool], failure: str) -> None:
         self.say(phase, "waiting")
@@ -422,11 +533,14 @@ class Run:
         self.say("test", f"{detection.name} / {test.name}")
         try:
             events = load_events(build.pack.root, test)
+            placement, placed_at = None, time.time()
+            if self.options.as_scheduled:
+                events, placement = self._into_window(build, detection, events)
             index = self._fresh_index(len(self.cases) + 1)
             self._send(index, events)
             self._check_parity(index, len(events))
             self._check_searchable(build.pack.app.app_id, index, len(events))
-            case.failures = self._searches(build, detection, test)
+            case.failures = self._searches(build, detection, test, events, placement, placed_at)
         except (InfrastructureError, binding.HTTPError) as exc:
             case.error = str(exc)
             self.say("error", f"{detection.name} / {test.name}: {exc}")
@@ -437,18 +551,29 @@ class Run:
             self.say("pass", f"{detection.name} / {test.name}")
         return case
 
+    def _into_window(self, build, detection, events: list) -> tuple[list, Placement]:
+        """The events moved, spacing kept, to the end of the search's own window as it is now."""
+        stanza = shipped_stanza(build, detection)
+        earliest, latest = stanza.get("dispatch.earliest_time", ""), stanza.get("dispatch.latest_time", "now")
+        try:
+            placement = place_in_window([fields["_time"] for _, fields in events], earliest, latest)
+        except WindowError as exc:
+            raise UsageError(f"--as-scheduled: {detection.name}: {exc}") from None
+        moved = [(replace(raw, raw=shift_raw_time(raw.raw, placement.offset)),
+                  {**fields, "_time": fields["_time"] + placement.offset}) for raw, fields in events]
+        inside = sum(1 for _, fields in moved if placement.inside(fields["_time"]))
+        self.say("schedule", f"events moved by {placement.offset} s, spacing kept: {inside} of {len(moved)} inside "
+                             f"the window {earliest} to {latest} of one run, for {placement.tolerance:.0f} s")
+        return moved, placement
+
     def _fresh_index(self, number: int) -> str:
-        client, role = self.client, self.options.role
+        client = self.client
         index = f"detpack_{self.run_id}_{number}"
         self.say("index", f"creating {index}")
         if not self.options.keep:  # before the call: its answer may be lost after the index was made
             self.cleanups.append((f"delete index {index}", lambda: client.delete_index(index)))
         client.create_index(index)
-        if not self.role_saved:
-            previous = client.default_search_indexes(role)
-            self.cleanups.append((f"restore role {role}", lambda: client.set_default_search_indexes(role, previous)))
-            self.role_saved = True
-        client.set_default_search_indexes(role, [index])
+        self._point_role_at(index)
         return index
 
     def _send(self, index: str, events: list) -> None:
@@ -460,11 +585,11 @@ class Run:
             self.cleanups.append((f"delete HEC token {name}", lambda: self.client.delete_hec_token(name)))
         hec = HecClient(HecTarget(self.hec_url, token, self.options.verify, self.options.ca_file),
                         HecSettings(batch_events=self.options.batch_events, backoff=self.options.backoff,
-                                    ack_timeout=self.options.index_timeout))
+                                    ack_timeout=self.options.index_timeout,
+                                    new_index_grace=self.options.index_timeout))
         self.say("send", f"{len(events)} event(s) to {index} through HEC")
         hec.send(hec_event(raw.raw, time_=fields["_time"], host=str(fields.get("Computer", "")),
                            source=raw.source, sourcetype=raw.sourcetype, index=index) for raw, fields in events)
-
     def _check_parity(self, index: str, sent: int) -> None:
         seen = {"count": -1}
 
@@ -503,21 +628,62 @@ class Run:
                                       f"{self.options.index_timeout:g} s (is --role {self.options.role} "
                                       f"a role of {self.options.username!r}?)")
 
-    def _searches(self, build, detection, test) -> list[str]:
-        app, client = build.pack.app.app_id, self.client
+    def _searches(self, build, detection, test, events: list, placement: Placement | None,
+                  placed_at: float) -> list[str]:
+        app = build.pack.app.app_id
         name = search_stanza_name(build.pack.app, detection)
-        if client.saved_search(app, name) is None:
-            raise InfrastructureError(f"saved search {name!r} not found in app {app} after install")
-        installed = self._search_results(test, lambda: self._dispatch(app, name))
-        raw = self._search_results(test, lambda: self._job(app, detection.search))
-        offline = run_detection_test(build, detection, test)
+        stanza = shipped_stanza(build, detection)
+        window = (stanza.get("dispatch.earliest_time", "0"), stanza.get("dispatch.latest_time", "now"))
+        if placement is not None and time.time() - placed_at > placement.tolerance:
+            raise InfrastructureError(f"the events left the search's window before it ran: sending and indexing "
+                                      f"took {time.time() - placed_at:.0f} s, more than the "
+                                      f"{placement.tolerance:.0f} s --as-scheduled tolerates for this test")
+        dispatched_at = time.time()
+        if self.options.es:  # _index_earliest counts whole seconds: start on a new one, apart from earlier tests
+            dispatched_at = float(int(dispatched_at) + 1)
+            time.sleep(max(dispatched_at - time.time(), 0.0))
+        time_range = None if placement is not None else ALL_TIME  # None: the search's own window
+        installed = self._search_results(test, lambda: self._dispatch(app, name, time_range))
+        raw = self._search_results(test, lambda: self._job(app, detection.search,
+                                                           window if placement is not None else ALL_TIME))
+        if placement is not None:  # a single run of the search sees only the events inside its window
+            inside = [(raw, fields) for raw, fields in events if placement.inside(fields["_time"])]
+            if len(inside) < len(events) and test.expected_count:
+                # the declared count is for the whole dataset; one run must still find the attack
+                self.say("schedule", f"{test.name}: {test.expected_count} result(s) expected over all events; "
+                                     "one run sees part of them, so at least one result is required")
+                test = replace(test, expected_count=None)
+            events = inside
+        offline_reasons, offline_rows = offline_outcome(build, detection, test, events)
         failures = [f"installed search: {r}" for r in judge_results(detection, test, installed)]
         failures += [f"raw search: {r}" for r in judge_results(detection, test, raw)]
-        failures += [f"offline engine: {r}" for r in offline.reasons]
-        failures += compare_rows(offline.rows, installed.rows, "installed search vs offline")
-        failures += compare_rows(offline.rows, raw.rows, "raw search vs offline")
-        self.say("search", f"rows: installed {len(installed.rows)}, raw {len(raw.rows)}, offline {len(offline.rows)}")
+        failures += [f"offline engine: {r}" for r in offline_reasons]
+        failures += compare_rows(offline_rows, installed.rows, "installed search vs offline")
+        failures += compare_rows(offline_rows, raw.rows, "raw search vs offline")
+        self.say("search", f"rows: installed {len(installed.rows)}, raw {len(raw.rows)}, offline {len(offline_rows)}")
+        if self.options.es:
+            failures += self._es_events(app, name, stanza, installed, dispatched_at)
         return failures
+
+    def _es_events(self, app: str, name: str, stanza: dict[str, str], installed: Results, since: float) -> list[str]:
+        """The risk and notable events the dispatch's actions wrote (facts 20-22), as the package declares them."""
+        try:
+            expected = EsExpectations.from_stanza(stanza, installed.rows)
+        except ValueError as exc:
+            return [f"ES: {exc}"]
+        found = {}
+        for kind, spl, count in (("risk", risk_search(name, since), len(expected.risk_events)),
+                                 ("notable", notable_search(name, since, expected.nes_fields), len(expected.notables))):
+            latest = [Results([], [])]
+
+            def arrived() -> bool:
+                latest[0] = self._job(app, spl, ALL_TIME)
+                return len(latest[0].rows) >= count
+
+            poll(arrived, self.options.search_timeout, self.options.backoff)
+            found[kind] = latest[0].rows
+        self.say("es", f"risk events {len(found['risk'])}, notables {len(found['notable'])}")
+        return check_risk_events(expected, found["risk"]) + check_notables(expected, found["notable"])
 
     def _search_results(self, test, search: Callable[[], Results]) -> Results:
         """Run ``search``; for a test expecting results, run it again with backoff while it finds none."""
@@ -530,25 +696,33 @@ class Run:
         poll(found, self.options.search_timeout, self.options.backoff)
         return latest[0]
 
-    def _dispatch(self, app: str, name: str) -> Results:
-        sid = self.client.dispatch_saved_search(app, name, *ALL_TIME)
-        return self.client.finished_job(sid, self.options.search_timeout)
+    def _dispatch(self, app: str, name: str, time_range: tuple[str, str] | None) -> Results:
+        sid = self.client.dispatch_saved_search(app, name, time_range, trigger_actions=self.options.es)
+        return self._reported(self.client.finished_job(sid, self.options.search_timeout), f"saved search {name!r}")
 
-    def _job(self, app: str, spl: str) -> Results:
-        sid = self.client.start_search(app, spl, *ALL_TIME)
-        return self.client.finished_job(sid, self.options.search_timeout)
+    def _job(self, app: str, spl: str, time_range: tuple[str, str]) -> Results:
+        sid = self.client.start_search(app, spl, *time_range)
+        return self._reported(self.client.finished_job(sid, self.options.search_timeout), "search")
+
+    def _reported(self, results: Results, what: str) -> Results:
+        """ERROR messages of a job that still finished are shown, not failed on (fact 13)."""
+        for text in results.errors:
+            self.say("search", f"{what}: Splunk reported ERROR: {text}")
+        return results
 
     # -- cleanup ----------------------------------------------------------------
 
     def _cleanup(self) -> None:
-        """Undo in reverse order; a failing step is reported and the others still run."""
+        """Undo in reverse order; a failing step is reported (and fails the run) and the others still run."""
         for name, undo in reversed(self.cleanups):
             try:
                 undo()
                 self.say("cleanup", name)
             except Exception as exc:  # noqa: BLE001 - report it and go on with the other steps
+                self.cleanup_failures.append(f"{name} failed: {first_line(exc)}")
                 self.say("cleanup", f"{name} failed: {type(exc).__name__}: {first_line(exc)}")
             except KeyboardInterrupt:
+                self.cleanup_failures.append(f"{name} interrupted")
                 self.say("cleanup", f"{name} interrupted")
         self.cleanups.clear()
         if self.options.keep and self.cases:
@@ -557,6 +731,53 @@ class Run:
 
 def first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [""])[0]
+
+
+def as_list(value) -> list[str]:
+    """A role list as splunkd shows it: a JSON list, one string, or nothing."""
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def is_true(value) -> bool:
+    """A conf boolean as REST shows it (``1``, ``true``, ``True``...)."""
+    return str(value).strip().lower() in ("1", "true", "t", "yes", "y", "on")
+
+
+def index_matches(pattern: str, index: str) -> bool:
+    """Whether a ``srchIndexesAllowed`` entry (``*`` wildcards) covers ``index``."""
+    return re.fullmatch(".*".join(map(re.escape, pattern.split("*"))), index) is not None
+
+
+def unreadable_by_others(folder: Path) -> Path | None:
+    """The first folder on the way to ``folder`` (itself included) another user cannot list or enter."""
+    path = folder.resolve()
+    for part in [*reversed(path.parents), path]:
+        mode = part.stat().st_mode
+        if not mode & stat.S_IXOTH or (part == path and not mode & stat.S_IROTH):
+            return part
+    return None
+
+
+def shipped_stanza(build, detection) -> dict[str, str]:
+    """The detection's stanza in the package's ``default/savedsearches.conf``, as the package declares it."""
+    path = build.app_dir / "default" / "savedsearches.conf"
+    try:
+        return as_dict(read_conf(path))[search_stanza_name(build.pack.app, detection)]
+    except (ConfError, KeyError) as exc:
+        raise InfrastructureError(f"{path}: {exc}") from None
+
+
+def offline_outcome(build, detection, test, events: list) -> tuple[list[str], list[dict]]:
+    """The offline engine over exactly the events the searches in Splunk read (with --as-scheduled: those
+    moved inside the search's window): pass-rule failures and rows."""
+    try:
+        spl = shipped_search(build.app_dir, search_stanza_name(build.pack.app, detection))
+        result = run_search(spl, shipped_macros(build.app_dir), [raw for raw, _ in events])
+    except (SplError, ConfError) as error:
+        return [str(error)], []
+    return judge(detection, test, result), result.rows
 
 
 def judge_results(detection, test, results: Results) -> list[str]:

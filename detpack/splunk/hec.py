@@ -3,7 +3,10 @@
 HEC is not part of splunk-sdk; this is a small stdlib client. One request carries
 a batch: JSON event objects concatenated. 503 (server busy), 429 (too many
 requests) and dropped connections are retried with backoff; other errors stop at
-once with HEC's own message. A resent batch may be indexed twice when the first
+once with HEC's own message, except 400 "Incorrect index" (code 7), which HEC may
+answer for an index created moments ago until it has reloaded its index list
+(splunkd notes, fact 11, *unverified*): that is retried for ``new_index_grace``
+seconds. A resent batch may be indexed twice when the first
 copy arrived before the connection dropped: the harness's count check after
 sending catches that, as it catches lost events.
 
@@ -26,6 +29,7 @@ from .client import split_url, tls_context, tls_hint
 from .retry import Backoff, poll
 
 RETRY_STATUSES = {429, 503}
+INCORRECT_INDEX = 7  # HEC's answer code for an index it does not know (yet)
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class HecSettings:
     batch_bytes: int = 1_000_000
     backoff: Backoff = Backoff()
     ack_timeout: float = 120.0
+    new_index_grace: float = 30.0  # how long "Incorrect index" is retried
 
 
 def hec_event(raw: str, *, time_: float, host: str, source: str, sourcetype: str, index: str) -> dict:
@@ -107,6 +112,8 @@ class HecClient:
 
     def _post_with_retry(self, path: str, body: bytes, what: str) -> dict:
         waits = self.settings.backoff.waits()
+        index_deadline = time.monotonic() + self.settings.new_index_grace
+        index_wait = self.settings.backoff.first
         while True:
             try:
                 status, answer = self._post(path, body)
@@ -118,6 +125,12 @@ class HecClient:
                 if status == 200:
                     return answer
                 problem = f"HTTP {status}: {answer.get('text', '')} (code {answer.get('code', '?')})"
+                if status == 400 and answer.get("code") == INCORRECT_INDEX and time.monotonic() < index_deadline:
+                    time.sleep(min(index_wait, max(index_deadline - time.monotonic(), 0)))
+                    index_wait = min(index_wait * self.settings.backoff.factor, self.settings.backoff.ceiling)
+                    continue
+                if status == 400 and answer.get("code") == INCORRECT_INDEX:
+                    problem += f", still after {self.settings.new_index_grace:g} s"
                 if status not in RETRY_STATUSES:
                     raise InfrastructureError(f"{what} refused by {self.target.url}: {problem}")
             wait = next(waits, None)

@@ -6,9 +6,14 @@ Event Collector that ``detpack.splunk`` uses, in the formats splunk-sdk 2.1.1
 parses. It answers searches with the project's offline engine
 (``detpack.replay.search.run_search``) over the events it received through HEC, using
 the macros of the packages installed into it, as the session's user over the
-default indexes of its roles. ``state.Faults`` injects HEC 503 and 429 bursts,
-dropped connections, indexing delay, events counted before they are searchable,
-lost and duplicated events, session expiry, slow searches and a slow restart.
+default indexes of its roles. It enforces the rules of a stock splunkd the harness
+must follow (stock roles, disabled saved searches, ``dispatchAs``, HEC token
+entities, packages read as another user; see README.md), models ES's risk and
+notable actions from their documented behaviour, and ``state.Faults`` injects HEC
+503 and 429 bursts, dropped connections, indexing delay, events counted before
+they are searchable, lost and duplicated events, a new index HEC does not know
+yet, job messages, session expiry, slow searches and a slow restart.
+``python -m tests.splunk_double --port N`` runs it on its own.
 
 It proves the harness's protocol handling and recovery; it proves nothing about
 Splunk's own search semantics. That needs a real Splunk (docs/splunk-testing.md).

@@ -1,12 +1,16 @@
 """TEST DOUBLE state: what a fake splunkd remembers (apps, indexes, tokens, jobs) and the faults to inject.
 
-Not Splunk. See ``tests/splunk_double/__init__.py``.
+Not Splunk. See ``tests/splunk_double/__init__.py``. Each rule it enforces cites its source: "fact N" is
+item N of the project's splunkd notes (``../shared/docs/splunkd-behaviour.md``, each with Splunk's
+docs, .spec files or contentctl as its source; listed again in ``docs/splunk-testing.md``).
 """
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
+import stat
 import secrets
 import shutil
 import tarfile
@@ -38,6 +42,8 @@ class Faults:
     restart_after_install: bool = False
     restart_lag: float = 0.0       # seconds splunkd keeps answering after a restart request
     restart_downtime: float = 0.0  # then seconds it answers nothing
+    job_messages: list = field(default_factory=list)  # {type, text} messages every job reports (fact 13)
+    new_index_hec_lag: float = 0.0  # seconds HEC answers "Incorrect index" for a new index (fact 11, unverified)
 
 
 @dataclass
@@ -49,6 +55,8 @@ class StoredEvent:
     time: float
     visible_at: float
     searchable_at: float = 0.0
+    fields: dict | None = None  # an event the double writes itself (ES actions): its search-time fields
+    index_time: float = 0.0
 
 
 @dataclass
@@ -124,7 +132,9 @@ class SplunkState:
         self.apps: dict[str, App] = {}
         self.indexes: dict[str, list[StoredEvent]] = {"main": []}
         self.users: dict[str, list[str]] = {username: ["admin"]}
-        self.roles: dict[str, dict[str, list[str]]] = {"admin": {"srchIndexesDefault": ["main"], "imported_roles": []}}
+        self.roles: dict[str, dict[str, list[str]]] = stock_roles()
+        self.index_created: dict[str, float] = {"main": 0.0}
+        self.saved_local: dict[tuple[str, str], dict[str, str]] = {}  # (app, stanza) -> keys set through REST
         self.tokens: dict[str, dict] = {}  # token -> {name, index, indexes, useACK}
         self.acks: dict[str, dict[int, float]] = {}  # channel -> ackId -> indexed at
         self.jobs: dict[str, Job] = {}
@@ -173,7 +183,10 @@ class SplunkState:
     # -- apps -----------------------------------------------------------------
 
     def install(self, package: Path) -> App:
+        """Install from a path as splunkd reads it: as its own user, another than the caller's (fact 16)."""
         with self.lock:
+            if blocked := not_readable_by_others(package):
+                raise AppPackageError(f"{package}: cannot read {blocked} as the splunk user: Permission denied")
             app = read_app_package(package, Path(tempfile.mkdtemp(dir=self._workdir)))
             self.apps[app.name] = app
             self.restart_pending = self.faults.restart_after_install
@@ -205,11 +218,26 @@ class SplunkState:
             return {name: entries for app in self.apps.values() for name, entries in app.macros.items()}
 
     def saved_search(self, app: str, name: str) -> dict[str, str] | None:
+        """The stanza as REST shows it: defaults, the app's default/, then what was set through REST (local/)."""
         with self.lock:
             for candidate in self.apps.values():
                 if app in ("-", candidate.name) and name in candidate.saved_searches:
-                    return candidate.saved_searches[name]
+                    local = self.saved_local.get((candidate.name, name), {})
+                    return {**SAVED_SEARCH_DEFAULTS, **candidate.saved_searches[name], **local}
             return None
+
+    def update_saved_search(self, app: str, name: str, keys: dict[str, str]) -> None:
+        with self.lock:
+            owner = next(a.name for a in self.apps.values() if app in ("-", a.name) and name in a.saved_searches)
+            self.saved_local.setdefault((owner, name), {}).update(keys)
+
+    def install_es(self) -> None:
+        """Pretend Enterprise Security is installed: its app and its ``risk`` and ``notable`` indexes."""
+        with self.lock:
+            self.apps[ES_APP] = App(ES_APP, self._workdir, {}, {}, set())
+            for index in ("risk", "notable"):
+                self.indexes.setdefault(index, [])
+                self.index_created.setdefault(index, 0.0)
 
     # -- indexes and HEC ------------------------------------------------------
 
@@ -229,18 +257,30 @@ class SplunkState:
     # -- roles ----------------------------------------------------------------
 
     def role_content(self, role: str) -> dict:
-        """The role as ``authorization/roles`` shows it, with what it imports from other roles."""
+        """The role as ``authorization/roles`` shows it, with what it imports from other roles (fact 4)."""
         with self.lock:
             own = self.roles[role]
-            imported = [i for r in own.get("imported_roles", []) for i in self.role_content(r)["srchIndexesDefault"]]
-            return {**own, "imported_srchIndexesDefault": imported}
+            imported = [self.role_content(r) for r in own.get("imported_roles", [])]
+            inherited = {key: list(dict.fromkeys(i for c in imported for i in [*c[key], *c[f"imported_{key}"]]))
+                         for key in ("srchIndexesDefault", "srchIndexesAllowed")}
+            return {"srchIndexesDefault": [], "srchIndexesAllowed": [], **own,
+                    "imported_srchIndexesDefault": inherited["srchIndexesDefault"],
+                    "imported_srchIndexesAllowed": inherited["srchIndexesAllowed"]}
+
+    def _role_lists(self, user: str, key: str) -> list[str]:
+        contents = [self.role_content(r) for r in self.users.get(user, [])]
+        return list(dict.fromkeys(i for c in contents for i in [*c[key], *c[f"imported_{key}"]]))
+
+    def allowed(self, user: str, index: str) -> bool:
+        """A search can read an index only where a role of the user allows it, imported roles included (fact 5)."""
+        with self.lock:
+            return any(fnmatch_index(pattern, index) for pattern in self._role_lists(user, "srchIndexesAllowed"))
 
     def default_indexes(self, user: str) -> list[str]:
-        """Where a search naming no index looks: the defaults of the user's roles, imported ones included."""
+        """Where a search naming no index looks: the defaults of the user's roles, imported ones included
+        (fact 4), as far as the roles allow them (fact 5)."""
         with self.lock:
-            contents = [self.role_content(r) for r in self.users.get(user, [])]
-            return list(dict.fromkeys(i for c in contents for i in
-                                      [*c["srchIndexesDefault"], *c["imported_srchIndexesDefault"]]))
+            return [i for i in self._role_lists(user, "srchIndexesDefault") if self.allowed(user, i)]
 
     def create_token(self, name: str, index: str, indexes: list[str], use_ack: bool) -> str:
         with self.lock:
@@ -248,9 +288,10 @@ class SplunkState:
             self.tokens[token] = {"name": name, "index": index, "indexes": indexes, "useACK": use_ack}
             return token
 
-    def delete_token(self, name: str) -> bool:
+    def delete_token(self, entity: str) -> bool:
+        """Delete by the token's entity name, ``http://<name>``; the bare name finds nothing (fact 8)."""
         with self.lock:
-            found = [t for t, v in self.tokens.items() if v["name"] == name]
+            found = [t for t, v in self.tokens.items() if f"http://{v['name']}" == entity]
             for token in found:
                 del self.tokens[token]
             return bool(found)
@@ -299,15 +340,19 @@ class SplunkState:
         """Run the search now, as ``user``, over the searchable events of the time range; hold the answer until ready."""
         with self.lock:
             sid = f"double_{next(self._sids)}"
-            job = Job(sid, time.monotonic() + self.faults.search_delay)
+            job = Job(sid, time.monotonic() + self.faults.search_delay, messages=list(self.faults.job_messages))
             macros = self.macros()
             spl = strip_search_command(spl)
+            start, end = time_bound(earliest, 0.0), time_bound(latest, time.time() + 1)
+            if probe := ES_PROBE.match(spl):
+                job.rows, job.columns = self._es_events(user, probe)
+                self.jobs[sid] = job
+                return job
             if probe := COUNT_IN_INDEX.match(spl):
-                indexes = [probe[1]]
+                indexes = [probe[1]] if self.allowed(user, probe[1]) else []
             else:
                 indexes = self.default_indexes(user)
-            start, end = time_bound(earliest, 0.0), time_bound(latest, time.time() + 1)
-            events = [e for name in indexes for e in self.searchable(name) if start <= e.time < end]
+            events = [e for name in indexes for e in self.searchable(name) if start <= e.time < end and e.fields is None]
         if COUNT_IN_INDEX.match(spl) or COUNT_DEFAULT.match(spl):
             job.rows, job.columns = [{"count": str(len(events))}], ["count"]
         else:
@@ -319,25 +364,128 @@ class SplunkState:
             self.jobs[sid] = job
         return job
 
+    def _es_events(self, user: str, probe: re.Match) -> tuple[list[dict], list[str]]:
+        """``index=risk|notable search_name="..." _index_earliest=N | table ...`` over the events the ES actions wrote."""
+        index, name, since = probe["index"], probe["name"].replace('\\"', '"'), float(probe["since"])
+        columns = probe["fields"].split()
+        if not self.allowed(user, index):
+            return [], columns
+        found = [e.fields for e in self.searchable(index)
+                 if e.fields and e.fields.get("search_name") == name and e.index_time >= since]
+        return [{c: row[c] for c in columns if c in row} for row in found], columns
+
+    def dispatch(self, app: str, name: str, requester: str, earliest: str | None, latest: str | None,
+                 trigger_actions: bool) -> Job:
+        """``saved/searches/<name>/dispatch``: refused when disabled (fact 1); runs as the owner unless
+        ``dispatchAs = user`` (fact 2); with ``trigger_actions`` the ES actions run on its rows (fact 3)."""
+        stanza = self.saved_search(app, name)
+        if truthy(stanza.get("disabled")):
+            raise SavedSearchDisabled(name)
+        # default/ searches of an app are owned by "nobody" (fact 2); the double gives nobody no roles, so
+        # no default indexes: *unverified* what a real splunkd resolves nobody to
+        user = requester if stanza.get("dispatchAs") == "user" else "nobody"
+        job = self.start_job(stanza.get("search", ""), user,
+                             earliest if earliest is not None else stanza.get("dispatch.earliest_time", "0"),
+                             latest if latest is not None else stanza.get("dispatch.latest_time", "now"))
+        if trigger_actions and ES_APP in self.apps and not job.error:
+            self._es_actions(name, stanza, job)
+        return job
+
+    def _es_actions(self, name: str, stanza: dict[str, str], job: Job) -> None:
+        """MODEL of Enterprise Security's risk and notable actions, from the documented behaviour (facts 20, 21):
+        a risk event per risk object per result row in ``index=risk``, a notable per row in ``index=notable``.
+        Not ES: the shapes are what the notes document, nothing more."""
+        now, written = time.time(), {"risk": [], "notable": []}
+        if truthy(stanza.get("action.risk")):
+            message = stanza.get("action.risk.param._risk_message", "")
+            for row in job.rows:
+                for risk in json.loads(stanza.get("action.risk.param._risk") or "[]"):
+                    value = row.get(risk["risk_object_field"])
+                    for one in (value if isinstance(value, list) else [value] if value else []):
+                        written["risk"].append({
+                            "search_name": name, "risk_object": one, "risk_object_type": risk["risk_object_type"],
+                            "risk_score": str(risk["risk_score"]),
+                            "risk_message": TOKEN.sub(lambda m: str(row.get(m[1], m[0])), message)})
+        if truthy(stanza.get("action.notable")):
+            nes = [f.strip() for f in stanza.get("action.notable.param.nes_fields", "").split(",") if f.strip()]
+            for row in job.rows:
+                written["notable"].append({
+                    "search_name": name, **{k: stanza.get(f"action.notable.param.{k}", "")
+                                            for k in ("rule_title", "severity", "security_domain")},
+                    **{f: row[f] for f in nes if f in row}})
+        with self.lock:
+            ready = job.ready_at + self.faults.indexing_delay
+            for index, rows in written.items():
+                self.indexes[index].extend(StoredEvent(json.dumps(r), "alert_actions", "stash", "double", now,
+                                                       ready, ready, fields=r, index_time=now) for r in rows)
+
     def cancel_job(self, sid: str) -> bool:
         with self.lock:
             return self.jobs.pop(sid, None) is not None
 
 
+class SavedSearchDisabled(Exception):
+    """"You cannot run a disabled search." (savedsearches.conf.spec, ``disabled``; fact 1)"""
+
+
+ES_APP = "SplunkEnterpriseSecuritySuite"
+TOKEN = re.compile(r"\$([A-Za-z_][A-Za-z0-9_.]*)\$")
+# keys REST shows for every saved search (savedsearches.conf.spec defaults)
+SAVED_SEARCH_DEFAULTS = {"disabled": "0", "dispatchAs": "owner", "cron_schedule": ""}
+
+
+def stock_roles() -> dict[str, dict[str, list[str]]]:
+    """Roles as a fresh install has them: ``admin`` imports ``power`` and ``user``, ``user``'s default search
+    index is ``main`` (fact 4; authorize.conf in etc/system/default). *Unverified*: the stock allowed lists
+    (``*`` for user, ``*`` and ``_*`` for admin) are not in the notes; they only need to cover new indexes."""
+    return {
+        "user": {"srchIndexesDefault": ["main"], "srchIndexesAllowed": ["*"], "imported_roles": []},
+        "power": {"srchIndexesDefault": [], "srchIndexesAllowed": [], "imported_roles": ["user"]},
+        "admin": {"srchIndexesDefault": [], "srchIndexesAllowed": ["*", "_*"], "imported_roles": ["power", "user"]},
+        "can_delete": {"srchIndexesDefault": [], "srchIndexesAllowed": [], "imported_roles": []},
+    }
+
+
+def fnmatch_index(pattern: str, index: str) -> bool:
+    return re.fullmatch(".*".join(map(re.escape, pattern.split("*"))), index) is not None
+
+
+def truthy(value) -> bool:
+    return str(value).strip().lower() in ("1", "true", "t", "yes", "y", "on")
+
+
+def not_readable_by_others(path: Path) -> Path | None:
+    """What stops another user (splunkd's own, fact 16) from reading ``path``: a folder on the way it may not
+    enter, or the file it may not read. Missing files are left to the package reader."""
+    try:
+        path = path.resolve()
+        for folder in reversed(path.parents):
+            if not os.stat(folder).st_mode & stat.S_IXOTH:
+                return folder
+        if path.exists() and not os.stat(path).st_mode & stat.S_IROTH:
+            return path
+    except OSError:
+        return None
+    return None
+
+
 # the harness's searchability probes, which the offline engine does not run
+ES_PROBE = re.compile(r'\Aindex=(?P<index>risk|notable)\s+search_name="(?P<name>(?:[^"\\]|\\.)*)"\s+'
+                      r"_index_earliest=(?P<since>\d+)\s*\|\s*table\s+(?P<fields>[\w. ]+)\Z")
 COUNT_IN_INDEX = re.compile(r'\A\|\s*tstats\s+count\s+where\s+index="?([^"\s]+)"?\s*\Z')
 COUNT_DEFAULT = re.compile(r"\A\*\s*\|\s*stats\s+count\s*\Z")
-RELATIVE = re.compile(r"\A-(\d+)([smhd])\Z")
+RELATIVE = re.compile(r"\A-(\d+)([smhd])(?:@([smhd]))?\Z")
 SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def time_bound(value: str, default: float) -> float:
-    """Epoch seconds of ``earliest_time``/``latest_time``: epoch numbers, ``now`` and ``-N[smhd]`` (coarse)."""
+    """Epoch seconds of ``earliest_time``/``latest_time``: epoch numbers, ``now`` and ``-N[smhd][@[smhd]]``."""
     value = (value or "").strip()
     if value == "now":
         return time.time()
     if relative := RELATIVE.match(value):
-        return time.time() - int(relative[1]) * SECONDS[relative[2]]
+        moment = time.time() - int(relative[1]) * SECONDS[relative[2]]
+        return moment - moment % SECONDS[relative[3]] if relative[3] else moment
     try:
         return float(value)
     except ValueError:
