@@ -62,7 +62,7 @@ def interleaved(commands: dict[str, list[str]], runs: int, env: dict[str, str], 
 
 def shipped_pack(folder: Path) -> Path:
     pack = folder / "pack"
-    for name in ("detections", "stories", "macros"):
+    for name in ("detections", "stories", "macros", "attack_data"):
         shutil.copytree(ROOT / name, pack / name)
     shutil.copy(ROOT / "contentctl.yml", pack / "contentctl.yml")
     return pack
