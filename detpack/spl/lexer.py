@@ -22,7 +22,8 @@ class Token:
 
 
 SEARCH_OPERATORS = ("!=", "<=", ">=", "=", "<", ">", "(", ")", ",")
-SEARCH_WORD = re.compile(r'(?:[^\s"(),=<>!]|!(?!=))+')
+# A word may hold an escaped quote (``*\\"privileged\\":true*``), kept as written.
+SEARCH_WORD = re.compile(r'(?:\\"|[^\s"(),=<>!\[\]]|!(?!=))+')
 
 EXPR_OPERATORS = ("==", "!=", "<=", ">=", "=", "<", ">", "+", "-", "*", "/", "%", ".", "(", ")", ",")
 EXPR_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -31,20 +32,45 @@ SPACE = re.compile(r"\s+")
 
 
 def split_pipeline(spl: str) -> list[tuple[str, int]]:
-    """Split on top-level ``|`` (outside double quotes): [(segment, offset)]."""
+    """Split on ``|`` outside double quotes and subsearch brackets: [(segment, offset)]."""
     segments: list[tuple[str, int]] = []
-    start, i, n = 0, 0, len(spl)
+    start, i, n, depth = 0, 0, len(spl), 0
     while i < n:
         c = spl[i]
+        if c == "\\":
+            i += 2
+            continue
         if c == '"':
             i = skip_quoted(spl, i, '"')
             continue
-        if c == "|":
+        if c == "[":
+            depth += 1
+        elif c == "]" and depth:
+            depth -= 1
+        elif c == "|" and not depth:
             segments.append((spl[start:i], start))
             start = i + 1
         i += 1
     segments.append((spl[start:], start))
     return segments
+
+
+def bracket_end(text: str, i: int) -> int:
+    """Index just past the ``]`` closing the ``[`` at ``i`` (quotes respected)."""
+    depth, j = 0, i
+    while j < len(text):
+        c = text[j]
+        if c == "\\":
+            j += 2
+            continue
+        if c == '"':
+            j = skip_quoted(text, j, '"')
+            continue
+        depth += (c == "[") - (c == "]")
+        j += 1
+        if depth == 0:
+            return j
+    raise SplError("unterminated subsearch (missing ']')", i)
 
 
 def skip_quoted(text: str, i: int, quote: str) -> int:
@@ -108,8 +134,8 @@ def pattern(kind: str, regex: re.Pattern[str]) -> Reader:
 
 
 def no_subsearch(text: str, i: int) -> None:
-    if text[i] == "[":
-        raise SplError("unsupported subsearch '['", i)
+    if text[i] in "[]":
+        raise SplError(f"unsupported subsearch '{text[i]}'", i)
     return None
 
 

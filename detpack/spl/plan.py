@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from . import ast
-from .errors import SplError
+from .errors import SplError, UnknownKnowledge
 from .evaluate import Row, Stage, aggregate_stage, command_stage, compile_search, fold, value_matcher
 
 UNPREFIXED_FIELDS = frozenset({"_time", "host", "source", "sourcetype"})
@@ -78,7 +78,7 @@ def plan(pipeline: ast.Pipeline, datamodels: Collection[str],
     if not isinstance(first, ast.Tstats):
         return Plan(None, None, [command_stage(first), *stages])
     if first.datamodel not in datamodels:
-        raise SplError(f"unsupported data model '{first.datamodel}'", first.pos)
+        raise UnknownKnowledge("data model", first.datamodel, first.pos)
     check_tstats_options(first)
     check_tstats_where(first.where)
     prefix = first.datamodel.rsplit(".", 1)[-1] + "."

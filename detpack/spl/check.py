@@ -1,0 +1,84 @@
+"""Can the offline engine run a search? Expand, parse and plan it, and say why not.
+
+Receives plain values (search texts, a macro table, the data-model names the
+engine has) so that ``validate --spl`` and the coverage benchmark share it. A
+search that fails only because a data model or lookup is not known to the
+engine is told apart from one that uses SPL the engine does not speak: it will
+run once that knowledge is given.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+
+from .errors import SplError, UnknownKnowledge
+from .macros import MacroDef, expand
+from .parse import parse
+from .plan import plan
+
+PARSE, PLAN, KNOWLEDGE, OK = "parse", "plan", "knowledge", "ok"
+
+
+@dataclass(frozen=True)
+class SearchCheck:
+    name: str
+    outcome: str  # ok, knowledge (only a data model/lookup is missing), plan or parse
+    problem: str | None = None  # one line: the construct and what is wrong
+    position: int | None = None  # offset in the macro-expanded search
+    missing: tuple[str, ...] = ()  # knowledge objects the search needs and the engine lacks
+
+    @property
+    def parsed(self) -> bool:
+        return self.outcome != PARSE
+
+    @property
+    def planned(self) -> bool:
+        return self.outcome == OK
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "outcome": self.outcome, "problem": self.problem,
+                "position": self.position, "missing": list(self.missing)}
+
+    def __str__(self) -> str:
+        if self.outcome == OK:
+            return f"{self.name}: ok"
+        where = "" if self.position is None else f" at position {self.position}"
+        if self.outcome == KNOWLEDGE:
+            return f"{self.name}: needs {', '.join(self.missing)}"
+        return f"{self.name}: {self.outcome} error: {self.problem}{where}"
+
+
+def check_search(name: str, search: str, macros: Mapping[str, MacroDef], datamodels: Collection[str]) -> SearchCheck:
+    try:
+        pipeline = parse(expand(search, macros))
+    except SplError as error:
+        return SearchCheck(name, PARSE, error.message, error.position)
+    known, missing = set(datamodels), []
+    while True:
+        try:
+            plan(pipeline, known)
+        except UnknownKnowledge as error:
+            # Plan again as if it were known, to learn whether anything else is wrong.
+            missing.append(f"{error.kind} '{error.name}'")
+            if error.kind != "data model" or error.name in known:
+                return SearchCheck(name, KNOWLEDGE, error.message, error.position, tuple(missing))
+            known.add(error.name)
+            continue
+        except SplError as error:
+            return SearchCheck(name, PLAN, error.message, error.position, tuple(missing))
+        return SearchCheck(name, KNOWLEDGE if missing else OK, None, None, tuple(missing))
+
+
+def check_searches(searches: Iterable[tuple[str, str]], macros: Mapping[str, MacroDef],
+                   datamodels: Collection[str]) -> list[SearchCheck]:
+    return [check_search(name, search, macros, datamodels) for name, search in searches]
+
+
+def summary(checks: list[SearchCheck]) -> str:
+    counts = Counter(c.outcome for c in checks)
+    total = len(checks)
+    parsed = total - counts[PARSE]
+    return (f"{counts[OK]} of {total} search(es) run offline; {parsed} parse, "
+            f"{counts[KNOWLEDGE]} of them need a data model or lookup the engine lacks, "
+            f"{counts[PLAN]} use SPL it cannot plan, {counts[PARSE]} do not parse")
