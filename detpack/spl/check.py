@@ -8,13 +8,15 @@ run once that knowledge is given.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from .errors import SplError, UnknownKnowledge
+from .lexer import split_pipeline
 from .macros import MacroDef, expand
-from .parse import parse
+from .parse import COMMANDS, parse
 from .plan import plan
 
 PARSE, PLAN, KNOWLEDGE, OK = "parse", "plan", "knowledge", "ok"
@@ -49,12 +51,20 @@ class SearchCheck:
         return f"{self.name}: {self.outcome} error: {self.problem}{where}"
 
 
+LOOKUP_COMMANDS = ("lookup", "inputlookup")
+COMMAND = re.compile(r"\s*([A-Za-z_]+)")
+OPTION = re.compile(r"\s*[A-Za-z_]+\s*=\s*\S+")
+NAME = re.compile(r"\s*([^\s,|]+)")
+
+
 def check_search(name: str, search: str, macros: Mapping[str, MacroDef], datamodels: Collection[str]) -> SearchCheck:
     try:
-        pipeline = parse(expand(search, macros))
+        expanded = expand(search, macros)
+        expanded, lookups = without_lookups(expanded)
+        pipeline = parse(expanded)
     except SplError as error:
         return SearchCheck(name, PARSE, error.message, error.position)
-    known, missing = set(datamodels), []
+    known, missing = set(datamodels), [f"lookup '{lookup}'" for lookup in lookups]
     while True:
         try:
             plan(pipeline, known)
@@ -68,6 +78,27 @@ def check_search(name: str, search: str, macros: Mapping[str, MacroDef], datamod
         except SplError as error:
             return SearchCheck(name, PLAN, error.message, error.position, tuple(missing))
         return SearchCheck(name, KNOWLEDGE if missing else OK, None, None, tuple(missing))
+
+
+def without_lookups(spl: str) -> tuple[str, list[str]]:
+    """While the parser has no lookup commands (they read lookup files, knowledge the
+    engine lacks), each is blanked to a command that changes nothing (``fields *``, same
+    length, so positions stay) and its lookup named: the rest of the search is checked."""
+    lookups: list[str] = []
+    out, last = [], 0
+    for text, offset in split_pipeline(spl)[1:]:
+        m = COMMAND.match(text)
+        if not m or m.group(1).lower() not in LOOKUP_COMMANDS or m.group(1).lower() in COMMANDS:
+            continue
+        rest, i = text[m.end():], 0
+        while option := OPTION.match(rest, i):
+            i = option.end()
+        lookups.append(table.group(1) if (table := NAME.match(rest, i)) else "?")
+        out.append(spl[last:offset])
+        out.append(" fields *".ljust(len(text)))
+        last = offset + len(text)
+    out.append(spl[last:])
+    return "".join(out), lookups
 
 
 def check_searches(searches: Iterable[tuple[str, str]], macros: Mapping[str, MacroDef],

@@ -114,13 +114,19 @@ def check_tstats_where(expr: ast.SearchExpr | None) -> None:
             check_tstats_where(item)
     elif isinstance(expr, ast.Not):
         check_tstats_where(expr.item)
+    elif isinstance(expr, ast.Term):
+        raise SplError(f"unsupported free-text term '{expr.value}' in tstats (data-model rows have no _raw)", expr.pos)
     elif isinstance(expr, (ast.Compare, ast.InList)) and expr.field.lower() == "nodename":
         raise SplError(f"unsupported tstats filter '{expr.field}' (data-model node selection)", expr.pos)
 
 
 def tstats_stage(command: ast.Tstats, resolve: Callable[[str], str | None]) -> Stage:
     """Filter data-model rows with ``where``, then aggregate per BY group."""
-    aggregate = aggregate_stage(command.aggregations, command.by, resolve, command.option("fillnull_value"))
+    for aggregation in command.aggregations:
+        if aggregation.expr is not None:
+            raise SplError("tstats takes no eval expressions", aggregation.pos)
+    aggregate = aggregate_stage(command.aggregations, command.by, resolve, command.option("fillnull_value"),
+                                command.span)
     if command.where is None:
         return aggregate
     test = compile_search(command.where, resolve)
