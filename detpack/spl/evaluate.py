@@ -11,6 +11,7 @@ import json
 import math
 import operator
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice, product
 
@@ -150,6 +151,11 @@ def compile_expr(expr: ast.Expr) -> Callable[[Row], object]:
 
 
 def compile_call(expr: ast.Call) -> Callable[[Row], object]:
+    if expr.name in PER_VALUE:
+        return compile_per_value(expr)
+    if expr.name == "now" and not expr.args:
+        started = int(time.time())  # the time the search starts
+        return lambda row: started
     entry = FUNCTIONS.get(expr.name)
     if entry is None:
         raise SplError(f"unsupported eval function '{expr.name}'", expr.pos)
@@ -160,6 +166,56 @@ def compile_call(expr: ast.Call) -> Callable[[Row], object]:
         raise SplError("case() needs condition/value pairs", expr.pos)
     args = [compile_expr(a) for a in expr.args]
     return lambda row: fn(*(a(row) for a in args))
+
+
+PER_VALUE = {"mvfilter": 1, "mvmap": 2}
+
+
+def compile_per_value(expr: ast.Call) -> Callable[[Row], object]:
+    """mvfilter(predicate) keeps the values of the one field the predicate names for which
+    it is true; mvmap(field, expression) maps each value of the field (Search Reference,
+    "Multivalue eval functions")."""
+    if len(expr.args) != PER_VALUE[expr.name]:
+        raise SplError(f"{expr.name}() takes {PER_VALUE[expr.name]} argument(s), got {len(expr.args)}", expr.pos)
+    body = expr.args[-1]
+    if expr.name == "mvmap":
+        if not isinstance(expr.args[0], ast.FieldRef):
+            raise SplError("mvmap() needs a field as its first argument", expr.pos)
+        field = expr.args[0].name
+    else:
+        names = {n.name for n in walk_expr(body) if isinstance(n, ast.FieldRef)}
+        if len(names) != 1:
+            raise SplError("mvfilter() must name exactly one field", expr.pos)
+        field = names.pop()
+    compute = compile_expr(body)
+
+    def apply(row: Row):
+        results = []
+        for value in values_of(row.get(field)):
+            result = compute(row | {field: value})
+            if expr.name == "mvfilter":
+                if result is True:
+                    results.append(value)
+            elif result is not None:
+                results.extend(values_of(result))
+        return None if not results else results[0] if len(results) == 1 else results
+
+    return apply
+
+
+def walk_expr(expr: ast.Expr) -> Iterator[ast.Expr]:
+    yield expr
+    children: tuple = ()
+    if isinstance(expr, ast.BinOp):
+        children = (expr.left, expr.right)
+    elif isinstance(expr, ast.UnaryOp):
+        children = (expr.operand,)
+    elif isinstance(expr, ast.Call):
+        children = expr.args
+    elif isinstance(expr, ast.InExpr):
+        children = (expr.operand, *expr.items)
+    for child in children:
+        yield from walk_expr(child)
 
 
 def logical_not(v):
