@@ -933,6 +933,38 @@ def regex_stage(command: ast.Regex) -> Stage:
     return filter_stage(test)
 
 
+def join_stage(command: ast.Join, subsearch_results: Callable[[], list[Row]]) -> Stage:
+    """Search Reference, join: each result joins the subsearch results whose join fields
+    hold the same values (case-sensitive text); their fields overwrite the result's. At most
+    ``max`` matches per result (0: all). inner drops a result with no match, left keeps it."""
+    fields = command.fields
+
+    def key_of(row: Row) -> tuple | None:
+        values = [row.get(f) for f in fields]
+        if any(v is None for v in values):
+            return None
+        return tuple(tuple(to_text(x) for x in v) if isinstance(v, list) else to_text(v) for v in values)
+
+    def run(rows: Iterator[Row]) -> Iterator[Row]:
+        index: dict[tuple, list[Row]] = {}
+        for sub in subsearch_results():
+            if (key := key_of(sub)) is not None:
+                index.setdefault(key, []).append(sub)
+        for row in rows:
+            key = key_of(row)
+            matches = index.get(key, []) if key is not None else []
+            if command.max:
+                matches = matches[: command.max]
+            if not matches:
+                if command.type == "left":
+                    yield row
+                continue
+            for match in matches:
+                yield row | match
+
+    return run
+
+
 def mvexpand_stage(command: ast.Mvexpand) -> Stage:
     """Search Reference, mvexpand: one result per value of the field (the first ``limit``);
     a result whose field is null or single-valued passes unchanged (*unverified* for null)."""
@@ -980,8 +1012,6 @@ def command_stage(command: ast.Command) -> Stage:
         return filter_stage(compile_expr(command.expr))
     if isinstance(command, ast.Stats):
         return aggregate_stage(command.aggregations, command.by)
-    if isinstance(command, ast.Join):
-        raise SplError("unsupported join: the offline engine runs no subsearch", command.pos)
     builders = {
         ast.Bin: bin_stage,
         ast.Rex: rex_stage,
