@@ -39,12 +39,29 @@ fold = str.casefold
 
 
 def value_matcher(pattern: str) -> Callable[[str], bool]:
-    """Case-insensitive equality with ``*`` wildcards, on one string."""
+    """Case-insensitive equality with ``*`` wildcards, on one string. The common shapes
+    (``x``, ``*x*``, ``x*``, ``*x``) need no regular expression; others compile theirs
+    when first used, so planning many searches stays cheap."""
     folded = fold(pattern)
-    if "*" not in folded:
+    stars = folded.count("*")
+    inner = folded.strip("*")
+    if stars == 0:
         return lambda s: fold(s) == folded
-    compiled = wildcard_regex(folded)
-    return lambda s: compiled.match(fold(s)) is not None
+    if "*" not in inner:
+        if folded.startswith("*") and folded.endswith("*"):
+            return lambda s: inner in fold(s)
+        if folded.endswith("*") and stars == 1:
+            return lambda s: fold(s).startswith(inner)
+        if folded.startswith("*") and stars == 1:
+            return lambda s: fold(s).endswith(inner)
+    compiled: list[re.Pattern] = []
+
+    def match(s: str) -> bool:
+        if not compiled:
+            compiled.append(wildcard_regex(folded))
+        return compiled[0].match(fold(s)) is not None
+
+    return match
 
 
 def wildcard_regex(pattern: str) -> re.Pattern:

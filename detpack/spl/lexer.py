@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable
 
 from .errors import SplError
 
@@ -21,22 +20,42 @@ class Token:
     pos: int
 
 
-SEARCH_OPERATORS = ("!=", "<=", ">=", "=", "<", ">", "(", ")", ",")
-# A word may hold an escaped quote (``*\\"privileged\\":true*``), kept as written.
-SEARCH_WORD = re.compile(r'(?:\\"|[^\s"(),=<>!\[\]]|!(?!=))+')
+# Each dialect is an ordered list of (kind, pattern): the first alternative matching at a
+# position wins. ERROR alternatives name what cannot be read there.
+QUOTED = r'"(?:\\.|[^"\\])*"'
+SEARCH_DIALECT = (
+    ("STRING", QUOTED),
+    ("UNTERMINATED", '"'),
+    ("SUBSEARCH", r"[\[\]]"),
+    ("OP", r"!=|<=|>=|[=<>(),]"),
+    # A word may hold an escaped quote (``*\\"privileged\\":true*``), kept as written.
+    ("WORD", r'(?:\\"|[^\s"(),=<>!\[\]]|!(?!=))+'),
+)
+EXPR_DIALECT = (
+    ("STRING", QUOTED),
+    ("FIELD", r"'(?:\\.|[^'\\])*'"),
+    ("UNTERMINATED", "[\"']"),
+    ("NUMBER", r"(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?"),
+    ("WORD", r"[A-Za-z_][A-Za-z0-9_]*"),
+    ("OP", r"==|!=|<=|>=|[=<>+\-*/%.(),]"),
+)
 
-EXPR_OPERATORS = ("==", "!=", "<=", ">=", "=", "<", ">", "+", "-", "*", "/", "%", ".", "(", ")", ",")
-EXPR_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-EXPR_NUMBER = re.compile(r"(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?")
-SPACE = re.compile(r"\s+")
+
+def master(dialect: tuple[tuple[str, str], ...]) -> re.Pattern[str]:
+    return re.compile(r"\s*(?:" + "|".join(f"(?P<{kind}>{rx})" for kind, rx in dialect) + ")", re.DOTALL)
+
+
+SEARCH_TOKEN = master(SEARCH_DIALECT)
+EXPR_TOKEN = master(EXPR_DIALECT)
+SPECIAL = re.compile(r'[\\"\[\]|]')
 
 
 def split_pipeline(spl: str) -> list[tuple[str, int]]:
     """Split on ``|`` outside double quotes and subsearch brackets: [(segment, offset)]."""
     segments: list[tuple[str, int]] = []
-    start, i, n, depth = 0, 0, len(spl), 0
-    while i < n:
-        c = spl[i]
+    start, i, depth = 0, 0, 0
+    while m := SPECIAL.search(spl, i):
+        i, c = m.start(), m.group()
         if c == "\\":
             i += 2
             continue
@@ -73,139 +92,71 @@ def bracket_end(text: str, i: int) -> int:
     raise SplError("unterminated subsearch (missing ']')", i)
 
 
+QUOTED_STRINGS = {'"': re.compile(QUOTED), "'": re.compile(r"'(?:\\.|[^'\\])*'")}
+
+
 def skip_quoted(text: str, i: int, quote: str) -> int:
     """Index just past the quoted string opening at ``i``."""
-    j = i + 1
-    while j < len(text):
-        if text[j] == "\\":
-            j += 2
-            continue
-        if text[j] == quote:
-            return j + 1
-        j += 1
-    raise SplError("unterminated quoted string", i)
+    m = QUOTED_STRINGS[quote].match(text, i)
+    if m is None:
+        raise SplError("unterminated quoted string", i)
+    return m.end()
 
 
 def read_quoted(text: str, i: int, quote: str) -> tuple[str, int]:
-    """The unescaped content of the quoted string at ``i`` and the index after it.
-
-    Only ``\\\\`` and an escaped quote are escapes (as in Splunk); any other
-    backslash stays, so Windows paths survive.
-    """
+    """The unescaped content of the quoted string at ``i`` and the index after it."""
     end = skip_quoted(text, i, quote)
-    body = text[i + 1 : end - 1]
-    out, j = [], 0
-    while j < len(body):
-        if body[j] == "\\" and j + 1 < len(body) and body[j + 1] in ("\\", quote):
-            out.append(body[j + 1])
-            j += 2
-        else:
-            out.append(body[j])
-            j += 1
-    return "".join(out), end
+    return unescape(text[i + 1 : end - 1], quote), end
 
 
-Reader = Callable[[str, int], "tuple[str, str, int] | None"]
+def unescape(body: str, quote: str) -> str:
+    """Only ``\\\\`` and an escaped quote are escapes (as in Splunk); any other
+    backslash stays, so Windows paths survive."""
+    if "\\" not in body:
+        return body
+    return re.sub(r"\\([\\" + quote + "])", r"\1", body)
 
 
-def quoted(kinds: dict[str, str]) -> Reader:
-    """Reads a quoted string; ``kinds`` maps each opening quote to its token kind."""
-    def read(text: str, i: int) -> tuple[str, str, int] | None:
-        if text[i] not in kinds:
-            return None
-        value, end = read_quoted(text, i, text[i])
-        return kinds[text[i]], value, end
-    return read
-
-
-def operator(operators: tuple[str, ...]) -> Reader:
-    """Reads the first of ``operators`` (longest listed first) found at ``i``."""
-    def read(text: str, i: int) -> tuple[str, str, int] | None:
-        op = next((o for o in operators if text.startswith(o, i)), None)
-        return ("OP", op, i + len(op)) if op else None
-    return read
-
-
-def pattern(kind: str, regex: re.Pattern[str]) -> Reader:
-    def read(text: str, i: int) -> tuple[str, str, int] | None:
-        m = regex.match(text, i)
-        return (kind, m.group(), m.end()) if m else None
-    return read
-
-
-def no_subsearch(text: str, i: int) -> None:
-    if text[i] in "[]":
-        raise SplError(f"unsupported subsearch '{text[i]}'", i)
-    return None
-
-
-# Order matters: the first reader that matches at a position wins.
-SEARCH_READERS: tuple[Reader, ...] = (
-    quoted({'"': "STRING"}),
-    no_subsearch,
-    operator(SEARCH_OPERATORS),
-    pattern("WORD", SEARCH_WORD),
-)
-EXPR_READERS: tuple[Reader, ...] = (
-    quoted({'"': "STRING", "'": "FIELD"}),
-    pattern("NUMBER", EXPR_NUMBER),
-    pattern("WORD", EXPR_IDENT),
-    operator(EXPR_OPERATORS),
-)
-
-
-def tokenize(text: str, offset: int, readers: tuple[Reader, ...], context: str = "") -> list[Token]:
-    """Tokens of ``text``, whose first character sits at ``offset`` in the search."""
+def tokenize(text: str, offset: int, pattern: re.Pattern[str], join_pieces: bool, context: str = "") -> list[Token]:
+    """Tokens of ``text``, whose first character sits at ``offset`` in the search. With
+    ``join_pieces``, quoted and unquoted pieces written without space between them are one
+    argument, their quotes removed: ``"Processes".*`` is ``Processes.*`` (how a quoted macro
+    argument lands in a definition such as ``rename $object$.* AS *``; *unverified* beyond
+    what production security_content searches rely on)."""
     tokens: list[Token] = []
-    i, n = 0, len(text)
-    try:
-        while i < n:
-            if m := SPACE.match(text, i):
-                i = m.end()
-                continue
-            found = next((t for read in readers if (t := read(text, i))), None)
-            if found is None:
-                raise SplError(f"unexpected character {text[i]!r}{context}", i)
-            kind, value, end = found
-            tokens.append(Token(kind, value, offset + i))
-            i = end
-    except SplError as error:
-        raise SplError(error.message, offset + (error.position or 0)) from None
+    i, n, previous_end = 0, len(text), -1
+    while i < n:
+        m = pattern.match(text, i)
+        if m is None:
+            if text[i:].strip():
+                start = i + len(text[i:]) - len(text[i:].lstrip())
+                raise SplError(f"unexpected character {text[start]!r}{context}", offset + start)
+            break
+        kind = m.lastgroup
+        start, i, value = m.start(kind), m.end(), m.group(kind)
+        if kind == "UNTERMINATED":
+            raise SplError("unterminated quoted string", offset + start)
+        if kind == "SUBSEARCH":
+            raise SplError(f"unsupported subsearch '{value}'", offset + start)
+        if kind in ("STRING", "FIELD"):
+            value = unescape(value[1:-1], value[0])
+        if (join_pieces and start == previous_end and kind in ("WORD", "STRING")
+                and tokens[-1].kind in ("WORD", "STRING")):
+            last = tokens.pop()
+            kind = "WORD" if last.kind == kind == "WORD" else "STRING"
+            tokens.append(Token(kind, last.text + value, last.pos))
+        else:
+            tokens.append(Token(kind, value, offset + start))
+        previous_end = i
     tokens.append(Token("END", "", offset + n))
     return tokens
 
 
 def search_tokens(text: str, offset: int) -> list[Token]:
     """Tokens of search-style arguments; ``*`` and ``.`` belong to words."""
-    return join_adjacent(tokenize(text, offset, SEARCH_READERS), text, offset)
-
-
-def join_adjacent(tokens: list[Token], text: str, offset: int) -> list[Token]:
-    """Quoted and unquoted pieces written without space between them are one argument,
-    their quotes removed: ``"Processes".*`` is ``Processes.*`` (how a quoted macro argument
-    lands in a definition such as ``rename $object$.* AS *``). *Unverified* beyond what
-    production security_content searches rely on."""
-    joined: list[Token] = []
-    previous_end = -1
-    for token in tokens:
-        start = token.pos - offset
-        end = start + raw_length(token, text, start)
-        if (joined and token.kind in ("WORD", "STRING") and joined[-1].kind in ("WORD", "STRING")
-                and start == previous_end):
-            last = joined.pop()
-            kind = "WORD" if last.kind == token.kind == "WORD" else "STRING"
-            token = Token(kind, last.text + token.text, last.pos)
-        joined.append(token)
-        previous_end = end
-    return joined
-
-
-def raw_length(token: Token, text: str, start: int) -> int:
-    if token.kind == "STRING":
-        return skip_quoted(text, start, '"') - start
-    return len(token.text)
+    return tokenize(text, offset, SEARCH_TOKEN, join_pieces=True)
 
 
 def expr_tokens(text: str, offset: int) -> list[Token]:
     """Tokens of an eval/where expression: "string", 'field', numbers, names, operators."""
-    return tokenize(text, offset, EXPR_READERS, " in expression")
+    return tokenize(text, offset, EXPR_TOKEN, join_pieces=False, context=" in expression")

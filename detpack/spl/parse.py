@@ -41,6 +41,7 @@ class Tokens:
 
     def __init__(self, tokens: list[Token], text: str = "", offset: int = 0):
         self.tokens = tokens
+        self.last = len(tokens) - 1  # the END token
         self.i = 0
         self.depth = 0
         self.text, self.offset = text, offset  # the command text, to read raw groups from
@@ -72,11 +73,13 @@ class Tokens:
         return self.text[start + 1 : j - 1], open_paren.pos + 1
 
     def peek(self, ahead: int = 0) -> Token:
-        return self.tokens[min(self.i + ahead, len(self.tokens) - 1)]
+        i = self.i + ahead
+        return self.tokens[i] if i < self.last else self.tokens[self.last]
 
     def next(self) -> Token:
-        token = self.peek()
-        self.i = min(self.i + 1, len(self.tokens) - 1)
+        token = self.tokens[self.i]
+        if self.i < self.last:
+            self.i += 1
         return token
 
     def at_end(self) -> bool:
