@@ -16,7 +16,7 @@ from .lexer import Token, bracket_end, expr_tokens, search_tokens, skip_quoted, 
 # stats functions (Search Reference, "Statistical and charting functions"); distinct_count = dc
 AGGREGATE_FUNCTIONS = frozenset({"count", "dc", "distinct_count", "values", "list", "min", "max", "sum",
                                  "avg", "mean", "stdev", "range", "earliest", "latest", "first", "last"})
-MAX_NESTING = 100  # parentheses deeper than any real search; Python's stack is the limit beyond
+MAX_NESTING = 50  # parentheses (and NOTs) deeper than any real search; Python's stack lies beyond
 TSTATS_OPTIONS = frozenset({"summariesonly", "allow_old_summaries", "fillnull_value"})
 COMPARE_OPS = frozenset({"=", "!=", "<", ">", "<=", ">="})
 EXPR_COMPARE_OPS = frozenset({"=", "==", "!=", "<", ">", "<=", ">="})
@@ -121,7 +121,10 @@ def unexpected(token: Token, wanted: str) -> SplError:
 
 def parse(spl: str) -> ast.Pipeline:
     """Parse a whole search. Without a leading ``|`` the first command is ``search``."""
-    return parse_pipeline(spl, 0)
+    try:
+        return parse_pipeline(spl, 0)
+    except RecursionError:  # a caller already deep in its own stack: still one line
+        raise SplError(f"search nested too deeply (more than {MAX_NESTING} levels is refused)") from None
 
 
 def parse_pipeline(spl: str, base: int) -> ast.Pipeline:

@@ -115,9 +115,10 @@ def plan(pipeline: ast.Pipeline, datamodels: Collection[str],
         subsearches.append(subsearch)
         return join_stage(command, subsearch.results)
 
-    stages = [stage_of(c) for c in rest]
     if not isinstance(first, ast.Tstats):
-        return Plan(None, None, [command_stage(first), *stages], subsearches)
+        stages = [stage_of(c) for c in pipeline.commands]
+        return Plan(None, None, stages, subsearches)
+    stages = [stage_of(c) for c in rest]
     if first.datamodel not in datamodels:
         raise UnknownKnowledge("data model", first.datamodel, first.pos)
     check_tstats_options(first)
