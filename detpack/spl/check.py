@@ -65,11 +65,13 @@ def check_search(name: str, search: str, macros: Mapping[str, MacroDef], datamod
     except SplError as error:
         return SearchCheck(name, PARSE, error.message, error.position)
     known, missing = set(datamodels), [f"lookup '{lookup}'" for lookup in lookups]
+    first: UnknownKnowledge | None = None
     while True:
         try:
             plan(pipeline, known)
         except UnknownKnowledge as error:
             # Plan again as if it were known, to learn whether anything else is wrong.
+            first = first or error
             missing.append(f"{error.kind} '{error.name}'")
             if error.kind != "data model" or error.name in known:
                 return SearchCheck(name, KNOWLEDGE, error.message, error.position, tuple(missing))
@@ -77,7 +79,9 @@ def check_search(name: str, search: str, macros: Mapping[str, MacroDef], datamod
             continue
         except SplError as error:
             return SearchCheck(name, PLAN, error.message, error.position, tuple(missing))
-        return SearchCheck(name, KNOWLEDGE if missing else OK, None, None, tuple(missing))
+        if not missing:
+            return SearchCheck(name, OK)
+        return SearchCheck(name, KNOWLEDGE, first and first.message, first and first.position, tuple(missing))
 
 
 def without_lookups(spl: str) -> tuple[str, list[str]]:
@@ -107,9 +111,10 @@ def check_searches(searches: Iterable[tuple[str, str]], macros: Mapping[str, Mac
 
 
 def summary(checks: list[SearchCheck]) -> str:
+    """One line: how many searches parse, plan (given the knowledge they name) and run."""
     counts = Counter(c.outcome for c in checks)
-    total = len(checks)
-    parsed = total - counts[PARSE]
-    return (f"{counts[OK]} of {total} search(es) run offline; {parsed} parse, "
-            f"{counts[KNOWLEDGE]} of them need a data model or lookup the engine lacks, "
+    parsed = len(checks) - counts[PARSE]
+    planned = counts[OK] + counts[KNOWLEDGE]
+    return (f"{len(checks)} search(es): {parsed} parse, {planned} plan, {counts[OK]} run offline; "
+            f"{counts[KNOWLEDGE]} need a data model or lookup the engine lacks, "
             f"{counts[PLAN]} use SPL it cannot plan, {counts[PARSE]} do not parse")
