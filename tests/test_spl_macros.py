@@ -134,3 +134,7 @@ def test_a_quoted_argument_keeps_its_quotes_and_the_parser_reads_it_as_one_name(
     expanded = expand('`drop_dm_object_name("Processes")`', macros)
     assert expanded == 'rename ""Processes".*" as *'
     assert parse("| " + expanded).commands[0].pairs == (("Processes.*", "*"),)
+
+
+def test_an_escaped_quote_outside_quotes_opens_no_quoted_value(macros):
+    assert expand('a=*\\"x\\":true* | `summariesonly_config`', macros) == 'a=*\\"x\\":true* | false'

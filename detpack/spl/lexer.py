@@ -8,13 +8,12 @@ offset in the expanded search so errors can point at it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import SplError
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):  # a tuple: SPL is tokenised a lot, and tuples are cheap to make
     kind: str  # WORD, STRING, FIELD, NUMBER, OP, END
     text: str  # the value (unescaped for strings)
     pos: int
@@ -30,6 +29,7 @@ SEARCH_DIALECT = (
     ("OP", r"!=|<=|>=|[=<>(),]"),
     # A word may hold an escaped quote (``*\\"privileged\\":true*``), kept as written.
     ("WORD", r'(?:\\"|[^\s"(),=<>!\[\]]|!(?!=))+'),
+    ("UNEXPECTED", r"\S"),
 )
 EXPR_DIALECT = (
     ("STRING", QUOTED),
@@ -38,6 +38,7 @@ EXPR_DIALECT = (
     ("NUMBER", r"(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?"),
     ("WORD", r"[A-Za-z_][A-Za-z0-9_]*"),
     ("OP", r"==|!=|<=|>=|[=<>+\-*/%.(),]"),
+    ("UNEXPECTED", r"\S"),
 )
 
 
@@ -124,32 +125,31 @@ def tokenize(text: str, offset: int, pattern: re.Pattern[str], join_pieces: bool
     argument lands in a definition such as ``rename $object$.* AS *``; *unverified* beyond
     what production security_content searches rely on)."""
     tokens: list[Token] = []
-    i, n, previous_end = 0, len(text), -1
-    while i < n:
-        m = pattern.match(text, i)
-        if m is None:
-            if text[i:].strip():
-                start = i + len(text[i:]) - len(text[i:].lstrip())
-                raise SplError(f"unexpected character {text[start]!r}{context}", offset + start)
-            break
+    previous_end = -1
+    for m in pattern.finditer(text):
         kind = m.lastgroup
-        start, i, value = m.start(kind), m.end(), m.group(kind)
-        if kind == "UNTERMINATED":
-            raise SplError("unterminated quoted string", offset + start)
-        if kind == "SUBSEARCH":
-            raise SplError(f"unsupported subsearch '{value}'", offset + start)
-        if kind in ("STRING", "FIELD"):
+        start, value = m.start(kind), m.group(kind)
+        if kind in ERRORS:
+            raise SplError(ERRORS[kind](value, context), offset + start)
+        if kind == "STRING" or kind == "FIELD":
             value = unescape(value[1:-1], value[0])
-        if (join_pieces and start == previous_end and kind in ("WORD", "STRING")
+        if (join_pieces and start == previous_end and (kind == "WORD" or kind == "STRING")
                 and tokens[-1].kind in ("WORD", "STRING")):
             last = tokens.pop()
             kind = "WORD" if last.kind == kind == "WORD" else "STRING"
             tokens.append(Token(kind, last.text + value, last.pos))
         else:
             tokens.append(Token(kind, value, offset + start))
-        previous_end = i
-    tokens.append(Token("END", "", offset + n))
+        previous_end = m.end()
+    tokens.append(Token("END", "", offset + len(text)))
     return tokens
+
+
+ERRORS = {
+    "UNTERMINATED": lambda value, context: "unterminated quoted string",
+    "SUBSEARCH": lambda value, context: f"unsupported subsearch '{value}'",
+    "UNEXPECTED": lambda value, context: f"unexpected character {value!r}{context}",
+}
 
 
 def search_tokens(text: str, offset: int) -> list[Token]:

@@ -67,7 +67,10 @@ def expand_text(text: str, macros: Mapping[str, MacroDef], stack: tuple[str, ...
     while (start := next_special(text, i)) != -1:
         here = start if base is None else base
         out.append(text[i:start])
-        if text[start] == '"':
+        if text[start] == "\\":  # an escaped character (``\\"`` opens no quoted value)
+            end = start + 2
+            out.append(text[start:end])
+        elif text[start] == '"':
             end = quoted_end(text, start)
             out.append(text[start:end])
         elif text.startswith(COMMENT, start):
@@ -88,7 +91,7 @@ def expand_text(text: str, macros: Mapping[str, MacroDef], stack: tuple[str, ...
 
 
 COMMENT = "```"
-SPECIAL = re.compile(r'["`]')
+SPECIAL = re.compile(r'["`\\]')
 
 
 def next_special(text: str, i: int) -> int:
