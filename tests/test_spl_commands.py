@@ -415,3 +415,48 @@ def test_convert_ctime_of_a_time_no_calendar_holds_leaves_the_value(value):
 
 def test_head_with_a_huge_count_returns_everything():
     assert len(run("| head 99999999999999999999999999", EVENTS)) == 3
+
+
+# --- xmlkv / fromjson / addtotals / replace ---------------------------------------------------
+
+
+def test_xmlkv_turns_text_elements_into_fields():
+    rows = run("| xmlkv Message", [{"Message": "<Data><User>bob</User><Id a='1'>7</Id></Data>"}])
+    assert rows[0]["User"] == "bob" and rows[0]["Id"] == "7" and "Data" not in rows[0]
+
+
+def test_xmlkv_reads_raw_by_default():
+    assert run("| xmlkv | table k", [{"_raw": "<k>v</k>"}]) == [{"k": "v"}]
+
+
+def test_fromjson_expands_the_top_level_keys():
+    rows = run("| fromjson Data prefix=d_", [{"Data": '{"a": "x", "b": [1, 2], "c": {"d": 1}}'}])
+    assert {k: v for k, v in rows[0].items() if k != "Data"} == {"d_a": "x", "d_b": ["1", "2"], "d_c": '{"d":1}'}
+
+
+def test_fromjson_leaves_text_that_is_not_a_json_object():
+    assert run("| fromjson Data", [{"Data": "[1]"}]) == [{"Data": "[1]"}]
+
+
+def test_addtotals_sums_numeric_fields_into_total():
+    assert run("| addtotals", [{"a": "1", "b": "2.5", "c": "x"}])[0]["Total"] == "3.5"
+
+
+def test_addtotals_fieldname_and_field_list_with_commas():
+    rows = run("| addtotals fieldname=Score a, b*", [{"a": "1", "b1": "1", "b2": "1", "c": "5"}])
+    assert rows[0]["Score"] == "3"
+
+
+def test_addtotals_column_totals_are_refused():
+    with pytest.raises(SplError, match="unsupported addtotals option 'col=t'"):
+        parse("| addtotals col=t")
+
+
+def test_replace_whole_values_with_wildcards_in_listed_fields():
+    rows = run('| replace "::ffff:*" with * in src', [{"src": "::ffff:10.0.0.1", "dest": "::ffff:1"}])
+    assert rows == [{"src": "10.0.0.1", "dest": "::ffff:1"}]
+
+
+def test_replace_the_first_matching_pair_wins_in_every_field():
+    rows = run('| replace "%%1" with "Added", "%%2" with "Deleted"', [{"a": "%%2", "b": "%%1", "c": "x%%1"}])
+    assert rows == [{"a": "Deleted", "b": "Added", "c": "x%%1"}]

@@ -309,8 +309,36 @@ class Join:
     pos: int
 
 
+@dataclass(frozen=True)
+class Xmlkv:
+    field: str
+    pos: int
+
+
+@dataclass(frozen=True)
+class Fromjson:
+    field: str
+    prefix: str
+    pos: int
+
+
+@dataclass(frozen=True)
+class Addtotals:
+    fields: tuple[str, ...]  # may hold wildcards; empty: every numeric field
+    fieldname: str
+    pos: int
+
+
+@dataclass(frozen=True)
+class Replace:
+    pairs: tuple[tuple[str, str], ...]  # (old, new); * wildcards
+    fields: tuple[str, ...]  # empty: every field
+    pos: int
+
+
 Command = Union[Tstats, Search, Where, Eval, Rename, Convert, Stats, Table, Fields, Dedup, Sort, Head,
-                Bin, Rex, Fillnull, Spath, Foreach, Regex, Mvexpand, Makemv, Eventstats, Join]
+                Bin, Rex, Fillnull, Spath, Foreach, Regex, Mvexpand, Makemv, Eventstats, Join,
+                Xmlkv, Fromjson, Addtotals, Replace]
 
 
 @dataclass(frozen=True)

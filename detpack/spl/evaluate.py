@@ -982,6 +982,85 @@ def join_stage(command: ast.Join, subsearch_results: Callable[[], list[Row]]) ->
     return run
 
 
+XML_ELEMENT = re.compile(r"<([A-Za-z_][\w.:-]*)(?:\s[^<>]*)?>([^<>]*)</\1\s*>")
+
+
+def xmlkv_stage(command: ast.Xmlkv) -> Stage:
+    """Search Reference, xmlkv: ``<key>value</key>`` becomes the field key=value (elements
+    holding only text; a key seen again becomes multivalue, *unverified*)."""
+    def extract(row: Row) -> Row:
+        found: dict[str, list[str]] = {}
+        for value in values_of(row.get(command.field)):
+            for m in XML_ELEMENT.finditer(to_text(value)):
+                found.setdefault(m.group(1), []).append(m.group(2))
+        return row | {k: v[0] if len(v) == 1 else v for k, v in found.items()} if found else row
+
+    return lambda rows: (extract(row) for row in rows)
+
+
+def fromjson_stage(command: ast.Fromjson) -> Stage:
+    """Search Reference, fromjson: each top-level key of the field's JSON object becomes a
+    field (prefixed); arrays become multivalue fields, objects stay JSON text."""
+    def expand(row: Row) -> Row:
+        value = row.get(command.field)
+        if value is None:
+            return row
+        try:
+            data = json.loads(to_text(value[0] if isinstance(value, list) else value))
+        except ValueError:
+            return row
+        if not isinstance(data, dict):
+            return row
+        out = dict(row)
+        for key, item in data.items():
+            items = [json_value(i) for i in (item if isinstance(item, list) else [item]) if i is not None]
+            if items:
+                out[command.prefix + key] = items[0] if len(items) == 1 and not isinstance(item, list) else items
+        return out
+
+    return lambda rows: (expand(row) for row in rows)
+
+
+def json_value(value) -> str:
+    return json.dumps(value, separators=(",", ":")) if isinstance(value, (dict, list)) else json_text(value)
+
+
+def addtotals_stage(command: ast.Addtotals) -> Stage:
+    """Search Reference, addtotals: the sum of each result's numeric fields (all of them, or
+    those the list names, wildcards allowed) in ``fieldname``."""
+    select = field_selector(command.fields) if command.fields else None
+
+    def total(row: Row) -> Row:
+        names = select(row) if select else [k for k in row if k != command.fieldname]
+        numbers = [n for k in names for v in values_of(row.get(k)) if (n := to_number(v)) is not None]
+        return row | {command.fieldname: sum(numbers)} if numbers else row
+
+    return lambda rows: (total(row) for row in rows)
+
+
+def replace_stage(command: ast.Replace) -> Stage:
+    """Search Reference, replace: a whole value matching a pattern (``*`` wildcards, case-
+    sensitive, *unverified*) becomes the replacement, whose ``*`` take what the pattern's
+    matched; the first matching pair wins."""
+    pairs = [(re.compile("(.*)".join(re.escape(p) for p in old.split("*")) + r"\Z", re.DOTALL), new.split("*"))
+             for old, new in command.pairs]
+
+    def replaced(value):
+        if isinstance(value, list):
+            return [replaced(v) for v in value]
+        text = to_text(value)
+        for pattern, pieces in pairs:
+            if m := pattern.match(text):
+                return pieces[0] + "".join(g + p for g, p in zip(m.groups(), pieces[1:]))
+        return value
+
+    def apply(row: Row) -> Row:
+        names = command.fields or list(row)
+        return row | {k: replaced(row[k]) for k in names if row.get(k) is not None}
+
+    return lambda rows: (apply(row) for row in rows)
+
+
 def mvexpand_stage(command: ast.Mvexpand) -> Stage:
     """Search Reference, mvexpand: one result per value of the field (the first ``limit``);
     a result whose field is null or single-valued passes unchanged (*unverified* for null)."""
@@ -1039,6 +1118,10 @@ def command_stage(command: ast.Command) -> Stage:
         ast.Mvexpand: mvexpand_stage,
         ast.Makemv: makemv_stage,
         ast.Eventstats: eventstats_stage,
+        ast.Xmlkv: xmlkv_stage,
+        ast.Fromjson: fromjson_stage,
+        ast.Addtotals: addtotals_stage,
+        ast.Replace: replace_stage,
         ast.Eval: eval_stage,
         ast.Rename: rename_stage,
         ast.Convert: convert_stage,

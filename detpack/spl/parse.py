@@ -720,7 +720,73 @@ def parse_join(text: str, offset: int, pos: int) -> ast.Join:
                     integer_option(options.get("max"), 1, "max"), subsearch, pos)
 
 
-def parse_field_list_options(tokens: Tokens, options: dict, known: frozenset[str], command: str) -> tuple[str, ...]:
+def parse_xmlkv(text: str, offset: int, pos: int) -> ast.Xmlkv:
+    """Search Reference, xmlkv: ``xmlkv [<field>]`` (default _raw; maxinputs accepted)."""
+    tokens = command_tokens(text, offset)
+    parse_options(tokens, frozenset({"maxinputs"}), "xmlkv")
+    field = "_raw" if tokens.at_end() else tokens.expect_value("a field").text
+    parse_options(tokens, frozenset({"maxinputs"}), "xmlkv")
+    tokens.expect_end("xmlkv")
+    return ast.Xmlkv(field, pos)
+
+
+def parse_fromjson(text: str, offset: int, pos: int) -> ast.Fromjson:
+    """Search Reference, fromjson: ``fromjson <field> [prefix=<string>]``."""
+    tokens = command_tokens(text, offset)
+    options = parse_options(tokens, frozenset({"prefix"}), "fromjson")
+    field = tokens.expect_value("a field holding JSON").text
+    options |= parse_options(tokens, frozenset({"prefix"}), "fromjson")
+    tokens.expect_end("fromjson")
+    return ast.Fromjson(field, options["prefix"].text if "prefix" in options else "", pos)
+
+
+ADDTOTALS_OPTIONS = frozenset({"row", "col", "fieldname", "labelfield", "label"})
+
+
+def parse_addtotals(text: str, offset: int, pos: int) -> ast.Addtotals:
+    """Search Reference, addtotals: each result's numeric fields (or those listed) summed
+    into ``fieldname`` (default Total). Column totals (col=true) are refused."""
+    tokens = command_tokens(text, offset)
+    options: dict[str, Token] = {}
+    fields = () if tokens.at_end() else parse_field_list_options(tokens, options, ADDTOTALS_OPTIONS, "addtotals", True)
+    for key in ("row", "col"):
+        wanted = "true" if key == "row" else "false"
+        if key in options and options[key].text.lower() not in (wanted, wanted[0], str(int(wanted == "true"))):
+            raise SplError(f"unsupported addtotals option '{key}={options[key].text}'", options[key].pos)
+    for key in ("labelfield", "label"):
+        if key in options:
+            raise SplError(f"unsupported addtotals option '{key}'", options[key].pos)
+    return ast.Addtotals(fields, options["fieldname"].text if "fieldname" in options else "Total", pos)
+
+
+def parse_replace(text: str, offset: int, pos: int) -> ast.Replace:
+    """Search Reference, replace: ``replace <wc-string> WITH <wc-string> [, ...] [IN <fields>]``."""
+    tokens = command_tokens(text, offset)
+    pairs = []
+    while True:
+        old = tokens.expect_value("a value to replace")
+        if not tokens.is_word("with"):
+            raise unexpected(tokens.peek(), f"WITH after '{old.text}'")
+        tokens.next()
+        new = tokens.expect_value("a replacement")
+        if new.text.count("*") > old.text.count("*"):
+            raise SplError("replace: the replacement has more wildcards than the value", new.pos)
+        pairs.append((old.text, new.text))
+        if tokens.is_op(","):
+            tokens.next()
+            continue
+        if tokens.at_end() or tokens.is_word("in"):
+            break
+    fields: tuple[str, ...] = ()
+    if tokens.is_word("in"):
+        tokens.next()
+        fields = parse_field_list(tokens, "a field name")
+    tokens.expect_end("replace")
+    return ast.Replace(tuple(pairs), fields, pos)
+
+
+def parse_field_list_options(tokens: Tokens, options: dict, known: frozenset[str], command: str,
+                             may_be_empty: bool = False) -> tuple[str, ...]:
     """A field list that may have ``key=value`` options between its fields."""
     fields = []
     while not tokens.at_end():
@@ -731,7 +797,7 @@ def parse_field_list_options(tokens: Tokens, options: dict, known: frozenset[str
             options |= parse_options(tokens, known, command)
             continue
         fields.append(tokens.expect_value("a field name").text)
-    if not fields:
+    if not fields and not may_be_empty:
         raise unexpected(tokens.peek(), "a field name")
     return tuple(fields)
 
@@ -905,6 +971,10 @@ COMMANDS = {
     "makemv": parse_makemv,
     "eventstats": parse_eventstats,
     "join": parse_join,
+    "xmlkv": parse_xmlkv,
+    "fromjson": parse_fromjson,
+    "addtotals": parse_addtotals,
+    "replace": parse_replace,
     "tstats": parse_tstats,
     "search": parse_search,
     "where": parse_where,
