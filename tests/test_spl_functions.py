@@ -6,6 +6,7 @@ import time
 import pytest
 
 from detpack.spl import SplError, output_rows, parse, plan
+from detpack.spl.functions import FUNCTIONS
 
 
 def value(expression: str, row: dict | None = None):
@@ -133,3 +134,19 @@ def test_now_is_the_search_start_time():
 def test_unknown_function_is_named():
     with pytest.raises(SplError, match="unsupported eval function 'nosuch' at position 9"):
         value("nosuch(1)")
+
+
+EXTREMES = ("1e308", "-1e308", "1e400", "nan", '"x"', "nothing", "0", "-1", "400", "-400")
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_no_function_crashes_on_extreme_arguments(name):
+    """Every function gives a value, null or an SplError: never a Python exception."""
+    _, least, most = FUNCTIONS[name]
+    for count in {least, min(most, least + 1), min(most, 3)}:
+        for extreme in EXTREMES:
+            args = ", ".join([extreme] * count)
+            try:
+                value(f"{name}({args})")
+            except SplError:
+                pass

@@ -52,6 +52,12 @@ def to_text(value) -> str:
     return format_number(value)
 
 
+def whole(value) -> int | None:
+    """A number as a whole number for an index or a length (None if not a finite number)."""
+    n = to_number(value)
+    return None if n is None or not math.isfinite(n) else int(n)
+
+
 def values_of(value) -> list:
     """A field's values as a list (empty for null)."""
     if value is None:
@@ -118,15 +124,14 @@ def fn_substr(text, start, length=None):
     """1-based start; a negative start counts from the end (Splunk's substr)."""
     if text is None or start is None:
         return None
-    s, begin = to_text(text), to_number(start)
+    s, begin = to_text(text), whole(start)
     if begin is None:
         return None
-    begin = int(begin)
     index = len(s) + begin if begin < 0 else max(begin - 1, 0)
     if length is None:
         return s[index:]
-    count = to_number(length)
-    return None if count is None else s[index : index + max(int(count), 0)]
+    count = whole(length)
+    return None if count is None else s[index : index + max(count, 0)]
 
 
 def fn_replace(text, pattern, replacement):
@@ -163,14 +168,14 @@ def multi(values: list):
 
 def fn_mvindex(mv, start, end=None):
     """0-based; negative indexes count from the end; ``end`` is included."""
-    values, first = values_of(mv), to_number(start)
+    values, first = values_of(mv), whole(start)
     if not values or first is None:
         return None
-    first = int(first) + (len(values) if first < 0 else 0)
-    last = first if end is None else to_number(end)
+    first += len(values) if first < 0 else 0
+    last = first if end is None else whole(end)
     if last is None:
         return None
-    last = int(last) + (len(values) if end is not None and last < 0 else 0)
+    last += len(values) if end is not None and last < 0 else 0
     if not 0 <= first < len(values) or last < first:
         return None
     return multi(values[first : last + 1])
@@ -247,7 +252,7 @@ def fn_tostring(value, fmt=None):
     if fmt is None:
         return to_text(value)
     n = to_number(value)
-    if n is None:
+    if n is None or not math.isfinite(n):
         return to_text(value)
     kind = to_text(fmt).lower()
     if kind == "hex":
@@ -265,12 +270,12 @@ def fn_tonumber(value, base=10):
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
-    b = to_number(base)
-    if b is None or int(b) == 10:
+    b = whole(base)
+    if b is None or b == 10:
         return to_number(value)
     try:
-        return int(to_text(value).strip(), int(b))
-    except ValueError:
+        return int(to_text(value).strip(), b)
+    except ValueError:  # not a number in that base, or a base int() does not take
         return None
 
 
@@ -300,7 +305,7 @@ def numeric(fn: Callable) -> Callable:
             return None
         try:
             result = fn(*numbers)
-        except (ValueError, OverflowError, ZeroDivisionError):
+        except (ValueError, ArithmeticError):  # math domain, overflow, decimal's limits
             return None
         return None if isinstance(result, float) and not math.isfinite(result) else result
     return apply
@@ -337,7 +342,10 @@ def fn_relative_time(epoch, modifier):
     n = to_number(epoch)
     if n is None or modifier is None:
         return None
-    result = relative_time(n, to_text(modifier))
+    try:
+        result = relative_time(n, to_text(modifier))
+    except (OverflowError, ValueError, OSError):  # beyond datetime's years 1..9999
+        return None
     return None if result is None else int(result) if float(result).is_integer() else result
 
 
