@@ -104,12 +104,6 @@ def skip_quoted(text: str, i: int, quote: str) -> int:
     return m.end()
 
 
-def read_quoted(text: str, i: int, quote: str) -> tuple[str, int]:
-    """The unescaped content of the quoted string at ``i`` and the index after it."""
-    end = skip_quoted(text, i, quote)
-    return unescape(text[i + 1 : end - 1], quote), end
-
-
 def unescape(body: str, quote: str) -> str:
     """Only ``\\\\`` and an escaped quote are escapes (as in Splunk); any other
     backslash stays, so Windows paths survive."""
