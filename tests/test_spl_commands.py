@@ -460,3 +460,7 @@ def test_replace_whole_values_with_wildcards_in_listed_fields():
 def test_replace_the_first_matching_pair_wins_in_every_field():
     rows = run('| replace "%%1" with "Added", "%%2" with "Deleted"', [{"a": "%%2", "b": "%%1", "c": "x%%1"}])
     assert rows == [{"a": "Deleted", "b": "Added", "c": "x%%1"}]
+
+
+def test_a_stats_name_may_carry_parentheses():
+    assert run("| stats values(u) as u(all) count", STATS_ROWS) == [{"u(all)": ["a", "b"], "count": "3"}]

@@ -311,10 +311,20 @@ def parse_aggregation(tokens: Tokens) -> ast.Aggregation:
     alias = None
     if tokens.is_word("as"):
         tokens.next()
-        alias = tokens.expect_value("a name after 'as'").text
+        alias = aggregation_name(tokens)
     elif expr is not None:
         raise SplError(f"{func}(eval(...)) must be renamed with AS", token.pos)
     return ast.Aggregation(func, field, alias, token.pos, expr)
+
+
+def aggregation_name(tokens: Tokens) -> str:
+    """The name after AS; a word with parentheses written onto it (``aceFlags(inheritance)``)
+    is one name (*unverified*: production security_content searches are written so)."""
+    name = tokens.expect_value("a name after 'as'")
+    if name.kind != "WORD" or not tokens.is_op("(") or tokens.peek().pos != name.pos + len(name.text):
+        return name.text
+    inner, _ = tokens.raw_group(tokens.peek())
+    return f"{name.text}({inner})"
 
 
 def parse_by(tokens: Tokens, span_allowed: bool = False) -> tuple[tuple[str, ...], float | None]:
