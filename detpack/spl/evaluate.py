@@ -354,23 +354,24 @@ class Aggregate:
         self.best = None
         self.numbers: list[int | float] = []
         self.when = None  # earliest/latest: the time of the value kept
+        self.add = getattr(self, ADDERS.get(func, "add_extreme"))  # one lookup per group, not per row
 
-    def add(self, value, time=None) -> None:
-        func = self.func
-        if func == "count":
-            self.count += 1 if value is _ROW else len(values_of(value))
-        elif func in ("earliest", "latest", "first", "last"):
-            self.keep_by_time(value, time)
-        elif func in ("sum", "avg", "stdev", "range"):
-            self.numbers.extend(n for v in values_of(value) if (n := to_number(v)) is not None)
-        elif func == "list":
-            self.items.extend(values_of(value)[: self.LIST_LIMIT - len(self.items)])
-        else:
-            for v in values_of(value):
-                if func in ("dc", "values"):
-                    self.seen.add(to_text(v))
-                else:
-                    self.best = pick(self.best, v, func)
+    def add_count(self, value, time=None) -> None:
+        self.count += 1 if value is _ROW else len(values_of(value))
+
+    def add_distinct(self, value, time=None) -> None:
+        for v in values_of(value):
+            self.seen.add(to_text(v))
+
+    def add_extreme(self, value, time=None) -> None:
+        for v in values_of(value):
+            self.best = pick(self.best, v, self.func)
+
+    def add_numbers(self, value, time=None) -> None:
+        self.numbers.extend(n for v in values_of(value) if (n := to_number(v)) is not None)
+
+    def add_list(self, value, time=None) -> None:
+        self.items.extend(values_of(value)[: self.LIST_LIMIT - len(self.items)])
 
     def keep_by_time(self, value, time) -> None:
         """earliest/latest by _time (rows without one count in arrival order); first/last
@@ -418,6 +419,11 @@ def numeric_result(func: str, numbers: list[int | float]):
 
 
 _ROW = object()  # what a bare ``count`` adds per row
+ADDERS = {
+    "count": "add_count", "dc": "add_distinct", "values": "add_distinct", "list": "add_list",
+    **dict.fromkeys(("sum", "avg", "stdev", "range"), "add_numbers"),
+    **dict.fromkeys(("earliest", "latest", "first", "last"), "keep_by_time"),
+}
 
 
 def pick(best, value, func: str):
@@ -463,7 +469,7 @@ def group_keys(row: Row, by_fields: list[str | None], fill: str | None,
     columns = []
     for i, field in enumerate(by_fields):
         values = values_of(row.get(field) if field else None)
-        if bins and bins[i] is not None:
+        if bins is not None and bins[i] is not None:
             values = [b for v in values if (b := bins[i](v)) is not None]
         values = [text for v in values if (text := to_text(v)) != ""]
         if not values:
@@ -492,7 +498,7 @@ class Groups:
                  resolve: Resolve = identity, fill: str | None = None, span: float | None = None):
         self.by = by
         self.by_fields = [resolve(f) for f in by]
-        self.bins = [time_bin(span) if span and f == "_time" else None for f in by]
+        self.bins = [time_bin(span) if f == "_time" else None for f in by] if span else None
         self.inputs = [aggregation_input(a, resolve) for a in aggregations]
         self.funcs = [a.func for a in aggregations]
         self.names = [a.name for a in aggregations]
