@@ -27,7 +27,12 @@ def test_a_search_the_engine_runs():
 def test_a_search_that_does_not_parse_names_the_construct_and_position():
     result = check("a=1 | transaction user")
     assert (result.outcome, result.problem, result.position) == (PARSE, "unsupported command 'transaction'", 6)
-    assert str(result) == "d: parse error: unsupported command 'transaction' at position 6"
+    assert str(result) == "d: parse error: unsupported command 'transaction' at position 6 (near \"transaction user\")"
+
+
+def test_the_context_of_a_problem_is_short_and_on_one_line():
+    result = check("a=1 | transaction user\n   maxspan=1h | stats count by user, dest, src, process_name")
+    assert result.near == "transaction user maxspan=1h | …"
 
 
 def test_an_undefined_macro_is_a_parse_error():
@@ -97,7 +102,7 @@ def test_validate_spl_json(pack_copy, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False
     assert report["searches"][0] | {"problem": None} == {
-        "name": "Script Execution via WMI", "outcome": "knowledge", "problem": None, "position": 2,
+        "name": "Script Execution via WMI", "outcome": "knowledge", "problem": None, "position": 2, "near": "",
         "missing": ["data model 'Endpoint.Registry'"], "file": "detections/endpoint/script_execution_via_wmi.yml",
         "line": 21}
 

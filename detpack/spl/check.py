@@ -29,6 +29,7 @@ class SearchCheck:
     problem: str | None = None  # one line: the construct and what is wrong
     position: int | None = None  # offset in the macro-expanded search
     missing: tuple[str, ...] = ()  # knowledge objects the search needs and the engine lacks
+    near: str = ""  # the expanded search from ``position`` on, shortened: what a reader looks for
 
     @property
     def parsed(self) -> bool:
@@ -40,12 +41,13 @@ class SearchCheck:
 
     def as_dict(self) -> dict:
         return {"name": self.name, "outcome": self.outcome, "problem": self.problem,
-                "position": self.position, "missing": list(self.missing)}
+                "position": self.position, "near": self.near, "missing": list(self.missing)}
 
     def __str__(self) -> str:
         if self.outcome == OK:
             return f"{self.name}: ok"
         where = "" if self.position is None else f" at position {self.position}"
+        where += f' (near "{self.near}")' if self.near else ""
         if self.outcome == KNOWLEDGE:
             return f"{self.name}: needs {', '.join(self.missing)}"
         return f"{self.name}: {self.outcome} error: {self.problem}{where}"
@@ -57,13 +59,18 @@ OPTION = re.compile(r"\s*[A-Za-z_]+\s*=\s*\S+")
 NAME = re.compile(r"\s*([^\s,|]+)")
 
 
+NEAR = 30  # characters of context shown after a position
+
+
 def check_search(name: str, search: str, macros: Mapping[str, MacroDef], datamodels: Collection[str]) -> SearchCheck:
+    expanded = None
     try:
-        expanded = expand(search, macros)
-        expanded, lookups = without_lookups(expanded)
+        expanded, lookups = without_lookups(expand(search, macros))
         pipeline = parse(expanded)
     except SplError as error:
-        return SearchCheck(name, PARSE, error.message, error.position)
+        # Before expansion succeeds, positions point into the search as written.
+        return SearchCheck(name, PARSE, error.message, error.position, (),
+                           near(expanded if expanded is not None else search, error.position))
     known, missing = set(datamodels), [f"lookup '{lookup}'" for lookup in lookups]
     first: UnknownKnowledge | None = None
     while True:
@@ -78,10 +85,21 @@ def check_search(name: str, search: str, macros: Mapping[str, MacroDef], datamod
             known.add(error.name)
             continue
         except SplError as error:
-            return SearchCheck(name, PLAN, error.message, error.position, tuple(missing))
+            return SearchCheck(name, PLAN, error.message, error.position, tuple(missing),
+                               near(expanded, error.position))
         if not missing:
             return SearchCheck(name, OK)
         return SearchCheck(name, KNOWLEDGE, first and first.message, first and first.position, tuple(missing))
+
+
+def near(text: str, position: int | None) -> str:
+    if position is None:
+        return ""
+    context = " ".join(text[position : position + RAW_CONTEXT].split())
+    return context[:NEAR] + ("…" if len(context) > NEAR else "")
+
+
+RAW_CONTEXT = 4 * NEAR  # enough raw text to fill NEAR characters once whitespace is folded
 
 
 def without_lookups(spl: str) -> tuple[str, list[str]]:
