@@ -464,3 +464,9 @@ def test_replace_the_first_matching_pair_wins_in_every_field():
 
 def test_a_stats_name_may_carry_parentheses():
     assert run("| stats values(u) as u(all) count", STATS_ROWS) == [{"u(all)": ["a", "b"], "count": "3"}]
+
+
+def test_a_plan_names_every_input_its_subsearches_read():
+    spl = f"| search a=1 | join dest [| tstats count from datamodel={DM} by Processes.dest]"
+    assert plan(parse(spl), {DM}).datamodels() == {None, DM}
+    assert plan(parse(f"| tstats count from datamodel={DM}"), {DM}).datamodels() == {DM}
