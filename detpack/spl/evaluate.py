@@ -18,6 +18,7 @@ from itertools import islice, product
 from . import ast
 from .errors import SplError
 from .functions import FUNCTIONS, like, regex, to_number, to_text, values_of
+from .parse import parse_pipeline
 from .timefmt import compile_format
 
 Row = dict
@@ -913,8 +914,6 @@ def json_text(value) -> str:
 def foreach_stage(command: ast.Foreach) -> Stage:
     """Search Reference, foreach: the bracketed eval runs once per field matching the
     wildcards, with ``<<FIELD>>`` the field and ``<<MATCHSTR>>`` what ``*`` matched."""
-    from .parse import parse_pipeline
-
     def compile_for(name: str, matched: str) -> list[Stage]:
         text = command.template.replace("<<FIELD>>", name).replace("<<MATCHSTR>>", matched)
         commands = parse_pipeline("|" + text, command.template_pos - 1).commands  # commands, no leading |
