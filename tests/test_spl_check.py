@@ -20,7 +20,7 @@ def check(search: str):
 
 def test_a_search_the_engine_runs():
     result = check(f"| tstats count min(_time) as t from datamodel={DM} by Processes.dest | `ctime(t)`")
-    assert (result.outcome, result.parsed, result.planned) == (OK, True, True)
+    assert (result.outcome, result.parsed, result.runs) == (OK, True, True)
     assert str(result) == "d: ok"
 
 

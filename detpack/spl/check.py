@@ -36,7 +36,7 @@ class SearchCheck:
         return self.outcome != PARSE
 
     @property
-    def planned(self) -> bool:
+    def runs(self) -> bool:
         return self.outcome == OK
 
     def as_dict(self) -> dict:
@@ -57,9 +57,8 @@ LOOKUP_COMMANDS = ("lookup", "inputlookup")
 COMMAND = re.compile(r"\s*([A-Za-z_]+)")
 OPTION = re.compile(r"\s*[A-Za-z_]+\s*=\s*\S+")
 NAME = re.compile(r"\s*([^\s,|]+)")
-
-
 NEAR = 30  # characters of context shown after a position
+RAW_CONTEXT = 4 * NEAR  # enough raw text to fill NEAR characters once whitespace is folded
 
 
 def check_search(name: str, search: str, macros: Mapping[str, MacroDef], datamodels: Collection[str]) -> SearchCheck:
@@ -97,9 +96,6 @@ def near(text: str, position: int | None) -> str:
         return ""
     context = " ".join(text[position : position + RAW_CONTEXT].split())
     return context[:NEAR] + ("…" if len(context) > NEAR else "")
-
-
-RAW_CONTEXT = 4 * NEAR  # enough raw text to fill NEAR characters once whitespace is folded
 
 
 def without_lookups(spl: str) -> tuple[str, list[str]]:

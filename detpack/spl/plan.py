@@ -56,10 +56,10 @@ Inputs = Callable[[str | None], Iterable[Row]]  # data model (None: events' fiel
 class Subsearch:
     """A join's subsearch: its plan and, once the search runs, its results."""
 
-    def __init__(self, plan: "Plan"):
+    def __init__(self, plan: "Plan", pos: int):
         self.plan = plan
+        self.pos = pos
         self.inputs: Inputs | None = None
-        self.pos = 0
 
     def results(self) -> list[Row]:
         if self.inputs is None:
@@ -110,8 +110,7 @@ def plan(pipeline: ast.Pipeline, datamodels: Collection[str],
     def stage_of(command: ast.Command) -> Stage:
         if not isinstance(command, ast.Join):
             return command_stage(command)
-        subsearch = Subsearch(plan(command.subsearch, datamodels, (), constant_values))
-        subsearch.pos = command.pos
+        subsearch = Subsearch(plan(command.subsearch, datamodels, (), constant_values), command.pos)
         subsearches.append(subsearch)
         return join_stage(command, subsearch.results)
 
