@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .errors import SplError
+from .lexer import QUOTED_STRINGS
 
 STANZA_NAME = re.compile(r"([A-Za-z0-9_.:-]+?)(?:\((\d+)\))?\Z")
 MAX_DEPTH = 50
@@ -63,7 +64,7 @@ def expand_text(text: str, macros: Mapping[str, MacroDef], stack: tuple[str, ...
     search macros in searches": macros inside quoted values are not expanded.
     """
     out: list[str] = []
-    i, n = 0, len(text)
+    i = 0
     while (start := next_special(text, i)) != -1:
         here = start if base is None else base
         out.append(text[i:start])
@@ -86,11 +87,12 @@ def expand_text(text: str, macros: Mapping[str, MacroDef], stack: tuple[str, ...
             out.append(expand_call(text[start + 1 : close], macros, stack, here))
             end = close + 1
         i = end
-    out.append(text[i:n])
+    out.append(text[i:])
     return "".join(out)
 
 
 COMMENT = "```"
+QUOTED_STRING = QUOTED_STRINGS['"']
 SPECIAL = re.compile(r'["`\\]')
 
 
@@ -102,15 +104,8 @@ def next_special(text: str, i: int) -> int:
 def quoted_end(text: str, i: int) -> int:
     """Index after the double-quoted string at ``i``; an unterminated one runs to the
     end (the parser reports it at its position)."""
-    j = i + 1
-    while j < len(text):
-        if text[j] == "\\":
-            j += 2
-        elif text[j] == '"':
-            return j + 1
-        else:
-            j += 1
-    return len(text)
+    m = QUOTED_STRING.match(text, i)
+    return m.end() if m else len(text)
 
 
 def expand_call(call: str, macros: Mapping[str, MacroDef], stack: tuple[str, ...], pos: int) -> str:
