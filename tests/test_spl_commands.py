@@ -470,3 +470,7 @@ def test_a_plan_names_every_input_its_subsearches_read():
     spl = f"| search a=1 | join dest [| tstats count from datamodel={DM} by Processes.dest]"
     assert plan(parse(spl), {DM}).datamodels() == {None, DM}
     assert plan(parse(f"| tstats count from datamodel={DM}"), {DM}).datamodels() == {DM}
+
+
+def test_spath_path_errors_are_named_with_the_position():
+    fails('| spath path="a{x}"', "unsupported spath path 'a{x}' at position 2")

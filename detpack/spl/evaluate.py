@@ -629,7 +629,7 @@ def convert_stage(command: ast.Convert) -> Stage:
         except (OverflowError, ValueError, OSError):  # beyond datetime's years 1..9999
             return value
 
-    targets = [conversion_targets(c) for c in command.conversions]
+    targets = [conversion_targets(c, command.pos) for c in command.conversions]
 
     def run(rows: Iterator[Row]) -> Iterator[Row]:
         for row in rows:
@@ -643,13 +643,13 @@ def convert_stage(command: ast.Convert) -> Stage:
     return run
 
 
-def conversion_targets(conversion: ast.Conversion) -> Callable[[Row], list[tuple[str, str]]]:
+def conversion_targets(conversion: ast.Conversion, pos: int) -> Callable[[Row], list[tuple[str, str]]]:
     """(field, field to write) pairs of one conversion in a row."""
     field, alias = conversion.field, conversion.alias
     if "*" not in field:
         return lambda row: [(field, alias or field)]
     if alias is not None and alias.count("*") != field.count("*"):
-        raise SplError(f"convert: '{alias}' must have as many wildcards as '{field}'")
+        raise SplError(f"convert: '{alias}' must have as many wildcards as '{field}'", pos)
     rename = renamer(field, alias or field)
     return lambda row: [(k, rename(k) if alias else k) for k in list(row) if rename(k) is not None]
 
@@ -838,7 +838,7 @@ def spath_stage(command: ast.Spath) -> Stage:
     """Search Reference, spath, for JSON input: ``a.b`` steps into objects, ``{}`` takes
     every element of an array (multivalue), ``{n}`` one element (1-based, *unverified*);
     without a path every leaf becomes a field named by its path. XML input is refused."""
-    path = None if command.path is None else parse_json_path(command.path)
+    path = None if command.path is None else parse_json_path(command.path, command.pos)
     output = command.output or command.path
 
     def extract(row: Row) -> Row:
@@ -868,13 +868,13 @@ def spath_stage(command: ast.Spath) -> Stage:
 JSON_STEP = re.compile(r"([^.{}]*)((?:\{\d*\})*)")
 
 
-def parse_json_path(path: str) -> list[tuple[str, list[int | None]]]:
+def parse_json_path(path: str, pos: int) -> list[tuple[str, list[int | None]]]:
     """``a.b{}.c{2}`` → [("a", []), ("b", [None]), ("c", [2])]."""
     steps = []
     for part in path.split("."):
         m = JSON_STEP.fullmatch(part)
         if not m:
-            raise SplError(f"unsupported spath path '{path}'")
+            raise SplError(f"unsupported spath path '{path}'", pos)
         indexes = [int(i) if i else None for i in re.findall(r"\{(\d*)\}", m.group(2))]
         steps.append((m.group(1), indexes))
     return steps
