@@ -53,10 +53,37 @@ def cmd_validate(args: argparse.Namespace) -> int:
         pack = load_valid_pack(args.content)
     except InvalidInput as error:
         return report_invalid(error, args.json)
+    if args.spl:
+        return validate_spl(pack, args.json)
     summary = {"ok": True, "detections": len(pack.detections), "stories": len(pack.stories), "macros": len(pack.macros)}
     print(json.dumps(summary | {"findings": []}) if args.json else
           f"valid: {summary['detections']} detection(s), {summary['stories']} story(ies), {summary['macros']} macro(s)")
     return EXIT_OK
+
+
+def validate_spl(pack, as_json: bool) -> int:
+    """Each detection's search expanded, parsed and planned: 0 when all can run offline."""
+    import json
+
+    from .errors import EXIT_CHECKS_FAILED, EXIT_OK
+    from .knowledge.cim import DATAMODELS
+    from .spl import MacroDef
+    from .spl.check import OK, check_searches, summary
+
+    macros = {m.stanza: MacroDef(m.stanza, m.arguments, m.definition) for m in pack.macros}
+    for d in pack.detections:  # as the build writes them
+        macros.setdefault(d.filter_macro, MacroDef(d.filter_macro, (), "search *"))
+    checks = check_searches(((d.name, d.search) for d in pack.detections), macros, DATAMODELS.keys())
+    places = [d.where("search") for d in pack.detections]
+    if as_json:
+        print(json.dumps({"ok": all(c.outcome == OK for c in checks), "summary": summary(checks),
+                          "searches": [c.as_dict() | {"file": p.file, "line": p.line}
+                                       for c, p in zip(checks, places)]}, indent=2))
+    else:
+        for check, place in zip(checks, places):
+            print(f"{place}: {check}")
+        print(summary(checks))
+    return EXIT_OK if all(c.outcome == OK for c in checks) else EXIT_CHECKS_FAILED
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -160,6 +187,9 @@ def add_build(build: argparse.ArgumentParser) -> None:
 def add_validate(validate: argparse.ArgumentParser) -> None:
     add_content_argument(validate)
     validate.add_argument("--json", action="store_true", help="print findings as JSON")
+    validate.add_argument("--spl", action="store_true",
+                          help="also parse and plan every detection's search with the pack's macros and say "
+                               "whether the offline engine can run it (exit 1 when one cannot)")
     validate.set_defaults(handler=cmd_validate)
 
 

@@ -239,7 +239,7 @@ def test_eval_boolean_result_is_an_error():
     ("| eval r=case(1=1, 2, 3)", "condition/value pairs"),
     ("| convert timeformat=\"%q\" ctime(t)", "unsupported time format directive '%q'"),
     ("| head 1 | tstats count from datamodel=Endpoint.Processes", "tstats must be the first command"),
-    ("| tstats count from datamodel=Network_Traffic.All_Traffic", "unsupported data model 'Network_Traffic.All_Traffic'"),
+    ("| tstats count from datamodel=Network_Traffic.All_Traffic", "unknown data model 'Network_Traffic.All_Traffic'"),
     ("| tstats summariesonly=maybe count from datamodel=Endpoint.Processes", "summariesonly must be true or false"),
 ])
 def test_planning_errors(spl, message):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from detpack.conf import parse_conf
-from detpack.spl import MacroDef, SplError, expand, macros_from_stanzas
+from detpack.spl import MacroDef, SplError, expand, macros_from_stanzas, parse
 
 CONF = """\
 [summariesonly_config]
@@ -92,3 +92,49 @@ def test_mapping_of_macrodefs_is_accepted():
 def test_broken_macro_definitions(conf, message):
     with pytest.raises(SplError, match=message):
         macros_from_stanzas(parse_conf(conf, "macros.conf"))
+
+
+# --- comments, quoted values, named and quoted arguments -----------------------------
+
+
+def test_a_comment_becomes_one_space(macros):
+    # Search Manual, "Add comments to searches": comments are replaced with a space.
+    assert expand("| stats```count them```count", macros) == "| stats count"
+
+
+def test_a_comment_can_hide_a_macro_call(macros):
+    assert expand("a=1 ```no `nowhere` here``` | head", macros) == "a=1   | head"
+
+
+def test_an_unterminated_comment_is_named_with_its_position(macros):
+    with pytest.raises(SplError, match=r"unterminated comment \(missing closing ```\) at position 4"):
+        expand("a=1 ```forgot to close", macros)
+
+
+def test_a_macro_call_inside_a_quoted_value_is_not_expanded(macros):
+    # Knowledge Manager Manual, "Use search macros in searches": macros inside quoted
+    # values are not expanded.
+    assert expand('search x="audit`nowhere`local" | `summariesonly_config`', macros) == \
+        'search x="audit`nowhere`local" | false'
+
+
+def test_a_comment_inside_a_quoted_value_is_text(macros):
+    assert expand('search x="a```b```c"', macros) == 'search x="a```b```c"'
+
+
+def test_named_arguments_bind_by_name(macros):
+    assert expand("`pair(b=2, a=x)`", macros) == "eval x=2, again=x"
+
+
+def test_named_arguments_must_name_every_argument_else_they_are_positional(macros):
+    assert expand("`pair(c=2, a=x)`", macros) == "eval c=2=a=x, again=c=2"
+
+
+def test_a_quoted_argument_keeps_its_quotes_and_the_parser_reads_it_as_one_name(macros):
+    expanded = expand('`drop_dm_object_name("Processes")`', macros)
+    assert expanded == 'rename ""Processes".*" as *'
+    assert parse("| " + expanded).commands[0].pairs == (("Processes.*", "*"),)
+
+
+def test_an_escaped_quote_outside_quotes_opens_no_quoted_value(macros):
+    assert expand('a=*\\"x\\":true* | `summariesonly_config`', macros) == 'a=*\\"x\\":true* | false'

@@ -23,7 +23,17 @@ def test_names_12_hour_clock_and_zone():
 
 
 def test_subsecond_directives():
-    assert compile_format("%S.%3N|%6N|%9N|%N")(EPOCH) == "10.608|608000|608000000|608"
+    assert compile_format("%S.%3N|%6N|%9N")(EPOCH) == "10.608|608000|608000000"
+
+
+def test_percent_n_without_a_width_has_nine_digits():
+    # Search Reference, "Date and time format variables": "%N ... The default is %9N".
+    assert compile_format("%S.%N")(EPOCH) == "10.608000000"
+
+
+def test_percent_q_has_three_digits_by_default():
+    # Same page: "%Q ... The default is milliseconds, %3Q".
+    assert compile_format("%S.%Q|%6Q")(EPOCH) == "10.608|608000"
 
 
 @pytest.mark.parametrize("epoch, text", [
@@ -33,11 +43,6 @@ def test_subsecond_directives():
 ])
 def test_subseconds_are_whole_microseconds_truncated_or_zero_padded(epoch, text):
     assert compile_format("%3N|%6N|%9N|%4N")(epoch) == text
-
-
-def test_percent_q_is_refused():
-    with pytest.raises(SplError, match=r"unsupported time format directive '%Q'"):
-        compile_format("%S.%Q")
 
 
 def test_unknown_directive_fails_with_position():

@@ -54,7 +54,15 @@ class Not:
     item: "SearchExpr"
 
 
-SearchExpr = Union[Compare, InList, MatchAll, And, Or, Not]
+@dataclass(frozen=True)
+class Term:
+    """A free-text term or quoted phrase, matched against ``_raw``."""
+
+    value: str
+    pos: int
+
+
+SearchExpr = Union[Compare, InList, MatchAll, Term, And, Or, Not]
 
 # --- eval expressions ---------------------------------------------------------
 
@@ -107,10 +115,11 @@ Expr = Union[Literal, FieldRef, BinOp, UnaryOp, Call, InExpr]
 
 @dataclass(frozen=True)
 class Aggregation:
-    func: str  # count, dc, values, min, max
-    field: str | None  # None only for a bare ``count``
+    func: str  # count, dc, values, min, max, sum, avg, earliest, ... (parse.AGGREGATE_FUNCTIONS)
+    field: str | None  # None only for a bare ``count``; the text ``eval(...)`` with ``expr``
     alias: str | None
     pos: int
+    expr: "Expr | None" = None  # the expression of ``func(eval(...))``
 
     @property
     def name(self) -> str:
@@ -128,6 +137,7 @@ class Tstats:
     where: SearchExpr | None
     by: tuple[str, ...]
     pos: int
+    span: float | None = None  # seconds of each _time bin (``BY _time span=1h``)
 
     def option(self, key: str) -> str | None:
         return dict(self.options).get(key)
@@ -216,7 +226,119 @@ class Head:
     pos: int
 
 
-Command = Union[Tstats, Search, Where, Eval, Rename, Convert, Stats, Table, Fields, Dedup, Sort, Head]
+@dataclass(frozen=True)
+class Bin:
+    """``bin``/``bucket``: the field's values put into bins of ``span``."""
+
+    field: str
+    span: float
+    time: bool  # span given in time units: the bin is its start (epoch); else "lo-hi" text
+    alias: str | None
+    pos: int
+
+
+@dataclass(frozen=True)
+class Rex:
+    field: str
+    pattern: str  # a Python regular expression (named groups become fields)
+    max_match: int  # 0 = unlimited
+    sed: tuple[str, str, int] | None  # (pattern, replacement, count: 0 = all) for mode=sed
+    pos: int
+
+
+@dataclass(frozen=True)
+class Fillnull:
+    value: str
+    fields: tuple[str, ...]  # empty: every field of the results
+    pos: int
+
+
+@dataclass(frozen=True)
+class Spath:
+    input: str
+    output: str | None
+    path: str | None  # None: extract every field
+    pos: int
+
+
+@dataclass(frozen=True)
+class Foreach:
+    patterns: tuple[str, ...]
+    template: str  # the bracketed commands, with <<FIELD>> and <<MATCHSTR>>
+    template_pos: int
+    pos: int
+
+
+@dataclass(frozen=True)
+class Regex:
+    field: str
+    negate: bool
+    pattern: str  # a Python regular expression
+    pos: int
+
+
+@dataclass(frozen=True)
+class Mvexpand:
+    field: str
+    limit: int  # 0 = all values
+    pos: int
+
+
+@dataclass(frozen=True)
+class Makemv:
+    field: str
+    delim: str | None
+    tokenizer: str | None  # a Python regular expression; its first group (or match) is a value
+    allow_empty: bool
+    pos: int
+
+
+@dataclass(frozen=True)
+class Eventstats:
+    aggregations: tuple[Aggregation, ...]
+    by: tuple[str, ...]
+    pos: int
+
+
+@dataclass(frozen=True)
+class Join:
+    fields: tuple[str, ...]
+    type: str  # inner or left (outer is a synonym of left)
+    max: int  # matches per row; 0 = all
+    subsearch: "Pipeline"
+    pos: int
+
+
+@dataclass(frozen=True)
+class Xmlkv:
+    field: str
+    pos: int
+
+
+@dataclass(frozen=True)
+class Fromjson:
+    field: str
+    prefix: str
+    pos: int
+
+
+@dataclass(frozen=True)
+class Addtotals:
+    fields: tuple[str, ...]  # may hold wildcards; empty: every numeric field
+    fieldname: str
+    pos: int
+
+
+@dataclass(frozen=True)
+class Replace:
+    pairs: tuple[tuple[str, str], ...]  # (old, new); * wildcards
+    fields: tuple[str, ...]  # empty: every field
+    pos: int
+
+
+Command = Union[Tstats, Search, Where, Eval, Rename, Convert, Stats, Table, Fields, Dedup, Sort, Head,
+                Bin, Rex, Fillnull, Spath, Foreach, Regex, Mvexpand, Makemv, Eventstats, Join,
+                Xmlkv, Fromjson, Addtotals, Replace]
 
 
 @dataclass(frozen=True)

@@ -14,3 +14,13 @@ class SplError(Exception):
         self.position = position
         text = message if position is None else f"{message} at position {position}"
         super().__init__(text)
+
+
+class UnknownKnowledge(SplError):
+    """SPL the engine could run, were a knowledge object it names known to it:
+    a data model or a lookup (``kind``) called ``name``."""
+
+    def __init__(self, kind: str, name: str, position: int | None = None):
+        super().__init__(f"unknown {kind} '{name}'", position)
+        self.kind = kind
+        self.name = name

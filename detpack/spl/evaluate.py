@@ -7,14 +7,18 @@ than one row.
 """
 from __future__ import annotations
 
+import json
+import math
 import operator
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice, product
 
 from . import ast
 from .errors import SplError
-from .functions import FUNCTIONS, like, to_number, to_text, values_of
+from .functions import FUNCTIONS, like, regex, to_number, to_text, values_of
+from .parse import parse_pipeline
 from .timefmt import compile_format
 
 Row = dict
@@ -36,12 +40,29 @@ fold = str.casefold
 
 
 def value_matcher(pattern: str) -> Callable[[str], bool]:
-    """Case-insensitive equality with ``*`` wildcards, on one string."""
+    """Case-insensitive equality with ``*`` wildcards, on one string. The common shapes
+    (``x``, ``*x*``, ``x*``, ``*x``) need no regular expression; others compile theirs
+    when first used, so planning many searches stays cheap."""
     folded = fold(pattern)
-    if "*" not in folded:
+    stars = folded.count("*")
+    inner = folded.strip("*")
+    if stars == 0:
         return lambda s: fold(s) == folded
-    compiled = wildcard_regex(folded)
-    return lambda s: compiled.match(fold(s)) is not None
+    if "*" not in inner:
+        if folded.startswith("*") and folded.endswith("*"):
+            return lambda s: inner in fold(s)
+        if folded.endswith("*") and stars == 1:
+            return lambda s: fold(s).startswith(inner)
+        if folded.startswith("*") and stars == 1:
+            return lambda s: fold(s).endswith(inner)
+    compiled: list[re.Pattern] = []
+
+    def match(s: str) -> bool:
+        if not compiled:
+            compiled.append(wildcard_regex(folded))
+        return compiled[0].match(fold(s)) is not None
+
+    return match
 
 
 def wildcard_regex(pattern: str) -> re.Pattern:
@@ -89,7 +110,25 @@ def compile_search(expr: ast.SearchExpr, resolve: Resolve = identity) -> Callabl
     if isinstance(expr, ast.InList):
         tests = [compile_compare(ast.Compare(expr.field, "=", v, expr.pos), resolve) for v in expr.values]
         return lambda row: any(t(row) for t in tests)
+    if isinstance(expr, ast.Term):
+        return compile_term(expr, resolve)
     return compile_compare(expr, resolve)
+
+
+def compile_term(term: ast.Term, resolve: Resolve) -> Callable[[Row], bool]:
+    """A free-text term or phrase: found in ``_raw`` case-insensitively, not inside a
+    longer word (Search Manual, "Event segmentation and searching": the index holds the
+    segments between breakers, and ``_`` is a minor breaker). *Unverified* approximation:
+    a breaker here is any character other than a letter or digit; ``*`` matches any run."""
+    field = resolve("_raw")
+    pieces = [re.escape(p) for p in fold(term.value).split("*")]
+    body = ".*?".join(pieces)
+    start = r"(?<![^\W_])" if term.value[:1].isalnum() else ""
+    end = r"(?![^\W_])" if term.value[-1:].isalnum() else ""
+    compiled = re.compile(start + body + end, re.DOTALL)
+    if field is None:
+        return lambda row: False
+    return lambda row: any(compiled.search(fold(to_text(v))) for v in values_of(row.get(field)))
 
 
 def compile_compare(expr: ast.Compare, resolve: Resolve) -> Callable[[Row], bool]:
@@ -130,6 +169,11 @@ def compile_expr(expr: ast.Expr) -> Callable[[Row], object]:
 
 
 def compile_call(expr: ast.Call) -> Callable[[Row], object]:
+    if expr.name in PER_VALUE:
+        return compile_per_value(expr)
+    if expr.name == "now" and not expr.args:
+        started = int(time.time())  # the time the search starts
+        return lambda row: started
     entry = FUNCTIONS.get(expr.name)
     if entry is None:
         raise SplError(f"unsupported eval function '{expr.name}'", expr.pos)
@@ -140,6 +184,56 @@ def compile_call(expr: ast.Call) -> Callable[[Row], object]:
         raise SplError("case() needs condition/value pairs", expr.pos)
     args = [compile_expr(a) for a in expr.args]
     return lambda row: fn(*(a(row) for a in args))
+
+
+PER_VALUE = {"mvfilter": 1, "mvmap": 2}
+
+
+def compile_per_value(expr: ast.Call) -> Callable[[Row], object]:
+    """mvfilter(predicate) keeps the values of the one field the predicate names for which
+    it is true; mvmap(field, expression) maps each value of the field (Search Reference,
+    "Multivalue eval functions")."""
+    if len(expr.args) != PER_VALUE[expr.name]:
+        raise SplError(f"{expr.name}() takes {PER_VALUE[expr.name]} argument(s), got {len(expr.args)}", expr.pos)
+    body = expr.args[-1]
+    if expr.name == "mvmap":
+        if not isinstance(expr.args[0], ast.FieldRef):
+            raise SplError("mvmap() needs a field as its first argument", expr.pos)
+        field = expr.args[0].name
+    else:
+        names = {n.name for n in walk_expr(body) if isinstance(n, ast.FieldRef)}
+        if len(names) != 1:
+            raise SplError("mvfilter() must name exactly one field", expr.pos)
+        field = names.pop()
+    compute = compile_expr(body)
+
+    def apply(row: Row):
+        results = []
+        for value in values_of(row.get(field)):
+            result = compute(row | {field: value})
+            if expr.name == "mvfilter":
+                if result is True:
+                    results.append(value)
+            elif result is not None:
+                results.extend(values_of(result))
+        return None if not results else results[0] if len(results) == 1 else results
+
+    return apply
+
+
+def walk_expr(expr: ast.Expr) -> Iterator[ast.Expr]:
+    yield expr
+    children: tuple = ()
+    if isinstance(expr, ast.BinOp):
+        children = (expr.left, expr.right)
+    elif isinstance(expr, ast.UnaryOp):
+        children = (expr.operand,)
+    elif isinstance(expr, ast.Call):
+        children = expr.args
+    elif isinstance(expr, ast.InExpr):
+        children = (expr.operand, *expr.items)
+    for child in children:
+        yield from walk_expr(child)
 
 
 def logical_not(v):
@@ -248,36 +342,89 @@ BINARY: dict[str, Callable] = {
 
 
 class Aggregate:
-    """One aggregation's state within one group."""
+    """One aggregation's state within one group (Search Reference, "Statistical and
+    charting functions")."""
+
+    LIST_LIMIT = 100  # list() returns at most 100 values
 
     def __init__(self, func: str):
         self.func = func
         self.count = 0
         self.seen: set[str] = set()
+        self.items: list = []
         self.best = None
+        self.numbers: list[int | float] = []
+        self.when = None  # earliest/latest: the time of the value kept
+        self.add = getattr(self, ADDERS.get(func, "add_extreme"))  # one lookup per group, not per row
 
-    def add(self, value) -> None:
-        if self.func == "count":
-            self.count += 1 if value is _ROW else len(values_of(value))
-            return
+    def add_count(self, value, time=None) -> None:
+        self.count += 1 if value is _ROW else len(values_of(value))
+
+    def add_distinct(self, value, time=None) -> None:
         for v in values_of(value):
-            if self.func in ("dc", "values"):
-                self.seen.add(to_text(v))
-            else:
-                self.best = pick(self.best, v, self.func)
+            self.seen.add(to_text(v))
+
+    def add_extreme(self, value, time=None) -> None:
+        for v in values_of(value):
+            self.best = pick(self.best, v, self.func)
+
+    def add_numbers(self, value, time=None) -> None:
+        self.numbers.extend(n for v in values_of(value) if (n := to_number(v)) is not None)
+
+    def add_list(self, value, time=None) -> None:
+        self.items.extend(values_of(value)[: self.LIST_LIMIT - len(self.items)])
+
+    def keep_by_time(self, value, time) -> None:
+        """earliest/latest by _time (rows without one count in arrival order); first/last
+        by arrival order."""
+        if value is None:
+            return
+        if self.func in ("first", "last"):
+            if self.best is None or self.func == "last":
+                self.best = value
+            return
+        when = to_number(time)
+        if self.best is None or (when is not None and (
+                self.when is None or (when < self.when if self.func == "earliest" else when >= self.when))):
+            self.best, self.when = value, when
 
     def result(self):
-        if self.func == "count":
+        func = self.func
+        if func == "count":
             return self.count
-        if self.func == "dc":
+        if func == "dc":
             return len(self.seen)
-        if self.func == "values":
+        if func == "values":
             ordered_values = sorted(self.seen)
             return ordered_values[0] if len(ordered_values) == 1 else ordered_values or None
+        if func == "list":
+            return self.items[0] if len(self.items) == 1 else self.items or None
+        if func in ("sum", "avg", "stdev", "range"):
+            return numeric_result(func, self.numbers)
         return self.best
 
 
+def numeric_result(func: str, numbers: list[int | float]):
+    if not numbers:
+        return None
+    if func == "sum":
+        return sum(numbers)
+    if func == "range":
+        return max(numbers) - min(numbers)
+    mean = sum(numbers) / len(numbers)
+    if func == "avg":
+        return mean
+    if len(numbers) < 2:  # the sample standard deviation of one value
+        return 0
+    return math.sqrt(sum((n - mean) ** 2 for n in numbers) / (len(numbers) - 1))
+
+
 _ROW = object()  # what a bare ``count`` adds per row
+ADDERS = {
+    "count": "add_count", "dc": "add_distinct", "values": "add_distinct", "list": "add_list",
+    **dict.fromkeys(("sum", "avg", "stdev", "range"), "add_numbers"),
+    **dict.fromkeys(("earliest", "latest", "first", "last"), "keep_by_time"),
+}
 
 
 def pick(best, value, func: str):
@@ -297,8 +444,17 @@ def pick(best, value, func: str):
 
 
 def aggregation_input(aggregation: ast.Aggregation, resolve: Resolve) -> Callable[[Row], object]:
-    """What one row adds to an aggregation: the marker for a bare ``count``, else the
-    field's value (always null for a field the data set cannot have)."""
+    """What one row adds to an aggregation: the marker for a bare ``count``, the value of
+    ``eval(...)`` (true counts as 1, false as null), else the field's value (always null for
+    a field the data set cannot have)."""
+    if aggregation.expr is not None:
+        compute = compile_expr(aggregation.expr)
+
+        def evaluated(row: Row):
+            value = compute(row)
+            return None if value is False else 1 if value is True else value
+
+        return evaluated
     if aggregation.field is None:
         return lambda row: _ROW
     field = resolve(aggregation.field)
@@ -307,13 +463,16 @@ def aggregation_input(aggregation: ast.Aggregation, resolve: Resolve) -> Callabl
     return lambda row: row.get(field)
 
 
-def group_keys(row: Row, by_fields: list[str | None], fill: str | None) -> list[tuple]:
+def group_keys(row: Row, by_fields: list[str | None], fill: str | None,
+               bins: list[Callable | None] | None = None) -> list[tuple]:
     """The BY key(s) of a row: multivalue fields split into one key per value; a
-    null value drops the row unless ``fill`` replaces it."""
+    null value drops the row unless ``fill`` replaces it; ``bins`` put a value in its bin."""
     columns = []
-    for field in by_fields:
-        values = [to_text(v) for v in values_of(row.get(field) if field else None)]
-        values = [v for v in values if v != ""]
+    for i, field in enumerate(by_fields):
+        values = values_of(row.get(field) if field else None)
+        if bins is not None and bins[i] is not None:
+            values = [b for v in values if (b := bins[i](v)) is not None]
+        values = [text for v in values if (text := to_text(v)) != ""]
         if not values:
             if fill is None:
                 return []
@@ -322,31 +481,77 @@ def group_keys(row: Row, by_fields: list[str | None], fill: str | None) -> list[
     return list(product(*columns))
 
 
-def aggregate_stage(aggregations: tuple[ast.Aggregation, ...], by: tuple[str, ...],
-                    resolve: Resolve = identity, fill: str | None = None) -> Stage:
-    by_fields = [resolve(f) for f in by]
-    inputs = [aggregation_input(a, resolve) for a in aggregations]
-    funcs = [a.func for a in aggregations]
-    names = [a.name for a in aggregations]
+def time_bin(span: float) -> Callable[[object], int | float | None]:
+    """The start of the span-long bin holding a time (UTC; epoch-aligned)."""
+    def bin_of(value):
+        n = to_number(value)
+        if n is None:
+            return None
+        start = math.floor(n / span) * span
+        return int(start) if float(start).is_integer() else start
+    return bin_of
 
+
+class Groups:
+    """Aggregation state per BY group, for stats, tstats and eventstats."""
+
+    def __init__(self, aggregations: tuple[ast.Aggregation, ...], by: tuple[str, ...],
+                 resolve: Resolve = identity, fill: str | None = None, span: float | None = None):
+        self.by = by
+        self.by_fields = [resolve(f) for f in by]
+        self.bins = [time_bin(span) if f == "_time" else None for f in by] if span else None
+        self.inputs = [aggregation_input(a, resolve) for a in aggregations]
+        self.funcs = [a.func for a in aggregations]
+        self.names = [a.name for a in aggregations]
+        self.fill = fill
+        self.time_field = resolve("_time")
+        self.state: dict[tuple, list[Aggregate]] = {}
+
+    def add(self, row: Row) -> list[tuple]:
+        keys = group_keys(row, self.by_fields, self.fill, self.bins)
+        time = row.get(self.time_field) if self.time_field else None
+        for key in keys:
+            state = self.state.get(key)
+            if state is None:
+                state = self.state[key] = [Aggregate(f) for f in self.funcs]
+            for agg, value_of in zip(state, self.inputs):
+                agg.add(value_of(row), time)
+        return keys
+
+    def results(self, key: tuple) -> dict:
+        out = {}
+        for name, agg in zip(self.names, self.state[key]):
+            value = agg.result()
+            if value is not None:
+                out[name] = value
+        return out
+
+
+def aggregate_stage(aggregations: tuple[ast.Aggregation, ...], by: tuple[str, ...],
+                    resolve: Resolve = identity, fill: str | None = None, span: float | None = None) -> Stage:
     def run(rows: Iterator[Row]) -> Iterator[Row]:
-        groups: dict[tuple, list[Aggregate]] = {}
+        groups = Groups(aggregations, by, resolve, fill, span)
         if not by:
-            groups[()] = [Aggregate(f) for f in funcs]
+            groups.state[()] = [Aggregate(f) for f in groups.funcs]
         for row in rows:
-            for key in group_keys(row, by_fields, fill):
-                state = groups.get(key)
-                if state is None:
-                    state = groups[key] = [Aggregate(f) for f in funcs]
-                for agg, value_of in zip(state, inputs):
-                    agg.add(value_of(row))
-        for key in sorted(groups):  # by BY values as text; an unverified choice (spl/__init__.py)
-            out = dict(zip(by, key))
-            for name, agg in zip(names, groups[key]):
-                value = agg.result()
-                if value is not None:
-                    out[name] = value
-            yield out
+            groups.add(row)
+        for key in sorted(groups.state):  # by BY values as text; an unverified choice (spl/__init__.py)
+            yield dict(zip(by, key)) | groups.results(key)
+
+    return run
+
+
+def eventstats_stage(command: ast.Eventstats) -> Stage:
+    """Search Reference, eventstats: every result keeps its fields and gains its group's
+    statistics (results without the BY fields gain none)."""
+    def run(rows: Iterator[Row]) -> Iterator[Row]:
+        groups = Groups(command.aggregations, command.by)
+        if not command.by:
+            groups.state[()] = [Aggregate(f) for f in groups.funcs]
+        collected = [(row, groups.add(row)) for row in rows]
+        for row, keys in collected:
+            key = keys[0] if keys else (() if not command.by else None)
+            yield row if key is None else row | groups.results(key)
 
     return run
 
@@ -408,23 +613,45 @@ def rename_stage(command: ast.Rename) -> Stage:
 
 
 def convert_stage(command: ast.Convert) -> Stage:
+    """Search Reference, convert: ``ctime(field)`` renders epoch times; a wildcard field
+    converts every matching field (``AS`` names the copies with the same wildcard). A value
+    that is not a number, or a time no calendar can show, is left as it is (*unverified*)."""
     render = compile_format(command.timeformat, command.pos)
 
     def ctime(value):
         if isinstance(value, list):
             return [ctime(v) for v in value]
         n = to_number(value)
-        return value if n is None else render(n)
+        if n is None or not math.isfinite(n):
+            return value
+        try:
+            return render(n)
+        except (OverflowError, ValueError, OSError):  # beyond datetime's years 1..9999
+            return value
+
+    targets = [conversion_targets(c, command.pos) for c in command.conversions]
 
     def run(rows: Iterator[Row]) -> Iterator[Row]:
         for row in rows:
             row = dict(row)
-            for conversion in command.conversions:
-                if row.get(conversion.field) is not None:
-                    row[conversion.alias or conversion.field] = ctime(row[conversion.field])
+            for target in targets:
+                for source, destination in target(row):
+                    if row.get(source) is not None:
+                        row[destination] = ctime(row[source])
             yield row
 
     return run
+
+
+def conversion_targets(conversion: ast.Conversion, pos: int) -> Callable[[Row], list[tuple[str, str]]]:
+    """(field, field to write) pairs of one conversion in a row."""
+    field, alias = conversion.field, conversion.alias
+    if "*" not in field:
+        return lambda row: [(field, alias or field)]
+    if alias is not None and alias.count("*") != field.count("*"):
+        raise SplError(f"convert: '{alias}' must have as many wildcards as '{field}'", pos)
+    rename = renamer(field, alias or field)
+    return lambda row: [(k, rename(k) if alias else k) for k in list(row) if rename(k) is not None]
 
 
 def field_selector(patterns: tuple[str, ...]) -> Callable[[Row], list[str]]:
@@ -499,6 +726,385 @@ def head_stage(command: ast.Head) -> Stage:
     return lambda rows: islice(rows, command.count)
 
 
+def bin_stage(command: ast.Bin) -> Stage:
+    """Search Reference, bin: a time becomes the start of its span (epoch-aligned, UTC); a
+    number the range of its bin, written ``low-high``."""
+    bin_of = time_bin(command.span)
+    span = command.span
+
+    def binned(value):
+        start = bin_of(value)
+        if start is None or command.time:
+            return start
+        return f"{to_text(start)}-{to_text(start + span)}"
+
+    target = command.alias or command.field
+
+    def run(rows: Iterator[Row]) -> Iterator[Row]:
+        for row in rows:
+            value = row.get(command.field)
+            if value is not None:
+                row = dict(row)
+                result = [b for v in values_of(value) if (b := binned(v)) is not None]
+                if result:
+                    row[target] = result if isinstance(value, list) else result[0]
+                else:
+                    row.pop(target, None)
+            yield row
+
+    return run
+
+
+def rex_stage(command: ast.Rex) -> Stage:
+    """Search Reference, rex: named groups of the first ``max_match`` matches (0: all)
+    become fields, multivalue beyond one; with no match the fields are left alone.
+    mode=sed replaces matches in the field itself."""
+    compiled = regex(command.pattern)
+    field = command.field
+    if command.sed is not None:
+        replacement = sed_replacement(command.sed[1])
+        count = command.sed[2]
+
+        def edit(row: Row) -> Row:
+            value = row.get(field)
+            if value is None:
+                return row
+            edited = [compiled.sub(replacement, to_text(v), count=count) for v in values_of(value)]
+            return row | {field: edited if isinstance(value, list) else edited[0]}
+
+        return lambda rows: (edit(row) for row in rows)
+    names = list(compiled.groupindex)
+    limit = command.max_match
+
+    def extract(row: Row) -> Row:
+        found: dict[str, list[str]] = {}
+        matches = 0
+        for value in values_of(row.get(field)):
+            for m in compiled.finditer(to_text(value)):
+                for name in names:
+                    if m.group(name) is not None:
+                        found.setdefault(name, []).append(m.group(name))
+                matches += 1
+                if matches == limit:
+                    break
+            if matches == limit:
+                break
+        if not found:
+            return row
+        return row | {k: v[0] if len(v) == 1 else v for k, v in found.items()}
+
+    return lambda rows: (extract(row) for row in rows)
+
+
+def sed_replacement(text: str) -> Callable[[re.Match], str]:
+    """sed's replacement: ``\\1``..``\\9`` are groups, ``&`` is the whole match (*unverified*
+    for ``&``: sed's meaning, which Splunk's rex docs do not spell out)."""
+    parts = re.split(r"(\\\d|\\&|&)", text)
+
+    def replace(m: re.Match) -> str:
+        out = []
+        for part in parts:
+            if part == "&":
+                out.append(m.group(0))
+            elif part == "\\&":
+                out.append("&")
+            elif len(part) == 2 and part[0] == "\\" and part[1].isdigit():
+                out.append(m.group(int(part[1])) or "" if int(part[1]) <= (m.re.groups) else "")
+            else:
+                out.append(part)
+        return "".join(out)
+
+    return replace
+
+
+def fillnull_stage(command: ast.Fillnull) -> Stage:
+    """Search Reference, fillnull: null fields get ``value``; without a field list, every
+    field that some result has (so the results are held until the last one)."""
+    value = command.value
+    if command.fields:
+        fields = command.fields
+        return lambda rows: ({f: value for f in fields if row.get(f) is None} | row for row in rows)
+
+    def run(rows: Iterator[Row]) -> Iterator[Row]:
+        collected = list(rows)
+        names = list(dict.fromkeys(k for row in collected for k in row))
+        for row in collected:
+            yield {k: row[k] if row.get(k) is not None else value for k in names}
+
+    return run
+
+
+def spath_stage(command: ast.Spath) -> Stage:
+    """Search Reference, spath, for JSON input: ``a.b`` steps into objects, ``{}`` takes
+    every element of an array (multivalue), ``{n}`` one element (1-based, *unverified*);
+    without a path every leaf becomes a field named by its path. XML input is refused."""
+    path = None if command.path is None else parse_json_path(command.path, command.pos)
+    output = command.output or command.path
+
+    def extract(row: Row) -> Row:
+        text = row.get(command.input)
+        if text is None:
+            return row
+        text = to_text(text[0] if isinstance(text, list) else text)
+        try:
+            data = json.loads(text)
+        except ValueError:
+            if text.lstrip().startswith("<"):
+                raise SplError("spath: XML input is not supported", command.pos) from None
+            return row
+        if path is None:
+            found: dict[str, list] = {}
+            flatten(data, "", found)
+            return row | {k: v[0] if len(v) == 1 else v for k, v in found.items()}
+        values = [json_text(v) for v in follow(data, path) if v is not None and not isinstance(v, (dict, list))]
+        values += [json.dumps(v, separators=(",", ":")) for v in follow(data, path) if isinstance(v, (dict, list))]
+        if not values:
+            return row
+        return row | {output: values[0] if len(values) == 1 else values}
+
+    return lambda rows: (extract(row) for row in rows)
+
+
+JSON_STEP = re.compile(r"([^.{}]*)((?:\{\d*\})*)")
+
+
+def parse_json_path(path: str, pos: int) -> list[tuple[str, list[int | None]]]:
+    """``a.b{}.c{2}`` → [("a", []), ("b", [None]), ("c", [2])]."""
+    steps = []
+    for part in path.split("."):
+        m = JSON_STEP.fullmatch(part)
+        if not m:
+            raise SplError(f"unsupported spath path '{path}'", pos)
+        indexes = [int(i) if i else None for i in re.findall(r"\{(\d*)\}", m.group(2))]
+        steps.append((m.group(1), indexes))
+    return steps
+
+
+def follow(data, steps) -> list:
+    current = [data]
+    for name, indexes in steps:
+        if name:
+            current = [d[name] for d in current if isinstance(d, dict) and name in d]
+        for index in indexes:
+            nxt = []
+            for d in current:
+                if isinstance(d, list):
+                    nxt.extend(d if index is None else d[index - 1 : index] if index > 0 else [])
+            current = nxt
+    return current
+
+
+def flatten(data, prefix: str, found: dict[str, list]) -> None:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            flatten(value, f"{prefix}.{key}" if prefix else key, found)
+    elif isinstance(data, list):
+        for item in data:
+            flatten(item, prefix + "{}", found)
+    elif data is not None:
+        found.setdefault(prefix, []).append(json_text(data))
+
+
+def json_text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def foreach_stage(command: ast.Foreach) -> Stage:
+    """Search Reference, foreach: the bracketed eval runs once per field matching the
+    wildcards, with ``<<FIELD>>`` the field and ``<<MATCHSTR>>`` what ``*`` matched."""
+    def compile_for(name: str, matched: str) -> list[Stage]:
+        text = command.template.replace("<<FIELD>>", name).replace("<<MATCHSTR>>", matched)
+        commands = parse_pipeline("|" + text, command.template_pos - 1).commands  # commands, no leading |
+        for c in commands:
+            if not isinstance(c, ast.Eval):
+                raise SplError("foreach supports only eval in its [subsearch]", c.pos)
+        return [eval_stage(c) for c in commands]
+
+    compile_for("field", "field")  # refuse a bad template before any row is read
+    matchers = [(wildcard_regex(p), "*" in p) for p in command.patterns]
+    cache: dict[str, list[Stage]] = {}
+
+    def apply(row: Row) -> Row:
+        for name in list(row):
+            for compiled, wild in matchers:
+                m = compiled.match(name)
+                if m is None:
+                    continue
+                stages = cache.get(name)
+                if stages is None:
+                    matched = "".join(m.groups()) if wild else ""
+                    stages = cache[name] = compile_for(name, matched)
+                for stage in stages:
+                    row = next(stage(iter([row])))
+                break
+        return row
+
+    return lambda rows: (apply(row) for row in rows)
+
+
+def regex_stage(command: ast.Regex) -> Stage:
+    compiled = regex(command.pattern)
+    field, negate = command.field, command.negate
+
+    def test(row: Row) -> bool:
+        found = any(compiled.search(to_text(v)) for v in values_of(row.get(field)))
+        return found != negate
+
+    return filter_stage(test)
+
+
+def join_stage(command: ast.Join, subsearch_results: Callable[[], list[Row]]) -> Stage:
+    """Search Reference, join: each result joins the subsearch results whose join fields
+    hold the same values (case-sensitive text); their fields overwrite the result's. At most
+    ``max`` matches per result (0: all). inner drops a result with no match, left keeps it."""
+    fields = command.fields
+
+    def key_of(row: Row) -> tuple | None:
+        values = [row.get(f) for f in fields]
+        if any(v is None for v in values):
+            return None
+        return tuple(tuple(to_text(x) for x in v) if isinstance(v, list) else to_text(v) for v in values)
+
+    def run(rows: Iterator[Row]) -> Iterator[Row]:
+        index: dict[tuple, list[Row]] = {}
+        for sub in subsearch_results():
+            if (key := key_of(sub)) is not None:
+                index.setdefault(key, []).append(sub)
+        for row in rows:
+            key = key_of(row)
+            matches = index.get(key, []) if key is not None else []
+            if command.max:
+                matches = matches[: command.max]
+            if not matches:
+                if command.type == "left":
+                    yield row
+                continue
+            for match in matches:
+                yield row | match
+
+    return run
+
+
+XML_ELEMENT = re.compile(r"<([A-Za-z_][\w.:-]*)(?:\s[^<>]*)?>([^<>]*)</\1\s*>")
+
+
+def xmlkv_stage(command: ast.Xmlkv) -> Stage:
+    """Search Reference, xmlkv: ``<key>value</key>`` becomes the field key=value (elements
+    holding only text; a key seen again becomes multivalue, *unverified*)."""
+    def extract(row: Row) -> Row:
+        found: dict[str, list[str]] = {}
+        for value in values_of(row.get(command.field)):
+            for m in XML_ELEMENT.finditer(to_text(value)):
+                found.setdefault(m.group(1), []).append(m.group(2))
+        return row | {k: v[0] if len(v) == 1 else v for k, v in found.items()} if found else row
+
+    return lambda rows: (extract(row) for row in rows)
+
+
+def fromjson_stage(command: ast.Fromjson) -> Stage:
+    """Search Reference, fromjson: each top-level key of the field's JSON object becomes a
+    field (prefixed); arrays become multivalue fields, objects stay JSON text."""
+    def expand(row: Row) -> Row:
+        value = row.get(command.field)
+        if value is None:
+            return row
+        try:
+            data = json.loads(to_text(value[0] if isinstance(value, list) else value))
+        except ValueError:
+            return row
+        if not isinstance(data, dict):
+            return row
+        out = dict(row)
+        for key, item in data.items():
+            items = [json_value(i) for i in (item if isinstance(item, list) else [item]) if i is not None]
+            if items:
+                out[command.prefix + key] = items[0] if len(items) == 1 and not isinstance(item, list) else items
+        return out
+
+    return lambda rows: (expand(row) for row in rows)
+
+
+def json_value(value) -> str:
+    return json.dumps(value, separators=(",", ":")) if isinstance(value, (dict, list)) else json_text(value)
+
+
+def addtotals_stage(command: ast.Addtotals) -> Stage:
+    """Search Reference, addtotals: the sum of each result's numeric fields (all of them, or
+    those the list names, wildcards allowed) in ``fieldname``."""
+    select = field_selector(command.fields) if command.fields else None
+
+    def total(row: Row) -> Row:
+        names = select(row) if select else [k for k in row if k != command.fieldname]
+        numbers = [n for k in names for v in values_of(row.get(k)) if (n := to_number(v)) is not None]
+        return row | {command.fieldname: sum(numbers)} if numbers else row
+
+    return lambda rows: (total(row) for row in rows)
+
+
+def replace_stage(command: ast.Replace) -> Stage:
+    """Search Reference, replace: a whole value matching a pattern (``*`` wildcards, case-
+    sensitive, *unverified*) becomes the replacement, whose ``*`` take what the pattern's
+    matched; the first matching pair wins."""
+    pairs = [(re.compile("(.*)".join(re.escape(p) for p in old.split("*")) + r"\Z", re.DOTALL), new.split("*"))
+             for old, new in command.pairs]
+
+    def replaced(value):
+        if isinstance(value, list):
+            return [replaced(v) for v in value]
+        text = to_text(value)
+        for pattern, pieces in pairs:
+            if m := pattern.match(text):
+                return pieces[0] + "".join(g + p for g, p in zip(m.groups(), pieces[1:]))
+        return value
+
+    def apply(row: Row) -> Row:
+        names = command.fields or list(row)
+        return row | {k: replaced(row[k]) for k in names if row.get(k) is not None}
+
+    return lambda rows: (apply(row) for row in rows)
+
+
+def mvexpand_stage(command: ast.Mvexpand) -> Stage:
+    """Search Reference, mvexpand: one result per value of the field (the first ``limit``);
+    a result whose field is null or single-valued passes unchanged (*unverified* for null)."""
+    field, limit = command.field, command.limit or None
+
+    def run(rows: Iterator[Row]) -> Iterator[Row]:
+        for row in rows:
+            value = row.get(field)
+            if not isinstance(value, list):
+                yield row
+                continue
+            for item in value[:limit]:
+                yield row | {field: item}
+
+    return run
+
+
+def makemv_stage(command: ast.Makemv) -> Stage:
+    """Search Reference, makemv: a field's text split by ``delim`` or into the matches of
+    ``tokenizer`` (its first group when it has one); empty values dropped unless allowempty."""
+    tokenizer = regex(command.tokenizer) if command.tokenizer else None
+
+    def split(text: str) -> list[str]:
+        if tokenizer is None:
+            return text.split(command.delim)
+        return [m.group(1) if tokenizer.groups else m.group(0) for m in tokenizer.finditer(text)]
+
+    def apply(row: Row) -> Row:
+        value = row.get(command.field)
+        if value is None or isinstance(value, list):
+            return row
+        parts = [p for p in split(to_text(value)) if p or command.allow_empty]
+        if not parts:
+            return {k: v for k, v in row.items() if k != command.field}
+        return row | {command.field: parts[0] if len(parts) == 1 else parts}
+
+    return lambda rows: (apply(row) for row in rows)
+
+
 def command_stage(command: ast.Command) -> Stage:
     """The stage of any non-generating command."""
     if isinstance(command, ast.Search):
@@ -508,6 +1114,19 @@ def command_stage(command: ast.Command) -> Stage:
     if isinstance(command, ast.Stats):
         return aggregate_stage(command.aggregations, command.by)
     builders = {
+        ast.Bin: bin_stage,
+        ast.Rex: rex_stage,
+        ast.Fillnull: fillnull_stage,
+        ast.Spath: spath_stage,
+        ast.Foreach: foreach_stage,
+        ast.Regex: regex_stage,
+        ast.Mvexpand: mvexpand_stage,
+        ast.Makemv: makemv_stage,
+        ast.Eventstats: eventstats_stage,
+        ast.Xmlkv: xmlkv_stage,
+        ast.Fromjson: fromjson_stage,
+        ast.Addtotals: addtotals_stage,
+        ast.Replace: replace_stage,
         ast.Eval: eval_stage,
         ast.Rename: rename_stage,
         ast.Convert: convert_stage,

@@ -6,11 +6,18 @@ in arithmetic and comparisons as numbers, as in Splunk.
 """
 from __future__ import annotations
 
+import decimal
+import hashlib
+import ipaddress
+import math
 import re
+import time
+import urllib.parse
 from collections.abc import Callable
 from functools import lru_cache
 
 from .errors import SplError
+from .timefmt import compile_format, parse_time, relative_time
 
 NUMBER = re.compile(r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*\Z")
 
@@ -43,6 +50,12 @@ def to_text(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return format_number(value)
+
+
+def whole(value) -> int | None:
+    """A number as a whole number for an index or a length (None if not a finite number)."""
+    n = to_number(value)
+    return None if n is None or not math.isfinite(n) else int(n)
 
 
 def values_of(value) -> list:
@@ -111,15 +124,14 @@ def fn_substr(text, start, length=None):
     """1-based start; a negative start counts from the end (Splunk's substr)."""
     if text is None or start is None:
         return None
-    s, begin = to_text(text), to_number(start)
+    s, begin = to_text(text), whole(start)
     if begin is None:
         return None
-    begin = int(begin)
     index = len(s) + begin if begin < 0 else max(begin - 1, 0)
     if length is None:
         return s[index:]
-    count = to_number(length)
-    return None if count is None else s[index : index + max(int(count), 0)]
+    count = whole(length)
+    return None if count is None else s[index : index + max(count, 0)]
 
 
 def fn_replace(text, pattern, replacement):
@@ -146,8 +158,288 @@ def fn_null():
     return None
 
 
+# --- multivalue functions (Search Reference, "Multivalue eval functions") ----------------
+
+
+def multi(values: list):
+    """A list of values as a field value: null when empty, one value when single."""
+    return None if not values else values[0] if len(values) == 1 else values
+
+
+def fn_mvindex(mv, start, end=None):
+    """0-based; negative indexes count from the end; ``end`` is included."""
+    values, first = values_of(mv), whole(start)
+    if not values or first is None:
+        return None
+    first += len(values) if first < 0 else 0
+    last = first if end is None else whole(end)
+    if last is None:
+        return None
+    last += len(values) if end is not None and last < 0 else 0
+    if not 0 <= first < len(values) or last < first:
+        return None
+    return multi(values[first : last + 1])
+
+
+def fn_mvappend(*args):
+    return multi([v for a in args for v in values_of(a)])
+
+
+def fn_mvjoin(mv, delimiter):
+    if mv is None or delimiter is None:
+        return None
+    return to_text(delimiter).join(to_text(v) for v in values_of(mv))
+
+
+def fn_mvfind(mv, pattern):
+    """The index of the first value the regular expression matches, or null."""
+    if mv is None or pattern is None:
+        return None
+    compiled = regex(to_text(pattern))
+    return next((i for i, v in enumerate(values_of(mv)) if compiled.search(to_text(v))), None)
+
+
+def fn_mvdedup(mv):
+    return multi(list(dict.fromkeys(to_text(v) for v in values_of(mv))))
+
+
+def fn_mvsort(mv):
+    return multi(sorted(to_text(v) for v in values_of(mv)))
+
+
+def fn_mvzip(a, b, delimiter=","):
+    if a is None or b is None:
+        return None
+    return multi([f"{to_text(x)}{to_text(delimiter)}{to_text(y)}" for x, y in zip(values_of(a), values_of(b))])
+
+
+def fn_split(text, delimiter):
+    """An empty delimiter splits into characters."""
+    if text is None or delimiter is None:
+        return None
+    t, d = to_text(text), to_text(delimiter)
+    return multi(list(t) if d == "" else t.split(d))
+
+
+# --- text ------------------------------------------------------------------------------
+
+
+def fn_trim(text, chars=" \t"):
+    """trim/ltrim/rtrim: spaces and tabs by default."""
+    return None if text is None or chars is None else to_text(text).strip(to_text(chars))
+
+
+def fn_ltrim(text, chars=" \t"):
+    return None if text is None or chars is None else to_text(text).lstrip(to_text(chars))
+
+
+def fn_rtrim(text, chars=" \t"):
+    return None if text is None or chars is None else to_text(text).rstrip(to_text(chars))
+
+
+def fn_urldecode(text):
+    """%XX sequences decoded as UTF-8 (``+`` stays, *unverified*)."""
+    return None if text is None else urllib.parse.unquote(to_text(text), errors="replace")
+
+
+def fn_tostring(value, fmt=None):
+    """Text of a value; formats "hex", "commas" (2 decimals for non-integers) and
+    "duration" (seconds as HH:MM:SS)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if fmt is None:
+        return to_text(value)
+    n = to_number(value)
+    if n is None or not math.isfinite(n):
+        return to_text(value)
+    kind = to_text(fmt).lower()
+    if kind == "hex":
+        return hex(int(n))
+    if kind == "commas":
+        return f"{int(n):,}" if float(n).is_integer() else f"{n:,.2f}"
+    if kind == "duration":
+        seconds = int(n)
+        return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    raise SplError(f"unsupported tostring format '{to_text(fmt)}'")
+
+
+def fn_tonumber(value, base=10):
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    b = whole(base)
+    if b is None or b == 10:
+        return to_number(value)
+    try:
+        return int(to_text(value).strip(), b)
+    except ValueError:  # not a number in that base, or a base int() does not take
+        return None
+
+
+def fn_hash(algorithm: str) -> Callable:
+    def digest(value):
+        return None if value is None else hashlib.new(algorithm, to_text(value).encode()).hexdigest()
+    return digest
+
+
+def fn_cidrmatch(cidr, ip):
+    if cidr is None or ip is None:
+        return None
+    try:
+        return ipaddress.ip_address(to_text(ip).strip()) in ipaddress.ip_network(to_text(cidr).strip(), strict=False)
+    except ValueError:
+        return False
+
+
+# --- numbers ---------------------------------------------------------------------------
+
+
+def numeric(fn: Callable) -> Callable:
+    """A function of numbers: null when an argument is not a number or the result is undefined."""
+    def apply(*args):
+        numbers = [to_number(a) for a in args]
+        if any(n is None for n in numbers):
+            return None
+        try:
+            result = fn(*numbers)
+        except (ValueError, ArithmeticError):  # math domain, overflow, decimal's limits
+            return None
+        return None if isinstance(result, float) and not math.isfinite(result) else result
+    return apply
+
+
+def round_half_up(x, digits=0):
+    """round(): halves away from zero (*unverified* for exact halves)."""
+    quantum = decimal.Decimal(1).scaleb(-int(digits))
+    result = decimal.Decimal(repr(x)).quantize(quantum, rounding=decimal.ROUND_HALF_UP)
+    return int(result) if int(digits) <= 0 else float(result)
+
+
+def fn_log(x, base=10):
+    return math.log(x, base)
+
+
+def extreme(pick_max: bool) -> Callable:
+    """min/max of numbers and text: numbers compare numerically, text compares as text,
+    and any text counts as greater than any number."""
+    def apply(*args):
+        values = [v for a in args for v in values_of(a)]
+        if not values:
+            return None
+        keyed = [((1, to_text(v)) if to_number(v) is None else (0, to_number(v)), v) for v in values]
+        key, value = (max if pick_max else min)(keyed, key=lambda kv: kv[0])
+        return key[1]
+    return apply
+
+
+# --- time (Search Reference, "Date and Time functions"; UTC like convert ctime) --------
+
+
+def fn_relative_time(epoch, modifier):
+    n = to_number(epoch)
+    if n is None or modifier is None:
+        return None
+    try:
+        result = relative_time(n, to_text(modifier))
+    except (OverflowError, ValueError, OSError):  # beyond datetime's years 1..9999
+        return None
+    return None if result is None else int(result) if float(result).is_integer() else result
+
+
+@lru_cache(maxsize=64)
+def time_format(fmt: str) -> Callable[[float], str]:
+    return compile_format(fmt)
+
+
+def fn_strftime(epoch, fmt):
+    n = to_number(epoch)
+    if n is None or fmt is None or not math.isfinite(n):
+        return None
+    try:
+        return time_format(to_text(fmt))(n)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def fn_strptime(text, fmt):
+    if text is None or fmt is None:
+        return None
+    result = parse_time(to_text(text), to_text(fmt))
+    return None if result is None else int(result) if float(result).is_integer() else result
+
+
+# --- types -----------------------------------------------------------------------------
+
+
+def fn_typeof(value):
+    if value is None:
+        return "Invalid"
+    if isinstance(value, bool):
+        return "Boolean"
+    if isinstance(value, list):
+        return "Multivalue"
+    return "Number" if to_number(value) is not None else "String"
+
+
+def fn_isnum(value):
+    return value is not None and not isinstance(value, (bool, list)) and to_number(value) is not None
+
+
+def fn_isint(value):
+    n = None if isinstance(value, (bool, list)) else to_number(value)
+    return n is not None and float(n).is_integer()
+
+
+def fn_isstr(value):
+    return isinstance(value, str) and to_number(value) is None
+
+
 # name -> (implementation, minimum arguments, maximum arguments)
 FUNCTIONS: dict[str, tuple[Callable, int, int]] = {
+    "mvindex": (fn_mvindex, 2, 3),
+    "mvappend": (fn_mvappend, 1, 254),
+    "mvjoin": (fn_mvjoin, 2, 2),
+    "mvfind": (fn_mvfind, 2, 2),
+    "mvdedup": (fn_mvdedup, 1, 1),
+    "mvsort": (fn_mvsort, 1, 1),
+    "mvzip": (fn_mvzip, 2, 3),
+    "split": (fn_split, 2, 2),
+    "trim": (fn_trim, 1, 2),
+    "ltrim": (fn_ltrim, 1, 2),
+    "rtrim": (fn_rtrim, 1, 2),
+    "urldecode": (fn_urldecode, 1, 1),
+    "tostring": (fn_tostring, 1, 2),
+    "tonumber": (fn_tonumber, 1, 2),
+    "md5": (fn_hash("md5"), 1, 1),
+    "sha1": (fn_hash("sha1"), 1, 1),
+    "sha256": (fn_hash("sha256"), 1, 1),
+    "sha512": (fn_hash("sha512"), 1, 1),
+    "cidrmatch": (fn_cidrmatch, 2, 2),
+    "round": (numeric(round_half_up), 1, 2),
+    "abs": (numeric(abs), 1, 1),
+    "floor": (numeric(math.floor), 1, 1),
+    "ceil": (numeric(math.ceil), 1, 1),
+    "ceiling": (numeric(math.ceil), 1, 1),
+    "pow": (numeric(math.pow), 2, 2),
+    "sqrt": (numeric(math.sqrt), 1, 1),
+    "exp": (numeric(math.exp), 1, 1),
+    "ln": (numeric(math.log), 1, 1),
+    "log": (numeric(fn_log), 1, 2),
+    "min": (extreme(False), 1, 254),
+    "max": (extreme(True), 1, 254),
+    "typeof": (fn_typeof, 1, 1),
+    "isnum": (fn_isnum, 1, 1),
+    "isint": (fn_isint, 1, 1),
+    "isstr": (fn_isstr, 1, 1),
+    "relative_time": (fn_relative_time, 2, 2),
+    "strftime": (fn_strftime, 2, 2),
+    "strptime": (fn_strptime, 2, 2),
+    "time": (time.time, 0, 0),
+    "true": (lambda: True, 0, 0),
+    "false": (lambda: False, 0, 0),
     "lower": (fn_lower, 1, 1),
     "upper": (fn_upper, 1, 1),
     "if": (fn_if, 3, 3),

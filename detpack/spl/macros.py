@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .errors import SplError
+from .lexer import QUOTED_STRINGS
 
 STANZA_NAME = re.compile(r"([A-Za-z0-9_.:-]+?)(?:\((\d+)\))?\Z")
 MAX_DEPTH = 50
@@ -56,18 +57,55 @@ def expand(spl: str, macros: Mapping[str, MacroDef]) -> str:
 
 
 def expand_text(text: str, macros: Mapping[str, MacroDef], stack: tuple[str, ...], base: int | None) -> str:
+    """Replace comments with a space and macro calls with their definitions.
+
+    Splunk's Search Manual, "Add comments to searches": text between triple
+    backticks is a comment, replaced with a space. Knowledge Manager Manual, "Use
+    search macros in searches": macros inside quoted values are not expanded.
+    """
     out: list[str] = []
     i = 0
-    while (start := text.find("`", i)) != -1:
-        end = text.find("`", start + 1)
+    while (start := next_special(text, i)) != -1:
         here = start if base is None else base
-        if end == -1:
-            raise SplError("unterminated macro call (missing closing backtick)", here)
         out.append(text[i:start])
-        out.append(expand_call(text[start + 1 : end], macros, stack, here))
-        i = end + 1
+        if text[start] == "\\":  # an escaped character (``\\"`` opens no quoted value)
+            end = start + 2
+            out.append(text[start:end])
+        elif text[start] == '"':
+            end = quoted_end(text, start)
+            out.append(text[start:end])
+        elif text.startswith(COMMENT, start):
+            close = text.find(COMMENT, start + len(COMMENT))
+            if close == -1:
+                raise SplError("unterminated comment (missing closing ```)", here)
+            out.append(" ")
+            end = close + len(COMMENT)
+        else:
+            close = text.find("`", start + 1)
+            if close == -1:
+                raise SplError("unterminated macro call (missing closing backtick)", here)
+            out.append(expand_call(text[start + 1 : close], macros, stack, here))
+            end = close + 1
+        i = end
     out.append(text[i:])
     return "".join(out)
+
+
+COMMENT = "```"
+QUOTED_STRING = QUOTED_STRINGS['"']
+SPECIAL = re.compile(r'["`\\]')
+
+
+def next_special(text: str, i: int) -> int:
+    m = SPECIAL.search(text, i)
+    return -1 if m is None else m.start()
+
+
+def quoted_end(text: str, i: int) -> int:
+    """Index after the double-quoted string at ``i``; an unterminated one runs to the
+    end (the parser reports it at its position)."""
+    m = QUOTED_STRING.match(text, i)
+    return m.end() if m else len(text)
 
 
 def expand_call(call: str, macros: Mapping[str, MacroDef], stack: tuple[str, ...], pos: int) -> str:
@@ -82,9 +120,24 @@ def expand_call(call: str, macros: Mapping[str, MacroDef], stack: tuple[str, ...
     if macro is None:
         raise SplError(f"undefined macro '{key}'", pos)
     body = macro.definition
-    for arg_name, value in zip(macro.args, args):
+    for arg_name, value in bind_arguments(macro, args).items():
         body = body.replace(f"${arg_name}$", value)
     return expand_text(body, macros, (*stack, key), pos)
+
+
+NAMED_ARGUMENT = re.compile(r"([A-Za-z0-9_-]+)\s*=(.*)\Z", re.DOTALL)
+
+
+def bind_arguments(macro: MacroDef, args: list[str]) -> dict[str, str]:
+    """Argument name → value, as written (quotes kept). Values bind by position, or by
+    name when every one is written ``name=value`` with exactly the macro's argument
+    names (*unverified* against a real splunkd: a positional value that looks like
+    ``name=...`` for one of the macro's own arguments is taken as named)."""
+    named = [NAMED_ARGUMENT.match(a) for a in args]
+    names = [m.group(1) for m in named if m]
+    if args and len(names) == len(args) and sorted(names) == sorted(macro.args):
+        return {m.group(1): m.group(2).strip() for m in named}
+    return dict(zip(macro.args, args))
 
 
 def split_call(call: str, pos: int) -> tuple[str, list[str]]:

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 
 from . import ast
-from .errors import SplError
-from .evaluate import Row, Stage, aggregate_stage, command_stage, compile_search, fold, value_matcher
+from .errors import SplError, UnknownKnowledge
+from .evaluate import Row, Stage, aggregate_stage, command_stage, compile_search, fold, join_stage, value_matcher
 
 UNPREFIXED_FIELDS = frozenset({"_time", "host", "source", "sourcetype"})
 ENTITY_CHARACTERS = frozenset("&<>\"'")
@@ -49,11 +50,37 @@ class Prefilter:
         return keep if then is None else lambda raw: keep(raw) and then(raw)
 
 
+Inputs = Callable[[str | None], Iterable[Row]]  # data model (None: events' fields) -> its rows
+
+
+class Subsearch:
+    """A join's subsearch: its plan and, once the search runs, its results."""
+
+    def __init__(self, plan: "Plan", pos: int):
+        self.plan = plan
+        self.pos = pos
+        self.inputs: Inputs | None = None
+
+    def results(self) -> list[Row]:
+        if self.inputs is None:
+            raise SplError("join: the caller gave no rows for the subsearch", self.pos)
+        # Search Reference, join: a subsearch returns at most 50,000 results (subsearch maxout).
+        return list(islice(self.plan.execute(self.inputs(self.plan.datamodel), self.inputs), SUBSEARCH_MAXOUT))
+
+
+SUBSEARCH_MAXOUT = 50_000
+
+
 @dataclass
 class Plan:
     datamodel: str | None  # e.g. "Endpoint.Processes" when input rows are data-model rows
     prefilter: Prefilter | None
     stages: list[Stage] = field(default_factory=list)
+    subsearches: list[Subsearch] = field(default_factory=list)  # read the events again
+
+    def datamodels(self) -> set[str | None]:
+        """Every input this search reads: its own and its subsearches'."""
+        return {self.datamodel}.union(*(s.plan.datamodels() for s in self.subsearches))
 
     def keep(self, then: Callable[[str], bool] | None = None) -> Callable[[str], bool] | None:
         """The raw-text test for ``read_events`` (prefilter, then ``then``), or None."""
@@ -61,7 +88,11 @@ class Plan:
             return then
         return self.prefilter.compile(then)
 
-    def execute(self, rows: Iterable[Row]) -> Iterator[Row]:
+    def execute(self, rows: Iterable[Row], inputs: Inputs | None = None) -> Iterator[Row]:
+        """The results of ``rows`` (this search's input); ``inputs`` gives the rows of any
+        subsearch (which reads the events again, perhaps through another data model)."""
+        for subsearch in self.subsearches:
+            subsearch.inputs = inputs
         stream: Iterator[Row] = iter(rows)
         for stage in self.stages:
             stream = stage(stream)
@@ -74,11 +105,21 @@ def plan(pipeline: ast.Pipeline, datamodels: Collection[str],
     for command in rest:
         if isinstance(command, ast.Tstats):
             raise SplError("tstats must be the first command", command.pos)
-    stages = [command_stage(c) for c in rest]
+    subsearches: list[Subsearch] = []
+
+    def stage_of(command: ast.Command) -> Stage:
+        if not isinstance(command, ast.Join):
+            return command_stage(command)
+        subsearch = Subsearch(plan(command.subsearch, datamodels, (), constant_values), command.pos)
+        subsearches.append(subsearch)
+        return join_stage(command, subsearch.results)
+
     if not isinstance(first, ast.Tstats):
-        return Plan(None, None, [command_stage(first), *stages])
+        stages = [stage_of(c) for c in pipeline.commands]
+        return Plan(None, None, stages, subsearches)
+    stages = [stage_of(c) for c in rest]
     if first.datamodel not in datamodels:
-        raise SplError(f"unsupported data model '{first.datamodel}'", first.pos)
+        raise UnknownKnowledge("data model", first.datamodel, first.pos)
     check_tstats_options(first)
     check_tstats_where(first.where)
     prefix = first.datamodel.rsplit(".", 1)[-1] + "."
@@ -87,7 +128,7 @@ def plan(pipeline: ast.Pipeline, datamodels: Collection[str],
     prefilter = None
     if first.where is not None:
         prefilter = build_prefilter(first.where, prefix, set(verbatim_fields), {fold(c) for c in constant_values})
-    return Plan(first.datamodel, prefilter, [generator, *stages])
+    return Plan(first.datamodel, prefilter, [generator, *stages], subsearches)
 
 
 def datamodel_resolver(prefix: str) -> Callable[[str], str | None]:
@@ -114,13 +155,19 @@ def check_tstats_where(expr: ast.SearchExpr | None) -> None:
             check_tstats_where(item)
     elif isinstance(expr, ast.Not):
         check_tstats_where(expr.item)
+    elif isinstance(expr, ast.Term):
+        raise SplError(f"unsupported free-text term '{expr.value}' in tstats (data-model rows have no _raw)", expr.pos)
     elif isinstance(expr, (ast.Compare, ast.InList)) and expr.field.lower() == "nodename":
         raise SplError(f"unsupported tstats filter '{expr.field}' (data-model node selection)", expr.pos)
 
 
 def tstats_stage(command: ast.Tstats, resolve: Callable[[str], str | None]) -> Stage:
     """Filter data-model rows with ``where``, then aggregate per BY group."""
-    aggregate = aggregate_stage(command.aggregations, command.by, resolve, command.option("fillnull_value"))
+    for aggregation in command.aggregations:
+        if aggregation.expr is not None:
+            raise SplError("tstats takes no eval expressions", aggregation.pos)
+    aggregate = aggregate_stage(command.aggregations, command.by, resolve, command.option("fillnull_value"),
+                                command.span)
     if command.where is None:
         return aggregate
     test = compile_search(command.where, resolve)

@@ -3,14 +3,15 @@
 Splunk formats ``convert ctime()`` in the searching user's time zone; replays
 here use UTC so that results do not depend on the machine. Directives are
 checked when the search is planned, so an unknown one fails before any data is
-read. Subseconds: ``%<n>N`` (default 3 digits) from the time's integer
-microseconds, truncated or zero-padded to n digits; ``%Q`` is refused.
+read. Subseconds: ``%<n>N`` (``%N`` alone: 9 digits, Splunk's documented default) from the time's integer
+microseconds, truncated or zero-padded to n digits; ``%Q`` likewise, 3 digits by default.
 """
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from .errors import SplError
 
@@ -68,7 +69,10 @@ def compile_format(fmt: str, pos: int | None = None) -> Callable[[float], str]:
 
 
 def directive(width: str, letter: str, pos: int | None) -> Callable[[datetime, int], str]:
+    # Search Reference, "Date and time format variables": %N is %9N, %Q is %3Q.
     if letter == "N":
+        return subseconds(int(width or 9))
+    if letter == "Q":
         return subseconds(int(width or 3))
     if letter == "s" and not width:
         return lambda t, micros: str(int(t.timestamp()))
@@ -83,3 +87,96 @@ def subseconds(digits: int) -> Callable[[datetime, int], str]:
     if digits <= 6:
         return lambda t, micros: f"{micros:06d}"[:digits]
     return lambda t, micros: f"{micros:06d}" + "0" * (digits - 6)
+
+
+# --- relative_time and strptime ---------------------------------------------------------
+
+# Search Reference, "Time modifiers": [+|-]<int><unit> offsets and @<unit> snaps.
+RELATIVE_PART = re.compile(r"([+-])(\d*)([A-Za-z]+)|@([A-Za-z]+\d?)")
+TIME_UNITS = {
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), "s"),
+    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), "m"),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), "h"),
+    **dict.fromkeys(("d", "day", "days"), "d"),
+    **dict.fromkeys(("w", "week", "weeks"), "w"),
+    **dict.fromkeys(("mon", "month", "months"), "mon"),
+    **dict.fromkeys(("q", "qtr", "qtrs", "quarter", "quarters"), "q"),
+    **dict.fromkeys(("y", "yr", "yrs", "year", "years"), "y"),
+}
+SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def relative_time(epoch: float, modifier: str) -> float | None:
+    """``epoch`` moved by a relative time modifier such as ``-1d@d`` (in UTC, like
+    ``convert ctime``); None for a modifier this engine does not read."""
+    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    spec, i = modifier.strip(), 0
+    if spec == "now":
+        return epoch
+    while i < len(spec):
+        m = RELATIVE_PART.match(spec, i)
+        if not m:
+            return None
+        if m.group(4):
+            moment = snap(moment, m.group(4).lower())
+        else:
+            unit = TIME_UNITS.get(m.group(3).lower())
+            if unit is None:
+                return None
+            amount = int(m.group(2) or 1) * (1 if m.group(1) == "+" else -1)
+            moment = shift(moment, amount, unit)
+        if moment is None:
+            return None
+        i = m.end()
+    return moment.timestamp()
+
+
+def shift(moment: datetime, amount: int, unit: str) -> datetime | None:
+    if unit in SECONDS:
+        return moment + timedelta(seconds=amount * SECONDS[unit])
+    months = amount * {"mon": 1, "q": 3, "y": 12}[unit]
+    index = moment.year * 12 + moment.month - 1 + months
+    year, month = divmod(index, 12)
+    if not 1 <= year <= 9999:
+        return None
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
+
+
+def snap(moment: datetime, unit_text: str) -> datetime | None:
+    """Back to the start of the unit; ``w0``..``w6`` to the last Sunday..Saturday."""
+    if unit_text[:1] == "w" and unit_text[1:].isdigit():
+        day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        back = (day.isoweekday() % 7 - int(unit_text[1:])) % 7
+        return day - timedelta(days=back)
+    unit = TIME_UNITS.get(unit_text)
+    if unit is None:
+        return None
+    if unit in ("s", "m", "h", "d"):
+        step = SECONDS[unit]
+        return datetime.fromtimestamp(moment.timestamp() // step * step, tz=timezone.utc)
+    if unit == "w":
+        return snap(moment, "w0")
+    start_month = {"mon": moment.month, "q": (moment.month - 1) // 3 * 3 + 1, "y": 1}[unit]
+    return moment.replace(month=start_month, day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+SUBSECONDS = re.compile(r"%\d*N|%Q")
+
+
+def parse_time(text: str, fmt: str) -> float | None:
+    """strptime(): the epoch time ``text`` shows in ``fmt`` (UTC unless it carries a zone),
+    or None when it does not match. ``%s`` is epoch seconds; ``%N``/``%<n>N`` subseconds."""
+    if fmt.strip() == "%s":
+        try:
+            return float(text.strip())
+        except ValueError:
+            return None
+    python_format = SUBSECONDS.sub("%f", fmt)
+    try:
+        moment = datetime.strptime(text, python_format)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()

@@ -1,0 +1,134 @@
+"""Can the offline engine run a search? Expand, parse and plan it, and say why not.
+
+Receives plain values (search texts, a macro table, the data-model names the
+engine has) so that ``validate --spl`` and the coverage benchmark share it. A
+search that fails only because a data model or lookup is not known to the
+engine is told apart from one that uses SPL the engine does not speak: it will
+run once that knowledge is given.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+
+from .errors import SplError, UnknownKnowledge
+from .lexer import split_pipeline
+from .macros import MacroDef, expand
+from .parse import COMMANDS, parse
+from .plan import plan
+
+PARSE, PLAN, KNOWLEDGE, OK = "parse", "plan", "knowledge", "ok"
+
+
+@dataclass(frozen=True)
+class SearchCheck:
+    name: str
+    outcome: str  # ok, knowledge (only a data model/lookup is missing), plan or parse
+    problem: str | None = None  # one line: the construct and what is wrong
+    position: int | None = None  # offset in the macro-expanded search
+    missing: tuple[str, ...] = ()  # knowledge objects the search needs and the engine lacks
+    near: str = ""  # the expanded search from ``position`` on, shortened: what a reader looks for
+
+    @property
+    def parsed(self) -> bool:
+        return self.outcome != PARSE
+
+    @property
+    def runs(self) -> bool:
+        return self.outcome == OK
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "outcome": self.outcome, "problem": self.problem,
+                "position": self.position, "near": self.near, "missing": list(self.missing)}
+
+    def __str__(self) -> str:
+        if self.outcome == OK:
+            return f"{self.name}: ok"
+        where = "" if self.position is None else f" at position {self.position}"
+        where += f' (near "{self.near}")' if self.near else ""
+        if self.outcome == KNOWLEDGE:
+            return f"{self.name}: needs {', '.join(self.missing)}"
+        return f"{self.name}: {self.outcome} error: {self.problem}{where}"
+
+
+LOOKUP_COMMANDS = ("lookup", "inputlookup")
+COMMAND = re.compile(r"\s*([A-Za-z_]+)")
+OPTION = re.compile(r"\s*[A-Za-z_]+\s*=\s*\S+")
+NAME = re.compile(r"\s*([^\s,|]+)")
+NEAR = 30  # characters of context shown after a position
+RAW_CONTEXT = 4 * NEAR  # enough raw text to fill NEAR characters once whitespace is folded
+
+
+def check_search(name: str, search: str, macros: Mapping[str, MacroDef], datamodels: Collection[str]) -> SearchCheck:
+    expanded = None
+    try:
+        expanded, lookups = without_lookups(expand(search, macros))
+        pipeline = parse(expanded)
+    except SplError as error:
+        # Before expansion succeeds, positions point into the search as written.
+        return SearchCheck(name, PARSE, error.message, error.position, (),
+                           near(expanded if expanded is not None else search, error.position))
+    known, missing = set(datamodels), [f"lookup '{lookup}'" for lookup in lookups]
+    first: UnknownKnowledge | None = None
+    while True:
+        try:
+            plan(pipeline, known)
+        except UnknownKnowledge as error:
+            # Plan again as if it were known, to learn whether anything else is wrong.
+            first = first or error
+            missing.append(f"{error.kind} '{error.name}'")
+            if error.kind != "data model" or error.name in known:
+                return SearchCheck(name, KNOWLEDGE, error.message, error.position, tuple(missing))
+            known.add(error.name)
+            continue
+        except SplError as error:
+            return SearchCheck(name, PLAN, error.message, error.position, tuple(missing),
+                               near(expanded, error.position))
+        if not missing:
+            return SearchCheck(name, OK)
+        return SearchCheck(name, KNOWLEDGE, first and first.message, first and first.position, tuple(missing))
+
+
+def near(text: str, position: int | None) -> str:
+    if position is None:
+        return ""
+    context = " ".join(text[position : position + RAW_CONTEXT].split())
+    return context[:NEAR] + ("…" if len(context) > NEAR else "")
+
+
+def without_lookups(spl: str) -> tuple[str, list[str]]:
+    """While the parser has no lookup commands (they read lookup files, knowledge the
+    engine lacks), each is blanked to a command that changes nothing (``fields *``, same
+    length, so positions stay) and its lookup named: the rest of the search is checked."""
+    lookups: list[str] = []
+    out, last = [], 0
+    for text, offset in split_pipeline(spl)[1:]:
+        m = COMMAND.match(text)
+        if not m or m.group(1).lower() not in LOOKUP_COMMANDS or m.group(1).lower() in COMMANDS:
+            continue
+        rest, i = text[m.end():], 0
+        while option := OPTION.match(rest, i):
+            i = option.end()
+        lookups.append(table.group(1) if (table := NAME.match(rest, i)) else "?")
+        out.append(spl[last:offset])
+        out.append(" fields *".ljust(len(text)))
+        last = offset + len(text)
+    out.append(spl[last:])
+    return "".join(out), lookups
+
+
+def check_searches(searches: Iterable[tuple[str, str]], macros: Mapping[str, MacroDef],
+                   datamodels: Collection[str]) -> list[SearchCheck]:
+    return [check_search(name, search, macros, datamodels) for name, search in searches]
+
+
+def summary(checks: list[SearchCheck]) -> str:
+    """One line: how many searches parse, plan (given the knowledge they name) and run."""
+    counts = Counter(c.outcome for c in checks)
+    parsed = len(checks) - counts[PARSE]
+    planned = counts[OK] + counts[KNOWLEDGE]
+    return (f"{len(checks)} search(es): {parsed} parse, {planned} plan, {counts[OK]} run offline; "
+            f"{counts[KNOWLEDGE]} need a data model or lookup the engine lacks, "
+            f"{counts[PLAN]} use SPL it cannot plan, {counts[PARSE]} do not parse")

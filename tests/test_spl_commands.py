@@ -1,0 +1,476 @@
+"""One SPL construct per test, each pinned on small inline rows with the behaviour its
+Search Reference page documents (cited in the engine beside the code)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from detpack.spl import SplError, output_rows, parse, plan
+
+DM = "Endpoint.Processes"
+
+
+def run(spl: str, rows: list[dict], inputs=None) -> list[dict]:
+    return output_rows(plan(parse(spl), {DM}).execute(rows, inputs))[0]
+
+
+def fails(spl: str, message: str) -> None:
+    with pytest.raises(SplError, match=re.escape(message)):
+        plan(parse(spl), {DM})
+
+
+# --- search: free text, operators, a leading "search" ----------------------------------
+
+EVENTS = [
+    {"_raw": "user alice logged on from HOST-1", "EventCode": "4624"},
+    {"_raw": "user bob logged off", "EventCode": "4634"},
+    {"_raw": "alicette ran a shell", "EventCode": "1"},
+]
+
+
+def codes(spl: str) -> list[str]:
+    return [r["EventCode"] for r in run(spl, EVENTS)]
+
+
+def test_free_text_term_matches_a_whole_word_case_insensitively():
+    assert codes("| search ALICE") == ["4624"]
+
+
+def test_free_text_term_with_a_wildcard():
+    assert codes("| search alice*") == ["4624", "1"]
+
+
+def test_quoted_phrase_matches_its_words_in_order():
+    assert codes('| search "logged off"') == ["4634"]
+    assert codes('| search "off logged"') == []
+
+
+def test_lower_case_and_or_not_are_search_terms_not_operators():
+    assert codes("| search user and bob") == []  # the raw text must contain "and"
+    assert codes("| search user AND bob") == ["4634"]
+    assert codes("| search alice or bob") == []
+    assert codes("| search alice OR bob") == ["4624", "4634"]
+    assert codes("| search not bob") == []
+
+
+def test_free_text_combines_with_field_comparisons():
+    assert codes("| search user EventCode=4634") == ["4634"]
+
+
+def test_a_search_may_start_with_the_word_search():
+    assert codes("search EventCode=1") == ["1"]
+    assert codes("SEARCH EventCode=1 | head 1") == ["1"]
+
+
+def test_quoted_field_name_with_in():
+    rows = [{"result.status": "FAILED"}, {"result.status": "ok"}]
+    assert run('| search "result.status" IN ("fail*", "x")', rows) == [{"result.status": "FAILED"}]
+
+
+def test_in_list_tolerates_missing_and_trailing_commas():
+    assert codes('| search EventCode IN ("1" "4624",)') == ["4624", "1"]
+
+
+def test_free_text_in_tstats_where_is_refused_with_its_position():
+    fails(f"| tstats count from datamodel={DM} where alice", "unsupported free-text term 'alice' in tstats")
+
+
+def test_thousands_of_nested_parentheses_are_one_error_not_a_crash():
+    deep = "(" * 5000 + "a=1" + ")" * 5000
+    with pytest.raises(SplError, match=r"parentheses nested deeper than 50 at position \d+"):
+        parse(f"| search {deep}")
+    with pytest.raises(SplError, match=r"parentheses nested deeper than 50"):
+        parse(f"| where {deep.replace('a=1', '1')}")
+    with pytest.raises(SplError, match=r"parentheses nested deeper than 50"):
+        parse("| where " + "NOT " * 5000 + "true()")
+
+
+# --- tstats span -------------------------------------------------------------------------
+
+TIMED = [
+    {"_time": "3600", "dest": "a"},
+    {"_time": "3660", "dest": "a"},
+    {"_time": "7300", "dest": "a"},
+    {"_time": "7300", "dest": "b"},
+]
+
+
+def test_tstats_span_groups_time_into_bins():
+    spl = f"| tstats count from datamodel={DM} by _time, Processes.dest span=1h"
+    assert run(spl, TIMED) == [
+        {"_time": "3600", "Processes.dest": "a", "count": "2"},
+        {"_time": "7200", "Processes.dest": "a", "count": "1"},
+        {"_time": "7200", "Processes.dest": "b", "count": "1"},
+    ]
+
+
+def test_tstats_span_units():
+    spl = f"| tstats count from datamodel={DM} by _time span=10m"
+    assert [r["_time"] for r in run(spl, TIMED)] == ["3600", "7200"]
+
+
+def test_span_needs_time_in_the_by_clause():
+    with pytest.raises(SplError, match="span needs _time in the BY clause"):
+        parse(f"| tstats count from datamodel={DM} by Processes.dest span=1h")
+
+
+@pytest.mark.parametrize("span", ["1mon", "0s", "5x", "h"])
+def test_unsupported_spans_are_named(span):
+    with pytest.raises(SplError, match=f"unsupported span '{span}'"):
+        parse(f"| tstats count from datamodel={DM} by _time span={span}")
+
+
+# --- bin / bucket ----------------------------------------------------------------------
+
+
+def test_bin_floors_time_to_the_span():
+    assert [r["_time"] for r in run("| bin _time span=1h", TIMED)] == ["3600", "3600", "7200", "7200"]
+
+
+def test_bucket_is_bin():
+    assert run("| bucket span=5m _time as t | table t", TIMED[:1]) == [{"t": "3600"}]
+
+
+def test_bin_of_a_number_is_its_range():
+    assert run("| bin size span=10", [{"size": "25"}]) == [{"size": "20-30"}]
+
+
+def test_bin_without_span_is_refused():
+    with pytest.raises(SplError, match=re.escape("bin without span= (automatic bins) is not supported")):
+        parse("| bin _time")
+    with pytest.raises(SplError, match="unsupported bin option 'bins'"):
+        parse("| bin bins=10 _time")
+
+
+# --- rex ----------------------------------------------------------------------------
+
+
+def test_rex_named_groups_become_fields():
+    rows = run('| rex field=cmd "(?<exe>\\w+)\\.exe (?<arg>\\S+)"', [{"cmd": "run cmd.exe /c"}])
+    assert rows == [{"cmd": "run cmd.exe /c", "exe": "cmd", "arg": "/c"}]
+
+
+def test_rex_reads_raw_by_default_and_leaves_fields_when_nothing_matches():
+    rows = run('| rex "id=(?<id>\\d+)"', [{"_raw": "no id", "id": "7"}])
+    assert rows == [{"_raw": "no id", "id": "7"}]
+
+
+def test_rex_max_match_makes_multivalue_fields():
+    rows = run('| rex max_match=0 field=x "(?<n>\\d)"', [{"x": "a1b2c3"}])
+    assert rows[0]["n"] == ["1", "2", "3"]
+    rows = run('| rex max_match=2 field=x "(?<n>\\d)"', [{"x": "a1b2c3"}])
+    assert rows[0]["n"] == ["1", "2"]
+
+
+def test_rex_python_style_group_names_and_pcre_code_points():
+    rows = run('| rex field=x "(?P<a>.)\\x{202E}"', [{"x": "z\u202e"}])
+    assert rows[0]["a"] == "z"
+
+
+def test_rex_sed_mode_replaces_in_the_field():
+    assert run('| rex field=x mode=sed "s/a(b)/<\\1>/g"', [{"x": "abab"}]) == [{"x": "<b><b>"}]
+    assert run('| rex field=x mode=sed "s/a/-/"', [{"x": "aa"}]) == [{"x": "-a"}]
+
+
+def test_rex_errors_are_named():
+    with pytest.raises(SplError, match="rex needs a named group"):
+        parse('| rex field=x "\\d+"')
+    with pytest.raises(SplError, match="invalid regular expression"):
+        parse('| rex "(?<a>"')
+    with pytest.raises(SplError, match="unsupported rex option 'offset_field'"):
+        parse('| rex offset_field=o "(?<a>.)"')
+
+
+# --- stats functions -----------------------------------------------------------------
+
+STATS_ROWS = [
+    {"_time": "20", "u": "a", "n": "4", "cmd": "second"},
+    {"_time": "10", "u": "a", "n": "2", "cmd": "first"},
+    {"_time": "30", "u": "b", "n": "x", "cmd": "third"},
+]
+
+
+def stat(function: str) -> str | list[str]:
+    return run(f"| stats {function} as v", STATS_ROWS)[0]["v"]
+
+
+def test_sum_adds_the_numeric_values():
+    assert stat("sum(n)") == "6"
+
+
+def test_avg_and_mean():
+    assert stat("avg(n)") == "3" and stat("mean(n)") == "3"
+
+
+def test_stdev_is_the_sample_standard_deviation():
+    assert stat("stdev(n)") == "1.414214"
+
+
+def test_range():
+    assert stat("range(n)") == "2"
+
+
+def test_earliest_and_latest_follow_time_not_order():
+    assert stat("earliest(cmd)") == "first"
+    assert stat("latest(cmd)") == "third"
+
+
+def test_earliest_of_time_in_tstats():
+    spl = f"| tstats earliest(_time) as e latest(_time) as l from datamodel={DM}"
+    assert run(spl, TIMED) == [{"e": "3600", "l": "7300"}]
+
+
+def test_first_and_last_follow_arrival_order():
+    assert stat("first(cmd)") == "second" and stat("last(cmd)") == "third"
+
+
+def test_list_keeps_order_and_duplicates():
+    assert stat("list(u)") == ["a", "a", "b"]
+
+
+def test_distinct_count_is_dc():
+    assert stat("distinct_count(u)") == "2"
+
+
+def test_count_of_an_eval_expression_counts_where_true():
+    assert run('| stats count(eval(u="a")) as a_rows', STATS_ROWS) == [{"a_rows": "2"}]
+
+
+def test_values_of_an_eval_expression():
+    spl = '| stats values(eval(if(u="a", cmd, null()))) as cmds'
+    assert run(spl, STATS_ROWS) == [{"cmds": ["first", "second"]}]
+
+
+def test_an_eval_expression_must_be_renamed():
+    with pytest.raises(SplError, match=re.escape("count(eval(...)) must be renamed with AS")):
+        parse('| stats count(eval(u="a"))')
+
+
+def test_tstats_takes_no_eval_expression():
+    fails(f"| tstats count(eval(x=1)) as c from datamodel={DM}", "tstats takes no eval expressions")
+
+
+def test_stats_by_list_with_commas():
+    assert run("| stats count by u, cmd", STATS_ROWS[:1]) == [{"u": "a", "cmd": "second", "count": "1"}]
+
+
+# --- eventstats ------------------------------------------------------------------------
+
+
+def test_eventstats_adds_group_statistics_to_every_row():
+    rows = run("| eventstats count as c by u | table u c", STATS_ROWS)
+    assert rows == [{"u": "a", "c": "2"}, {"u": "a", "c": "2"}, {"u": "b", "c": "1"}]
+
+
+def test_eventstats_leaves_rows_without_the_by_field():
+    assert run("| eventstats count as c by missing", [{"u": "a"}]) == [{"u": "a"}]
+
+
+# --- fillnull ----------------------------------------------------------------------------
+
+
+def test_fillnull_fills_every_field_of_the_results_with_zero():
+    rows = run("| fillnull", [{"a": "1"}, {"b": "2"}])
+    assert rows == [{"a": "1", "b": "0"}, {"a": "0", "b": "2"}]
+
+
+def test_fillnull_value_and_field_list():
+    rows = run("| fillnull value=NULL a c", [{"b": "2"}])
+    assert rows == [{"a": "NULL", "c": "NULL", "b": "2"}]
+
+
+# --- spath ---------------------------------------------------------------------------------
+
+JSON = '{"user": {"name": "bob"}, "ips": ["1.1.1.1", "2.2.2.2"], "ok": true, "n": 3}'
+
+
+def test_spath_extracts_every_leaf_by_its_path():
+    row = run("| spath", [{"_raw": JSON}])[0]
+    assert row["user.name"] == "bob" and row["ips{}"] == ["1.1.1.1", "2.2.2.2"]
+    assert row["ok"] == "true" and row["n"] == "3"
+
+
+def test_spath_path_and_output():
+    assert run("| spath output=who path=user.name | table who", [{"_raw": JSON}]) == [{"who": "bob"}]
+    assert run("| spath input=j ips{2} | table ips{2}", [{"j": JSON}]) == [{"ips{2}": "2.2.2.2"}]
+
+
+def test_spath_on_text_that_is_not_json_extracts_nothing():
+    assert run("| spath", [{"_raw": "plain text"}]) == [{"_raw": "plain text"}]
+
+
+def test_spath_refuses_xml_by_name():
+    with pytest.raises(SplError, match="spath: XML input is not supported"):
+        run("| spath", [{"_raw": "<a>1</a>"}])
+
+
+# --- foreach ---------------------------------------------------------------------------
+
+
+def test_foreach_runs_its_eval_per_matching_field():
+    rows = run("| foreach n_* [eval <<FIELD>>=<<FIELD>>*10, total=total+<<FIELD>>]",
+               [{"n_a": "1", "n_b": "2", "total": "0", "m": "5"}])
+    assert rows == [{"n_a": "10", "n_b": "20", "total": "30", "m": "5"}]
+
+
+def test_foreach_matchstr_is_what_the_wildcard_matched():
+    assert run('| foreach x_* [eval y_<<MATCHSTR>>="<<MATCHSTR>>"]', [{"x_q": "1"}])[0]["y_q"] == "q"
+
+
+def test_foreach_accepts_only_eval():
+    fails("| foreach a* [where a>1]", "foreach supports only eval in its [subsearch]")
+
+
+# --- regex -------------------------------------------------------------------------------
+
+
+def test_regex_keeps_matching_results():
+    rows = [{"f": "evil.exe"}, {"f": "good.dll"}]
+    assert run('| regex f="\\.exe$"', rows) == [{"f": "evil.exe"}]
+    assert run('| regex f!="\\.exe$"', rows) == [{"f": "good.dll"}]
+
+
+def test_regex_reads_raw_by_default():
+    assert codes('| regex "HOST-\\d"') == ["4624"]
+
+
+# --- mvexpand / makemv --------------------------------------------------------------------
+
+
+def test_mvexpand_makes_one_row_per_value():
+    assert run("| mvexpand v", [{"v": ["1", "2"], "k": "x"}]) == [{"v": "1", "k": "x"}, {"v": "2", "k": "x"}]
+    assert run("| mvexpand v limit=1", [{"v": ["1", "2"]}]) == [{"v": "1"}]
+
+
+def test_makemv_splits_on_its_delimiter():
+    assert run('| makemv delim="," v', [{"v": "a,b,,c"}]) == [{"v": ["a", "b", "c"]}]
+    assert run("| makemv v", [{"v": "a b"}]) == [{"v": ["a", "b"]}]
+    assert run('| makemv tokenizer="(\\d)" v', [{"v": "a1b2"}]) == [{"v": ["1", "2"]}]
+
+
+# --- join ----------------------------------------------------------------------------------
+
+
+def test_join_inner_overwrites_with_the_subsearch_fields():
+    rows = [{"k": "1", "a": "x"}, {"k": "2", "a": "y"}]
+    sub = [{"k": "1", "a": "sub", "b": "z"}]
+    result = run("| join k [| search k=* | eval b=b]", rows, inputs=lambda datamodel: sub)
+    assert result == [{"k": "1", "a": "sub", "b": "z"}]
+
+
+def test_join_left_keeps_unmatched_rows_and_max_zero_takes_every_match():
+    rows = [{"k": "1"}, {"k": "2"}]
+    sub = [{"k": "1", "b": "p"}, {"k": "1", "b": "q"}]
+    result = run("| join type=left max=0 k [| search k=*]", rows, inputs=lambda datamodel: sub)
+    assert result == [{"k": "1", "b": "p"}, {"k": "1", "b": "q"}, {"k": "2"}]
+
+
+def test_join_subsearch_reads_its_own_data_model():
+    asked = []
+    spl = f"| search a=1 | join dest [| tstats count from datamodel={DM} by Processes.dest | rename Processes.dest as dest]"
+
+    def inputs(datamodel):
+        asked.append(datamodel)
+        return [{"dest": "h"}]
+
+    assert run(spl, [{"a": "1", "dest": "h"}], inputs) == [{"a": "1", "dest": "h", "count": "1"}]
+    assert asked == [DM]
+
+
+def test_join_without_rows_for_its_subsearch_says_so():
+    with pytest.raises(SplError, match="join: the caller gave no rows for the subsearch"):
+        run("| join k [| search k=1]", [{"k": "1"}])
+
+
+def test_join_errors_are_named():
+    with pytest.raises(SplError, match=re.escape("join needs a [subsearch]")):
+        parse("| join k")
+    with pytest.raises(SplError, match="unsupported join type 'full'"):
+        parse("| join type=full k [| search a=1]")
+    with pytest.raises(SplError, match="unsupported command 'nosuch' at position 12"):
+        parse("| join k [| nosuch]")
+
+
+# --- convert ------------------------------------------------------------------------------
+
+
+def test_convert_ctime_of_a_wildcard_converts_every_matching_field():
+    rows = run("| convert ctime(*Time)", [{"firstTime": "0", "lastTime": "86400", "other": "0"}])
+    assert rows == [{"firstTime": "01/01/1970 00:00:00", "lastTime": "01/02/1970 00:00:00", "other": "0"}]
+
+
+def test_convert_ctime_of_a_wildcard_with_as():
+    rows = run("| convert ctime(*Time) as *_text", [{"firstTime": "0"}])
+    assert rows == [{"firstTime": "0", "first_text": "01/01/1970 00:00:00"}]
+
+
+@pytest.mark.parametrize("value", ["1e20", "-1e20", "inf", "nan"])
+def test_convert_ctime_of_a_time_no_calendar_holds_leaves_the_value(value):
+    assert run("| convert ctime(t)", [{"t": value}]) == [{"t": value}]
+
+
+# --- head ------------------------------------------------------------------------------------
+
+
+def test_head_with_a_huge_count_returns_everything():
+    assert len(run("| head 99999999999999999999999999", EVENTS)) == 3
+
+
+# --- xmlkv / fromjson / addtotals / replace ---------------------------------------------------
+
+
+def test_xmlkv_turns_text_elements_into_fields():
+    rows = run("| xmlkv Message", [{"Message": "<Data><User>bob</User><Id a='1'>7</Id></Data>"}])
+    assert rows[0]["User"] == "bob" and rows[0]["Id"] == "7" and "Data" not in rows[0]
+
+
+def test_xmlkv_reads_raw_by_default():
+    assert run("| xmlkv | table k", [{"_raw": "<k>v</k>"}]) == [{"k": "v"}]
+
+
+def test_fromjson_expands_the_top_level_keys():
+    rows = run("| fromjson Data prefix=d_", [{"Data": '{"a": "x", "b": [1, 2], "c": {"d": 1}}'}])
+    assert {k: v for k, v in rows[0].items() if k != "Data"} == {"d_a": "x", "d_b": ["1", "2"], "d_c": '{"d":1}'}
+
+
+def test_fromjson_leaves_text_that_is_not_a_json_object():
+    assert run("| fromjson Data", [{"Data": "[1]"}]) == [{"Data": "[1]"}]
+
+
+def test_addtotals_sums_numeric_fields_into_total():
+    assert run("| addtotals", [{"a": "1", "b": "2.5", "c": "x"}])[0]["Total"] == "3.5"
+
+
+def test_addtotals_fieldname_and_field_list_with_commas():
+    rows = run("| addtotals fieldname=Score a, b*", [{"a": "1", "b1": "1", "b2": "1", "c": "5"}])
+    assert rows[0]["Score"] == "3"
+
+
+def test_addtotals_column_totals_are_refused():
+    with pytest.raises(SplError, match="unsupported addtotals option 'col=t'"):
+        parse("| addtotals col=t")
+
+
+def test_replace_whole_values_with_wildcards_in_listed_fields():
+    rows = run('| replace "::ffff:*" with * in src', [{"src": "::ffff:10.0.0.1", "dest": "::ffff:1"}])
+    assert rows == [{"src": "10.0.0.1", "dest": "::ffff:1"}]
+
+
+def test_replace_the_first_matching_pair_wins_in_every_field():
+    rows = run('| replace "%%1" with "Added", "%%2" with "Deleted"', [{"a": "%%2", "b": "%%1", "c": "x%%1"}])
+    assert rows == [{"a": "Deleted", "b": "Added", "c": "x%%1"}]
+
+
+def test_a_stats_name_may_carry_parentheses():
+    assert run("| stats values(u) as u(all) count", STATS_ROWS) == [{"u(all)": ["a", "b"], "count": "3"}]
+
+
+def test_a_plan_names_every_input_its_subsearches_read():
+    spl = f"| search a=1 | join dest [| tstats count from datamodel={DM} by Processes.dest]"
+    assert plan(parse(spl), {DM}).datamodels() == {None, DM}
+    assert plan(parse(f"| tstats count from datamodel={DM}"), {DM}).datamodels() == {DM}
+
+
+def test_spath_path_errors_are_named_with_the_position():
+    fails('| spath path="a{x}"', "unsupported spath path 'a{x}' at position 2")
