@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from detpack.content.validate import load_valid_pack
+from detpack.content.validate import check_pack, load_valid_pack
 from detpack.errors import InvalidInput
 
 DETECTION = "detections/endpoint/script_execution_via_wmi.yml"
@@ -15,9 +15,14 @@ KNOWN_FALSE_POSITIVES = ("known_false_positives: >-\n  Although unlikely, admini
 
 
 def findings(root: Path) -> list[str]:
+    """Errors and warnings alike: ``strict`` turns warnings into errors."""
     with pytest.raises(InvalidInput) as error:
-        load_valid_pack(root)
+        load_valid_pack(root, strict=True)
     return [str(f) for f in error.value.findings]
+
+
+def warnings(root: Path) -> list[str]:
+    return [str(f) for f in check_pack(root).warnings]
 
 
 def edit(root: Path, old: str, new: str, path: str = DETECTION) -> int:
@@ -102,7 +107,7 @@ def test_macro_argument_count_matters(pack_copy):
 
 def test_search_must_end_with_own_filter(pack_copy):
     line = edit(pack_copy, "| `script_execution_via_wmi_filter`'", "'")
-    assert findings(pack_copy) == [f"{DETECTION}:{line}:9: search: ends with '`security_content_ctime(lastTime)`' "
+    assert warnings(pack_copy) == findings(pack_copy) == [f"{DETECTION}:{line}:9: search: ends with '`security_content_ctime(lastTime)`' "
                                    "(expected the last command to be `script_execution_via_wmi_filter`)"]
 
 

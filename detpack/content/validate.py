@@ -156,9 +156,11 @@ def check_data_sources(d: Detection, index: PackIndex) -> Iterator[Finding]:
 
 
 DETECTION_CHECKS: tuple[DetectionCheck, ...] = (
-    check_stories, check_macros, check_filter_macro, check_tokens_and_objects, check_name_length,
-    check_risk_score, check_conf_safe, check_attack_data, check_data_sources,
+    check_stories, check_macros, check_name_length, check_risk_score, check_conf_safe, check_attack_data,
 )
+# Checks contentctl does not make: the pack still builds, the author learns what is wrong
+# (warnings; errors under --strict).
+ADVISORY_CHECKS: tuple[DetectionCheck, ...] = (check_filter_macro, check_tokens_and_objects, check_data_sources)
 
 
 def check_unique(pack: Pack) -> Iterator[Finding]:
@@ -179,19 +181,36 @@ def check_unique(pack: Pack) -> Iterator[Finding]:
                 yield Finding(location, field, f"{value!r} is also used at {sorted(locations)[0]}", "unique across the pack")
 
 
-def load_valid_pack(content_dir: Path) -> Pack:
-    """The pack, or InvalidInput with every finding of the schema and the cross-checks."""
+@dataclass(frozen=True)
+class CheckedPack:
+    pack: Pack
+    warnings: list[Finding]
+
+
+def check_pack(content_dir: Path, strict: bool = False) -> CheckedPack:
+    """The pack and its warnings, or InvalidInput with every error (and, when strict, every warning)."""
     pack, findings = load_pack(Path(content_dir))
+    warnings: list[Finding] = []
     if pack is not None:
-        findings += validate_pack(pack)
+        errors, warnings = validate_pack(pack)
+        findings += errors
+    if strict:
+        findings, warnings = findings + warnings, []
     if findings:
         raise InvalidInput(findings)
-    return pack
+    return CheckedPack(pack, warnings)
 
 
-def validate_pack(pack: Pack) -> list[Finding]:
+def load_valid_pack(content_dir: Path, strict: bool = False) -> Pack:
+    """The pack, or InvalidInput with every finding of the schema and the cross-checks."""
+    return check_pack(content_dir, strict).pack
+
+
+def validate_pack(pack: Pack) -> tuple[list[Finding], list[Finding]]:
+    """Errors and warnings of the cross-checks."""
     index = PackIndex.of(pack)
-    findings = [f for d in pack.detections for check in DETECTION_CHECKS for f in check(d, index)]
-    findings += check_nested_macros(pack, index)
-    findings += check_unique(pack)
-    return sorted(findings)
+    errors = [f for d in pack.detections for check in DETECTION_CHECKS for f in check(d, index)]
+    errors += check_nested_macros(pack, index)
+    errors += check_unique(pack)
+    warnings = [f for d in pack.detections for check in ADVISORY_CHECKS for f in check(d, index)]
+    return sorted(errors), sorted(warnings)

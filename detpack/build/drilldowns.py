@@ -1,0 +1,48 @@
+"""Drilldown searches as they ship must be SPL that the project's parser reads.
+
+The check reads the rendered ``savedsearches.conf`` and ``macros.conf`` (what
+the package ships, placeholders already substituted), expands each drilldown's
+macros with the pack's own definitions and parses it. ``$field$`` tokens are
+filled by Enterprise Security at run time, so each becomes a quoted value first.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+from .. import spl
+from ..conf import as_dict, parse_conf
+from ..content.model import Detection, Pack
+from ..errors import Finding
+from .render import search_stanza_name
+
+TOKEN = re.compile(r"\$[^$\s]+\$")
+
+
+def drilldown_findings(pack: Pack, files: dict[str, str]) -> list[Finding]:
+    """One finding per shipped drilldown search that does not expand and parse."""
+    searches = as_dict(parse_conf(files["default/savedsearches.conf"], "default/savedsearches.conf"))
+    macros = spl.macros_from_stanzas(parse_conf(files["default/macros.conf"], "default/macros.conf"))
+    findings = []
+    for d in pack.detections:
+        stanza = searches.get(search_stanza_name(pack.app, d), {})
+        for i, drilldown in enumerate(json.loads(stanza.get("action.notable.param.drilldown_searches", "[]"))):
+            problem = spl_problem(drilldown["search"], macros)
+            if problem:
+                findings.append(_finding(d, i, problem))
+    return findings
+
+
+def spl_problem(search: str, macros) -> str | None:
+    """Why ``search`` (with ES tokens) is not SPL our parser reads, or None."""
+    try:
+        spl.parse(spl.expand(TOKEN.sub("TOKEN", search), macros))
+    except spl.SplError as error:
+        return str(error)
+    return None
+
+
+def _finding(d: Detection, index: int, problem: str) -> Finding:
+    path = f"drilldown_searches[{index}].search"
+    return Finding(d.where(path), path, f"after substitution, not SPL the parser reads: {problem}",
+                   "a search that expands and parses")
