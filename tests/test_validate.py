@@ -197,7 +197,7 @@ def test_older_schema_is_normalised(tmp_path):
     pack = load_valid_pack(root)
     (detection,) = pack.detections
     assert [(r.field, r.type, r.score) for r in detection.risk_objects] == [("dest", "system", 36), ("user", "user", 36)]
-    assert [(t.field, t.type) for t in detection.threat_objects] == [("process_name", "process_name")]
+    assert [(t.field, t.type) for t in detection.threat_objects] == [("process_name", "process")]  # as contentctl 4.4.1
     assert detection.risk_message.startswith("A wmic.exe process $process_name$")
     assert detection.annotations.kill_chain_phases == ("Installation",)
 

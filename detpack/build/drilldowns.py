@@ -3,7 +3,8 @@
 The check reads the rendered ``savedsearches.conf`` and ``macros.conf`` (what
 the package ships, placeholders already substituted), expands each drilldown's
 macros with the pack's own definitions and parses it. ``$field$`` tokens are
-filled by Enterprise Security at run time, so each becomes a quoted value first.
+filled by Enterprise Security at run time, so each becomes a plain value first,
+and comments are dropped as Splunk drops them.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import re
 
 from .. import spl
 from ..conf import as_dict, parse_conf
+from ..content.fields import without_comments
 from ..content.model import Detection, Pack
 from ..errors import Finding
 from .render import search_stanza_name
@@ -36,7 +38,7 @@ def drilldown_findings(pack: Pack, files: dict[str, str]) -> list[Finding]:
 def spl_problem(search: str, macros) -> str | None:
     """Why ``search`` (with ES tokens) is not SPL our parser reads, or None."""
     try:
-        spl.parse(spl.expand(TOKEN.sub("TOKEN", search), macros))
+        spl.parse(spl.expand(TOKEN.sub("TOKEN", without_comments(search)), macros))
     except spl.SplError as error:
         return str(error)
     return None

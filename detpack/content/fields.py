@@ -18,6 +18,16 @@ DROP_DM = re.compile(r"`drop_dm_object_name\(\s*\"?([\w.]+?)\"?\s*\)`")
 BY = re.compile(r"\s+by\s+", re.IGNORECASE)
 
 
+# An SPL comment runs from ``` to the next ``` (Splunk Search Reference, "Add comments to searches");
+# it is not a macro call and says nothing about the search.
+COMMENT = re.compile(r"```.*?```", re.DOTALL)
+
+
+def without_comments(search: str) -> str:
+    """The search with each comment replaced by one space."""
+    return COMMENT.sub(" ", search) if "```" in search else search
+
+
 PIPELINE_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|`[^`]*`?|[\[\]|]|[^"`\[\]|]+')
 
 

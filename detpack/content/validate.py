@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from ..conf import ConfValueError, check_value
 from .load import load_pack
 from ..errors import Finding, InvalidInput
-from .fields import returned_fields, split_pipeline
+from .fields import returned_fields, split_pipeline, without_comments
 from .mappings import CIM_MACROS
 from .model import Detection, Pack, result_tokens
 
@@ -51,7 +51,7 @@ def macro_stanza(name: str, arguments: str | None) -> str:
 
 
 def _used_macros(search: str) -> Iterator[tuple[str, str]]:
-    for match in MACRO_CALL.finditer(search):
+    for match in MACRO_CALL.finditer(without_comments(search)):
         yield match.group(0), macro_stanza(match.group(1).strip(), match.group(2))
 
 
@@ -81,7 +81,7 @@ def check_nested_macros(pack: Pack, index: PackIndex) -> Iterator[Finding]:
 
 
 def check_filter_macro(d: Detection, index: PackIndex) -> Iterator[Finding]:
-    last = split_pipeline(d.search)[-1]
+    last = split_pipeline(without_comments(d.search))[-1]
     if last != f"`{d.filter_macro}`":
         yield Finding(d.where("search"), "search", f"ends with {last[-40:]!r}",
                       f"the last command to be `{d.filter_macro}`")
@@ -95,7 +95,7 @@ def _token_findings(d: Detection, fields: set[str], text: str, path: str) -> Ite
 
 
 def check_tokens_and_objects(d: Detection, index: PackIndex) -> Iterator[Finding]:
-    fields = returned_fields(d.search)
+    fields = returned_fields(without_comments(d.search))
     if fields is None:
         return
     message_path = "rba.message" if "rba" in d.locations else "tags.message"
@@ -189,16 +189,16 @@ class CheckedPack:
 
 def check_pack(content_dir: Path, strict: bool = False) -> CheckedPack:
     """The pack and its warnings, or InvalidInput with every error (and, when strict, every warning)."""
-    pack, findings = load_pack(Path(content_dir))
-    warnings: list[Finding] = []
+    pack, findings, warnings = load_pack(Path(content_dir))
     if pack is not None:
-        errors, warnings = validate_pack(pack)
+        errors, advisories = validate_pack(pack)
         findings += errors
+        warnings += advisories
     if strict:
         findings, warnings = findings + warnings, []
     if findings:
         raise InvalidInput(findings)
-    return CheckedPack(pack, warnings)
+    return CheckedPack(pack, sorted(warnings))
 
 
 def load_valid_pack(content_dir: Path, strict: bool = False) -> Pack:
