@@ -49,7 +49,7 @@ def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = Tru
     pack, rendered, warnings = checked_render(content_dir, strict)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    app_dir = write_tree(output_dir / pack.app.app_id, rendered.files)
+    app_dir = write_tree(output_dir / pack.app.app_id, rendered.files, rendered.copies)
     package = build_spl(app_dir, output_dir, app_id=pack.app.app_id, version=pack.app.version)
     if sync_committed:
         for path, text in committed_files(rendered).items():
@@ -81,14 +81,18 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def write_tree(destination: Path, files: dict[str, str]) -> Path:
-    """Write ``files`` as a fresh folder at ``destination``, replacing it whole."""
+def write_tree(destination: Path, files: dict[str, str], copies: dict[str, Path] | None = None) -> Path:
+    """Write ``files`` (and copy ``copies``) as a fresh folder at ``destination``, replacing it whole."""
     staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}."))
     try:
         for relative, text in files.items():
             target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8", newline="\n")
+        for relative, source in (copies or {}).items():
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
         staging.chmod(0o755)
         old = destination.with_name(f".{destination.name}.old")
         if destination.exists():

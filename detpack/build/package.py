@@ -55,6 +55,7 @@ ALLOWED = (
     "default/data/ui/**/*.xml",
     "metadata/default.meta",
     "lookups/*.csv",
+    "lookups/__mlspl_*.mlmodel",  # Machine Learning Toolkit models live in lookups/ under this name
     "static/*.png",
     "appserver/static/*.png",
 )

@@ -11,14 +11,14 @@ from __future__ import annotations
 import datetime
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
 
 from ..conf import ConfError, ConfWriter, as_dict, compare_conf, parse_conf
 from ..content.mappings import CIM_MACROS, DATA_MODELS, DETECTION_TYPE, PROVIDING_TECHNOLOGIES, severity
-from ..content.model import AppSettings, Deployment, Detection, Pack, Story
+from ..content.model import AppSettings, Baseline, Deployment, Investigation, Detection, Pack, Story
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "app" / "templates"
 HEADER = "# Generated from the pack's YAML. Do not edit: change the YAML and rebuild.\n# Tune searches in local/, which survives upgrades of this app."
@@ -30,6 +30,7 @@ CONF_FILES = {
     "default/macros.conf": "macros.conf.j2",
     "default/analyticstories.conf": "analyticstories.conf.j2",
     "default/server.conf": "server.conf.j2",
+    "default/transforms.conf": "transforms.conf.j2",
     "metadata/default.meta": "default.meta.j2",
 }
 TEXT_FILES = {"app.manifest": "app.manifest.j2", "README.md": "README.md.j2"}
@@ -43,6 +44,14 @@ def search_stanza_name(app: AppSettings, detection: Detection) -> str:
     return f"{app.prefix} - {detection.name} - Rule"
 
 
+def baseline_stanza_name(app: AppSettings, baseline: Baseline) -> str:
+    return f"{app.prefix} - {baseline.name}"
+
+
+def investigation_stanza_name(app: AppSettings, investigation: Investigation) -> str:
+    return f"{app.prefix} - {investigation.name} - Response Task"
+
+
 def mappings(d: Detection) -> dict:
     """The framework mappings, each only when it has entries (contentctl's `mappings`)."""
     a = d.annotations
@@ -53,7 +62,7 @@ def mappings(d: Detection) -> dict:
 def annotations(d: Detection) -> dict:
     """ES annotations: the mappings plus stories, data sources, type, CVE ids, impact and confidence."""
     a = d.annotations
-    result = {"analytic_story": story_names(d), "data_source": list(a.data_source), "type": d.type,
+    result = {"analytic_story": story_names(d.annotations.analytic_story), "data_source": list(a.data_source), "type": d.type,
               "type_list": [d.type]}
     if a.cve:
         result["cve"] = list(a.cve)
@@ -62,9 +71,9 @@ def annotations(d: Detection) -> dict:
     return dict(sorted((result | mappings(d)).items()))
 
 
-def story_names(d: Detection) -> list[str]:
-    """A detection's stories in name order, as contentctl lists them."""
-    return sorted(d.annotations.analytic_story)
+def story_names(names: tuple[str, ...]) -> list[str]:
+    """Story names sorted by code point ("CISA" before "Chaos"), as contentctl lists them."""
+    return sorted(names)
 
 
 def conf_text(text: str) -> str:
@@ -180,7 +189,8 @@ def _environment() -> jinja2.Environment:
     env.filters["json"] = _json
     env.filters["text"] = conf_text
     env.filters["url"] = url
-    env.globals.update(search_stanza_name=search_stanza_name, annotations=annotations, metadata=metadata,
+    env.globals.update(search_stanza_name=search_stanza_name, baseline_stanza_name=baseline_stanza_name,
+                       investigation_stanza_name=investigation_stanza_name, annotations=annotations, metadata=metadata,
                        risk=risk, drilldowns=drilldowns, severity=severity, mappings=mappings,
                        data_models=data_models, providing_technologies=providing_technologies, fill=fill,
                        description=description, story_names=story_names, url=url, story_category=story_category, maintainers=maintainers,
@@ -196,6 +206,7 @@ def _tidy(text: str) -> str:
 @dataclass(frozen=True)
 class RenderedApp:
     files: dict[str, str]  # path inside the app folder -> text
+    copies: dict[str, Path] = field(default_factory=dict)  # path inside the app folder -> file shipped as is
 
 
 def render_app(pack: Pack) -> RenderedApp:
@@ -216,11 +227,16 @@ def render_app(pack: Pack) -> RenderedApp:
     problems += _model_mismatches(pack, parsed)
     if problems:
         raise RenderError("\n".join(problems))
-    return RenderedApp(files)
+    if not pack.lookups:  # Splunk needs no empty transforms.conf
+        del files["default/transforms.conf"]
+    return RenderedApp(files, {f"lookups/{l.filename}": l.file for l in pack.lookups if l.file})
 
 
 def _story_searches(pack: Pack, story: Story) -> list[str]:
-    return sorted(search_stanza_name(pack.app, d) for d in pack.detections if story.name in d.annotations.analytic_story)
+    """The story's detections, then its response tasks, each in file path order (as contentctl reads them)."""
+    detections = [search_stanza_name(pack.app, d) for d in pack.detections if story.name in d.annotations.analytic_story]
+    tasks = [investigation_stanza_name(pack.app, i) for i in pack.investigations if story.name in i.analytic_story]
+    return detections + tasks
 
 
 def story_category(story: Story) -> str:

@@ -1,7 +1,8 @@
 """Read a content directory in the security_content layout into the model.
 
 Layout: ``contentctl.yml`` (the app settings), ``detections/**/*.yml``,
-``stories/**/*.yml``, ``macros/*.yml``, and optionally ``baselines/*.yml``,
+``stories/**/*.yml``, ``macros/*.yml``, and optionally ``baselines/**/*.yml``,
+``investigations/**/*.yml`` (response tasks),
 ``lookups/*.yml`` (each beside its CSV), ``deployments/*.yml`` (schedule and
 alert actions per detection type) and ``data_sources/*.yml``. Detections in
 either public schema are normalised here: the current one (``rba:``) and the
@@ -25,7 +26,7 @@ from .mappings import (
     OBSERVABLE_THREAT_TYPES,
 )
 from .model import (
-    Annotations, AppSettings, AttackData, Baseline, Deployment, Detection, DetectionTest, Drilldown, Lookup,
+    Annotations, AppSettings, AttackData, Baseline, Deployment, Detection, DetectionTest, Drilldown, Investigation, Lookup,
     Macro, Pack, RiskObject, Story, ThreatObject,
 )
 
@@ -61,7 +62,8 @@ def _load_pack(root: Path) -> tuple[Pack | None, list[Finding], list[Finding]]:
     detections = _load_all(root, "detections/**/*.yml", schema.DETECTION, _detection, found)
     stories = _load_all(root, "stories/**/*.yml", schema.STORY, _story, found)
     macros = _load_all(root, "macros/*.yml", schema.MACRO, _macro, found)
-    baselines = _load_all(root, "baselines/*.yml", schema.BASELINE, _baseline, found)
+    baselines = _load_all(root, "baselines/**/*.yml", schema.BASELINE, _baseline, found)
+    investigations = _load_all(root, "investigations/**/*.yml", schema.INVESTIGATION, _investigation, found)
     lookups = _load_all(root, "lookups/*.yml", schema.LOOKUP, _lookup, found)
     deployments = {d.type: d for d in _load_all(root, "deployments/*.yml", schema.DEPLOYMENT, _deployment, found)}
     data_sources = tuple(sorted(_data_source_names(root, found.errors)))
@@ -69,7 +71,7 @@ def _load_pack(root: Path) -> tuple[Pack | None, list[Finding], list[Finding]]:
         return None, found.errors, found.warnings
     defaults = {kind: Deployment(kind, dict(d["scheduling"]), d["notable"], d["rba"]) for kind, d in DEFAULT_DEPLOYMENTS.items()}
     pack = Pack(root, app, tuple(detections), tuple(stories), tuple(macros), data_sources, tuple(baselines),
-                tuple(lookups), defaults | deployments)
+                tuple(lookups), defaults | deployments, tuple(investigations))
     return pack, found.errors, found.warnings
 
 
@@ -262,6 +264,16 @@ def _baseline(path: Path, data: dict, locations: Locations) -> Baseline:
         description=_text(data["description"]), search=_text(data["search"]),
         how_to_implement=_text(data.get("how_to_implement")), analytic_story=_names(tags.get("analytic_story")),
         datamodel=_names(data.get("datamodel")), scheduling=dict(scheduling) if scheduling else None,
+        locations=locations,
+    )
+
+
+def _investigation(path: Path, data: dict, locations: Locations) -> Investigation:
+    tags = data.get("tags") or {}
+    return Investigation(
+        path=path, name=_text(data["name"]), date=str(data["date"]), description=_text(data["description"]),
+        search=_text(data["search"]), how_to_implement=_text(data.get("how_to_implement")),
+        analytic_story=_names(tags.get("analytic_story")), datamodel=_names(data.get("datamodel")),
         locations=locations,
     )
 

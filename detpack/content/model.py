@@ -175,6 +175,21 @@ class Baseline:
 
 
 @dataclass(frozen=True)
+class Investigation:
+    """A response task: a search an analyst runs from a story; never scheduled."""
+
+    path: Path
+    name: str
+    date: str
+    description: str
+    search: str
+    how_to_implement: str
+    analytic_story: tuple[str, ...]
+    datamodel: tuple[str, ...]
+    locations: Locations = field(compare=False)
+
+
+@dataclass(frozen=True)
 class Lookup:
     """A lookups/<name>.yml: a CSV (or model) file shipped in lookups/, or a KV store collection."""
 
@@ -241,6 +256,7 @@ class Pack:
     baselines: tuple[Baseline, ...] = ()
     lookups: tuple[Lookup, ...] = ()
     deployments: dict[str, Deployment] = field(default_factory=dict)
+    investigations: tuple[Investigation, ...] = ()
 
     def detection(self, name_or_id: str) -> Detection | None:
         wanted = name_or_id.lower()

@@ -199,6 +199,13 @@ BASELINE = Obj(
      "tags": Obj({}, {"analytic_story": NAMES, "detections": NAMES, "product": NAMES, "required_fields": NAMES,
                       "security_domain": SECURITY_DOMAIN})},
 )
+INVESTIGATION = Obj(
+    {"name": LINE, "id": UUID, "version": Int(1), "date": Date(), "author": LINE, "type": Enum("Investigation"),
+     "description": TEXT, "search": TEXT},
+    {"datamodel": NAMES, "how_to_implement": TEXT, "known_false_positives": Anything(), "references": NAMES,
+     "inputs": NAMES, "tags": Obj({}, {"analytic_story": NAMES, "product": NAMES, "required_fields": NAMES,
+                                       "security_domain": SECURITY_DOMAIN})},
+)
 LOOKUP = Obj(
     {"name": Str(re.compile(r"[A-Za-z0-9_]+\Z"), "a lookup name of letters, digits and _", multiline=False),
      "description": TEXT},
