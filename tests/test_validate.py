@@ -236,3 +236,22 @@ def test_macros_used_inside_macros_must_exist(pack_copy):
 def test_blank_text_is_reported_as_empty(pack_copy):
     line = edit(pack_copy, KNOWN_FALSE_POSITIVES, "known_false_positives: '   '")
     assert findings(pack_copy) == [f"{DETECTION}:{line}:24: known_false_positives: is empty (expected non-empty text)"]
+
+
+def test_older_schema_field_warnings_name_the_observable(tmp_path, monkeypatch):
+    root = tmp_path / "legacy"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "legacy_pack", root)
+    monkeypatch.chdir(root)
+    legacy = "detections/endpoint/wmi_script_host.yml"
+    line = edit(root, "  - name: user\n", "  - name: account\n", legacy)
+    (warning,) = warnings(root)
+    assert warning.startswith(f"{legacy}:{line}:5: tags.observable[1].name: 'account' is not a field the search returns")
+    with pytest.raises(InvalidInput):
+        load_valid_pack(root, strict=True)
+
+
+def test_hunting_and_correlation_detections_need_no_risk(pack_copy):
+    edit(pack_copy, "type: TTP", "type: Hunting")
+    pack = load_valid_pack(pack_copy, strict=True)
+    assert pack.deployments["Hunting"].rba is False and pack.deployments["Hunting"].notable is None
+    assert pack.deployments["Correlation"].rba is False and pack.deployments["Correlation"].notable

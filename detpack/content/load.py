@@ -202,11 +202,11 @@ def _whole(value: Any) -> int | None:
 
 def _rba(rba: dict, locations: Locations):
     risk = tuple(
-        RiskObject(o["field"], o["type"], int(o["score"]), locations[f"rba.risk_objects[{i}]"])
+        RiskObject(o["field"], o["type"], int(o["score"]), locations[f"rba.risk_objects[{i}]"], f"rba.risk_objects[{i}].field")
         for i, o in enumerate(rba["risk_objects"])
     )
     threat = tuple(
-        ThreatObject(o["field"], o["type"], locations[f"rba.threat_objects[{i}]"])
+        ThreatObject(o["field"], o["type"], locations[f"rba.threat_objects[{i}]"], f"rba.threat_objects[{i}].field")
         for i, o in enumerate(rba.get("threat_objects") or ())
     )
     return _text(rba["message"]), risk, threat
@@ -222,14 +222,14 @@ def _observables(tags: dict, locations: Locations):
         score = int(tags.get("risk_score") or 0)
     risk, threat = [], []
     for i, obs in enumerate(tags.get("observable") or ()):
-        where = locations[f"tags.observable[{i}]"]
+        where, path = locations[f"tags.observable[{i}]"], f"tags.observable[{i}].name"
         kind, roles = obs["type"].lower(), obs.get("role") or ()
         if "Victim" in roles and kind in OBSERVABLE_RISK_TYPES:
-            risk.append(RiskObject(obs["name"], OBSERVABLE_RISK_TYPES[kind], score, where))
+            risk.append(RiskObject(obs["name"], OBSERVABLE_RISK_TYPES[kind], score, where, path))
         elif "Attacker" in roles:
-            threat.append(ThreatObject(obs["name"], OBSERVABLE_THREAT_TYPES.get(kind, kind), where))
+            threat.append(ThreatObject(obs["name"], OBSERVABLE_THREAT_TYPES.get(kind, kind), where, path))
         else:
-            risk.append(RiskObject(obs["name"], "other", score, where))
+            risk.append(RiskObject(obs["name"], "other", score, where, path))
     return _text(tags.get("message")), tuple(risk), tuple(threat)
 
 

@@ -32,6 +32,7 @@ class RiskObject:
     type: str  # system | user | other
     score: int
     location: Location
+    path: str = ""  # the field path of its name in the YAML, for findings
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class ThreatObject:
     field: str
     type: str
     location: Location
+    path: str = ""  # the field path of its name in the YAML, for findings
 
 
 @dataclass(frozen=True)

@@ -104,11 +104,10 @@ def check_tokens_and_objects(d: Detection, index: PackIndex) -> Iterator[Finding
         for key in ("name", "search"):
             path = f"drilldown_searches[{i}].{key}"
             yield from _token_findings(d, fields, getattr(drilldown, key), path)
-    for kind, objects in (("risk_objects", d.risk_objects), ("threat_objects", d.threat_objects)):
-        for i, obj in enumerate(objects):
-            if obj.field not in fields:
-                yield Finding(obj.location, f"rba.{kind}[{i}].field", f"{obj.field!r} is not a field the search returns",
-                              "one of " + ", ".join(sorted(fields)))
+    for obj in d.risk_objects + d.threat_objects:
+        if obj.field not in fields:
+            yield Finding(obj.location, obj.path, f"{obj.field!r} is not a field the search returns",
+                          "one of " + ", ".join(sorted(fields)))
 
 
 def check_name_length(d: Detection, index: PackIndex) -> Iterator[Finding]:
