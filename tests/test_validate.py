@@ -255,3 +255,14 @@ def test_hunting_and_correlation_detections_need_no_risk(pack_copy):
     pack = load_valid_pack(pack_copy, strict=True)
     assert pack.deployments["Hunting"].rba is False and pack.deployments["Hunting"].notable is None
     assert pack.deployments["Correlation"].rba is False and pack.deployments["Correlation"].notable
+
+
+def test_data_sources_joined_with_and_are_checked_one_by_one(pack_copy):
+    (pack_copy / "data_sources").mkdir()
+    for name in ("Sysmon EventID 1", "Windows Event Log Security 4688", "Sysmon EventID 3"):
+        (pack_copy / "data_sources" / f"{name.replace(' ', '_')}.yml").write_text(f"name: {name}\n")
+    line = edit(pack_copy, "- Sysmon EventID 1\n", "- Sysmon EventID 1 AND Sysmon EventID 3\n")
+    assert warnings(pack_copy) == []
+    edit(pack_copy, "AND Sysmon EventID 3", "AND Sysmon EventID 30")
+    assert warnings(pack_copy) == [f"{DETECTION}:{line}:3: data_source[0]: 'Sysmon EventID 30' is not in data_sources/ "
+                                   "(expected the name of a data source file)"]

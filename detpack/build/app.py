@@ -39,7 +39,7 @@ def checked_render(content_dir: Path, strict: bool = False) -> tuple[Pack, Rende
     """Validate and render; the shipped drilldowns are checked as warnings (errors when strict)."""
     checked = check_pack(content_dir, strict)
     rendered = render_app(checked.pack)
-    drilldowns = drilldown_findings(checked.pack, rendered.files)
+    drilldowns = drilldown_findings(checked.pack, rendered)
     if strict and drilldowns:
         raise InvalidInput(drilldowns)
     return checked.pack, rendered, sorted(checked.warnings + drilldowns)

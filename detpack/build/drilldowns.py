@@ -12,26 +12,28 @@ import json
 import re
 
 from .. import spl
-from ..conf import as_dict, parse_conf
+from ..conf import Stanza
 from ..content.fields import without_comments
 from ..content.model import Detection, Pack
 from ..errors import Finding
-from .render import search_stanza_name
+from .render import RenderedApp, search_stanza_name
 
 TOKEN = re.compile(r"\$[^$\s]+\$")
 
 
-def drilldown_findings(pack: Pack, files: dict[str, str]) -> list[Finding]:
+def drilldown_findings(pack: Pack, rendered: RenderedApp) -> list[Finding]:
     """One finding per shipped drilldown search that does not expand and parse."""
-    searches = as_dict(parse_conf(files["default/savedsearches.conf"], "default/savedsearches.conf"))
-    macros = spl.macros_from_stanzas(parse_conf(files["default/macros.conf"], "default/macros.conf"))
-    findings = []
+    searches = rendered.parsed["default/savedsearches.conf"]
+    macros = spl.macros_from_stanzas(Stanza(name, entries) for name, entries in rendered.parsed["default/macros.conf"].items())
+    findings, seen = [], {}
     for d in pack.detections:
         stanza = searches.get(search_stanza_name(pack.app, d), {})
         for i, drilldown in enumerate(json.loads(stanza.get("action.notable.param.drilldown_searches", "[]"))):
-            problem = spl_problem(drilldown["search"], macros)
-            if problem:
-                findings.append(_finding(d, i, problem))
+            text = TOKEN.sub("TOKEN", without_comments(drilldown["search"]))
+            if text not in seen:  # many drilldowns read the same once their tokens are filled
+                seen[text] = spl_problem(text, macros)
+            if seen[text]:
+                findings.append(_finding(d, i, seen[text]))
     return findings
 
 

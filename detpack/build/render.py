@@ -207,12 +207,13 @@ def _tidy(text: str) -> str:
 class RenderedApp:
     files: dict[str, str]  # path inside the app folder -> text
     copies: dict[str, Path] = field(default_factory=dict)  # path inside the app folder -> file shipped as is
+    parsed: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # conf path -> stanzas as read back
 
 
 def render_app(pack: Pack) -> RenderedApp:
     env = _environment()
     context = {"pack": pack, "build_number": build_number(pack.app.version), "manifest": manifest(pack),
-               "story_searches": lambda s: _story_searches(pack, s), "deployment": lambda d: deployment(pack, d)}
+               "story_searches": _story_searches(pack), "deployment": lambda d: deployment(pack, d)}
     files, parsed, problems = {}, {}, []
     for path, template in CONF_FILES.items():
         writer = ConfWriter()
@@ -229,14 +230,20 @@ def render_app(pack: Pack) -> RenderedApp:
         raise RenderError("\n".join(problems))
     if not pack.lookups:  # Splunk needs no empty transforms.conf
         del files["default/transforms.conf"]
-    return RenderedApp(files, {f"lookups/{l.filename}": l.file for l in pack.lookups if l.file})
+    return RenderedApp(files, {f"lookups/{l.filename}": l.file for l in pack.lookups if l.file}, parsed)
 
 
-def _story_searches(pack: Pack, story: Story) -> list[str]:
-    """The story's detections, then its response tasks, each in file path order (as contentctl reads them)."""
-    detections = [search_stanza_name(pack.app, d) for d in pack.detections if story.name in d.annotations.analytic_story]
-    tasks = [investigation_stanza_name(pack.app, i) for i in pack.investigations if story.name in i.analytic_story]
-    return detections + tasks
+def _story_searches(pack: Pack):
+    """Story -> its detections, then its response tasks, each in file path order (as contentctl reads them)."""
+    searches: dict[str, list[str]] = {s.name: [] for s in pack.stories}
+    tasks: dict[str, list[str]] = {s.name: [] for s in pack.stories}
+    for d in pack.detections:
+        for name in dict.fromkeys(d.annotations.analytic_story):
+            searches.get(name, []).append(search_stanza_name(pack.app, d))
+    for i in pack.investigations:
+        for name in dict.fromkeys(i.analytic_story):
+            tasks.get(name, []).append(investigation_stanza_name(pack.app, i))
+    return lambda story: searches[story.name] + tasks[story.name]
 
 
 def story_category(story: Story) -> str:

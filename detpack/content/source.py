@@ -71,7 +71,12 @@ def parent_path(path: str) -> str:
     return path.rpartition("[")[0] if path.endswith("]") else path.rpartition(".")[0]
 
 
+NOT_A_NUMBER = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_`|$%/\\\"'(")
+
+
 def _plain(text: str) -> Any:
+    if text[:1] in NOT_A_NUMBER and text not in PLAIN_CONSTANTS:  # most values: plain text
+        return text
     if text in PLAIN_CONSTANTS:
         return PLAIN_CONSTANTS[text]
     if INT.match(text):

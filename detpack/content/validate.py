@@ -146,12 +146,15 @@ def check_attack_data(d: Detection, index: PackIndex) -> Iterator[Finding]:
 
 
 def check_data_sources(d: Detection, index: PackIndex) -> Iterator[Finding]:
+    """Each data source must be described; ``A AND B`` names two that the search needs together
+    (contentctl 4.4.1 splits them the same way, detection_abstract.py)."""
     if not index.data_sources:
         return
-    for i, source in enumerate(d.annotations.data_source):
-        if source.lower() not in index.data_sources:
-            yield Finding(d.where(f"data_source[{i}]"), f"data_source[{i}]", f"{source!r} is not in data_sources/",
-                          "the name of a data source file")
+    for i, sources in enumerate(d.annotations.data_source):
+        for source in (part.strip() for part in sources.split(" AND ")):
+            if source.lower() not in index.data_sources:
+                yield Finding(d.where(f"data_source[{i}]"), f"data_source[{i}]", f"{source!r} is not in data_sources/",
+                              "the name of a data source file")
 
 
 DETECTION_CHECKS: tuple[DetectionCheck, ...] = (
