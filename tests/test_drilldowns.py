@@ -76,3 +76,34 @@ def test_a_drilldown_that_does_not_parse_is_a_warning_and_an_error_when_strict(p
         build_app(pack_copy, tmp_path / "strict", sync_committed=False, strict=True)
     assert any(str(f).startswith(expected) for f in error.value.findings)
     assert not (tmp_path / "strict").exists()
+
+
+LEGACY = Path(__file__).parent / "fixtures" / "legacy_pack"
+LEGACY_DETECTION = "detections/endpoint/wmi_script_host.yml"
+
+
+def legacy_with_drilldowns(tmp_path: Path, drilldowns: str, search: str | None = None) -> Path:
+    import shutil
+
+    root = tmp_path / "legacy"
+    shutil.copytree(LEGACY, root)
+    file = root / LEGACY_DETECTION
+    text = file.read_text().replace("tags:\n", f"drilldown_searches:\n{drilldowns}tags:\n", 1)
+    if search:
+        text = text.replace("| `drop_dm_object_name(Processes)`", search, 1)
+    file.write_text(text)
+    return root
+
+
+def test_cim_macros_a_pack_does_not_define_are_read_with_cims_definition(tmp_path):
+    root = legacy_with_drilldowns(tmp_path, "- name: Results\n  search: '%original_detection_search% | search dest=$dest$'\n"
+                                            "  earliest_offset: $info_min_time$\n  latest_offset: $info_max_time$\n")
+    assert build_app(root, tmp_path / "out", sync_committed=False).warnings == []
+
+
+def test_a_detection_search_the_parser_cannot_read_is_not_blamed_on_its_drilldown(tmp_path):
+    drilldown = ("- name: Results\n  search: '%original_detection_search% | search dest=$dest$'\n"
+                 "  earliest_offset: $info_min_time$\n  latest_offset: $info_max_time$\n")
+    root = legacy_with_drilldowns(tmp_path, drilldown, "| `drop_dm_object_name(Processes)` | nosuch x")
+    warnings = [str(w) for w in build_app(root, tmp_path / "out", sync_committed=False).warnings]
+    assert not any("drilldown_searches" in w for w in warnings), warnings

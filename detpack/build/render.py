@@ -200,7 +200,9 @@ def _environment() -> jinja2.Environment:
 
 def _tidy(text: str) -> str:
     """One blank line between stanzas; a conf value never contains an empty line."""
-    return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
+    while "\n\n\n" in text:  # str.replace: many times faster than a regex on a large pack's text
+        text = text.replace("\n\n\n", "\n\n")
+    return text.strip("\n") + "\n"
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,12 @@ CIM_MACROS: frozenset[str] = frozenset({
     "get_risk_severity(1)", "cim_corporate_web_domain_search(1)",
 })
 
+# Definitions of CIM macros that a pack uses without defining, as the CIM app defines them
+# (../shared/docs/splunk-app-facts.md, section 2): stanza -> (arguments, definition).
+CIM_MACRO_DEFINITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "drop_dm_object_name(1)": (("object",), 'rename "$object$.*" as *'),
+}
+
 # Token names that Enterprise Security itself fills in drilldowns; they are not result fields.
 ES_TOKENS: frozenset[str] = frozenset({"info_min_time", "info_max_time"})
 
