@@ -176,16 +176,19 @@ class _Converter:
     """Node tree -> plain values, within MAX_DEPTH levels and MAX_VALUES values.
 
     An alias is the same node object met again, so an alias bomb shows up as a
-    count that runs past MAX_VALUES long before it could fill memory."""
+    count that runs past MAX_VALUES long before it could fill memory; it is
+    reported at the key whose value expands (an alias has no position of its own
+    in the node tree: it is its anchor's node)."""
 
     def __init__(self, name: str):
         self.name, self.values, self.duplicates = name, 0, []
+        self.key_node: yaml.Node | None = None  # the mapping key whose value is being converted
 
     def convert(self, node: yaml.Node, path: str = "", depth: int = 0) -> Any:
         self.values += 1
         if self.values > MAX_VALUES:
-            raise _refuse(self.name, node, f"expands to more than {MAX_VALUES} values (aliases?)",
-                          "a file without alias bombs")
+            raise _refuse(self.name, self.key_node or node, f"{path or '(document)'}: expands to more than "
+                          f"{MAX_VALUES} values (aliases?)", "a file without alias bombs")
         if depth > MAX_DEPTH:
             raise _refuse(self.name, node, f"nests deeper than {MAX_DEPTH} levels", "a shallower document")
         if isinstance(node, yaml.ScalarNode):
@@ -201,5 +204,7 @@ class _Converter:
                 where = Location(self.name, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 self.duplicates.append(Finding(where, f"{path}.{key}" if path else key, "duplicate key", "each key once"))
                 continue
+            if depth == 0:
+                self.key_node = key_node
             result[key] = self.convert(value_node, f"{path}.{key}" if path else key, depth + 1)
         return result
