@@ -266,3 +266,17 @@ def test_data_sources_joined_with_and_are_checked_one_by_one(pack_copy):
     edit(pack_copy, "AND Sysmon EventID 3", "AND Sysmon EventID 30")
     assert warnings(pack_copy) == [f"{DETECTION}:{line}:3: data_source[0]: 'Sysmon EventID 30' is not in data_sources/ "
                                    "(expected the name of a data source file)"]
+
+
+def test_warnings_keep_exit_code_0_and_strict_makes_them_errors(pack_copy, capsys):
+    from detpack.cli import main
+
+    edit(pack_copy, "| `script_execution_via_wmi_filter`'", "'")
+    assert main(["validate", "--content", str(pack_copy)]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {DETECTION}:" in err and "--strict makes them errors" in err
+    assert main(["validate", "--content", str(pack_copy), "--strict"]) == 2
+    assert main(["build", "--content", str(pack_copy), "--output", str(pack_copy / "out"), "--strict"]) == 2
+    assert not (pack_copy / "out").exists()
+    assert main(["validate", "--content", str(pack_copy), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["warnings"][0]["field"] == "search"
