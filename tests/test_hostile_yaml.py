@@ -15,9 +15,9 @@ from detpack.errors import InvalidInput
 from conftest import PROJECT_ROOT
 
 DETECTION = "detections/endpoint/script_execution_via_wmi.yml"
-# Nine levels of ten references each: 10^9 values once expanded.
+# Nine anchored lines, each ten references to the line before: 10^8 values once expanded.
 BILLION_LAUGHS = "".join(
-    [f'a0: &a0 ["lol"]\n'] + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9)]
+    ['a0: &a0 ["lol"]\n'] + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9)]
 ) + "search: *a8\n"
 
 
