@@ -21,6 +21,11 @@ def add_content_argument(parser: argparse.ArgumentParser) -> None:
                         help="content directory in the security_content layout (default: this project)")
 
 
+def add_strict_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--strict", action="store_true",
+                        help="treat warnings (checks contentctl does not make) as errors")
+
+
 def default_output(args: argparse.Namespace) -> Path:
     return args.output if args.output else args.content / "dist"
 
@@ -40,23 +45,35 @@ def report_invalid(error, as_json: bool) -> int:
     return EXIT_INVALID_INPUT
 
 
+def report_warnings(warnings, as_json: bool) -> None:
+    """Warnings go to stderr, one per line, and never change the exit code (``--strict`` makes them errors)."""
+    if as_json:
+        return
+    for finding in warnings:
+        print(f"warning: {finding}", file=sys.stderr)
+    if warnings:
+        print(f"{len(warnings)} warning(s); --strict makes them errors", file=sys.stderr)
+
+
 # --- handlers: each imports its stage when it runs ----------------------------------------
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     import json
 
-    from .content.validate import load_valid_pack
+    from .content.validate import check_pack
     from .errors import EXIT_OK, InvalidInput
 
     try:
-        pack = load_valid_pack(args.content)
+        checked = check_pack(args.content, args.strict)
     except InvalidInput as error:
         return report_invalid(error, args.json)
+    pack = checked.pack
+    report_warnings(checked.warnings, args.json)
     if args.spl:
         return validate_spl(pack, args.json)
     summary = {"ok": True, "detections": len(pack.detections), "stories": len(pack.stories), "macros": len(pack.macros)}
-    print(json.dumps(summary | {"findings": []}) if args.json else
+    print(json.dumps(summary | {"findings": [], "warnings": [f.as_dict() for f in checked.warnings]}) if args.json else
           f"valid: {summary['detections']} detection(s), {summary['stories']} story(ies), {summary['macros']} macro(s)")
     return EXIT_OK
 
@@ -98,14 +115,16 @@ def cmd_build(args: argparse.Namespace) -> int:
     try:
         if args.check:
             return _check(args)
-        result = build_app(args.content, default_output(args))
+        result = build_app(args.content, default_output(args), strict=args.strict)
     except InvalidInput as error:
         return report_invalid(error, args.json)
     except (RenderError, ConfValueError, PackageError) as error:
         print(f"build failed: {error}", file=sys.stderr)
         return EXIT_CHECKS_FAILED
+    report_warnings(result.warnings, args.json)
     if args.json:
-        print(json.dumps({"ok": True, "app_dir": str(result.app_dir), "package": str(result.package)}))
+        print(json.dumps({"ok": True, "app_dir": str(result.app_dir), "package": str(result.package),
+                          "warnings": [f.as_dict() for f in result.warnings]}))
     else:
         print(f"built {len(result.pack.detections)} detection(s) into {result.app_dir}")
         print(f"package {result.package}")
@@ -181,6 +200,7 @@ def add_build(build: argparse.ArgumentParser) -> None:
     build.add_argument("--output", type=Path, help="where the app folder and .spl go (default: CONTENT/dist)")
     build.add_argument("--check", action="store_true", help="fail when the committed default/, metadata/ and app.manifest are stale")
     build.add_argument("--json", action="store_true", help="print findings as JSON")
+    add_strict_argument(build)
     build.set_defaults(handler=cmd_build)
 
 
@@ -190,6 +210,7 @@ def add_validate(validate: argparse.ArgumentParser) -> None:
     validate.add_argument("--spl", action="store_true",
                           help="also parse and plan every detection's search with the pack's macros and say "
                                "whether the offline engine can run it (exit 1 when one cannot)")
+    add_strict_argument(validate)
     validate.set_defaults(handler=cmd_validate)
 
 

@@ -39,6 +39,8 @@ CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, exactly
 
 def control_characters(text: str, allowed: str = "") -> list[str]:
     """The control characters in ``text`` (other than ``allowed``), as ``U+XXXX``."""
+    if not CONTROL.search(text):  # the common case, checked once per value of a large pack
+        return []
     return sorted({f"U+{ord(c):04X}" for c in CONTROL.findall(text) if c not in allowed})
 
 
@@ -80,6 +82,7 @@ class ConfWriter:
     def __init__(self) -> None:
         self.stanzas: list[Stanza] = []
         self._names: set[str] = set()
+        self._valid_keys: set[str] = set()  # each key is checked once; large packs repeat them
 
     def stanza(self, name: str) -> str:
         check_stanza_name(name)
@@ -92,7 +95,9 @@ class ConfWriter:
     def entry(self, key: str, value: object) -> str:
         if not self.stanzas:
             raise ConfValueError(f"key {key!r} written outside a stanza")
-        check_key(key)
+        if key not in self._valid_keys:
+            check_key(key)
+            self._valid_keys.add(key)
         entries = self.stanzas[-1].entries
         if key in entries:
             raise ConfValueError(f"duplicate key {key!r} in [{self.stanzas[-1].name}]")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from detpack.conf import as_dict, parse_conf
 from detpack.build.render import RenderError, render_app
 from detpack.content.validate import load_valid_pack
+from detpack.errors import InvalidInput
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GOLDEN = Path(__file__).parent / "golden"
@@ -103,11 +105,75 @@ def test_read_back_mismatch_fails_the_render(monkeypatch):
 
     real = render._environment
 
-    def tampered(template_cache):
-        env = real(template_cache)
+    def tampered():
+        env = real()
         env.globals["risk"] = lambda d: []
         return env
 
     monkeypatch.setattr(render, "_environment", tampered)
     with pytest.raises(RenderError, match=r"\[LEGACY - WMI Script Host Started - Rule\] action.risk.param._risk does not match"):
         render_app(load_valid_pack(FIXTURES / "legacy_pack"))
+
+
+@pytest.mark.parametrize("kind, risk, notable, title", [
+    ("TTP", True, True, "WMI Script Host Started"),
+    ("Anomaly", True, False, None),
+    ("Hunting", False, False, None),
+    ("Correlation", False, True, "RBA: WMI Script Host Started"),
+])
+def test_each_detection_type_gets_its_alert_actions(tmp_path, kind, risk, notable, title):
+    root = tmp_path / "pack"
+    shutil.copytree(FIXTURES / "legacy_pack", root)
+    detection = root / "detections" / "endpoint" / "wmi_script_host.yml"
+    detection.write_text(detection.read_text().replace("type: TTP", f"type: {kind}"))
+    conf = as_dict(parse_conf(render_app(load_valid_pack(root)).files["default/savedsearches.conf"], "s"))
+    stanza = conf["LEGACY - WMI Script Host Started - Rule"]
+    assert ("action.risk" in stanza, "action.notable" in stanza) == (risk, notable)
+    assert stanza.get("action.notable.param.rule_title") == title
+    assert json.loads(stanza["action.correlationsearch.annotations"])["type_list"] == [kind]
+    assert json.loads(stanza["action.escu.mappings"])["nist"] == ["DE.CM" if kind == "TTP" else "DE.AE"]
+
+
+def test_lookups_ship_with_a_transforms_stanza(tmp_path):
+    root = tmp_path / "pack"
+    shutil.copytree(FIXTURES / "legacy_pack", root)
+    (root / "lookups").mkdir()
+    (root / "lookups" / "bad_hosts.csv").write_text("host,reason\nevil,test\n")
+    (root / "lookups" / "bad_hosts.yml").write_text(
+        "name: bad_hosts\ndescription: Hosts to watch.\nfilename: bad_hosts.csv\ncase_sensitive_match: 'false'\n"
+        "match_type: WILDCARD(host)\nmin_matches: 1\n")
+    (root / "lookups" / "seen.yml").write_text(
+        "name: seen\ndescription: A KV store.\ncollection: seen\nfields_list: _key, host\n")
+    rendered = render_app(load_valid_pack(root))
+    conf = as_dict(parse_conf(rendered.files["default/transforms.conf"], "transforms.conf"))
+    assert conf == {"bad_hosts": {"filename": "bad_hosts.csv", "case_sensitive_match": "false",
+                                  "match_type": "WILDCARD(host)", "min_matches": "1"},
+                    "seen": {"collection": "seen", "external_type": "kvstore", "fields_list": "_key, host"}}
+    assert rendered.copies == {"lookups/bad_hosts.csv": root / "lookups" / "bad_hosts.csv"}
+
+
+def test_a_lookup_whose_file_is_missing_is_an_error(tmp_path):
+    root = tmp_path / "pack"
+    shutil.copytree(FIXTURES / "legacy_pack", root)
+    (root / "lookups").mkdir()
+    (root / "lookups" / "gone.yml").write_text("name: gone\ndescription: Missing file.\nfilename: gone.csv\n")
+    with pytest.raises(InvalidInput) as error:
+        load_valid_pack(root)
+    assert [str(f).split(": ", 1)[1] for f in error.value.findings] == [
+        "filename: file 'gone.csv' does not exist (expected a file beside the lookup's YAML)"]
+
+
+def test_the_package_carries_the_lookup_files(tmp_path):
+    import tarfile
+
+    from detpack.build.app import build_app
+
+    root = tmp_path / "pack"
+    shutil.copytree(FIXTURES / "legacy_pack", root)
+    (root / "lookups").mkdir()
+    (root / "lookups" / "bad_hosts.csv").write_text("host\nevil\n")
+    (root / "lookups" / "bad_hosts.yml").write_text("name: bad_hosts\ndescription: Hosts.\nfilename: bad_hosts.csv\n")
+    result = build_app(root, tmp_path / "out", sync_committed=False)
+    with tarfile.open(result.package) as archive:
+        member = archive.extractfile(f"{result.pack.app.app_id}/lookups/bad_hosts.csv")
+        assert member.read() == b"host\nevil\n"

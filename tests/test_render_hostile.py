@@ -1,4 +1,5 @@
-"""End to end: hostile text in a detection is either refused by validation or ships unchanged."""
+"""End to end: hostile text in a detection is either refused by validation or ships unchanged
+(line breaks as contentctl writes them: a space before each)."""
 from __future__ import annotations
 
 import shutil
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from detpack.conf import as_dict, parse_conf
 from detpack.errors import InvalidInput
-from detpack.build.render import render_app, search_stanza_name
+from detpack.build.render import conf_text, render_app, search_stanza_name
 from detpack.content.validate import load_valid_pack
 
 FIXTURE = Path(__file__).parent / "fixtures" / "legacy_pack"
@@ -39,8 +40,8 @@ def test_hostile_text_is_refused_or_read_back_exactly(tmp_path_factory, descript
     files = render_app(pack).files
     searches = as_dict(parse_conf(files["default/savedsearches.conf"], "savedsearches.conf"))
     stanza = searches[search_stanza_name(pack.app, pack.detections[0])]
-    assert stanza["description"] == pack.detections[0].description == description.strip()
+    assert stanza["description"] == conf_text(pack.detections[0].description) == conf_text(description.strip())
     assert stanza["enableSched"] == "1" and set(searches) == {search_stanza_name(pack.app, pack.detections[0])}
     stories = as_dict(parse_conf(files["default/analyticstories.conf"], "analyticstories.conf"))
     assert stories[f"savedsearch://{search_stanza_name(pack.app, pack.detections[0])}"]["known_false_positives"] \
-        == known_false_positives.strip()
+        == conf_text(known_false_positives.strip())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from detpack.content.validate import load_valid_pack
+from detpack.content.validate import check_pack, load_valid_pack
 from detpack.errors import InvalidInput
 
 DETECTION = "detections/endpoint/script_execution_via_wmi.yml"
@@ -15,9 +15,14 @@ KNOWN_FALSE_POSITIVES = ("known_false_positives: >-\n  Although unlikely, admini
 
 
 def findings(root: Path) -> list[str]:
+    """Errors and warnings alike: ``strict`` turns warnings into errors."""
     with pytest.raises(InvalidInput) as error:
-        load_valid_pack(root)
+        load_valid_pack(root, strict=True)
     return [str(f) for f in error.value.findings]
+
+
+def warnings(root: Path) -> list[str]:
+    return [str(f) for f in check_pack(root).warnings]
 
 
 def edit(root: Path, old: str, new: str, path: str = DETECTION) -> int:
@@ -102,7 +107,7 @@ def test_macro_argument_count_matters(pack_copy):
 
 def test_search_must_end_with_own_filter(pack_copy):
     line = edit(pack_copy, "| `script_execution_via_wmi_filter`'", "'")
-    assert findings(pack_copy) == [f"{DETECTION}:{line}:9: search: ends with '`security_content_ctime(lastTime)`' "
+    assert warnings(pack_copy) == findings(pack_copy) == [f"{DETECTION}:{line}:9: search: ends with '`security_content_ctime(lastTime)`' "
                                    "(expected the last command to be `script_execution_via_wmi_filter`)"]
 
 
@@ -192,7 +197,7 @@ def test_older_schema_is_normalised(tmp_path):
     pack = load_valid_pack(root)
     (detection,) = pack.detections
     assert [(r.field, r.type, r.score) for r in detection.risk_objects] == [("dest", "system", 36), ("user", "user", 36)]
-    assert [(t.field, t.type) for t in detection.threat_objects] == [("process_name", "process_name")]
+    assert [(t.field, t.type) for t in detection.threat_objects] == [("process_name", "process")]  # as contentctl 4.4.1
     assert detection.risk_message.startswith("A wmic.exe process $process_name$")
     assert detection.annotations.kill_chain_phases == ("Installation",)
 
@@ -231,3 +236,47 @@ def test_macros_used_inside_macros_must_exist(pack_copy):
 def test_blank_text_is_reported_as_empty(pack_copy):
     line = edit(pack_copy, KNOWN_FALSE_POSITIVES, "known_false_positives: '   '")
     assert findings(pack_copy) == [f"{DETECTION}:{line}:24: known_false_positives: is empty (expected non-empty text)"]
+
+
+def test_older_schema_field_warnings_name_the_observable(tmp_path, monkeypatch):
+    root = tmp_path / "legacy"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "legacy_pack", root)
+    monkeypatch.chdir(root)
+    legacy = "detections/endpoint/wmi_script_host.yml"
+    line = edit(root, "  - name: user\n", "  - name: account\n", legacy)
+    (warning,) = warnings(root)
+    assert warning.startswith(f"{legacy}:{line}:5: tags.observable[1].name: 'account' is not a field the search returns")
+    with pytest.raises(InvalidInput):
+        load_valid_pack(root, strict=True)
+
+
+def test_hunting_and_correlation_detections_need_no_risk(pack_copy):
+    edit(pack_copy, "type: TTP", "type: Hunting")
+    pack = load_valid_pack(pack_copy, strict=True)
+    assert pack.deployments["Hunting"].rba is False and pack.deployments["Hunting"].notable is None
+    assert pack.deployments["Correlation"].rba is False and pack.deployments["Correlation"].notable
+
+
+def test_data_sources_joined_with_and_are_checked_one_by_one(pack_copy):
+    (pack_copy / "data_sources").mkdir()
+    for name in ("Sysmon EventID 1", "Windows Event Log Security 4688", "Sysmon EventID 3"):
+        (pack_copy / "data_sources" / f"{name.replace(' ', '_')}.yml").write_text(f"name: {name}\n")
+    line = edit(pack_copy, "- Sysmon EventID 1\n", "- Sysmon EventID 1 AND Sysmon EventID 3\n")
+    assert warnings(pack_copy) == []
+    edit(pack_copy, "AND Sysmon EventID 3", "AND Sysmon EventID 30")
+    assert warnings(pack_copy) == [f"{DETECTION}:{line}:3: data_source[0]: 'Sysmon EventID 30' is not in data_sources/ "
+                                   "(expected the name of a data source file)"]
+
+
+def test_warnings_keep_exit_code_0_and_strict_makes_them_errors(pack_copy, capsys):
+    from detpack.cli import main
+
+    edit(pack_copy, "| `script_execution_via_wmi_filter`'", "'")
+    assert main(["validate", "--content", str(pack_copy)]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {DETECTION}:" in err and "--strict makes them errors" in err
+    assert main(["validate", "--content", str(pack_copy), "--strict"]) == 2
+    assert main(["build", "--content", str(pack_copy), "--output", str(pack_copy / "out"), "--strict"]) == 2
+    assert not (pack_copy / "out").exists()
+    assert main(["validate", "--content", str(pack_copy), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["warnings"][0]["field"] == "search"

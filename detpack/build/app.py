@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .write import write_atomically
 from ..content.model import Pack
 from .package import build_spl
 from .render import RenderedApp, render_app
-from ..content.validate import load_valid_pack
+from ..content.validate import check_pack
+from ..errors import Finding, InvalidInput
+from .drilldowns import drilldown_findings
 
 COMMITTED_DIRS = ("default/", "metadata/")
 COMMITTED_FILES = ("app.manifest",)
@@ -30,20 +32,29 @@ class BuildResult:
     app_dir: Path
     package: Path
     files: dict[str, str]
+    warnings: list[Finding] = field(default_factory=list)
 
 
-def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = True,
-              template_cache: Path | None = None) -> BuildResult:
-    pack = load_valid_pack(content_dir)
-    rendered = render_app(pack, template_cache)
+def checked_render(content_dir: Path, strict: bool = False) -> tuple[Pack, RenderedApp, list[Finding]]:
+    """Validate and render; the shipped drilldowns are checked as warnings (errors when strict)."""
+    checked = check_pack(content_dir, strict)
+    rendered = render_app(checked.pack)
+    drilldowns = drilldown_findings(checked.pack, rendered)
+    if strict and drilldowns:
+        raise InvalidInput(drilldowns)
+    return checked.pack, rendered, sorted(checked.warnings + drilldowns)
+
+
+def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = True, strict: bool = False) -> BuildResult:
+    pack, rendered, warnings = checked_render(content_dir, strict)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    app_dir = write_tree(output_dir / pack.app.app_id, rendered.files)
+    app_dir = write_tree(output_dir / pack.app.app_id, rendered.files, rendered.copies)
     package = build_spl(app_dir, output_dir, app_id=pack.app.app_id, version=pack.app.version)
     if sync_committed:
         for path, text in committed_files(rendered).items():
             write_atomically(pack.root / path, text)
-    return BuildResult(pack, app_dir, package, rendered.files)
+    return BuildResult(pack, app_dir, package, rendered.files, warnings)
 
 
 def committed_files(rendered: RenderedApp) -> dict[str, str]:
@@ -52,7 +63,7 @@ def committed_files(rendered: RenderedApp) -> dict[str, str]:
 
 def stale_files(content_dir: Path) -> list[str]:
     """Committed rendered files that differ from a fresh rendering, are missing, or are extra."""
-    pack = load_valid_pack(content_dir)
+    pack = check_pack(content_dir).pack
     wanted = committed_files(render_app(pack))
     stale = [p for p, text in wanted.items() if _read(pack.root / p) != text]
     for folder in COMMITTED_DIRS:
@@ -70,14 +81,18 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def write_tree(destination: Path, files: dict[str, str]) -> Path:
-    """Write ``files`` as a fresh folder at ``destination``, replacing it whole."""
+def write_tree(destination: Path, files: dict[str, str], copies: dict[str, Path] | None = None) -> Path:
+    """Write ``files`` (and copy ``copies``) as a fresh folder at ``destination``, replacing it whole."""
     staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}."))
     try:
         for relative, text in files.items():
             target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8", newline="\n")
+        for relative, source in (copies or {}).items():
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
         staging.chmod(0o755)
         old = destination.with_name(f".{destination.name}.old")
         if destination.exists():

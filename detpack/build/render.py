@@ -11,14 +11,14 @@ from __future__ import annotations
 import datetime
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
 
 from ..conf import ConfError, ConfWriter, as_dict, compare_conf, parse_conf
-from ..content.mappings import CIM_MACROS, DETECTION_TYPE, SCHEDULE, severity
-from ..content.model import AppSettings, Detection, Pack, Story
+from ..content.mappings import CIM_MACROS, DATA_MODELS, DETECTION_TYPE, PROVIDING_TECHNOLOGIES, severity
+from ..content.model import AppSettings, Baseline, Deployment, Investigation, Detection, Pack, Story
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "app" / "templates"
 HEADER = "# Generated from the pack's YAML. Do not edit: change the YAML and rebuild.\n# Tune searches in local/, which survives upgrades of this app."
@@ -30,6 +30,7 @@ CONF_FILES = {
     "default/macros.conf": "macros.conf.j2",
     "default/analyticstories.conf": "analyticstories.conf.j2",
     "default/server.conf": "server.conf.j2",
+    "default/transforms.conf": "transforms.conf.j2",
     "metadata/default.meta": "default.meta.j2",
 }
 TEXT_FILES = {"app.manifest": "app.manifest.j2", "README.md": "README.md.j2"}
@@ -43,14 +44,79 @@ def search_stanza_name(app: AppSettings, detection: Detection) -> str:
     return f"{app.prefix} - {detection.name} - Rule"
 
 
-def annotations(d: Detection) -> dict:
+def baseline_stanza_name(app: AppSettings, baseline: Baseline) -> str:
+    return f"{app.prefix} - {baseline.name}"
+
+
+def investigation_stanza_name(app: AppSettings, investigation: Investigation) -> str:
+    return f"{app.prefix} - {investigation.name} - Response Task"
+
+
+def mappings(d: Detection) -> dict:
+    """The framework mappings, each only when it has entries (contentctl's `mappings`)."""
     a = d.annotations
-    result = {"analytic_story": list(a.analytic_story), "cis20": list(a.cis20),
-              "kill_chain_phases": list(a.kill_chain_phases), "mitre_attack": list(a.mitre_attack),
-              "nist": list(a.nist), "data_source": list(a.data_source), "type": d.type}
+    found = {"cis20": a.cis20, "kill_chain_phases": a.kill_chain_phases, "mitre_attack": a.mitre_attack, "nist": a.nist}
+    return {key: list(values) for key, values in found.items() if values}
+
+
+def annotations(d: Detection) -> dict:
+    """ES annotations: the mappings plus stories, data sources, type, CVE ids, impact and confidence."""
+    a = d.annotations
+    result = {"analytic_story": story_names(d.annotations.analytic_story), "data_source": list(a.data_source), "type": d.type,
+              "type_list": [d.type]}
+    if a.cve:
+        result["cve"] = list(a.cve)
     if a.confidence is not None and a.impact is not None:
         result |= {"confidence": a.confidence, "impact": a.impact}
-    return result
+    return dict(sorted((result | mappings(d)).items()))
+
+
+def story_names(names: tuple[str, ...]) -> list[str]:
+    """Story names sorted by code point ("CISA" before "Chaos"), as contentctl lists them."""
+    return sorted(names)
+
+
+def conf_text(text: str) -> str:
+    """Multi-line text as contentctl writes it: a space before each line break."""
+    return text.replace("\n", " \n")
+
+
+BARE_HOST = re.compile(r"(https?://[^/?#\s]+)\Z")
+
+
+def url(text: str) -> str:
+    """A URL as contentctl normalises it (pydantic HttpUrl): a bare host gets the root path."""
+    return BARE_HOST.sub(r"\1/", text)
+
+
+def data_models(search: str) -> list[str]:
+    return [name for name in DATA_MODELS if name in search]
+
+
+def providing_technologies(search: str) -> list[str] | None:
+    found = {tech for key, techs in PROVIDING_TECHNOLOGIES.items() if key in search for tech in techs}
+    return sorted(found) or None
+
+
+def deployment(pack: Pack, d: Detection) -> Deployment:
+    return pack.deployments[d.type]
+
+
+PLACEHOLDER = re.compile(r"%([^%]*)%")
+
+
+def fill(text: str, d: Detection) -> str:
+    """``%name%``-style placeholders of a deployment's notable settings, from the detection's fields."""
+    return PLACEHOLDER.sub(lambda m: str(getattr(d, m.group(1))) if hasattr(d, m.group(1)) else m.group(0), text)
+
+
+# Our own short notice in front of the description of content that is not production-ready.
+STATUS_NOTICE = {"experimental": "EXPERIMENTAL: not tested with attack data. ",
+                 "deprecated": "DEPRECATED: no longer maintained. "}
+
+
+def description(d: Detection) -> str:
+    return STATUS_NOTICE.get(d.status, "") + d.description
 
 
 def publish_time(d: Detection) -> int:
@@ -64,18 +130,26 @@ def metadata(d: Detection) -> dict:
 
 
 def risk(d: Detection) -> list[dict]:
-    objects = [{"risk_object_field": r.field, "risk_object_type": r.type, "risk_score": r.score} for r in d.risk_objects]
-    return objects + [{"threat_object_field": t.field, "threat_object_type": t.type} for t in d.threat_objects]
+    """Risk and threat objects in the order the YAML lists them."""
+    objects = [(r.location, {"risk_object_field": r.field, "risk_object_type": r.type, "risk_score": r.score})
+               for r in d.risk_objects]
+    threats = [(t.location, {"threat_object_field": t.field, "threat_object_type": t.type}) for t in d.threat_objects]
+    return [entry for _, entry in sorted(objects + threats, key=lambda pair: pair[0])]
 
 
-SEARCH_PLACEHOLDER = "%original_detection_search%"
+# ES runs a drilldown's search as written (after $field$ tokens), so the build puts the detection's
+# own search in place of this placeholder, as contentctl does (objects/drilldown.py,
+# perform_search_substitutions; ../shared/docs/splunkd-behaviour.md, fact 22).
+ORIGINAL_SEARCH_PLACEHOLDER = "%original_detection_search%"
+
+
+def drilldown_search(d: Detection, search: str) -> str:
+    return search.replace(ORIGINAL_SEARCH_PLACEHOLDER, d.search)
 
 
 def drilldowns(d: Detection) -> list[dict]:
-    """ES runs a drilldown's text as it is after ``$field$`` substitution and does not know the placeholder
-    for the detection's own search, so the build puts the search in (contentctl ``objects/drilldown.py``)."""
-    return [{"name": x.name, "search": x.search.replace(SEARCH_PLACEHOLDER, d.search),
-             "earliest_offset": x.earliest_offset, "latest_offset": x.latest_offset} for x in d.drilldowns]
+    return [{"name": x.name, "search": drilldown_search(d, x.search), "earliest_offset": x.earliest_offset,
+             "latest_offset": x.latest_offset} for x in d.drilldowns]
 
 
 def manifest(pack: Pack) -> dict:
@@ -109,43 +183,39 @@ def _json(value, indent: int | None = None) -> str:
     return json.dumps(value, indent=indent, separators=separators, ensure_ascii=False)
 
 
-def _environment(template_cache: Path | None) -> jinja2.Environment:
+def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False,
-                             bytecode_cache=_bytecode_cache(template_cache))
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
     env.filters["json"] = _json
-    env.globals.update(search_stanza_name=search_stanza_name, annotations=annotations, metadata=metadata,
-                       risk=risk, drilldowns=drilldowns, severity=severity, schedule=SCHEDULE,
+    env.filters["text"] = conf_text
+    env.filters["url"] = url
+    env.globals.update(search_stanza_name=search_stanza_name, baseline_stanza_name=baseline_stanza_name,
+                       investigation_stanza_name=investigation_stanza_name, annotations=annotations, metadata=metadata,
+                       risk=risk, drilldowns=drilldowns, severity=severity, mappings=mappings,
+                       data_models=data_models, providing_technologies=providing_technologies, fill=fill,
+                       description=description, story_names=story_names, url=url, story_category=story_category, maintainers=maintainers,
                        detection_type=lambda d: DETECTION_TYPE[d.type], cim_macros=CIM_MACROS, header=HEADER)
     return env
 
 
 def _tidy(text: str) -> str:
     """One blank line between stanzas; a conf value never contains an empty line."""
-    return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
+    while "\n\n\n" in text:  # str.replace: many times faster than a regex on a large pack's text
+        text = text.replace("\n\n\n", "\n\n")
+    return text.strip("\n") + "\n"
 
 
 @dataclass(frozen=True)
 class RenderedApp:
     files: dict[str, str]  # path inside the app folder -> text
+    copies: dict[str, Path] = field(default_factory=dict)  # path inside the app folder -> file shipped as is
+    parsed: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # conf path -> stanzas as read back
 
 
-def _bytecode_cache(folder: Path | None) -> jinja2.BytecodeCache | None:
-    """Compiled templates kept between runs (Jinja checks each against its template's source)."""
-    if folder is None:
-        return None
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return jinja2.FileSystemBytecodeCache(str(folder))
-
-
-def render_app(pack: Pack, template_cache: Path | None = None) -> RenderedApp:
-    """Render every file of the app; ``template_cache`` is a folder for compiled templates."""
-    env = _environment(template_cache)
+def render_app(pack: Pack) -> RenderedApp:
+    env = _environment()
     context = {"pack": pack, "build_number": build_number(pack.app.version), "manifest": manifest(pack),
-               "story_searches": lambda s: _story_searches(pack, s)}
+               "story_searches": _story_searches(pack), "deployment": lambda d: deployment(pack, d)}
     files, parsed, problems = {}, {}, []
     for path, template in CONF_FILES.items():
         writer = ConfWriter()
@@ -160,11 +230,36 @@ def render_app(pack: Pack, template_cache: Path | None = None) -> RenderedApp:
     problems += _model_mismatches(pack, parsed)
     if problems:
         raise RenderError("\n".join(problems))
-    return RenderedApp(files)
+    if not pack.lookups:  # Splunk needs no empty transforms.conf
+        del files["default/transforms.conf"]
+    return RenderedApp(files, {f"lookups/{l.filename}": l.file for l in pack.lookups if l.file}, parsed)
 
 
-def _story_searches(pack: Pack, story: Story) -> list[str]:
-    return [search_stanza_name(pack.app, d) for d in pack.detections if story.name in d.annotations.analytic_story]
+def _story_searches(pack: Pack):
+    """Story -> its detections, then its response tasks, each in file path order (as contentctl reads them)."""
+    searches: dict[str, list[str]] = {s.name: [] for s in pack.stories}
+    tasks: dict[str, list[str]] = {s.name: [] for s in pack.stories}
+    for d in pack.detections:
+        for name in dict.fromkeys(d.annotations.analytic_story):
+            searches.get(name, []).append(search_stanza_name(pack.app, d))
+    for i in pack.investigations:
+        for name in dict.fromkeys(i.analytic_story):
+            tasks.get(name, []).append(investigation_stanza_name(pack.app, i))
+    return lambda story: searches[story.name] + tasks[story.name]
+
+
+def story_category(story: Story) -> str:
+    """ES shows one category per story: the first one listed."""
+    return story.category[0] if story.category else ""
+
+
+AUTHOR = re.compile(r"([^,]+)(?:,\s?(.*))?\Z")
+
+
+def maintainers(story: Story) -> list[dict]:
+    """``Name, Company`` as contentctl splits a story's author (objects/story.py); no e-mail is known."""
+    name, company = AUTHOR.match(story.author).groups()
+    return [{"company": company or "no", "email": "-", "name": name}]
 
 
 def _model_mismatches(pack: Pack, parsed: dict[str, dict[str, dict[str, str]]]) -> list[str]:
@@ -174,11 +269,12 @@ def _model_mismatches(pack: Pack, parsed: dict[str, dict[str, dict[str, str]]]) 
     for d in pack.detections:
         stanza = searches.get(search_stanza_name(pack.app, d), {})
         expected = {
-            "search": d.search, "description": d.description,
-            "action.risk.param._risk_message": d.risk_message,
-            "action.risk.param._risk": risk(d), "action.notable.param.drilldown_searches": drilldowns(d),
+            "search": conf_text(d.search), "description": conf_text(description(d)),
+            "action.notable.param.drilldown_searches": drilldowns(d),
             "action.correlationsearch.annotations": annotations(d), "action.correlationsearch.metadata": metadata(d),
         }
+        if deployment(pack, d).rba:
+            expected |= {"action.risk.param._risk_message": d.risk_message, "action.risk.param._risk": risk(d)}
         for key, want in expected.items():
             got = stanza.get(key)
             if not isinstance(want, str) and got is not None:
@@ -188,6 +284,6 @@ def _model_mismatches(pack: Pack, parsed: dict[str, dict[str, dict[str, str]]]) 
         if macros.get(d.filter_macro, {}).get("definition") != "search *":
             problems.append(f"default/macros.conf: [{d.filter_macro}] is missing or not `search *`")
     for m in pack.macros:
-        if macros.get(m.stanza, {}).get("definition") != m.definition:
+        if macros.get(m.stanza, {}).get("definition") != conf_text(m.definition):
             problems.append(f"default/macros.conf: [{m.stanza}] does not match {m.path}")
     return problems

@@ -1,21 +1,39 @@
 """Which fields a search returns, inferred from its text without running it.
 
-Used by validation to prove that every ``$token$`` and risk-object field names a
+Used by validation to warn when a ``$token$`` or risk-object field names no
 result field. Inference follows the commands that decide the field set
 (``tstats``/``stats`` aggregates and BY fields, ``rename``, ``eval``,
-``table``/``fields``) and CIM's ``drop_dm_object_name(X)`` macro; other macros
-and commands are taken to keep the field set. A search that does not start
-with ``tstats``/``stats`` and never aggregates returns raw events, whose fields
-cannot be known, so the answer is None.
+``eventstats``/``streamstats``, ``lookup ... OUTPUT``, ``rex`` named groups,
+``iplocation``, ``table``/``fields``, ``top``/``rare``) and CIM's
+``drop_dm_object_name(X)`` macro; other macros and commands are taken to keep
+the field set. Where the fields cannot be known (raw events before any
+aggregation, ``values(*) as *``, ``join``, ``spath``, a lookup that returns its
+whole table...), the answer is None: a warning must never be a guess.
 """
 from __future__ import annotations
 
 import fnmatch
 import re
 
-AGGREGATE = re.compile(r"(\w+)(?:\(([^)]*)\))?(?:\s+as\s+(\"[^\"]+\"|\S+))?", re.IGNORECASE)
-DROP_DM = re.compile(r"`drop_dm_object_name\(\s*\"?([\w.]+?)\"?\s*\)`")
-BY = re.compile(r"\s+by\s+", re.IGNORECASE)
+DROP_DM = re.compile(r"`drop_dm_object_name\(\s*[\"']?([\w.]+?)[\"']?\s*\)`")
+REX_GROUP = re.compile(r"\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>")
+OPTION = re.compile(r"[A-Za-z_]+=")
+# Commands whose output fields are exactly their aggregates and BY fields.
+AGGREGATING = frozenset({"tstats", "stats"})
+# Commands after which the fields cannot be told from the text.
+UNKNOWABLE = frozenset({"join", "append", "appendcols", "spath", "xyseries", "untable", "timechart", "chart",
+                        "inputlookup", "datamodel", "from", "foreach", "map", "multisearch", "kvform", "extract",
+                        "transpose", "fit", "apply", "mstats", "collect", "outputlookup", "makeresults"})
+
+
+# An SPL comment runs from ``` to the next ``` (Splunk Search Reference, "Add comments to searches");
+# it is not a macro call and says nothing about the search.
+COMMENT = re.compile(r"```.*?```", re.DOTALL)
+
+
+def without_comments(search: str) -> str:
+    """The search with each comment replaced by one space."""
+    return COMMENT.sub(" ", search) if "```" in search else search
 
 
 PIPELINE_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|`[^`]*`?|[\[\]|]|[^"`\[\]|]+')
@@ -36,46 +54,120 @@ def split_pipeline(search: str) -> list[str]:
 
 
 def returned_fields(search: str) -> set[str] | None:
+    """The fields every result row may carry, or None when the search does not say."""
     fields: set[str] | None = None
     for command in split_pipeline(search):
         name, _, args = command.partition(" ")
         name = name.lower()
-        if name in ("tstats", "stats"):
+        if name in AGGREGATING:
             fields = _aggregate_fields(args)
-        elif fields is None:
+        elif fields is not None:
+            fields = None if name in UNKNOWABLE else _transform(fields, name, command, args)
+    return fields
+
+
+def _transform(fields: set[str], name: str, command: str, args: str) -> set[str] | None:
+    if match := DROP_DM.match(command):
+        prefix = match.group(1) + "."
+        return {f.removeprefix(prefix) for f in fields}
+    if name == "rename":
+        return _renamed(fields, args)
+    if name == "eval":
+        return fields | {_unquote(item.partition("=")[0]) for item in _items(args, ",") if "=" in item}
+    if name in ("eventstats", "streamstats"):
+        added = _aggregate_fields(args)
+        return None if added is None else fields | added
+    if name == "lookup":
+        return _looked_up(fields, args)
+    if name == "rex":
+        return fields | set(REX_GROUP.findall(args))
+    if name == "iplocation":
+        return fields | {"City", "Country", "Region", "lat", "lon"}
+    if name in ("table", "fields"):
+        return _kept(fields, args)
+    if name in ("top", "rare"):
+        return {w for w in _items(args, " ,") if not OPTION.match(w) and w.lower() != "by"} | {"count", "percent"}
+    if name == "transaction":
+        return fields | {"duration", "eventcount"}
+    return fields
+
+
+def _items(text: str, separators: str) -> list[str]:
+    """``text`` split at ``separators`` outside quotes and parentheses; empty items dropped."""
+    items, current, depth, quote = [], [], 0, ""
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif depth == 0 and char in separators:
+            items.append("".join(current).strip())
+            current = []
             continue
-        elif match := DROP_DM.match(command):
-            prefix = match.group(1) + "."
-            fields = {f.removeprefix(prefix) for f in fields}
-        elif name == "rename":
-            fields = _renamed(fields, args)
-        elif name == "eval":
-            fields |= {m.group(1) for m in re.finditer(r"(?:^|,)\s*(\w+)\s*=(?!=)", args)}
-        elif name in ("table", "fields") and not args.lstrip().startswith("-"):
-            wanted = [w.strip('"') for w in re.split(r"[\s,]+", args) if w and w != "+"]
-            fields = {f for f in fields if any(fnmatch.fnmatchcase(f, w) for w in wanted)}
+        current.append(char)
+    items.append("".join(current).strip())
+    return [item for item in items if item]
+
+
+def _unquote(name: str) -> str:
+    return name.strip().strip("\"'")
+
+
+def _aggregate_fields(args: str) -> set[str] | None:
+    """Aggregates (``fn(x)``, ``fn(x) as y``, ``count``) and BY fields of a stats-like command."""
+    words = _items(re.sub(r"`[^`]*`", " ", args), " ,")
+    lowered = [w.lower() for w in words]
+    by = lowered.index("by") if "by" in lowered else len(words)
+    body, groups = words[:by], words[by + 1:]
+    if "from" in lowered[:by]:  # tstats ... from datamodel=X where ...
+        body = body[:lowered.index("from")]
+    fields, i = set(), 0
+    while i < len(body):
+        word = body[i]
+        alias = body[i + 2] if i + 2 < len(body) and body[i + 1].lower() == "as" else None
+        i += 3 if alias else 1
+        if OPTION.match(word) and "(" not in word.partition("=")[0]:
+            continue
+        if alias == "*" or word.endswith("(*)") and alias is None:
+            return None  # values(*) as *: every field comes back under its own name
+        fields.add(_unquote(alias) if alias else word)
+    fields |= {_unquote(g) for g in groups if not OPTION.match(g)}
     return fields
 
 
-def _aggregate_fields(args: str) -> set[str]:
-    body, by = (BY.split(args, maxsplit=1) + [""])[:2]
-    body = re.sub(r"\bfrom\s+datamodel\s*=\s*\S+.*", "", body, flags=re.IGNORECASE | re.DOTALL)
-    body = re.sub(r"\b\w+\s*=\s*\S+", "", body)  # options such as summariesonly=true
-    body = re.sub(r"`[^`]*`", "", body)
-    fields = set()
-    for match in AGGREGATE.finditer(body):
-        function, argument, alias = match.groups()
-        if alias:
-            fields.add(alias.strip('"'))
-        else:
-            fields.add(f"{function}({argument})" if argument is not None else function)
-    fields |= {f.strip(",") for f in by.split() if f.strip(",")}
-    return fields
+def _looked_up(fields: set[str], args: str) -> set[str] | None:
+    """``lookup T match [AS f] OUTPUT|OUTPUTNEW a [AS b] ...``; without OUTPUT every table field comes back."""
+    words = _items(args, " ,")
+    upper = [w.upper() for w in words]
+    start = next((upper.index(k) for k in ("OUTPUTNEW", "OUTPUT") if k in upper), None)
+    if start is None:
+        return None
+    outputs, added, i = words[start + 1:], set(), 0
+    while i < len(outputs):
+        has_alias = i + 2 < len(outputs) and outputs[i + 1].lower() == "as"
+        added.add(_unquote(outputs[i + 2] if has_alias else outputs[i]))
+        i += 3 if has_alias else 1
+    return fields | added
+
+
+def _kept(fields: set[str], args: str) -> set[str]:
+    words = [_unquote(w) for w in _items(args, " ,") if w != "+"]
+    if words and words[0].startswith("-"):
+        removed = [words[0][1:]] + words[1:] if words[0] != "-" else words[1:]
+        return {f for f in fields if not any(fnmatch.fnmatchcase(f, w) for w in removed)}
+    return {f for f in fields if any(fnmatch.fnmatchcase(f, w) for w in words)}
 
 
 def _renamed(fields: set[str], args: str) -> set[str]:
-    for old, new in re.findall(r"(\"[^\"]+\"|\S+)\s+as\s+(\"[^\"]+\"|\S+)", args, re.IGNORECASE):
-        old, new = old.strip('",'), new.strip('",')
+    words = _items(args, " ,")
+    for i in range(len(words) - 2):
+        if words[i + 1].lower() != "as":
+            continue
+        old, new = _unquote(words[i]), _unquote(words[i + 2])
         if "*" in old:
             pattern = re.compile(re.escape(old).replace(r"\*", "(.*)") + r"\Z")
             fields = {_wild(pattern, f, new) for f in fields}

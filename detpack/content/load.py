@@ -1,33 +1,40 @@
 """Read a content directory in the security_content layout into the model.
 
 Layout: ``contentctl.yml`` (the app settings), ``detections/**/*.yml``,
-``stories/*.yml``, ``macros/*.yml``, optional ``data_sources/*.yml`` and
-``deployments/``. Detections in either public schema are normalised here: the
-current one (``rba:``) and the older one (``tags.message``/``tags.observable``/
-``tags.risk_score``). Schema findings from every file are collected; a file
-with findings is left out of the pack so that cross-checks can still run on
-the rest.
+``stories/**/*.yml``, ``macros/*.yml``, and optionally ``baselines/**/*.yml``,
+``investigations/**/*.yml`` (response tasks),
+``lookups/*.yml`` (each beside its CSV), ``deployments/*.yml`` (schedule and
+alert actions per detection type) and ``data_sources/*.yml``. Detections in
+either public schema are normalised here: the current one (``rba:``) and the
+older one (``tags.message``/``tags.observable``, scored by impact x confidence).
+Schema findings from every file are collected; a file with findings is left out
+of the pack so that cross-checks can still run on the rest. Unknown keys, which
+contentctl ignores, are warnings.
 """
 from __future__ import annotations
 
 import gc
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import schema
 from ..errors import Finding, InvalidInput, Location, display_path
 from .source import Locations, load_yaml
-from .mappings import OBSERVABLE_RISK_TYPES, OBSERVABLE_THREAT_TYPES, RISK_ROLES
+from .mappings import (
+    CIS20_BY_DOMAIN, CIS20_DEFAULT, DEFAULT_DEPLOYMENTS, NIST_BY_TYPE, NIST_DEFAULT, OBSERVABLE_RISK_TYPES,
+    OBSERVABLE_THREAT_TYPES,
+)
 from .model import (
-    Annotations, AppSettings, AttackData, Detection, DetectionTest, Drilldown, Macro, Pack,
-    RiskObject, Story, ThreatObject,
+    Annotations, AppSettings, AttackData, Baseline, Deployment, Detection, DetectionTest, Drilldown, Investigation, Lookup,
+    Macro, Pack, RiskObject, Story, ThreatObject,
 )
 
 SETTINGS_FILE = "contentctl.yml"
 
 
-def load_pack(root: Path) -> tuple[Pack | None, list[Finding]]:
-    """The pack and every schema finding; the pack is None when the settings are unusable."""
+def load_pack(root: Path) -> tuple[Pack | None, list[Finding], list[Finding]]:
+    """The pack, every schema error and every warning; the pack is None when the settings are unusable."""
     # Loading creates many long-lived, acyclic objects that the cyclic collector
     # would only rescan again and again: it pauses meanwhile, and afterwards the
     # loaded objects are moved out of its view (reference counting still frees them).
@@ -41,18 +48,31 @@ def load_pack(root: Path) -> tuple[Pack | None, list[Finding]]:
             gc.enable()
 
 
-def _load_pack(root: Path) -> tuple[Pack | None, list[Finding]]:
-    findings: list[Finding] = []
+@dataclass
+class _Found:
+    errors: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+
+
+def _load_pack(root: Path) -> tuple[Pack | None, list[Finding], list[Finding]]:
+    found = _Found()
     if not root.is_dir():
-        return None, [Finding(Location(str(root)), "(content)", "is not a directory", "a content directory")]
-    app = _load_one(root / SETTINGS_FILE, schema.SETTINGS, _app_settings, findings)
-    detections = _load_all(root, "detections/**/*.yml", schema.DETECTION, _detection, findings)
-    stories = _load_all(root, "stories/*.yml", schema.STORY, _story, findings)
-    macros = _load_all(root, "macros/*.yml", schema.MACRO, _macro, findings)
-    data_sources = tuple(sorted(_data_source_names(root, findings)))
+        return None, [Finding(Location(str(root)), "(content)", "is not a directory", "a content directory")], []
+    app = _load_one(root / SETTINGS_FILE, schema.SETTINGS, _app_settings, found)
+    detections = _load_all(root, "detections/**/*.yml", schema.DETECTION, _detection, found)
+    stories = _load_all(root, "stories/**/*.yml", schema.STORY, _story, found)
+    macros = _load_all(root, "macros/*.yml", schema.MACRO, _macro, found)
+    baselines = _load_all(root, "baselines/**/*.yml", schema.BASELINE, _baseline, found)
+    investigations = _load_all(root, "investigations/**/*.yml", schema.INVESTIGATION, _investigation, found)
+    lookups = _load_all(root, "lookups/*.yml", schema.LOOKUP, _lookup, found)
+    deployments = {d.type: d for d in _load_all(root, "deployments/*.yml", schema.DEPLOYMENT, _deployment, found)}
+    data_sources = tuple(sorted(_data_source_names(root, found.errors)))
     if app is None:
-        return None, findings
-    return Pack(root, app, tuple(detections), tuple(stories), tuple(macros), data_sources), findings
+        return None, found.errors, found.warnings
+    defaults = {kind: Deployment(kind, dict(d["scheduling"]), d["notable"], d["rba"]) for kind, d in DEFAULT_DEPLOYMENTS.items()}
+    pack = Pack(root, app, tuple(detections), tuple(stories), tuple(macros), data_sources, tuple(baselines),
+                tuple(lookups), defaults | deployments, tuple(investigations))
+    return pack, found.errors, found.warnings
 
 
 def _data_source_names(root: Path, findings: list[Finding]) -> set[str]:
@@ -71,30 +91,33 @@ def _data_source_names(root: Path, findings: list[Finding]) -> set[str]:
     return names
 
 
-def _load_all(root: Path, pattern: str, spec: schema.Schema, build, findings: list[Finding]) -> list:
+def _load_all(root: Path, pattern: str, spec: schema.Schema, build, found: _Found) -> list:
     shown = display_path(root)
-    items = (_load_one(path, spec, build, findings, f"{shown}/{path.relative_to(root).as_posix()}".removeprefix("./"))
+    items = (_load_one(path, spec, build, found, f"{shown}/{path.relative_to(root).as_posix()}".removeprefix("./"))
              for path in sorted(root.glob(pattern)))
     return [item for item in items if item is not None]
 
 
-def _load_one(path: Path, spec: schema.Schema, build, findings: list[Finding], name: str = ""):
+def _load_one(path: Path, spec: schema.Schema, build, found: _Found, name: str = ""):
     if not path.is_file():
-        findings.append(Finding(Location(display_path(path)), "(file)", "is missing", "the pack's app settings"))
+        found.errors.append(Finding(Location(display_path(path)), "(file)", "is missing", "the pack's app settings"))
         return None
     try:
         data, locations = load_yaml(path, name)
     except InvalidInput as exc:
-        findings.extend(exc.findings)
+        found.errors.extend(exc.findings)
         return None
-    problems = schema.check(data, spec, locations)
+    problems, warnings = schema.check(data, spec, locations)
     problems += _schema_variant_findings(data, locations) if spec is schema.DETECTION else []
-    findings.extend(problems)
+    problems += _lookup_file_findings(path, data, locations) if spec is schema.LOOKUP else []
+    found.errors.extend(problems)
+    found.warnings.extend(warnings)
     return None if problems else build(path, data, locations)
 
 
 def _schema_variant_findings(data: Any, locations: Locations) -> list[Finding]:
-    """A detection must carry its risk settings in exactly one of the two schemas."""
+    """A detection carries its risk settings in exactly one of the two schemas; the older one
+    needs a message and, for its observables, impact and confidence (or a risk_score)."""
     if not isinstance(data, dict) or not isinstance(data.get("tags"), dict):
         return []
     tags = data["tags"]
@@ -103,9 +126,23 @@ def _schema_variant_findings(data: Any, locations: Locations) -> list[Finding]:
     if "rba" in data and older:
         ctx.report(f"tags.{older[0]}", "older risk key beside 'rba'", "risk settings only under 'rba'")
     elif "rba" not in data:
-        for key in ("message", "observable", "risk_score"):
-            if key not in tags:
-                ctx.report("tags", f"missing required key '{key}'", "'rba' or the older tags.message/observable/risk_score")
+        if "message" not in tags:
+            ctx.report("tags", "missing required key 'message'", "'rba' or the older tags.message/observable")
+        if tags.get("observable") and "risk_score" not in tags and not {"confidence", "impact"} <= tags.keys():
+            ctx.report("tags", "missing required key 'risk_score'", "a risk_score, or impact and confidence")
+    return ctx.findings
+
+
+def _lookup_file_findings(path: Path, data: Any, locations: Locations) -> list[Finding]:
+    """A lookup names a file that exists beside its YAML, or a KV store collection."""
+    if not isinstance(data, dict):
+        return []
+    ctx = schema.Context(locations)
+    filename = data.get("filename")
+    if isinstance(filename, str) and not (path.parent / filename).is_file():
+        ctx.report("filename", f"file {filename!r} does not exist", "a file beside the lookup's YAML")
+    elif filename is None and "collection" not in data:
+        ctx.report("", "missing required key 'filename'", "a filename or a KV store collection")
     return ctx.findings
 
 
@@ -134,52 +171,66 @@ def _detection(path: Path, data: dict, locations: Locations) -> Detection:
         message, risk, threat = _rba(data["rba"], locations)
     else:
         message, risk, threat = _observables(tags, locations)
+    domain = tags["security_domain"]
     return Detection(
         path=path, name=_text(data["name"]), id=data["id"].lower(), version=int(data["version"]),
         date=str(data["date"]), author=_text(data["author"]), status=data.get("status", "production"),
         type=data["type"], description=_text(data["description"]), search=_text(data["search"]),
         how_to_implement=_text(data["how_to_implement"]),
         known_false_positives=_text(data["known_false_positives"]),
-        references=_names(data.get("references")), security_domain=tags["security_domain"],
+        references=_names(data.get("references")), security_domain=domain,
         asset_type=_text(tags["asset_type"]), required_fields=_names(tags.get("required_fields")),
         annotations=Annotations(
-            mitre_attack=_names(tags["mitre_attack_id"]), kill_chain_phases=_names(tags.get("kill_chain_phases")),
-            nist=_names(tags.get("nist")), cis20=_names(tags.get("cis20")),
+            mitre_attack=_names(tags.get("mitre_attack_id")), kill_chain_phases=_names(tags.get("kill_chain_phases")),
+            nist=_names(tags.get("nist")) or (NIST_BY_TYPE.get(data["type"], NIST_DEFAULT),),
+            cis20=_names(tags.get("cis20")) or (CIS20_BY_DOMAIN.get(domain, CIS20_DEFAULT),),
             analytic_story=_names(tags["analytic_story"]), data_source=_names(data.get("data_source")),
-            confidence=tags.get("confidence"), impact=tags.get("impact"),
+            confidence=_whole(tags.get("confidence")), impact=_whole(tags.get("impact")), cve=_names(tags.get("cve")),
         ),
         risk_message=message, risk_objects=risk, threat_objects=threat,
         drilldowns=tuple(_drilldown(d, f"drilldown_searches[{i}]", locations)
                          for i, d in enumerate(data.get("drilldown_searches") or ())),
         tests=tuple(_test(t, f"tests[{i}]", locations) for i, t in enumerate(data.get("tests") or ())),
-        locations=locations,
+        locations=locations, product=_names(tags.get("product")), atomic_guids=_names(tags.get("atomic_guid")),
+        enabled_by_default=data.get("enabled_by_default") is True,
     )
+
+
+def _whole(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _rba(rba: dict, locations: Locations):
     risk = tuple(
-        RiskObject(o["field"], o["type"], int(o["score"]), locations[f"rba.risk_objects[{i}]"])
+        RiskObject(o["field"], o["type"], int(o["score"]), locations[f"rba.risk_objects[{i}]"], f"rba.risk_objects[{i}].field")
         for i, o in enumerate(rba["risk_objects"])
     )
     threat = tuple(
-        ThreatObject(o["field"], o["type"], locations[f"rba.threat_objects[{i}]"])
+        ThreatObject(o["field"], o["type"], locations[f"rba.threat_objects[{i}]"], f"rba.threat_objects[{i}].field")
         for i, o in enumerate(rba.get("threat_objects") or ())
     )
     return _text(rba["message"]), risk, threat
 
 
 def _observables(tags: dict, locations: Locations):
-    """The older schema: observables with a victim role carry risk, the rest are threat objects."""
+    """The older schema, as contentctl 4.4.1 reads it (mappings.OBSERVABLE_RISK_TYPES): a Victim of a
+    user or system type is a risk object, an Attacker a threat object, anything else a risk object of
+    type other; every risk object scores impact x confidence / 100 (else the given risk_score)."""
+    if "confidence" in tags and "impact" in tags:
+        score = round(int(tags["confidence"]) * int(tags["impact"]) / 100)
+    else:
+        score = int(tags.get("risk_score") or 0)
     risk, threat = [], []
-    for i, obs in enumerate(tags["observable"]):
-        where = locations[f"tags.observable[{i}]"]
-        kind = obs["type"].lower()
-        roles = {r.lower() for r in obs.get("role") or ()}
-        if roles & RISK_ROLES:
-            risk.append(RiskObject(obs["name"], OBSERVABLE_RISK_TYPES.get(kind, "other"), int(tags["risk_score"]), where))
+    for i, obs in enumerate(tags.get("observable") or ()):
+        where, path = locations[f"tags.observable[{i}]"], f"tags.observable[{i}].name"
+        kind, roles = obs["type"].lower(), obs.get("role") or ()
+        if "Victim" in roles and kind in OBSERVABLE_RISK_TYPES:
+            risk.append(RiskObject(obs["name"], OBSERVABLE_RISK_TYPES[kind], score, where, path))
+        elif "Attacker" in roles:
+            threat.append(ThreatObject(obs["name"], OBSERVABLE_THREAT_TYPES.get(kind, kind), where, path))
         else:
-            threat.append(ThreatObject(obs["name"], OBSERVABLE_THREAT_TYPES.get(kind, kind.replace(" ", "_")), where))
-    return _text(tags["message"]), tuple(risk), tuple(threat)
+            risk.append(RiskObject(obs["name"], "other", score, where, path))
+    return _text(tags.get("message")), tuple(risk), tuple(threat)
 
 
 def _drilldown(d: dict, path: str, locations: Locations) -> Drilldown:
@@ -203,6 +254,51 @@ def _story(path: Path, data: dict, locations: Locations) -> Story:
         narrative=_text(data["narrative"]), references=_names(data.get("references")),
         category=_names(tags.get("category")), usecase=_text(tags.get("usecase")), locations=locations,
     )
+
+
+def _baseline(path: Path, data: dict, locations: Locations) -> Baseline:
+    tags = data.get("tags") or {}
+    scheduling = (data.get("deployment") or {}).get("scheduling")
+    return Baseline(
+        path=path, name=_text(data["name"]), id=data["id"].lower(), date=str(data["date"]),
+        description=_text(data["description"]), search=_text(data["search"]),
+        how_to_implement=_text(data.get("how_to_implement")), analytic_story=_names(tags.get("analytic_story")),
+        datamodel=_names(data.get("datamodel")), scheduling=dict(scheduling) if scheduling else None,
+        locations=locations,
+    )
+
+
+def _investigation(path: Path, data: dict, locations: Locations) -> Investigation:
+    tags = data.get("tags") or {}
+    return Investigation(
+        path=path, name=_text(data["name"]), date=str(data["date"]), description=_text(data["description"]),
+        search=_text(data["search"]), how_to_implement=_text(data.get("how_to_implement")),
+        analytic_story=_names(tags.get("analytic_story")), datamodel=_names(data.get("datamodel")),
+        locations=locations,
+    )
+
+
+# transforms.conf keys a lookup YAML may set, written as given (booleans in lower case).
+LOOKUP_SETTINGS = ("default_match", "case_sensitive_match", "match_type", "max_matches", "min_matches",
+                   "fields_list", "filter")
+
+
+def _lookup(path: Path, data: dict, locations: Locations) -> Lookup:
+    settings = {key: str(data[key]).lower() if isinstance(data[key], bool) else str(data[key])
+                for key in LOOKUP_SETTINGS if data.get(key) is not None}
+    return Lookup(path=path, name=data["name"], description=_text(data["description"]),
+                  filename=data.get("filename"), collection=data.get("collection"), settings=settings,
+                  locations=locations)
+
+
+def _deployment(path: Path, data: dict, locations: Locations) -> Deployment:
+    actions = data.get("alert_action") or {}
+    notable = actions.get("notable")
+    if notable:
+        notable = {"rule_title": notable["rule_title"], "rule_description": notable["rule_description"],
+                   "nes_fields": _names(notable.get("nes_fields"))}
+    rba = (actions.get("rba") or {}).get("enabled") in (True, "true", "True")
+    return Deployment(data["type"], dict(data["scheduling"]), notable or None, rba)
 
 
 def _macro(path: Path, data: dict, locations: Locations) -> Macro:

@@ -10,54 +10,88 @@ SEVERITY_BANDS: tuple[tuple[int, str], ...] = (
     (100, "critical"),
 )
 
-# Older schema: tags.observable[].type -> risk object type (ES accepts system, user, other).
+# Older schema (tags.observable), as contentctl 4.4.1 turns observables into `_risk` entries
+# (objects/abstract_security_content_objects/detection_abstract.py, `risk`): a Victim of a user or
+# system type is a risk object of that type; an Attacker is a threat object, typed by the table below
+# or by its own type in lower case; anything else is a risk object of type `other`.
 OBSERVABLE_RISK_TYPES: dict[str, str] = {
-    "hostname": "system",
-    "endpoint": "system",
-    "ip address": "system",
-    "mac address": "system",
-    "system": "system",
-    "user": "user",
-    "user name": "user",
-    "username": "user",
-    "email address": "user",
+    "user": "user", "username": "user", "email address": "user",
+    "device": "system", "endpoint": "system", "hostname": "system", "ip address": "system",
+}
+OBSERVABLE_THREAT_TYPES: dict[str, str] = {
+    "process name": "process", "process": "process",
+    "file name": "file_name", "file": "file_name", "file hash": "file_name",
+    "ip address": "ip_address", "url string": "url", "url": "url",
 }
 
-# Older schema: observable roles that make the observable a risk object; the others are threat objects.
-RISK_ROLES: frozenset[str] = frozenset({"victim"})
+# What contentctl derives instead of reading it (detection_tags.py `cis20`, detection_abstract.py
+# `addTags_nist`): CIS control by security domain, NIST category by detection type.
+CIS20_BY_DOMAIN: dict[str, str] = {"network": "CIS 13"}
+CIS20_DEFAULT = "CIS 10"
+NIST_BY_TYPE: dict[str, str] = {"TTP": "DE.CM"}
+NIST_DEFAULT = "DE.AE"
 
-# Older schema: tags.observable[].type -> threat object type.
-OBSERVABLE_THREAT_TYPES: dict[str, str] = {
-    "process": "process",
-    "process name": "process_name",
-    "file": "file_name",
-    "file name": "file_name",
-    "file hash": "file_hash",
-    "url": "url",
-    "url string": "url",
-    "domain": "domain",
-    "ip address": "ip_address",
-    "registry key": "registry_path",
-    "command": "command",
-    "email address": "email_address",
+# CIM data model names whose mention in a search lists it under `action.escu.data_models`
+# (contentctl 4.4.1 enums.py `DataModel`; a plain substring test, in this order).
+DATA_MODELS: tuple[str, ...] = (
+    "Endpoint", "Network_Traffic", "Authentication", "Change", "Change_Analysis", "Email",
+    "Network_Resolution", "Network_Sessions", "UEBA", "Updates", "Vulnerabilities", "Web", "Risk", "Splunk_Audit",
+)
+
+# Search text -> providing technologies (contentctl 4.4.1 enums.py `getProvidingTechFromSearch`;
+# substring tests, the union sorted by name).
+_GOOGLE = ("Google Cloud Platform", "Google Workspace")
+PROVIDING_TECHNOLOGIES: dict[str, tuple[str, ...]] = {
+    "`amazon_security_lake`": ("Amazon Security Lake",),
+    "audit_searches": ("Splunk Internal Logs",),
+    "`azure_monitor_aad`": ("Azure AD", "Entra ID"),
+    "`cloudtrail`": ("Amazon Web Services - Cloudtrail",),
+    "Endpoint": ("Microsoft Sysmon", "Microsoft Windows", "Carbon Black Response", "CrowdStrike Falcon",
+                 "Symantec Endpoint Protection"),
+    "`google_": _GOOGLE, "`gsuite": _GOOGLE, "`gws_": _GOOGLE,
+    "`kube": ("Kubernetes",),
+    "`ms_defender`": ("Microsoft Defender",),
+    "`o365_": ("Microsoft Office 365",),
+    "`okta": ("Okta",),
+    "`pingid`": ("Ping ID",),
+    "`powershell`": ("Microsoft Windows",),
+    "`splunkd_": ("Splunk Internal Logs",),
+    "`sysmon`": ("Microsoft Sysmon",),
+    "`wineventlog_security`": ("Microsoft Windows",),
+    "`zeek_": ("Zeek",),
+}
+
+# Default deployment of each detection type when the pack has no deployments/ folder: the values of
+# security_content's deployments/escu_default_configuration_<type>.yml (4.42). Which alert actions a
+# type gets: risk for TTP and Anomaly, a notable for TTP and Correlation, none for Hunting.
+HOURLY = {"cron_schedule": "0 * * * *", "earliest_time": "-70m@m", "latest_time": "-10m@m", "schedule_window": "auto"}
+NOTABLE = {"rule_title": "%name%", "rule_description": "%description%", "nes_fields": ("user", "dest")}
+DEFAULT_DEPLOYMENTS: dict[str, dict] = {
+    "TTP": {"scheduling": HOURLY, "notable": NOTABLE, "rba": True},
+    "Anomaly": {"scheduling": HOURLY, "notable": None, "rba": True},
+    "Hunting": {"scheduling": HOURLY, "notable": None, "rba": False},
+    "Correlation": {"scheduling": HOURLY, "notable": NOTABLE, "rba": False},
+    "Baseline": {"scheduling": {"cron_schedule": "10 0 * * *", "earliest_time": "-1450m@m",
+                                "latest_time": "-10m@m", "schedule_window": "auto"}, "notable": None, "rba": False},
 }
 
 # Detection type -> ES 8 correlation search detection_type.
 DETECTION_TYPE = {"TTP": "ebd", "Anomaly": "ebd", "Hunting": "ebd", "Correlation": "ebd"}
 
-# Schedule of a shipped correlation search (hourly, over a closed window that tolerates indexing lag).
-SCHEDULE: dict[str, str] = {
-    "cron_schedule": "0 * * * *",
-    "dispatch.earliest_time": "-70m@m",
-    "dispatch.latest_time": "-10m@m",
-    "schedule_window": "auto",
-    "allow_skew": "100%",
-}
 
-# Macros that come with the Common Information Model app rather than from the pack.
+# Macros that come with the Common Information Model app or Enterprise Security rather than from
+# the pack (contentctl 4.4.1 objects/macro.py MACROS_TO_IGNORE adds get_risk_severity and
+# cim_corporate_web_domain_search to the first ones).
 CIM_MACROS: frozenset[str] = frozenset({
     "drop_dm_object_name(1)", "cim_Endpoint_indexes", "get_asset(1)", "get_identity4events(1)",
+    "get_risk_severity(1)", "cim_corporate_web_domain_search(1)",
 })
+
+# Definitions of CIM macros that a pack uses without defining, as the CIM app defines them
+# (../shared/docs/splunk-app-facts.md, section 2): stanza -> (arguments, definition).
+CIM_MACRO_DEFINITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "drop_dm_object_name(1)": (("object",), 'rename "$object$.*" as *'),
+}
 
 # Token names that Enterprise Security itself fills in drilldowns; they are not result fields.
 ES_TOKENS: frozenset[str] = frozenset({"info_min_time", "info_max_time"})

@@ -32,6 +32,7 @@ class RiskObject:
     type: str  # system | user | other
     score: int
     location: Location
+    path: str = ""  # the field path of its name in the YAML, for findings
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class ThreatObject:
     field: str
     type: str
     location: Location
+    path: str = ""  # the field path of its name in the YAML, for findings
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class Annotations:
     data_source: tuple[str, ...] = ()
     confidence: int | None = None
     impact: int | None = None
+    cve: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,9 @@ class Detection:
     drilldowns: tuple[Drilldown, ...]
     tests: tuple[DetectionTest, ...]
     locations: Locations = field(compare=False)
+    product: tuple[str, ...] = ()
+    atomic_guids: tuple[str, ...] = ()
+    enabled_by_default: bool = False
 
     @property
     def file_stem(self) -> str:
@@ -121,6 +127,11 @@ class Detection:
 
     @property
     def risk_score(self) -> int:
+        """The score that sets the notable's severity: impact x confidence / 100 where both are
+        given (as contentctl computes it), else the highest risk object's score."""
+        a = self.annotations
+        if a.confidence is not None and a.impact is not None:
+            return round(a.confidence * a.impact / 100)
         return max((r.score for r in self.risk_objects), default=0)
 
     def where(self, key: str) -> Location:
@@ -146,6 +157,65 @@ class Story:
     category: tuple[str, ...]
     usecase: str
     locations: Locations = field(compare=False)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A support search that builds what detections read (a lookup, a model); no alert actions."""
+
+    path: Path
+    name: str
+    id: str
+    date: str
+    description: str
+    search: str
+    how_to_implement: str
+    analytic_story: tuple[str, ...]
+    datamodel: tuple[str, ...]
+    scheduling: dict | None  # its own deployment.scheduling, else the Baseline deployment's
+    locations: Locations = field(compare=False)
+
+
+@dataclass(frozen=True)
+class Investigation:
+    """A response task: a search an analyst runs from a story; never scheduled."""
+
+    path: Path
+    name: str
+    date: str
+    description: str
+    search: str
+    how_to_implement: str
+    analytic_story: tuple[str, ...]
+    datamodel: tuple[str, ...]
+    locations: Locations = field(compare=False)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A lookups/<name>.yml: a CSV (or model) file shipped in lookups/, or a KV store collection."""
+
+    path: Path
+    name: str
+    description: str
+    filename: str | None
+    collection: str | None
+    settings: dict[str, str]  # transforms.conf keys given in the YAML (match_type, fields_list...)
+    locations: Locations = field(compare=False)
+
+    @property
+    def file(self) -> Path | None:
+        return self.path.parent / self.filename if self.filename else None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Schedule and alert actions of a detection type (deployments/*.yml, or the built-in defaults)."""
+
+    type: str
+    scheduling: dict[str, str]
+    notable: dict | None  # rule_title, rule_description (with %field% substitutions), nes_fields
+    rba: bool
 
 
 @dataclass(frozen=True)
@@ -185,6 +255,10 @@ class Pack:
     stories: tuple[Story, ...]
     macros: tuple[Macro, ...]
     data_sources: tuple[str, ...] = ()
+    baselines: tuple[Baseline, ...] = ()
+    lookups: tuple[Lookup, ...] = ()
+    deployments: dict[str, Deployment] = field(default_factory=dict)
+    investigations: tuple[Investigation, ...] = ()
 
     def detection(self, name_or_id: str) -> Detection | None:
         wanted = name_or_id.lower()

@@ -15,6 +15,7 @@ from ..conf import control_characters
 from ..errors import Finding
 from .source import Locations, key_path, parent_path
 
+CVE_PATTERN = re.compile(r"CVE-\d{4}-\d{4,}\Z")
 UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 ATTACK_ID_PATTERN = re.compile(r"T\d{4}(\.\d{3})?\Z")
 SEMVER_PATTERN = re.compile(r"\d+\.\d+\.\d+\Z")
@@ -25,12 +26,14 @@ APP_ID_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*\Z")
 class Context:
     locations: Locations
     findings: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
 
-    def report(self, path: str, problem: str, expected: str = "", at_key: bool = False) -> None:
+    def report(self, path: str, problem: str, expected: str = "", at_key: bool = False, warning: bool = False) -> None:
         where = key_path(path) if at_key else path
         while where not in self.locations:
             where = parent_path(where)
-        self.findings.append(Finding(self.locations[where], path or "(document)", problem, expected))
+        found = Finding(self.locations[where], path or "(document)", problem, expected)
+        (self.warnings if warning else self.findings).append(found)
 
 
 def _type_name(value: Any) -> str:
@@ -49,11 +52,14 @@ class Str(Schema):
     expected = "text"
 
     def __init__(self, pattern: re.Pattern | None = None, expected: str = "", min_len: int = 1,
-                 max_len: int = 0, multiline: bool = True):
+                 max_len: int = 0, multiline: bool = True, allow_empty: bool = False):
         self.pattern, self.min_len, self.max_len, self.multiline = pattern, min_len, max_len, multiline
+        self.allow_empty = allow_empty
         self.expected = expected or "non-empty text"
 
     def check(self, value, path, ctx):
+        if self.allow_empty and value in ("", None):
+            return
         if not isinstance(value, str) or not value.strip():
             ctx.report(path, "is empty" if isinstance(value, str) else f"is {_type_name(value)}", self.expected)
             return
@@ -133,8 +139,8 @@ class Obj(Schema):
                 ctx.report(path, f"missing required key '{key}'", self.required[key].expected)
         known = self.required | self.optional
         for key, item in value.items():
-            if key not in known:
-                ctx.report(prefix + key, "unknown key", "one of " + ", ".join(sorted(known)), at_key=True)
+            if key not in known:  # contentctl ignores unknown keys: a warning, so that typos still show
+                ctx.report(prefix + key, "unknown key", "one of " + ", ".join(sorted(known)), at_key=True, warning=True)
             else:
                 known[key].check(item, prefix + key, ctx)
 
@@ -148,19 +154,23 @@ NAMES = List(LINE)
 RISK_OBJECT = Obj({"field": LINE, "type": Enum("system", "user", "other"), "score": SCORE})
 THREAT_OBJECT = Obj({"field": LINE, "type": LINE})
 DRILLDOWN = Obj({"name": LINE, "search": TEXT, "earliest_offset": LINE, "latest_offset": LINE})
-ATTACK_DATA = Obj({"data": LINE}, {"source": LINE, "sourcetype": LINE, "custom_index": LINE})
+ATTACK_DATA = Obj({"data": LINE}, {"source": LINE, "sourcetype": LINE, "custom_index": LINE,
+                                   "update_timestamp": Anything()})
 TEST = Obj(
     {"name": LINE, "attack_data": List(ATTACK_DATA, min_items=1)},
     {"expected_count": Int(0), "test_type": LINE, "description": TEXT},
 )
 OBSERVABLE = Obj({"name": LINE, "type": LINE}, {"role": NAMES})
 
+SECURITY_DOMAIN = Enum("endpoint", "network", "threat", "identity", "access", "audit", "cloud")
+CVE = Str(CVE_PATTERN, "a CVE id like CVE-2021-44228", multiline=False)
+# A risk score written as 25.0 is still a whole number (security_content 4.42 has some).
 TAGS = Obj(
-    {"analytic_story": List(LINE, min_items=1), "mitre_attack_id": List(Str(ATTACK_ID_PATTERN, "an ATT&CK id like T1234 or T1234.001", multiline=False)),
-     "security_domain": Enum("endpoint", "network", "threat", "identity", "access", "audit", "cloud"),
-     "asset_type": LINE},
-    {"product": NAMES, "kill_chain_phases": NAMES, "nist": NAMES, "cis20": NAMES, "cve": NAMES,
-     "required_fields": NAMES, "confidence": SCORE, "impact": SCORE, "risk_score": SCORE, "message": LINE,
+    {"analytic_story": List(LINE), "security_domain": SECURITY_DOMAIN, "asset_type": LINE},
+    {"mitre_attack_id": List(Str(ATTACK_ID_PATTERN, "an ATT&CK id like T1234 or T1234.001", multiline=False)),
+     "product": NAMES, "kill_chain_phases": NAMES, "nist": NAMES, "cis20": NAMES, "cve": List(CVE),
+     "required_fields": NAMES, "confidence": SCORE, "impact": SCORE, "risk_score": SCORE,
+     "message": Str(min_len=0, multiline=False, expected="text on one line", allow_empty=True),
      "observable": List(OBSERVABLE), "atomic_guid": NAMES, "manual_test": TEXT, "group": NAMES,
      "drilldown_fields": NAMES, "context": NAMES, "automated_detection_testing": LINE,
      "dataset": NAMES, "risk_severity": LINE, "mappings": Anything(), "labels": NAMES},
@@ -177,8 +187,37 @@ DETECTION = Obj(
 STORY = Obj(
     {"name": LINE, "id": UUID, "version": Int(1), "date": Date(), "author": LINE, "description": TEXT,
      "narrative": TEXT},
-    {"status": LINE, "references": NAMES,
+    {"status": LINE, "references": NAMES, "type": LINE,
      "tags": Obj({}, {"category": NAMES, "product": NAMES, "usecase": LINE, "cve": NAMES, "group": NAMES})},
+)
+SCHEDULING = Obj({"cron_schedule": LINE, "earliest_time": LINE, "latest_time": LINE}, {"schedule_window": LINE})
+BASELINE = Obj(
+    {"name": LINE, "id": UUID, "version": Int(1), "date": Date(), "author": LINE, "type": Enum("Baseline"),
+     "description": TEXT, "search": TEXT},
+    {"status": LINE, "datamodel": NAMES, "how_to_implement": TEXT, "known_false_positives": TEXT,
+     "references": NAMES, "deployment": Obj({}, {"scheduling": SCHEDULING}),
+     "tags": Obj({}, {"analytic_story": NAMES, "detections": NAMES, "product": NAMES, "required_fields": NAMES,
+                      "security_domain": SECURITY_DOMAIN})},
+)
+INVESTIGATION = Obj(
+    {"name": LINE, "id": UUID, "version": Int(1), "date": Date(), "author": LINE, "type": Enum("Investigation"),
+     "description": TEXT, "search": TEXT},
+    {"datamodel": NAMES, "how_to_implement": TEXT, "known_false_positives": Anything(), "references": NAMES,
+     "inputs": NAMES, "tags": Obj({}, {"analytic_story": NAMES, "product": NAMES, "required_fields": NAMES,
+                                       "security_domain": SECURITY_DOMAIN})},
+)
+LOOKUP = Obj(
+    {"name": Str(re.compile(r"[A-Za-z0-9_]+\Z"), "a lookup name of letters, digits and _", multiline=False),
+     "description": TEXT},
+    {"filename": Str(re.compile(r"[A-Za-z0-9_.\-]+\Z"), "a file name beside the YAML", multiline=False),
+     "collection": LINE, "fields_list": LINE, "default_match": Anything(), "case_sensitive_match": Anything(),
+     "match_type": LINE, "min_matches": Int(0), "max_matches": Int(1), "filter": LINE},
+)
+NOTABLE_ACTION = Obj({"rule_title": LINE, "rule_description": LINE}, {"nes_fields": NAMES})
+DEPLOYMENT = Obj(
+    {"name": LINE, "id": UUID, "date": Date(), "author": LINE, "description": TEXT,
+     "type": Enum("TTP", "Anomaly", "Hunting", "Correlation", "Baseline"), "scheduling": SCHEDULING},
+    {"alert_action": Obj({}, {"notable": NOTABLE_ACTION, "rba": Obj({"enabled": Anything()})})},
 )
 MACRO = Obj(
     {"name": Str(re.compile(r"[A-Za-z0-9_]+\Z"), "a macro name of letters, digits and _", multiline=False),
@@ -195,10 +234,14 @@ APP = Obj(
 SETTINGS = Obj({"app": APP}, {key: Anything() for key in (
     "path", "verbose", "enforce_deprecation_mapping_requirement", "enrichments", "build_app", "build_api",
     "data_source_TA_validation", "test_data_caches", "build_path", "mode", "post_test_behavior",
-    "enable_integration_testing", "apps", "container_settings", "githash", "version")})
+    "enable_integration_testing", "apps", "container_settings", "githash", "version",
+    # keys contentctl 4.x settings carry (objects/config.py)
+    "build_ssa", "test_instance", "test_instances", "splunk_api_username", "splunk_api_password",
+    "enable_metadata_validation", "suppress_missing_content_exceptions", "previous_build", "stack_type")})
 
 
-def check(value: Any, schema: Schema, locations: Locations) -> list[Finding]:
+def check(value: Any, schema: Schema, locations: Locations) -> tuple[list[Finding], list[Finding]]:
+    """Errors and warnings (unknown keys) of ``value`` against ``schema``."""
     ctx = Context(locations)
     schema.check(value, "", ctx)
-    return ctx.findings
+    return ctx.findings, ctx.warnings

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from ..conf import ConfValueError, check_value
 from .load import load_pack
 from ..errors import Finding, InvalidInput
-from .fields import returned_fields, split_pipeline
+from .fields import returned_fields, split_pipeline, without_comments
 from .mappings import CIM_MACROS
 from .model import Detection, Pack, result_tokens
 
@@ -51,7 +51,7 @@ def macro_stanza(name: str, arguments: str | None) -> str:
 
 
 def _used_macros(search: str) -> Iterator[tuple[str, str]]:
-    for match in MACRO_CALL.finditer(search):
+    for match in MACRO_CALL.finditer(without_comments(search)):
         yield match.group(0), macro_stanza(match.group(1).strip(), match.group(2))
 
 
@@ -81,7 +81,7 @@ def check_nested_macros(pack: Pack, index: PackIndex) -> Iterator[Finding]:
 
 
 def check_filter_macro(d: Detection, index: PackIndex) -> Iterator[Finding]:
-    last = split_pipeline(d.search)[-1]
+    last = split_pipeline(without_comments(d.search))[-1]
     if last != f"`{d.filter_macro}`":
         yield Finding(d.where("search"), "search", f"ends with {last[-40:]!r}",
                       f"the last command to be `{d.filter_macro}`")
@@ -95,7 +95,7 @@ def _token_findings(d: Detection, fields: set[str], text: str, path: str) -> Ite
 
 
 def check_tokens_and_objects(d: Detection, index: PackIndex) -> Iterator[Finding]:
-    fields = returned_fields(d.search)
+    fields = returned_fields(without_comments(d.search))
     if fields is None:
         return
     message_path = "rba.message" if "rba" in d.locations else "tags.message"
@@ -104,11 +104,10 @@ def check_tokens_and_objects(d: Detection, index: PackIndex) -> Iterator[Finding
         for key in ("name", "search"):
             path = f"drilldown_searches[{i}].{key}"
             yield from _token_findings(d, fields, getattr(drilldown, key), path)
-    for kind, objects in (("risk_objects", d.risk_objects), ("threat_objects", d.threat_objects)):
-        for i, obj in enumerate(objects):
-            if obj.field not in fields:
-                yield Finding(obj.location, f"rba.{kind}[{i}].field", f"{obj.field!r} is not a field the search returns",
-                              "one of " + ", ".join(sorted(fields)))
+    for obj in d.risk_objects + d.threat_objects:
+        if obj.field not in fields:
+            yield Finding(obj.location, obj.path, f"{obj.field!r} is not a field the search returns",
+                          "one of " + ", ".join(sorted(fields)))
 
 
 def check_name_length(d: Detection, index: PackIndex) -> Iterator[Finding]:
@@ -147,18 +146,23 @@ def check_attack_data(d: Detection, index: PackIndex) -> Iterator[Finding]:
 
 
 def check_data_sources(d: Detection, index: PackIndex) -> Iterator[Finding]:
+    """Each data source must be described; ``A AND B`` names two that the search needs together
+    (contentctl 4.4.1 splits them the same way, detection_abstract.py)."""
     if not index.data_sources:
         return
-    for i, source in enumerate(d.annotations.data_source):
-        if source.lower() not in index.data_sources:
-            yield Finding(d.where(f"data_source[{i}]"), f"data_source[{i}]", f"{source!r} is not in data_sources/",
-                          "the name of a data source file")
+    for i, sources in enumerate(d.annotations.data_source):
+        for source in (part.strip() for part in sources.split(" AND ")):
+            if source.lower() not in index.data_sources:
+                yield Finding(d.where(f"data_source[{i}]"), f"data_source[{i}]", f"{source!r} is not in data_sources/",
+                              "the name of a data source file")
 
 
 DETECTION_CHECKS: tuple[DetectionCheck, ...] = (
-    check_stories, check_macros, check_filter_macro, check_tokens_and_objects, check_name_length,
-    check_risk_score, check_conf_safe, check_attack_data, check_data_sources,
+    check_stories, check_macros, check_name_length, check_risk_score, check_conf_safe, check_attack_data,
 )
+# Checks contentctl does not make: the pack still builds, the author learns what is wrong
+# (warnings; errors under --strict).
+ADVISORY_CHECKS: tuple[DetectionCheck, ...] = (check_filter_macro, check_tokens_and_objects, check_data_sources)
 
 
 def check_unique(pack: Pack) -> Iterator[Finding]:
@@ -179,19 +183,36 @@ def check_unique(pack: Pack) -> Iterator[Finding]:
                 yield Finding(location, field, f"{value!r} is also used at {sorted(locations)[0]}", "unique across the pack")
 
 
-def load_valid_pack(content_dir: Path) -> Pack:
-    """The pack, or InvalidInput with every finding of the schema and the cross-checks."""
-    pack, findings = load_pack(Path(content_dir))
+@dataclass(frozen=True)
+class CheckedPack:
+    pack: Pack
+    warnings: list[Finding]
+
+
+def check_pack(content_dir: Path, strict: bool = False) -> CheckedPack:
+    """The pack and its warnings, or InvalidInput with every error (and, when strict, every warning)."""
+    pack, findings, warnings = load_pack(Path(content_dir))
     if pack is not None:
-        findings += validate_pack(pack)
+        errors, advisories = validate_pack(pack)
+        findings += errors
+        warnings += advisories
+    if strict:
+        findings, warnings = findings + warnings, []
     if findings:
         raise InvalidInput(findings)
-    return pack
+    return CheckedPack(pack, sorted(warnings))
 
 
-def validate_pack(pack: Pack) -> list[Finding]:
+def load_valid_pack(content_dir: Path, strict: bool = False) -> Pack:
+    """The pack, or InvalidInput with every finding of the schema and the cross-checks."""
+    return check_pack(content_dir, strict).pack
+
+
+def validate_pack(pack: Pack) -> tuple[list[Finding], list[Finding]]:
+    """Errors and warnings of the cross-checks."""
     index = PackIndex.of(pack)
-    findings = [f for d in pack.detections for check in DETECTION_CHECKS for f in check(d, index)]
-    findings += check_nested_macros(pack, index)
-    findings += check_unique(pack)
-    return sorted(findings)
+    errors = [f for d in pack.detections for check in DETECTION_CHECKS for f in check(d, index)]
+    errors += check_nested_macros(pack, index)
+    errors += check_unique(pack)
+    warnings = [f for d in pack.detections for check in ADVISORY_CHECKS for f in check(d, index)]
+    return sorted(errors), sorted(warnings)

@@ -1,0 +1,71 @@
+"""Whole-process build of Splunk's security_content 4.42 (validate, render, package): time and peak memory.
+
+Each run is `python build.py build --content CORPUS --output OUT` in a fresh process, start-up
+included; peak memory is the child's maximum resident set. Prints medians. With --contentctl PATH
+(a contentctl 4.4.1 executable, installed outside the project) it also times `contentctl build` on a
+copy of the same corpus, so both are measured under the same machine load.
+
+    .venv/bin/python benchmarks/corpus_build_bench.py [--runs 5] [--contentctl /tmp/cc4/bin/contentctl]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpora" / "security_content-4.42.0.tar.gz"
+TARGET = "<= 2.0 s, <= 250 MiB"
+
+
+def run(argv: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall seconds and peak MiB of one child process."""
+    start = time.perf_counter()
+    child = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(argv)} failed with exit code {os.waitstatus_to_exitcode(status)}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def medians(samples: list[tuple[float, float]]) -> tuple[float, float]:
+    return statistics.median(s for s, _ in samples), statistics.median(m for _, m in samples)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="security_content build benchmark")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--contentctl", help="a contentctl 4.4.1 executable to time on the same corpus")
+    args = parser.parse_args()
+    if not CORPUS.is_file():
+        print(f"skipped: the corpus is not present at {CORPUS}")
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        with tarfile.open(CORPUS) as archive:
+            archive.extractall(tmp, filter="data")
+        content = Path(tmp) / "security_content"
+        ours = [run([sys.executable, "build.py", "build", "--content", str(content), "--output", f"{tmp}/out"], ROOT)
+                for _ in range(args.runs)]
+        print(f"{'builder':<22}{'median s':>10}{'median peak MiB':>17}   target")
+        seconds, mib = medians(ours)
+        print(f"{'detpack build':<22}{seconds:>10.2f}{mib:>17.1f}   {TARGET}")
+        if args.contentctl:
+            theirs = []
+            for _ in range(max(1, args.runs // 2)):
+                shutil.rmtree(content / "dist", ignore_errors=True)
+                theirs.append(run([args.contentctl, "build"], content))
+            seconds, mib = medians(theirs)
+            print(f"{'contentctl build':<22}{seconds:>10.2f}{mib:>17.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
