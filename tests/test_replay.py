@@ -329,15 +329,16 @@ def test_dataset_filter_keeps_tagged_event_codes_only():
 
 
 def test_dataset_filter_never_drops_an_event_of_the_data_set():
-    from detpack.knowledge import cim
     from detpack.replay.events import ReadStats, parse_event, read_events
-    from detpack.replay.search import dataset_filter
+    from detpack.replay.search import dataset_filter, default_knowledge
 
+    knowledge = default_knowledge()
+    dataset = knowledge.datasets["Endpoint.Processes"]
     candidate, checked = dataset_filter("Endpoint.Processes"), 0
     for path in sorted((PROJECT_ROOT / "attack_data").rglob("*.xml.log")):
         for event in read_events(path, stats=ReadStats()):
             fields = parse_event(event)
-            if fields is not None and cim.processes_row(fields) is not None:
+            if fields is not None and knowledge.row(dataset, fields, None) is not None:
                 checked += 1
                 assert candidate(event.raw), event.origin
     assert checked > 0

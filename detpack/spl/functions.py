@@ -146,6 +146,45 @@ def fn_null():
     return None
 
 
+def fn_true():
+    return True
+
+
+def fn_split(text, separator):
+    """Splunk's split(): a multivalue of the pieces (one piece: a single value)."""
+    if text is None or separator is None:
+        return None
+    sep = to_text(separator)
+    pieces = [p for v in values_of(text) for p in (to_text(v).split(sep) if sep else list(to_text(v)))]
+    return pieces[0] if len(pieces) == 1 else pieces
+
+
+def fn_mvindex(x, start, end=None):
+    """0-based; negative indexes count from the end; ``end`` is inclusive."""
+    if x is None or start is None:
+        return None
+    values, first = values_of(x), to_number(start)
+    last = first if end is None else to_number(end)
+    if first is None or last is None:
+        return None
+    n = len(values)
+    first, last = int(first) + (n if first < 0 else 0), int(last) + (n if last < 0 else 0)
+    if not 0 <= first < n or last < first:
+        return None
+    picked = values[first : min(last, n - 1) + 1]
+    return picked[0] if len(picked) == 1 else picked
+
+
+def trimmer(method: str) -> Callable:
+    def trim(text, characters=None):
+        if text is None:
+            return None
+        chars = None if characters is None else to_text(characters)
+        result = [getattr(to_text(v), method)(chars) for v in values_of(text)]
+        return result if isinstance(text, list) else result[0]
+    return trim
+
+
 # name -> (implementation, minimum arguments, maximum arguments)
 FUNCTIONS: dict[str, tuple[Callable, int, int]] = {
     "lower": (fn_lower, 1, 1),
@@ -162,4 +201,10 @@ FUNCTIONS: dict[str, tuple[Callable, int, int]] = {
     "isnull": (fn_isnull, 1, 1),
     "isnotnull": (fn_isnotnull, 1, 1),
     "null": (fn_null, 0, 0),
+    "true": (fn_true, 0, 0),
+    "split": (fn_split, 2, 2),
+    "mvindex": (fn_mvindex, 2, 3),
+    "trim": (trimmer("strip"), 1, 2),
+    "ltrim": (trimmer("lstrip"), 1, 2),
+    "rtrim": (trimmer("rstrip"), 1, 2),
 }

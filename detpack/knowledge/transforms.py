@@ -1,0 +1,173 @@
+"""``transforms.conf`` search-time extractions: what a ``REPORT-`` class runs.
+
+Settings (transforms.conf.spec): ``REGEX`` (named groups or ``FORMAT``),
+``FORMAT`` (``name::value`` pairs, ``$n`` for groups, ``$1::$2`` for names taken
+from the text), ``SOURCE_KEY`` (the field read; default ``_raw``), ``MV_ADD``
+(a field found again becomes multivalue; default: the new value is discarded),
+``DELIMS``/``FIELDS`` (delimiter-based extraction), ``CLEAN_KEYS`` (default
+true: names taken from the text keep only ``[A-Za-z0-9_]``, other characters
+become ``_``, and leading ``_`` and digits are dropped). ``_KEY_n``/``_VAL_n``
+named groups pair a name with a value.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .addons import Setting
+from .problems import Problems
+from .regex import compile_pcre
+
+Fields = dict
+GROUP_REFERENCE = re.compile(r"\$(\d+)")
+CLEAN = re.compile(r"[^A-Za-z0-9_]")
+LOOKUP_KEYS = frozenset({"filename", "case_sensitive_match", "match_type", "max_matches", "min_matches",
+                         "default_match", "collection", "external_cmd", "fields_list", "batch_index_query",
+                         "allow_caching", "external_type", "time_field", "time_format", "filter"})
+EXTRACTION_KEYS = frozenset({"REGEX", "FORMAT", "SOURCE_KEY", "MV_ADD", "DELIMS", "FIELDS", "CLEAN_KEYS",
+                             "KEEP_EMPTY_VALS", "CAN_OPTIMIZE", "REPEAT_MATCH", "DEST_KEY", "WRITE_META",
+                             "DEFAULT_VALUE", "LOOKAHEAD", "MATCH_LIMIT", "DEPTH_LIMIT"})
+INDEX_TIME_ONLY = frozenset({"DEST_KEY", "WRITE_META", "REPEAT_MATCH", "DEFAULT_VALUE", "LOOKAHEAD"})
+TRUE = frozenset({"1", "true", "t", "yes", "y"})
+
+
+def truthy(value: str) -> bool:
+    return value.strip().lower() in TRUE
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """A compiled ``REPORT-`` transform."""
+
+    name: str
+    source_key: str
+    outputs: frozenset[str] | None  # field names it can make; None: names come from the text
+    run: Callable[[str, Fields], None]  # (source value, fields to add to)
+
+
+def clean_key(name: str) -> str:
+    return CLEAN.sub("_", name).lstrip("_0123456789")
+
+
+def add_value(fields: Fields, name: str, value: str, mv_add: bool) -> None:
+    if not name:
+        return
+    old = fields.get(name)
+    if old is None:
+        fields[name] = value
+    elif mv_add:
+        fields[name] = (old if isinstance(old, list) else [old]) + [value]
+
+
+def compile_extraction(name: str, settings: dict[str, Setting], problems: Problems) -> Extraction | None:
+    """The extraction of ``[name]``, or None (reported) when it cannot run."""
+    for key, setting in settings.items():
+        if key not in EXTRACTION_KEYS and key not in LOOKUP_KEYS:
+            problems.add(setting, name, key, "unsupported setting, ignored")
+    mv_add = truthy(settings["MV_ADD"].value) if "MV_ADD" in settings else False
+    clean = truthy(settings["CLEAN_KEYS"].value) if "CLEAN_KEYS" in settings else True
+    source_key = settings["SOURCE_KEY"].value.strip() if "SOURCE_KEY" in settings else "_raw"
+    if source_key.startswith("field:"):
+        source_key = source_key[len("field:"):]
+    if "DELIMS" in settings:
+        return delims_extraction(name, settings, source_key, mv_add, clean, problems)
+    if "REGEX" not in settings:
+        any_setting = next(iter(settings.values()), None)
+        problems.add(any_setting, name, "REGEX", "no REGEX or DELIMS: not an extraction, ignored")
+        return None
+    try:
+        pattern = compile_pcre(settings["REGEX"].value)
+    except re.error as error:
+        problems.add(settings["REGEX"], name, "REGEX", f"pattern Python cannot compile ({error}), ignored")
+        return None
+    template = settings["FORMAT"].value if "FORMAT" in settings else None
+    pairs = format_pairs(template) if template else None
+    if pairs is None:
+        return named_group_extraction(name, pattern, source_key, mv_add, clean)
+    return format_extraction(name, pattern, pairs, source_key, mv_add, clean)
+
+
+def format_pairs(template: str) -> list[tuple[str, str]]:
+    """``a::$1 $2::$3`` → [("a", "$1"), ("$2", "$3")]."""
+    pairs = []
+    for item in template.split():
+        field, sep, value = item.partition("::")
+        if sep:
+            pairs.append((field, value.strip('"')))
+    return pairs
+
+
+def substitute(text: str, match: re.Match) -> str:
+    return GROUP_REFERENCE.sub(lambda g: match.group(int(g.group(1))) or ""
+                               if int(g.group(1)) <= (match.re.groups or 0) else "", text)
+
+
+def format_extraction(name, pattern, pairs, source_key, mv_add, clean) -> Extraction:
+    dynamic = any("$" in field for field, _ in pairs)
+    outputs = None if dynamic else frozenset(field for field, _ in pairs)
+    fast_pair = pairs == [("$1", "$2")]
+
+    def run(text: str, fields: Fields) -> None:
+        if fast_pair:
+            for key, value in pattern.findall(text):
+                key = clean_key(key) if clean else key
+                add_value(fields, key, value, mv_add)
+            return
+        for match in pattern.finditer(text):
+            for field, value in pairs:
+                key = substitute(field, match) if "$" in field else field
+                key = clean_key(key) if clean and "$" in field else key
+                add_value(fields, key, substitute(value, match), mv_add)
+
+    return Extraction(name, source_key, outputs, run)
+
+
+def named_group_extraction(name, pattern, source_key, mv_add, clean) -> Extraction:
+    names = [g for g in pattern.groupindex if not g.startswith(("_KEY_", "_VAL_"))]
+    keyed = sorted(g[len("_KEY_"):] for g in pattern.groupindex if g.startswith("_KEY_"))
+    outputs = None if keyed else frozenset(names)
+
+    def run(text: str, fields: Fields) -> None:
+        for match in pattern.finditer(text):
+            for group in names:
+                value = match.group(group)
+                if value is not None:
+                    add_value(fields, group, value, mv_add)
+            for n in keyed:
+                key, value = match.group(f"_KEY_{n}"), match.group(f"_VAL_{n}")
+                if key is not None and value is not None:
+                    add_value(fields, clean_key(key) if clean else key, value, mv_add)
+
+    return Extraction(name, source_key, outputs, run)
+
+
+def delims_extraction(name, settings, source_key, mv_add, clean, problems) -> Extraction | None:
+    delims = quoted_list(settings["DELIMS"].value)
+    if not delims or len(delims) > 2:
+        problems.add(settings["DELIMS"], name, "DELIMS", "expected one or two quoted delimiter sets, ignored")
+        return None
+    names = [n.strip().strip('"') for n in settings["FIELDS"].value.split(",")] if "FIELDS" in settings else None
+    pair_delims = delims[0]
+    kv_delims = delims[1] if len(delims) == 2 else None
+    splitter = re.compile("[" + re.escape(pair_delims) + "]+")
+
+    def run(text: str, fields: Fields) -> None:
+        pieces = [p for p in splitter.split(text) if p != ""]
+        if kv_delims is None:
+            for field, value in zip(names or (), pieces):
+                add_value(fields, field, value, mv_add)
+            return
+        for piece in pieces:
+            cut = next((i for i, c in enumerate(piece) if c in kv_delims), -1)
+            if cut > 0:
+                key = piece[:cut]
+                add_value(fields, clean_key(key) if clean else key, piece[cut + 1:], mv_add)
+
+    outputs = frozenset(names) if names and kv_delims is None else None
+    return Extraction(name, source_key, outputs, run)
+
+
+def quoted_list(text: str) -> list[str]:
+    """``"|", "="`` → ["|", "="] (backslash escapes as in the spec)."""
+    return [bytes(s, "utf-8").decode("unicode_escape") for s in re.findall(r'"((?:[^"\\]|\\.)*)"', text)]
