@@ -108,13 +108,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_test(args: argparse.Namespace) -> int:
     from .replay.run import test_command
 
-    return test_command(args.content, args.junit)
+    return test_command(args.content, args.junit, tuple(args.addon))
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from .replay.run import ReplayOptions, replay_command
 
-    options = ReplayOptions(source=args.source, sourcetype=args.sourcetype, strict=args.strict, as_json=args.json)
+    options = ReplayOptions(source=args.source, sourcetype=args.sourcetype, strict=args.strict, as_json=args.json,
+                            addons=tuple(args.addon))
     return replay_command(args.datasets, args.content, args.detection, options)
 
 
@@ -163,10 +164,17 @@ def add_inspect(commands) -> None:
     parser.set_defaults(handler=cmd_inspect)
 
 
+def add_addon_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--addon", type=Path, action="append", default=[], metavar="PATH",
+                        help="an add-on folder or .tgz/.tar.gz/.spl whose search-time knowledge replaces the "
+                             "built-in set; repeatable (default: $DETPACK_ADDONS, else contentctl.yml addons:)")
+
+
 def add_test(commands) -> None:
     test = commands.add_parser("test", help="replay every detection's test data offline and check the results")
     add_content_argument(test)
     test.add_argument("--junit", type=Path, help="also write a JUnit XML report here")
+    add_addon_argument(test)
     test.set_defaults(handler=cmd_test)
 
 
@@ -181,6 +189,7 @@ def add_replay(commands) -> None:
                         help="parse every event (no raw-text prefilters, so slower) and exit 2, "
                              "printing no results, when any event is bad")
     replay.add_argument("--json", action="store_true", help="one JSON object per detection")
+    add_addon_argument(replay)
     replay.set_defaults(handler=cmd_replay)
 
 
