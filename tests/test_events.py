@@ -437,3 +437,16 @@ def test_shared_datasets_parse_cleanly(shared_datasets, name):
     stats = ReadStats()
     parsed = [parse_event(e, stats=stats) for e in read_events(shared_datasets / name, stats=stats)]
     assert stats.problems == [] and all(isinstance(f["_time"], float) for f in parsed)
+
+
+def test_self_closing_data_does_not_swallow_the_next_field():
+    fields = parse_event(event_of(make_event(data="<Data Name='Empty'/><Data Name='Image'>C:\\a.exe</Data>")))
+    assert fields["Image"] == "C:\\a.exe" and "Empty" not in fields
+
+
+def test_a_data_match_never_runs_past_the_next_element():
+    """What keeps extraction linear (benchmarks/extraction_size.py times a 4 MiB event):
+    no match may scan beyond one element, so an unclosed name or value matches nothing."""
+    fields = parse_event(event_of(make_event(
+        data="<Data Name='A'>x<Data/></Data><Data Name='B'>y</Data><Data Name='C'/>")))
+    assert ("A" not in fields, fields["B"], "C" not in fields) == (True, "y", True)

@@ -433,9 +433,12 @@ _ATTRIBUTE = {
     (element, attribute): re.compile(rf"<{element}\s[^>]*?\b{attribute}=(['\"])(.*?)\1")
     for element, attribute, _ in _SYSTEM_ATTRIBUTES
 }
-# DOTALL so a value with a line break (multi-line events) is kept whole;
-# unverified: the add-on's regex would not cross a line break.
-_DATA = re.compile(r"<Data Name=(['\"])(.*?)\1>(.*?)</Data>", re.DOTALL)
+# A name and a value cannot hold '<' (XML escapes it), so neither part can run
+# into the next element: a self-closing <Data Name='X'/> (an empty field) is no
+# match and cannot swallow the following field, and the scan stays linear in
+# the event's size. A value may span lines (multi-line events); unverified
+# whether the add-on's regex would cross a line break.
+_DATA = re.compile(r"<Data Name=(['\"])([^'\"<]*)\1>([^<]*)</Data>")
 _SYSTEM_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z?$")
 _ENTITY = re.compile(r"&(amp|lt|gt|quot|apos|#[0-9]+|#x[0-9a-fA-F]+);")
 _ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
