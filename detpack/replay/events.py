@@ -154,7 +154,6 @@ class _Lines:
     def __init__(self, handle: BinaryIO, name: str, stats: ReadStats):
         self.handle, self.name, self.stats = handle, name, stats
         self.line = 0  # number of the last line handed out
-        self.broken_in_line = False  # the stream broke inside the last line, not after it
 
     def blocks(self) -> Iterator[tuple[int, list[str], dict[int, str] | None]]:
         """(number of the line before the block, its lines, None or {line number: problem})."""
@@ -172,42 +171,40 @@ class _Lines:
                 yield before, lines, bad
         except _StreamBroken as error:
             broken = str(error)
-        if broken:
-            line = self.line if self.broken_in_line else self.line + 1
+        if broken:  # at the line it cut short, or the line after the last whole one
             self.stats.events_read += 1
-            self.stats.skip(f"{self.name}:{line}", broken)
+            self.stats.skip(f"{self.name}:{self.line + 1}", broken)
 
     def _blocks(self) -> Iterator[tuple[bytes, bool]]:
-        """Blocks of whole lines; (first bytes of a line, True) for each overlong line."""
+        """Blocks of whole lines; (first bytes of a line, True) for each overlong line.
+
+        Lines end at LF, CRLF or a lone CR (Splunk's default LINE_BREAKER is
+        ``([\\r\\n]+)``); a CR as the very last byte waits for the next read, which may
+        bring its LF. When the stream breaks (_StreamBroken), the line it cut short is
+        not handed out: ``blocks`` reports it once, as the break.
+        """
         carry = b""
         dropping = False
         first = True
-        try:
-            for data in self._bytes():
-                if first:
-                    data = self._strip_bom(data)
-                    first = False
-                if dropping:
-                    cut = data.find(b"\n")
-                    if cut < 0:
-                        continue
-                    data, dropping = data[cut + 1:], False
-                data = carry + data if carry else data
-                cut = data.rfind(b"\n")
-                if cut >= 0:
-                    yield data[:cut + 1], False
-                    carry = data[cut + 1:]
-                else:
-                    carry = data
-                if len(carry) > MAX_LINE_BYTES:
-                    yield carry[:200], True
-                    carry, dropping = b"", True
-        except _StreamBroken:
-            # The line the stream broke in is the last one read; it still counts.
-            self.broken_in_line = bool(carry) or dropping
-            if carry and not dropping:
-                yield carry, False
-            raise
+        for data in self._bytes():
+            if first:
+                data = self._strip_bom(data)
+                first = False
+            if dropping:
+                cut = min((i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0), default=-1)
+                if cut < 0:
+                    continue
+                data, dropping = data[cut + 1:], False
+            data = carry + data if carry else data
+            cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1))
+            if cut >= 0:
+                yield data[:cut + 1], False
+                carry = data[cut + 1:]
+            else:
+                carry = data
+            if len(carry) > MAX_LINE_BYTES:
+                yield carry[:200], True
+                carry, dropping = b"", True
         if carry and not dropping:
             yield carry, False
 
@@ -281,14 +278,20 @@ class _Lines:
 
 def _split(block: bytes, before: int) -> tuple[list[str], dict[int, str] | None]:
     """Lines of a block of whole lines, and None or {line number: problem} for NUL bytes
-    and invalid UTF-8 (other control characters are left to parse_event's XML check)."""
-    try:
-        text = block.decode("utf-8")
-        bad = None
-    except UnicodeDecodeError:
-        text, bad = _decode_line_by_line(block, before)
+    (other control characters are left to parse_event's XML check).
+
+    An invalid UTF-8 byte becomes U+FFFD and the event is kept, as Splunk keeps it
+    (*unverified*: the character splunkd puts in its place). A byte-order mark at
+    the start of a line (files joined together) is dropped like the file's first.
+    """
+    text = block.decode("utf-8", "replace")
+    bad = None
     if "\r" in text:
-        text = text.replace("\r\n", "\n")
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\ufeff" in text:
+        text = text.replace("\n\ufeff", "\n")
+        if text.startswith("\ufeff"):
+            text = text[1:]
     lines = text.split("\n")
     if text.endswith("\n"):
         lines.pop()
@@ -299,17 +302,6 @@ def _split(block: bytes, before: int) -> tuple[list[str], dict[int, str] | None]
             if column >= 0:
                 bad.setdefault(number, f"binary data: NUL byte at column {column + 1}")
     return lines, bad
-
-
-def _decode_line_by_line(block: bytes, before: int) -> tuple[str, dict[int, str]]:
-    parts, bad = [], {}
-    for number, line in enumerate(block.split(b"\n"), before + 1):
-        try:
-            parts.append(line.decode("utf-8"))
-        except UnicodeDecodeError as error:
-            bad[number] = f"invalid UTF-8 (byte 0x{line[error.start]:02x} at column {error.start + 1})"
-            parts.append(line.decode("utf-8", "replace"))
-    return "\n".join(parts), bad
 
 
 class _Units:
@@ -330,7 +322,7 @@ class _Units:
         self.in_event = False
 
     def feed(self, lineno: int, line: str, problem: str | None) -> tuple[int, str] | None:
-        starts = line.startswith(_START)
+        starts = line.lstrip().startswith(_START)  # an indented <Event starts one too
         if self.in_event and starts:
             self._close(f"unterminated <Event> (a new event starts at line {lineno})")
         elif not self.in_event and not self.idle and starts:
