@@ -177,7 +177,8 @@ class Tracer:
 
 
 def strict_inputs(producer: tuple) -> set[str]:
-    """Fields whose presence makes the producer's value present (alias; split/mvindex/trim chains)."""
+    """Fields that are all null when the producer's value is (an alias's source; the
+    fields under a chain of split/mvindex/trim, or every field of a coalesce there)."""
     if producer[0] == "alias":
         return {producer[1]}
     expr = producer[1]
@@ -185,6 +186,10 @@ def strict_inputs(producer: tuple) -> set[str]:
         if expr.name == "mvindex" and not (len(expr.args) == 2 and isinstance(expr.args[1], (ast.Literal, ast.UnaryOp))):
             return set()
         expr = expr.args[0]
+    if isinstance(expr, ast.Call) and expr.name == "coalesce":
+        if all(isinstance(a, ast.FieldRef) for a in expr.args):
+            return {a.name for a in expr.args}
+        return set()
     return {expr.name} if isinstance(expr, ast.FieldRef) else set()
 
 
