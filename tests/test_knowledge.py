@@ -369,3 +369,11 @@ def test_real_addons_load_and_give_4688_the_documented_fields():
     fields = fields_of(knowledge, raw, EventCode="4688", NewProcessName="C:\\w\\a.exe", NewProcessId="0x3cc",
                        ProcessId="0x10", ParentProcessName="C:\\w\\p.exe", Computer="ws1")
     assert fields.get("process_id") == "0x3cc" and fields.get("parent_process") == "C:\\w\\p.exe"
+
+
+def test_eventtype_reading_another_eventtype(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n",
+                 eventtypes="[a_child]\nsearch = eventtype=z_base EventCode=1\n[z_base]\nsearch = source=XmlWinEventLog:Security\n",
+                 tags="[eventtype=a_child]\nchild = enabled\n")
+    got = fields_of(load_knowledge([root]), EventCode="1")
+    assert (got["eventtype"], got["tag"]) == (["a_child", "z_base"], "child")

@@ -9,10 +9,11 @@ types included (``[eventtype=<name>]``), and ``tag::<field>`` per field.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+import fnmatch
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from ..spl import SplError, expand
+from ..spl import SplError, ast, expand
 from ..spl.expressions import SearchExpression, compile_search_text
 from .addons import Setting
 from .problems import Problems
@@ -25,6 +26,46 @@ Fields = dict
 class EventType:
     name: str
     search: SearchExpression
+
+    @property
+    def refers(self) -> bool:
+        """Whether its search reads other event types (``eventtype=<name>``)."""
+        return "eventtype" in self.search.fields
+
+
+def referenced(expr) -> Iterator[str]:
+    if isinstance(expr, ast.Compare) and expr.field == "eventtype":
+        yield expr.value
+    elif isinstance(expr, ast.InList) and expr.field == "eventtype":
+        yield from expr.values
+    elif isinstance(expr, (ast.And, ast.Or)):
+        for item in expr.items:
+            yield from referenced(item)
+    elif isinstance(expr, ast.Not):
+        yield from referenced(expr.item)
+
+
+def dependency_order(eventtypes: list[EventType]) -> list[EventType]:
+    """Event types after the ones their searches read, so ``eventtype=x`` sees x's
+    result; a cycle is broken in name order (such a search sees no result for it)."""
+    by_name = {e.name: e for e in eventtypes}
+    ordered: list[EventType] = []
+    state: dict[str, str] = {}
+
+    def visit(eventtype: EventType) -> None:
+        if state.get(eventtype.name):
+            return
+        state[eventtype.name] = "visiting"
+        for pattern in referenced(eventtype.search.expr):
+            for name in sorted(fnmatch.filter(by_name, pattern.lower()) if "*" in pattern else [pattern]):
+                if name in by_name and not state.get(name):
+                    visit(by_name[name])
+        state[eventtype.name] = "done"
+        ordered.append(eventtype)
+
+    for eventtype in eventtypes:
+        visit(eventtype)
+    return ordered
 
 
 def compile_eventtypes(stanzas: dict[str, dict[str, Setting]], macros: Mapping, problems: Problems) -> list[EventType]:
@@ -40,7 +81,7 @@ def compile_eventtypes(stanzas: dict[str, dict[str, Setting]], macros: Mapping, 
             compiled.append(EventType(name, compile_search_text(empty_groups_removed(expand(setting.value, macros)))))
         except SplError as error:
             problems.add(setting, name, "search", f"search the engine cannot run ({error.message}), ignored")
-    return compiled
+    return dependency_order(compiled)
 
 
 def empty_groups_removed(search: str) -> str:
@@ -67,9 +108,16 @@ def compile_tags(stanzas: dict[str, dict[str, Setting]], problems: Problems) -> 
 
 def add_eventtypes_and_tags(fields: Fields, eventtypes: list[EventType],
                             tags: dict[str, dict[str, list[str]]]) -> None:
-    matched = [e.name for e in eventtypes if e.search.test(fields)]
+    matched: list[str] = []
+    for eventtype in eventtypes:
+        if eventtype.refers:
+            fields["eventtype"] = list(matched)
+        if eventtype.search.test(fields):
+            matched.append(eventtype.name)
     if matched:
-        fields["eventtype"] = matched[0] if len(matched) == 1 else matched
+        fields["eventtype"] = matched[0] if len(matched) == 1 else sorted(matched)
+    else:
+        fields.pop("eventtype", None)
     found: list[str] = []
     for field, by_value in tags.items():
         value = fields.get(field)
