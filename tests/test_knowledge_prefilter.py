@@ -33,13 +33,28 @@ def security(i: int, path: str, command: str, user: str | None, code: int) -> Ra
 
 @pytest.fixture(scope="module")
 def own_addon(tmp_path_factory) -> Path:
-    """The built-in set plus an admin's local/ that makes process_name untraceable (lower-cased)."""
+    """The built-in set as an add-on, with its own XML extraction (an add-on starts from the
+    indexed fields alone) and an admin's local/ that makes process_name untraceable."""
     root = tmp_path_factory.mktemp("addons") / "TA_own"
     shutil.copytree(BUILTIN, root)
     (root / "local").mkdir()
     (root / "local" / "props.conf").write_text(
-        "[source::XmlWinEventLog:Security]\nEVAL-process_name = lower(mvindex(split(NewProcessName, \"\\\\\"), -1))\n")
+        "[XmlWinEventLog]\nREPORT-xml = own_system, own_system_values, own_data\nREPORT-zcode = own_event_code\n"
+        "[source::XmlWinEventLog:Security]\n"
+        "EVAL-process_name = lower(mvindex(split(NewProcessName, \"\\\\\"), -1))\n")
+    (root / "local" / "transforms.conf").write_text(
+        "[own_system]\nREGEX = <System>(.*?)</System>\nFORMAT = System_Xml::$1\n"
+        "[own_system_values]\nSOURCE_KEY = System_Xml\nREGEX = <(\\w+)>([^<]*)</\\1>\nFORMAT = $1::$2\n"
+        "[own_data]\nREGEX = <Data Name='([^']*)'>([^<]*)</Data>\nFORMAT = $1::$2\n"
+        "[own_event_code]\nSOURCE_KEY = EventID\nREGEX = (.+)\nFORMAT = EventCode::$1\n")
     return root
+
+
+def test_the_own_addon_extracts_its_fields(own_addon):
+    event = security(0, "C:\\w\\SCRCONS.exe", "scrcons.exe -Embedding", "alice", 4688)
+    spl = "| tstats count from datamodel=Endpoint.Processes by Processes.process_name Processes.user"
+    rows = run_search(spl, {}, [event], knowledge=load_knowledge([own_addon])).rows
+    assert rows == [{"Processes.process_name": "scrcons.exe", "Processes.user": "alice", "count": "1"}]
 
 
 def test_an_untraceable_field_gets_no_prefilter(own_addon):

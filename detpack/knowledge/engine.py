@@ -15,7 +15,7 @@ from ..conf import Stanza
 from .addons import Addon, Setting, load_addon, merge
 from .datamodels import Dataset, load_datamodel
 from .eventtypes import add_eventtypes_and_tags, compile_eventtypes, compile_tags
-from .lookups import (LookupCall, LookupSyntaxError, LookupTable, apply_lookup, call_outputs, parse_lookup_call,
+from .lookups import (LookupSyntaxError, LookupTable, apply_lookup, call_outputs, parse_lookup_call,
                       table_from_stanza)
 from .problems import Problems
 from .props import KV_MODES, PropsEntry, PropsIndex, Selected
@@ -30,8 +30,13 @@ DEFAULT_KV_MODE = "auto"  # system/default/props.conf [default]
 
 
 class Knowledge:
-    def __init__(self, addon: Addon):
+    """``reader_fields``: the knowledge builds on the reader's own XmlWinEventLog fields
+    (``replay.events.parse_event``), as the built-in set does; an add-on's knowledge
+    starts from the indexed fields alone and extracts everything itself."""
+
+    def __init__(self, addon: Addon, reader_fields: bool = False):
         self.addon = addon
+        self.reader_fields = reader_fields
         self.problems = Problems()
         confs = addon.confs
         self.transforms = confs.get("transforms", {})
@@ -290,5 +295,7 @@ def macro_table(stanzas: dict[str, dict[str, Setting]], problems: Problems) -> d
 
 def load_knowledge(addon_paths: Iterable[str | Path] = ()) -> Knowledge:
     """The add-ons' knowledge, or the built-in set when none is given (they replace it)."""
-    paths = list(addon_paths) or [BUILTIN]
+    paths = list(addon_paths)
+    if not paths:
+        return Knowledge(load_addon(BUILTIN), reader_fields=True)
     return Knowledge(merge([load_addon(p) for p in paths]))

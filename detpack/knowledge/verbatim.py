@@ -12,6 +12,7 @@ decode entities) is not traceable.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..spl import ast
@@ -21,6 +22,7 @@ from .datamodels import Dataset
 from .engine import Knowledge
 from .lookups import LookupSyntaxError, call_outputs, parse_lookup_call
 
+SINGLE_GROUP = re.compile(r'"?\$\d+"?\Z')
 SUBSTRING_FUNCTIONS = frozenset({"mvindex", "split", "trim", "ltrim", "rtrim"})
 BRANCH_FUNCTIONS = frozenset({"if", "case", "coalesce"})
 
@@ -47,9 +49,13 @@ class Tracer:
         self.by_stanza: dict[str, dict[str, list]] = {}  # stanza → field → producers
         self.key_stanzas: dict[str, list[str]] = {}  # props key → stanzas setting it
         self.any_field_opaque = False
-        self.dynamic_sources: set[str] = set()
-        self.collect(knowledge)
+        self.extraction_sources: set[str] = set()  # fields REPORT/EXTRACT read (other than _raw)
         self.memo: dict[str, Trace] = {}
+        self.collect(knowledge)
+        # A capture is a substring of what it reads: untraceable when what it reads is.
+        if any(not self.field(source).verbatim for source in self.extraction_sources):
+            self.any_field_opaque = True
+        self.memo.clear()
 
     def collect(self, knowledge: Knowledge) -> None:
         for stanza, settings in knowledge.addon.confs.get("props", {}).items():
@@ -80,11 +86,22 @@ class Tracer:
                         self.producers.setdefault(field, []).append(("opaque",))
                 elif kind == "REPORT":
                     for name in (n.strip() for n in value.split(",") if n.strip()):
-                        settings_t = knowledge.transforms.get(name, {})
-                        fmt = settings_t["FORMAT"].value if "FORMAT" in settings_t else ""
-                        if "DELIMS" in settings_t or any(not v.startswith("$") for _, _, v in
-                                                         (p.partition("::") for p in fmt.split()) if v):
-                            self.any_field_opaque = True
+                        self.report(knowledge.transforms.get(name, {}))
+                elif kind == "EXTRACT":
+                    head, sep, source = value.rpartition(" in ")
+                    if sep and source.strip() and " " not in source.strip():
+                        self.extraction_sources.add(source.strip())
+
+    def report(self, settings: dict) -> None:
+        """A transform's values are captures (substrings) unless FORMAT builds them from
+        more than one group or from text, or DELIMS splits them."""
+        template = settings["FORMAT"].value if "FORMAT" in settings else ""
+        values = [v for _, _, v in (p.partition("::") for p in template.split())]
+        if "DELIMS" in settings or any(not SINGLE_GROUP.match(v) for v in values):
+            self.any_field_opaque = True
+        source = settings["SOURCE_KEY"].value.strip() if "SOURCE_KEY" in settings else "_raw"
+        if source != "_raw":
+            self.extraction_sources.add(source.removeprefix("field:"))
 
     def add(self, stanza: str, field: str, producer: tuple) -> None:
         self.producers.setdefault(field, []).append(producer)

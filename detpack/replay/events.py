@@ -431,6 +431,7 @@ _ATTRIBUTE = {
 # the event's size. A value may span lines (multi-line events); unverified
 # whether the add-on's regex would cross a line break.
 _DATA = re.compile(r"<Data Name=(['\"])([^'\"<]*)\1>([^<]*)</Data>")
+_COMPUTER = re.compile(r"<Computer>([^<]*)</Computer>")
 _SYSTEM_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z?$")
 _ENTITY = re.compile(r"&(amp|lt|gt|quot|apos|#[0-9]+|#x[0-9a-fA-F]+);")
 _ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
@@ -449,6 +450,31 @@ def parse_event(
         if stats is not None:
             stats.skip(event.origin, str(error))
         return None
+
+
+def index_event(event: RawEvent, *, stats: ReadStats | None = None) -> dict[str, str | float] | None:
+    """What Splunk stores when it indexes ``event``: ``_raw``, ``_time``, ``source``,
+    ``sourcetype`` and ``host`` (the forwarder's machine: ``<Computer>``), or None when
+    the event is malformed (reason recorded in ``stats`` if given). Search-time
+    fields then come from the add-ons' knowledge."""
+    try:
+        raw = event.raw
+        _check_well_formed(raw)
+        system_end = raw.find("</System>")
+        system = raw[:system_end] if system_end >= 0 else raw
+        found = _ATTRIBUTE["TimeCreated", "SystemTime"].search(system)
+        fields: dict[str, str | float] = {"_time": _epoch(found.group(2) if found else None)}
+    except BadEvent as error:
+        if stats is not None:
+            stats.skip(event.origin, str(error))
+        return None
+    computer = _COMPUTER.search(system)
+    if computer:
+        fields["host"] = computer.group(1)
+    fields["source"] = event.source
+    fields["sourcetype"] = event.sourcetype
+    fields["_raw"] = raw
+    return fields
 
 
 def parse_event_strict(event: RawEvent, *, decode_entities: bool | None = None) -> dict[str, str | float]:

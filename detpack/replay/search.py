@@ -19,7 +19,7 @@ from ..knowledge import Knowledge, load_knowledge
 from ..knowledge.verbatim import dataset_event_codes, traceable_fields
 from ..spl import MacroDef, Plan, as_macro_table, expand, output_rows, parse, plan
 from . import events
-from .events import RawEvent, ReadStats, parse_event, read_events
+from .events import RawEvent, ReadStats, index_event, parse_event, read_events
 
 PROGRESS_SECONDS = 1.0
 
@@ -88,8 +88,10 @@ def dataset_filter(datamodel: str | None, knowledge: Knowledge | None = None) ->
     """
     knowledge = knowledge or default_knowledge()
     dataset = knowledge.datasets.get(datamodel)
-    codes = dataset_event_codes(knowledge, dataset) if dataset is not None else None
-    if codes is None or not raw_text_is_verbatim():
+    if dataset is None or not knowledge.reader_fields or not raw_text_is_verbatim():
+        return None  # an add-on's EventCode may come from elsewhere: its provenance is not analysed
+    codes = dataset_event_codes(knowledge, dataset)
+    if codes is None:
         return None
 
     def candidate(raw: str) -> bool:
@@ -153,8 +155,9 @@ def search_rows(events: Iterable[RawEvent], datamodel: str | None, stats: ReadSt
     dataset = knowledge.datasets[datamodel] if datamodel else None
     needed = dataset.reads if dataset else None
     apply = knowledge.apply
+    read = parse_event if knowledge.reader_fields else index_event
     for event in events:
-        fields = parse_event(event, stats=stats)
+        fields = read(event, stats=stats)
         if fields is None:
             continue
         apply(fields, needed)
