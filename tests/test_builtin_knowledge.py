@@ -72,6 +72,7 @@ def test_4688_user_prefers_the_target_account(target, user):
     ("a.exe -x", '"C:\\Program Files\\a.exe" -x'),           # rebuilt, quoted, with the arguments
     ("a.exe", "C:\\Program Files\\a.exe"),                   # no arguments: NewProcessName
     ("", "C:\\Program Files\\a.exe"),                        # no command line: NewProcessName
+    (" /s /b", '"C:\\Program Files\\a.exe" /b'),             # leading blank: /s is the first token
 ])
 def test_4688_process_is_rebuilt_from_new_process_name(command, process):
     data = dict(SECURITY_4688, NewProcessName="C:\\Program Files\\a.exe", CommandLine=command)

@@ -356,24 +356,35 @@ def test_only_knowledge_that_can_make_a_needed_field_runs(tmp_path):
 
 
 ADDONS = os.environ.get("DETPACK_TEST_ADDONS")
+EVENT_4688 = ("<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><EventID>4688</EventID>"
+              "<Keywords>0x8020000000000000</Keywords><TimeCreated SystemTime='2026-03-11T08:15:00Z'/>"
+              "<Channel>Security</Channel><Computer>ws1.example.local</Computer></System><EventData>"
+              "<Data Name='SubjectUserName'>WS1$</Data><Data Name='TargetUserName'>alice</Data>"
+              "<Data Name='NewProcessId'>0x3cc</Data><Data Name='NewProcessName'>C:\\w\\a b\\x.exe</Data>"
+              "<Data Name='CommandLine'> x.exe /q</Data><Data Name='ProcessId'>0x10</Data>"
+              "<Data Name='ParentProcessName'>C:\\w\\p.exe</Data></EventData></Event>")
 
 
-@pytest.mark.skipif(not ADDONS, reason="DETPACK_TEST_ADDONS (a folder of real add-ons) is not set")
-def test_real_addons_load_and_give_4688_the_documented_fields():
-    folders = sorted(p for p in Path(ADDONS).iterdir() if p.is_dir())
-    knowledge = load_knowledge(folders)
-    raw = ("<Event><System><EventID>4688</EventID><Keywords>0x8020000000000000</Keywords>"
-           "<Computer>ws1</Computer></System><EventData><Data Name='NewProcessName'>C:\\w\\a.exe</Data>"
-           "<Data Name='NewProcessId'>0x3cc</Data><Data Name='ProcessId'>0x10</Data>"
-           "<Data Name='ParentProcessName'>C:\\w\\p.exe</Data><Data Name='CommandLine'></Data></EventData></Event>")
-    fields = fields_of(knowledge, raw, EventCode="4688", NewProcessName="C:\\w\\a.exe", NewProcessId="0x3cc",
-                       ProcessId="0x10", ParentProcessName="C:\\w\\p.exe", Computer="ws1")
-    assert fields.get("process_id") == "0x3cc" and fields.get("parent_process") == "C:\\w\\p.exe"
+@pytest.mark.skipif(not ADDONS, reason="DETPACK_TEST_ADDONS (a folder holding real add-ons, e.g. "
+                                       "Splunk_TA_windows and Splunk_SA_CIM) is not set")
+def test_real_addons_agree_with_the_builtin_set_on_4688():
+    from detpack.replay.events import RawEvent, index_event, parse_event
+
+    folders = sorted(p for p in Path(ADDONS).iterdir() if p.is_dir() or p.name.endswith((".tgz", ".spl")))
+    real, builtin = load_knowledge(folders), load_knowledge()
+    event = RawEvent(EVENT_4688, SOURCE, "XmlWinEventLog", "t:1")
+    got = real.row(real.datasets["Endpoint.Processes"], index_event(event), None)
+    want = builtin.row(builtin.datasets["Endpoint.Processes"], parse_event(event), None)
+    fields = ("process", "process_name", "process_path", "process_id", "parent_process", "parent_process_id",
+              "parent_process_name", "user", "dest", "action")
+    assert {f: got.get(f) for f in fields} == {f: want.get(f) for f in fields}
+    assert (got["process"], got["process_id"], got["user"]) == ('"C:\\w\\a b\\x.exe" /q', "0x3cc", "alice")
 
 
-def test_eventtype_reading_another_eventtype(tmp_path):
-    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n",
-                 eventtypes="[a_child]\nsearch = eventtype=z_base EventCode=1\n[z_base]\nsearch = source=XmlWinEventLog:Security\n",
-                 tags="[eventtype=a_child]\nchild = enabled\n")
-    got = fields_of(load_knowledge([root]), EventCode="1")
-    assert (got["eventtype"], got["tag"]) == (["a_child", "z_base"], "child")
+def test_report_drops_empty_values_unless_keep_empty_vals(tmp_path):
+    transforms = "[t]\nREGEX = a=(?<a>\\w*)\n"
+    dropped = addon(tmp_path, "d", props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = t\n", transforms=transforms)
+    kept = addon(tmp_path, "k", props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = t\n",
+                 transforms=transforms + "KEEP_EMPTY_VALS = true\n")
+    assert "a" not in fields_of(load_knowledge([dropped]), "a= x")
+    assert fields_of(load_knowledge([kept]), "a= x")["a"] == ""

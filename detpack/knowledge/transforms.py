@@ -4,6 +4,7 @@ Settings (transforms.conf.spec): ``REGEX`` (named groups or ``FORMAT``),
 ``FORMAT`` (``name::value`` pairs, ``$n`` for groups, ``$1::$2`` for names taken
 from the text), ``SOURCE_KEY`` (the field read; default ``_raw``), ``MV_ADD``
 (a field found again becomes multivalue; default: the new value is discarded),
+``KEEP_EMPTY_VALS`` (default false: an empty value makes no field),
 ``DELIMS``/``FIELDS`` (delimiter-based extraction), ``CLEAN_KEYS`` (default
 true: names taken from the text keep only ``[A-Za-z0-9_]``, other characters
 become ``_``, and leading ``_`` and digits are dropped). ``_KEY_n``/``_VAL_n``
@@ -50,8 +51,8 @@ def clean_key(name: str) -> str:
     return CLEAN.sub("_", name).lstrip("_0123456789")
 
 
-def add_value(fields: Fields, name: str, value: str, mv_add: bool) -> None:
-    if not name:
+def add_value(fields: Fields, name: str, value: str, mv_add: bool, keep_empty: bool = False) -> None:
+    if not name or (value == "" and not keep_empty):
         return
     old = fields.get(name)
     if old is None:
@@ -66,12 +67,13 @@ def compile_extraction(name: str, settings: dict[str, Setting], problems: Proble
         if key not in EXTRACTION_KEYS and key not in LOOKUP_KEYS:
             problems.add(setting, name, key, "unsupported setting, ignored")
     mv_add = truthy(settings["MV_ADD"].value) if "MV_ADD" in settings else False
+    keep_empty = truthy(settings["KEEP_EMPTY_VALS"].value) if "KEEP_EMPTY_VALS" in settings else False
     clean = truthy(settings["CLEAN_KEYS"].value) if "CLEAN_KEYS" in settings else True
     source_key = settings["SOURCE_KEY"].value.strip() if "SOURCE_KEY" in settings else "_raw"
     if source_key.startswith("field:"):
         source_key = source_key[len("field:"):]
     if "DELIMS" in settings:
-        return delims_extraction(name, settings, source_key, mv_add, clean, problems)
+        return delims_extraction(name, settings, source_key, mv_add, keep_empty, clean, problems)
     if "REGEX" not in settings:
         any_setting = next(iter(settings.values()), None)
         problems.add(any_setting, name, "REGEX", "no REGEX or DELIMS: not an extraction, ignored")
@@ -84,8 +86,8 @@ def compile_extraction(name: str, settings: dict[str, Setting], problems: Proble
     template = settings["FORMAT"].value if "FORMAT" in settings else None
     pairs = format_pairs(template) if template else None
     if pairs is None:
-        return named_group_extraction(name, pattern, source_key, mv_add, clean)
-    return format_extraction(name, pattern, pairs, source_key, mv_add, clean)
+        return named_group_extraction(name, pattern, source_key, mv_add, keep_empty, clean)
+    return format_extraction(name, pattern, pairs, source_key, mv_add, keep_empty, clean)
 
 
 def format_pairs(template: str) -> list[tuple[str, str]]:
@@ -103,7 +105,7 @@ def substitute(text: str, match: re.Match) -> str:
                                if int(g.group(1)) <= (match.re.groups or 0) else "", text)
 
 
-def format_extraction(name, pattern, pairs, source_key, mv_add, clean) -> Extraction:
+def format_extraction(name, pattern, pairs, source_key, mv_add, keep_empty, clean) -> Extraction:
     dynamic = any("$" in field for field, _ in pairs)
     outputs = None if dynamic else frozenset(field for field, _ in pairs)
     fast_pair = pairs == [("$1", "$2")]
@@ -112,18 +114,18 @@ def format_extraction(name, pattern, pairs, source_key, mv_add, clean) -> Extrac
         if fast_pair:
             for key, value in pattern.findall(text):
                 key = clean_key(key) if clean else key
-                add_value(fields, key, value, mv_add)
+                add_value(fields, key, value, mv_add, keep_empty)
             return
         for match in pattern.finditer(text):
             for field, value in pairs:
                 key = substitute(field, match) if "$" in field else field
                 key = clean_key(key) if clean and "$" in field else key
-                add_value(fields, key, substitute(value, match), mv_add)
+                add_value(fields, key, substitute(value, match), mv_add, keep_empty)
 
     return Extraction(name, source_key, outputs, run)
 
 
-def named_group_extraction(name, pattern, source_key, mv_add, clean) -> Extraction:
+def named_group_extraction(name, pattern, source_key, mv_add, keep_empty, clean) -> Extraction:
     names = [g for g in pattern.groupindex if not g.startswith(("_KEY_", "_VAL_"))]
     keyed = sorted(g[len("_KEY_"):] for g in pattern.groupindex if g.startswith("_KEY_"))
     outputs = None if keyed else frozenset(names)
@@ -133,16 +135,16 @@ def named_group_extraction(name, pattern, source_key, mv_add, clean) -> Extracti
             for group in names:
                 value = match.group(group)
                 if value is not None:
-                    add_value(fields, group, value, mv_add)
+                    add_value(fields, group, value, mv_add, keep_empty)
             for n in keyed:
                 key, value = match.group(f"_KEY_{n}"), match.group(f"_VAL_{n}")
                 if key is not None and value is not None:
-                    add_value(fields, clean_key(key) if clean else key, value, mv_add)
+                    add_value(fields, clean_key(key) if clean else key, value, mv_add, keep_empty)
 
     return Extraction(name, source_key, outputs, run)
 
 
-def delims_extraction(name, settings, source_key, mv_add, clean, problems) -> Extraction | None:
+def delims_extraction(name, settings, source_key, mv_add, keep_empty, clean, problems) -> Extraction | None:
     delims = quoted_list(settings["DELIMS"].value)
     if not delims or len(delims) > 2:
         problems.add(settings["DELIMS"], name, "DELIMS", "expected one or two quoted delimiter sets, ignored")
@@ -156,13 +158,13 @@ def delims_extraction(name, settings, source_key, mv_add, clean, problems) -> Ex
         pieces = [p for p in splitter.split(text) if p != ""]
         if kv_delims is None:
             for field, value in zip(names or (), pieces):
-                add_value(fields, field, value, mv_add)
+                add_value(fields, field, value, mv_add, keep_empty)
             return
         for piece in pieces:
             cut = next((i for i, c in enumerate(piece) if c in kv_delims), -1)
             if cut > 0:
                 key = piece[:cut]
-                add_value(fields, clean_key(key) if clean else key, piece[cut + 1:], mv_add)
+                add_value(fields, clean_key(key) if clean else key, piece[cut + 1:], mv_add, keep_empty)
 
     outputs = frozenset(names) if names and kv_delims is None else None
     return Extraction(name, source_key, outputs, run)
