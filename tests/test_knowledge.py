@@ -388,3 +388,54 @@ def test_report_drops_empty_values_unless_keep_empty_vals(tmp_path):
                  transforms=transforms + "KEEP_EMPTY_VALS = true\n")
     assert "a" not in fields_of(load_knowledge([dropped]), "a= x")
     assert fields_of(load_knowledge([kept]), "a= x")["a"] == ""
+
+
+# --- the lookup and inputlookup commands ------------------------------------------------------
+
+
+def lookup_search(tmp_path, spl: str):
+    from detpack.replay.search import run_search
+
+    root = tmp_path / "TA_test"
+    if not root.exists():
+        addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n", transforms=LOOKUP_TRANSFORMS,
+              lookups={"codes.csv": CODES, "extra.csv": "k,v\n4688,one\n2,two\n"})
+    return run_search(spl, {}, [], knowledge=load_knowledge([root])).rows
+
+
+def test_inputlookup_reads_a_transforms_table(tmp_path):
+    assert lookup_search(tmp_path, "| inputlookup codes") == [
+        {"code": "4688", "meaning": "created", "kind": "process"}, {"code": "A*", "meaning": "wild", "kind": "other"}]
+
+
+def test_inputlookup_reads_a_lookup_file_by_name_with_max(tmp_path):
+    assert lookup_search(tmp_path, "| inputlookup extra.csv max=1") == [{"k": "4688", "v": "one"}]
+
+
+def test_lookup_command_outputs_like_an_automatic_lookup(tmp_path):
+    rows = lookup_search(tmp_path, "| inputlookup extra.csv | lookup codes code AS k OUTPUT meaning AS m")
+    assert rows == [{"k": "4688", "v": "one", "m": "created"}, {"k": "2", "v": "two"}]
+    rows = lookup_search(tmp_path, "| inputlookup codes | lookup extra.csv k AS code OUTPUTNEW v")
+    assert [r.get("v") for r in rows] == ["one", None]
+
+
+def test_lookup_command_outputnew_and_output(tmp_path):
+    spl = "| inputlookup extra.csv | eval code=\"4688\", meaning=\"mine\" | lookup codes code OUTPUTNEW meaning, kind"
+    assert [(r["meaning"], r["kind"]) for r in lookup_search(tmp_path, spl)] == [("mine", "process")] * 2
+    spl = spl.replace("OUTPUTNEW", "OUTPUT")
+    assert [r["meaning"] for r in lookup_search(tmp_path, spl)] == ["created"] * 2
+
+
+def test_an_unknown_lookup_table_is_an_error_at_its_position(tmp_path):
+    from detpack.spl import SplError
+
+    with pytest.raises(SplError, match="no lookup table 'nope'") as error:
+        lookup_search(tmp_path, "| inputlookup extra.csv | lookup nope k")
+    assert error.value.position == 26
+
+
+def test_inputlookup_must_be_the_first_command(tmp_path):
+    from detpack.spl import SplError
+
+    with pytest.raises(SplError, match="inputlookup must be the first command"):
+        lookup_search(tmp_path, "| inputlookup extra.csv | inputlookup codes")

@@ -89,7 +89,7 @@ def test_missing_file_raises(tmp_path: Path):
 
 
 def test_unsupported_spl_raises_before_reading():
-    with pytest.raises(SplError, match="unsupported command 'lookup'"):
+    with pytest.raises(SplError, match="no lookup table 'x'"):
         run_search("| tstats count from datamodel=Endpoint.Processes | lookup x y", {}, [Path("/nonexistent")])
 
 

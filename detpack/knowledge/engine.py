@@ -15,7 +15,7 @@ from ..conf import Stanza
 from .addons import Addon, Setting, load_addon, merge
 from .datamodels import Dataset, load_datamodel
 from .eventtypes import add_eventtypes_and_tags, compile_eventtypes, compile_tags
-from .lookups import (LookupSyntaxError, LookupTable, apply_lookup, call_outputs, parse_lookup_call,
+from .lookups import (LookupSyntaxError, LookupTables, LookupTable, apply_lookup, call_outputs, parse_lookup_call,
                       table_from_stanza)
 from .problems import Problems
 from .props import KV_MODES, PropsEntry, PropsIndex, Selected
@@ -117,6 +117,21 @@ class Knowledge:
         if want is not None:
             want |= {f for _, f in call.inputs}
         return [lambda fields: apply_lookup(call, table, fields)]
+
+    def lookup_tables(self) -> LookupTables:
+        """The tables the ``lookup``/``inputlookup`` commands read: a transforms.conf table
+        or a CSV file under an add-on's ``lookups/`` by its file name."""
+        return LookupTables(self.command_table)
+
+    def command_table(self, name: str) -> LookupTable | None:
+        if name in self.transforms or name in self._tables:
+            return self.table(name, None)
+        if name in self.addon.lookups:
+            self._tables[name] = table_from_stanza(
+                name, {"filename": Setting(name, self.addon.name, "default", "transforms.conf")},
+                self.addon.lookups, self.problems)
+            return self._tables[name]
+        return None
 
     def table(self, name: str, entry: PropsEntry | None) -> LookupTable | None:
         if name not in self._tables:

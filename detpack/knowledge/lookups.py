@@ -125,7 +125,7 @@ def field_pairs(words: list[str]) -> tuple[tuple[str, str], ...]:
         if words[i] == ",":
             i += 1
             continue
-        if i + 2 < len(words) + 0 and words[i + 1].upper() == "AS":
+        if i + 2 < len(words) and words[i + 1].upper() == "AS":
             pairs.append((words[i], words[i + 2]))
             i += 3
         elif i + 1 < len(words) and words[i + 1].upper() == "AS":
@@ -172,3 +172,20 @@ def to_single(value) -> str:
     if isinstance(value, list):
         return str(value[0]) if value else ""
     return str(value)
+
+
+class LookupTables:
+    """The apps' tables for the ``lookup`` and ``inputlookup`` SPL commands: a name is a
+    ``transforms.conf`` table, or a file under ``lookups/``; same matching as ``LOOKUP-``."""
+
+    def __init__(self, table: Callable[[str], LookupTable | None]):
+        self.table = table
+
+    def has(self, name: str) -> bool:
+        return self.table(name) is not None
+
+    def rows(self, name: str) -> list[dict[str, str]]:
+        return self.table(name).rows
+
+    def apply(self, name: str, inputs: tuple, outputs: tuple, overwrite: bool, row: Fields) -> None:
+        apply_lookup(LookupCall(name, inputs, outputs, overwrite), self.table(name), row)

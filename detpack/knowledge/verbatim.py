@@ -151,6 +151,8 @@ class Tracer:
         return self.memo[name]
 
     def expr(self, expr: ast.Expr, nulls: frozenset[str] = frozenset()) -> Trace:
+        if nulls and definitely_null(expr, nulls):
+            return Trace(True)
         if isinstance(expr, ast.Literal):
             return Trace(True, frozenset() if expr.value is None else frozenset({str(expr.value)}))
         if isinstance(expr, ast.FieldRef):
@@ -191,6 +193,20 @@ class Tracer:
             if expr.name == "if" and len(expr.args) == 3:
                 return union(self.expr_when_null(a, null_field) for a in expr.args[1:])
         return UNTRACEABLE
+
+
+def definitely_null(expr: ast.Expr, nulls: frozenset[str]) -> bool:
+    """Null whenever the fields in ``nulls`` are: concatenation with a null is null."""
+    if isinstance(expr, ast.FieldRef):
+        return expr.name in nulls
+    if isinstance(expr, ast.BinOp) and expr.op in (".", "+"):
+        return definitely_null(expr.left, nulls) or definitely_null(expr.right, nulls)
+    if isinstance(expr, ast.Call):
+        if expr.name == "null":
+            return True
+        if expr.name == "if" and len(expr.args) == 3:
+            return definitely_null(expr.args[1], nulls) and definitely_null(expr.args[2], nulls)
+    return False
 
 
 def strict_inputs(producer: tuple) -> set[str]:

@@ -62,7 +62,7 @@ def plan_search(spl: str, macros: Mapping[str, MacroDef] | Iterable, *, prefilte
     verbatim, constants = frozenset(), frozenset()
     if dataset is not None and prefilter and raw_text_is_verbatim():
         verbatim, constants = traceable_fields(knowledge, dataset)
-    return plan(pipeline, knowledge.datasets.keys(), verbatim, constants)
+    return plan(pipeline, knowledge.datasets.keys(), verbatim, constants, knowledge.lookup_tables())
 
 
 _DEFAULT: list[Knowledge] = []

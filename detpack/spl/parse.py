@@ -11,6 +11,7 @@ import re
 from . import ast
 from .errors import SplError
 from .lexer import Token, expr_tokens, search_tokens, split_pipeline
+from .lookup import parse_inputlookup, parse_lookup
 
 AGGREGATE_FUNCTIONS = frozenset({"count", "dc", "values", "min", "max"})
 TSTATS_OPTIONS = frozenset({"summariesonly", "allow_old_summaries", "fillnull_value"})
@@ -524,4 +525,7 @@ COMMANDS = {
     "dedup": parse_dedup,
     "sort": parse_sort,
     "head": parse_head,
+    "lookup": parse_lookup,
+    "inputlookup": parse_inputlookup,
 }
+

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from . import ast
 from .errors import SplError
 from .evaluate import Row, Stage, aggregate_stage, command_stage, compile_search, fold, value_matcher
+from .lookup import Inputlookup, Lookup, LookupTables, inputlookup_stage, lookup_stage
 
 UNPREFIXED_FIELDS = frozenset({"_time", "host", "source", "sourcetype"})
 ENTITY_CHARACTERS = frozenset("&<>\"'")
@@ -69,12 +70,19 @@ class Plan:
 
 
 def plan(pipeline: ast.Pipeline, datamodels: Collection[str],
-         verbatim_fields: Collection[str] = (), constant_values: Collection[str] = ()) -> Plan:
+         verbatim_fields: Collection[str] = (), constant_values: Collection[str] = (),
+         lookups: LookupTables | None = None) -> Plan:
+    """``lookups``: the lookup tables ``lookup``/``inputlookup`` read (injected by the caller)."""
     first, *rest = pipeline.commands
     for command in rest:
-        if isinstance(command, ast.Tstats):
-            raise SplError("tstats must be the first command", command.pos)
-    stages = [command_stage(c) for c in rest]
+        if isinstance(command, (ast.Tstats, Inputlookup)):
+            name = "tstats" if isinstance(command, ast.Tstats) else "inputlookup"
+            raise SplError(f"{name} must be the first command", command.pos)
+    stages = [lookup_stage(c, lookups) if isinstance(c, Lookup) else command_stage(c) for c in rest]
+    if isinstance(first, Inputlookup):
+        return Plan(None, None, [inputlookup_stage(first, lookups), *stages])
+    if isinstance(first, Lookup):
+        return Plan(None, None, [lookup_stage(first, lookups), *stages])
     if not isinstance(first, ast.Tstats):
         return Plan(None, None, [command_stage(first), *stages])
     if first.datamodel not in datamodels:
