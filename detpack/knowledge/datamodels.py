@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..spl import SplError, expand
+from ..spl import SplError, ast, expand
 from ..spl.expressions import EvalExpression, SearchExpression, compile_eval_text, compile_search_text
 from .addons import Setting
 from .eventtypes import empty_groups_removed
@@ -47,6 +47,19 @@ class Dataset:
         for calc in self.calculations:
             read |= calc.expression.fields
         return frozenset(read)
+
+    def required_tags(self) -> frozenset[str] | None:
+        """The tags every event of the dataset has, when its constraints are only
+        ``tag=<literal>`` terms (the CIM's form); else None."""
+        tags = set()
+        for constraint in self.constraints:
+            terms = constraint.expr.items if isinstance(constraint.expr, ast.And) else (constraint.expr,)
+            for term in terms:
+                if not (isinstance(term, ast.Compare) and term.op == "=" and term.field == "tag"
+                        and "*" not in term.value):
+                    return None
+                tags.add(term.value)
+        return frozenset(tags)
 
     def row(self, fields: Fields) -> dict | None:
         if not all(c.test(fields) for c in self.constraints):

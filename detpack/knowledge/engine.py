@@ -14,7 +14,7 @@ from ..spl.expressions import compile_eval_text
 from ..conf import Stanza
 from .addons import Addon, Setting, load_addon, merge
 from .datamodels import Dataset, load_datamodel
-from .eventtypes import add_eventtypes_and_tags, compile_eventtypes, compile_tags
+from .eventtypes import add_eventtypes_and_tags, compile_eventtypes, compile_tags, eventtype_closure
 from .lookups import (LookupSyntaxError, LookupTables, LookupTable, apply_lookup, call_outputs, parse_lookup_call,
                       table_from_stanza)
 from .problems import Problems
@@ -52,6 +52,7 @@ class Knowledge:
         self._extractions: dict[str, Extraction | None] = {}
         self._tables: dict[str, LookupTable | None] = {}
         self._steps: dict[tuple, list[Step]] = {}
+        self._rows: dict[tuple, tuple] = {}
 
     # --- per event -----------------------------------------------------------------
 
@@ -60,18 +61,80 @@ class Knowledge:
         key = (fields.get("sourcetype", ""), fields.get("source", ""), fields.get("host", ""), needed)
         steps = self._steps.get(key)
         if steps is None:
-            steps = self._steps[key] = self.steps(self.props.select(*key[:3]), needed)
+            early, late = self.steps(self.props.select(*key[:3]), needed)
+            steps = self._steps[key] = early + late
         for step in steps:
             step(fields)
         return fields
 
     def row(self, dataset: Dataset, fields: Fields, needed: frozenset[str] | None) -> dict | None:
-        return dataset.row(self.apply(fields, needed))
+        """The dataset's row of one event, or None. When the dataset's tags can be known
+        right after the extractions (gate), an event without them skips the rest."""
+        key = (fields.get("sourcetype", ""), fields.get("source", ""), fields.get("host", ""), needed, dataset.name)
+        plan = self._rows.get(key)
+        if plan is None:
+            selected = self.props.select(*key[:3])
+            early, late = self.steps(selected, needed)
+            plan = self._rows[key] = (early, self.gate(dataset, selected), late)
+        early, gate, late = plan
+        for step in early:
+            step(fields)
+        if gate is not None and not gate(fields):
+            return None
+        for step in late:
+            step(fields)
+        return dataset.row(fields)
+
+    def gate(self, dataset: Dataset, selected: Selected) -> Callable[[Fields], bool] | None:
+        """A test of the dataset's required tags on the fields the extractions made; None
+        unless the tags come from event types alone and no alias, calculated field or
+        lookup of this event kind can change what those event types read."""
+        required = dataset.required_tags()
+        if not required or set(self.tags) - {"eventtype"}:
+            return None
+        tagged = self.tags.get("eventtype", {})
+        names = {e.name for e in self.eventtypes if set(tagged.get(e.name, ())) & required}
+        relevant = [e for e in self.eventtypes if e.name in eventtype_closure(names, self.eventtypes)]
+        read = {"eventtype"}.union(*(e.search.fields for e in relevant))
+        late = self.late_outputs(selected)
+        if late is None or read & late:
+            return None
+
+        def gate(fields: Fields) -> bool:
+            matched: list[str] = []
+            for eventtype in relevant:
+                if eventtype.refers:
+                    fields["eventtype"] = list(matched)
+                if eventtype.search.test(fields):
+                    matched.append(eventtype.name)
+            fields.pop("eventtype", None)
+            found = {tag for name in matched for tag in tagged.get(name, ())}
+            return required <= found
+
+        return gate
+
+    def late_outputs(self, selected: Selected) -> set[str] | None:
+        """Fields aliases, calculated fields and lookups of one event kind can set (None: unknown)."""
+        outputs: set[str] = set()
+        for entry in selected.by_kind.get("FIELDALIAS", []):
+            outputs |= {alias for _, alias, _ in parse_aliases(entry.setting.value) or ()}
+        outputs |= {entry.key.split("-", 1)[1] for entry in selected.by_kind.get("EVAL", [])}
+        for entry in selected.by_kind.get("LOOKUP", []):
+            try:
+                call = parse_lookup_call(entry.setting.value)
+            except LookupSyntaxError:
+                continue
+            made = call_outputs(call, self.table(call.table, entry))
+            if made is None and self.table(call.table, entry) is not None:
+                return None
+            outputs |= made or set()
+        return outputs
 
     # --- planning -------------------------------------------------------------------
 
-    def steps(self, selected: Selected, needed: frozenset[str] | None) -> list[Step]:
-        """The steps for one event kind, keeping only those that can make a needed field.
+    def steps(self, selected: Selected, needed: frozenset[str] | None) -> tuple[list[Step], list[Step]]:
+        """The steps for one event kind, keeping only those that can make a needed field:
+        (extractions and KV_MODE, then aliases, calculated fields, lookups, event types).
         Planned backwards: a kept step's inputs become needed by the steps before it."""
         want = None if needed is None else set(needed)
         planned: list[Step] = []
@@ -88,6 +151,7 @@ class Knowledge:
             planned.append(evals)
         for entry in reversed(selected.by_kind.get("FIELDALIAS", [])):
             planned.extend(self.alias_steps(entry, want))
+        late = len(planned)
         kv = self.kv_step(selected.kv_mode)
         if kv:
             planned.append(kv)
@@ -96,7 +160,7 @@ class Knowledge:
         for entry in reversed(selected.by_kind.get("EXTRACT", [])):
             planned.extend(self.extract_steps(entry, want))
         planned.reverse()
-        return planned
+        return planned[:len(planned) - late], planned[len(planned) - late:]
 
     def eventtype_step(self) -> Step:
         eventtypes, tags = self.eventtypes, self.tags

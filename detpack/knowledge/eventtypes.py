@@ -45,6 +45,20 @@ def referenced(expr) -> Iterator[str]:
         yield from referenced(expr.item)
 
 
+def eventtype_closure(names: set[str], eventtypes: list[EventType]) -> set[str]:
+    """``names`` and every event type their searches read, transitively."""
+    by_name = {e.name: e for e in eventtypes}
+    found, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name in found or name not in by_name:
+            continue
+        found.add(name)
+        for pattern in referenced(by_name[name].search.expr):
+            todo.extend(fnmatch.filter(by_name, pattern.lower()) if "*" in pattern else [pattern])
+    return found
+
+
 def dependency_order(eventtypes: list[EventType]) -> list[EventType]:
     """Event types after the ones their searches read, so ``eventtype=x`` sees x's
     result; a cycle is broken in name order (such a search sees no result for it)."""

@@ -154,16 +154,14 @@ def search_rows(events: Iterable[RawEvent], datamodel: str | None, stats: ReadSt
     knowledge = knowledge or default_knowledge()
     dataset = knowledge.datasets[datamodel] if datamodel else None
     needed = dataset.reads if dataset else None
-    apply = knowledge.apply
     read = parse_event if knowledge.reader_fields else index_event
     for event in events:
         fields = read(event, stats=stats)
         if fields is None:
             continue
-        apply(fields, needed)
         if dataset is None:
-            yield fields
-        elif (row := dataset.row(fields)) is not None:
+            yield knowledge.apply(fields)
+        elif (row := knowledge.row(dataset, fields, needed)) is not None:
             yield row
 
 
