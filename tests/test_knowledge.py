@@ -439,3 +439,26 @@ def test_inputlookup_must_be_the_first_command(tmp_path):
 
     with pytest.raises(SplError, match="inputlookup must be the first command"):
         lookup_search(tmp_path, "| inputlookup extra.csv | inputlookup codes")
+
+
+def test_events_without_the_datasets_tags_skip_the_late_knowledge(tmp_path):
+    model_knowledge(tmp_path)
+    root = tmp_path / "TA_test"
+    (root / "local").mkdir()
+    (root / "local" / "props.conf").write_text("[XmlWinEventLog]\nEVAL-late = \"x\"\n")
+    knowledge = load_knowledge([root])
+    dataset = knowledge.datasets["M.Root"]
+    other = {"_raw": "", "source": SOURCE, "sourcetype": "XmlWinEventLog", "host": "h", "EventCode": "2"}
+    assert knowledge.row(dataset, other, dataset.reads | {"late"}) is None and "late" not in other
+    tagged = dict(other, EventCode="1")
+    assert knowledge.row(dataset, tagged, dataset.reads | {"late"}) is not None and tagged["late"] == "x"
+
+
+def test_no_early_tag_test_when_an_event_type_reads_a_calculated_field(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEVAL-kind = \"p\"\nEVAL-late = \"x\"\n",
+                 eventtypes="[e]\nsearch = kind=q\n", tags="[eventtype=e]\nt = enabled\n", models={"M": MODEL})
+    knowledge = load_knowledge([root])
+    dataset = knowledge.datasets["M.Root"]
+    fields = {"_raw": "", "source": SOURCE, "sourcetype": "XmlWinEventLog", "host": "h"}
+    assert knowledge.row(dataset, fields, dataset.reads | {"late"}) is None
+    assert fields["late"] == "x"  # the event types had to see the calculated fields first
