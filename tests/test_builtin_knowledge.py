@@ -124,3 +124,39 @@ def test_sysmon_registry_events(code, kind, action, key, value):
 
 def test_builtin_knowledge_has_no_problems():
     assert KNOWLEDGE.problems.messages == []
+
+
+# --- | datamodel and | from datamodel ------------------------------------------------------------
+
+
+def run(spl: str, *events: dict):
+    from detpack.replay.search import run_search
+
+    raws = [RawEvent(e["_raw"], e["source"], "XmlWinEventLog", f"t:{i}") for i, e in enumerate(events)]
+    return run_search(spl, {}, raws).rows
+
+
+def test_datamodel_command_gives_prefixed_dataset_fields():
+    rows = run("| datamodel Endpoint Processes search | table Processes.process_name Processes.user host",
+               event(SYSMON, 1, **SYSMON_1), event(SYSMON, 5, **SYSMON_1))
+    assert rows == [{"Processes.process_name": "scrcons.exe", "Processes.user": "NT AUTHORITY\\SYSTEM",
+                     "host": "ws1.example.local"}]
+
+
+def test_from_datamodel_gives_the_datasets_own_field_names():
+    rows = run("| from datamodel:Endpoint.Filesystem | table file_name action",
+               event(SYSMON, 11, TargetFilename="C:\\t\\f.txt"), event(SYSMON, 1, **SYSMON_1))
+    assert rows == [{"file_name": "f.txt", "action": "created"}]
+
+
+@pytest.mark.parametrize("spl, message", [
+    ("| datamodel Endpoint Nope search", "unsupported data model 'Endpoint.Nope'"),
+    ("| datamodel Endpoint Processes", "expected 'datamodel <model> <dataset> search'"),
+    ("| from inputlookup:x", "expected 'from datamodel:<model>.<dataset>'"),
+    ("| from datamodel:Endpoint.Processes | datamodel Endpoint Processes search", "must be the first command"),
+])
+def test_dataset_commands_refuse_what_they_cannot_run(spl, message):
+    from detpack.spl import SplError
+
+    with pytest.raises(SplError, match=message):
+        run(spl)

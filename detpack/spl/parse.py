@@ -11,6 +11,7 @@ import re
 from . import ast
 from .errors import SplError
 from .lexer import Token, expr_tokens, search_tokens, split_pipeline
+from .datasets import parse_datamodel, parse_from
 from .lookup import parse_inputlookup, parse_lookup
 
 AGGREGATE_FUNCTIONS = frozenset({"count", "dc", "values", "min", "max"})
@@ -527,5 +528,7 @@ COMMANDS = {
     "head": parse_head,
     "lookup": parse_lookup,
     "inputlookup": parse_inputlookup,
+    "datamodel": parse_datamodel,
+    "from": parse_from,
 }
 

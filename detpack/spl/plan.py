@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from . import ast
 from .errors import SplError
 from .evaluate import Row, Stage, aggregate_stage, command_stage, compile_search, fold, value_matcher
+from .datasets import DatasetSearch, dataset_stage
 from .lookup import Inputlookup, Lookup, LookupTables, inputlookup_stage, lookup_stage
 
 UNPREFIXED_FIELDS = frozenset({"_time", "host", "source", "sourcetype"})
@@ -75,10 +76,14 @@ def plan(pipeline: ast.Pipeline, datamodels: Collection[str],
     """``lookups``: the lookup tables ``lookup``/``inputlookup`` read (injected by the caller)."""
     first, *rest = pipeline.commands
     for command in rest:
-        if isinstance(command, (ast.Tstats, Inputlookup)):
-            name = "tstats" if isinstance(command, ast.Tstats) else "inputlookup"
+        if isinstance(command, (ast.Tstats, Inputlookup, DatasetSearch)):
+            name = {ast.Tstats: "tstats", Inputlookup: "inputlookup"}.get(type(command), "datamodel/from")
             raise SplError(f"{name} must be the first command", command.pos)
     stages = [lookup_stage(c, lookups) if isinstance(c, Lookup) else command_stage(c) for c in rest]
+    if isinstance(first, DatasetSearch):
+        if first.datamodel not in datamodels:
+            raise SplError(f"unsupported data model '{first.datamodel}'", first.pos)
+        return Plan(first.datamodel, None, [dataset_stage(first), *stages])
     if isinstance(first, Inputlookup):
         return Plan(None, None, [inputlookup_stage(first, lookups), *stages])
     if isinstance(first, Lookup):
