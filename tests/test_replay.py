@@ -403,3 +403,15 @@ def test_prefilters_never_change_results(names, event_ids, pattern, decode):
         filtered = run_search(spl, MACROS, events)
         unfiltered = run_search(spl, MACROS, events, prefilter=False)
     assert filtered.rows == unfiltered.rows
+
+
+@pytest.mark.parametrize("events", [
+    [sysmon(1, r"C:\w\cmd.exe", "A"), sysmon(1, r"C:\w\notepad.exe", "B")],            # no line holds the needle
+    [sysmon(1, r"C:\w\cmd.exe", "A"), sysmon(1, r"C:\w\SCRCONS.EXE", "B").replace("><", ">\n<")],  # multi-line
+    [sysmon(1, r"C:\w\ScrCons.exe", "A"), sysmon(1, r"C:\w\cmd.exe", "ΟΔΟΣ")],          # not ASCII
+])
+def test_whole_block_prefilter_agrees_with_each_event_and_counts_them(tmp_path, events):
+    data = write_events(tmp_path / "e.xml.log", *events)
+    filtered = run_search(SEARCH, MACROS, [DatasetFile(data, SYSMON, "XmlWinEventLog")])
+    unfiltered = run_search(SEARCH, MACROS, [DatasetFile(data, SYSMON, "XmlWinEventLog")], prefilter=False)
+    assert filtered.rows == unfiltered.rows and filtered.events_read == unfiltered.events_read == 2

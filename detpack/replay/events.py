@@ -112,14 +112,20 @@ def _events(handle, name, source, sourcetype, stats, keep) -> Iterator[RawEvent]
             return None
         return RawEvent(raw, event_source, sourcetype, f"{name}:{first}")
 
+    # A keep that can judge a whole block: True when no line of the text can pass it.
+    rejects_block = getattr(keep, "rejects_block", None)
     with handle:
-        for lineno, lines, bad in _Lines(handle, name, stats).blocks():
+        for lineno, lines, bad, text in _Lines(handle, name, stats).blocks():
             if bad is None:
                 # Fast path: a block without problems, mostly one complete event per line.
+                rejected = rejects_block is not None and rejects_block(text)
                 idle = units.idle
                 for line in lines:
                     lineno += 1
                     if idle and line.endswith(_END) and line.startswith(_START):
+                        if rejected:  # one complete line: keep would say no
+                            stats.events_read += 1
+                            continue
                         first, raw = lineno, line
                     else:
                         done = units.feed(lineno, line, None)
@@ -155,8 +161,9 @@ class _Lines:
         self.handle, self.name, self.stats = handle, name, stats
         self.line = 0  # number of the last line handed out
 
-    def blocks(self) -> Iterator[tuple[int, list[str], dict[int, str] | None]]:
-        """(number of the line before the block, its lines, None or {line number: problem})."""
+    def blocks(self) -> Iterator[tuple[int, list[str], dict[int, str] | None, str]]:
+        """(number of the line before the block, its lines, None or {line number: problem},
+        the block's text)."""
         broken = None
         try:
             for block, overlong in self._blocks():
@@ -164,11 +171,11 @@ class _Lines:
                 if overlong:
                     self.line += 1
                     yield before, [block.decode("utf-8", "replace")], {
-                        self.line: f"line longer than {MAX_LINE_BYTES} bytes"}
+                        self.line: f"line longer than {MAX_LINE_BYTES} bytes"}, ""
                     continue
-                lines, bad = _split(block, before)
+                lines, bad, text = _split(block, before)
                 self.line += len(lines)
-                yield before, lines, bad
+                yield before, lines, bad, text
         except _StreamBroken as error:
             broken = str(error)
         if broken:  # at the line it cut short, or the line after the last whole one
@@ -276,9 +283,9 @@ class _Lines:
                 f"{self.name}: read failed after line {self.line}: {error.strerror or error}") from None
 
 
-def _split(block: bytes, before: int) -> tuple[list[str], dict[int, str] | None]:
-    """Lines of a block of whole lines, and None or {line number: problem} for NUL bytes
-    (other control characters are left to parse_event's XML check).
+def _split(block: bytes, before: int) -> tuple[list[str], dict[int, str] | None, str]:
+    """Lines of a block of whole lines, None or {line number: problem} for NUL bytes
+    (other control characters are left to parse_event's XML check), and the text.
 
     An invalid UTF-8 byte becomes U+FFFD and the event is kept, as Splunk keeps it
     (*unverified*: the character splunkd puts in its place). A byte-order mark at
@@ -301,7 +308,7 @@ def _split(block: bytes, before: int) -> tuple[list[str], dict[int, str] | None]
             column = line.find("\x00")
             if column >= 0:
                 bad.setdefault(number, f"binary data: NUL byte at column {column + 1}")
-    return lines, bad
+    return lines, bad, text
 
 
 class _Units:
