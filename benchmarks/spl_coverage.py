@@ -28,7 +28,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from detpack.knowledge.cim import DATAMODELS  # noqa: E402
+from detpack.knowledge import load_knowledge  # noqa: E402
 from detpack.spl import MacroDef  # noqa: E402
 from detpack.spl.check import KNOWLEDGE, OK, check_searches, summary  # noqa: E402
 
@@ -99,7 +99,7 @@ def main() -> int:
     times = []
     for _ in range(max(args.runs, 1)):
         started = time.perf_counter()
-        checks = check_searches(searches, macros, DATAMODELS.keys())
+        checks = check_searches(searches, macros, load_knowledge().datasets.keys())
         times.append(time.perf_counter() - started)
     if args.list:
         for check in checks:

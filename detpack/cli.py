@@ -83,14 +83,16 @@ def validate_spl(pack, as_json: bool) -> int:
     import json
 
     from .errors import EXIT_CHECKS_FAILED, EXIT_OK
-    from .knowledge.cim import DATAMODELS
+    from .replay.run import knowledge_for, known_lookups
     from .spl import MacroDef
     from .spl.check import OK, check_searches, summary
 
     macros = {m.stanza: MacroDef(m.stanza, m.arguments, m.definition) for m in pack.macros}
     for d in pack.detections:  # as the build writes them
         macros.setdefault(d.filter_macro, MacroDef(d.filter_macro, (), "search *"))
-    checks = check_searches(((d.name, d.search) for d in pack.detections), macros, DATAMODELS.keys())
+    knowledge = knowledge_for((), pack.app.addons)
+    checks = check_searches(((d.name, d.search) for d in pack.detections), macros, knowledge.datasets.keys(),
+                            known_lookups(pack, knowledge))
     places = [d.where("search") for d in pack.detections]
     if as_json:
         print(json.dumps({"ok": all(c.outcome == OK for c in checks), "summary": summary(checks),
@@ -154,13 +156,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_test(args: argparse.Namespace) -> int:
     from .replay.run import test_command
 
-    return test_command(args.content, args.junit)
+    return test_command(args.content, args.junit, tuple(args.addon))
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from .replay.run import ReplayOptions, replay_command
 
-    options = ReplayOptions(source=args.source, sourcetype=args.sourcetype, strict=args.strict, as_json=args.json)
+    options = ReplayOptions(source=args.source, sourcetype=args.sourcetype, strict=args.strict, as_json=args.json,
+                            addons=tuple(args.addon))
     return replay_command(args.datasets, args.content, args.detection, options)
 
 
@@ -222,9 +225,16 @@ def add_inspect(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=cmd_inspect)
 
 
+def add_addon_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--addon", type=Path, action="append", default=[], metavar="PATH",
+                        help="an add-on folder or .tgz/.tar.gz/.spl whose search-time knowledge replaces the "
+                             "built-in set; repeatable (default: $DETPACK_ADDONS, else contentctl.yml addons:)")
+
+
 def add_test(test: argparse.ArgumentParser) -> None:
     add_content_argument(test)
     test.add_argument("--junit", type=Path, help="also write a JUnit XML report here")
+    add_addon_argument(test)
     test.set_defaults(handler=cmd_test)
 
 
@@ -238,6 +248,7 @@ def add_replay(replay: argparse.ArgumentParser) -> None:
                         help="parse every event (no raw-text prefilters, so slower) and exit 2, "
                              "printing no results, when any event is bad")
     replay.add_argument("--json", action="store_true", help="one JSON object per detection")
+    add_addon_argument(replay)
     replay.set_defaults(handler=cmd_replay)
 
 

@@ -116,11 +116,17 @@ def write_conf(stanzas: list[Stanza], header: str = "") -> str:
     return "\n".join(out) + "\n"
 
 
-def parse_conf(text: str, filename: str) -> list[Stanza]:
+def parse_conf(text: str, filename: str, *, layered: bool = False) -> list[Stanza]:
     """Read conf text strictly: duplicate stanzas or keys, keys outside a stanza,
-    and lines that are neither are errors naming the file and line."""
+    and lines that are neither are errors naming the file and line.
+
+    ``layered`` reads as splunkd does for installed add-ons: a repeated stanza
+    continues the earlier one and a repeated key takes the last value
+    (Admin Manual, "Configuration file precedence"; add-ons ship such files).
+    """
     stanzas: list[Stanza] = []
     seen: set[str] = set()
+    by_name: dict[str, Stanza] = {}
     current: Stanza | None = None
     lines = text.split("\n")
     index = 0
@@ -131,7 +137,12 @@ def parse_conf(text: str, filename: str) -> list[Stanza]:
         if not stripped or stripped.startswith("#"):
             continue
         if stripped.startswith("["):
+            name = stripped[1:-1].strip(" \t")
+            if layered and stripped.endswith("]") and name in by_name:
+                current = by_name[name]
+                continue
             current = _open_stanza(stripped, stanzas, seen, filename, number)
+            by_name[current.name] = current
             continue
         key, sep, value = line.partition("=")
         key = key.strip(" \t")
@@ -139,7 +150,7 @@ def parse_conf(text: str, filename: str) -> list[Stanza]:
             raise ConfError(f"{filename}:{number}: line is neither a stanza, a key = value, nor a comment")
         if current is None:
             raise ConfError(f"{filename}:{number}: key {key!r} outside any stanza")
-        if key in current.entries:
+        if key in current.entries and not layered:
             raise ConfError(f"{filename}:{number}: duplicate key {key!r} in [{current.name}]")
         parts = [value.strip(" \t")]
         while parts[-1].endswith("\\") and index < len(lines):
@@ -162,13 +173,13 @@ def _open_stanza(stripped: str, stanzas: list[Stanza], seen: set[str], filename:
     return stanza
 
 
-def read_conf(path: Path | str) -> list[Stanza]:
+def read_conf(path: Path | str, *, layered: bool = False) -> list[Stanza]:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfError(f"{path}: cannot read: {exc}") from None
-    return parse_conf(text, str(path))
+    return parse_conf(text, str(path), layered=layered)
 
 
 def as_dict(stanzas: list[Stanza]) -> dict[str, dict[str, str]]:

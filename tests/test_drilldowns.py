@@ -43,7 +43,6 @@ def test_the_detection_results_drilldown_parses(shipped):
     assert spl_problem(first["search"], macros) is None
 
 
-@pytest.mark.xfail(strict=True, reason="the SPL parser does not read `from datamodel` yet; the build warns about it")
 def test_the_risk_events_drilldown_parses(shipped):
     stanza, macros, warnings = shipped
     second = json.loads(stanza["action.notable.param.drilldown_searches"])[1]

@@ -89,7 +89,7 @@ def test_missing_file_raises(tmp_path: Path):
 
 
 def test_unsupported_spl_raises_before_reading():
-    with pytest.raises(SplError, match="unsupported command 'lookup'"):
+    with pytest.raises(SplError, match="unknown lookup 'x'"):
         run_search("| tstats count from datamodel=Endpoint.Processes | lookup x y", {}, [Path("/nonexistent")])
 
 
@@ -329,15 +329,16 @@ def test_dataset_filter_keeps_tagged_event_codes_only():
 
 
 def test_dataset_filter_never_drops_an_event_of_the_data_set():
-    from detpack.knowledge import cim
     from detpack.replay.events import ReadStats, parse_event, read_events
-    from detpack.replay.search import dataset_filter
+    from detpack.replay.search import dataset_filter, default_knowledge
 
+    knowledge = default_knowledge()
+    dataset = knowledge.datasets["Endpoint.Processes"]
     candidate, checked = dataset_filter("Endpoint.Processes"), 0
     for path in sorted((PROJECT_ROOT / "attack_data").rglob("*.xml.log")):
         for event in read_events(path, stats=ReadStats()):
             fields = parse_event(event)
-            if fields is not None and cim.processes_row(fields) is not None:
+            if fields is not None and knowledge.row(dataset, fields, None) is not None:
                 checked += 1
                 assert candidate(event.raw), event.origin
     assert checked > 0
@@ -402,3 +403,15 @@ def test_prefilters_never_change_results(names, event_ids, pattern, decode):
         filtered = run_search(spl, MACROS, events)
         unfiltered = run_search(spl, MACROS, events, prefilter=False)
     assert filtered.rows == unfiltered.rows
+
+
+@pytest.mark.parametrize("events", [
+    [sysmon(1, r"C:\w\cmd.exe", "A"), sysmon(1, r"C:\w\notepad.exe", "B")],            # no line holds the needle
+    [sysmon(1, r"C:\w\cmd.exe", "A"), sysmon(1, r"C:\w\SCRCONS.EXE", "B").replace("><", ">\n<")],  # multi-line
+    [sysmon(1, r"C:\w\ScrCons.exe", "A"), sysmon(1, r"C:\w\cmd.exe", "ΟΔΟΣ")],          # not ASCII
+])
+def test_whole_block_prefilter_agrees_with_each_event_and_counts_them(tmp_path, events):
+    data = write_events(tmp_path / "e.xml.log", *events)
+    filtered = run_search(SEARCH, MACROS, [DatasetFile(data, SYSMON, "XmlWinEventLog")])
+    unfiltered = run_search(SEARCH, MACROS, [DatasetFile(data, SYSMON, "XmlWinEventLog")], prefilter=False)
+    assert filtered.rows == unfiltered.rows and filtered.events_read == unfiltered.events_read == 2

@@ -45,7 +45,7 @@ def test_covenant_recording_yields_scrcons_on_workstation6_from_both_sources(shi
 
 @pytest.mark.parametrize("kind, parent", [
     ("sysmon", r"C:\windows\system32\svchost.exe -k DcomLaunch -p"),
-    ("security", "unknown"),  # 4688 has no parent command line
+    ("security", r"C:\Windows\System32\svchost.exe"),  # 4688: the Windows add-on's ParentProcessName
 ])
 def test_covenant_each_source_gives_one_row(shipped, shared_datasets, kind, parent):
     spl, macros = shipped

@@ -97,13 +97,13 @@ def test_validate_spl_names_the_construct_and_fails(pack_copy, capsys):
 
 
 def test_validate_spl_json(pack_copy, capsys):
-    break_search(pack_copy, "datamodel=Endpoint.Processes", "datamodel=Endpoint.Registry")
+    break_search(pack_copy, "datamodel=Endpoint.Processes", "datamodel=Network_Traffic.All_Traffic")
     assert main(["validate", "--spl", "--json", "--content", str(pack_copy)]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False
     assert report["searches"][0] | {"problem": None} == {
         "name": "Script Execution via WMI", "outcome": "knowledge", "problem": None, "position": 2, "near": "",
-        "missing": ["data model 'Endpoint.Registry'"], "file": "detections/endpoint/script_execution_via_wmi.yml",
+        "missing": ["data model 'Network_Traffic.All_Traffic'"], "file": "detections/endpoint/script_execution_via_wmi.yml",
         "line": 21}
 
 
@@ -118,3 +118,15 @@ def test_validate_help_lists_the_spl_flag(flag, capsys):
     with pytest.raises(SystemExit):
         main(["validate", "--help"])
     assert flag in capsys.readouterr().out
+
+
+def test_a_known_lookup_runs_and_every_unknown_one_is_named():
+    search = "a=1 | lookup known user OUTPUT role | lookup other role OUTPUT team | lookup known team"
+    assert check_search("d", search, MACROS, {DM}, lookups={"known"}).missing == ("lookup 'other'",)
+    assert check_search("d", search, MACROS, {DM}, lookups={"known", "other"}).outcome == OK
+
+
+def test_lookup_placement_options_are_read_and_others_refused():
+    assert check("a=1 | lookup local=true update=f t user").missing == ("lookup 't'",)
+    refused = check("a=1 | lookup event_time_field=x t user")
+    assert (refused.outcome, refused.problem) == (PARSE, "unsupported lookup option")

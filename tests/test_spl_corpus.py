@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from detpack.knowledge.cim import DATAMODELS
+from detpack.knowledge import load_knowledge
 from detpack.spl import MacroDef
 from detpack.spl.check import KNOWLEDGE, OK, check_searches
 
@@ -46,7 +46,7 @@ def corpus_checks():
                 searches.append((member.name, doc["search"]))
                 stem = Path(member.name).stem
                 macros.setdefault(f"{stem}_filter", MacroDef(f"{stem}_filter", (), "search *"))
-    return check_searches(searches, macros, DATAMODELS.keys())
+    return check_searches(searches, macros, load_knowledge().datasets.keys())
 
 
 def test_the_corpus_has_its_production_searches(corpus_checks):

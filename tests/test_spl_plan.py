@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pytest
 
-from detpack.knowledge import cim
 from detpack.spl import Prefilter, SplError, parse, plan
 
 VERBATIM = {"process_name", "process", "dest"}
@@ -63,9 +62,11 @@ def test_search_without_tstats_has_no_prefilter_and_no_datamodel():
     assert planned.prefilter is None and planned.datamodel is None
 
 
-def test_with_the_projects_cim_tables_the_seed_term_is_pushed():
+def test_with_the_builtin_knowledge_the_seed_term_is_pushed():
+    from detpack.replay.search import plan_search
+
     spl = "| tstats count from datamodel=Endpoint.Processes where Processes.process_name=scrcons.exe"
-    planned = plan(parse(spl), cim.DATAMODELS, cim.VERBATIM_FIELDS, cim.CONSTANT_VALUES)
+    planned = plan_search(spl, {})
     assert planned.datamodel == "Endpoint.Processes"
     assert planned.prefilter == Prefilter(((("scrcons.exe",),),))
 

@@ -161,7 +161,7 @@ def _app_settings(path: Path, data: dict, locations: Locations) -> AppSettings:
         version=app["version"], author=_text(app["author_name"]),
         author_email=_text(app.get("author_email")), author_company=_text(app.get("author_company")),
         description=_text(app.get("description")), prefix=_text(app["prefix"]),
-        locations=locations,
+        locations=locations, addons=tuple(path.parent / a for a in data.get("addons") or ()),
     )
 
 

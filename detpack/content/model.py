@@ -245,6 +245,7 @@ class AppSettings:
     description: str
     prefix: str
     locations: Locations = field(compare=False)
+    addons: tuple[Path, ...] = ()  # add-ons whose knowledge replays use (``addons:``, relative to the content)
 
 
 @dataclass(frozen=True)

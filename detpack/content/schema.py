@@ -231,7 +231,7 @@ APP = Obj(
      "author_name": LINE},
     {"uid": Anything(), "label": LINE, "description": TEXT, "author_email": LINE, "author_company": LINE},
 )
-SETTINGS = Obj({"app": APP}, {key: Anything() for key in (
+SETTINGS = Obj({"app": APP}, {"addons": List(LINE)} | {key: Anything() for key in (
     "path", "verbose", "enforce_deprecation_mapping_requirement", "enrichments", "build_app", "build_api",
     "data_source_TA_validation", "test_data_caches", "build_path", "mode", "post_test_behavior",
     "enable_integration_testing", "apps", "container_settings", "githash", "version",

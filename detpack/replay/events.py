@@ -112,14 +112,20 @@ def _events(handle, name, source, sourcetype, stats, keep) -> Iterator[RawEvent]
             return None
         return RawEvent(raw, event_source, sourcetype, f"{name}:{first}")
 
+    # A keep that can judge a whole block: True when no line of the text can pass it.
+    rejects_block = getattr(keep, "rejects_block", None)
     with handle:
-        for lineno, lines, bad in _Lines(handle, name, stats).blocks():
+        for lineno, lines, bad, text in _Lines(handle, name, stats).blocks():
             if bad is None:
                 # Fast path: a block without problems, mostly one complete event per line.
+                rejected = rejects_block is not None and rejects_block(text)
                 idle = units.idle
                 for line in lines:
                     lineno += 1
                     if idle and line.endswith(_END) and line.startswith(_START):
+                        if rejected:  # one complete line: keep would say no
+                            stats.events_read += 1
+                            continue
                         first, raw = lineno, line
                     else:
                         done = units.feed(lineno, line, None)
@@ -154,10 +160,10 @@ class _Lines:
     def __init__(self, handle: BinaryIO, name: str, stats: ReadStats):
         self.handle, self.name, self.stats = handle, name, stats
         self.line = 0  # number of the last line handed out
-        self.broken_in_line = False  # the stream broke inside the last line, not after it
 
-    def blocks(self) -> Iterator[tuple[int, list[str], dict[int, str] | None]]:
-        """(number of the line before the block, its lines, None or {line number: problem})."""
+    def blocks(self) -> Iterator[tuple[int, list[str], dict[int, str] | None, str]]:
+        """(number of the line before the block, its lines, None or {line number: problem},
+        the block's text)."""
         broken = None
         try:
             for block, overlong in self._blocks():
@@ -165,49 +171,47 @@ class _Lines:
                 if overlong:
                     self.line += 1
                     yield before, [block.decode("utf-8", "replace")], {
-                        self.line: f"line longer than {MAX_LINE_BYTES} bytes"}
+                        self.line: f"line longer than {MAX_LINE_BYTES} bytes"}, ""
                     continue
-                lines, bad = _split(block, before)
+                lines, bad, text = _split(block, before)
                 self.line += len(lines)
-                yield before, lines, bad
+                yield before, lines, bad, text
         except _StreamBroken as error:
             broken = str(error)
-        if broken:
-            line = self.line if self.broken_in_line else self.line + 1
+        if broken:  # at the line it cut short, or the line after the last whole one
             self.stats.events_read += 1
-            self.stats.skip(f"{self.name}:{line}", broken)
+            self.stats.skip(f"{self.name}:{self.line + 1}", broken)
 
     def _blocks(self) -> Iterator[tuple[bytes, bool]]:
-        """Blocks of whole lines; (first bytes of a line, True) for each overlong line."""
+        """Blocks of whole lines; (first bytes of a line, True) for each overlong line.
+
+        Lines end at LF, CRLF or a lone CR (Splunk's default LINE_BREAKER is
+        ``([\\r\\n]+)``); a CR as the very last byte waits for the next read, which may
+        bring its LF. When the stream breaks (_StreamBroken), the line it cut short is
+        not handed out: ``blocks`` reports it once, as the break.
+        """
         carry = b""
         dropping = False
         first = True
-        try:
-            for data in self._bytes():
-                if first:
-                    data = self._strip_bom(data)
-                    first = False
-                if dropping:
-                    cut = data.find(b"\n")
-                    if cut < 0:
-                        continue
-                    data, dropping = data[cut + 1:], False
-                data = carry + data if carry else data
-                cut = data.rfind(b"\n")
-                if cut >= 0:
-                    yield data[:cut + 1], False
-                    carry = data[cut + 1:]
-                else:
-                    carry = data
-                if len(carry) > MAX_LINE_BYTES:
-                    yield carry[:200], True
-                    carry, dropping = b"", True
-        except _StreamBroken:
-            # The line the stream broke in is the last one read; it still counts.
-            self.broken_in_line = bool(carry) or dropping
-            if carry and not dropping:
-                yield carry, False
-            raise
+        for data in self._bytes():
+            if first:
+                data = self._strip_bom(data)
+                first = False
+            if dropping:
+                cut = min((i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0), default=-1)
+                if cut < 0:
+                    continue
+                data, dropping = data[cut + 1:], False
+            data = carry + data if carry else data
+            cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1))
+            if cut >= 0:
+                yield data[:cut + 1], False
+                carry = data[cut + 1:]
+            else:
+                carry = data
+            if len(carry) > MAX_LINE_BYTES:
+                yield carry[:200], True
+                carry, dropping = b"", True
         if carry and not dropping:
             yield carry, False
 
@@ -279,16 +283,22 @@ class _Lines:
                 f"{self.name}: read failed after line {self.line}: {error.strerror or error}") from None
 
 
-def _split(block: bytes, before: int) -> tuple[list[str], dict[int, str] | None]:
-    """Lines of a block of whole lines, and None or {line number: problem} for NUL bytes
-    and invalid UTF-8 (other control characters are left to parse_event's XML check)."""
-    try:
-        text = block.decode("utf-8")
-        bad = None
-    except UnicodeDecodeError:
-        text, bad = _decode_line_by_line(block, before)
+def _split(block: bytes, before: int) -> tuple[list[str], dict[int, str] | None, str]:
+    """Lines of a block of whole lines, None or {line number: problem} for NUL bytes
+    (other control characters are left to parse_event's XML check), and the text.
+
+    An invalid UTF-8 byte becomes U+FFFD and the event is kept, as Splunk keeps it
+    (*unverified*: the character splunkd puts in its place). A byte-order mark at
+    the start of a line (files joined together) is dropped like the file's first.
+    """
+    text = block.decode("utf-8", "replace")
+    bad = None
     if "\r" in text:
-        text = text.replace("\r\n", "\n")
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\ufeff" in text:
+        text = text.replace("\n\ufeff", "\n")
+        if text.startswith("\ufeff"):
+            text = text[1:]
     lines = text.split("\n")
     if text.endswith("\n"):
         lines.pop()
@@ -298,18 +308,7 @@ def _split(block: bytes, before: int) -> tuple[list[str], dict[int, str] | None]
             column = line.find("\x00")
             if column >= 0:
                 bad.setdefault(number, f"binary data: NUL byte at column {column + 1}")
-    return lines, bad
-
-
-def _decode_line_by_line(block: bytes, before: int) -> tuple[str, dict[int, str]]:
-    parts, bad = [], {}
-    for number, line in enumerate(block.split(b"\n"), before + 1):
-        try:
-            parts.append(line.decode("utf-8"))
-        except UnicodeDecodeError as error:
-            bad[number] = f"invalid UTF-8 (byte 0x{line[error.start]:02x} at column {error.start + 1})"
-            parts.append(line.decode("utf-8", "replace"))
-    return "\n".join(parts), bad
+    return lines, bad, text
 
 
 class _Units:
@@ -330,7 +329,7 @@ class _Units:
         self.in_event = False
 
     def feed(self, lineno: int, line: str, problem: str | None) -> tuple[int, str] | None:
-        starts = line.startswith(_START)
+        starts = line.lstrip().startswith(_START)  # an indented <Event starts one too
         if self.in_event and starts:
             self._close(f"unterminated <Event> (a new event starts at line {lineno})")
         elif not self.in_event and not self.idle and starts:
@@ -433,9 +432,13 @@ _ATTRIBUTE = {
     (element, attribute): re.compile(rf"<{element}\s[^>]*?\b{attribute}=(['\"])(.*?)\1")
     for element, attribute, _ in _SYSTEM_ATTRIBUTES
 }
-# DOTALL so a value with a line break (multi-line events) is kept whole;
-# unverified: the add-on's regex would not cross a line break.
-_DATA = re.compile(r"<Data Name=(['\"])(.*?)\1>(.*?)</Data>", re.DOTALL)
+# A name and a value cannot hold '<' (XML escapes it), so neither part can run
+# into the next element: a self-closing <Data Name='X'/> (an empty field) is no
+# match and cannot swallow the following field, and the scan stays linear in
+# the event's size. A value may span lines (multi-line events); unverified
+# whether the add-on's regex would cross a line break.
+_DATA = re.compile(r"<Data Name=(['\"])([^'\"<]*)\1>([^<]*)</Data>")
+_COMPUTER = re.compile(r"<Computer>([^<]*)</Computer>")
 _SYSTEM_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z?$")
 _ENTITY = re.compile(r"&(amp|lt|gt|quot|apos|#[0-9]+|#x[0-9a-fA-F]+);")
 _ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
@@ -454,6 +457,31 @@ def parse_event(
         if stats is not None:
             stats.skip(event.origin, str(error))
         return None
+
+
+def index_event(event: RawEvent, *, stats: ReadStats | None = None) -> dict[str, str | float] | None:
+    """What Splunk stores when it indexes ``event``: ``_raw``, ``_time``, ``source``,
+    ``sourcetype`` and ``host`` (the forwarder's machine: ``<Computer>``), or None when
+    the event is malformed (reason recorded in ``stats`` if given). Search-time
+    fields then come from the add-ons' knowledge."""
+    try:
+        raw = event.raw
+        _check_well_formed(raw)
+        system_end = raw.find("</System>")
+        system = raw[:system_end] if system_end >= 0 else raw
+        found = _ATTRIBUTE["TimeCreated", "SystemTime"].search(system)
+        fields: dict[str, str | float] = {"_time": _epoch(found.group(2) if found else None)}
+    except BadEvent as error:
+        if stats is not None:
+            stats.skip(event.origin, str(error))
+        return None
+    computer = _COMPUTER.search(system)
+    if computer:
+        fields["host"] = computer.group(1)
+    fields["source"] = event.source
+    fields["sourcetype"] = event.sourcetype
+    fields["_raw"] = raw
+    return fields
 
 
 def parse_event_strict(event: RawEvent, *, decode_entities: bool | None = None) -> dict[str, str | float]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import sys
 import tempfile
@@ -22,12 +23,48 @@ from ..build.render import search_stanza_name
 from ..build.write import write_atomically
 from ..conf import ConfError, read_conf
 from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
+from ..knowledge import AddonError, Knowledge, load_knowledge
 from ..spl import MacroDef, SplError, as_macro_table
 from .events import EventReadError, ReadStats
 from .judge import TestOutcome, judge, problem_lines
 from .search import DatasetFile, SearchResult, run_search
 
 URL = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+ADDONS_VARIABLE = "DETPACK_ADDONS"  # add-on paths separated by os.pathsep (for CI caches)
+
+
+# --- knowledge ---------------------------------------------------------------------------
+
+
+def chosen_addons(given: tuple, settings_addons: tuple) -> list:
+    """``--addon`` paths, else $DETPACK_ADDONS, else contentctl.yml ``addons:``; none: built-in."""
+    if given:
+        return list(given)
+    from_environment = [p for p in os.environ.get(ADDONS_VARIABLE, "").split(os.pathsep) if p]
+    return from_environment or list(settings_addons)
+
+
+def knowledge_for(given: tuple, settings_addons: tuple) -> Knowledge:
+    """Load the chosen add-ons (AddonError/ConfError when one cannot be read) and print
+    each setting the engine cannot apply, once."""
+    knowledge = load_knowledge(chosen_addons(given, settings_addons))
+    for message in knowledge.problems.messages:
+        print(f"warning: {message}", file=sys.stderr)
+    return knowledge
+
+
+class KnownLookups:
+    """The lookup names a pack's searches may read: the pack's own and the knowledge's tables."""
+
+    def __init__(self, names: set[str], knowledge: Knowledge):
+        self.names, self.tables = names, knowledge.lookup_tables()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names or (isinstance(name, str) and self.tables.has(name))
+
+
+def known_lookups(pack, knowledge: Knowledge) -> KnownLookups:
+    return KnownLookups({lookup.name for lookup in pack.lookups}, knowledge)
 
 
 # --- detection tests -------------------------------------------------------------------
@@ -57,11 +94,12 @@ def detection_datasets(root: Path, test) -> list[DatasetFile]:
     return files
 
 
-def run_detection_test(build, detection, test) -> TestOutcome:
+def run_detection_test(build, detection, test, knowledge: Knowledge | None = None) -> TestOutcome:
     """Run one test of a detection against the built app; EventReadError for missing data."""
     try:
         spl = shipped_search(build.app_dir, search_stanza_name(build.pack.app, detection))
-        result = run_search(spl, shipped_macros(build.app_dir), detection_datasets(build.pack.root, test))
+        result = run_search(spl, shipped_macros(build.app_dir), detection_datasets(build.pack.root, test),
+                            knowledge=knowledge)
     except (SplError, ConfError) as error:
         return TestOutcome(False, [str(error)])
     reasons = problem_lines(result) + judge(detection, test, result)
@@ -81,18 +119,22 @@ def print_invalid(error: InvalidInput) -> int:
     return EXIT_INVALID_INPUT
 
 
-def test_command(content: Path, junit: Path | None = None) -> int:
+def test_command(content: Path, junit: Path | None = None, addons: tuple = ()) -> int:
     """``test``: run every detection's tests offline; 0 all passed, 1 a test failed, 2 bad input."""
     with tempfile.TemporaryDirectory(prefix="detpack-test-") as folder:
         try:
             build = build_to_temp(content, folder)
+            knowledge = knowledge_for(addons, build.pack.app.addons)
         except InvalidInput as error:
             return print_invalid(error)
+        except (AddonError, ConfError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_INVALID_INPUT
         outcomes, unreadable = [], False
         for detection in build.pack.detections:
             for test in detection.tests:
                 try:
-                    outcome = run_detection_test(build, detection, test)
+                    outcome = run_detection_test(build, detection, test, knowledge)
                 except EventReadError as error:
                     print(f"error: {detection.name} / {test.name}: {error}", file=sys.stderr)
                     unreadable = True
@@ -126,6 +168,7 @@ class ReplayOptions:
     sourcetype: str | None = None
     strict: bool = False
     as_json: bool = False
+    addons: tuple = ()  # add-on paths; empty: $DETPACK_ADDONS, contentctl.yml, then the built-in set
 
 
 def replay_command(datasets: list[Path], content: Path, detection: str | None = None,
@@ -139,13 +182,17 @@ def replay_command(datasets: list[Path], content: Path, detection: str | None = 
     with tempfile.TemporaryDirectory(prefix="detpack-replay-") as folder:
         try:
             build = build_to_temp(content, folder)
+            knowledge = knowledge_for(options.addons, build.pack.app.addons)
         except InvalidInput as error:
             return print_invalid(error)
+        except (AddonError, ConfError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_INVALID_INPUT
         detections = chosen_detections(build.pack, detection)
         if detections is None:
             print(f"no detection named or with id '{detection}'", file=sys.stderr)
             return EXIT_INVALID_INPUT
-        return replay_detections(build, detections, datasets, options)
+        return replay_detections(build, detections, datasets, options, knowledge)
 
 
 def chosen_detections(pack, wanted: str | None):
@@ -155,14 +202,16 @@ def chosen_detections(pack, wanted: str | None):
     return None if detection is None else [detection]
 
 
-def replay_detections(build, detections, datasets: list[Path], options: ReplayOptions) -> int:
+def replay_detections(build, detections, datasets: list[Path], options: ReplayOptions,
+                      knowledge: Knowledge | None = None) -> int:
     report = progress_printer() if sys.stderr.isatty() else None
     results = []
     for detection in detections:
         try:
             spl = shipped_search(build.app_dir, search_stanza_name(build.pack.app, detection))
             result = run_search(spl, shipped_macros(build.app_dir), datasets, source=options.source,
-                                sourcetype=options.sourcetype, progress=report, prefilter=not options.strict)
+                                sourcetype=options.sourcetype, progress=report, prefilter=not options.strict,
+                                knowledge=knowledge)
         except (SplError, ConfError, EventReadError) as error:
             print(f"{detection.name}: {error}", file=sys.stderr)
             return EXIT_INVALID_INPUT

@@ -1,8 +1,9 @@
 """Running one search over events: the offline engine's integration point.
 
 Raw events (from files, or RawEvent objects such as events received over HEC)
-→ search-time fields (``events.parse_event``) → data-model rows when the search
-reads a data model (``cim.DATAMODELS``) → the planned SPL stages. Memory does
+→ the reader's XML fields (``events.parse_event``) → search-time knowledge
+(``knowledge``: the add-ons' props, transforms, lookups, event types, tags) →
+data-model rows when the search reads a data model → the planned SPL stages. Memory does
 not grow with the data: events stream through and only aggregation groups are
 kept.
 """
@@ -14,10 +15,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..knowledge import cim
+from ..knowledge import Knowledge, load_knowledge
+from ..knowledge.verbatim import dataset_event_codes, traceable_fields
 from ..spl import MacroDef, Plan, as_macro_table, expand, output_rows, parse, plan
 from . import events
-from .events import RawEvent, ReadStats, parse_event, read_events
+from .events import RawEvent, ReadStats, index_event, parse_event, read_events
 
 PROGRESS_SECONDS = 1.0
 
@@ -49,26 +51,47 @@ def raw_text_is_verbatim() -> bool:
     return not events.DECODE_ENTITIES
 
 
-def plan_search(spl: str, macros: Mapping[str, MacroDef] | Iterable, *, prefilter: bool = True) -> Plan:
-    """Expand macros, parse and plan ``spl`` against the project's data models; the
+def plan_search(spl: str, macros: Mapping[str, MacroDef] | Iterable, *, prefilter: bool = True,
+                knowledge: Knowledge | None = None) -> Plan:
+    """Expand macros, parse and plan ``spl`` against the knowledge's data models; the
     plan gets a raw-text prefilter only when ``prefilter`` and it is sound."""
-    expanded = expand(spl, as_macro_table(macros))
-    verbatim = cim.VERBATIM_FIELDS if prefilter and raw_text_is_verbatim() else frozenset()
-    return plan(parse(expanded), cim.DATAMODELS.keys(), verbatim, cim.CONSTANT_VALUES)
+    knowledge = knowledge or default_knowledge()
+    pipeline = parse(expand(spl, as_macro_table(macros)))
+    first = pipeline.commands[0]
+    dataset = knowledge.datasets.get(getattr(first, "datamodel", None))
+    verbatim, constants = frozenset(), frozenset()
+    if dataset is not None and prefilter and raw_text_is_verbatim():
+        verbatim, constants = traceable_fields(knowledge, dataset)
+    return plan(pipeline, knowledge.datasets.keys(), verbatim, constants, knowledge.lookup_tables())
+
+
+_DEFAULT: list[Knowledge] = []
+
+
+def default_knowledge() -> Knowledge:
+    """The built-in knowledge, read once per process."""
+    if not _DEFAULT:
+        _DEFAULT.append(load_knowledge())
+    return _DEFAULT[0]
 
 
 EVENT_ID_END = "</EventID>"
 
 
-def dataset_filter(datamodel: str | None) -> Callable[[str], bool] | None:
+def dataset_filter(datamodel: str | None, knowledge: Knowledge | None = None) -> Callable[[str], bool] | None:
     """A raw-text test every event of the data model's data set passes.
 
     ``parse_event`` takes EventCode verbatim from ``<EventID ...>code</EventID>``
-    (when it does not decode entities), so an event whose raw text has no such
-    element with a tagged code cannot become a row: it is dropped unparsed.
+    (when it does not decode entities), so when the data set's tags come only from
+    event types that each name their EventCodes, an event whose raw text has no
+    such element with one of those codes cannot become a row: it is dropped unparsed.
     """
-    codes = cim.TAGGED_EVENT_CODES.get(datamodel)
-    if codes is None or not raw_text_is_verbatim():
+    knowledge = knowledge or default_knowledge()
+    dataset = knowledge.datasets.get(datamodel)
+    if dataset is None or not knowledge.reader_fields or not raw_text_is_verbatim():
+        return None  # an add-on's EventCode may come from elsewhere: its provenance is not analysed
+    codes = dataset_event_codes(knowledge, dataset)
+    if codes is None:
         return None
 
     def candidate(raw: str) -> bool:
@@ -82,28 +105,30 @@ def dataset_filter(datamodel: str | None) -> Callable[[str], bool] | None:
     return candidate
 
 
-def raw_event_filter(compiled: Plan) -> Callable[[str], bool] | None:
+def raw_event_filter(compiled: Plan, knowledge: Knowledge | None = None) -> Callable[[str], bool] | None:
     """The raw-text test a search applies before parsing: its prefilter, then its data set's."""
-    return compiled.keep(then=dataset_filter(compiled.datamodel))
+    return compiled.keep(then=dataset_filter(compiled.datamodel, knowledge))
 
 
 def run_search(spl: str, macros: Mapping[str, MacroDef] | Iterable,
                events_or_paths: Iterable[RawEvent | DatasetFile | str | os.PathLike], *,
                source: str | None = None, sourcetype: str | None = None,
                progress: Callable[[ReadStats], None] | None = None,
-               prefilter: bool = True) -> SearchResult:
+               prefilter: bool = True, knowledge: Knowledge | None = None) -> SearchResult:
     """Run ``spl`` over events: RawEvent objects and/or files (paths or DatasetFile).
 
     ``source``/``sourcetype`` label plain paths; DatasetFile carries its own.
     ``prefilter=False`` parses every event, so every bad event is counted (the raw-text
-    prefilters drop events unparsed, bad ones included).
+    prefilters drop events unparsed, bad ones included). ``knowledge``: the add-ons'
+    search-time knowledge (default: the built-in set).
     Raises SplError for SPL the engine cannot run, EventReadError for an unreadable file.
     """
-    compiled = plan_search(spl, macros, prefilter=prefilter)
+    knowledge = knowledge or default_knowledge()
+    compiled = plan_search(spl, macros, prefilter=prefilter, knowledge=knowledge)
     stats = ReadStats()
-    keep = raw_event_filter(compiled) if prefilter else None
+    keep = raw_event_filter(compiled, knowledge) if prefilter else None
     raw_events = raw_event_stream(events_or_paths, keep, stats, source, sourcetype)
-    rows = search_rows(raw_events, compiled.datamodel, stats)
+    rows = search_rows(raw_events, compiled.datamodel, stats, knowledge)
     with Progress(stats, progress):
         results, columns = output_rows(compiled.execute(rows))
     return SearchResult(results, columns, stats.events_read, stats.events_skipped, list(stats.problems))
@@ -122,16 +147,21 @@ def raw_event_stream(items: Iterable, keep: Callable[[str], bool] | None, stats:
                                stats=stats, keep=keep)
 
 
-def search_rows(events: Iterable[RawEvent], datamodel: str | None, stats: ReadStats) -> Iterator[dict]:
-    """Search-time fields of each event, or its data-model row when the search reads one."""
-    to_row = cim.DATAMODELS[datamodel] if datamodel else None
+def search_rows(events: Iterable[RawEvent], datamodel: str | None, stats: ReadStats,
+                knowledge: Knowledge | None = None) -> Iterator[dict]:
+    """Search-time fields of each event, or its data-model row when the search reads one.
+    With a data model, only the knowledge that can make the fields its rows read runs."""
+    knowledge = knowledge or default_knowledge()
+    dataset = knowledge.datasets[datamodel] if datamodel else None
+    needed = dataset.reads if dataset else None
+    read = parse_event if knowledge.reader_fields else index_event
     for event in events:
-        fields = parse_event(event, stats=stats)
+        fields = read(event, stats=stats)
         if fields is None:
             continue
-        if to_row is None:
-            yield fields
-        elif (row := to_row(fields)) is not None:
+        if dataset is None:
+            yield knowledge.apply(fields)
+        elif (row := knowledge.row(dataset, fields, needed)) is not None:
             yield row
 
 

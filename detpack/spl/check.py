@@ -8,15 +8,13 @@ run once that knowledge is given.
 """
 from __future__ import annotations
 
-import re
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Container, Iterable, Mapping
 from dataclasses import dataclass
 
 from .errors import SplError, UnknownKnowledge
-from .lexer import split_pipeline
 from .macros import MacroDef, expand
-from .parse import COMMANDS, parse
+from .parse import parse
 from .plan import plan
 
 PARSE, PLAN, KNOWLEDGE, OK = "parse", "plan", "knowledge", "ok"
@@ -53,39 +51,49 @@ class SearchCheck:
         return f"{self.name}: {self.outcome} error: {self.problem}{where}"
 
 
-LOOKUP_COMMANDS = ("lookup", "inputlookup")
-COMMAND = re.compile(r"\s*([A-Za-z_]+)")
-OPTION = re.compile(r"\s*[A-Za-z_]+\s*=\s*\S+")
-NAME = re.compile(r"\s*([^\s,|]+)")
 NEAR = 30  # characters of context shown after a position
 RAW_CONTEXT = 4 * NEAR  # enough raw text to fill NEAR characters once whitespace is folded
 
 
-def check_search(name: str, search: str, macros: Mapping[str, MacroDef], datamodels: Collection[str]) -> SearchCheck:
+class NamedTables:
+    """Stands for the lookup tables while checking: every table exists (so planning goes on
+    past it) and each name asked for is noted, to be told apart from the known ones."""
+
+    def __init__(self) -> None:
+        self.named: list[str] = []
+
+    def has(self, table: str) -> bool:
+        self.named.append(table)
+        return True
+
+
+def check_search(name: str, search: str, macros: Mapping[str, MacroDef], datamodels: Collection[str],
+                 lookups: Container[str] = ()) -> SearchCheck:
+    """``lookups``: the names of the lookup tables the search may read (the pack's and the add-ons')."""
     expanded = None
     try:
-        expanded, lookups = without_lookups(expand(search, macros))
+        expanded = expand(search, macros)
         pipeline = parse(expanded)
     except SplError as error:
         # Before expansion succeeds, positions point into the search as written.
         return SearchCheck(name, PARSE, error.message, error.position, (),
                            near(expanded if expanded is not None else search, error.position))
-    known, missing = set(datamodels), [f"lookup '{lookup}'" for lookup in lookups]
+    known, missing = set(datamodels), []
     first: UnknownKnowledge | None = None
     while True:
+        tables = NamedTables()
         try:
-            plan(pipeline, known)
+            plan(pipeline, known, lookups=tables)
         except UnknownKnowledge as error:
             # Plan again as if it were known, to learn whether anything else is wrong.
             first = first or error
             missing.append(f"{error.kind} '{error.name}'")
-            if error.kind != "data model" or error.name in known:
-                return SearchCheck(name, KNOWLEDGE, error.message, error.position, tuple(missing))
             known.add(error.name)
             continue
         except SplError as error:
             return SearchCheck(name, PLAN, error.message, error.position, tuple(missing),
                                near(expanded, error.position))
+        missing += [f"lookup '{table}'" for table in dict.fromkeys(tables.named) if table not in lookups]
         if not missing:
             return SearchCheck(name, OK)
         return SearchCheck(name, KNOWLEDGE, first and first.message, first and first.position, tuple(missing))
@@ -98,30 +106,9 @@ def near(text: str, position: int | None) -> str:
     return context[:NEAR] + ("…" if len(context) > NEAR else "")
 
 
-def without_lookups(spl: str) -> tuple[str, list[str]]:
-    """While the parser has no lookup commands (they read lookup files, knowledge the
-    engine lacks), each is blanked to a command that changes nothing (``fields *``, same
-    length, so positions stay) and its lookup named: the rest of the search is checked."""
-    lookups: list[str] = []
-    out, last = [], 0
-    for text, offset in split_pipeline(spl)[1:]:
-        m = COMMAND.match(text)
-        if not m or m.group(1).lower() not in LOOKUP_COMMANDS or m.group(1).lower() in COMMANDS:
-            continue
-        rest, i = text[m.end():], 0
-        while option := OPTION.match(rest, i):
-            i = option.end()
-        lookups.append(table.group(1) if (table := NAME.match(rest, i)) else "?")
-        out.append(spl[last:offset])
-        out.append(" fields *".ljust(len(text)))
-        last = offset + len(text)
-    out.append(spl[last:])
-    return "".join(out), lookups
-
-
 def check_searches(searches: Iterable[tuple[str, str]], macros: Mapping[str, MacroDef],
-                   datamodels: Collection[str]) -> list[SearchCheck]:
-    return [check_search(name, search, macros, datamodels) for name, search in searches]
+                   datamodels: Collection[str], lookups: Container[str] = ()) -> list[SearchCheck]:
+    return [check_search(name, search, macros, datamodels, lookups) for name, search in searches]
 
 
 def summary(checks: list[SearchCheck]) -> str:

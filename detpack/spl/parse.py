@@ -11,7 +11,9 @@ import sys
 
 from . import ast
 from .errors import SplError
+from .datasets import parse_datamodel, parse_from
 from .lexer import Token, bracket_end, expr_tokens, search_tokens, skip_quoted, split_pipeline
+from .lookup import parse_inputlookup, parse_lookup
 
 # stats functions (Search Reference, "Statistical and charting functions"); distinct_count = dc
 AGGREGATE_FUNCTIONS = frozenset({"count", "dc", "distinct_count", "values", "list", "min", "max", "sum",
@@ -997,4 +999,9 @@ COMMANDS = {
     "dedup": parse_dedup,
     "sort": parse_sort,
     "head": parse_head,
+    "lookup": parse_lookup,
+    "inputlookup": parse_inputlookup,
+    "datamodel": parse_datamodel,
+    "from": parse_from,
 }
+

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from . import ast
+from .datasets import DatasetSearch, dataset_stage
 from .errors import SplError, UnknownKnowledge
 from .evaluate import Row, Stage, aggregate_stage, command_stage, compile_search, fold, join_stage, value_matcher
+from .lookup import Inputlookup, Lookup, LookupTables, inputlookup_stage, lookup_stage
 
 UNPREFIXED_FIELDS = frozenset({"_time", "host", "source", "sourcetype"})
 ENTITY_CHARACTERS = frozenset("&<>\"'")
@@ -44,8 +46,11 @@ class Prefilter:
         if single:
             needle = self.clauses[0][0][0]
             if then is None:
-                return lambda raw: needle in fold(raw)
-            return lambda raw: needle in fold(raw) and then(raw)
+                test = lambda raw: needle in fold(raw)  # noqa: E731
+            else:
+                test = lambda raw: needle in fold(raw) and then(raw)  # noqa: E731
+            test.rejects_block = block_rejecter(needle)
+            return test
         keep = self.keep
         return keep if then is None else lambda raw: keep(raw) and then(raw)
 
@@ -69,6 +74,14 @@ class Subsearch:
 
 
 SUBSEARCH_MAXOUT = 50_000
+
+
+def block_rejecter(needle: str) -> Callable[[str], bool]:
+    """For a reader holding many events in one text: True when no line of ``text`` can
+    contain ``needle``. Only for ASCII text, where casefold is lower() character by
+    character, so a line's folded form is a piece of the text's (folding a long
+    non-ASCII text costs more than the lines' own tests)."""
+    return lambda text: text.isascii() and needle not in text.lower()
 
 
 @dataclass
@@ -100,20 +113,31 @@ class Plan:
 
 
 def plan(pipeline: ast.Pipeline, datamodels: Collection[str],
-         verbatim_fields: Collection[str] = (), constant_values: Collection[str] = ()) -> Plan:
+         verbatim_fields: Collection[str] = (), constant_values: Collection[str] = (),
+         lookups: LookupTables | None = None) -> Plan:
+    """``lookups``: the lookup tables ``lookup``/``inputlookup`` read (injected by the caller)."""
     first, *rest = pipeline.commands
     for command in rest:
-        if isinstance(command, ast.Tstats):
-            raise SplError("tstats must be the first command", command.pos)
+        if isinstance(command, (ast.Tstats, Inputlookup, DatasetSearch)):
+            name = {ast.Tstats: "tstats", Inputlookup: "inputlookup"}.get(type(command), "datamodel/from")
+            raise SplError(f"{name} must be the first command", command.pos)
     subsearches: list[Subsearch] = []
 
     def stage_of(command: ast.Command) -> Stage:
+        if isinstance(command, Lookup):
+            return lookup_stage(command, lookups)
         if not isinstance(command, ast.Join):
             return command_stage(command)
-        subsearch = Subsearch(plan(command.subsearch, datamodels, (), constant_values), command.pos)
+        subsearch = Subsearch(plan(command.subsearch, datamodels, (), constant_values, lookups), command.pos)
         subsearches.append(subsearch)
         return join_stage(command, subsearch.results)
 
+    if isinstance(first, DatasetSearch):
+        if first.datamodel not in datamodels:
+            raise UnknownKnowledge("data model", first.datamodel, first.pos)
+        return Plan(first.datamodel, None, [dataset_stage(first), *map(stage_of, rest)], subsearches)
+    if isinstance(first, Inputlookup):
+        return Plan(None, None, [inputlookup_stage(first, lookups), *map(stage_of, rest)], subsearches)
     if not isinstance(first, ast.Tstats):
         stages = [stage_of(c) for c in pipeline.commands]
         return Plan(None, None, stages, subsearches)

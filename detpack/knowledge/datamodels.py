@@ -1,0 +1,143 @@
+"""Data models from their JSON (the CIM app's ``default/data/models/<Model>.json``).
+
+``objects[]`` each have ``objectName``, ``parentName`` (``BaseEvent``,
+``BaseSearch`` or another object of the model), ``constraints[].search``,
+``fields[]`` and ``calculations[]``. A dataset ``Model.Object`` is the chain from
+the root object down: its events match every constraint on the chain, its
+fields are the chain's fields and calculation outputs plus ``_time``, ``host``,
+``source`` and ``sourcetype``, and its calculations run in chain order after
+the event's own fields (an Eval's null result leaves the field null).
+Calculations other than Eval, and BaseSearch roots, are reported and skipped.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..spl import SplError, ast, expand
+from ..spl.expressions import EvalExpression, SearchExpression, compile_eval_text, compile_search_text
+from .addons import Setting
+from .eventtypes import empty_groups_removed
+from .problems import Problems
+
+BASE_FIELDS = ("_time", "host", "source", "sourcetype")
+Fields = dict
+
+
+@dataclass(frozen=True)
+class Calculation:
+    outputs: tuple[str, ...]
+    expression: EvalExpression
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str  # "Endpoint.Processes"
+    constraints: tuple[SearchExpression, ...]
+    fields: tuple[str, ...]
+    calculations: tuple[Calculation, ...]
+
+    @property
+    def reads(self) -> frozenset[str]:
+        """The event fields a row of this dataset can depend on."""
+        read = set(self.fields) | set(BASE_FIELDS)
+        for c in self.constraints:
+            read |= c.fields
+        for calc in self.calculations:
+            read |= calc.expression.fields
+        return frozenset(read)
+
+    def required_tags(self) -> frozenset[str] | None:
+        """The tags every event of the dataset has, when its constraints are only
+        ``tag=<literal>`` terms (the CIM's form); else None."""
+        tags = set()
+        for constraint in self.constraints:
+            terms = constraint.expr.items if isinstance(constraint.expr, ast.And) else (constraint.expr,)
+            for term in terms:
+                if not (isinstance(term, ast.Compare) and term.op == "=" and term.field == "tag"
+                        and "*" not in term.value):
+                    return None
+                tags.add(term.value)
+        return frozenset(tags)
+
+    def row(self, fields: Fields) -> dict | None:
+        if not all(c.test(fields) for c in self.constraints):
+            return None
+        if self.calculations:
+            fields = dict(fields)
+            for calc in self.calculations:
+                value = calc.expression.evaluate(fields)
+                if isinstance(value, bool):
+                    value = None
+                for output in calc.outputs:
+                    if value is None:
+                        fields.pop(output, None)
+                    else:
+                        fields[output] = value
+        row = {name: value for name in self.fields if (value := fields.get(name)) is not None}
+        for name in BASE_FIELDS:
+            if name in fields:
+                row[name] = fields[name]
+        return row
+
+
+def load_datamodel(where: str, text: str, macros: Mapping, problems: Problems) -> list[Dataset]:
+    """Every dataset of one model file; a file that is not a model is reported."""
+    origin = Setting("", where.rsplit("/", 1)[-1], "", where.rsplit("/", 1)[-1])
+    try:
+        model = json.loads(text)
+        name = model["modelName"]
+        objects = {o["objectName"]: o for o in model["objects"]}
+    except (ValueError, KeyError, TypeError) as error:
+        problems.add(origin, "(file)", "(json)", f"not a data model ({error}), ignored")
+        return []
+    datasets = []
+    for object_name in objects:
+        chain = object_chain(object_name, objects)
+        if chain is None:
+            problems.add(origin, object_name, "parentName", "unknown parent or BaseSearch root, ignored")
+            continue
+        datasets.append(build_dataset(f"{name}.{object_name}", chain, macros, problems, origin))
+    return datasets
+
+
+def object_chain(name: str, objects: dict) -> list[dict] | None:
+    chain, seen = [], set()
+    while name in objects and name not in seen:
+        seen.add(name)
+        chain.append(objects[name])
+        name = objects[name].get("parentName", "BaseEvent")
+    if name != "BaseEvent":
+        return None
+    return list(reversed(chain))
+
+
+def build_dataset(name: str, chain: list[dict], macros: Mapping, problems: Problems, origin: Setting) -> Dataset:
+    constraints, fields, calculations = [], [], []
+    for obj in chain:
+        for constraint in obj.get("constraints", ()):
+            text = constraint.get("search", "")
+            try:
+                constraints.append(compile_search_text(empty_groups_removed(expand(text, macros))))
+            except SplError as error:
+                problems.add(origin, obj["objectName"], "constraints",
+                             f"search the engine cannot run ({error.message}); the dataset matches nothing")
+                constraints.append(SearchExpression(None, lambda row: False, frozenset()))
+        for field in obj.get("fields", ()):
+            if field.get("fieldName") not in fields and field.get("fieldName") not in BASE_FIELDS:
+                fields.append(field["fieldName"])
+        for calc in obj.get("calculations", ()):
+            outputs = tuple(o["fieldName"] for o in calc.get("outputFields", ()) if "fieldName" in o)
+            fields.extend(o for o in outputs if o not in fields)
+            if calc.get("calculationType") != "Eval":
+                problems.add(origin, obj["objectName"], "calculations",
+                             f"{calc.get('calculationType')} calculations are not supported ({', '.join(outputs)} stay null)")
+                continue
+            try:
+                calculations.append(Calculation(outputs, compile_eval_text(calc.get("expression", ""))))
+            except SplError as error:
+                problems.add(origin, obj["objectName"], "calculations",
+                             f"expression for {', '.join(outputs)} the engine cannot run ({error.message}), ignored")
+    return Dataset(name, tuple(constraints), tuple(fields), tuple(calculations))
+

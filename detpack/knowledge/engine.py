@@ -1,0 +1,380 @@
+"""Search-time knowledge applied to events: props, transforms, lookups, event types, tags, data models.
+
+``Knowledge`` is built once from add-ons (or the built-in set) and then turns an
+event's indexed fields into search-time fields, in Splunk's order (props.py),
+running only what can produce the fields a search reads (``needed``).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from ..spl import SplError, macros_from_stanzas
+from ..spl.expressions import compile_eval_text
+from ..conf import Stanza
+from .addons import Addon, Setting, load_addon, merge
+from .datamodels import Dataset, load_datamodel
+from .eventtypes import add_eventtypes_and_tags, compile_eventtypes, compile_tags, eventtype_closure
+from .lookups import (LookupSyntaxError, LookupTables, LookupTable, apply_lookup, call_outputs, parse_lookup_call,
+                      table_from_stanza)
+from .problems import Problems
+from .props import KV_MODES, PropsEntry, PropsIndex, Selected
+from .kvmode import kv_extractor
+from .regex import compile_pcre
+from .transforms import Extraction, add_value, compile_extraction
+
+BUILTIN = Path(__file__).parent / "builtin"
+Fields = dict
+Step = Callable[[Fields], None]
+DEFAULT_KV_MODE = "auto"  # system/default/props.conf [default]
+
+
+class Knowledge:
+    """``reader_fields``: the knowledge builds on the reader's own XmlWinEventLog fields
+    (``replay.events.parse_event``), as the built-in set does; an add-on's knowledge
+    starts from the indexed fields alone and extracts everything itself."""
+
+    def __init__(self, addon: Addon, reader_fields: bool = False):
+        self.addon = addon
+        self.reader_fields = reader_fields
+        self.problems = Problems()
+        confs = addon.confs
+        self.transforms = confs.get("transforms", {})
+        self.props = PropsIndex(confs.get("props", {}), self.problems)
+        macros = macro_table(confs.get("macros", {}), self.problems)
+        self.eventtypes = compile_eventtypes(confs.get("eventtypes", {}), macros, self.problems)
+        self.tags = compile_tags(confs.get("tags", {}), self.problems)
+        self.datasets: dict[str, Dataset] = {}
+        for stem in sorted(addon.datamodels):
+            where, text = addon.datamodels[stem]
+            for dataset in load_datamodel(where, text, macros, self.problems):
+                self.datasets[dataset.name] = dataset
+        self._extractions: dict[str, Extraction | None] = {}
+        self._tables: dict[str, LookupTable | None] = {}
+        self._steps: dict[tuple, list[Step]] = {}
+        self._rows: dict[tuple, tuple] = {}
+
+    # --- per event -----------------------------------------------------------------
+
+    def apply(self, fields: Fields, needed: frozenset[str] | None = None) -> Fields:
+        """Add search-time fields to ``fields`` (indexed fields of one event), in place."""
+        key = (fields.get("sourcetype", ""), fields.get("source", ""), fields.get("host", ""), needed)
+        steps = self._steps.get(key)
+        if steps is None:
+            early, late = self.steps(self.props.select(*key[:3]), needed)
+            steps = self._steps[key] = early + late
+        for step in steps:
+            step(fields)
+        return fields
+
+    def row(self, dataset: Dataset, fields: Fields, needed: frozenset[str] | None) -> dict | None:
+        """The dataset's row of one event, or None. When the dataset's tags can be known
+        right after the extractions (gate), an event without them skips the rest."""
+        key = (fields.get("sourcetype", ""), fields.get("source", ""), fields.get("host", ""), needed, dataset.name)
+        plan = self._rows.get(key)
+        if plan is None:
+            selected = self.props.select(*key[:3])
+            early, late = self.steps(selected, needed)
+            plan = self._rows[key] = (early, self.gate(dataset, selected), late)
+        early, gate, late = plan
+        for step in early:
+            step(fields)
+        if gate is not None and not gate(fields):
+            return None
+        for step in late:
+            step(fields)
+        return dataset.row(fields)
+
+    def gate(self, dataset: Dataset, selected: Selected) -> Callable[[Fields], bool] | None:
+        """A test of the dataset's required tags on the fields the extractions made; None
+        unless the tags come from event types alone and no alias, calculated field or
+        lookup of this event kind can change what those event types read."""
+        required = dataset.required_tags()
+        if not required or set(self.tags) - {"eventtype"}:
+            return None
+        tagged = self.tags.get("eventtype", {})
+        names = {e.name for e in self.eventtypes if set(tagged.get(e.name, ())) & required}
+        relevant = [e for e in self.eventtypes if e.name in eventtype_closure(names, self.eventtypes)]
+        read = {"eventtype"}.union(*(e.search.fields for e in relevant))
+        late = self.late_outputs(selected)
+        if late is None or read & late:
+            return None
+
+        def gate(fields: Fields) -> bool:
+            matched: list[str] = []
+            for eventtype in relevant:
+                if eventtype.refers:
+                    fields["eventtype"] = list(matched)
+                if eventtype.search.test(fields):
+                    matched.append(eventtype.name)
+            fields.pop("eventtype", None)
+            found = {tag for name in matched for tag in tagged.get(name, ())}
+            return required <= found
+
+        return gate
+
+    def late_outputs(self, selected: Selected) -> set[str] | None:
+        """Fields aliases, calculated fields and lookups of one event kind can set (None: unknown)."""
+        outputs: set[str] = set()
+        for entry in selected.by_kind.get("FIELDALIAS", []):
+            outputs |= {alias for _, alias, _ in parse_aliases(entry.setting.value) or ()}
+        outputs |= {entry.key.split("-", 1)[1] for entry in selected.by_kind.get("EVAL", [])}
+        for entry in selected.by_kind.get("LOOKUP", []):
+            try:
+                call = parse_lookup_call(entry.setting.value)
+            except LookupSyntaxError:
+                continue
+            made = call_outputs(call, self.table(call.table, entry))
+            if made is None and self.table(call.table, entry) is not None:
+                return None
+            outputs |= made or set()
+        return outputs
+
+    # --- planning -------------------------------------------------------------------
+
+    def steps(self, selected: Selected, needed: frozenset[str] | None) -> tuple[list[Step], list[Step]]:
+        """The steps for one event kind, keeping only those that can make a needed field:
+        (extractions and KV_MODE, then aliases, calculated fields, lookups, event types).
+        Planned backwards: a kept step's inputs become needed by the steps before it."""
+        want = None if needed is None else set(needed)
+        planned: list[Step] = []
+        if want is None or want & {"eventtype", "tag"} or any(f.startswith("tag::") for f in want):
+            planned.append(self.eventtype_step())
+            if want is not None:
+                for eventtype in self.eventtypes:
+                    want |= eventtype.search.fields
+                want |= set(self.tags)
+        for entry in reversed(selected.by_kind.get("LOOKUP", [])):
+            planned.extend(self.lookup_steps(entry, want))
+        evals = self.eval_step(selected.by_kind.get("EVAL", []), want)
+        if evals:
+            planned.append(evals)
+        for entry in reversed(selected.by_kind.get("FIELDALIAS", [])):
+            planned.extend(self.alias_steps(entry, want))
+        late = len(planned)
+        kv = self.kv_step(selected.kv_mode)
+        if kv:
+            planned.append(kv)
+        for entry in reversed(selected.by_kind.get("REPORT", [])):
+            planned.extend(self.report_steps(entry, want))
+        for entry in reversed(selected.by_kind.get("EXTRACT", [])):
+            planned.extend(self.extract_steps(entry, want))
+        planned.reverse()
+        return planned[:len(planned) - late], planned[len(planned) - late:]
+
+    def eventtype_step(self) -> Step:
+        eventtypes, tags = self.eventtypes, self.tags
+        return lambda fields: add_eventtypes_and_tags(fields, eventtypes, tags)
+
+    def lookup_steps(self, entry: PropsEntry, want: set | None) -> list[Step]:
+        try:
+            call = parse_lookup_call(entry.setting.value)
+        except LookupSyntaxError as error:
+            self.problems.add(entry.setting, entry.stanza, entry.key, f"cannot read the lookup ({error}), ignored")
+            return []
+        table = self.table(call.table, entry)
+        if table is None:
+            return []
+        outputs = call_outputs(call, table)
+        if want is not None and outputs is not None and not outputs & want:
+            return []
+        if want is not None:
+            want |= {f for _, f in call.inputs}
+        return [lambda fields: apply_lookup(call, table, fields)]
+
+    def lookup_tables(self) -> LookupTables:
+        """The tables the ``lookup``/``inputlookup`` commands read: a transforms.conf table
+        or a CSV file under an add-on's ``lookups/`` by its file name."""
+        return LookupTables(self.command_table)
+
+    def command_table(self, name: str) -> LookupTable | None:
+        if name in self.transforms or name in self._tables:
+            return self.table(name, None)
+        if name in self.addon.lookups:
+            self._tables[name] = table_from_stanza(
+                name, {"filename": Setting(name, self.addon.name, "default", "transforms.conf")},
+                self.addon.lookups, self.problems)
+            return self._tables[name]
+        return None
+
+    def table(self, name: str, entry: PropsEntry | None) -> LookupTable | None:
+        if name not in self._tables:
+            settings = self.transforms.get(name)
+            if settings is None or "filename" not in settings:
+                setting = entry.setting if entry else None
+                self.problems.add(setting, entry.stanza if entry else name, entry.key if entry else "lookup",
+                                  f"no CSV lookup table [{name}] in transforms.conf, ignored")
+                self._tables[name] = None
+            else:
+                self._tables[name] = table_from_stanza(name, settings, self.addon.lookups, self.problems)
+        return self._tables[name]
+
+    def eval_step(self, entries: list[PropsEntry], want: set | None) -> Step | None:
+        """All EVAL- keys of an event see the same input and are assigned together."""
+        compiled = []
+        for entry in entries:
+            field = entry.key.split("-", 1)[1]
+            if want is not None and field not in want:
+                continue
+            try:
+                expression = compile_eval_text(entry.setting.value)
+            except SplError as error:
+                self.problems.add(entry.setting, entry.stanza, entry.key,
+                                  f"expression the engine cannot run ({error.message}), ignored")
+                continue
+            compiled.append((field, expression.evaluate))
+            if want is not None:
+                want |= expression.fields
+        if not compiled:
+            return None
+
+        def run(fields: Fields) -> None:
+            results = [(field, evaluate(fields)) for field, evaluate in compiled]
+            for field, value in results:
+                if value is None or isinstance(value, bool):
+                    fields.pop(field, None)
+                else:
+                    fields[field] = value
+
+        return run
+
+    def alias_steps(self, entry: PropsEntry, want: set | None) -> list[Step]:
+        aliases = parse_aliases(entry.setting.value)
+        if aliases is None:
+            self.problems.add(entry.setting, entry.stanza, entry.key, "expected '<field> AS|ASNEW <alias>', ignored")
+            return []
+        if want is not None:
+            aliases = [a for a in aliases if a[1] in want]
+            want |= {source for source, _, _ in aliases}
+        if not aliases:
+            return []
+
+        def run(fields: Fields) -> None:
+            # Splunk 7.2.4+ ("Field alias behavior change"): AS sets the alias from the
+            # source and removes it when the source is missing; ASNEW never overwrites.
+            for source, alias, overwrite in aliases:
+                value = fields.get(source)
+                if overwrite:
+                    if value is None:
+                        fields.pop(alias, None)
+                    else:
+                        fields[alias] = value
+                elif value is not None and fields.get(alias) is None:
+                    fields[alias] = value
+
+        return [run]
+
+    def kv_step(self, entry: PropsEntry | None) -> Step | None:
+        mode = entry.setting.value.strip().lower() if entry else DEFAULT_KV_MODE
+        if mode not in KV_MODES:
+            self.problems.add(entry.setting, entry.stanza, "KV_MODE", f"unknown mode '{mode}', treated as none")
+            return None
+        return kv_extractor(mode)
+
+    def report_steps(self, entry: PropsEntry, want: set | None) -> list[Step]:
+        steps = []
+        for name in reversed([n.strip() for n in entry.setting.value.split(",") if n.strip()]):
+            extraction = self.extraction(name, entry)
+            if extraction is None:
+                continue
+            if want is not None and extraction.outputs is not None and not extraction.outputs & want:
+                continue
+            if want is not None:
+                want.add(extraction.source_key)
+            steps.append(extraction_step(extraction))
+        return steps
+
+    def extraction(self, name: str, entry: PropsEntry) -> Extraction | None:
+        if name not in self._extractions:
+            settings = self.transforms.get(name)
+            if settings is None:
+                self.problems.add(entry.setting, entry.stanza, entry.key, f"no transform [{name}] in transforms.conf, ignored")
+                self._extractions[name] = None
+            else:
+                self._extractions[name] = compile_extraction(name, settings, self.problems)
+        return self._extractions[name]
+
+    def extract_steps(self, entry: PropsEntry, want: set | None) -> list[Step]:
+        text, source_key = split_in_field(entry.setting.value)
+        try:
+            pattern = compile_pcre(text)
+        except Exception as error:  # re.error, or a pattern Python rejects otherwise
+            self.problems.add(entry.setting, entry.stanza, entry.key, f"pattern Python cannot compile ({error}), ignored")
+            return []
+        names = list(pattern.groupindex)
+        if not names:
+            self.problems.add(entry.setting, entry.stanza, entry.key, "no named group, nothing to extract, ignored")
+            return []
+        if want is not None and not set(names) & want:
+            return []
+        if want is not None:
+            want.add(source_key)
+
+        def run(fields: Fields) -> None:
+            for value in values(fields.get(source_key)):
+                match = pattern.search(value)
+                if match:
+                    for name in names:
+                        if match.group(name) is not None:
+                            add_value(fields, name, match.group(name), False)
+
+        return [run]
+
+
+def extraction_step(extraction: Extraction) -> Step:
+    key, run = extraction.source_key, extraction.run
+
+    def step(fields: Fields) -> None:
+        value = fields.get(key)
+        if value.__class__ is str:
+            run(value, fields)
+        else:
+            for v in values(value):
+                run(v, fields)
+
+    return step
+
+
+def values(value) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def split_in_field(text: str) -> tuple[str, str]:
+    """``<regex> in <field>`` (props.conf.spec, EXTRACT-) → (regex, field); default _raw."""
+    head, sep, field = text.rpartition(" in ")
+    if sep and field.strip() and " " not in field.strip():
+        return head.rstrip(), field.strip()
+    return text, "_raw"
+
+
+def parse_aliases(text: str) -> list[tuple[str, str, bool]] | None:
+    words = text.replace(",", " ").split()
+    if not words or len(words) % 3:
+        return None
+    aliases = []
+    for i in range(0, len(words), 3):
+        source, word, alias = words[i:i + 3]
+        if word.upper() not in ("AS", "ASNEW"):
+            return None
+        aliases.append((source.strip('"'), alias.strip('"'), word.upper() == "AS"))
+    return aliases
+
+
+def macro_table(stanzas: dict[str, dict[str, Setting]], problems: Problems) -> dict:
+    table = {}
+    for name, settings in stanzas.items():
+        try:
+            table.update(macros_from_stanzas([Stanza(name, {k: s.value for k, s in settings.items()})]))
+        except SplError as error:
+            problems.add(next(iter(settings.values()), None), name, "definition", f"{error.message}, ignored")
+    return table
+
+
+def load_knowledge(addon_paths: Iterable[str | Path] = ()) -> Knowledge:
+    """The add-ons' knowledge, or the built-in set when none is given (they replace it)."""
+    paths = list(addon_paths)
+    if not paths:
+        return Knowledge(load_addon(BUILTIN), reader_fields=True)
+    return Knowledge(merge([load_addon(p) for p in paths]))

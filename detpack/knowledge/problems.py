@@ -1,0 +1,17 @@
+"""Knowledge the engine cannot apply, each named once with add-on, file, stanza and key."""
+from __future__ import annotations
+
+from .addons import Setting
+
+
+class Problems:
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        self._seen: set[str] = set()
+
+    def add(self, setting: Setting | None, stanza: str, key: str, reason: str) -> None:
+        where = f"{setting.addon}: {setting.layer}/{setting.file}" if setting else "knowledge"
+        message = f"{where} [{stanza}] {key}: {reason}"
+        if message not in self._seen:
+            self._seen.add(message)
+            self.messages.append(message)

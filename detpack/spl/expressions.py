@@ -1,0 +1,71 @@
+"""Single expressions compiled from text, for callers outside a pipeline.
+
+Splunk's knowledge objects hold SPL fragments: ``EVAL-x = <eval expression>`` in
+props.conf, ``search = <search terms>`` in eventtypes.conf, data-model
+constraints and Eval calculations. They go through the same parser and
+evaluator as ``eval``/``where`` and ``search`` in a pipeline: one evaluator.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from . import ast
+from .evaluate import Row, compile_expr, compile_search
+from .parse import Tokens, parse_expr, parse_search
+from .lexer import expr_tokens
+
+
+@dataclass(frozen=True)
+class EvalExpression:
+    expr: ast.Expr
+    evaluate: Callable[[Row], object]
+    fields: frozenset[str]  # the fields it reads
+
+
+@dataclass(frozen=True)
+class SearchExpression:
+    expr: ast.SearchExpr
+    test: Callable[[Row], bool]
+    fields: frozenset[str]
+
+
+def compile_eval_text(text: str) -> EvalExpression:
+    """An eval expression; raises SplError (position in ``text``) when it is not one."""
+    tokens = Tokens(expr_tokens(text, 0))
+    expr = parse_expr(tokens)
+    tokens.expect_end("eval expression")
+    return EvalExpression(expr, compile_expr(expr), frozenset(eval_fields(expr)))
+
+
+def compile_search_text(text: str) -> SearchExpression:
+    """Search terms (``field=value``, AND/OR/NOT, IN); raises SplError when unsupported."""
+    expr = parse_search(text, 0, 0).expr
+    return SearchExpression(expr, compile_search(expr), frozenset(search_fields(expr)))
+
+
+def eval_fields(expr: ast.Expr) -> Iterator[str]:
+    if isinstance(expr, ast.FieldRef):
+        yield expr.name
+    elif isinstance(expr, ast.BinOp):
+        yield from eval_fields(expr.left)
+        yield from eval_fields(expr.right)
+    elif isinstance(expr, ast.UnaryOp):
+        yield from eval_fields(expr.operand)
+    elif isinstance(expr, ast.Call):
+        for arg in expr.args:
+            yield from eval_fields(arg)
+    elif isinstance(expr, ast.InExpr):
+        yield from eval_fields(expr.operand)
+        for item in expr.items:
+            yield from eval_fields(item)
+
+
+def search_fields(expr: ast.SearchExpr) -> Iterator[str]:
+    if isinstance(expr, (ast.Compare, ast.InList)):
+        yield expr.field
+    elif isinstance(expr, (ast.And, ast.Or)):
+        for item in expr.items:
+            yield from search_fields(item)
+    elif isinstance(expr, ast.Not):
+        yield from search_fields(expr.item)

@@ -1,0 +1,464 @@
+"""Search-time knowledge, one construct per test: add-on reading, props, transforms,
+KV_MODE, aliases, calculated fields, lookups, event types, tags and data models."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from detpack.knowledge import AddonError, load_knowledge
+
+SOURCE = "XmlWinEventLog:Security"
+
+
+def addon(tmp_path: Path, name: str = "TA_test", local: dict | None = None, lookups: dict | None = None,
+          models: dict | None = None, **confs: str) -> Path:
+    root = tmp_path / name
+    (root / "default").mkdir(parents=True)
+    for stem, text in confs.items():
+        (root / "default" / f"{stem}.conf").write_text(text)
+    for stem, text in (local or {}).items():
+        (root / "local").mkdir(exist_ok=True)
+        (root / "local" / f"{stem}.conf").write_text(text)
+    for file, text in (lookups or {}).items():
+        (root / "lookups").mkdir(exist_ok=True)
+        (root / "lookups" / file).write_text(text)
+    for model, document in (models or {}).items():
+        (root / "default" / "data" / "models").mkdir(parents=True, exist_ok=True)
+        (root / "default" / "data" / "models" / f"{model}.json").write_text(json.dumps(document))
+    return root
+
+
+def fields_of(knowledge, raw: str = "", source: str = SOURCE, sourcetype: str = "XmlWinEventLog",
+              host: str = "h1", **given) -> dict:
+    return knowledge.apply({"_raw": raw, "source": source, "sourcetype": sourcetype, "host": host, **given})
+
+
+# --- reading add-ons ----------------------------------------------------------------
+
+
+def test_local_overrides_default(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEVAL-a = \"default\"\n",
+                 local={"props": "[XmlWinEventLog]\nEVAL-a = \"local\"\n"})
+    assert fields_of(load_knowledge([root]))["a"] == "local"
+
+
+def test_a_package_reads_like_its_folder(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEVAL-a = \"packed\"\n")
+    package = tmp_path / "ta.tgz"
+    with tarfile.open(package, "w:gz") as archive:
+        archive.add(root, arcname="TA_test")
+    assert fields_of(load_knowledge([package]))["a"] == "packed"
+
+
+def test_a_missing_addon_is_an_error_naming_it(tmp_path):
+    with pytest.raises(AddonError, match="nope: no such add-on"):
+        load_knowledge([tmp_path / "nope"])
+
+
+def test_a_broken_package_is_an_error_naming_it(tmp_path):
+    package = tmp_path / "ta.spl"
+    package.write_bytes(b"not a tar")
+    with pytest.raises(AddonError, match="ta.spl: not a readable package"):
+        load_knowledge([package])
+
+
+def test_a_repeated_key_takes_the_last_value_as_splunkd_reads_it(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEVAL-a = \"1\"\nEVAL-a = \"2\"\n")
+    assert fields_of(load_knowledge([root]))["a"] == "2"
+
+
+# --- stanzas --------------------------------------------------------------------------
+
+
+def test_source_stanza_beats_sourcetype_stanza(tmp_path):
+    root = addon(tmp_path, props=f"[XmlWinEventLog]\nKV_MODE = none\nEVAL-a = \"st\"\n[source::{SOURCE}]\nEVAL-a = \"src\"\n")
+    assert fields_of(load_knowledge([root]))["a"] == "src"
+
+
+def test_host_stanza_beats_sourcetype_stanza(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEVAL-a = \"st\"\n[host::h*]\nEVAL-a = \"host\"\n")
+    assert fields_of(load_knowledge([root]))["a"] == "host"
+
+
+def test_source_wildcards_dots_and_star(tmp_path):
+    root = addon(tmp_path, props="[source::...Sec*]\nKV_MODE = none\nEVAL-a = \"x\"\n")
+    knowledge = load_knowledge([root])
+    assert fields_of(knowledge)["a"] == "x"
+    assert "a" not in fields_of(knowledge, source="XmlWinEventLog:System")
+
+
+def test_an_empty_class_value_turns_the_class_off(tmp_path):
+    root = addon(tmp_path, props=f"[XmlWinEventLog]\nKV_MODE = none\nEVAL-a = \"on\"\n[source::{SOURCE}]\nEVAL-a =\n")
+    assert "a" not in fields_of(load_knowledge([root]))
+
+
+def test_an_unsupported_setting_is_named_once(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nFOO = 1\n")
+    assert load_knowledge([root]).problems.messages == ["TA_test: default/props.conf [XmlWinEventLog] FOO: unsupported setting, ignored"]
+
+
+# --- EXTRACT / REPORT ---------------------------------------------------------------------
+
+
+def test_extract_named_groups_from_raw(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEXTRACT-a = id=(?<ident>\\d+)\n")
+    assert fields_of(load_knowledge([root]), "x id=42")["ident"] == "42"
+
+
+def test_extract_in_another_field(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEXTRACT-a = ^(?<first>\\w+) in msg\n")
+    assert fields_of(load_knowledge([root]), msg="hello world")["first"] == "hello"
+
+
+def test_report_format_with_group_numbers(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = t\n",
+                 transforms="[t]\nREGEX = (\\w+)@(\\w+)\nFORMAT = user::$1 domain::$2\n")
+    assert {k: v for k, v in fields_of(load_knowledge([root]), "bob@corp").items() if k in ("user", "domain")} == \
+        {"user": "bob", "domain": "corp"}
+
+
+def test_report_dynamic_names(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = t\n",
+                 transforms="[t]\nREGEX = <Data Name='([^']*)'>([^<]*)</Data>\nFORMAT = $1::$2\n")
+    got = fields_of(load_knowledge([root]), "<Data Name='Image'>a.exe</Data><Data Name='Pid'>4</Data>")
+    assert (got["Image"], got["Pid"]) == ("a.exe", "4")
+
+
+def test_report_clean_keys(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = t\n",
+                 transforms="[t]\nREGEX = (\\S+)=(\\S+)\nFORMAT = $1::$2\n")
+    assert fields_of(load_knowledge([root]), "2nd-key=v")["nd_key"] == "v"
+
+
+def test_report_source_key(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = t\n",
+                 transforms="[t]\nSOURCE_KEY = msg\nREGEX = (?<word>\\w+)\n")
+    assert fields_of(load_knowledge([root]), "raw", msg="inner")["word"] == "inner"
+
+
+def test_report_keeps_the_first_value_without_mv_add(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = t\n",
+                 transforms="[t]\nREGEX = v=(?<v>\\d)\n")
+    assert fields_of(load_knowledge([root]), "v=1 v=2")["v"] == "1"
+
+
+def test_report_mv_add_collects_every_value(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = t\n",
+                 transforms="[t]\nREGEX = v=(?<v>\\d)\nMV_ADD = true\n")
+    assert fields_of(load_knowledge([root]), "v=1 v=2")["v"] == ["1", "2"]
+
+
+def test_report_delims_and_fields(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = t\n",
+                 transforms='[t]\nDELIMS = "|"\nFIELDS = a, b\n')
+    got = fields_of(load_knowledge([root]), "x|y")
+    assert (got["a"], got["b"]) == ("x", "y")
+
+
+def test_report_of_a_missing_transform_is_named(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = gone\n")
+    knowledge = load_knowledge([root])
+    fields_of(knowledge)
+    assert knowledge.problems.messages == [
+        "TA_test: default/props.conf [XmlWinEventLog] REPORT-a: no transform [gone] in transforms.conf, ignored"]
+
+
+# --- KV_MODE -------------------------------------------------------------------------------
+
+
+def test_kv_mode_auto_is_the_default(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nEVAL-z = \"1\"\n")
+    assert fields_of(load_knowledge([root]), "a=1 b='two words'")["b"] == "two words"
+
+
+def test_kv_mode_none_extracts_nothing(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n")
+    assert "a" not in fields_of(load_knowledge([root]), "a=1")
+
+
+def test_kv_mode_xml_names_fields_by_path(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = xml\n")
+    got = fields_of(load_knowledge([root]), "<E><S a='1'>t</S></E>")
+    assert (got["E.S"], got["E.S{@a}"]) == ("t", "1")
+
+
+# --- FIELDALIAS / EVAL -----------------------------------------------------------------------
+
+
+def test_alias_as_overwrites(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nFIELDALIAS-a = src AS dst\n")
+    assert fields_of(load_knowledge([root]), src="new", dst="old")["dst"] == "new"
+
+
+def test_alias_as_removes_the_alias_when_the_source_is_missing(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nFIELDALIAS-a = src AS dst\n")
+    assert "dst" not in fields_of(load_knowledge([root]), dst="old")
+
+
+def test_alias_asnew_keeps_an_existing_field(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nFIELDALIAS-a = src ASNEW dst\n")
+    assert fields_of(load_knowledge([root]), src="new", dst="old")["dst"] == "old"
+
+
+def test_evals_see_the_same_input(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEVAL-a = \"A\"\nEVAL-b = a\n")
+    got = fields_of(load_knowledge([root]), a="before")
+    assert (got["a"], got["b"]) == ("A", "before")
+
+
+def test_eval_runs_after_aliases(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nFIELDALIAS-a = x AS y\nEVAL-z = upper(y)\n")
+    assert fields_of(load_knowledge([root]), x="v")["z"] == "V"
+
+
+def test_eval_the_engine_cannot_run_is_named(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEVAL-a = nosuch(x)\n")
+    knowledge = load_knowledge([root])
+    fields_of(knowledge)
+    assert "EVAL-a: expression the engine cannot run (unsupported eval function 'nosuch')" in knowledge.problems.messages[0]
+
+
+# --- LOOKUP ------------------------------------------------------------------------------------
+
+
+LOOKUP_TRANSFORMS = "[codes]\nfilename = codes.csv\n"
+CODES = "code,meaning,kind\n4688,created,process\nA*,wild,other\n"
+
+
+def test_lookup_output(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nLOOKUP-a = codes code AS EventCode OUTPUT meaning\n",
+                 transforms=LOOKUP_TRANSFORMS, lookups={"codes.csv": CODES})
+    got = fields_of(load_knowledge([root]), EventCode="4688")
+    assert got["meaning"] == "created" and "kind" not in got
+
+
+def test_lookup_outputnew_keeps_existing(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nLOOKUP-a = codes code AS EventCode OUTPUTNEW meaning\n",
+                 transforms=LOOKUP_TRANSFORMS, lookups={"codes.csv": CODES})
+    assert fields_of(load_knowledge([root]), EventCode="4688", meaning="mine")["meaning"] == "mine"
+
+
+def test_lookup_without_output_list_outputs_every_other_column(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nLOOKUP-a = codes code AS EventCode\n",
+                 transforms=LOOKUP_TRANSFORMS, lookups={"codes.csv": CODES})
+    got = fields_of(load_knowledge([root]), EventCode="4688")
+    assert (got["meaning"], got["kind"]) == ("created", "process")
+
+
+def test_lookup_is_case_sensitive_unless_configured(tmp_path):
+    props = "[XmlWinEventLog]\nKV_MODE = none\nLOOKUP-a = codes code AS c OUTPUT meaning\n"
+    sensitive = addon(tmp_path, "s", props=props, transforms=LOOKUP_TRANSFORMS,
+                      lookups={"codes.csv": "code,meaning\nabc,hit\n"})
+    insensitive = addon(tmp_path, "i", props=props, transforms=LOOKUP_TRANSFORMS + "case_sensitive_match = false\n",
+                        lookups={"codes.csv": "code,meaning\nabc,hit\n"})
+    assert "meaning" not in fields_of(load_knowledge([sensitive]), c="ABC")
+    assert fields_of(load_knowledge([insensitive]), c="ABC")["meaning"] == "hit"
+
+
+def test_lookup_wildcard_match_where_configured(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nLOOKUP-a = codes code AS c OUTPUT meaning\n",
+                 transforms=LOOKUP_TRANSFORMS + "match_type = WILDCARD(code)\n", lookups={"codes.csv": CODES})
+    assert fields_of(load_knowledge([root]), c="Abc")["meaning"] == "wild"
+
+
+def test_a_missing_lookup_file_is_named_once_and_not_fatal(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nLOOKUP-a = codes code AS c OUTPUT meaning\n",
+                 transforms=LOOKUP_TRANSFORMS)
+    knowledge = load_knowledge([root])
+    fields_of(knowledge, c="1")
+    fields_of(knowledge, c="2", host="other")
+    assert knowledge.problems.messages == [
+        "TA_test: default/transforms.conf [codes] filename: lookup file lookups/codes.csv is missing"]
+
+
+# --- event types and tags -------------------------------------------------------------------
+
+
+def test_eventtype_and_its_tags(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n",
+                 eventtypes="[proc]\nsearch = EventCode IN (4688, 4689)\n",
+                 tags="[eventtype=proc]\nprocess = enabled\nreport = enabled\nold = disabled\n")
+    got = fields_of(load_knowledge([root]), EventCode="4689")
+    assert (got["eventtype"], got["tag"]) == ("proc", ["process", "report"])
+
+
+def test_eventtype_not_matching_gives_no_tags(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n",
+                 eventtypes="[proc]\nsearch = EventCode=4688\n", tags="[eventtype=proc]\nprocess = enabled\n")
+    assert "tag" not in fields_of(load_knowledge([root]), EventCode="1")
+
+
+def test_eventtype_search_sees_calculated_fields(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEVAL-kind = \"p\"\n",
+                 eventtypes="[proc]\nsearch = kind=p\n")
+    assert fields_of(load_knowledge([root]))["eventtype"] == "proc"
+
+
+# --- data models ---------------------------------------------------------------------------------
+
+
+MODEL = {"modelName": "M", "objects": [
+    {"objectName": "Root", "parentName": "BaseEvent", "constraints": [{"search": "tag=t"}],
+     "fields": [{"fieldName": "a"}],
+     "calculations": [{"calculationType": "Eval", "expression": 'if(isnull(a) OR a="","unknown",a)',
+                       "outputFields": [{"fieldName": "a"}]}]},
+    {"objectName": "Child", "parentName": "Root", "constraints": [{"search": "kind=c"}],
+     "fields": [{"fieldName": "b"}], "calculations": []},
+]}
+
+
+def model_knowledge(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n", eventtypes="[e]\nsearch = EventCode=1\n",
+                 tags="[eventtype=e]\nt = enabled\n", models={"M": MODEL})
+    return load_knowledge([root])
+
+
+def test_datamodel_constraint_and_calculation(tmp_path):
+    knowledge = model_knowledge(tmp_path)
+    dataset = knowledge.datasets["M.Root"]
+    row = dataset.row(fields_of(knowledge, EventCode="1", other="x"))
+    assert row["a"] == "unknown" and "other" not in row and row["source"] == SOURCE
+    assert dataset.row(fields_of(knowledge, EventCode="2")) is None
+
+
+def test_datamodel_child_inherits_constraints_fields_and_calculations(tmp_path):
+    knowledge = model_knowledge(tmp_path)
+    child = knowledge.datasets["M.Child"]
+    row = child.row(fields_of(knowledge, EventCode="1", kind="c", b="B"))
+    assert (row["a"], row["b"]) == ("unknown", "B")
+    assert child.row(fields_of(knowledge, EventCode="2", kind="c")) is None
+    assert child.row(fields_of(knowledge, EventCode="1", kind="d")) is None
+
+
+def test_datamodel_lookup_calculation_is_named(tmp_path):
+    model = {"modelName": "N", "objects": [{"objectName": "O", "parentName": "BaseEvent", "constraints": [],
+             "fields": [], "calculations": [{"calculationType": "Lookup", "outputFields": [{"fieldName": "z"}]}]}]}
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n", models={"N": model})
+    assert "Lookup calculations are not supported (z stay null)" in load_knowledge([root]).problems.messages[0]
+
+
+# --- laziness --------------------------------------------------------------------------------------
+
+
+def test_only_knowledge_that_can_make_a_needed_field_runs(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEVAL-a = \"A\"\nEVAL-b = \"B\"\n")
+    got = load_knowledge([root]).apply({"_raw": "", "source": SOURCE, "sourcetype": "XmlWinEventLog", "host": "h"},
+                                       frozenset({"a"}))
+    assert got.get("a") == "A" and "b" not in got
+
+
+# --- the real add-ons, when present ------------------------------------------------------------------
+
+
+ADDONS = os.environ.get("DETPACK_TEST_ADDONS")
+EVENT_4688 = ("<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><EventID>4688</EventID>"
+              "<Keywords>0x8020000000000000</Keywords><TimeCreated SystemTime='2026-03-11T08:15:00Z'/>"
+              "<Channel>Security</Channel><Computer>ws1.example.local</Computer></System><EventData>"
+              "<Data Name='SubjectUserName'>WS1$</Data><Data Name='TargetUserName'>alice</Data>"
+              "<Data Name='NewProcessId'>0x3cc</Data><Data Name='NewProcessName'>C:\\w\\a b\\x.exe</Data>"
+              "<Data Name='CommandLine'> x.exe /q</Data><Data Name='ProcessId'>0x10</Data>"
+              "<Data Name='ParentProcessName'>C:\\w\\p.exe</Data></EventData></Event>")
+
+
+@pytest.mark.skipif(not ADDONS, reason="DETPACK_TEST_ADDONS (a folder holding real add-ons, e.g. "
+                                       "Splunk_TA_windows and Splunk_SA_CIM) is not set")
+def test_real_addons_agree_with_the_builtin_set_on_4688():
+    from detpack.replay.events import RawEvent, index_event, parse_event
+
+    folders = sorted(p for p in Path(ADDONS).iterdir() if p.is_dir() or p.name.endswith((".tgz", ".spl")))
+    real, builtin = load_knowledge(folders), load_knowledge()
+    event = RawEvent(EVENT_4688, SOURCE, "XmlWinEventLog", "t:1")
+    got = real.row(real.datasets["Endpoint.Processes"], index_event(event), None)
+    want = builtin.row(builtin.datasets["Endpoint.Processes"], parse_event(event), None)
+    fields = ("process", "process_name", "process_path", "process_id", "parent_process", "parent_process_id",
+              "parent_process_name", "user", "dest", "action")
+    assert {f: got.get(f) for f in fields} == {f: want.get(f) for f in fields}
+    assert (got["process"], got["process_id"], got["user"]) == ('"C:\\w\\a b\\x.exe" /q', "0x3cc", "alice")
+
+
+def test_report_drops_empty_values_unless_keep_empty_vals(tmp_path):
+    transforms = "[t]\nREGEX = a=(?<a>\\w*)\n"
+    dropped = addon(tmp_path, "d", props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = t\n", transforms=transforms)
+    kept = addon(tmp_path, "k", props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = t\n",
+                 transforms=transforms + "KEEP_EMPTY_VALS = true\n")
+    assert "a" not in fields_of(load_knowledge([dropped]), "a= x")
+    assert fields_of(load_knowledge([kept]), "a= x")["a"] == ""
+
+
+# --- the lookup and inputlookup commands ------------------------------------------------------
+
+
+def lookup_search(tmp_path, spl: str):
+    from detpack.replay.search import run_search
+
+    root = tmp_path / "TA_test"
+    if not root.exists():
+        addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n", transforms=LOOKUP_TRANSFORMS,
+              lookups={"codes.csv": CODES, "extra.csv": "k,v\n4688,one\n2,two\n"})
+    return run_search(spl, {}, [], knowledge=load_knowledge([root])).rows
+
+
+def test_inputlookup_reads_a_transforms_table(tmp_path):
+    assert lookup_search(tmp_path, "| inputlookup codes") == [
+        {"code": "4688", "meaning": "created", "kind": "process"}, {"code": "A*", "meaning": "wild", "kind": "other"}]
+
+
+def test_inputlookup_reads_a_lookup_file_by_name_with_max(tmp_path):
+    assert lookup_search(tmp_path, "| inputlookup extra.csv max=1") == [{"k": "4688", "v": "one"}]
+
+
+def test_lookup_command_outputs_like_an_automatic_lookup(tmp_path):
+    rows = lookup_search(tmp_path, "| inputlookup extra.csv | lookup codes code AS k OUTPUT meaning AS m")
+    assert rows == [{"k": "4688", "v": "one", "m": "created"}, {"k": "2", "v": "two"}]
+    rows = lookup_search(tmp_path, "| inputlookup codes | lookup extra.csv k AS code OUTPUTNEW v")
+    assert [r.get("v") for r in rows] == ["one", None]
+
+
+def test_lookup_command_outputnew_and_output(tmp_path):
+    spl = "| inputlookup extra.csv | eval code=\"4688\", meaning=\"mine\" | lookup codes code OUTPUTNEW meaning, kind"
+    assert [(r["meaning"], r["kind"]) for r in lookup_search(tmp_path, spl)] == [("mine", "process")] * 2
+    spl = spl.replace("OUTPUTNEW", "OUTPUT")
+    assert [r["meaning"] for r in lookup_search(tmp_path, spl)] == ["created"] * 2
+
+
+def test_an_unknown_lookup_table_is_an_error_at_its_position(tmp_path):
+    from detpack.spl import SplError
+
+    with pytest.raises(SplError, match="unknown lookup 'nope'") as error:
+        lookup_search(tmp_path, "| inputlookup extra.csv | lookup nope k")
+    assert error.value.position == 26
+
+
+def test_inputlookup_must_be_the_first_command(tmp_path):
+    from detpack.spl import SplError
+
+    with pytest.raises(SplError, match="inputlookup must be the first command"):
+        lookup_search(tmp_path, "| inputlookup extra.csv | inputlookup codes")
+
+
+def test_events_without_the_datasets_tags_skip_the_late_knowledge(tmp_path):
+    model_knowledge(tmp_path)
+    root = tmp_path / "TA_test"
+    (root / "local").mkdir()
+    (root / "local" / "props.conf").write_text("[XmlWinEventLog]\nEVAL-late = \"x\"\n")
+    knowledge = load_knowledge([root])
+    dataset = knowledge.datasets["M.Root"]
+    other = {"_raw": "", "source": SOURCE, "sourcetype": "XmlWinEventLog", "host": "h", "EventCode": "2"}
+    assert knowledge.row(dataset, other, dataset.reads | {"late"}) is None and "late" not in other
+    tagged = dict(other, EventCode="1")
+    assert knowledge.row(dataset, tagged, dataset.reads | {"late"}) is not None and tagged["late"] == "x"
+
+
+def test_no_early_tag_test_when_an_event_type_reads_a_calculated_field(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEVAL-kind = \"p\"\nEVAL-late = \"x\"\n",
+                 eventtypes="[e]\nsearch = kind=q\n", tags="[eventtype=e]\nt = enabled\n", models={"M": MODEL})
+    knowledge = load_knowledge([root])
+    dataset = knowledge.datasets["M.Root"]
+    fields = {"_raw": "", "source": SOURCE, "sourcetype": "XmlWinEventLog", "host": "h"}
+    assert knowledge.row(dataset, fields, dataset.reads | {"late"}) is None
+    assert fields["late"] == "x"  # the event types had to see the calculated fields first
