@@ -57,6 +57,11 @@ PATH_PART = re.compile(r"([^.\[\]#]+)|\[(\d+)\]|(#key)")
 MAX_FILE_BYTES = 1 << 20
 MAX_DEPTH = 20
 MAX_VALUES = 10_000
+# Without aliases a file's text values hold fewer characters than the file has bytes, so this bound
+# only ever refuses an alias that repeats a long text (the corpus uses no aliases at all).
+MAX_TEXT_CHARS = 2 * MAX_FILE_BYTES
+# Python refuses to read integers this long (sys.get_int_max_str_digits); no real value comes close.
+MAX_INT_DIGITS = 4000
 
 
 def key_path(path: str) -> str:
@@ -80,7 +85,7 @@ def _plain(text: str) -> Any:
     if text in PLAIN_CONSTANTS:
         return PLAIN_CONSTANTS[text]
     if INT.match(text):
-        return int(text.replace("_", ""))
+        return int(text.replace("_", "")) if len(text) <= MAX_INT_DIGITS else text
     if FLOAT.match(text):
         return float(text.replace("_", ""))
     return text
@@ -173,25 +178,32 @@ def _refuse(name: str, node: yaml.Node, problem: str, expected: str) -> InvalidI
 
 
 class _Converter:
-    """Node tree -> plain values, within MAX_DEPTH levels and MAX_VALUES values.
+    """Node tree -> plain values, within MAX_DEPTH levels, MAX_VALUES values and MAX_TEXT_CHARS characters.
 
     An alias is the same node object met again, so an alias bomb shows up as a
-    count that runs past MAX_VALUES long before it could fill memory; it is
-    reported at the key whose value expands (an alias has no position of its own
-    in the node tree: it is its anchor's node)."""
+    count of values (or of the characters of a long aliased text) that runs past
+    its bound long before it could fill memory; it is reported at the key whose
+    value expands (an alias has no position of its own in the node tree: it is
+    its anchor's node)."""
 
     def __init__(self, name: str):
-        self.name, self.values, self.duplicates = name, 0, []
+        self.name, self.values, self.chars, self.duplicates = name, 0, 0, []
         self.key_node: yaml.Node | None = None  # the mapping key whose value is being converted
+
+    def _expands(self, node: yaml.Node, path: str, what: str) -> InvalidInput:
+        return _refuse(self.name, self.key_node or node, f"{path or '(document)'}: expands to more than {what} "
+                       "(aliases?)", "a file without alias bombs")
 
     def convert(self, node: yaml.Node, path: str = "", depth: int = 0) -> Any:
         self.values += 1
         if self.values > MAX_VALUES:
-            raise _refuse(self.name, self.key_node or node, f"{path or '(document)'}: expands to more than "
-                          f"{MAX_VALUES} values (aliases?)", "a file without alias bombs")
+            raise self._expands(node, path, f"{MAX_VALUES} values")
         if depth > MAX_DEPTH:
             raise _refuse(self.name, node, f"nests deeper than {MAX_DEPTH} levels", "a shallower document")
         if isinstance(node, yaml.ScalarNode):
+            self.chars += len(node.value)
+            if self.chars > MAX_TEXT_CHARS:
+                raise self._expands(node, path, f"{MAX_TEXT_CHARS} characters of text")
             return _plain(node.value) if not node.style else node.value  # plain: None (Python) or "" (libyaml)
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, path, depth + 1) for item in node.value]
