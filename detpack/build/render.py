@@ -253,13 +253,16 @@ def story_category(story: Story) -> str:
     return story.category[0] if story.category else ""
 
 
-AUTHOR = re.compile(r"([^,]+)(?:,\s?(.*))?\Z")
+AUTHOR_NAME = re.compile(r"[^,]+")
+AUTHOR_COMPANY = re.compile(r",\s?(.*)\Z")
 
 
 def maintainers(story: Story) -> list[dict]:
-    """``Name, Company`` as contentctl splits a story's author (objects/story.py); no e-mail is known."""
-    name, company = AUTHOR.match(story.author).groups()
-    return [{"company": company or "no", "email": "-", "name": name}]
+    """``Name, Company`` as contentctl 4.4.1 splits a story's author (objects/story.py, author_name and
+    author_company: the text before the first comma and the text after it, else "no";
+    author_email is always "-")."""
+    name, company = AUTHOR_NAME.match(story.author), AUTHOR_COMPANY.search(story.author)
+    return [{"company": company.group(1) if company else "no", "email": "-", "name": name.group(0) if name else "no"}]
 
 
 def _model_mismatches(pack: Pack, parsed: dict[str, dict[str, dict[str, str]]]) -> list[str]:

@@ -190,7 +190,8 @@ STORY = Obj(
     {"status": LINE, "references": NAMES, "type": LINE,
      "tags": Obj({}, {"category": NAMES, "product": NAMES, "usecase": LINE, "cve": NAMES, "group": NAMES})},
 )
-SCHEDULING = Obj({"cron_schedule": LINE, "earliest_time": LINE, "latest_time": LINE}, {"schedule_window": LINE})
+# contentctl 4.4.1 requires all four (objects/deployment_scheduling.py, DeploymentScheduling).
+SCHEDULING = Obj({"cron_schedule": LINE, "earliest_time": LINE, "latest_time": LINE, "schedule_window": LINE})
 BASELINE = Obj(
     {"name": LINE, "id": UUID, "version": Int(1), "date": Date(), "author": LINE, "type": Enum("Baseline"),
      "description": TEXT, "search": TEXT},
