@@ -61,3 +61,34 @@ def test_a_story_author_starting_with_a_comma_is_named_as_contentctl_names_it(pa
     conf = as_dict(parse_conf(render_app(load_valid_pack(pack)).files["default/analyticstories.conf"], "a"))
     assert json.loads(conf["analytic_story://WMI Abuse"]["maintainers"]) == [
         {"company": "Splunk", "email": "-", "name": "no"}]
+
+
+LOOKUP = "name: evil\ndescription: Hosts.\nfilename: evil.csv\n"
+
+
+def test_a_lookup_file_that_is_a_link_is_refused_at_its_filename(pack, tmp_path):
+    write(pack, "lookups/evil.yml", LOOKUP)
+    (pack / "lookups" / "evil.csv").symlink_to("/etc/passwd")
+    assert findings(pack) == ["lookups/evil.yml:3:11: filename: file 'evil.csv' is a symbolic link "
+                              "(expected a regular file beside the lookup's YAML)"]
+
+
+def test_a_lookup_in_a_linked_folder_is_refused(pack, tmp_path):
+    outside = tmp_path / "outside"
+    write(outside, "evil.csv", "host\nx\n")
+    write(outside, "evil.yml", LOOKUP)
+    (pack / "lookups").symlink_to(outside)
+    assert findings(pack) == ["lookups/evil.yml: (file): lies outside the content directory (through a symbolic "
+                              "link) (expected a YAML file in the content directory)"]
+
+
+@pytest.mark.parametrize("target, problem", [("/dev/zero", "is a symbolic link"), (None, "is not a regular file")])
+def test_a_detection_that_is_a_link_or_a_device_is_refused_not_read(pack, target, problem):
+    path = pack / "detections" / "endpoint" / "zero.yml"
+    if target:
+        path.symlink_to(target)
+    else:
+        import os
+        os.mkfifo(path)
+    assert findings(pack) == [f"detections/endpoint/zero.yml: (file): {problem} (expected a YAML file in the "
+                              "content directory)"]

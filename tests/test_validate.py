@@ -159,7 +159,7 @@ def test_ids_and_names_unique_across_the_pack(pack_copy):
 def test_attack_data_files_must_exist(pack_copy):
     line = edit(pack_copy, "positive_sysmon.xml.log", "missing.xml.log")
     assert findings(pack_copy) == [f"{DETECTION}:{line}:5: tests[0].attack_data[0].data: file "
-                                   "'attack_data/script_execution_via_wmi/missing.xml.log' does not exist "
+                                   "'attack_data/script_execution_via_wmi/missing.xml.log' is missing "
                                    "(expected a path relative to the content directory, or a URL)"]
 
 
@@ -280,3 +280,12 @@ def test_warnings_keep_exit_code_0_and_strict_makes_them_errors(pack_copy, capsy
     assert not (pack_copy / "out").exists()
     assert main(["validate", "--content", str(pack_copy), "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["warnings"][0]["field"] == "search"
+
+
+def test_attack_data_that_is_a_link_is_refused(pack_copy):
+    data = pack_copy / "attack_data/script_execution_via_wmi/positive_sysmon.xml.log"
+    data.unlink()
+    data.symlink_to("/etc/passwd")
+    assert [f.split(": ", 2)[2] for f in findings(pack_copy)] == [
+        "file 'attack_data/script_execution_via_wmi/positive_sysmon.xml.log' is a symbolic link "
+        "(expected a path relative to the content directory, or a URL)"]

@@ -20,7 +20,7 @@ from typing import Any
 
 from . import schema
 from ..errors import Finding, InvalidInput, Location, display_path
-from .source import Locations, load_yaml
+from .source import Locations, file_problem, load_yaml
 from .mappings import (
     CIS20_BY_DOMAIN, CIS20_DEFAULT, DEFAULT_DEPLOYMENTS, NIST_BY_TYPE, NIST_DEFAULT, OBSERVABLE_RISK_TYPES,
     OBSERVABLE_THREAT_TYPES,
@@ -58,7 +58,7 @@ def _load_pack(root: Path) -> tuple[Pack | None, list[Finding], list[Finding]]:
     found = _Found()
     if not root.is_dir():
         return None, [Finding(Location(str(root)), "(content)", "is not a directory", "a content directory")], []
-    app = _load_one(root / SETTINGS_FILE, schema.SETTINGS, _app_settings, found)
+    app = _load_one(root, root / SETTINGS_FILE, schema.SETTINGS, _app_settings, found)
     detections = _load_all(root, "detections/**/*.yml", schema.DETECTION, _detection, found)
     stories = _load_all(root, "stories/**/*.yml", schema.STORY, _story, found)
     macros = _load_all(root, "macros/*.yml", schema.MACRO, _macro, found)
@@ -79,6 +79,9 @@ def _data_source_names(root: Path, findings: list[Finding]) -> set[str]:
     """Names of the optional data source descriptions; only their ``name`` is used."""
     names = set()
     for path in sorted((root / "data_sources").glob("*.yml")):
+        if problem := file_problem(path, root):
+            findings.append(Finding(Location(display_path(path)), "(file)", problem, "a YAML file in the content directory"))
+            continue
         try:
             data, locations = load_yaml(path)
         except InvalidInput as exc:
@@ -93,14 +96,15 @@ def _data_source_names(root: Path, findings: list[Finding]) -> set[str]:
 
 def _load_all(root: Path, pattern: str, spec: schema.Schema, build, found: _Found) -> list:
     shown = display_path(root)
-    items = (_load_one(path, spec, build, found, f"{shown}/{path.relative_to(root).as_posix()}".removeprefix("./"))
+    items = (_load_one(root, path, spec, build, found, f"{shown}/{path.relative_to(root).as_posix()}".removeprefix("./"))
              for path in sorted(root.glob(pattern)))
     return [item for item in items if item is not None]
 
 
-def _load_one(path: Path, spec: schema.Schema, build, found: _Found, name: str = ""):
-    if not path.is_file():
-        found.errors.append(Finding(Location(display_path(path)), "(file)", "is missing", "the pack's app settings"))
+def _load_one(root: Path, path: Path, spec: schema.Schema, build, found: _Found, name: str = ""):
+    if problem := file_problem(path, root):
+        expected = "the pack's app settings" if spec is schema.SETTINGS else "a YAML file in the content directory"
+        found.errors.append(Finding(Location(name or display_path(path)), "(file)", problem, expected))
         return None
     try:
         data, locations = load_yaml(path, name)
@@ -109,7 +113,7 @@ def _load_one(path: Path, spec: schema.Schema, build, found: _Found, name: str =
         return None
     problems, warnings = schema.check(data, spec, locations)
     problems += _schema_variant_findings(data, locations) if spec is schema.DETECTION else []
-    problems += _lookup_file_findings(path, data, locations) if spec is schema.LOOKUP else []
+    problems += _lookup_file_findings(root, path, data, locations) if spec is schema.LOOKUP else []
     found.errors.extend(problems)
     found.warnings.extend(warnings)
     return None if problems else build(path, data, locations)
@@ -133,14 +137,14 @@ def _schema_variant_findings(data: Any, locations: Locations) -> list[Finding]:
     return ctx.findings
 
 
-def _lookup_file_findings(path: Path, data: Any, locations: Locations) -> list[Finding]:
+def _lookup_file_findings(root: Path, path: Path, data: Any, locations: Locations) -> list[Finding]:
     """A lookup names a file that exists beside its YAML, or a KV store collection."""
     if not isinstance(data, dict):
         return []
     ctx = schema.Context(locations)
     filename = data.get("filename")
-    if isinstance(filename, str) and not (path.parent / filename).is_file():
-        ctx.report("filename", f"file {filename!r} does not exist", "a file beside the lookup's YAML")
+    if isinstance(filename, str) and (problem := file_problem(path.parent / filename, root)):
+        ctx.report("filename", f"file {filename!r} {problem}", "a regular file beside the lookup's YAML")
     elif filename is None and "collection" not in data:
         ctx.report("", "missing required key 'filename'", "a filename or a KV store collection")
     return ctx.findings

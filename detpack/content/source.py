@@ -8,7 +8,9 @@ loads never need one and large packs load thousands of files.
 """
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,28 @@ MAX_VALUES = 10_000
 MAX_TEXT_CHARS = 2 * MAX_FILE_BYTES
 # Python refuses to read integers this long (sys.get_int_max_str_digits); no real value comes close.
 MAX_INT_DIGITS = 4000
+
+
+def file_problem(path: Path, root: Path) -> str | None:
+    """Why ``path`` may not be read as part of the pack in ``root``, or None.
+
+    A pack arrives through pull requests: a link (to /etc/passwd, to /dev/zero) or a
+    file reached through a linked folder would put host files into the package or
+    hang the build, so only regular files that lie inside ``root`` itself are read."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return "is missing"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror}"
+    if stat.S_ISLNK(mode):
+        return "is a symbolic link"
+    if not stat.S_ISREG(mode):
+        return "is not a regular file"
+    absolute, top = Path(os.path.abspath(path)), Path(os.path.abspath(root))
+    if not absolute.is_relative_to(top) or path.resolve() != root.resolve() / absolute.relative_to(top):
+        return "lies outside the content directory (through a symbolic link)"
+    return None
 
 
 def key_path(path: str) -> str:

@@ -17,6 +17,7 @@ from ..errors import Finding, InvalidInput
 from .fields import returned_fields, split_pipeline, without_comments
 from .mappings import CIM_MACROS
 from .model import Detection, Pack, result_tokens
+from .source import file_problem
 
 MAX_NAME_LENGTH = 67  # ES adds "<domain> - " and " - Rule" and keeps names <= 99 characters
 MACRO_CALL = re.compile(r"`([^`(]+)(?:\(([^`]*)\))?`")
@@ -140,8 +141,9 @@ def check_conf_safe(d: Detection, index: PackIndex) -> Iterator[Finding]:
 def check_attack_data(d: Detection, index: PackIndex) -> Iterator[Finding]:
     for i, test in enumerate(d.tests):
         for j, data in enumerate(test.attack_data):
-            if "://" not in data.data and not (index.pack.root / data.data).is_file():
-                yield Finding(data.location, f"tests[{i}].attack_data[{j}].data", f"file {data.data!r} does not exist",
+            problem = None if "://" in data.data else file_problem(index.pack.root / data.data, index.pack.root)
+            if problem:
+                yield Finding(data.location, f"tests[{i}].attack_data[{j}].data", f"file {data.data!r} {problem}",
                               "a path relative to the content directory, or a URL")
 
 
