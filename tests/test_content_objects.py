@@ -92,3 +92,40 @@ def test_a_detection_that_is_a_link_or_a_device_is_refused_not_read(pack, target
         os.mkfifo(path)
     assert findings(pack) == [f"detections/endpoint/zero.yml: (file): {problem} (expected a YAML file in the "
                               "content directory)"]
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("host,reason\nevil\n", "lookups/evil.csv:2:1: (csv): row has 1 columns (expected 2, as the header has)"),
+    ("host,reason\n\nevil,1,2\n", "lookups/evil.csv:3:1: (csv): row has 3 columns (expected 2, as the header has)"),
+    ("", "lookups/evil.csv: (csv): is empty (expected a header line naming the lookup's fields)"),
+    ("host\nev\0il\n", "lookups/evil.csv:2:1: (csv): contains a NUL byte (expected CSV text)"),
+    ("host\n\xff\n", "lookups/evil.csv: (csv): not UTF-8 text: invalid start byte (expected UTF-8 CSV text)"),
+])
+def test_a_lookup_csv_contentctl_would_refuse_is_refused_at_its_row(pack, text, problem):
+    write(pack, "lookups/evil.yml", LOOKUP)
+    (pack / "lookups" / "evil.csv").write_bytes(text.encode("latin-1"))
+    assert findings(pack) == [problem]
+
+
+def test_a_lookup_file_beyond_the_size_bound_is_refused_unread(pack, monkeypatch):
+    from detpack.content import load
+    write(pack, "lookups/evil.yml", LOOKUP)
+    with (pack / "lookups" / "evil.csv").open("wb") as handle:
+        handle.truncate(load.MAX_LOOKUP_BYTES + 1)  # sparse: no disk used
+    assert findings(pack) == [f"lookups/evil.csv: (file): is {load.MAX_LOOKUP_BYTES + 1} bytes (expected a lookup "
+                              f"file of at most {load.MAX_LOOKUP_BYTES} bytes)"]
+
+
+def test_a_lookup_with_a_filename_and_a_collection_is_refused(pack):
+    write(pack, "lookups/evil.yml", LOOKUP + "collection: evil\n")
+    write(pack, "lookups/evil.csv", "host\nx\n")
+    assert findings(pack) == ["lookups/evil.yml:4:13: collection: a lookup with a filename cannot name a "
+                              "collection too (expected a filename or a collection)"]
+
+
+@pytest.mark.parametrize("filename", ["t.txt", "m.mlmodel", ".hidden.csv"])
+def test_a_lookup_file_the_package_cannot_ship_is_refused_at_load(pack, filename):
+    write(pack, "lookups/evil.yml", LOOKUP.replace("evil.csv", f"'{filename}'"))
+    write(pack, f"lookups/{filename}", "host\nx\n")
+    assert findings(pack) == [f"lookups/evil.yml:3:11: filename: {filename!r} is not valid (expected a .csv file "
+                              "name, or __mlspl_<name>.mlmodel, beside the YAML)"]

@@ -13,7 +13,9 @@ contentctl ignores, are warnings.
 """
 from __future__ import annotations
 
+import csv
 import gc
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,7 +149,46 @@ def _lookup_file_findings(root: Path, path: Path, data: Any, locations: Location
         ctx.report("filename", f"file {filename!r} {problem}", "a regular file beside the lookup's YAML")
     elif filename is None and "collection" not in data:
         ctx.report("", "missing required key 'filename'", "a filename or a KV store collection")
+    elif filename is not None and "collection" in data:  # contentctl 4.4.1 refuses both (objects/lookup.py)
+        ctx.report("collection", "a lookup with a filename cannot name a collection too", "a filename or a collection")
+    elif isinstance(filename, str) and filename.endswith(".csv"):
+        return ctx.findings + csv_findings(path.parent / filename)
     return ctx.findings
+
+
+# The largest lookup of Splunk's security_content 4.42 is 2.2 MB; the bound leaves ample room
+# while keeping a build's memory bounded (package.py reads each file whole).
+MAX_LOOKUP_BYTES = 32 << 20
+
+
+def csv_findings(path: Path) -> list[Finding]:
+    """A lookup CSV must have a header and every row as many columns as the header, as contentctl
+    4.4.1 requires (objects/lookup.py, model_post_init); blank lines are skipped, as csv.DictReader does."""
+    name = display_path(path)
+    if (size := path.stat().st_size) > MAX_LOOKUP_BYTES:
+        return [Finding(Location(name), "(file)", f"is {size} bytes", f"a lookup file of at most {MAX_LOOKUP_BYTES} bytes")]
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return [Finding(Location(name), "(csv)", f"not UTF-8 text: {exc.reason}", "UTF-8 CSV text")]
+    if "\0" in text:  # Splunk reads a lookup as text; a NUL byte means a binary or corrupt file
+        return [Finding(Location(name, text[:text.index("\0")].count("\n") + 1, 1), "(csv)", "contains a NUL byte", "CSV text")]
+    findings, header = [], None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        for row in reader:
+            if not row:
+                continue
+            if header is None:
+                header = row
+            elif len(row) != len(header):
+                findings.append(Finding(Location(name, reader.line_num, 1), "(csv)", f"row has {len(row)} columns",
+                                        f"{len(header)}, as the header has"))
+    except csv.Error as exc:
+        return findings + [Finding(Location(name, reader.line_num, 1), "(csv)", f"not readable as CSV: {exc}", "CSV text")]
+    if header is None:
+        findings.append(Finding(Location(name), "(csv)", "is empty", "a header line naming the lookup's fields"))
+    return findings
 
 
 def _text(value: Any) -> str:

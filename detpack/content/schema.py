@@ -20,6 +20,10 @@ UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-f
 ATTACK_ID_PATTERN = re.compile(r"T\d{4}(\.\d{3})?\Z")
 SEMVER_PATTERN = re.compile(r"\d+\.\d+\.\d+\Z")
 APP_ID_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*\Z")
+# The lookup files a package may ship (build/package.py ALLOWED: lookups/*.csv and Machine Learning
+# Toolkit models named __mlspl_*.mlmodel), hidden files excepted; contentctl 4.4.1 accepts only
+# .csv and .mlmodel (objects/lookup.py, model_post_init).
+LOOKUP_FILENAME = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]*\.csv\Z|__mlspl_[A-Za-z0-9_.\-]+\.mlmodel\Z")
 
 
 @dataclass
@@ -210,7 +214,7 @@ INVESTIGATION = Obj(
 LOOKUP = Obj(
     {"name": Str(re.compile(r"[A-Za-z0-9_]+\Z"), "a lookup name of letters, digits and _", multiline=False),
      "description": TEXT},
-    {"filename": Str(re.compile(r"[A-Za-z0-9_.\-]+\Z"), "a file name beside the YAML", multiline=False),
+    {"filename": Str(LOOKUP_FILENAME, "a .csv file name, or __mlspl_<name>.mlmodel, beside the YAML", multiline=False),
      "collection": LINE, "fields_list": LINE, "default_match": Anything(), "case_sensitive_match": Anything(),
      "match_type": LINE, "min_matches": Int(0), "max_matches": Int(1), "filter": LINE},
 )
