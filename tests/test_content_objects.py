@@ -129,3 +129,75 @@ def test_a_lookup_file_the_package_cannot_ship_is_refused_at_load(pack, filename
     write(pack, f"lookups/{filename}", "host\nx\n")
     assert findings(pack) == [f"lookups/evil.yml:3:11: filename: {filename!r} is not valid (expected a .csv file "
                               "name, or __mlspl_<name>.mlmodel, beside the YAML)"]
+
+
+DETECTION = "detections/endpoint/wmi_script_host.yml"
+
+
+def add_to_search(root: Path, text: str) -> int:
+    path = root / DETECTION
+    old = path.read_text()
+    path.write_text(old.replace("| `wmi_script_host_filter`", f"{text} | `wmi_script_host_filter`", 1))
+    assert path.read_text() != old
+    return old[:old.index("search: ")].count("\n") + 1
+
+
+def test_a_search_naming_a_lookup_the_pack_lacks_is_an_error(pack):
+    line = add_to_search(pack, "| lookup no_such_lookup host OUTPUT reason")
+    assert findings(pack) == [f"{DETECTION}:{line}:9: search: lookup 'no_such_lookup' is not in the pack "
+                              "(expected a lookup in lookups/)"]
+
+
+def test_a_lookup_in_the_pack_or_provided_elsewhere_is_fine(pack):
+    write(pack, "lookups/evil.yml", LOOKUP)
+    write(pack, "lookups/evil.csv", "host\nx\n")
+    add_to_search(pack, "| lookup evil host OUTPUT host as seen | lookup ut_shannon_lookup word as host")
+    assert load_valid_pack(pack).lookups[0].name == "evil"
+
+
+DEPLOYMENT = """name: TTP deployment
+id: 33333333-2222-4333-8444-555555555555
+date: '2024-01-01'
+author: Test Author
+description: How TTP detections run.
+type: TTP
+scheduling:
+  cron_schedule: 0 * * * *
+  earliest_time: -70m@m
+  latest_time: -10m@m
+  schedule_window: auto
+alert_action:
+  rba:
+    enabled: true
+  notable:
+    rule_title: '%name% on $dest$'
+    rule_description: '%description%'
+"""
+
+
+@pytest.mark.parametrize("placeholder", ["path", "locations", ""])
+def test_a_notable_placeholder_outside_the_documented_ones_is_refused(pack, placeholder):
+    write(pack, "deployments/ttp.yml", DEPLOYMENT.replace("'%description%'", f"'See %{placeholder}%'"))
+    assert [f.split(" (expected")[0] for f in findings(pack)] == [
+        f"deployments/ttp.yml:17:23: alert_action.notable.rule_description: unknown placeholder %{placeholder}%"]
+
+
+def test_the_documented_placeholders_are_filled(pack):
+    write(pack, "deployments/ttp.yml", DEPLOYMENT.replace("'%description%'", "'%description% (v%version%)'"))
+    conf = as_dict(parse_conf(render_app(load_valid_pack(pack)).files["default/savedsearches.conf"], "s"))
+    stanza = conf["LEGACY - WMI Script Host Started - Rule"]
+    assert stanza["action.notable.param.rule_title"] == "WMI Script Host Started on $dest$"
+    assert stanza["action.notable.param.rule_description"] == "Finds the WMI script host starting. (v2)"
+
+
+def test_two_deployments_for_one_type_is_an_error(pack):
+    write(pack, "deployments/a.yml", DEPLOYMENT)
+    write(pack, "deployments/b.yml", DEPLOYMENT.replace("33333333", "44444444"))
+    assert findings(pack) == ["deployments/b.yml:6:7: type: 'TTP' is also deployed by deployments/a.yml "
+                              "(expected one deployment per detection type)"]
+
+
+def test_an_unknown_key_under_story_tags_is_an_error_as_in_contentctl(pack):
+    story = pack / "stories" / "wmi_abuse.yml"
+    story.write_text(story.read_text() + "  colour: blue\n")
+    assert "stories/wmi_abuse.yml:12:3: tags.colour: unknown key" in [f.split(" (expected")[0] for f in findings(pack)]

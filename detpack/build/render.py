@@ -106,8 +106,9 @@ PLACEHOLDER = re.compile(r"%([^%]*)%")
 
 
 def fill(text: str, d: Detection) -> str:
-    """``%name%``-style placeholders of a deployment's notable settings, from the detection's fields."""
-    return PLACEHOLDER.sub(lambda m: str(getattr(d, m.group(1))) if hasattr(d, m.group(1)) else m.group(0), text)
+    """``%name%``-style placeholders of a deployment's notable settings, from the detection's fields
+    (loading admits only mappings.NOTABLE_PLACEHOLDERS)."""
+    return PLACEHOLDER.sub(lambda m: str(getattr(d, m.group(1))), text)
 
 
 # Our own short notice in front of the description of content that is not production-ready.

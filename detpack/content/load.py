@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import gc
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from . import schema
 from ..errors import Finding, InvalidInput, Location, display_path
 from .source import Locations, file_problem, load_yaml
 from .mappings import (
-    CIS20_BY_DOMAIN, CIS20_DEFAULT, DEFAULT_DEPLOYMENTS, NIST_BY_TYPE, NIST_DEFAULT, OBSERVABLE_RISK_TYPES,
+    CIS20_BY_DOMAIN, CIS20_DEFAULT, DEFAULT_DEPLOYMENTS, NIST_BY_TYPE, NIST_DEFAULT, NOTABLE_PLACEHOLDERS, OBSERVABLE_RISK_TYPES,
     OBSERVABLE_THREAT_TYPES,
 )
 from .model import (
@@ -67,7 +68,7 @@ def _load_pack(root: Path) -> tuple[Pack | None, list[Finding], list[Finding]]:
     baselines = _load_all(root, "baselines/**/*.yml", schema.BASELINE, _baseline, found)
     investigations = _load_all(root, "investigations/**/*.yml", schema.INVESTIGATION, _investigation, found)
     lookups = _load_all(root, "lookups/*.yml", schema.LOOKUP, _lookup, found)
-    deployments = {d.type: d for d in _load_all(root, "deployments/*.yml", schema.DEPLOYMENT, _deployment, found)}
+    deployments = _by_type(_load_all(root, "deployments/*.yml", schema.DEPLOYMENT, _deployment, found), found)
     data_sources = tuple(sorted(_data_source_names(root, found.errors)))
     if app is None:
         return None, found.errors, found.warnings
@@ -75,6 +76,17 @@ def _load_pack(root: Path) -> tuple[Pack | None, list[Finding], list[Finding]]:
     pack = Pack(root, app, tuple(detections), tuple(stories), tuple(macros), data_sources, tuple(baselines),
                 tuple(lookups), defaults | deployments, tuple(investigations))
     return pack, found.errors, found.warnings
+
+
+def _by_type(deployments: list[Deployment], found: _Found) -> dict[str, Deployment]:
+    """One deployment per detection type; a second one for a type is an error, not a silent override."""
+    by_type: dict[str, Deployment] = {}
+    for d in deployments:
+        if d.type in by_type:
+            found.errors.append(Finding(d.locations["type"], "type", f"{d.type!r} is also deployed by "
+                                        f"{by_type[d.type].locations.name}", "one deployment per detection type"))
+        by_type.setdefault(d.type, d)
+    return by_type
 
 
 def _data_source_names(root: Path, findings: list[Finding]) -> set[str]:
@@ -116,6 +128,7 @@ def _load_one(root: Path, path: Path, spec: schema.Schema, build, found: _Found,
     problems, warnings = schema.check(data, spec, locations)
     problems += _schema_variant_findings(data, locations) if spec is schema.DETECTION else []
     problems += _lookup_file_findings(root, path, data, locations) if spec is schema.LOOKUP else []
+    problems += _placeholder_findings(data, locations) if spec is schema.DEPLOYMENT else []
     found.errors.extend(problems)
     found.warnings.extend(warnings)
     return None if problems else build(path, data, locations)
@@ -153,6 +166,21 @@ def _lookup_file_findings(root: Path, path: Path, data: Any, locations: Location
         ctx.report("collection", "a lookup with a filename cannot name a collection too", "a filename or a collection")
     elif isinstance(filename, str) and filename.endswith(".csv"):
         return ctx.findings + csv_findings(path.parent / filename)
+    return ctx.findings
+
+
+PLACEHOLDER = re.compile(r"%([^%]*)%")
+
+
+def _placeholder_findings(data: Any, locations: Locations) -> list[Finding]:
+    """A notable title or description uses only the placeholders of mappings.NOTABLE_PLACEHOLDERS."""
+    notable = ((data.get("alert_action") or {}).get("notable") or {}) if isinstance(data, dict) else {}
+    ctx = schema.Context(locations)
+    for key in ("rule_title", "rule_description"):
+        for name in PLACEHOLDER.findall(str(notable.get(key) or "")):
+            if name not in NOTABLE_PLACEHOLDERS:
+                ctx.report(f"alert_action.notable.{key}", f"unknown placeholder %{name}%",
+                           "one of " + ", ".join(f"%{p}%" for p in sorted(NOTABLE_PLACEHOLDERS)))
     return ctx.findings
 
 
@@ -343,7 +371,7 @@ def _deployment(path: Path, data: dict, locations: Locations) -> Deployment:
         notable = {"rule_title": notable["rule_title"], "rule_description": notable["rule_description"],
                    "nes_fields": _names(notable.get("nes_fields"))}
     rba = (actions.get("rba") or {}).get("enabled") in (True, "true", "True")
-    return Deployment(data["type"], dict(data["scheduling"]), notable or None, rba)
+    return Deployment(data["type"], dict(data["scheduling"]), notable or None, rba, locations)
 
 
 def _macro(path: Path, data: dict, locations: Locations) -> Macro:

@@ -216,6 +216,7 @@ class Deployment:
     scheduling: dict[str, str]
     notable: dict | None  # rule_title, rule_description (with %field% substitutions), nes_fields
     rba: bool
+    locations: Locations | None = field(default=None, compare=False)  # None for the built-in defaults
 
 
 @dataclass(frozen=True)

@@ -130,8 +130,9 @@ class List(Schema):
 class Obj(Schema):
     expected = "a mapping"
 
-    def __init__(self, required: dict[str, Schema], optional: dict[str, Schema] | None = None):
-        self.required, self.optional = required, optional or {}
+    def __init__(self, required: dict[str, Schema], optional: dict[str, Schema] | None = None, closed: bool = False):
+        """``closed``: unknown keys are errors, where contentctl forbids them, rather than warnings."""
+        self.required, self.optional, self.closed = required, optional or {}, closed
 
     def check(self, value, path, ctx):
         if not isinstance(value, dict):
@@ -143,8 +144,9 @@ class Obj(Schema):
                 ctx.report(path, f"missing required key '{key}'", self.required[key].expected)
         known = self.required | self.optional
         for key, item in value.items():
-            if key not in known:  # contentctl ignores unknown keys: a warning, so that typos still show
-                ctx.report(prefix + key, "unknown key", "one of " + ", ".join(sorted(known)), at_key=True, warning=True)
+            if key not in known:  # contentctl mostly ignores unknown keys: a warning, so that typos still show
+                ctx.report(prefix + key, "unknown key", "one of " + ", ".join(sorted(known)), at_key=True,
+                           warning=not self.closed)
             else:
                 known[key].check(item, prefix + key, ctx)
 
@@ -192,7 +194,8 @@ STORY = Obj(
     {"name": LINE, "id": UUID, "version": Int(1), "date": Date(), "author": LINE, "description": TEXT,
      "narrative": TEXT},
     {"status": LINE, "references": NAMES, "type": LINE,
-     "tags": Obj({}, {"category": NAMES, "product": NAMES, "usecase": LINE, "cve": NAMES, "group": NAMES})},
+     # contentctl 4.4.1 forbids other keys here (objects/story_tags.py, StoryTags: extra='forbid')
+     "tags": Obj({}, {"category": NAMES, "product": NAMES, "usecase": LINE, "cve": NAMES, "group": NAMES}, closed=True)},
 )
 # contentctl 4.4.1 requires all four (objects/deployment_scheduling.py, DeploymentScheduling).
 SCHEDULING = Obj({"cron_schedule": LINE, "earliest_time": LINE, "latest_time": LINE, "schedule_window": LINE})

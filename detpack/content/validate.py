@@ -15,7 +15,7 @@ from ..conf import ConfValueError, check_value
 from .load import load_pack
 from ..errors import Finding, InvalidInput
 from .fields import returned_fields, split_pipeline, without_comments
-from .mappings import CIM_MACROS
+from .mappings import CIM_MACROS, LOOKUP_NAME_PATTERN, LOOKUPS_PROVIDED_ELSEWHERE
 from .model import Detection, Pack, result_tokens
 from .source import file_problem
 
@@ -32,12 +32,13 @@ class PackIndex:
     story_names: frozenset[str]
     macro_stanzas: frozenset[str]
     data_sources: frozenset[str]
+    lookup_names: frozenset[str]
 
     @classmethod
     def of(cls, pack: Pack) -> PackIndex:
         macros = {m.stanza for m in pack.macros} | {d.filter_macro for d in pack.detections} | CIM_MACROS
         return cls(pack, frozenset(s.name for s in pack.stories), frozenset(macros),
-                   frozenset(n.lower() for n in pack.data_sources))
+                   frozenset(n.lower() for n in pack.data_sources), frozenset(l.name for l in pack.lookups))
 
 
 DetectionCheck = Callable[[Detection, PackIndex], Iterator[Finding]]
@@ -111,6 +112,15 @@ def check_tokens_and_objects(d: Detection, index: PackIndex) -> Iterator[Finding
                           "one of " + ", ".join(sorted(fields)))
 
 
+def check_lookups(d: Detection, index: PackIndex) -> Iterator[Finding]:
+    """Each lookup a search names is in the pack, as contentctl 4.4.1 requires (mappings.LOOKUP_NAME_PATTERN)."""
+    names = set(re.findall(LOOKUP_NAME_PATTERN, d.search))
+    if names & LOOKUPS_PROVIDED_ELSEWHERE:
+        return
+    for name in sorted(names - index.lookup_names):
+        yield Finding(d.where("search"), "search", f"lookup {name!r} is not in the pack", "a lookup in lookups/")
+
+
 def check_name_length(d: Detection, index: PackIndex) -> Iterator[Finding]:
     if len(d.name) > MAX_NAME_LENGTH:
         yield Finding(d.where("name"), "name", f"is {len(d.name)} characters long",
@@ -160,7 +170,7 @@ def check_data_sources(d: Detection, index: PackIndex) -> Iterator[Finding]:
 
 
 DETECTION_CHECKS: tuple[DetectionCheck, ...] = (
-    check_stories, check_macros, check_name_length, check_risk_score, check_conf_safe, check_attack_data,
+    check_stories, check_macros, check_lookups, check_name_length, check_risk_score, check_conf_safe, check_attack_data,
 )
 # Checks contentctl does not make: the pack still builds, the author learns what is wrong
 # (warnings; errors under --strict).
