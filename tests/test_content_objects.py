@@ -201,3 +201,19 @@ def test_an_unknown_key_under_story_tags_is_an_error_as_in_contentctl(pack):
     story = pack / "stories" / "wmi_abuse.yml"
     story.write_text(story.read_text() + "  colour: blue\n")
     assert "stories/wmi_abuse.yml:12:3: tags.colour: unknown key" in [f.split(" (expected")[0] for f in findings(pack)]
+
+
+def test_a_kv_store_lookup_gets_its_collection_and_file_lookups_none(pack):
+    write(pack, "lookups/seen.yml", "name: seen_hosts\ndescription: A KV store.\ncollection: seen\nfields_list: _key, host\n")
+    files = render_app(load_valid_pack(pack)).files
+    assert as_dict(parse_conf(files["default/collections.conf"], "c")) == {
+        "seen_hosts": {"enforceTypes": "false", "replicate": "false"}}
+    (pack / "lookups" / "seen.yml").unlink()
+    write(pack, "lookups/evil.yml", LOOKUP)
+    write(pack, "lookups/evil.csv", "host\nx\n")
+    assert "default/collections.conf" not in render_app(load_valid_pack(pack)).files
+
+
+def test_lookups_are_exported_for_drilldowns_run_in_incident_review(pack):
+    meta = as_dict(parse_conf(render_app(load_valid_pack(pack)).files["metadata/default.meta"], "m"))
+    assert meta["lookups"] == meta["transforms"] == {"export": "system"}

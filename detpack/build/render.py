@@ -31,6 +31,7 @@ CONF_FILES = {
     "default/analyticstories.conf": "analyticstories.conf.j2",
     "default/server.conf": "server.conf.j2",
     "default/transforms.conf": "transforms.conf.j2",
+    "default/collections.conf": "collections.conf.j2",
     "metadata/default.meta": "default.meta.j2",
 }
 TEXT_FILES = {"app.manifest": "app.manifest.j2", "README.md": "README.md.j2"}
@@ -231,8 +232,10 @@ def render_app(pack: Pack) -> RenderedApp:
     problems += _model_mismatches(pack, parsed)
     if problems:
         raise RenderError("\n".join(problems))
-    if not pack.lookups:  # Splunk needs no empty transforms.conf
+    if not pack.lookups:  # Splunk needs no empty transforms.conf or collections.conf
         del files["default/transforms.conf"]
+    if not any(l.collection for l in pack.lookups):
+        del files["default/collections.conf"]
     return RenderedApp(files, {f"lookups/{l.filename}": l.file for l in pack.lookups if l.file}, parsed)
 
 
