@@ -217,3 +217,10 @@ def test_a_kv_store_lookup_gets_its_collection_and_file_lookups_none(pack):
 def test_lookups_are_exported_for_drilldowns_run_in_incident_review(pack):
     meta = as_dict(parse_conf(render_app(load_valid_pack(pack)).files["metadata/default.meta"], "m"))
     assert meta["lookups"] == meta["transforms"] == {"export": "system"}
+
+
+def test_the_launcher_names_the_company_as_contentctl_does(pack):
+    settings = pack / "contentctl.yml"
+    settings.write_text(settings.read_text() + "  author_company: Example Corp\n")
+    conf = as_dict(parse_conf(render_app(load_valid_pack(pack)).files["default/app.conf"], "a"))
+    assert conf["launcher"]["author"] == "Example Corp"
