@@ -19,8 +19,8 @@ from ..content.model import Pack
 from .package import build_spl
 from .render import RenderedApp, render_app
 from ..content.validate import check_pack
-from ..errors import Finding, InvalidInput
-from .drilldowns import drilldown_findings
+from ..errors import Finding
+from .drilldowns import check_with_drilldowns
 
 COMMITTED_DIRS = ("default/", "metadata/")
 COMMITTED_FILES = ("app.manifest",)
@@ -33,20 +33,18 @@ class BuildResult:
     package: Path
     files: dict[str, str]
     warnings: list[Finding] = field(default_factory=list)
+    notes: list[Finding] = field(default_factory=list)
 
 
-def checked_render(content_dir: Path, strict: bool = False) -> tuple[Pack, RenderedApp, list[Finding]]:
-    """Validate and render; the shipped drilldowns are checked as warnings (errors when strict)."""
-    checked = check_pack(content_dir, strict)
-    rendered = render_app(checked.pack)
-    drilldowns = drilldown_findings(checked.pack, rendered)
-    if strict and drilldowns:
-        raise InvalidInput(drilldowns)
-    return checked.pack, rendered, sorted(checked.warnings + drilldowns)
+def checked_render(content_dir: Path, strict: bool = False) -> tuple[Pack, RenderedApp, list[Finding], list[Finding]]:
+    """Validate (the shipped drilldowns included, as ``validate`` does) and render: the pack, the
+    rendered app, the warnings and the notes (drilldowns the offline parser cannot check)."""
+    checked = check_with_drilldowns(content_dir, strict)
+    return checked.pack, render_app(checked.pack), checked.warnings, checked.notes
 
 
 def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = True, strict: bool = False) -> BuildResult:
-    pack, rendered, warnings = checked_render(content_dir, strict)
+    pack, rendered, warnings, notes = checked_render(content_dir, strict)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     # The app folder is packaged while still staged, so a package that fails its checks
@@ -62,7 +60,7 @@ def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = Tru
     if sync_committed:
         for path, text in committed_files(rendered).items():
             write_atomically(pack.root / path, text)
-    return BuildResult(pack, app_dir, package, rendered.files, warnings)
+    return BuildResult(pack, app_dir, package, rendered.files, warnings, notes)
 
 
 def committed_files(rendered: RenderedApp) -> dict[str, str]:

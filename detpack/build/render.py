@@ -139,18 +139,8 @@ def risk(d: Detection) -> list[dict]:
     return [entry for _, entry in sorted(objects + threats, key=lambda pair: pair[0])]
 
 
-# ES runs a drilldown's search as written (after $field$ tokens), so the build puts the detection's
-# own search in place of this placeholder, as contentctl does (objects/drilldown.py,
-# perform_search_substitutions; ../shared/docs/splunkd-behaviour.md, fact 22).
-ORIGINAL_SEARCH_PLACEHOLDER = "%original_detection_search%"
-
-
-def drilldown_search(d: Detection, search: str) -> str:
-    return search.replace(ORIGINAL_SEARCH_PLACEHOLDER, d.search)
-
-
 def drilldowns(d: Detection) -> list[dict]:
-    return [{"name": x.name, "search": drilldown_search(d, x.search), "earliest_offset": x.earliest_offset,
+    return [{"name": x.name, "search": d.drilldown_search(x.search), "earliest_offset": x.earliest_offset,
              "latest_offset": x.latest_offset} for x in d.drilldowns]
 
 

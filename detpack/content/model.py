@@ -15,6 +15,8 @@ from ..errors import Location
 from .mappings import ES_TOKENS
 from .source import Locations, parent_path
 
+ORIGINAL_SEARCH_PLACEHOLDER = "%original_detection_search%"
+
 
 TOKEN = re.compile(r"\$([^$\s]+)\$")
 
@@ -133,6 +135,12 @@ class Detection:
         if a.confidence is not None and a.impact is not None:
             return round(a.confidence * a.impact / 100)
         return max((r.score for r in self.risk_objects), default=0)
+
+    def drilldown_search(self, search: str) -> str:
+        """A drilldown's search as it ships: ES runs it as written (after $field$ tokens), so the
+        detection's own search replaces ORIGINAL_SEARCH_PLACEHOLDER, as contentctl does
+        (objects/drilldown.py, perform_search_substitutions; ../shared/docs/splunkd-behaviour.md, fact 22)."""
+        return search.replace(ORIGINAL_SEARCH_PLACEHOLDER, self.search)
 
     def where(self, key: str) -> Location:
         """Location of a field path such as ``rba.message``; falls back to the file."""
