@@ -224,3 +224,52 @@ def test_the_launcher_names_the_company_as_contentctl_does(pack):
     settings.write_text(settings.read_text() + "  author_company: Example Corp\n")
     conf = as_dict(parse_conf(render_app(load_valid_pack(pack)).files["default/app.conf"], "a"))
     assert conf["launcher"]["author"] == "Example Corp"
+
+
+@pytest.mark.parametrize("relative, text, problem", [
+    ("baselines/seen.yml", BASELINE.replace("name: Previously Seen Hosts", "name: Seen [Hosts]"),
+     "baselines/seen.yml:1:7: name: stanza name contains '[' or ']'"),
+    ("baselines/seen.yml", BASELINE.replace("description: Hosts seen before.", "description: 'Hosts seen \\'"),
+     "baselines/seen.yml:7:14: description: value ends with a backslash, which would join the next line"),
+    ("lookups/evil.yml", LOOKUP + "case_sensitive_match: 'no\\'\n",
+     "lookups/evil.yml:4:23: case_sensitive_match: value ends with a backslash, which would join the next line"),
+    ("deployments/ttp.yml", DEPLOYMENT.replace("'%name% on $dest$'", "'%name% \\'"),
+     "deployments/ttp.yml:16:17: alert_action.notable.rule_title: value ends with a backslash, which would join "
+     "the next line"),
+])
+def test_values_that_cannot_be_written_are_refused_at_their_position(pack, relative, text, problem):
+    write(pack, relative, text)
+    write(pack, "lookups/evil.csv", "host\nx\n")
+    assert findings(pack) == [problem + " (expected a value Splunk can read back)"]
+
+
+def test_a_story_name_with_a_bracket_is_refused(pack):
+    story = pack / "stories" / "wmi_abuse.yml"
+    story.write_text(story.read_text().replace("name: WMI Abuse", "name: WMI [Abuse]"))
+    assert "stories/wmi_abuse.yml:1:7: name: stanza name contains '[' or ']' (expected a value Splunk can read back)" \
+        in findings(pack)
+
+
+def test_two_baselines_or_lookups_of_one_name_and_a_baseline_named_like_a_detection(pack):
+    write(pack, "baselines/a.yml", BASELINE)
+    write(pack, "baselines/b.yml", BASELINE.replace("22222222", "33333333"))
+    write(pack, "baselines/c.yml", BASELINE.replace("22222222", "44444444").replace(
+        "name: Previously Seen Hosts", "name: WMI Script Host Started - Rule"))
+    write(pack, "lookups/a.yml", LOOKUP)
+    write(pack, "lookups/b.yml", LOOKUP)
+    write(pack, "lookups/evil.csv", "host\nx\n")
+    assert [f.split(" (expected")[0] for f in findings(pack)] == [
+        "baselines/b.yml:1:7: name: 'LEGACY - Previously Seen Hosts' is also used at baselines/a.yml:1:7",
+        "baselines/c.yml:1:7: name: writes the stanza [LEGACY - WMI Script Host Started - Rule], which a detection "
+        "writes too",
+        "lookups/b.yml:1:7: name: 'evil' is also used at lookups/a.yml:1:7"]
+
+
+def test_a_baseline_naming_an_unknown_story_and_a_name_too_long_are_refused(pack):
+    write(pack, "baselines/seen.yml", BASELINE.replace("- WMI Abuse", "- No Such Story").replace(
+        "name: Previously Seen Hosts", "name: " + "N" * 100))
+    assert [f.split(" (expected")[0] for f in findings(pack)] == [
+        "baselines/seen.yml:1:7: name: is 100 characters long"]
+    write(pack, "baselines/seen.yml", BASELINE.replace("- WMI Abuse", "- No Such Story"))
+    assert findings(pack) == ["baselines/seen.yml:11:5: tags.analytic_story[0]: story 'No Such Story' does not exist "
+                              "(expected the name of a story in stories/)"]

@@ -18,7 +18,9 @@ import jinja2
 
 from ..conf import ConfError, ConfWriter, as_dict, compare_conf, parse_conf
 from ..content.mappings import CIM_MACROS, DATA_MODELS, DETECTION_TYPE, PROVIDING_TECHNOLOGIES, severity
-from ..content.model import AppSettings, Baseline, Deployment, Investigation, Detection, Pack, Story
+from ..content.model import (
+    Deployment, Detection, Pack, Story, baseline_stanza_name, investigation_stanza_name, search_stanza_name,
+)
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "app" / "templates"
 HEADER = "# Generated from the pack's YAML. Do not edit: change the YAML and rebuild.\n# Tune searches in local/, which survives upgrades of this app."
@@ -39,18 +41,6 @@ TEXT_FILES = {"app.manifest": "app.manifest.j2", "README.md": "README.md.j2"}
 
 class RenderError(Exception):
     """The rendered files do not say what the model says."""
-
-
-def search_stanza_name(app: AppSettings, detection: Detection) -> str:
-    return f"{app.prefix} - {detection.name} - Rule"
-
-
-def baseline_stanza_name(app: AppSettings, baseline: Baseline) -> str:
-    return f"{app.prefix} - {baseline.name}"
-
-
-def investigation_stanza_name(app: AppSettings, investigation: Investigation) -> str:
-    return f"{app.prefix} - {investigation.name} - Response Task"
 
 
 def mappings(d: Detection) -> dict:

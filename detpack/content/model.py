@@ -275,3 +275,17 @@ class Pack:
             if wanted in (d.name.lower(), d.id.lower(), d.file_stem.lower()):
                 return d
         return None
+
+
+# Stanza names in savedsearches.conf, as contentctl 4.4.1 forms them (objects/detection_abstract.py,
+# baseline.py and investigation.py, get_conf_stanza_name) with the pack's prefix.
+def search_stanza_name(app: AppSettings, detection: Detection) -> str:
+    return f"{app.prefix} - {detection.name} - Rule"
+
+
+def baseline_stanza_name(app: AppSettings, baseline: Baseline) -> str:
+    return f"{app.prefix} - {baseline.name}"
+
+
+def investigation_stanza_name(app: AppSettings, investigation: Investigation) -> str:
+    return f"{app.prefix} - {investigation.name} - Response Task"

@@ -153,6 +153,8 @@ class Obj(Schema):
 
 TEXT = Str()
 LINE = Str(multiline=False, expected="text on one line")
+# contentctl 4.4.1 limits every object's name to 99 characters (security_content_object_abstract.py).
+NAME = Str(multiline=False, max_len=99, expected="a name on one line of at most 99 characters")
 UUID = Str(UUID_PATTERN, "a UUID like 01234567-89ab-cdef-0123-456789abcdef", multiline=False)
 SCORE = Int(0, 100)
 NAMES = List(LINE)
@@ -182,7 +184,7 @@ TAGS = Obj(
      "dataset": NAMES, "risk_severity": LINE, "mappings": Anything(), "labels": NAMES},
 )
 DETECTION = Obj(
-    {"name": LINE, "id": UUID, "version": Int(1), "date": Date(), "author": LINE,
+    {"name": NAME, "id": UUID, "version": Int(1), "date": Date(), "author": LINE,
      "type": Enum("TTP", "Anomaly", "Hunting", "Correlation"), "description": TEXT, "search": TEXT,
      "how_to_implement": TEXT, "known_false_positives": TEXT, "tags": TAGS},
     {"status": Enum("production", "experimental", "deprecated", "validation"), "data_source": NAMES,
@@ -191,7 +193,7 @@ DETECTION = Obj(
      "tests": List(TEST), "deployment": Anything(), "enabled_by_default": Anything()},
 )
 STORY = Obj(
-    {"name": LINE, "id": UUID, "version": Int(1), "date": Date(), "author": LINE, "description": TEXT,
+    {"name": NAME, "id": UUID, "version": Int(1), "date": Date(), "author": LINE, "description": TEXT,
      "narrative": TEXT},
     {"status": LINE, "references": NAMES, "type": LINE,
      # contentctl 4.4.1 forbids other keys here (objects/story_tags.py, StoryTags: extra='forbid')
@@ -200,7 +202,7 @@ STORY = Obj(
 # contentctl 4.4.1 requires all four (objects/deployment_scheduling.py, DeploymentScheduling).
 SCHEDULING = Obj({"cron_schedule": LINE, "earliest_time": LINE, "latest_time": LINE, "schedule_window": LINE})
 BASELINE = Obj(
-    {"name": LINE, "id": UUID, "version": Int(1), "date": Date(), "author": LINE, "type": Enum("Baseline"),
+    {"name": NAME, "id": UUID, "version": Int(1), "date": Date(), "author": LINE, "type": Enum("Baseline"),
      "description": TEXT, "search": TEXT},
     {"status": LINE, "datamodel": NAMES, "how_to_implement": TEXT, "known_false_positives": TEXT,
      "references": NAMES, "deployment": Obj({}, {"scheduling": SCHEDULING}),
@@ -208,14 +210,15 @@ BASELINE = Obj(
                       "security_domain": SECURITY_DOMAIN})},
 )
 INVESTIGATION = Obj(
-    {"name": LINE, "id": UUID, "version": Int(1), "date": Date(), "author": LINE, "type": Enum("Investigation"),
+    {"name": NAME, "id": UUID, "version": Int(1), "date": Date(), "author": LINE, "type": Enum("Investigation"),
      "description": TEXT, "search": TEXT},
     {"datamodel": NAMES, "how_to_implement": TEXT, "known_false_positives": Anything(), "references": NAMES,
      "inputs": NAMES, "tags": Obj({}, {"analytic_story": NAMES, "product": NAMES, "required_fields": NAMES,
                                        "security_domain": SECURITY_DOMAIN})},
 )
 LOOKUP = Obj(
-    {"name": Str(re.compile(r"[A-Za-z0-9_]+\Z"), "a lookup name of letters, digits and _", multiline=False),
+    {"name": Str(re.compile(r"[A-Za-z0-9_]+\Z"), "a lookup name of letters, digits and _, at most 99",
+                 multiline=False, max_len=99),
      "description": TEXT},
     {"filename": Str(LOOKUP_FILENAME, "a .csv file name, or __mlspl_<name>.mlmodel, beside the YAML", multiline=False),
      "collection": LINE, "fields_list": LINE, "default_match": Anything(), "case_sensitive_match": Anything(),
@@ -223,12 +226,13 @@ LOOKUP = Obj(
 )
 NOTABLE_ACTION = Obj({"rule_title": LINE, "rule_description": LINE}, {"nes_fields": NAMES})
 DEPLOYMENT = Obj(
-    {"name": LINE, "id": UUID, "date": Date(), "author": LINE, "description": TEXT,
+    {"name": NAME, "id": UUID, "date": Date(), "author": LINE, "description": TEXT,
      "type": Enum("TTP", "Anomaly", "Hunting", "Correlation", "Baseline"), "scheduling": SCHEDULING},
     {"alert_action": Obj({}, {"notable": NOTABLE_ACTION, "rba": Obj({"enabled": Anything()})})},
 )
 MACRO = Obj(
-    {"name": Str(re.compile(r"[A-Za-z0-9_]+\Z"), "a macro name of letters, digits and _", multiline=False),
+    {"name": Str(re.compile(r"[A-Za-z0-9_]+\Z"), "a macro name of letters, digits and _, at most 99",
+                 multiline=False, max_len=99),
      "definition": TEXT, "description": TEXT},
     {"arguments": NAMES},
 )

@@ -11,12 +11,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from collections.abc import Callable, Iterator
 
-from ..conf import ConfValueError, check_value
+from ..conf import ConfValueError, check_stanza_name, check_value
 from .load import load_pack
 from ..errors import Finding, InvalidInput
 from .fields import returned_fields, split_pipeline, without_comments
 from .mappings import CIM_MACROS, LOOKUP_NAME_PATTERN, LOOKUPS_PROVIDED_ELSEWHERE
-from .model import Detection, Pack, result_tokens
+from .model import (
+    Detection, Pack, baseline_stanza_name, investigation_stanza_name, result_tokens, search_stanza_name,
+)
 from .source import file_problem
 
 MAX_NAME_LENGTH = 67  # ES adds "<domain> - " and " - Rule" and keeps names <= 99 characters
@@ -187,12 +189,80 @@ def check_unique(pack: Pack) -> Iterator[Finding]:
          + [(d.filter_macro, d.where("")) for d in pack.detections]),
     )
     for field, values in groups:
-        seen: dict[str, list] = defaultdict(list)
-        for value, location in values:
-            seen[value].append(location)
-        for value, locations in seen.items():
-            for location in sorted(locations)[1:]:
-                yield Finding(location, field, f"{value!r} is also used at {sorted(locations)[0]}", "unique across the pack")
+        yield from _duplicates(field, values)
+
+
+def _conf_bound(pack: Pack) -> Iterator[tuple[object, str, str, bool]]:
+    """(locations, field path, value, names a stanza) of every value of the other object types that a
+    conf file carries; detections are checked by check_conf_safe."""
+    for story in pack.stories:
+        yield story.locations, "name", story.name, True
+        yield from ((story.locations, key, getattr(story, key), False) for key in ("description", "narrative"))
+    for task in pack.baselines + pack.investigations:
+        yield task.locations, "name", task.name, True
+        for key in ("description", "search", "how_to_implement"):
+            if getattr(task, key):
+                yield task.locations, key, getattr(task, key), False
+    for lookup in pack.lookups:
+        yield lookup.locations, "name", lookup.name, True
+        for key, value in [("filename", lookup.filename), ("collection", lookup.collection), *lookup.settings.items()]:
+            if value:
+                yield lookup.locations, key, value, False
+    for macro in pack.macros:
+        yield from ((macro.locations, key, getattr(macro, key), False) for key in ("definition", "description"))
+    for deployment in pack.deployments.values():
+        if deployment.locations is not None:  # the built-in defaults are known to be safe
+            yield from ((deployment.locations, f"scheduling.{k}", v, False) for k, v in deployment.scheduling.items())
+            for key in ("rule_title", "rule_description"):
+                if deployment.notable:
+                    yield deployment.locations, f"alert_action.notable.{key}", deployment.notable[key], False
+
+
+def check_conf_safe_objects(pack: Pack) -> Iterator[Finding]:
+    """What stories, baselines, response tasks, lookups, macros and deployments put in a conf file
+    must read back unchanged: no '[' or ']' in a stanza name, no final backslash, no control characters."""
+    for locations, path, value, is_name in _conf_bound(pack):
+        try:
+            check_value(str(value))
+            if is_name:
+                check_stanza_name(str(value))
+        except ConfValueError as exc:
+            where = locations.get(path) or locations.get("") or locations[""]
+            yield Finding(where, path, str(exc), "a value Splunk can read back")
+
+
+def check_stories_exist(pack: Pack, index: PackIndex) -> Iterator[Finding]:
+    """A baseline's or response task's stories exist, as contentctl 4.4.1 requires (baseline_tags.py)."""
+    for task in pack.baselines + pack.investigations:
+        for i, story in enumerate(task.analytic_story):
+            if story not in index.story_names:
+                path = f"tags.analytic_story[{i}]"
+                yield Finding(task.locations.get(path) or task.locations[""], path, f"story {story!r} does not exist",
+                              "the name of a story in stories/")
+
+
+def check_unique_stanzas(pack: Pack) -> Iterator[Finding]:
+    """Two objects must not write the same stanza: detections, baselines and response tasks share
+    savedsearches.conf; lookups share transforms.conf; baselines and lookups need unique names too."""
+    app = pack.app
+    detections = {search_stanza_name(app, d) for d in pack.detections}  # among themselves: check_unique
+    others = ([(baseline_stanza_name(app, b), b.locations["name"]) for b in pack.baselines]
+              + [(investigation_stanza_name(app, i), i.locations["name"]) for i in pack.investigations])
+    for stanza, location in others:
+        if stanza in detections:
+            yield Finding(location, "name", f"writes the stanza [{stanza}], which a detection writes too",
+                          "unique across the pack")
+    yield from _duplicates("name", others)
+    yield from _duplicates("name", [(l.name, l.locations["name"]) for l in pack.lookups])
+
+
+def _duplicates(field: str, values: list) -> Iterator[Finding]:
+    seen: dict[str, list] = defaultdict(list)
+    for value, location in values:
+        seen[value].append(location)
+    for value, locations in seen.items():
+        for location in sorted(locations)[1:]:
+            yield Finding(location, field, f"{value!r} is also used at {sorted(locations)[0]}", "unique across the pack")
 
 
 @dataclass(frozen=True)
@@ -226,5 +296,8 @@ def validate_pack(pack: Pack) -> tuple[list[Finding], list[Finding]]:
     errors = [f for d in pack.detections for check in DETECTION_CHECKS for f in check(d, index)]
     errors += check_nested_macros(pack, index)
     errors += check_unique(pack)
+    errors += check_unique_stanzas(pack)
+    errors += check_conf_safe_objects(pack)
+    errors += check_stories_exist(pack, index)
     warnings = [f for d in pack.detections for check in ADVISORY_CHECKS for f in check(d, index)]
     return sorted(errors), sorted(warnings)
