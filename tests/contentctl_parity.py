@@ -62,6 +62,13 @@ def _story_listed_twice(ours: str, theirs: str, context: Context) -> bool:
     return json.loads(ours) == list(dict.fromkeys(json.loads(theirs))) != json.loads(theirs)
 
 
+def _settings_fill_the_author(ours: str, theirs: str, context: Context) -> bool:
+    """A story by the pack's own author: the settings' e-mail, and company where the story names none."""
+    [mine], [their] = json.loads(ours), json.loads(theirs)
+    return (mine["name"] == their["name"] and their["email"] == "-" != mine["email"]
+            and their["company"] in (mine["company"], "no"))
+
+
 def _exactly(our_value: str | None, their_value: str | None):
     return lambda ours, theirs, context: (ours, theirs) == (our_value, their_value)
 
@@ -72,6 +79,8 @@ DELIBERATE: dict[tuple[str, str, str], tuple[str, object]] = {
     ("default/savedsearches.conf", "*", "description"): ("status notice in our own words", _our_status_notice),
     ("default/macros.conf", "*", "description"): ("filter macro description in our own words", _our_filter_description),
     ("default/analyticstories.conf", "*", "searches"): ("a search listed once", _story_listed_twice),
+    ("default/analyticstories.conf", "*", "maintainers"): ("the pack author's company and e-mail from the settings",
+                                                           _settings_fill_the_author),
     ("default/savedsearches.conf", "*", "action.correlationsearch.detection_type"): (
         "ES's detection type written out (ebd)", _exactly("ebd", MISSING)),
     ("default/savedsearches.conf", "*", "alert.suppress"): ("alert suppression off, written out", _exactly("0", MISSING)),

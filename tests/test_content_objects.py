@@ -273,3 +273,16 @@ def test_a_baseline_naming_an_unknown_story_and_a_name_too_long_are_refused(pack
     write(pack, "baselines/seen.yml", BASELINE.replace("- WMI Abuse", "- No Such Story"))
     assert findings(pack) == ["baselines/seen.yml:11:5: tags.analytic_story[0]: story 'No Such Story' does not exist "
                               "(expected the name of a story in stories/)"]
+
+
+def test_a_story_by_the_packs_own_author_names_the_company_and_email_of_the_settings(pack):
+    settings = pack / "contentctl.yml"
+    settings.write_text(settings.read_text() + "  author_company: Example Corp\n  author_email: a@example.com\n")
+    conf = as_dict(parse_conf(render_app(load_valid_pack(pack)).files["default/analyticstories.conf"], "a"))
+    assert json.loads(conf["analytic_story://WMI Abuse"]["maintainers"]) == [
+        {"company": "Example Corp", "email": "a@example.com", "name": "Test Author"}]
+    story = pack / "stories" / "wmi_abuse.yml"
+    story.write_text(story.read_text().replace("author: Test Author", "author: Someone Else"))
+    conf = as_dict(parse_conf(render_app(load_valid_pack(pack)).files["default/analyticstories.conf"], "a"))
+    assert json.loads(conf["analytic_story://WMI Abuse"]["maintainers"]) == [
+        {"company": "no", "email": "-", "name": "Someone Else"}]

@@ -19,7 +19,7 @@ import jinja2
 from ..conf import ConfError, ConfWriter, as_dict, compare_conf, parse_conf
 from ..content.mappings import CIM_MACROS, DATA_MODELS, DETECTION_TYPE, PROVIDING_TECHNOLOGIES, severity
 from ..content.model import (
-    Deployment, Detection, Pack, Story, baseline_stanza_name, investigation_stanza_name, search_stanza_name,
+    AppSettings, Deployment, Detection, Pack, Story, baseline_stanza_name, investigation_stanza_name, search_stanza_name,
 )
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "app" / "templates"
@@ -241,12 +241,17 @@ AUTHOR_NAME = re.compile(r"[^,]+")
 AUTHOR_COMPANY = re.compile(r",\s?(.*)\Z")
 
 
-def maintainers(story: Story) -> list[dict]:
+def maintainers(app: AppSettings, story: Story) -> list[dict]:
     """``Name, Company`` as contentctl 4.4.1 splits a story's author (objects/story.py, author_name and
-    author_company: the text before the first comma and the text after it, else "no";
-    author_email is always "-")."""
+    author_company: the text before the first comma and the text after it, else "no"; author_email is
+    always "-"). Where the story's author is the pack's own author, contentctl.yml says more: its
+    company (when the story names none) and e-mail are used instead."""
     name, company = AUTHOR_NAME.match(story.author), AUTHOR_COMPANY.search(story.author)
-    return [{"company": company.group(1) if company else "no", "email": "-", "name": name.group(0) if name else "no"}]
+    entry = {"company": company.group(1) if company else "no", "email": "-", "name": name.group(0) if name else "no"}
+    if entry["name"].strip() == app.author:
+        entry["email"] = app.author_email or "-"
+        entry["company"] = entry["company"] if company else app.author_company or "no"
+    return [entry]
 
 
 def _model_mismatches(pack: Pack, parsed: dict[str, dict[str, dict[str, str]]]) -> list[str]:
