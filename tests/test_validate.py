@@ -144,6 +144,14 @@ def test_risk_score_must_follow_impact_and_confidence(pack_copy):
         for i, line in enumerate((50, 53))]
 
 
+def test_a_risk_score_off_impact_and_confidence_is_only_a_warning(pack_copy):
+    from detpack.content.validate import check_pack
+
+    edit(pack_copy, "  impact: 60", "  impact: 70")
+    assert [w.problem for w in check_pack(pack_copy).warnings] == [
+        "36 disagrees with impact x confidence / 100"] * 2
+
+
 def test_ids_and_names_unique_across_the_pack(pack_copy):
     copy = pack_copy / "detections/endpoint/script_execution_via_wmi_copy.yml"
     shutil.copy(pack_copy / DETECTION, copy)

@@ -172,11 +172,12 @@ def check_data_sources(d: Detection, index: PackIndex) -> Iterator[Finding]:
 
 
 DETECTION_CHECKS: tuple[DetectionCheck, ...] = (
-    check_stories, check_macros, check_lookups, check_name_length, check_risk_score, check_conf_safe, check_attack_data,
+    check_stories, check_macros, check_lookups, check_name_length, check_conf_safe, check_attack_data,
 )
 # Checks contentctl does not make: the pack still builds, the author learns what is wrong
 # (warnings; errors under --strict).
-ADVISORY_CHECKS: tuple[DetectionCheck, ...] = (check_filter_macro, check_tokens_and_objects, check_data_sources)
+ADVISORY_CHECKS: tuple[DetectionCheck, ...] = (check_filter_macro, check_tokens_and_objects, check_data_sources,
+                                              check_risk_score)
 
 
 def check_unique(pack: Pack) -> Iterator[Finding]:
