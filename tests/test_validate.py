@@ -167,7 +167,7 @@ def test_ids_and_names_unique_across_the_pack(pack_copy):
 def test_attack_data_files_must_exist(pack_copy):
     line = edit(pack_copy, "positive_sysmon.xml.log", "missing.xml.log")
     assert findings(pack_copy) == [f"{DETECTION}:{line}:5: tests[0].attack_data[0].data: file "
-                                   "'attack_data/script_execution_via_wmi/missing.xml.log' is missing "
+                                   "'attack_data/script_execution_via_wmi/missing.xml.log' does not exist or is not a regular file "
                                    "(expected a path relative to the content directory, or a URL)"]
 
 
@@ -290,10 +290,21 @@ def test_warnings_keep_exit_code_0_and_strict_makes_them_errors(pack_copy, capsy
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["warnings"][0]["field"] == "search"
 
 
-def test_attack_data_that_is_a_link_is_refused(pack_copy):
+def test_attack_data_may_link_to_a_dataset_but_not_to_a_device(pack_copy, tmp_path):
+    from detpack.content.validate import check_pack
+
     data = pack_copy / "attack_data/script_execution_via_wmi/positive_sysmon.xml.log"
+    (tmp_path / "dataset.log").write_bytes(data.read_bytes())
     data.unlink()
-    data.symlink_to("/etc/passwd")
+    data.symlink_to(tmp_path / "dataset.log")
+    assert check_pack(pack_copy).pack is not None
+    data.unlink()
+    data.symlink_to("/dev/zero")
     assert [f.split(": ", 2)[2] for f in findings(pack_copy)] == [
-        "file 'attack_data/script_execution_via_wmi/positive_sysmon.xml.log' is a symbolic link "
-        "(expected a path relative to the content directory, or a URL)"]
+        "file 'attack_data/script_execution_via_wmi/positive_sysmon.xml.log' does not exist or is not a regular "
+        "file (expected a path relative to the content directory, or a URL)"]
+
+
+def test_a_detection_names_at_least_one_product_as_contentctl_requires(pack_copy):
+    line = edit(pack_copy, "  product:\n", "  product: []\n  old_product:\n")
+    assert f"{DETECTION}:{line}:12: tags.product: has 0 items (expected at least 1)" in findings(pack_copy)

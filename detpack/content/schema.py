@@ -173,10 +173,12 @@ OBSERVABLE = Obj({"name": LINE, "type": LINE}, {"role": NAMES})
 SECURITY_DOMAIN = Enum("endpoint", "network", "threat", "identity", "access", "audit", "cloud")
 CVE = Str(CVE_PATTERN, "a CVE id like CVE-2021-44228", multiline=False)
 # A risk score written as 25.0 is still a whole number (security_content 4.42 has some).
+# contentctl 4.4.1 requires at least one product (objects/detection_tags.py, DetectionTags.product).
 TAGS = Obj(
-    {"analytic_story": List(LINE), "security_domain": SECURITY_DOMAIN, "asset_type": LINE},
+    {"analytic_story": List(LINE), "security_domain": SECURITY_DOMAIN, "asset_type": LINE,
+     "product": List(LINE, min_items=1)},
     {"mitre_attack_id": List(Str(ATTACK_ID_PATTERN, "an ATT&CK id like T1234 or T1234.001", multiline=False)),
-     "product": NAMES, "kill_chain_phases": NAMES, "nist": NAMES, "cis20": NAMES, "cve": List(CVE),
+     "kill_chain_phases": NAMES, "nist": NAMES, "cis20": NAMES, "cve": List(CVE),
      "required_fields": NAMES, "confidence": SCORE, "impact": SCORE, "risk_score": SCORE,
      "message": Str(min_len=0, multiline=False, expected="text on one line", allow_empty=True),
      "observable": List(OBSERVABLE), "atomic_guid": NAMES, "manual_test": TEXT, "group": NAMES,
