@@ -114,3 +114,9 @@ def test_an_integer_too_long_for_python_is_text_for_the_schema(pack_copy):
         load_valid_pack(pack_copy)
     assert [(f.location.line, f.field, f.problem) for f in error.value.findings] == [
         (text[:text.index("\nversion:") + 1].count("\n") + 1, "version", "is text")]
+
+
+def test_utf16_text_is_one_line_naming_its_position(tmp_path):
+    (tmp_path / "wide.yml").write_bytes("name: x\nid: y\n".encode("utf-16-le"))
+    assert refusal(tmp_path / "wide.yml") == ("file.yml:1:2: (file): character #x0000 is not allowed in YAML "
+                                              "(expected UTF-8 text (UTF-16 or binary?))")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+import yaml.reader
 from yaml.resolver import BaseResolver
 
 from ..errors import Finding, InvalidInput, Location, display_path
@@ -176,8 +177,14 @@ def load_yaml(path: Path, name: str = "") -> tuple[Any, Locations]:
         mark = exc.problem_mark or exc.context_mark
         where = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
         raise InvalidInput([Finding(where, "(yaml)", f"not valid YAML: {exc.problem or exc.context}")]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids, such as the NULs of UTF-16 text
+        before = text[:exc.position]
+        where = Location(name, before.count("\n") + 1, exc.position - before.rfind("\n"))
+        raise InvalidInput([Finding(where, "(file)", f"character #x{exc.character:04x} is not allowed in YAML",
+                                    "UTF-8 text (UTF-16 or binary?)")]) from None
     except yaml.YAMLError as exc:
-        raise InvalidInput([Finding(Location(name), "(yaml)", f"not valid YAML: {exc}")]) from None
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidInput([Finding(Location(name), "(yaml)", f"not valid YAML: {problem}")]) from None
     converter = _Converter(name)
     value = converter.convert(node) if node is not None else None
     if converter.duplicates:
