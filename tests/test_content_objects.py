@@ -286,3 +286,8 @@ def test_a_story_by_the_packs_own_author_names_the_company_and_email_of_the_sett
     conf = as_dict(parse_conf(render_app(load_valid_pack(pack)).files["default/analyticstories.conf"], "a"))
     assert json.loads(conf["analytic_story://WMI Abuse"]["maintainers"]) == [
         {"company": "no", "email": "-", "name": "Someone Else"}]
+
+
+def test_rba_enabled_must_be_true_or_false(pack):
+    write(pack, "deployments/ttp.yml", DEPLOYMENT.replace("enabled: true", "enabled: 'yes'"))
+    assert findings(pack) == ["deployments/ttp.yml:14:14: alert_action.rba.enabled: is text (expected true or false)"]

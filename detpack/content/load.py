@@ -370,7 +370,7 @@ def _deployment(path: Path, data: dict, locations: Locations) -> Deployment:
     if notable:
         notable = {"rule_title": notable["rule_title"], "rule_description": notable["rule_description"],
                    "nes_fields": _names(notable.get("nes_fields"))}
-    rba = (actions.get("rba") or {}).get("enabled") in (True, "true", "True")
+    rba = (actions.get("rba") or {}).get("enabled") is True
     return Deployment(data["type"], dict(data["scheduling"]), notable or None, rba, locations)
 
 

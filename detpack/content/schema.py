@@ -107,6 +107,14 @@ class Date(Schema):
             ctx.report(path, f"{value!r} is not a date", self.expected)
 
 
+class Bool(Schema):
+    expected = "true or false"
+
+    def check(self, value, path, ctx):
+        if not isinstance(value, bool):
+            ctx.report(path, f"is {_type_name(value)}", self.expected)
+
+
 class Anything(Schema):
     def check(self, value, path, ctx):
         pass
@@ -230,7 +238,7 @@ NOTABLE_ACTION = Obj({"rule_title": LINE, "rule_description": LINE}, {"nes_field
 DEPLOYMENT = Obj(
     {"name": NAME, "id": UUID, "date": Date(), "author": LINE, "description": TEXT,
      "type": Enum("TTP", "Anomaly", "Hunting", "Correlation", "Baseline"), "scheduling": SCHEDULING},
-    {"alert_action": Obj({}, {"notable": NOTABLE_ACTION, "rba": Obj({"enabled": Anything()})})},
+    {"alert_action": Obj({}, {"notable": NOTABLE_ACTION, "rba": Obj({"enabled": Bool()})})},
 )
 MACRO = Obj(
     {"name": Str(re.compile(r"[A-Za-z0-9_]+\Z"), "a macro name of letters, digits and _, at most 99",
