@@ -291,3 +291,11 @@ def test_a_story_by_the_packs_own_author_names_the_company_and_email_of_the_sett
 def test_rba_enabled_must_be_true_or_false(pack):
     write(pack, "deployments/ttp.yml", DEPLOYMENT.replace("enabled: true", "enabled: 'yes'"))
     assert findings(pack) == ["deployments/ttp.yml:14:14: alert_action.rba.enabled: is text (expected true or false)"]
+
+
+def test_a_notable_field_the_search_does_not_return_is_a_warning(pack):
+    from detpack.content.validate import check_pack
+
+    write(pack, "deployments/ttp.yml", DEPLOYMENT + "    nes_fields:\n    - user\n    - src_ip\n")
+    assert [w.problem for w in check_pack(pack).warnings] == [
+        "notable field 'src_ip' (nes_fields of the TTP deployment) is not a field the search returns"]

@@ -111,6 +111,11 @@ def check_tokens_and_objects(d: Detection, index: PackIndex) -> Iterator[Finding
         if obj.field not in fields:
             yield Finding(obj.location, obj.path, f"{obj.field!r} is not a field the search returns",
                           "one of " + ", ".join(sorted(fields)))
+    deployment = index.pack.deployments.get(d.type)
+    for name in (deployment.notable or {}).get("nes_fields", ()) if deployment else ():
+        if name not in fields:  # the notable event would carry an empty field
+            yield Finding(d.where("search"), "search", f"notable field {name!r} (nes_fields of the {d.type} "
+                          "deployment) is not a field the search returns", "one of " + ", ".join(sorted(fields)))
 
 
 def check_lookups(d: Detection, index: PackIndex) -> Iterator[Finding]:
