@@ -260,6 +260,7 @@ def test_older_schema_field_warnings_name_the_observable(tmp_path, monkeypatch):
 
 def test_hunting_and_correlation_detections_need_no_risk(pack_copy):
     edit(pack_copy, "type: TTP", "type: Hunting")
+    edit(pack_copy, "  - DE.CM\n", "  - DE.AE\n")  # what contentctl computes for a Hunting detection
     pack = load_valid_pack(pack_copy, strict=True)
     assert pack.deployments["Hunting"].rba is False and pack.deployments["Hunting"].notable is None
     assert pack.deployments["Correlation"].rba is False and pack.deployments["Correlation"].notable
@@ -308,3 +309,14 @@ def test_attack_data_may_link_to_a_dataset_but_not_to_a_device(pack_copy, tmp_pa
 def test_a_detection_names_at_least_one_product_as_contentctl_requires(pack_copy):
     line = edit(pack_copy, "  product:\n", "  product: []\n  old_product:\n")
     assert f"{DETECTION}:{line}:12: tags.product: has 0 items (expected at least 1)" in findings(pack_copy)
+
+
+def test_cis20_and_nist_are_computed_as_contentctl_does_and_a_different_yaml_value_is_a_warning(pack_copy):
+    from detpack.content.validate import check_pack
+
+    line = edit(pack_copy, "  - DE.CM\n", "  - PR.AC\n")
+    checked = check_pack(pack_copy)
+    assert checked.pack.detections[0].annotations.nist == ("DE.CM",)
+    assert [str(w) for w in checked.warnings] == [
+        f"{DETECTION}:{line}:3: tags.nist: ['PR.AC'] is ignored: the build computes ['DE.CM'], as contentctl does "
+        "(expected no value, or the computed one)"]

@@ -127,6 +127,7 @@ def _load_one(root: Path, path: Path, spec: schema.Schema, build, found: _Found,
         return None
     problems, warnings = schema.check(data, spec, locations)
     problems += _schema_variant_findings(data, locations) if spec is schema.DETECTION else []
+    warnings += _computed_tag_findings(data, locations) if spec is schema.DETECTION and not problems else []
     problems += _lookup_file_findings(root, path, data, locations) if spec is schema.LOOKUP else []
     problems += _placeholder_findings(data, locations) if spec is schema.DEPLOYMENT else []
     found.errors.extend(problems)
@@ -149,6 +150,24 @@ def _schema_variant_findings(data: Any, locations: Locations) -> list[Finding]:
             ctx.report("tags", "missing required key 'message'", "'rba' or the older tags.message/observable")
         if tags.get("observable") and "risk_score" not in tags and not {"confidence", "impact"} <= tags.keys():
             ctx.report("tags", "missing required key 'risk_score'", "a risk_score, or impact and confidence")
+    return ctx.findings
+
+
+def _computed_tags(data: dict) -> dict[str, tuple[str, ...]]:
+    """cis20 and nist as contentctl 4.4.1 computes them, whatever the YAML says (detection_tags.py
+    ``cis20`` from the security domain; detection_abstract.py ``addTags_nist`` from the type)."""
+    return {"cis20": (CIS20_BY_DOMAIN.get(data["tags"]["security_domain"], CIS20_DEFAULT),),
+            "nist": (NIST_BY_TYPE.get(data["type"], NIST_DEFAULT),)}
+
+
+def _computed_tag_findings(data: dict, locations: Locations) -> list[Finding]:
+    """A cis20 or nist list in the YAML that differs from the computed one is ignored: say so."""
+    ctx = schema.Context(locations)
+    for key, computed in _computed_tags(data).items():
+        given = data["tags"].get(key)
+        if given is not None and tuple(_names(given)) != computed:
+            ctx.report(f"tags.{key}", f"{given!r} is ignored: the build computes {list(computed)!r}, as contentctl does",
+                       "no value, or the computed one")
     return ctx.findings
 
 
@@ -255,8 +274,7 @@ def _detection(path: Path, data: dict, locations: Locations) -> Detection:
         asset_type=_text(tags["asset_type"]), required_fields=_names(tags.get("required_fields")),
         annotations=Annotations(
             mitre_attack=_names(tags.get("mitre_attack_id")), kill_chain_phases=_names(tags.get("kill_chain_phases")),
-            nist=_names(tags.get("nist")) or (NIST_BY_TYPE.get(data["type"], NIST_DEFAULT),),
-            cis20=_names(tags.get("cis20")) or (CIS20_BY_DOMAIN.get(domain, CIS20_DEFAULT),),
+            nist=_computed_tags(data)["nist"], cis20=_computed_tags(data)["cis20"],
             analytic_story=_names(tags["analytic_story"]), data_source=_names(data.get("data_source")),
             confidence=_whole(tags.get("confidence")), impact=_whole(tags.get("impact")), cve=_names(tags.get("cve")),
         ),
