@@ -16,6 +16,7 @@ import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.etree import ElementTree
 
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
@@ -118,9 +119,9 @@ ONLY_ONE_SIDE: dict[tuple[str, str | None], str] = {
     ("default/use_case_library.conf", None): "empty files of ESCU's own app template",
     ("default/content-version.conf", None): "ESCU's own version marker",
     ("default/distsearch.conf", None): "lookups replicate to indexers as Splunk's default has it",
-    ("default/es_investigations.conf", None): "response tasks as Investigation Workbench panels: not built yet",
-    ("default/workflow_actions.conf", None): "response tasks as Investigation Workbench panels: not built yet",
-    ("default/data/ui", None): "ESCU's own views and navigation; response task panels: not built yet",
+    ("default/data/ui", "default/data/ui/nav/default.xml"): "ESCU's own views and navigation",
+    ("default/data/ui", "default/data/ui/views/escu_summary.xml"): "ESCU's own views and navigation",
+    ("default/data/ui", "default/data/ui/views/feedback.xml"): "ESCU's own views and navigation",
     ("metadata/default.meta", "analyticstories"): "only what ES reads outside the app is exported",
     ("metadata/default.meta", "macros"): "only what ES reads outside the app is exported",
     ("metadata/default.meta", "lookups"): "only what ES reads outside the app is exported",
@@ -160,12 +161,19 @@ def _value(text: str | None):
     return text
 
 
+def _canonical(path: Path) -> str:
+    """An XML file as canonical XML (comments and formatting left out), so that escaping does not count."""
+    return ElementTree.canonicalize(path.read_text(encoding="utf-8"), strip_text=True)
+
+
 def conf_files(app_dir: Path) -> dict[str, dict[str, dict[str, str]]]:
-    """Every conf file under default/ (not default/data/) and metadata/default.meta, parsed."""
+    """Every conf file under default/ and metadata/default.meta, parsed; the XML files under
+    default/data/ui as one entry each, in canonical form."""
     paths = sorted(app_dir.glob("default/*.conf")) + sorted(app_dir.glob("metadata/*.meta"))
     files = {p.relative_to(app_dir).as_posix(): as_dict(parse_conf(p.read_text(encoding="utf-8"), str(p))) for p in paths}
     if (app_dir / "default" / "data" / "ui").is_dir():  # views, navigation, panels: compared as present or not
-        files["default/data/ui"] = {p.relative_to(app_dir).as_posix(): {} for p in (app_dir / "default/data/ui").rglob("*.xml")}
+        files["default/data/ui"] = {p.relative_to(app_dir).as_posix(): {"xml": _canonical(p)}
+                                    for p in (app_dir / "default/data/ui").rglob("*.xml")}
     return files
 
 

@@ -299,3 +299,46 @@ def test_a_notable_field_the_search_does_not_return_is_a_warning(pack):
     write(pack, "deployments/ttp.yml", DEPLOYMENT + "    nes_fields:\n    - user\n    - src_ip\n")
     assert [w.problem for w in check_pack(pack).warnings] == [
         "notable field 'src_ip' (nes_fields of the TTP deployment) is not a field the search returns"]
+
+
+INVESTIGATION = """name: Get Process History for Host
+id: 55555555-2222-4333-8444-555555555555
+version: 1
+date: '2024-01-01'
+author: Test Author
+type: Investigation
+description: Processes a host ran.
+search: '| tstats count from datamodel=Endpoint.Processes where Processes.dest=$dest$ by Processes.process_name'
+tags:
+  analytic_story:
+  - WMI Abuse
+"""
+
+
+def test_a_response_task_with_inputs_becomes_a_workbench_panel_with_a_field_menu_link(pack):
+    write(pack, "investigations/history.yml", INVESTIGATION)
+    write(pack, "investigations/users.yml", INVESTIGATION.replace("55555555", "66666666").replace(
+        "Get Process History for Host", "Get Logons/Processes").replace("$dest$", "$dest$ AND Processes.user=$user$"))
+    files = render_app(load_valid_pack(pack)).files
+    panels = as_dict(parse_conf(files["default/es_investigations.conf"], "e"))
+    history = panels["panel://workbench_panel_get_process_history_for_host___response_task"]
+    assert history["label"] == "Get Process History for Host" and history["disabled"] == "0"
+    assert json.loads(history["tokens"]) == {"dest": {
+        "valuePrefix": '"', "valueSuffix": '"', "delimiter": " OR dest=", "valueType": "primitive", "value": "asset",
+        "default": "null"}}
+    tokens = json.loads(panels["panel://workbench_panel_get_logons_processes___response_task"]["tokens"])
+    assert [(k, v["value"]) for k, v in tokens.items()] == [("dest", "asset"), ("user", "identity")]
+    actions = as_dict(parse_conf(files["default/workflow_actions.conf"], "w"))
+    assert list(actions) == ["workbench_panel_get_process_history_for_host___response_task"]  # one input only
+    assert actions["workbench_panel_get_process_history_for_host___response_task"]["link.uri"] == (
+        "/app/$@namespace$/ess_workbench_panel?type_asset=$@field_value$&panel=workbench_panel_get_process_history_"
+        "for_host___response_task&drilldown_field=$@field_name$&use_drilldown_time=true")
+    from xml.etree import ElementTree
+    panel = ElementTree.fromstring(files["default/data/ui/panels/workbench_panel_get_process_history_for_host___response_task.xml"])
+    assert panel.find("table/search/query").text == INVESTIGATION.split("search: '")[1].split("'\n")[0]
+
+
+def test_no_workbench_files_without_response_tasks_that_take_inputs(pack):
+    write(pack, "investigations/history.yml", INVESTIGATION.replace("$dest$", "x"))
+    files = render_app(load_valid_pack(pack)).files
+    assert not [p for p in files if "es_investigations" in p or "workflow_actions" in p or "panels" in p]

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
+import xml.sax.saxutils
 
 from ..conf import ConfError, ConfWriter, as_dict, compare_conf, parse_conf
 from ..content.mappings import CIM_MACROS, DATA_MODELS, DETECTION_TYPE, PROVIDING_TECHNOLOGIES, severity
 from ..content.model import (
-    AppSettings, Deployment, Detection, Pack, Story, baseline_stanza_name, investigation_stanza_name, search_stanza_name,
+    AppSettings, Deployment, Investigation, Detection, Pack, Story, baseline_stanza_name, investigation_stanza_name, search_stanza_name,
 )
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "app" / "templates"
@@ -34,6 +35,8 @@ CONF_FILES = {
     "default/server.conf": "server.conf.j2",
     "default/transforms.conf": "transforms.conf.j2",
     "default/collections.conf": "collections.conf.j2",
+    "default/es_investigations.conf": "es_investigations.conf.j2",
+    "default/workflow_actions.conf": "workflow_actions.conf.j2",
     "metadata/default.meta": "default.meta.j2",
 }
 TEXT_FILES = {"app.manifest": "app.manifest.j2", "README.md": "README.md.j2"}
@@ -134,6 +137,28 @@ def drilldowns(d: Detection) -> list[dict]:
              "latest_offset": x.latest_offset} for x in d.drilldowns]
 
 
+WORKBENCH_INPUT = re.compile(r"\$([^\s.]*)\$")
+# Workbench token type of an input field (contentctl 4.4.1 es_investigations_investigations.j2).
+WORKBENCH_VALUE_TYPES = {"user": "identity", "dest": "asset"}
+
+
+def workbench_inputs(task: Investigation) -> list[str]:
+    """The ``$field$`` inputs of a response task's search, in order (contentctl's Investigation.inputs)."""
+    return WORKBENCH_INPUT.findall(task.search)
+
+
+def panel_name(task: Investigation) -> str:
+    """``workbench_panel_<name>___response_task``, the name in lower case with ' ', '-', '.', '/' as '_'
+    (contentctl's Investigation.lowercase_name)."""
+    return f"workbench_panel_{re.sub(r'[ ./-]', '_', task.name).lower()}___response_task"
+
+
+def panel_tokens(task: Investigation) -> dict:
+    return {field: {"valuePrefix": '"', "valueSuffix": '"', "delimiter": f" OR {field}=", "valueType": "primitive",
+                    "value": WORKBENCH_VALUE_TYPES.get(field, "file"), "default": "null"}
+            for field in workbench_inputs(task)}
+
+
 def manifest(pack: Pack) -> dict:
     app = pack.app
     info = {
@@ -171,12 +196,14 @@ def _environment() -> jinja2.Environment:
     env.filters["json"] = _json
     env.filters["text"] = conf_text
     env.filters["url"] = url
+    env.filters["xml"] = xml.sax.saxutils.escape  # &, < and >: all that XML text needs
     env.globals.update(search_stanza_name=search_stanza_name, baseline_stanza_name=baseline_stanza_name,
                        investigation_stanza_name=investigation_stanza_name, annotations=annotations, metadata=metadata,
                        risk=risk, drilldowns=drilldowns, severity=severity, mappings=mappings,
                        data_models=data_models, providing_technologies=providing_technologies, fill=fill,
                        description=description, story_names=story_names, url=url, story_category=story_category, maintainers=maintainers,
-                       detection_type=lambda d: DETECTION_TYPE[d.type], cim_macros=CIM_MACROS, header=HEADER)
+                       detection_type=lambda d: DETECTION_TYPE[d.type], cim_macros=CIM_MACROS, header=HEADER,
+                       panel_name=panel_name, panel_tokens=panel_tokens, workbench_inputs=workbench_inputs)
     return env
 
 
@@ -196,8 +223,10 @@ class RenderedApp:
 
 def render_app(pack: Pack) -> RenderedApp:
     env = _environment()
+    workbench_tasks = [i for i in pack.investigations if workbench_inputs(i)]
     context = {"pack": pack, "build_number": build_number(pack.app.version), "manifest": manifest(pack),
-               "story_searches": _story_searches(pack), "deployment": lambda d: deployment(pack, d)}
+               "story_searches": _story_searches(pack), "deployment": lambda d: deployment(pack, d),
+               "workbench_tasks": workbench_tasks}
     files, parsed, problems = {}, {}, []
     for path, template in CONF_FILES.items():
         writer = ConfWriter()
@@ -209,6 +238,8 @@ def render_app(pack: Pack) -> RenderedApp:
         problems += compare_conf(parsed[path], as_dict(writer.stanzas), path)
     for path, template in TEXT_FILES.items():
         files[path] = _tidy(env.get_template(template).render(context))
+    for task in workbench_tasks:  # the panel each Workbench entry shows (contentctl: output/conf_output.py)
+        files[f"default/data/ui/panels/{panel_name(task)}.xml"] = env.get_template("workbench_panel.xml.j2").render(task=task)
     problems += _model_mismatches(pack, parsed)
     if problems:
         raise RenderError("\n".join(problems))
@@ -216,6 +247,10 @@ def render_app(pack: Pack) -> RenderedApp:
         del files["default/transforms.conf"]
     if not any(l.collection for l in pack.lookups):
         del files["default/collections.conf"]
+    if not workbench_tasks:
+        del files["default/es_investigations.conf"]
+    if not any(len(workbench_inputs(i)) == 1 for i in workbench_tasks):
+        del files["default/workflow_actions.conf"]
     return RenderedApp(files, {f"lookups/{l.filename}": l.file for l in pack.lookups if l.file}, parsed)
 
 
