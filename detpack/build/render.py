@@ -20,7 +20,8 @@ import xml.sax.saxutils
 from ..conf import ConfError, ConfWriter, as_dict, compare_conf, parse_conf
 from ..content.mappings import CIM_MACROS, DATA_MODELS, DETECTION_TYPE, PROVIDING_TECHNOLOGIES, severity
 from ..content.model import (
-    AppSettings, Deployment, Investigation, Detection, Pack, Story, baseline_stanza_name, investigation_stanza_name, search_stanza_name,
+    AppSettings, Deployment, Detection, Investigation, Pack, Story, baseline_stanza_name, investigation_stanza_name,
+    search_stanza_name,
 )
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "app" / "templates"
