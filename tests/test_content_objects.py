@@ -342,3 +342,10 @@ def test_no_workbench_files_without_response_tasks_that_take_inputs(pack):
     write(pack, "investigations/history.yml", INVESTIGATION.replace("$dest$", "x"))
     files = render_app(load_valid_pack(pack)).files
     assert not [p for p in files if "es_investigations" in p or "workflow_actions" in p or "panels" in p]
+
+
+def test_an_app_title_that_cannot_be_written_is_refused_at_validation(pack):
+    settings = pack / "contentctl.yml"
+    settings.write_text(settings.read_text().replace("title: Legacy schema pack", "title: 'Legacy schema pack \\'"))
+    assert findings(pack) == ["contentctl.yml:3:10: app.title: value ends with a backslash, which would join the next "
+                              "line (expected a value Splunk can read back)"]

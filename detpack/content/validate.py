@@ -202,6 +202,11 @@ def check_unique(pack: Pack) -> Iterator[Finding]:
 def _conf_bound(pack: Pack) -> Iterator[tuple[object, str, str, bool]]:
     """(locations, field path, value, names a stanza) of every value of the other object types that a
     conf file carries; detections are checked by check_conf_safe."""
+    app = pack.app
+    for key, value in (("app.title", app.label), ("app.description", app.description), ("app.author_name", app.author),
+                       ("app.author_company", app.author_company), ("app.prefix", app.prefix)):
+        if value:
+            yield app.locations, key, value, False
     for story in pack.stories:
         yield story.locations, "name", story.name, True
         yield from ((story.locations, key, getattr(story, key), False) for key in ("description", "narrative"))
@@ -226,8 +231,9 @@ def _conf_bound(pack: Pack) -> Iterator[tuple[object, str, str, bool]]:
 
 
 def check_conf_safe_objects(pack: Pack) -> Iterator[Finding]:
-    """What stories, baselines, response tasks, lookups, macros and deployments put in a conf file
-    must read back unchanged: no '[' or ']' in a stanza name, no final backslash, no control characters."""
+    """What the app settings, stories, baselines, response tasks, lookups, macros and deployments put
+    in a conf file must read back unchanged: no '[' or ']' in a stanza name, no final backslash, no
+    control characters."""
     for locations, path, value, is_name in _conf_bound(pack):
         try:
             check_value(str(value))
