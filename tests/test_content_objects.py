@@ -349,3 +349,16 @@ def test_an_app_title_that_cannot_be_written_is_refused_at_validation(pack):
     settings.write_text(settings.read_text().replace("title: Legacy schema pack", "title: 'Legacy schema pack \\'"))
     assert findings(pack) == ["contentctl.yml:3:10: app.title: value ends with a backslash, which would join the next "
                               "line (expected a value Splunk can read back)"]
+
+
+@pytest.mark.parametrize("old, new, problem", [
+    ("name: WMI Script Host Started", "name: WMI [Script] Host Started",
+     "detections/endpoint/wmi_script_host.yml:1:7: name: stanza name contains '[' or ']'"),
+    ("script in host $dest$", "script in host $dest$ \\",
+     "detections/endpoint/wmi_script_host.yml:21:12: tags.message: value ends with a backslash, which would join "
+     "the next line"),
+])
+def test_a_detection_name_or_risk_message_that_cannot_be_written_is_refused(pack, old, new, problem):
+    path = pack / DETECTION
+    path.write_text(path.read_text().replace(old, new))
+    assert problem + " (expected a value Splunk can read back)" in findings(pack)

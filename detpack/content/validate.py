@@ -146,10 +146,13 @@ def check_risk_score(d: Detection, index: PackIndex) -> Iterator[Finding]:
 
 def check_conf_safe(d: Detection, index: PackIndex) -> Iterator[Finding]:
     values = {"name": d.name, "description": d.description, "search": d.search,
-              "how_to_implement": d.how_to_implement, "known_false_positives": d.known_false_positives}
+              "how_to_implement": d.how_to_implement, "known_false_positives": d.known_false_positives,
+              "rba.message" if "rba" in d.locations else "tags.message": d.risk_message}
     for path, value in values.items():
         try:
             check_value(value)
+            if path == "name":
+                check_stanza_name(value)
         except ConfValueError as exc:
             yield Finding(d.where(path), path, str(exc), "a value Splunk can read back")
 
