@@ -55,25 +55,39 @@ def report_warnings(warnings, as_json: bool) -> None:
         print(f"{len(warnings)} warning(s); --strict makes them errors", file=sys.stderr)
 
 
+def report_notes(notes, as_json: bool) -> None:
+    """Drilldowns the offline parser cannot check: one line per construct, with a count and the first
+    place it occurs (``--json`` lists every one); never an error, not even with ``--strict``."""
+    if as_json or not notes:
+        return
+    by_problem: dict[str, list] = {}
+    for note in notes:
+        by_problem.setdefault(note.problem, []).append(note)
+    for problem, found in sorted(by_problem.items(), key=lambda item: -len(item[1])):
+        print(f"note: {len(found)} drilldown(s) {problem} (first: {found[0].location})", file=sys.stderr)
+
+
 # --- handlers: each imports its stage when it runs ----------------------------------------
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     import json
 
-    from .content.validate import check_pack
+    from .build.drilldowns import check_with_drilldowns
     from .errors import EXIT_OK, InvalidInput
 
     try:
-        checked = check_pack(args.content, args.strict)
+        checked = check_with_drilldowns(args.content, args.strict)
     except InvalidInput as error:
         return report_invalid(error, args.json)
     pack = checked.pack
     report_warnings(checked.warnings, args.json)
+    report_notes(checked.notes, args.json)
     if args.spl:
         return validate_spl(pack, args.json)
     summary = {"ok": True, "detections": len(pack.detections), "stories": len(pack.stories), "macros": len(pack.macros)}
-    print(json.dumps(summary | {"findings": [], "warnings": [f.as_dict() for f in checked.warnings]}) if args.json else
+    print(json.dumps(summary | {"findings": [], "warnings": [f.as_dict() for f in checked.warnings],
+                                "notes": [f.as_dict() for f in checked.notes]}) if args.json else
           f"valid: {summary['detections']} detection(s), {summary['stories']} story(ies), {summary['macros']} macro(s)")
     return EXIT_OK
 
@@ -124,9 +138,11 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"build failed: {error}", file=sys.stderr)
         return EXIT_CHECKS_FAILED
     report_warnings(result.warnings, args.json)
+    report_notes(result.notes, args.json)
     if args.json:
         print(json.dumps({"ok": True, "app_dir": str(result.app_dir), "package": str(result.package),
-                          "warnings": [f.as_dict() for f in result.warnings]}))
+                          "warnings": [f.as_dict() for f in result.warnings],
+                          "notes": [f.as_dict() for f in result.notes]}))
     else:
         print(f"built {len(result.pack.detections)} detection(s) into {result.app_dir}")
         print(f"package {result.package}")

@@ -97,3 +97,21 @@ def test_usage_errors_exit_2():
     with pytest.raises(SystemExit) as exit:
         main(["build", "--no-such-flag"])
     assert exit.value.code == 2
+
+
+def test_a_package_that_fails_its_checks_keeps_the_previous_app_folder(pack_copy, tmp_path, monkeypatch):
+    from detpack.build import app
+    from detpack.build.package import PackageError
+
+    out = tmp_path / "out"
+    assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 0
+    before = sha256(out / "DA-ESS-DetPack" / "default" / "savedsearches.conf")
+    (pack_copy / DETECTION).write_text((pack_copy / DETECTION).read_text().replace("version: 4", "version: 5"))
+
+    def refuse(app_dir, *args, **kwargs):
+        raise PackageError(f"{app_dir}/x.txt: not in the package allow-list")
+
+    monkeypatch.setattr(app, "build_spl", refuse)
+    assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 1
+    assert sha256(out / "DA-ESS-DetPack" / "default" / "savedsearches.conf") == before
+    assert sorted(p.name for p in out.iterdir()) == ["DA-ESS-DetPack", "DA-ESS-DetPack-1.0.0.spl"]

@@ -19,10 +19,6 @@ from detpack.build.app import build_app
 from conftest import PROJECT_ROOT
 
 CORPUS = PROJECT_ROOT.parent / "shared" / "corpora" / "security_content-4.42.0.tar.gz"
-# Lookups contentctl generates itself rather than reads from the pack.
-CONTENTCTL_OWN = {"transforms.conf": ["data_sources", "mitre_enrichment"]}
-
-
 @pytest.fixture(scope="module")
 def corpus_build(tmp_path_factory):
     if not CORPUS.is_file():
@@ -47,32 +43,72 @@ def test_every_key_contentctl_writes_has_its_value(contentctl_output, corpus_bui
     listing = "\n".join(str(d) for d in result.differences)
     by_key = ", ".join(f"{file} {key}: {count}" for (file, key), count in result.by_key().most_common())
     assert not result.differences, f"{len(result.differences)} difference(s) ({by_key}):\n{listing}"
-    assert {f: s for f, s in result.only_theirs.items() if s} == CONTENTCTL_OWN
-    assert result.shared["savedsearches.conf"] >= 1711 + 56  # every detection and baseline
+    assert result.shared["default/savedsearches.conf"] >= 1711 + 56  # every detection and baseline
+    assert result.shared["default/collections.conf"] == 24
 
 
-def conf_app(root: Path, savedsearches: str, macros: str = "") -> Path:
+def conf_app(root: Path, savedsearches: str, macros: str = "", **files: str) -> Path:
     (root / "default").mkdir(parents=True)
     (root / "default" / "savedsearches.conf").write_text(savedsearches)
     (root / "default" / "macros.conf").write_text(macros)
+    for name, text in files.items():
+        path = root / name.replace("__", "/").replace("_conf", ".conf").replace("_meta", ".meta")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
     return root
 
 
-def test_the_comparison_reports_a_changed_or_missing_key(tmp_path):
-    ours = conf_app(tmp_path / "ours", "[A]\nsearch = x\nannotations = {\"b\": [1], \"a\": 2}\n[B]\nsearch = y\n")
+def found(result) -> list[tuple]:
+    return [(d.file, d.stanza, d.key, d.ours, d.theirs) for d in result.differences]
+
+
+def test_the_comparison_reports_a_changed_missing_or_extra_key(tmp_path):
+    ours = conf_app(tmp_path / "ours", "[A]\nsearch = x\nannotations = {\"b\": [1], \"a\": 2}\naction.email.to = a@b\n"
+                                       "[B]\nsearch = y\n")
     theirs = conf_app(tmp_path / "theirs", "[A]\nsearch = y\nannotations = {\"a\": 2, \"b\": [1]}\nextra = 1\n"
                                            "[C]\nsearch = z\n")
-    result = compare(ours, theirs)
-    assert [(d.stanza, d.key, d.ours, d.theirs) for d in result.differences] == [
-        ("A", "search", "x", "y"), ("A", "extra", None, "1")]
-    assert result.only_theirs["savedsearches.conf"] == ["C"] and result.shared["savedsearches.conf"] == 1
+    assert found(compare(ours, theirs)) == [
+        ("default/savedsearches.conf", "B", None, "(stanza)", None),
+        ("default/savedsearches.conf", "C", None, None, "(stanza)"),
+        ("default/savedsearches.conf", "A", "action.email.to", "a@b", None),
+        ("default/savedsearches.conf", "A", "extra", None, "1"),
+        ("default/savedsearches.conf", "A", "search", "x", "y")]
+
+
+def test_every_conf_file_and_the_metadata_are_compared(tmp_path):
+    ours = conf_app(tmp_path / "ours", "", default__alert_actions_conf="[w]\nlabel = x\n",
+                    metadata__default_meta="[]\nexport = none\n")
+    theirs = conf_app(tmp_path / "theirs", "", metadata__default_meta="[]\nexport = everything\n")
+    assert found(compare(ours, theirs)) == [
+        ("default/alert_actions.conf", None, None, "(file)", None),
+        ("metadata/default.meta", "", "export", "none", "everything")]
 
 
 def test_a_deliberate_difference_is_only_that_difference(tmp_path):
-    reason, _ = DELIBERATE[("savedsearches.conf", "description")]
+    reason, _ = DELIBERATE[("default/savedsearches.conf", "*", "description")]
     ours = conf_app(tmp_path / "ours", "[A]\ndescription = DEPRECATED: no longer maintained. Text.\n"
                                        "[B]\ndescription = DEPRECATED: no longer maintained. Other text.\n")
     theirs = conf_app(tmp_path / "theirs", "[A]\ndescription = Their notice. Text.\n[B]\ndescription = Their notice. Text.\n")
     result = compare(ours, theirs)
     assert result.deliberate == {reason: 1}
     assert [d.stanza for d in result.differences] == ["B"]
+
+
+def test_a_cut_description_is_not_a_status_notice(tmp_path):
+    ours = conf_app(tmp_path / "ours", "[A]\ndescription = DEPRECATED: no longer maintained. Whole text.\n"
+                                       "[B]\ndescription = DEPRECATED: no longer maintained. text.\n"
+                                       "[C]\ndescription = DEPRECATED: no longer maintained. xt.\n")
+    theirs = conf_app(tmp_path / "theirs", "[A]\ndescription = Notice. Whole text.\n[B]\ndescription = Notice. Other text.\n"
+                                           "[C]\ndescription = Notice. Other text.\n")
+    # B: the words before its end are not the notice every other stanza has; C: not even whole words
+    assert [(d.stanza, d.key) for d in compare(ours, theirs).differences] == [("C", "description"), ("*", "description")]
+
+
+def test_only_a_filter_macro_of_one_of_our_detections_may_have_our_description(tmp_path):
+    searches = "[P - Found Things - Rule]\nsearch = x\n"
+    ours = conf_app(tmp_path / "ours", searches, "[found_things_filter]\ndescription = Update this macro in "
+                    "local/macros.conf to filter out false positives of Found Things.\n[other]\ndescription = "
+                    "Update this macro in local/macros.conf to filter out false positives of Nothing.\n")
+    theirs = conf_app(tmp_path / "theirs", searches, "[found_things_filter]\ndescription = Theirs.\n"
+                      "[other]\ndescription = A real macro.\n")
+    assert [d.stanza for d in compare(ours, theirs).differences] == ["other"]

@@ -62,4 +62,26 @@ def test_fields_that_cannot_be_known_are_not_guessed(search):
 
 
 def test_raw_event_searches_have_unknown_fields():
-    assert returned_fields("search index=main EventCode=1 | table host") is None
+    assert returned_fields("search index=main EventCode=1 | eval host=lower(host)") is None
+    assert returned_fields("search index=main | table host*") is None
+    assert returned_fields("search index=main | fields - _raw") is None
+
+
+# Real problems once missed because the field set was unknown, or a command's new field not seen.
+@pytest.mark.parametrize("search, fields", [
+    ("search index=main | table host user", {"host", "user"}),
+    ("search index=main | fields + host, user", {"host", "user"}),
+    ("| stats values(*) as * by user | table user dest", {"user", "dest"}),
+    ("| stats values(*) as * by user | top limit=5 user", {"user", "count", "percent"}),
+    ("| stats count by dest | table dest", {"dest"}),
+    ("| stats count by dest | fillnull value=unknown user", {"count", "dest", "user"}),
+    ("| stats count by dest | fillnull value=0", {"count", "dest"}),
+    ("| stats min(_time) as t by dest | convert timeformat=\"%Y\" ctime(t) as firstTime", {"t", "dest", "firstTime"}),
+    ("| stats min(_time) as t by dest | convert ctime(t)", {"t", "dest"}),
+])
+def test_the_field_set_is_known_again_or_grows(search, fields):
+    assert returned_fields(search) == fields
+
+
+def test_appendpipe_makes_the_fields_unknown():
+    assert returned_fields("| stats count by a | appendpipe [stats count as total]") is None

@@ -1,6 +1,7 @@
 """Content from pull requests: alias bombs, deep nesting and huge files are refused in one line, nothing written."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -9,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from detpack.build.app import build_app
-from detpack.content.source import MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES, load_yaml
+from detpack.content.source import MAX_DEPTH, MAX_FILE_BYTES, MAX_TEXT_CHARS, MAX_VALUES, load_yaml
+from detpack.content.validate import load_valid_pack
 from detpack.errors import InvalidInput
 
 from conftest import PROJECT_ROOT
@@ -95,3 +97,26 @@ def test_validate_refuses_an_alias_bomb_within_a_memory_limit(pack_copy):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
     assert "detections/endpoint/bomb.yml:" in done.stderr and "(aliases?)" in done.stderr
+
+
+def test_an_alias_of_one_long_text_is_refused_by_the_characters_it_expands_to(tmp_path):
+    long_text = "x" * 400_000
+    (tmp_path / "wide.yml").write_text(f"name: n\ntags:\n  product:\n  - &big {long_text}\n" + "  - *big\n" * 1500)
+    assert refusal(tmp_path / "wide.yml") == (f"file.yml:2:1: (yaml): tags.product: expands to more than {MAX_TEXT_CHARS} "
+                                              "characters of text (aliases?) (expected a file without alias bombs)")
+
+
+def test_an_integer_too_long_for_python_is_text_for_the_schema(pack_copy):
+    path = pack_copy / DETECTION
+    text = path.read_text()
+    path.write_text(re.sub(r"(?m)^version: \d+", "version: " + "9" * 5000, text))
+    with pytest.raises(InvalidInput) as error:
+        load_valid_pack(pack_copy)
+    assert [(f.location.line, f.field, f.problem) for f in error.value.findings] == [
+        (text[:text.index("\nversion:") + 1].count("\n") + 1, "version", "is text")]
+
+
+def test_utf16_text_is_one_line_naming_its_position(tmp_path):
+    (tmp_path / "wide.yml").write_bytes("name: x\nid: y\n".encode("utf-16-le"))
+    assert refusal(tmp_path / "wide.yml") == ("file.yml:1:2: (file): character #x0000 is not allowed in YAML "
+                                              "(expected UTF-8 text (UTF-16 or binary?))")

@@ -160,7 +160,7 @@ def test_a_lookup_whose_file_is_missing_is_an_error(tmp_path):
     with pytest.raises(InvalidInput) as error:
         load_valid_pack(root)
     assert [str(f).split(": ", 1)[1] for f in error.value.findings] == [
-        "filename: file 'gone.csv' does not exist (expected a file beside the lookup's YAML)"]
+        "filename: file 'gone.csv' is missing (expected a regular file beside the lookup's YAML)"]
 
 
 def test_the_package_carries_the_lookup_files(tmp_path):

@@ -144,6 +144,14 @@ def test_risk_score_must_follow_impact_and_confidence(pack_copy):
         for i, line in enumerate((50, 53))]
 
 
+def test_a_risk_score_off_impact_and_confidence_is_only_a_warning(pack_copy):
+    from detpack.content.validate import check_pack
+
+    edit(pack_copy, "  impact: 60", "  impact: 70")
+    assert [w.problem for w in check_pack(pack_copy).warnings] == [
+        "36 disagrees with impact x confidence / 100"] * 2
+
+
 def test_ids_and_names_unique_across_the_pack(pack_copy):
     copy = pack_copy / "detections/endpoint/script_execution_via_wmi_copy.yml"
     shutil.copy(pack_copy / DETECTION, copy)
@@ -159,7 +167,7 @@ def test_ids_and_names_unique_across_the_pack(pack_copy):
 def test_attack_data_files_must_exist(pack_copy):
     line = edit(pack_copy, "positive_sysmon.xml.log", "missing.xml.log")
     assert findings(pack_copy) == [f"{DETECTION}:{line}:5: tests[0].attack_data[0].data: file "
-                                   "'attack_data/script_execution_via_wmi/missing.xml.log' does not exist "
+                                   "'attack_data/script_execution_via_wmi/missing.xml.log' does not exist or is not a regular file "
                                    "(expected a path relative to the content directory, or a URL)"]
 
 
@@ -252,6 +260,7 @@ def test_older_schema_field_warnings_name_the_observable(tmp_path, monkeypatch):
 
 def test_hunting_and_correlation_detections_need_no_risk(pack_copy):
     edit(pack_copy, "type: TTP", "type: Hunting")
+    edit(pack_copy, "  - DE.CM\n", "  - DE.AE\n")  # what contentctl computes for a Hunting detection
     pack = load_valid_pack(pack_copy, strict=True)
     assert pack.deployments["Hunting"].rba is False and pack.deployments["Hunting"].notable is None
     assert pack.deployments["Correlation"].rba is False and pack.deployments["Correlation"].notable
@@ -280,3 +289,34 @@ def test_warnings_keep_exit_code_0_and_strict_makes_them_errors(pack_copy, capsy
     assert not (pack_copy / "out").exists()
     assert main(["validate", "--content", str(pack_copy), "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["warnings"][0]["field"] == "search"
+
+
+def test_attack_data_may_link_to_a_dataset_but_not_to_a_device(pack_copy, tmp_path):
+    from detpack.content.validate import check_pack
+
+    data = pack_copy / "attack_data/script_execution_via_wmi/positive_sysmon.xml.log"
+    (tmp_path / "dataset.log").write_bytes(data.read_bytes())
+    data.unlink()
+    data.symlink_to(tmp_path / "dataset.log")
+    assert check_pack(pack_copy).pack is not None
+    data.unlink()
+    data.symlink_to("/dev/zero")
+    assert [f.split(": ", 2)[2] for f in findings(pack_copy)] == [
+        "file 'attack_data/script_execution_via_wmi/positive_sysmon.xml.log' does not exist or is not a regular "
+        "file (expected a path relative to the content directory, or a URL)"]
+
+
+def test_a_detection_names_at_least_one_product_as_contentctl_requires(pack_copy):
+    line = edit(pack_copy, "  product:\n", "  product: []\n  old_product:\n")
+    assert f"{DETECTION}:{line}:12: tags.product: has 0 items (expected at least 1)" in findings(pack_copy)
+
+
+def test_cis20_and_nist_are_computed_as_contentctl_does_and_a_different_yaml_value_is_a_warning(pack_copy):
+    from detpack.content.validate import check_pack
+
+    line = edit(pack_copy, "  - DE.CM\n", "  - PR.AC\n")
+    checked = check_pack(pack_copy)
+    assert checked.pack.detections[0].annotations.nist == ("DE.CM",)
+    assert [str(w) for w in checked.warnings] == [
+        f"{DETECTION}:{line}:3: tags.nist: ['PR.AC'] is ignored: the build computes ['DE.CM'], as contentctl does "
+        "(expected no value, or the computed one)"]

@@ -1,8 +1,8 @@
 """The build: content directory -> validated model -> rendered app -> .spl package.
 
 Nothing is written unless every check passed. The app folder is written to a
-temporary folder beside its destination and swapped in; the package is
-written atomically by ``detpack.package``. The rendered ``default/``,
+temporary folder beside its destination, packaged from there (the package is
+written atomically by ``detpack.package``) and only then swapped in. The rendered ``default/``,
 ``metadata/`` and ``app.manifest`` are also kept in the content directory,
 where they are committed so that reviews show what ships; ``stale_files``
 compares them with a fresh rendering.
@@ -19,8 +19,8 @@ from ..content.model import Pack
 from .package import build_spl
 from .render import RenderedApp, render_app
 from ..content.validate import check_pack
-from ..errors import Finding, InvalidInput
-from .drilldowns import drilldown_findings
+from ..errors import Finding
+from .drilldowns import check_with_drilldowns
 
 COMMITTED_DIRS = ("default/", "metadata/")
 COMMITTED_FILES = ("app.manifest",)
@@ -33,28 +33,34 @@ class BuildResult:
     package: Path
     files: dict[str, str]
     warnings: list[Finding] = field(default_factory=list)
+    notes: list[Finding] = field(default_factory=list)
 
 
-def checked_render(content_dir: Path, strict: bool = False) -> tuple[Pack, RenderedApp, list[Finding]]:
-    """Validate and render; the shipped drilldowns are checked as warnings (errors when strict)."""
-    checked = check_pack(content_dir, strict)
-    rendered = render_app(checked.pack)
-    drilldowns = drilldown_findings(checked.pack, rendered)
-    if strict and drilldowns:
-        raise InvalidInput(drilldowns)
-    return checked.pack, rendered, sorted(checked.warnings + drilldowns)
+def checked_render(content_dir: Path, strict: bool = False) -> tuple[Pack, RenderedApp, list[Finding], list[Finding]]:
+    """Validate (the shipped drilldowns included, as ``validate`` does) and render: the pack, the
+    rendered app, the warnings and the notes (drilldowns the offline parser cannot check)."""
+    checked = check_with_drilldowns(content_dir, strict)
+    return checked.pack, render_app(checked.pack), checked.warnings, checked.notes
 
 
 def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = True, strict: bool = False) -> BuildResult:
-    pack, rendered, warnings = checked_render(content_dir, strict)
+    pack, rendered, warnings, notes = checked_render(content_dir, strict)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    app_dir = write_tree(output_dir / pack.app.app_id, rendered.files, rendered.copies)
-    package = build_spl(app_dir, output_dir, app_id=pack.app.app_id, version=pack.app.version)
+    # The app folder is packaged while still staged, so a package that fails its checks
+    # leaves the previous app folder and package in place.
+    app_dir = output_dir / pack.app.app_id
+    staging = stage_tree(app_dir, rendered.files, rendered.copies)
+    try:
+        package = build_spl(staging, output_dir, app_id=pack.app.app_id, version=pack.app.version)
+        swap_in(staging, app_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     if sync_committed:
         for path, text in committed_files(rendered).items():
             write_atomically(pack.root / path, text)
-    return BuildResult(pack, app_dir, package, rendered.files, warnings)
+    return BuildResult(pack, app_dir, package, rendered.files, warnings, notes)
 
 
 def committed_files(rendered: RenderedApp) -> dict[str, str]:
@@ -81,8 +87,8 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def write_tree(destination: Path, files: dict[str, str], copies: dict[str, Path] | None = None) -> Path:
-    """Write ``files`` (and copy ``copies``) as a fresh folder at ``destination``, replacing it whole."""
+def stage_tree(destination: Path, files: dict[str, str], copies: dict[str, Path] | None = None) -> Path:
+    """Write ``files`` (and copy ``copies``) into a fresh hidden folder beside ``destination``."""
     staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}."))
     try:
         for relative, text in files.items():
@@ -92,14 +98,18 @@ def write_tree(destination: Path, files: dict[str, str], copies: dict[str, Path]
         for relative, source in (copies or {}).items():
             target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
+            shutil.copyfile(source, target, follow_symlinks=False)
         staging.chmod(0o755)
-        old = destination.with_name(f".{destination.name}.old")
-        if destination.exists():
-            destination.rename(old)
-        staging.rename(destination)
-        shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return destination
+    return staging
+
+
+def swap_in(staging: Path, destination: Path) -> None:
+    """Replace ``destination`` whole by the staged folder."""
+    old = destination.with_name(f".{destination.name}.old")
+    if destination.exists():
+        destination.rename(old)
+    staging.rename(destination)
+    shutil.rmtree(old, ignore_errors=True)

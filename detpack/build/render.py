@@ -15,10 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
+import xml.sax.saxutils
 
 from ..conf import ConfError, ConfWriter, as_dict, compare_conf, parse_conf
 from ..content.mappings import CIM_MACROS, DATA_MODELS, DETECTION_TYPE, PROVIDING_TECHNOLOGIES, severity
-from ..content.model import AppSettings, Baseline, Deployment, Investigation, Detection, Pack, Story
+from ..content.model import (
+    AppSettings, Deployment, Detection, Investigation, Pack, Story, baseline_stanza_name, investigation_stanza_name,
+    search_stanza_name,
+)
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "app" / "templates"
 HEADER = "# Generated from the pack's YAML. Do not edit: change the YAML and rebuild.\n# Tune searches in local/, which survives upgrades of this app."
@@ -31,6 +35,9 @@ CONF_FILES = {
     "default/analyticstories.conf": "analyticstories.conf.j2",
     "default/server.conf": "server.conf.j2",
     "default/transforms.conf": "transforms.conf.j2",
+    "default/collections.conf": "collections.conf.j2",
+    "default/es_investigations.conf": "es_investigations.conf.j2",
+    "default/workflow_actions.conf": "workflow_actions.conf.j2",
     "metadata/default.meta": "default.meta.j2",
 }
 TEXT_FILES = {"app.manifest": "app.manifest.j2", "README.md": "README.md.j2"}
@@ -38,18 +45,6 @@ TEXT_FILES = {"app.manifest": "app.manifest.j2", "README.md": "README.md.j2"}
 
 class RenderError(Exception):
     """The rendered files do not say what the model says."""
-
-
-def search_stanza_name(app: AppSettings, detection: Detection) -> str:
-    return f"{app.prefix} - {detection.name} - Rule"
-
-
-def baseline_stanza_name(app: AppSettings, baseline: Baseline) -> str:
-    return f"{app.prefix} - {baseline.name}"
-
-
-def investigation_stanza_name(app: AppSettings, investigation: Investigation) -> str:
-    return f"{app.prefix} - {investigation.name} - Response Task"
 
 
 def mappings(d: Detection) -> dict:
@@ -106,8 +101,9 @@ PLACEHOLDER = re.compile(r"%([^%]*)%")
 
 
 def fill(text: str, d: Detection) -> str:
-    """``%name%``-style placeholders of a deployment's notable settings, from the detection's fields."""
-    return PLACEHOLDER.sub(lambda m: str(getattr(d, m.group(1))) if hasattr(d, m.group(1)) else m.group(0), text)
+    """``%name%``-style placeholders of a deployment's notable settings, from the detection's fields
+    (loading admits only mappings.NOTABLE_PLACEHOLDERS)."""
+    return PLACEHOLDER.sub(lambda m: str(getattr(d, m.group(1))), text)
 
 
 # Our own short notice in front of the description of content that is not production-ready.
@@ -137,19 +133,31 @@ def risk(d: Detection) -> list[dict]:
     return [entry for _, entry in sorted(objects + threats, key=lambda pair: pair[0])]
 
 
-# ES runs a drilldown's search as written (after $field$ tokens), so the build puts the detection's
-# own search in place of this placeholder, as contentctl does (objects/drilldown.py,
-# perform_search_substitutions; ../shared/docs/splunkd-behaviour.md, fact 22).
-ORIGINAL_SEARCH_PLACEHOLDER = "%original_detection_search%"
-
-
-def drilldown_search(d: Detection, search: str) -> str:
-    return search.replace(ORIGINAL_SEARCH_PLACEHOLDER, d.search)
-
-
 def drilldowns(d: Detection) -> list[dict]:
-    return [{"name": x.name, "search": drilldown_search(d, x.search), "earliest_offset": x.earliest_offset,
+    return [{"name": x.name, "search": d.drilldown_search(x.search), "earliest_offset": x.earliest_offset,
              "latest_offset": x.latest_offset} for x in d.drilldowns]
+
+
+WORKBENCH_INPUT = re.compile(r"\$([^\s.]*)\$")
+# Workbench token type of an input field (contentctl 4.4.1 es_investigations_investigations.j2).
+WORKBENCH_VALUE_TYPES = {"user": "identity", "dest": "asset"}
+
+
+def workbench_inputs(task: Investigation) -> list[str]:
+    """The ``$field$`` inputs of a response task's search, in order (contentctl's Investigation.inputs)."""
+    return WORKBENCH_INPUT.findall(task.search)
+
+
+def panel_name(task: Investigation) -> str:
+    """``workbench_panel_<name>___response_task``, the name in lower case with ' ', '-', '.', '/' as '_'
+    (contentctl's Investigation.lowercase_name)."""
+    return f"workbench_panel_{re.sub(r'[ ./-]', '_', task.name).lower()}___response_task"
+
+
+def panel_tokens(task: Investigation) -> dict:
+    return {field: {"valuePrefix": '"', "valueSuffix": '"', "delimiter": f" OR {field}=", "valueType": "primitive",
+                    "value": WORKBENCH_VALUE_TYPES.get(field, "file"), "default": "null"}
+            for field in workbench_inputs(task)}
 
 
 def manifest(pack: Pack) -> dict:
@@ -189,12 +197,14 @@ def _environment() -> jinja2.Environment:
     env.filters["json"] = _json
     env.filters["text"] = conf_text
     env.filters["url"] = url
+    env.filters["xml"] = xml.sax.saxutils.escape  # &, < and >: all that XML text needs
     env.globals.update(search_stanza_name=search_stanza_name, baseline_stanza_name=baseline_stanza_name,
                        investigation_stanza_name=investigation_stanza_name, annotations=annotations, metadata=metadata,
                        risk=risk, drilldowns=drilldowns, severity=severity, mappings=mappings,
                        data_models=data_models, providing_technologies=providing_technologies, fill=fill,
                        description=description, story_names=story_names, url=url, story_category=story_category, maintainers=maintainers,
-                       detection_type=lambda d: DETECTION_TYPE[d.type], cim_macros=CIM_MACROS, header=HEADER)
+                       detection_type=lambda d: DETECTION_TYPE[d.type], cim_macros=CIM_MACROS, header=HEADER,
+                       panel_name=panel_name, panel_tokens=panel_tokens, workbench_inputs=workbench_inputs)
     return env
 
 
@@ -214,8 +224,10 @@ class RenderedApp:
 
 def render_app(pack: Pack) -> RenderedApp:
     env = _environment()
+    workbench_tasks = [i for i in pack.investigations if workbench_inputs(i)]
     context = {"pack": pack, "build_number": build_number(pack.app.version), "manifest": manifest(pack),
-               "story_searches": _story_searches(pack), "deployment": lambda d: deployment(pack, d)}
+               "story_searches": _story_searches(pack), "deployment": lambda d: deployment(pack, d),
+               "workbench_tasks": workbench_tasks}
     files, parsed, problems = {}, {}, []
     for path, template in CONF_FILES.items():
         writer = ConfWriter()
@@ -227,11 +239,19 @@ def render_app(pack: Pack) -> RenderedApp:
         problems += compare_conf(parsed[path], as_dict(writer.stanzas), path)
     for path, template in TEXT_FILES.items():
         files[path] = _tidy(env.get_template(template).render(context))
+    for task in workbench_tasks:  # the panel each Workbench entry shows (contentctl: output/conf_output.py)
+        files[f"default/data/ui/panels/{panel_name(task)}.xml"] = env.get_template("workbench_panel.xml.j2").render(task=task)
     problems += _model_mismatches(pack, parsed)
     if problems:
         raise RenderError("\n".join(problems))
-    if not pack.lookups:  # Splunk needs no empty transforms.conf
+    if not pack.lookups:  # Splunk needs no empty transforms.conf or collections.conf
         del files["default/transforms.conf"]
+    if not any(l.collection for l in pack.lookups):
+        del files["default/collections.conf"]
+    if not workbench_tasks:
+        del files["default/es_investigations.conf"]
+    if not any(len(workbench_inputs(i)) == 1 for i in workbench_tasks):
+        del files["default/workflow_actions.conf"]
     return RenderedApp(files, {f"lookups/{l.filename}": l.file for l in pack.lookups if l.file}, parsed)
 
 
@@ -253,13 +273,21 @@ def story_category(story: Story) -> str:
     return story.category[0] if story.category else ""
 
 
-AUTHOR = re.compile(r"([^,]+)(?:,\s?(.*))?\Z")
+AUTHOR_NAME = re.compile(r"[^,]+")
+AUTHOR_COMPANY = re.compile(r",\s?(.*)\Z")
 
 
-def maintainers(story: Story) -> list[dict]:
-    """``Name, Company`` as contentctl splits a story's author (objects/story.py); no e-mail is known."""
-    name, company = AUTHOR.match(story.author).groups()
-    return [{"company": company or "no", "email": "-", "name": name}]
+def maintainers(app: AppSettings, story: Story) -> list[dict]:
+    """``Name, Company`` as contentctl 4.4.1 splits a story's author (objects/story.py, author_name and
+    author_company: the text before the first comma and the text after it, else "no"; author_email is
+    always "-"). Where the story's author is the pack's own author, contentctl.yml says more: its
+    company (when the story names none) and e-mail are used instead."""
+    name, company = AUTHOR_NAME.match(story.author), AUTHOR_COMPANY.search(story.author)
+    entry = {"company": company.group(1) if company else "no", "email": "-", "name": name.group(0) if name else "no"}
+    if entry["name"].strip() == app.author:
+        entry["email"] = app.author_email or "-"
+        entry["company"] = entry["company"] if company else app.author_company or "no"
+    return [entry]
 
 
 def _model_mismatches(pack: Pack, parsed: dict[str, dict[str, dict[str, str]]]) -> list[str]:

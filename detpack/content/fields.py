@@ -4,7 +4,8 @@ Used by validation to warn when a ``$token$`` or risk-object field names no
 result field. Inference follows the commands that decide the field set
 (``tstats``/``stats`` aggregates and BY fields, ``rename``, ``eval``,
 ``eventstats``/``streamstats``, ``lookup ... OUTPUT``, ``rex`` named groups,
-``iplocation``, ``table``/``fields``, ``top``/``rare``) and CIM's
+``iplocation``, ``fillnull``, ``convert ... AS``, ``table``/``fields``,
+``top``/``rare``, which name the whole field set even after unknown fields) and CIM's
 ``drop_dm_object_name(X)`` macro; other macros and commands are taken to keep
 the field set. Where the fields cannot be known (raw events before any
 aggregation, ``values(*) as *``, ``join``, ``spath``, a lookup that returns its
@@ -21,7 +22,7 @@ OPTION = re.compile(r"[A-Za-z_]+=")
 # Commands whose output fields are exactly their aggregates and BY fields.
 AGGREGATING = frozenset({"tstats", "stats"})
 # Commands after which the fields cannot be told from the text.
-UNKNOWABLE = frozenset({"join", "append", "appendcols", "spath", "xyseries", "untable", "timechart", "chart",
+UNKNOWABLE = frozenset({"join", "append", "appendcols", "appendpipe", "spath", "xyseries", "untable", "timechart", "chart",
                         "inputlookup", "datamodel", "from", "foreach", "map", "multisearch", "kvform", "extract",
                         "transpose", "fit", "apply", "mstats", "collect", "outputlookup", "makeresults"})
 
@@ -61,9 +62,23 @@ def returned_fields(search: str) -> set[str] | None:
         name = name.lower()
         if name in AGGREGATING:
             fields = _aggregate_fields(args)
+        elif (listed := _listed_exactly(name, args)) is not None:
+            fields = listed
         elif fields is not None:
             fields = None if name in UNKNOWABLE else _transform(fields, name, command, args)
     return fields
+
+
+def _listed_exactly(name: str, args: str) -> set[str] | None:
+    """The fields after a command that names all of them, whatever came before: ``table``/``fields``
+    with plain names (no wildcard, no ``-``), ``top``/``rare``."""
+    if name in ("top", "rare"):
+        return {w for w in _items(args, " ,") if not OPTION.match(w) and w.lower() != "by"} | {"count", "percent"}
+    if name in ("table", "fields"):
+        words = [_unquote(w) for w in _items(args, " ,") if w != "+"]
+        if words and not any(w.startswith("-") or "*" in w or "?" in w for w in words):
+            return set(words)
+    return None
 
 
 def _transform(fields: set[str], name: str, command: str, args: str) -> set[str] | None:
@@ -85,8 +100,10 @@ def _transform(fields: set[str], name: str, command: str, args: str) -> set[str]
         return fields | {"City", "Country", "Region", "lat", "lon"}
     if name in ("table", "fields"):
         return _kept(fields, args)
-    if name in ("top", "rare"):
-        return {w for w in _items(args, " ,") if not OPTION.match(w) and w.lower() != "by"} | {"count", "percent"}
+    if name == "fillnull":
+        return fields | _filled(args)
+    if name == "convert":
+        return fields | _converted(args)
     if name == "transaction":
         return fields | {"duration", "eventcount"}
     return fields
@@ -152,6 +169,24 @@ def _looked_up(fields: set[str], args: str) -> set[str] | None:
         added.add(_unquote(outputs[i + 2] if has_alias else outputs[i]))
         i += 3 if has_alias else 1
     return fields | added
+
+
+def _filled(args: str) -> set[str]:
+    """``fillnull [value=v] f1 f2``: each named field exists afterwards (Splunk Search Reference,
+    fillnull: a field list creates a field that did not exist); without a list, none is added."""
+    return {_unquote(w) for w in _items(args, " ,") if not OPTION.match(w)}
+
+
+CONVERSION = re.compile(r"\w+\(([^()]*)\)\Z")
+
+
+def _converted(args: str) -> set[str]:
+    """``convert fn(x) [AS y] ...``: y is created (Search Reference, convert); without AS, x is converted in place."""
+    words, added = [w for w in _items(args, " ,") if not OPTION.match(w)], set()
+    for i, word in enumerate(words):
+        if CONVERSION.match(word) and i + 2 < len(words) and words[i + 1].lower() == "as":
+            added.add(_unquote(words[i + 2]))
+    return added
 
 
 def _kept(fields: set[str], args: str) -> set[str]:

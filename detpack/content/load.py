@@ -13,16 +13,19 @@ contentctl ignores, are warnings.
 """
 from __future__ import annotations
 
+import csv
 import gc
+import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import schema
 from ..errors import Finding, InvalidInput, Location, display_path
-from .source import Locations, load_yaml
+from .source import Locations, file_problem, load_yaml
 from .mappings import (
-    CIS20_BY_DOMAIN, CIS20_DEFAULT, DEFAULT_DEPLOYMENTS, NIST_BY_TYPE, NIST_DEFAULT, OBSERVABLE_RISK_TYPES,
+    CIS20_BY_DOMAIN, CIS20_DEFAULT, DEFAULT_DEPLOYMENTS, NIST_BY_TYPE, NIST_DEFAULT, NOTABLE_PLACEHOLDERS, OBSERVABLE_RISK_TYPES,
     OBSERVABLE_THREAT_TYPES,
 )
 from .model import (
@@ -58,14 +61,14 @@ def _load_pack(root: Path) -> tuple[Pack | None, list[Finding], list[Finding]]:
     found = _Found()
     if not root.is_dir():
         return None, [Finding(Location(str(root)), "(content)", "is not a directory", "a content directory")], []
-    app = _load_one(root / SETTINGS_FILE, schema.SETTINGS, _app_settings, found)
+    app = _load_one(root, root / SETTINGS_FILE, schema.SETTINGS, _app_settings, found)
     detections = _load_all(root, "detections/**/*.yml", schema.DETECTION, _detection, found)
     stories = _load_all(root, "stories/**/*.yml", schema.STORY, _story, found)
     macros = _load_all(root, "macros/*.yml", schema.MACRO, _macro, found)
     baselines = _load_all(root, "baselines/**/*.yml", schema.BASELINE, _baseline, found)
     investigations = _load_all(root, "investigations/**/*.yml", schema.INVESTIGATION, _investigation, found)
     lookups = _load_all(root, "lookups/*.yml", schema.LOOKUP, _lookup, found)
-    deployments = {d.type: d for d in _load_all(root, "deployments/*.yml", schema.DEPLOYMENT, _deployment, found)}
+    deployments = _by_type(_load_all(root, "deployments/*.yml", schema.DEPLOYMENT, _deployment, found), found)
     data_sources = tuple(sorted(_data_source_names(root, found.errors)))
     if app is None:
         return None, found.errors, found.warnings
@@ -75,10 +78,24 @@ def _load_pack(root: Path) -> tuple[Pack | None, list[Finding], list[Finding]]:
     return pack, found.errors, found.warnings
 
 
+def _by_type(deployments: list[Deployment], found: _Found) -> dict[str, Deployment]:
+    """One deployment per detection type; a second one for a type is an error, not a silent override."""
+    by_type: dict[str, Deployment] = {}
+    for d in deployments:
+        if d.type in by_type:
+            found.errors.append(Finding(d.locations["type"], "type", f"{d.type!r} is also deployed by "
+                                        f"{by_type[d.type].locations.name}", "one deployment per detection type"))
+        by_type.setdefault(d.type, d)
+    return by_type
+
+
 def _data_source_names(root: Path, findings: list[Finding]) -> set[str]:
     """Names of the optional data source descriptions; only their ``name`` is used."""
     names = set()
     for path in sorted((root / "data_sources").glob("*.yml")):
+        if problem := file_problem(path, root):
+            findings.append(Finding(Location(display_path(path)), "(file)", problem, "a YAML file in the content directory"))
+            continue
         try:
             data, locations = load_yaml(path)
         except InvalidInput as exc:
@@ -93,14 +110,15 @@ def _data_source_names(root: Path, findings: list[Finding]) -> set[str]:
 
 def _load_all(root: Path, pattern: str, spec: schema.Schema, build, found: _Found) -> list:
     shown = display_path(root)
-    items = (_load_one(path, spec, build, found, f"{shown}/{path.relative_to(root).as_posix()}".removeprefix("./"))
+    items = (_load_one(root, path, spec, build, found, f"{shown}/{path.relative_to(root).as_posix()}".removeprefix("./"))
              for path in sorted(root.glob(pattern)))
     return [item for item in items if item is not None]
 
 
-def _load_one(path: Path, spec: schema.Schema, build, found: _Found, name: str = ""):
-    if not path.is_file():
-        found.errors.append(Finding(Location(display_path(path)), "(file)", "is missing", "the pack's app settings"))
+def _load_one(root: Path, path: Path, spec: schema.Schema, build, found: _Found, name: str = ""):
+    if problem := file_problem(path, root):
+        expected = "the pack's app settings" if spec is schema.SETTINGS else "a YAML file in the content directory"
+        found.errors.append(Finding(Location(name or display_path(path)), "(file)", problem, expected))
         return None
     try:
         data, locations = load_yaml(path, name)
@@ -109,7 +127,9 @@ def _load_one(path: Path, spec: schema.Schema, build, found: _Found, name: str =
         return None
     problems, warnings = schema.check(data, spec, locations)
     problems += _schema_variant_findings(data, locations) if spec is schema.DETECTION else []
-    problems += _lookup_file_findings(path, data, locations) if spec is schema.LOOKUP else []
+    warnings += _computed_tag_findings(data, locations) if spec is schema.DETECTION and not problems else []
+    problems += _lookup_file_findings(root, path, data, locations) if spec is schema.LOOKUP else []
+    problems += _placeholder_findings(data, locations) if spec is schema.DEPLOYMENT else []
     found.errors.extend(problems)
     found.warnings.extend(warnings)
     return None if problems else build(path, data, locations)
@@ -133,17 +153,89 @@ def _schema_variant_findings(data: Any, locations: Locations) -> list[Finding]:
     return ctx.findings
 
 
-def _lookup_file_findings(path: Path, data: Any, locations: Locations) -> list[Finding]:
+def _computed_tags(data: dict) -> dict[str, tuple[str, ...]]:
+    """cis20 and nist as contentctl 4.4.1 computes them, whatever the YAML says (detection_tags.py
+    ``cis20`` from the security domain; detection_abstract.py ``addTags_nist`` from the type)."""
+    return {"cis20": (CIS20_BY_DOMAIN.get(data["tags"]["security_domain"], CIS20_DEFAULT),),
+            "nist": (NIST_BY_TYPE.get(data["type"], NIST_DEFAULT),)}
+
+
+def _computed_tag_findings(data: dict, locations: Locations) -> list[Finding]:
+    """A cis20 or nist list in the YAML that differs from the computed one is ignored: say so."""
+    ctx = schema.Context(locations)
+    for key, computed in _computed_tags(data).items():
+        given = data["tags"].get(key)
+        if given is not None and tuple(_names(given)) != computed:
+            ctx.report(f"tags.{key}", f"{given!r} is ignored: the build computes {list(computed)!r}, as contentctl does",
+                       "no value, or the computed one")
+    return ctx.findings
+
+
+def _lookup_file_findings(root: Path, path: Path, data: Any, locations: Locations) -> list[Finding]:
     """A lookup names a file that exists beside its YAML, or a KV store collection."""
     if not isinstance(data, dict):
         return []
     ctx = schema.Context(locations)
     filename = data.get("filename")
-    if isinstance(filename, str) and not (path.parent / filename).is_file():
-        ctx.report("filename", f"file {filename!r} does not exist", "a file beside the lookup's YAML")
+    if isinstance(filename, str) and (problem := file_problem(path.parent / filename, root)):
+        ctx.report("filename", f"file {filename!r} {problem}", "a regular file beside the lookup's YAML")
     elif filename is None and "collection" not in data:
         ctx.report("", "missing required key 'filename'", "a filename or a KV store collection")
+    elif filename is not None and "collection" in data:  # contentctl 4.4.1 refuses both (objects/lookup.py)
+        ctx.report("collection", "a lookup with a filename cannot name a collection too", "a filename or a collection")
+    elif isinstance(filename, str) and filename.endswith(".csv"):
+        return ctx.findings + csv_findings(path.parent / filename)
     return ctx.findings
+
+
+PLACEHOLDER = re.compile(r"%([^%]*)%")
+
+
+def _placeholder_findings(data: Any, locations: Locations) -> list[Finding]:
+    """A notable title or description uses only the placeholders of mappings.NOTABLE_PLACEHOLDERS."""
+    notable = ((data.get("alert_action") or {}).get("notable") or {}) if isinstance(data, dict) else {}
+    ctx = schema.Context(locations)
+    for key in ("rule_title", "rule_description"):
+        for name in PLACEHOLDER.findall(str(notable.get(key) or "")):
+            if name not in NOTABLE_PLACEHOLDERS:
+                ctx.report(f"alert_action.notable.{key}", f"unknown placeholder %{name}%",
+                           "one of " + ", ".join(f"%{p}%" for p in sorted(NOTABLE_PLACEHOLDERS)))
+    return ctx.findings
+
+
+# The largest lookup of Splunk's security_content 4.42 is 2.2 MB; the bound leaves ample room
+# while keeping a build's memory bounded (package.py reads each file whole).
+MAX_LOOKUP_BYTES = 32 << 20
+
+
+def csv_findings(path: Path) -> list[Finding]:
+    """A lookup CSV must have a header and every row as many columns as the header, as contentctl
+    4.4.1 requires (objects/lookup.py, model_post_init); blank lines are skipped, as csv.DictReader does."""
+    name = display_path(path)
+    if (size := path.stat().st_size) > MAX_LOOKUP_BYTES:
+        return [Finding(Location(name), "(file)", f"is {size} bytes", f"a lookup file of at most {MAX_LOOKUP_BYTES} bytes")]
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return [Finding(Location(name), "(csv)", f"not UTF-8 text: {exc.reason}", "UTF-8 CSV text")]
+    if "\0" in text:  # Splunk reads a lookup as text; a NUL byte means a binary or corrupt file
+        return [Finding(Location(name, text[:text.index("\0")].count("\n") + 1, 1), "(csv)", "contains a NUL byte", "CSV text")]
+    findings, header = [], None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        for row in reader:
+            if not row:
+                continue
+            if header is None:
+                header = row
+            elif len(row) != len(header):
+                findings.append(Finding(Location(name, reader.line_num, 1), "(csv)", f"row has {len(row)} columns",
+                                        f"{len(header)}, as the header has"))
+    except csv.Error as exc:
+        return findings + [Finding(Location(name, reader.line_num, 1), "(csv)", f"not readable as CSV: {exc}", "CSV text")]
+    if header is None:
+        findings.append(Finding(Location(name), "(csv)", "is empty", "a header line naming the lookup's fields"))
+    return findings
 
 
 def _text(value: Any) -> str:
@@ -182,8 +274,7 @@ def _detection(path: Path, data: dict, locations: Locations) -> Detection:
         asset_type=_text(tags["asset_type"]), required_fields=_names(tags.get("required_fields")),
         annotations=Annotations(
             mitre_attack=_names(tags.get("mitre_attack_id")), kill_chain_phases=_names(tags.get("kill_chain_phases")),
-            nist=_names(tags.get("nist")) or (NIST_BY_TYPE.get(data["type"], NIST_DEFAULT),),
-            cis20=_names(tags.get("cis20")) or (CIS20_BY_DOMAIN.get(domain, CIS20_DEFAULT),),
+            nist=_computed_tags(data)["nist"], cis20=_computed_tags(data)["cis20"],
             analytic_story=_names(tags["analytic_story"]), data_source=_names(data.get("data_source")),
             confidence=_whole(tags.get("confidence")), impact=_whole(tags.get("impact")), cve=_names(tags.get("cve")),
         ),
@@ -297,8 +388,8 @@ def _deployment(path: Path, data: dict, locations: Locations) -> Deployment:
     if notable:
         notable = {"rule_title": notable["rule_title"], "rule_description": notable["rule_description"],
                    "nes_fields": _names(notable.get("nes_fields"))}
-    rba = (actions.get("rba") or {}).get("enabled") in (True, "true", "True")
-    return Deployment(data["type"], dict(data["scheduling"]), notable or None, rba)
+    rba = (actions.get("rba") or {}).get("enabled") is True
+    return Deployment(data["type"], dict(data["scheduling"]), notable or None, rba, locations)
 
 
 def _macro(path: Path, data: dict, locations: Locations) -> Macro:

@@ -99,3 +99,25 @@ ES_TOKENS: frozenset[str] = frozenset({"info_min_time", "info_max_time"})
 
 def severity(score: int) -> str:
     return next(name for bound, name in SEVERITY_BANDS if score <= bound)
+
+# Lookups a detection's search may name although the pack does not ship them, and the pattern that
+# finds the names (contentctl 4.4.1 objects/lookup.py, LOOKUPS_TO_IGNORE and Lookup.get_lookups): the
+# word after `lookup ` unless preceded by o, u, t or p (so not `inputlookup`/`outputlookup`). As in
+# contentctl, a search naming any of these is not checked at all.
+LOOKUP_NAME_PATTERN = r"[^output]lookup (?:update=true)?(?:append=t)?\s*([^\s]*)"
+LOOKUPS_PROVIDED_ELSEWHERE: frozenset[str] = frozenset({
+    "outputlookup",
+    "ut_shannon_lookup",  # URL Toolbox app
+    "identity_lookup_expanded", "cim_corporate_web_domain_lookup", "alexa_lookup_by_str",
+    "interesting_ports_lookup",  # ES Asset and Identity Framework
+    "admon_groups_def",  # SA-admon add-on
+    "=", "other_lookups",  # how contentctl's pattern reads two corpus searches
+})
+
+# `%field%` placeholders a deployment's notable title and description may use. contentctl 4.4.1
+# fills any attribute of its detection object (output/conf_writer.py, custom_jinja2_enrichment_filter);
+# these are the text fields whose value reads the same in both models (others, such as the
+# security domain, print as Python objects there).
+NOTABLE_PLACEHOLDERS: frozenset[str] = frozenset({
+    "name", "description", "search", "how_to_implement", "known_false_positives", "author", "id", "date", "version",
+})

@@ -15,6 +15,8 @@ from ..errors import Location
 from .mappings import ES_TOKENS
 from .source import Locations, parent_path
 
+ORIGINAL_SEARCH_PLACEHOLDER = "%original_detection_search%"
+
 
 TOKEN = re.compile(r"\$([^$\s]+)\$")
 
@@ -134,6 +136,12 @@ class Detection:
             return round(a.confidence * a.impact / 100)
         return max((r.score for r in self.risk_objects), default=0)
 
+    def drilldown_search(self, search: str) -> str:
+        """A drilldown's search as it ships: ES runs it as written (after $field$ tokens), so the
+        detection's own search replaces ORIGINAL_SEARCH_PLACEHOLDER, as contentctl does
+        (objects/drilldown.py, perform_search_substitutions; ../shared/docs/splunkd-behaviour.md, fact 22)."""
+        return search.replace(ORIGINAL_SEARCH_PLACEHOLDER, self.search)
+
     def where(self, key: str) -> Location:
         """Location of a field path such as ``rba.message``; falls back to the file."""
         while key:
@@ -216,6 +224,7 @@ class Deployment:
     scheduling: dict[str, str]
     notable: dict | None  # rule_title, rule_description (with %field% substitutions), nes_fields
     rba: bool
+    locations: Locations | None = field(default=None, compare=False)  # None for the built-in defaults
 
 
 @dataclass(frozen=True)
@@ -267,3 +276,17 @@ class Pack:
             if wanted in (d.name.lower(), d.id.lower(), d.file_stem.lower()):
                 return d
         return None
+
+
+# Stanza names in savedsearches.conf, as contentctl 4.4.1 forms them (objects/detection_abstract.py,
+# baseline.py and investigation.py, get_conf_stanza_name) with the pack's prefix.
+def search_stanza_name(app: AppSettings, detection: Detection) -> str:
+    return f"{app.prefix} - {detection.name} - Rule"
+
+
+def baseline_stanza_name(app: AppSettings, baseline: Baseline) -> str:
+    return f"{app.prefix} - {baseline.name}"
+
+
+def investigation_stanza_name(app: AppSettings, investigation: Investigation) -> str:
+    return f"{app.prefix} - {investigation.name} - Response Task"

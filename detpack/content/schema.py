@@ -20,6 +20,10 @@ UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-f
 ATTACK_ID_PATTERN = re.compile(r"T\d{4}(\.\d{3})?\Z")
 SEMVER_PATTERN = re.compile(r"\d+\.\d+\.\d+\Z")
 APP_ID_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*\Z")
+# The lookup files a package may ship (build/package.py ALLOWED: lookups/*.csv and Machine Learning
+# Toolkit models named __mlspl_*.mlmodel), hidden files excepted; contentctl 4.4.1 accepts only
+# .csv and .mlmodel (objects/lookup.py, model_post_init).
+LOOKUP_FILENAME = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]*\.csv\Z|__mlspl_[A-Za-z0-9_.\-]+\.mlmodel\Z")
 
 
 @dataclass
@@ -103,6 +107,14 @@ class Date(Schema):
             ctx.report(path, f"{value!r} is not a date", self.expected)
 
 
+class Bool(Schema):
+    expected = "true or false"
+
+    def check(self, value, path, ctx):
+        if not isinstance(value, bool):
+            ctx.report(path, f"is {_type_name(value)}", self.expected)
+
+
 class Anything(Schema):
     def check(self, value, path, ctx):
         pass
@@ -126,8 +138,9 @@ class List(Schema):
 class Obj(Schema):
     expected = "a mapping"
 
-    def __init__(self, required: dict[str, Schema], optional: dict[str, Schema] | None = None):
-        self.required, self.optional = required, optional or {}
+    def __init__(self, required: dict[str, Schema], optional: dict[str, Schema] | None = None, closed: bool = False):
+        """``closed``: unknown keys are errors, where contentctl forbids them, rather than warnings."""
+        self.required, self.optional, self.closed = required, optional or {}, closed
 
     def check(self, value, path, ctx):
         if not isinstance(value, dict):
@@ -139,14 +152,17 @@ class Obj(Schema):
                 ctx.report(path, f"missing required key '{key}'", self.required[key].expected)
         known = self.required | self.optional
         for key, item in value.items():
-            if key not in known:  # contentctl ignores unknown keys: a warning, so that typos still show
-                ctx.report(prefix + key, "unknown key", "one of " + ", ".join(sorted(known)), at_key=True, warning=True)
+            if key not in known:  # contentctl mostly ignores unknown keys: a warning, so that typos still show
+                ctx.report(prefix + key, "unknown key", "one of " + ", ".join(sorted(known)), at_key=True,
+                           warning=not self.closed)
             else:
                 known[key].check(item, prefix + key, ctx)
 
 
 TEXT = Str()
 LINE = Str(multiline=False, expected="text on one line")
+# contentctl 4.4.1 limits every object's name to 99 characters (security_content_object_abstract.py).
+NAME = Str(multiline=False, max_len=99, expected="a name on one line of at most 99 characters")
 UUID = Str(UUID_PATTERN, "a UUID like 01234567-89ab-cdef-0123-456789abcdef", multiline=False)
 SCORE = Int(0, 100)
 NAMES = List(LINE)
@@ -165,10 +181,12 @@ OBSERVABLE = Obj({"name": LINE, "type": LINE}, {"role": NAMES})
 SECURITY_DOMAIN = Enum("endpoint", "network", "threat", "identity", "access", "audit", "cloud")
 CVE = Str(CVE_PATTERN, "a CVE id like CVE-2021-44228", multiline=False)
 # A risk score written as 25.0 is still a whole number (security_content 4.42 has some).
+# contentctl 4.4.1 requires at least one product (objects/detection_tags.py, DetectionTags.product).
 TAGS = Obj(
-    {"analytic_story": List(LINE), "security_domain": SECURITY_DOMAIN, "asset_type": LINE},
+    {"analytic_story": List(LINE), "security_domain": SECURITY_DOMAIN, "asset_type": LINE,
+     "product": List(LINE, min_items=1)},
     {"mitre_attack_id": List(Str(ATTACK_ID_PATTERN, "an ATT&CK id like T1234 or T1234.001", multiline=False)),
-     "product": NAMES, "kill_chain_phases": NAMES, "nist": NAMES, "cis20": NAMES, "cve": List(CVE),
+     "kill_chain_phases": NAMES, "nist": NAMES, "cis20": NAMES, "cve": List(CVE),
      "required_fields": NAMES, "confidence": SCORE, "impact": SCORE, "risk_score": SCORE,
      "message": Str(min_len=0, multiline=False, expected="text on one line", allow_empty=True),
      "observable": List(OBSERVABLE), "atomic_guid": NAMES, "manual_test": TEXT, "group": NAMES,
@@ -176,7 +194,7 @@ TAGS = Obj(
      "dataset": NAMES, "risk_severity": LINE, "mappings": Anything(), "labels": NAMES},
 )
 DETECTION = Obj(
-    {"name": LINE, "id": UUID, "version": Int(1), "date": Date(), "author": LINE,
+    {"name": NAME, "id": UUID, "version": Int(1), "date": Date(), "author": LINE,
      "type": Enum("TTP", "Anomaly", "Hunting", "Correlation"), "description": TEXT, "search": TEXT,
      "how_to_implement": TEXT, "known_false_positives": TEXT, "tags": TAGS},
     {"status": Enum("production", "experimental", "deprecated", "validation"), "data_source": NAMES,
@@ -185,14 +203,16 @@ DETECTION = Obj(
      "tests": List(TEST), "deployment": Anything(), "enabled_by_default": Anything()},
 )
 STORY = Obj(
-    {"name": LINE, "id": UUID, "version": Int(1), "date": Date(), "author": LINE, "description": TEXT,
+    {"name": NAME, "id": UUID, "version": Int(1), "date": Date(), "author": LINE, "description": TEXT,
      "narrative": TEXT},
     {"status": LINE, "references": NAMES, "type": LINE,
-     "tags": Obj({}, {"category": NAMES, "product": NAMES, "usecase": LINE, "cve": NAMES, "group": NAMES})},
+     # contentctl 4.4.1 forbids other keys here (objects/story_tags.py, StoryTags: extra='forbid')
+     "tags": Obj({}, {"category": NAMES, "product": NAMES, "usecase": LINE, "cve": NAMES, "group": NAMES}, closed=True)},
 )
-SCHEDULING = Obj({"cron_schedule": LINE, "earliest_time": LINE, "latest_time": LINE}, {"schedule_window": LINE})
+# contentctl 4.4.1 requires all four (objects/deployment_scheduling.py, DeploymentScheduling).
+SCHEDULING = Obj({"cron_schedule": LINE, "earliest_time": LINE, "latest_time": LINE, "schedule_window": LINE})
 BASELINE = Obj(
-    {"name": LINE, "id": UUID, "version": Int(1), "date": Date(), "author": LINE, "type": Enum("Baseline"),
+    {"name": NAME, "id": UUID, "version": Int(1), "date": Date(), "author": LINE, "type": Enum("Baseline"),
      "description": TEXT, "search": TEXT},
     {"status": LINE, "datamodel": NAMES, "how_to_implement": TEXT, "known_false_positives": TEXT,
      "references": NAMES, "deployment": Obj({}, {"scheduling": SCHEDULING}),
@@ -200,27 +220,29 @@ BASELINE = Obj(
                       "security_domain": SECURITY_DOMAIN})},
 )
 INVESTIGATION = Obj(
-    {"name": LINE, "id": UUID, "version": Int(1), "date": Date(), "author": LINE, "type": Enum("Investigation"),
+    {"name": NAME, "id": UUID, "version": Int(1), "date": Date(), "author": LINE, "type": Enum("Investigation"),
      "description": TEXT, "search": TEXT},
     {"datamodel": NAMES, "how_to_implement": TEXT, "known_false_positives": Anything(), "references": NAMES,
      "inputs": NAMES, "tags": Obj({}, {"analytic_story": NAMES, "product": NAMES, "required_fields": NAMES,
                                        "security_domain": SECURITY_DOMAIN})},
 )
 LOOKUP = Obj(
-    {"name": Str(re.compile(r"[A-Za-z0-9_]+\Z"), "a lookup name of letters, digits and _", multiline=False),
+    {"name": Str(re.compile(r"[A-Za-z0-9_]+\Z"), "a lookup name of letters, digits and _, at most 99",
+                 multiline=False, max_len=99),
      "description": TEXT},
-    {"filename": Str(re.compile(r"[A-Za-z0-9_.\-]+\Z"), "a file name beside the YAML", multiline=False),
+    {"filename": Str(LOOKUP_FILENAME, "a .csv file name, or __mlspl_<name>.mlmodel, beside the YAML", multiline=False),
      "collection": LINE, "fields_list": LINE, "default_match": Anything(), "case_sensitive_match": Anything(),
      "match_type": LINE, "min_matches": Int(0), "max_matches": Int(1), "filter": LINE},
 )
 NOTABLE_ACTION = Obj({"rule_title": LINE, "rule_description": LINE}, {"nes_fields": NAMES})
 DEPLOYMENT = Obj(
-    {"name": LINE, "id": UUID, "date": Date(), "author": LINE, "description": TEXT,
+    {"name": NAME, "id": UUID, "date": Date(), "author": LINE, "description": TEXT,
      "type": Enum("TTP", "Anomaly", "Hunting", "Correlation", "Baseline"), "scheduling": SCHEDULING},
-    {"alert_action": Obj({}, {"notable": NOTABLE_ACTION, "rba": Obj({"enabled": Anything()})})},
+    {"alert_action": Obj({}, {"notable": NOTABLE_ACTION, "rba": Obj({"enabled": Bool()})})},
 )
 MACRO = Obj(
-    {"name": Str(re.compile(r"[A-Za-z0-9_]+\Z"), "a macro name of letters, digits and _", multiline=False),
+    {"name": Str(re.compile(r"[A-Za-z0-9_]+\Z"), "a macro name of letters, digits and _, at most 99",
+                 multiline=False, max_len=99),
      "definition": TEXT, "description": TEXT},
     {"arguments": NAMES},
 )

@@ -8,11 +8,14 @@ loads never need one and large packs load thousands of files.
 """
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
 import yaml
+import yaml.reader
 from yaml.resolver import BaseResolver
 
 from ..errors import Finding, InvalidInput, Location, display_path
@@ -57,6 +60,33 @@ PATH_PART = re.compile(r"([^.\[\]#]+)|\[(\d+)\]|(#key)")
 MAX_FILE_BYTES = 1 << 20
 MAX_DEPTH = 20
 MAX_VALUES = 10_000
+# Without aliases a file's text values hold fewer characters than the file has bytes, so this bound
+# only ever refuses an alias that repeats a long text (the corpus uses no aliases at all).
+MAX_TEXT_CHARS = 2 * MAX_FILE_BYTES
+# Python refuses to read integers this long (sys.get_int_max_str_digits); no real value comes close.
+MAX_INT_DIGITS = 4000
+
+
+def file_problem(path: Path, root: Path) -> str | None:
+    """Why ``path`` may not be read as part of the pack in ``root``, or None.
+
+    A pack arrives through pull requests: a link (to /etc/passwd, to /dev/zero) or a
+    file reached through a linked folder would put host files into the package or
+    hang the build, so only regular files that lie inside ``root`` itself are read."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return "is missing"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror}"
+    if stat.S_ISLNK(mode):
+        return "is a symbolic link"
+    if not stat.S_ISREG(mode):
+        return "is not a regular file"
+    absolute, top = Path(os.path.abspath(path)), Path(os.path.abspath(root))
+    if not absolute.is_relative_to(top) or path.resolve() != root.resolve() / absolute.relative_to(top):
+        return "lies outside the content directory (through a symbolic link)"
+    return None
 
 
 def key_path(path: str) -> str:
@@ -80,7 +110,7 @@ def _plain(text: str) -> Any:
     if text in PLAIN_CONSTANTS:
         return PLAIN_CONSTANTS[text]
     if INT.match(text):
-        return int(text.replace("_", ""))
+        return int(text.replace("_", "")) if len(text) <= MAX_INT_DIGITS else text
     if FLOAT.match(text):
         return float(text.replace("_", ""))
     return text
@@ -147,8 +177,14 @@ def load_yaml(path: Path, name: str = "") -> tuple[Any, Locations]:
         mark = exc.problem_mark or exc.context_mark
         where = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
         raise InvalidInput([Finding(where, "(yaml)", f"not valid YAML: {exc.problem or exc.context}")]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids, such as the NULs of UTF-16 text
+        before = text[:exc.position]
+        where = Location(name, before.count("\n") + 1, exc.position - before.rfind("\n"))
+        raise InvalidInput([Finding(where, "(file)", f"character #x{exc.character:04x} is not allowed in YAML",
+                                    "UTF-8 text (UTF-16 or binary?)")]) from None
     except yaml.YAMLError as exc:
-        raise InvalidInput([Finding(Location(name), "(yaml)", f"not valid YAML: {exc}")]) from None
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidInput([Finding(Location(name), "(yaml)", f"not valid YAML: {problem}")]) from None
     converter = _Converter(name)
     value = converter.convert(node) if node is not None else None
     if converter.duplicates:
@@ -173,25 +209,32 @@ def _refuse(name: str, node: yaml.Node, problem: str, expected: str) -> InvalidI
 
 
 class _Converter:
-    """Node tree -> plain values, within MAX_DEPTH levels and MAX_VALUES values.
+    """Node tree -> plain values, within MAX_DEPTH levels, MAX_VALUES values and MAX_TEXT_CHARS characters.
 
     An alias is the same node object met again, so an alias bomb shows up as a
-    count that runs past MAX_VALUES long before it could fill memory; it is
-    reported at the key whose value expands (an alias has no position of its own
-    in the node tree: it is its anchor's node)."""
+    count of values (or of the characters of a long aliased text) that runs past
+    its bound long before it could fill memory; it is reported at the key whose
+    value expands (an alias has no position of its own in the node tree: it is
+    its anchor's node)."""
 
     def __init__(self, name: str):
-        self.name, self.values, self.duplicates = name, 0, []
+        self.name, self.values, self.chars, self.duplicates = name, 0, 0, []
         self.key_node: yaml.Node | None = None  # the mapping key whose value is being converted
+
+    def _expands(self, node: yaml.Node, path: str, what: str) -> InvalidInput:
+        return _refuse(self.name, self.key_node or node, f"{path or '(document)'}: expands to more than {what} "
+                       "(aliases?)", "a file without alias bombs")
 
     def convert(self, node: yaml.Node, path: str = "", depth: int = 0) -> Any:
         self.values += 1
         if self.values > MAX_VALUES:
-            raise _refuse(self.name, self.key_node or node, f"{path or '(document)'}: expands to more than "
-                          f"{MAX_VALUES} values (aliases?)", "a file without alias bombs")
+            raise self._expands(node, path, f"{MAX_VALUES} values")
         if depth > MAX_DEPTH:
             raise _refuse(self.name, node, f"nests deeper than {MAX_DEPTH} levels", "a shallower document")
         if isinstance(node, yaml.ScalarNode):
+            self.chars += len(node.value)
+            if self.chars > MAX_TEXT_CHARS:
+                raise self._expands(node, path, f"{MAX_TEXT_CHARS} characters of text")
             return _plain(node.value) if not node.style else node.value  # plain: None (Python) or "" (libyaml)
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, path, depth + 1) for item in node.value]

@@ -11,12 +11,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from collections.abc import Callable, Iterator
 
-from ..conf import ConfValueError, check_value
+from ..conf import ConfValueError, check_stanza_name, check_value
 from .load import load_pack
 from ..errors import Finding, InvalidInput
 from .fields import returned_fields, split_pipeline, without_comments
-from .mappings import CIM_MACROS
-from .model import Detection, Pack, result_tokens
+from .mappings import CIM_MACROS, LOOKUP_NAME_PATTERN, LOOKUPS_PROVIDED_ELSEWHERE
+from .model import (
+    Detection, Pack, baseline_stanza_name, investigation_stanza_name, result_tokens, search_stanza_name,
+)
 
 MAX_NAME_LENGTH = 67  # ES adds "<domain> - " and " - Rule" and keeps names <= 99 characters
 MACRO_CALL = re.compile(r"`([^`(]+)(?:\(([^`]*)\))?`")
@@ -31,12 +33,13 @@ class PackIndex:
     story_names: frozenset[str]
     macro_stanzas: frozenset[str]
     data_sources: frozenset[str]
+    lookup_names: frozenset[str]
 
     @classmethod
     def of(cls, pack: Pack) -> PackIndex:
         macros = {m.stanza for m in pack.macros} | {d.filter_macro for d in pack.detections} | CIM_MACROS
         return cls(pack, frozenset(s.name for s in pack.stories), frozenset(macros),
-                   frozenset(n.lower() for n in pack.data_sources))
+                   frozenset(n.lower() for n in pack.data_sources), frozenset(l.name for l in pack.lookups))
 
 
 DetectionCheck = Callable[[Detection, PackIndex], Iterator[Finding]]
@@ -108,6 +111,20 @@ def check_tokens_and_objects(d: Detection, index: PackIndex) -> Iterator[Finding
         if obj.field not in fields:
             yield Finding(obj.location, obj.path, f"{obj.field!r} is not a field the search returns",
                           "one of " + ", ".join(sorted(fields)))
+    deployment = index.pack.deployments.get(d.type)
+    for name in (deployment.notable or {}).get("nes_fields", ()) if deployment else ():
+        if name not in fields:  # the notable event would carry an empty field
+            yield Finding(d.where("search"), "search", f"notable field {name!r} (nes_fields of the {d.type} "
+                          "deployment) is not a field the search returns", "one of " + ", ".join(sorted(fields)))
+
+
+def check_lookups(d: Detection, index: PackIndex) -> Iterator[Finding]:
+    """Each lookup a search names is in the pack, as contentctl 4.4.1 requires (mappings.LOOKUP_NAME_PATTERN)."""
+    names = set(re.findall(LOOKUP_NAME_PATTERN, d.search))
+    if names & LOOKUPS_PROVIDED_ELSEWHERE:
+        return
+    for name in sorted(names - index.lookup_names):
+        yield Finding(d.where("search"), "search", f"lookup {name!r} is not in the pack", "a lookup in lookups/")
 
 
 def check_name_length(d: Detection, index: PackIndex) -> Iterator[Finding]:
@@ -129,10 +146,13 @@ def check_risk_score(d: Detection, index: PackIndex) -> Iterator[Finding]:
 
 def check_conf_safe(d: Detection, index: PackIndex) -> Iterator[Finding]:
     values = {"name": d.name, "description": d.description, "search": d.search,
-              "how_to_implement": d.how_to_implement, "known_false_positives": d.known_false_positives}
+              "how_to_implement": d.how_to_implement, "known_false_positives": d.known_false_positives,
+              "rba.message" if "rba" in d.locations else "tags.message": d.risk_message}
     for path, value in values.items():
         try:
             check_value(value)
+            if path == "name":
+                check_stanza_name(value)
         except ConfValueError as exc:
             yield Finding(d.where(path), path, str(exc), "a value Splunk can read back")
 
@@ -140,8 +160,11 @@ def check_conf_safe(d: Detection, index: PackIndex) -> Iterator[Finding]:
 def check_attack_data(d: Detection, index: PackIndex) -> Iterator[Finding]:
     for i, test in enumerate(d.tests):
         for j, data in enumerate(test.attack_data):
+            # Attack data never ships in the package, so a link to a dataset read in place is fine;
+            # is_file() follows it and still refuses a device such as /dev/zero.
             if "://" not in data.data and not (index.pack.root / data.data).is_file():
-                yield Finding(data.location, f"tests[{i}].attack_data[{j}].data", f"file {data.data!r} does not exist",
+                yield Finding(data.location, f"tests[{i}].attack_data[{j}].data",
+                              f"file {data.data!r} does not exist or is not a regular file",
                               "a path relative to the content directory, or a URL")
 
 
@@ -158,11 +181,12 @@ def check_data_sources(d: Detection, index: PackIndex) -> Iterator[Finding]:
 
 
 DETECTION_CHECKS: tuple[DetectionCheck, ...] = (
-    check_stories, check_macros, check_name_length, check_risk_score, check_conf_safe, check_attack_data,
+    check_stories, check_macros, check_lookups, check_name_length, check_conf_safe, check_attack_data,
 )
 # Checks contentctl does not make: the pack still builds, the author learns what is wrong
 # (warnings; errors under --strict).
-ADVISORY_CHECKS: tuple[DetectionCheck, ...] = (check_filter_macro, check_tokens_and_objects, check_data_sources)
+ADVISORY_CHECKS: tuple[DetectionCheck, ...] = (check_filter_macro, check_tokens_and_objects, check_data_sources,
+                                              check_risk_score)
 
 
 def check_unique(pack: Pack) -> Iterator[Finding]:
@@ -175,12 +199,86 @@ def check_unique(pack: Pack) -> Iterator[Finding]:
          + [(d.filter_macro, d.where("")) for d in pack.detections]),
     )
     for field, values in groups:
-        seen: dict[str, list] = defaultdict(list)
-        for value, location in values:
-            seen[value].append(location)
-        for value, locations in seen.items():
-            for location in sorted(locations)[1:]:
-                yield Finding(location, field, f"{value!r} is also used at {sorted(locations)[0]}", "unique across the pack")
+        yield from _duplicates(field, values)
+
+
+def _conf_bound(pack: Pack) -> Iterator[tuple[object, str, str, bool]]:
+    """(locations, field path, value, names a stanza) of every value of the other object types that a
+    conf file carries; detections are checked by check_conf_safe."""
+    app = pack.app
+    for key, value in (("app.title", app.label), ("app.description", app.description), ("app.author_name", app.author),
+                       ("app.author_company", app.author_company), ("app.prefix", app.prefix)):
+        if value:
+            yield app.locations, key, value, False
+    for story in pack.stories:
+        yield story.locations, "name", story.name, True
+        yield from ((story.locations, key, getattr(story, key), False) for key in ("description", "narrative"))
+    for task in pack.baselines + pack.investigations:
+        yield task.locations, "name", task.name, True
+        for key in ("description", "search", "how_to_implement"):
+            if getattr(task, key):
+                yield task.locations, key, getattr(task, key), False
+    for lookup in pack.lookups:
+        yield lookup.locations, "name", lookup.name, True
+        for key, value in [("filename", lookup.filename), ("collection", lookup.collection), *lookup.settings.items()]:
+            if value:
+                yield lookup.locations, key, value, False
+    for macro in pack.macros:
+        yield from ((macro.locations, key, getattr(macro, key), False) for key in ("definition", "description"))
+    for deployment in pack.deployments.values():
+        if deployment.locations is not None:  # the built-in defaults are known to be safe
+            yield from ((deployment.locations, f"scheduling.{k}", v, False) for k, v in deployment.scheduling.items())
+            for key in ("rule_title", "rule_description"):
+                if deployment.notable:
+                    yield deployment.locations, f"alert_action.notable.{key}", deployment.notable[key], False
+
+
+def check_conf_safe_objects(pack: Pack) -> Iterator[Finding]:
+    """What the app settings, stories, baselines, response tasks, lookups, macros and deployments put
+    in a conf file must read back unchanged: no '[' or ']' in a stanza name, no final backslash, no
+    control characters."""
+    for locations, path, value, is_name in _conf_bound(pack):
+        try:
+            check_value(str(value))
+            if is_name:
+                check_stanza_name(str(value))
+        except ConfValueError as exc:
+            where = locations.get(path) or locations.get("") or locations[""]
+            yield Finding(where, path, str(exc), "a value Splunk can read back")
+
+
+def check_stories_exist(pack: Pack, index: PackIndex) -> Iterator[Finding]:
+    """A baseline's or response task's stories exist, as contentctl 4.4.1 requires (baseline_tags.py)."""
+    for task in pack.baselines + pack.investigations:
+        for i, story in enumerate(task.analytic_story):
+            if story not in index.story_names:
+                path = f"tags.analytic_story[{i}]"
+                yield Finding(task.locations.get(path) or task.locations[""], path, f"story {story!r} does not exist",
+                              "the name of a story in stories/")
+
+
+def check_unique_stanzas(pack: Pack) -> Iterator[Finding]:
+    """Two objects must not write the same stanza: detections, baselines and response tasks share
+    savedsearches.conf; lookups share transforms.conf; baselines and lookups need unique names too."""
+    app = pack.app
+    detections = {search_stanza_name(app, d) for d in pack.detections}  # among themselves: check_unique
+    others = ([(baseline_stanza_name(app, b), b.locations["name"]) for b in pack.baselines]
+              + [(investigation_stanza_name(app, i), i.locations["name"]) for i in pack.investigations])
+    for stanza, location in others:
+        if stanza in detections:
+            yield Finding(location, "name", f"writes the stanza [{stanza}], which a detection writes too",
+                          "unique across the pack")
+    yield from _duplicates("name", others)
+    yield from _duplicates("name", [(l.name, l.locations["name"]) for l in pack.lookups])
+
+
+def _duplicates(field: str, values: list) -> Iterator[Finding]:
+    seen: dict[str, list] = defaultdict(list)
+    for value, location in values:
+        seen[value].append(location)
+    for value, locations in seen.items():
+        for location in sorted(locations)[1:]:
+            yield Finding(location, field, f"{value!r} is also used at {sorted(locations)[0]}", "unique across the pack")
 
 
 @dataclass(frozen=True)
@@ -214,5 +312,8 @@ def validate_pack(pack: Pack) -> tuple[list[Finding], list[Finding]]:
     errors = [f for d in pack.detections for check in DETECTION_CHECKS for f in check(d, index)]
     errors += check_nested_macros(pack, index)
     errors += check_unique(pack)
+    errors += check_unique_stanzas(pack)
+    errors += check_conf_safe_objects(pack)
+    errors += check_stories_exist(pack, index)
     warnings = [f for d in pack.detections for check in ADVISORY_CHECKS for f in check(d, index)]
     return sorted(errors), sorted(warnings)
