@@ -415,3 +415,25 @@ def test_whole_block_prefilter_agrees_with_each_event_and_counts_them(tmp_path, 
     filtered = run_search(SEARCH, MACROS, [DatasetFile(data, SYSMON, "XmlWinEventLog")])
     unfiltered = run_search(SEARCH, MACROS, [DatasetFile(data, SYSMON, "XmlWinEventLog")], prefilter=False)
     assert filtered.rows == unfiltered.rows and filtered.events_read == unfiltered.events_read == 2
+
+
+# --- join: the subsearch reads the events again ----------------------------------------
+
+
+def test_join_subsearch_reads_the_events_again_through_its_own_data_model():
+    # The main search's prefilter keeps only scrcons.exe events; the subsearch counts every
+    # process per host, so it must see the events the prefilter dropped.
+    events = [raw(sysmon(1, r"C:\w\scrcons.exe", "A"), 1), raw(sysmon(1, r"C:\w\cmd.exe", "A"), 2),
+              raw(sysmon(1, r"C:\w\cmd.exe", "B"), 3)]
+    spl = (SEARCH + " | join type=left dest [| tstats count as n from datamodel=Endpoint.Processes "
+           "by Processes.dest | rename Processes.* as *] | table dest process_name n")
+    result = run_search(spl, MACROS, iter(events))  # a one-shot iterable, as a caller may give
+    assert result.rows == [{"dest": "A", "process_name": "scrcons.exe", "n": "2"}]
+    assert result.events_read == 3  # the subsearch's second reading is not counted again
+
+
+def test_join_subsearch_over_files(tmp_path: Path):
+    data = write_events(tmp_path / "e.xml.log", sysmon(1, r"C:\w\scrcons.exe", "A"), sysmon(7, r"C:\w\x.dll", "A"))
+    spl = ("| search EventCode=1 | table Computer | join Computer "
+           "[| search EventCode=7 | stats count as loads by Computer]")
+    assert run_search(spl, {}, [data]).rows == [{"Computer": "A", "loads": "1"}]
