@@ -107,6 +107,13 @@ def test_validate_spl_json(pack_copy, capsys):
         "line": 21}
 
 
+def test_validate_spl_reads_cim_macros_the_pack_does_not_define(pack_copy, capsys):
+    # The CIM app defines drop_dm_object_name; a pack that expects CIM installed has no copy.
+    (pack_copy / "macros/drop_dm_object_name.yml").unlink()
+    assert main(["validate", "--spl", "--content", str(pack_copy)]) == 0
+    assert "1 run offline" in capsys.readouterr().out
+
+
 def test_validate_spl_still_reports_invalid_content_first(pack_copy, capsys):
     break_search(pack_copy, "type: TTP", "type: TTPs")
     assert main(["validate", "--spl", "--content", str(pack_copy)]) == 2
