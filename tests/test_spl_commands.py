@@ -474,3 +474,30 @@ def test_a_plan_names_every_input_its_subsearches_read():
 
 def test_spath_path_errors_are_named_with_the_position():
     fails('| spath path="a{x}"', "unsupported spath path 'a{x}' at position 2")
+
+
+# --- stats over wildcard fields -------------------------------------------------------
+
+WIDE_ROWS = [{"u": "a", "tcp.in": "1", "tcp.out": "3", "_time": "5"}, {"u": "a", "tcp.in": "3"}, {"u": "b", "x": "y"}]
+
+
+def test_stats_wildcard_field_renamed_with_its_wildcard():
+    assert run("| stats values(*) as * by u", WIDE_ROWS) == [
+        {"u": "a", "tcp.in": ["1", "3"], "tcp.out": "3"}, {"u": "b", "x": "y"}]
+
+
+def test_stats_wildcard_field_without_as_names_each_column_after_its_field():
+    assert run("| stats avg(tcp.*)", WIDE_ROWS) == [{"avg(tcp.in)": "2", "avg(tcp.out)": "3"}]
+
+
+def test_stats_wildcard_as_with_a_prefix():
+    assert run("| stats count(tcp.*) as n_*", WIDE_ROWS) == [{"n_in": "2", "n_out": "1"}]
+
+
+def test_stats_wildcard_as_without_a_wildcard_is_refused():
+    with pytest.raises(SplError, match=re.escape("'values(*) as all' needs as many wildcards in the AS name")):
+        parse("| stats values(*) as all")
+
+
+def test_tstats_wildcard_field_is_refused_by_name():
+    fails(f"| tstats values(Processes.*) from datamodel={DM}", "unsupported wildcard field 'Processes.*' in tstats")

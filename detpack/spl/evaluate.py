@@ -493,19 +493,34 @@ def time_bin(span: float) -> Callable[[object], int | float | None]:
 
 
 class Groups:
-    """Aggregation state per BY group, for stats, tstats and eventstats."""
+    """Aggregation state per BY group, for stats, tstats and eventstats.
+
+    Search Reference, stats (https://docs.splunk.com/Documentation/Splunk/9.3.0/SearchReference/Stats):
+    ``<stats-func>(<evaled-field> | <wc-field>) [AS <wc-field>]``: a wildcard field aggregates
+    each field it matches into its own column, named by the AS pattern (its wildcards take
+    the matched text) or ``func(field)``. *Unverified*: a wildcard does not match the BY
+    fields, nor internal fields (``_time``...) unless the pattern itself starts with ``_``.
+    """
 
     def __init__(self, aggregations: tuple[ast.Aggregation, ...], by: tuple[str, ...],
                  resolve: Resolve = identity, fill: str | None = None, span: float | None = None):
+        fixed = [a for a in aggregations if not is_wildcard(a)]
         self.by = by
         self.by_fields = [resolve(f) for f in by]
         self.bins = [time_bin(span) if f == "_time" else None for f in by] if span else None
-        self.inputs = [aggregation_input(a, resolve) for a in aggregations]
-        self.funcs = [a.func for a in aggregations]
-        self.names = [a.name for a in aggregations]
+        self.inputs = [aggregation_input(a, resolve) for a in fixed]
+        self.funcs = [a.func for a in fixed]
+        self.names = [a.name for a in fixed]
+        self.wild = [wildcard_aggregation(a, resolve, set(by)) for a in aggregations if is_wildcard(a)]
         self.fill = fill
         self.time_field = resolve("_time")
         self.state: dict[tuple, list[Aggregate]] = {}
+        self.wild_state: dict[tuple, dict[str, Aggregate]] = {}
+
+    def new_group(self, key: tuple) -> list[Aggregate]:
+        state = self.state[key] = [Aggregate(f) for f in self.funcs]
+        self.wild_state[key] = {}
+        return state
 
     def add(self, row: Row) -> list[tuple]:
         keys = group_keys(row, self.by_fields, self.fill, self.bins)
@@ -513,26 +528,63 @@ class Groups:
         for key in keys:
             state = self.state.get(key)
             if state is None:
-                state = self.state[key] = [Aggregate(f) for f in self.funcs]
+                state = self.new_group(key)
             for agg, value_of in zip(state, self.inputs):
                 agg.add(value_of(row), time)
+            if self.wild:
+                self.add_wildcards(row, self.wild_state[key], time)
         return keys
+
+    def add_wildcards(self, row: Row, state: dict[str, "Aggregate"], time) -> None:
+        for func, column_of in self.wild:
+            for field, value in row.items():
+                if (column := column_of(field)) is not None:
+                    agg = state.get(column)
+                    if agg is None:
+                        agg = state[column] = Aggregate(func)
+                    agg.add(value, time)
 
     def results(self, key: tuple) -> dict:
         out = {}
-        for name, agg in zip(self.names, self.state[key]):
+        aggregates = [*zip(self.names, self.state[key]), *self.wild_state.get(key, {}).items()]
+        for name, agg in aggregates:
             value = agg.result()
             if value is not None:
                 out[name] = value
         return out
 
 
+def is_wildcard(aggregation: ast.Aggregation) -> bool:
+    return aggregation.expr is None and aggregation.field is not None and "*" in aggregation.field
+
+
+def wildcard_aggregation(aggregation: ast.Aggregation, resolve: Resolve, by: set[str]):
+    """(func, field name -> its output column or None), the answers remembered per name."""
+    if resolve is not identity:
+        raise SplError(f"unsupported wildcard field '{aggregation.field}' in tstats", aggregation.pos)
+    pattern = aggregation.field
+    rename = renamer(pattern, aggregation.alias or f"{aggregation.func}({pattern})")
+    internal_too = pattern.startswith("_")
+    columns: dict[str, str | None] = {}
+
+    def column_of(field: str) -> str | None:
+        if field not in columns:
+            skip = field in by or (field.startswith("_") and not internal_too)
+            columns[field] = None if skip else rename(field)
+        return columns[field]
+
+    return aggregation.func, column_of
+
+
 def aggregate_stage(aggregations: tuple[ast.Aggregation, ...], by: tuple[str, ...],
                     resolve: Resolve = identity, fill: str | None = None, span: float | None = None) -> Stage:
+    groups_of = lambda: Groups(aggregations, by, resolve, fill, span)  # noqa: E731
+    groups_of()  # refuses what cannot run at plan time
+
     def run(rows: Iterator[Row]) -> Iterator[Row]:
-        groups = Groups(aggregations, by, resolve, fill, span)
+        groups = groups_of()
         if not by:
-            groups.state[()] = [Aggregate(f) for f in groups.funcs]
+            groups.new_group(())
         for row in rows:
             groups.add(row)
         for key in sorted(groups.state):  # by BY values as text; an unverified choice (spl/__init__.py)
@@ -547,7 +599,7 @@ def eventstats_stage(command: ast.Eventstats) -> Stage:
     def run(rows: Iterator[Row]) -> Iterator[Row]:
         groups = Groups(command.aggregations, command.by)
         if not command.by:
-            groups.state[()] = [Aggregate(f) for f in groups.funcs]
+            groups.new_group(())
         collected = [(row, groups.add(row)) for row in rows]
         for row, keys in collected:
             key = keys[0] if keys else (() if not command.by else None)

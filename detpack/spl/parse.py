@@ -316,6 +316,12 @@ def parse_aggregation(tokens: Tokens) -> ast.Aggregation:
         alias = aggregation_name(tokens)
     elif expr is not None:
         raise SplError(f"{func}(eval(...)) must be renamed with AS", token.pos)
+    stars = field.count("*") if field and expr is None else 0
+    if alias is not None and alias.count("*") != stars:
+        # Search Reference, stats: <stats-func>(<wc-field>) [AS <wc-field>]; each match
+        # gets its own column, so the AS name carries the field's wildcards.
+        raise SplError(f"'{func}({field}) as {alias}' needs as many wildcards in the AS name as in the field",
+                       token.pos)
     return ast.Aggregation(func, field, alias, token.pos, expr)
 
 
