@@ -501,3 +501,29 @@ def test_stats_wildcard_as_without_a_wildcard_is_refused():
 
 def test_tstats_wildcard_field_is_refused_by_name():
     fails(f"| tstats values(Processes.*) from datamodel={DM}", "unsupported wildcard field 'Processes.*' in tstats")
+
+
+# --- sort: a final desc, limit= --------------------------------------------------------
+
+SORT_ROWS = [{"n": "2", "m": "a"}, {"n": "10", "m": "b"}, {"n": "1", "m": "c"}]
+
+
+def test_sort_final_desc_reverses_the_order():
+    assert [r["n"] for r in run("| sort n desc", SORT_ROWS)] == ["10", "2", "1"]
+
+
+def test_sort_final_d_reverses_the_order():
+    assert [r["n"] for r in run("| sort n d", SORT_ROWS)] == ["10", "2", "1"]
+
+
+def test_sort_final_desc_reverses_a_descending_key_too():
+    assert [r["n"] for r in run("| sort -n desc", SORT_ROWS)] == ["1", "2", "10"]
+
+
+def test_sort_limit_option_keeps_that_many():
+    assert [r["n"] for r in run("| sort limit=2 n", SORT_ROWS)] == ["1", "2"]
+
+
+def test_sort_count_and_limit_together_are_refused():
+    with pytest.raises(SplError, match="sort takes a count or limit=, not both"):
+        parse("| sort 1 limit=2 n")

@@ -218,6 +218,7 @@ class Sort:
     keys: tuple[SortKey, ...]
     limit: int  # 0 = no limit
     pos: int
+    reverse: bool = False  # a final d/desc
 
 
 @dataclass(frozen=True)

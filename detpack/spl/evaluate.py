@@ -769,6 +769,8 @@ def sort_stage(command: ast.Sort) -> Stage:
             present = [r for r in collected if r.get(key.field) is not None]
             present.sort(key=lambda r: sort_key(r.get(key.field)), reverse=key.descending)
             collected = present + nulls
+        if command.reverse:
+            collected.reverse()
         return iter(collected[: command.limit] if command.limit else collected)
 
     return run

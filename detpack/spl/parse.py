@@ -472,19 +472,36 @@ def parse_dedup(text: str, offset: int, pos: int) -> ast.Dedup:
     return ast.Dedup(fields, pos)
 
 
+SORT_OPTIONS = frozenset({"limit"})
+
+
 def parse_sort(text: str, offset: int, pos: int) -> ast.Sort:
+    """Search Reference, sort: ``sort [<count>] [limit=<int>] <sort-by-clause>... [d|desc]``;
+    a final ``d``/``desc`` reverses the order of the results."""
     tokens = command_tokens(text, offset)
     limit = DEFAULT_SORT_LIMIT
-    if tokens.peek().kind == "WORD" and tokens.peek().text.isdigit():
-        limit = int(tokens.next().text)
+    counted = tokens.peek().kind == "WORD" and tokens.peek().text.isdigit()
+    if counted:
+        limit = whole_number(tokens.next().text)
+    options = parse_options(tokens, SORT_OPTIONS, "sort")
+    if "limit" in options:
+        if counted:
+            raise SplError("sort takes a count or limit=, not both", options["limit"].pos)
+        limit = integer_option(options["limit"], limit, "sort limit")
     keys = []
+    reverse = False
     while not tokens.at_end():
         if tokens.is_op(","):
             tokens.next()
+        if keys and tokens.peek().kind == "WORD" and tokens.peek().text.lower() in ("d", "desc") \
+                and tokens.peek(1).kind == "END":
+            tokens.next()
+            reverse = True
+            break
         keys.append(parse_sort_key(tokens))
     if not keys:
         raise unexpected(tokens.peek(), "a field to sort by")
-    return ast.Sort(tuple(keys), limit, pos)
+    return ast.Sort(tuple(keys), limit, pos, reverse)
 
 
 def parse_sort_key(tokens: Tokens) -> ast.SortKey:
@@ -508,7 +525,7 @@ def parse_head(text: str, offset: int, pos: int) -> ast.Head:
         token = tokens.next()
         if token.kind != "WORD" or not token.text.isdigit():
             raise SplError(f"unsupported head argument '{token.text}'", token.pos)
-        count = min(int(token.text), sys.maxsize)  # more results than any search can have
+        count = whole_number(token.text)
     tokens.expect_end("head")
     return ast.Head(count, pos)
 
@@ -531,7 +548,14 @@ def integer_option(token: Token | None, default: int, what: str) -> int:
         return default
     if not token.text.isdigit():
         raise SplError(f"{what} must be a whole number, not '{token.text}'", token.pos)
-    return min(int(token.text), sys.maxsize)
+    return whole_number(token.text)
+
+
+def whole_number(digits: str) -> int:
+    """A count written in decimal digits, capped at more than any search can have (and
+    never handed to int() at a length Python refuses to convert)."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) < 19 else sys.maxsize
 
 
 BIN_OPTIONS = frozenset({"span", "bins", "minspan", "start", "end", "aligntime"})
