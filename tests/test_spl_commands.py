@@ -173,6 +173,15 @@ def test_rex_sed_mode_replaces_in_the_field():
     assert run('| rex field=x mode=sed "s/a/-/"', [{"x": "aa"}]) == [{"x": "-a"}]
 
 
+def test_rex_sed_number_flag_replaces_only_that_occurrence():
+    assert run('| rex field=x mode=sed "s/a/-/2"', [{"x": "aaa"}]) == [{"x": "a-a"}]
+
+
+def test_rex_sed_zero_flag_is_refused_by_name():
+    with pytest.raises(SplError, match="unsupported sed flag '0'"):
+        parse('| rex field=x mode=sed "s/a/-/0"')
+
+
 def test_rex_errors_are_named():
     with pytest.raises(SplError, match="rex needs a named group"):
         parse('| rex field=x "\\d+"')

@@ -816,14 +816,13 @@ def rex_stage(command: ast.Rex) -> Stage:
     compiled = regex(command.pattern)
     field = command.field
     if command.sed is not None:
-        replacement = sed_replacement(command.sed[1])
-        count = command.sed[2]
+        replace = sed_substitution(compiled, sed_replacement(command.sed[1]), command.sed[2])
 
         def edit(row: Row) -> Row:
             value = row.get(field)
             if value is None:
                 return row
-            edited = [compiled.sub(replacement, to_text(v), count=count) for v in values_of(value)]
+            edited = [replace(to_text(v)) for v in values_of(value)]
             return row | {field: edited if isinstance(value, list) else edited[0]}
 
         return lambda rows: (edit(row) for row in rows)
@@ -848,6 +847,21 @@ def rex_stage(command: ast.Rex) -> Stage:
         return row | {k: v[0] if len(v) == 1 else v for k, v in found.items()}
 
     return lambda rows: (extract(row) for row in rows)
+
+
+def sed_substitution(compiled: re.Pattern, replacement: Callable[[re.Match], str],
+                     occurrence: int) -> Callable[[str], str]:
+    """Replace every match (``occurrence`` 0, the g flag) or only the ``occurrence``-th."""
+    if occurrence == 0:
+        return lambda text: compiled.sub(replacement, text)
+
+    def replace(text: str) -> str:
+        for n, m in enumerate(compiled.finditer(text), 1):
+            if n == occurrence:
+                return text[: m.start()] + replacement(m) + text[m.end():]
+        return text
+
+    return replace
 
 
 def sed_replacement(text: str) -> Callable[[re.Match], str]:

@@ -614,8 +614,13 @@ def parse_rex(text: str, offset: int, pos: int) -> ast.Rex:
     if not m:
         raise SplError("unsupported sed expression (only s/regex/replacement/flags)", pattern.pos)
     regex = python_regex(m.group(1), pattern.pos).pattern
-    count = 0 if m.group(3) == "g" else int(m.group(3) or 1)
-    return ast.Rex(field, regex, max_match, (regex, m.group(2), count), pos)
+    # Search Reference, rex: the flags are g (replace all matches) or a number (replace
+    # that one match); none replaces the first. 0 is not documented: refused.
+    flag = m.group(3)
+    occurrence = 0 if flag == "g" else whole_number(flag) if flag else 1
+    if flag and flag != "g" and occurrence == 0:
+        raise SplError(f"unsupported sed flag '{flag}'", pattern.pos)
+    return ast.Rex(field, regex, max_match, (regex, m.group(2), occurrence), pos)
 
 
 # An unescaped "(?<name>" (PCRE's named group) and "\x{HHHH}" (PCRE's code point).
