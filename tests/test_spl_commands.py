@@ -72,6 +72,40 @@ def test_in_list_tolerates_missing_and_trailing_commas():
     assert codes('| search EventCode IN ("1" "4624",)') == ["4624", "1"]
 
 
+# Search Manual, "Use CASE() and TERM() to match phrases".
+DIRECTIVE_EVENTS = [
+    {"_raw": "from 10.0.0.1 - Error", "EventCode": "1"},
+    {"_raw": "from 10.0.0.12 - error", "EventCode": "2"},
+    {"_raw": "x=110.0.0.1,ERROR", "EventCode": "3"},
+]
+
+
+def directive_codes(spl: str) -> list[str]:
+    return [r["EventCode"] for r in run(spl, DIRECTIVE_EVENTS)]
+
+
+def test_case_directive_matches_a_term_case_sensitively():
+    assert directive_codes("| search CASE(Error)") == ["1"]
+
+
+def test_case_directive_on_a_field_value():
+    assert directive_codes("| search EventCode=CASE(1) OR x=CASE(error)") == ["1"]
+
+
+def test_term_directive_matches_a_whole_term_between_major_breakers():
+    assert directive_codes("| search TERM(10.0.0.1)") == ["1"]
+
+
+def test_term_directive_with_a_major_breaker_inside_is_refused():
+    with pytest.raises(SplError, match="TERM\\(\\) cannot hold the major breaker ' '"):
+        parse('| search TERM("a b")')
+
+
+def test_term_directive_on_a_field_value_is_refused_by_name():
+    with pytest.raises(SplError, match="unsupported directive 'TERM' in a field value"):
+        parse("| search x=TERM(a.b)")
+
+
 def test_free_text_in_tstats_where_is_refused_with_its_position():
     fails(f"| tstats count from datamodel={DM} where alice", "unsupported free-text term 'alice' in tstats")
 

@@ -21,6 +21,7 @@ class Compare:
     op: str
     value: str
     pos: int
+    case_sensitive: bool = False  # field=CASE(value)
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,12 @@ class Not:
 
 @dataclass(frozen=True)
 class Term:
-    """A free-text term or quoted phrase, matched against ``_raw``."""
+    """A free-text term or quoted phrase, matched against ``_raw``; ``directive`` is
+    ``CASE`` (case-sensitive) or ``TERM`` (one whole indexed term) when written so."""
 
     value: str
     pos: int
+    directive: str = ""
 
 
 SearchExpr = Union[Compare, InList, MatchAll, Term, And, Or, Not]

@@ -18,7 +18,7 @@ from itertools import islice, product
 from . import ast
 from .errors import SplError
 from .functions import FUNCTIONS, like, regex, to_number, to_text, values_of
-from .parse import parse_pipeline
+from .parse import MAJOR_BREAKERS, parse_pipeline
 from .timefmt import compile_format
 
 Row = dict
@@ -70,8 +70,12 @@ def wildcard_regex(pattern: str) -> re.Pattern:
     return re.compile("(.*)".join(re.escape(p) for p in pattern.split("*")) + r"\Z", re.DOTALL)
 
 
-def field_equals(field: str, pattern: str) -> Callable[[Row], bool]:
-    match = value_matcher(pattern)
+def field_equals(field: str, pattern: str, case_sensitive: bool = False) -> Callable[[Row], bool]:
+    if case_sensitive:
+        compiled = wildcard_regex(pattern)
+        match = lambda s: compiled.match(s) is not None  # noqa: E731
+    else:
+        match = value_matcher(pattern)
 
     def test(row: Row) -> bool:
         v = row.get(field)
@@ -121,14 +125,20 @@ def compile_term(term: ast.Term, resolve: Resolve) -> Callable[[Row], bool]:
     segments between breakers, and ``_`` is a minor breaker). *Unverified* approximation:
     a breaker here is any character other than a letter or digit; ``*`` matches any run."""
     field = resolve("_raw")
-    pieces = [re.escape(p) for p in fold(term.value).split("*")]
-    body = ".*?".join(pieces)
-    start = r"(?<![^\W_])" if term.value[:1].isalnum() else ""
-    end = r"(?![^\W_])" if term.value[-1:].isalnum() else ""
-    compiled = re.compile(start + body + end, re.DOTALL)
+    folding = fold if term.directive != "CASE" else (lambda text: text)
+    pieces = [re.escape(p) for p in folding(term.value).split("*")]
+    if term.directive == "TERM":  # one whole term: bounded by major breakers (parse.MAJOR_BREAKERS)
+        major = re.escape("".join(sorted(MAJOR_BREAKERS)))
+        body = f"[^{major}]*?".join(pieces)
+        compiled = re.compile(f"(?:^|(?<=[{major}])){body}(?=[{major}]|$)")
+    else:
+        body = ".*?".join(pieces)
+        start = r"(?<![^\W_])" if term.value[:1].isalnum() else ""
+        end = r"(?![^\W_])" if term.value[-1:].isalnum() else ""
+        compiled = re.compile(start + body + end, re.DOTALL)
     if field is None:
         return lambda row: False
-    return lambda row: any(compiled.search(fold(to_text(v))) for v in values_of(row.get(field)))
+    return lambda row: any(compiled.search(folding(to_text(v))) for v in values_of(row.get(field)))
 
 
 def compile_compare(expr: ast.Compare, resolve: Resolve) -> Callable[[Row], bool]:
@@ -136,9 +146,9 @@ def compile_compare(expr: ast.Compare, resolve: Resolve) -> Callable[[Row], bool
     if field is None:  # a field the data set cannot have: always null
         return lambda row: False
     if expr.op == "=":
-        return field_equals(field, expr.value)
+        return field_equals(field, expr.value, expr.case_sensitive)
     if expr.op == "!=":
-        equals = field_equals(field, expr.value)
+        equals = field_equals(field, expr.value, expr.case_sensitive)
         return lambda row: row.get(field) is not None and not equals(row)
     op, value = expr.op, expr.value
     return lambda row: any(ordered(v, value, op) for v in values_of(row.get(field)))

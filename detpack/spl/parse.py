@@ -212,9 +212,17 @@ def parse_term(tokens: Tokens) -> ast.SearchExpr:
     token = tokens.peek()
     if token.kind == "END" or token.kind == "OP" or token.text in ("AND", "OR"):
         raise unexpected(token, "a search term")
+    if directive_at(tokens):
+        directive, value = parse_directive(tokens)
+        return ast.Term(value.text, token.pos, directive)
     tokens.next()
     if tokens.is_op(*COMPARE_OPS):
         op = tokens.next().text
+        if directive_at(tokens):
+            directive, value = parse_directive(tokens)
+            if directive != "CASE" or op not in ("=", "!="):
+                raise SplError(f"unsupported directive '{directive}' in a field value", value.pos)
+            return ast.Compare(token.text, op, value.text, token.pos, case_sensitive=True)
         value = tokens.expect_value(f"a value after '{token.text}{op}'")
         return ast.Compare(token.text, op, value.text, token.pos)
     if tokens.peek().kind == "WORD" and tokens.peek().text == "IN" and tokens.peek(1).text == "(":
@@ -223,6 +231,34 @@ def parse_term(tokens: Tokens) -> ast.SearchExpr:
     if token.kind == "WORD" and token.text == "*":
         return ast.MatchAll(token.pos)
     return ast.Term(token.text, token.pos)
+
+
+# Search Manual, "Use CASE() and TERM() to match phrases"
+# (https://docs.splunk.com/Documentation/Splunk/9.0.5/Search/UseCASEandTERMtomatchphrases):
+# CASE(<term>) matches case-sensitively, terms and field values; TERM(<term>) matches one whole
+# indexed term, minor breakers included, and cannot hold a major breaker.
+DIRECTIVES = ("CASE", "TERM")
+# Single-character major breakers of segmenters.conf [default] MAJOR (Admin Manual,
+# segmenters.conf): *unverified* list, the default file itself was not at hand.
+MAJOR_BREAKERS = frozenset(" \t\r\n[]<>(){}|!;,'\"*&?+")
+
+
+def directive_at(tokens: Tokens) -> bool:
+    """``CASE(`` or ``TERM(`` (any letter case, the parenthesis written onto the word)."""
+    word, paren = tokens.peek(), tokens.peek(1)
+    return (word.kind == "WORD" and word.text.upper() in DIRECTIVES and paren.kind == "OP"
+            and paren.text == "(" and paren.pos == word.pos + len(word.text))
+
+
+def parse_directive(tokens: Tokens) -> tuple[str, Token]:
+    directive = tokens.next().text.upper()
+    tokens.next()
+    value = tokens.expect_value(f"a term in {directive}()")
+    tokens.expect_op(")", f"to close {directive}(")
+    if directive == "TERM":
+        if broken := next((c for c in value.text if c in MAJOR_BREAKERS and c != "*"), None):
+            raise SplError(f"TERM() cannot hold the major breaker '{broken}'", value.pos)
+    return directive, value
 
 
 def parse_value_list(tokens: Tokens) -> tuple[str, ...]:
