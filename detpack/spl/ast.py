@@ -244,7 +244,7 @@ class Bin:
 @dataclass(frozen=True)
 class Rex:
     field: str
-    pattern: str  # a Python regular expression (named groups become fields)
+    pattern: str  # a PCRE regular expression (spl.pcre; named groups become fields)
     max_match: int  # 0 = unlimited
     sed: tuple[str, str, int] | None  # (pattern, replacement, count: 0 = all) for mode=sed
     pos: int
@@ -277,7 +277,7 @@ class Foreach:
 class Regex:
     field: str
     negate: bool
-    pattern: str  # a Python regular expression
+    pattern: str  # a PCRE regular expression (spl.pcre)
     pos: int
 
 

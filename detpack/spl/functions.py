@@ -17,6 +17,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from .errors import SplError
+from .pcre import PcreError, compile_pcre
 from .timefmt import compile_format, parse_time, relative_time
 
 NUMBER = re.compile(r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*\Z")
@@ -65,11 +66,11 @@ def values_of(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
-@lru_cache(maxsize=256)
 def regex(pattern: str) -> re.Pattern:
+    """Splunk's PCRE as ``pcre`` translates it (rex, regex, makemv and the eval functions alike)."""
     try:
-        return re.compile(pattern)
-    except re.error as exc:
+        return compile_pcre(pattern)
+    except PcreError as exc:
         raise SplError(f"invalid regular expression {pattern!r}: {exc}") from None
 
 

@@ -14,6 +14,7 @@ from .errors import SplError
 from .datasets import parse_datamodel, parse_from
 from .lexer import Token, bracket_end, expr_tokens, search_tokens, skip_quoted, split_pipeline
 from .lookup import parse_inputlookup, parse_lookup
+from .pcre import UCP, PcreError, compile_pcre, translate
 
 # stats functions (Search Reference, "Statistical and charting functions"); distinct_count = dc
 AGGREGATE_FUNCTIONS = frozenset({"count", "dc", "distinct_count", "values", "list", "min", "max", "sum",
@@ -643,13 +644,14 @@ def parse_rex(text: str, offset: int, pos: int) -> ast.Rex:
         compiled = python_regex(pattern.text, pattern.pos)
         if not compiled.groupindex:
             raise SplError("rex needs a named group such as (?<name>...)", pattern.pos)
-        return ast.Rex(field, compiled.pattern, max_match, None, pos)
+        return ast.Rex(field, pattern.text, max_match, None, pos)
     if mode.text.lower() != "sed":
         raise SplError(f"unsupported rex mode '{mode.text}'", mode.pos)
     m = SED.match(pattern.text)
     if not m:
         raise SplError("unsupported sed expression (only s/regex/replacement/flags)", pattern.pos)
-    regex = python_regex(m.group(1), pattern.pos).pattern
+    regex = m.group(1)
+    python_regex(regex, pattern.pos)
     # Search Reference, rex: the flags are g (replace all matches) or a number (replace
     # that one match); none replaces the first. 0 is not documented: refused.
     flag = m.group(3)
@@ -659,20 +661,15 @@ def parse_rex(text: str, offset: int, pos: int) -> ast.Rex:
     return ast.Rex(field, regex, max_match, (regex, m.group(2), occurrence), pos)
 
 
-# An unescaped "(?<name>" (PCRE's named group) and "\x{HHHH}" (PCRE's code point).
-PCRE_NAMED_GROUP = re.compile(r"(?<!\\)((?:\\\\)*)\(\?<(?=[A-Za-z_])")
-PCRE_CODE_POINT = re.compile(r"(?<!\\)((?:\\\\)*)\\x\{([0-9A-Fa-f]{1,6})\}")
-
-
 def python_regex(pattern: str, pos: int) -> re.Pattern:
-    """A PCRE pattern (Splunk's regular expressions) as Python's ``re`` reads it:
-    ``(?<name>`` is ``(?P<name>`` and ``\\x{202E}`` is ``\\U0000202E``."""
-    converted = PCRE_NAMED_GROUP.sub(r"\1(?P<", pattern)
-    converted = PCRE_CODE_POINT.sub(lambda m: m.group(1) + "\\U" + m.group(2).rjust(8, "0"), converted)
+    """A PCRE pattern (Splunk's regular expressions) compiled as ``pcre`` translates it;
+    an error names the position of the pattern in the search."""
     try:
-        return re.compile(converted)
-    except (re.error, RecursionError, OverflowError) as error:
-        raise SplError(f"invalid regular expression: {error}", pos) from None
+        return compile_pcre(pattern)
+    except PcreError as error:
+        # The offset is in the translated pattern: exact only where nothing was translated.
+        offset = error.offset if translate(pattern.removeprefix(UCP)) == pattern else 0
+        raise SplError(f"invalid regular expression: {error}", pos + offset) from None
 
 
 def parse_fillnull(text: str, offset: int, pos: int) -> ast.Fillnull:
@@ -747,7 +744,8 @@ def parse_regex_command(text: str, offset: int, pos: int) -> ast.Regex:
         negate = tokens.next().text == "!="
     pattern = tokens.expect_value("a regular expression")
     tokens.expect_end("regex")
-    return ast.Regex(field, negate, python_regex(pattern.text, pattern.pos).pattern, pos)
+    python_regex(pattern.text, pattern.pos)
+    return ast.Regex(field, negate, pattern.text, pos)
 
 
 def parse_mvexpand(text: str, offset: int, pos: int) -> ast.Mvexpand:
@@ -775,7 +773,8 @@ def parse_makemv(text: str, offset: int, pos: int) -> ast.Makemv:
     tokenizer = options.get("tokenizer")
     allow_empty = "allowempty" in options and options["allowempty"].text.lower() in ("true", "t", "1")
     if tokenizer is not None:
-        return ast.Makemv(field.text, None, python_regex(tokenizer.text, tokenizer.pos).pattern, allow_empty, pos)
+        python_regex(tokenizer.text, tokenizer.pos)
+        return ast.Makemv(field.text, None, tokenizer.text, allow_empty, pos)
     delim = options["delim"].text if "delim" in options else " "
     return ast.Makemv(field.text, delim, None, allow_empty, pos)
 
