@@ -150,3 +150,13 @@ def test_no_function_crashes_on_extreme_arguments(name):
                 value(f"{name}({args})")
             except SplError:
                 pass
+
+
+@pytest.mark.parametrize("function", ["strftime(0, \"%Y %K\")", "strptime(\"x\", \"%Y %K\")"])
+def test_a_literal_time_format_is_checked_when_the_search_is_planned(function):
+    with pytest.raises(SplError, match="unsupported time format directive '%K'"):
+        plan(parse(f"| eval v={function}"), ())
+
+
+def test_strptime_with_nine_digit_subseconds():
+    assert value('strptime("1970-01-01 00:00:01.500000000", "%Y-%m-%d %H:%M:%S.%9N")') == "1.5"

@@ -19,7 +19,7 @@ from . import ast
 from .errors import SplError
 from .functions import FUNCTIONS, like, regex, to_number, to_text, values_of
 from .parse import MAJOR_BREAKERS, parse_pipeline
-from .timefmt import compile_format
+from .timefmt import compile_format, compile_parser
 
 Row = dict
 Stage = Callable[[Iterator[Row]], Iterator[Row]]
@@ -192,8 +192,17 @@ def compile_call(expr: ast.Call) -> Callable[[Row], object]:
         raise SplError(f"{expr.name}() takes {least}..{most} arguments, got {len(expr.args)}", expr.pos)
     if expr.name == "case" and len(expr.args) % 2:
         raise SplError("case() needs condition/value pairs", expr.pos)
+    check_literal_time_format(expr)
     args = [compile_expr(a) for a in expr.args]
     return lambda row: fn(*(a(row) for a in args))
+
+
+def check_literal_time_format(expr: ast.Call) -> None:
+    """strftime()/strptime() with a quoted format: a directive the engine cannot handle
+    fails when the search is planned, not when the first event arrives."""
+    if expr.name in ("strftime", "strptime") and isinstance(expr.args[1], ast.Literal) \
+            and isinstance(expr.args[1].value, str):
+        (compile_format if expr.name == "strftime" else compile_parser)(expr.args[1].value, expr.pos)
 
 
 PER_VALUE = {"mvfilter": 1, "mvmap": 2}
