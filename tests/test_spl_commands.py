@@ -264,12 +264,12 @@ def test_earliest_of_time_in_tstats():
     assert run(spl, TIMED) == [{"e": "3600", "l": "7300"}]
 
 
-def test_first_and_last_follow_arrival_order():
-    assert stat("first(cmd)") == "second" and stat("last(cmd)") == "third"
+def test_first_and_last_follow_event_order_newest_first():
+    assert stat("first(cmd)") == "third" and stat("last(cmd)") == "first"
 
 
 def test_list_keeps_order_and_duplicates():
-    assert stat("list(u)") == ["a", "a", "b"]
+    assert stat("list(u)") == ["b", "a", "a"]
 
 
 def test_distinct_count_is_dc():
@@ -570,3 +570,26 @@ def test_sort_limit_option_keeps_that_many():
 def test_sort_count_and_limit_together_are_refused():
     with pytest.raises(SplError, match="sort takes a count or limit=, not both"):
         parse("| sort 1 limit=2 n")
+
+
+# --- event order: newest first ---------------------------------------------------------
+# Splunk returns events newest first; first() is the most recent value seen.
+
+TIMED_EVENTS = [{"_time": "10", "u": "a", "v": "old"}, {"_time": "30", "u": "a", "v": "new"},
+                {"_time": "20", "u": "a", "v": "mid"}]
+
+
+def test_head_takes_the_newest_event():
+    assert [r["v"] for r in run("| search u=a | head 1", TIMED_EVENTS)] == ["new"]
+
+
+def test_dedup_keeps_the_newest_event():
+    assert [r["v"] for r in run("| search u=a | dedup u", TIMED_EVENTS)] == ["new"]
+
+
+def test_stats_first_is_the_newest_and_last_the_oldest():
+    assert run("| search u=a | stats first(v) as f last(v) as l", TIMED_EVENTS) == [{"f": "new", "l": "old"}]
+
+
+def test_stats_list_is_in_newest_first_order():
+    assert run("| search u=a | stats list(v) as l", TIMED_EVENTS) == [{"l": ["new", "mid", "old"]}]

@@ -395,7 +395,7 @@ class Aggregate:
 
     def keep_by_time(self, value, time) -> None:
         """earliest/latest by _time (rows without one count in arrival order); first/last
-        by arrival order."""
+        by arrival order, which for events is newest first (plan.order_sensitive)."""
         if value is None:
             return
         if self.func in ("first", "last"):

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
+import math
 from itertools import islice
 
 from . import ast
 from .datasets import DatasetSearch, dataset_stage
 from .errors import SplError, UnknownKnowledge
+from .functions import to_number
 from .evaluate import Row, Stage, aggregate_stage, command_stage, compile_search, fold, join_stage, value_matcher
 from .lookup import Inputlookup, Lookup, LookupTables, inputlookup_stage, lookup_stage
 
@@ -90,6 +92,7 @@ class Plan:
     prefilter: Prefilter | None
     stages: list[Stage] = field(default_factory=list)
     subsearches: list[Subsearch] = field(default_factory=list)  # read the events again
+    newest_first: bool = False  # events reordered by _time before the stages (order_sensitive)
 
     def datamodels(self) -> set[str | None]:
         """Every input this search reads: its own and its subsearches'."""
@@ -106,7 +109,7 @@ class Plan:
         subsearch (which reads the events again, perhaps through another data model)."""
         for subsearch in self.subsearches:
             subsearch.inputs = inputs
-        stream: Iterator[Row] = iter(rows)
+        stream: Iterator[Row] = iter(newest_first(rows) if self.newest_first else rows)
         for stage in self.stages:
             stream = stage(stream)
         return stream
@@ -135,12 +138,13 @@ def plan(pipeline: ast.Pipeline, datamodels: Collection[str],
     if isinstance(first, DatasetSearch):
         if first.datamodel not in datamodels:
             raise UnknownKnowledge("data model", first.datamodel, first.pos)
-        return Plan(first.datamodel, None, [dataset_stage(first), *map(stage_of, rest)], subsearches)
+        return Plan(first.datamodel, None, [dataset_stage(first), *map(stage_of, rest)], subsearches,
+                    order_sensitive(pipeline))
     if isinstance(first, Inputlookup):
         return Plan(None, None, [inputlookup_stage(first, lookups), *map(stage_of, rest)], subsearches)
     if not isinstance(first, ast.Tstats):
         stages = [stage_of(c) for c in pipeline.commands]
-        return Plan(None, None, stages, subsearches)
+        return Plan(None, None, stages, subsearches, order_sensitive(pipeline))
     stages = [stage_of(c) for c in rest]
     if first.datamodel not in datamodels:
         raise UnknownKnowledge("data model", first.datamodel, first.pos)
@@ -153,6 +157,35 @@ def plan(pipeline: ast.Pipeline, datamodels: Collection[str],
     if first.where is not None:
         prefilter = build_prefilter(first.where, prefix, set(verbatim_fields), {fold(c) for c in constant_values})
     return Plan(first.datamodel, prefilter, [generator, *stages], subsearches)
+
+
+# --- event order ------------------------------------------------------------------------
+# A search over events sees them newest first (Search Reference, "Event order functions":
+# first() is "the most recent instance of this field, based on the order in which the
+# events are seen"); replayed files hold them in any order. Only searches whose results
+# depend on that order are reordered, since it holds every event the search keeps in
+# memory. *Unverified*: Splunk's order among events of the same _time; here, file order.
+ORDER_FUNCTIONS = frozenset({"first", "last", "list"})
+
+
+def order_sensitive(pipeline: ast.Pipeline) -> bool:
+    """Does any command pick rows or values by their order (head, dedup, first/last/list)?"""
+    for command in pipeline.commands:
+        if isinstance(command, (ast.Head, ast.Dedup)):
+            return True
+        if isinstance(command, (ast.Stats, ast.Eventstats)) and \
+                any(a.func in ORDER_FUNCTIONS for a in command.aggregations):
+            return True
+    return False
+
+
+def newest_first(rows: Iterable[Row]) -> list[Row]:
+    """Rows by descending _time (a stable sort); rows without a numeric _time last."""
+    def key(row: Row) -> float:
+        when = to_number(row.get("_time"))
+        return -when if when is not None else math.inf
+
+    return sorted(rows, key=key)
 
 
 def datamodel_resolver(prefix: str) -> Callable[[str], str | None]:
