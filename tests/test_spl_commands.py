@@ -593,3 +593,19 @@ def test_stats_first_is_the_newest_and_last_the_oldest():
 
 def test_stats_list_is_in_newest_first_order():
     assert run("| search u=a | stats list(v) as l", TIMED_EVENTS) == [{"l": ["new", "mid", "old"]}]
+
+
+# --- free text on results without _raw ----------------------------------------------------
+
+
+def test_free_text_after_stats_is_refused_by_name():
+    fails("| search EventCode=1 | stats count by user | search alice",
+          "unsupported free-text term 'alice' after stats (its results have no _raw)")
+
+
+def test_free_text_after_table_without_raw_is_refused():
+    fails("| search x | table user | search alice", "unsupported free-text term 'alice' after table")
+
+
+def test_free_text_after_table_keeping_raw_still_runs():
+    assert codes("| table _raw EventCode | search alice") == ["4624"]

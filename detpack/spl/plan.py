@@ -124,6 +124,7 @@ def plan(pipeline: ast.Pipeline, datamodels: Collection[str],
         if isinstance(command, (ast.Tstats, Inputlookup, DatasetSearch)):
             name = {ast.Tstats: "tstats", Inputlookup: "inputlookup"}.get(type(command), "datamodel/from")
             raise SplError(f"{name} must be the first command", command.pos)
+    check_free_text(pipeline)
     subsearches: list[Subsearch] = []
 
     def stage_of(command: ast.Command) -> Stage:
@@ -157,6 +158,42 @@ def plan(pipeline: ast.Pipeline, datamodels: Collection[str],
     if first.where is not None:
         prefilter = build_prefilter(first.where, prefix, set(verbatim_fields), {fold(c) for c in constant_values})
     return Plan(first.datamodel, prefilter, [generator, *stages], subsearches)
+
+
+def check_free_text(pipeline: ast.Pipeline) -> None:
+    """Refuse a free-text term once the results have no ``_raw`` (after stats, tstats,
+    inputlookup, or table/fields without it). *Unverified*: whether Splunk then matches the
+    term against the other fields' values (the Search Reference, search, speaks of _raw);
+    rather than always false, it is refused by name."""
+    dropped_by = None
+    for command in pipeline.commands:
+        if isinstance(command, ast.Search) and dropped_by:
+            term = next(free_terms(command.expr), None)
+            if term is not None:
+                raise SplError(f"unsupported free-text term '{term.value}' after {dropped_by} "
+                               "(its results have no _raw)", term.pos)
+        dropped_by = dropped_by or raw_dropped_by(command)  # once gone, _raw does not come back
+
+
+def raw_dropped_by(command: ast.Command) -> str | None:
+    """The command's name when its results have no _raw."""
+    if isinstance(command, (ast.Stats, ast.Tstats, Inputlookup)):
+        return {ast.Stats: "stats", ast.Tstats: "tstats"}.get(type(command), "inputlookup")
+    if isinstance(command, ast.Table) and "_raw" not in command.fields:
+        return "table"
+    if isinstance(command, ast.Fields) and (("_raw" in command.fields) == command.remove):
+        return "fields"
+    return None
+
+
+def free_terms(expr: ast.SearchExpr) -> Iterator[ast.Term]:
+    if isinstance(expr, ast.Term):
+        yield expr
+    elif isinstance(expr, (ast.And, ast.Or)):
+        for item in expr.items:
+            yield from free_terms(item)
+    elif isinstance(expr, ast.Not):
+        yield from free_terms(expr.item)
 
 
 # --- event order ------------------------------------------------------------------------
