@@ -437,3 +437,14 @@ def test_join_subsearch_over_files(tmp_path: Path):
     spl = ("| search EventCode=1 | table Computer | join Computer "
            "[| search EventCode=7 | stats count as loads by Computer]")
     assert run_search(spl, {}, [data]).rows == [{"Computer": "A", "loads": "1"}]
+
+
+def test_a_search_too_deep_to_plan_is_a_one_line_error(monkeypatch):
+    from detpack.replay import search as search_module
+
+    def overflow(*args, **kwargs):
+        raise RecursionError
+
+    monkeypatch.setattr(search_module, "plan_search", overflow)
+    with pytest.raises(SplError, match="search nested too deeply for this engine"):
+        run_search("| search x", {}, [])

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..knowledge import Knowledge, load_knowledge
 from ..knowledge.verbatim import dataset_event_codes, traceable_fields
-from ..spl import MacroDef, Plan, as_macro_table, expand, output_rows, parse, plan
+from ..spl import MacroDef, Plan, SplError, as_macro_table, expand, output_rows, parse, plan
 from . import events
 from .events import RawEvent, ReadStats, index_event, parse_event, read_events
 
@@ -124,7 +124,10 @@ def run_search(spl: str, macros: Mapping[str, MacroDef] | Iterable,
     Raises SplError for SPL the engine cannot run, EventReadError for an unreadable file.
     """
     knowledge = knowledge or default_knowledge()
-    compiled = plan_search(spl, macros, prefilter=prefilter, knowledge=knowledge)
+    try:
+        compiled = plan_search(spl, macros, prefilter=prefilter, knowledge=knowledge)
+    except RecursionError:  # the parser bounds nesting; the last guard for a shape it does not foresee
+        raise SplError("search nested too deeply for this engine") from None
     stats = ReadStats()
     if compiled.subsearches:
         events_or_paths = list(events_or_paths)  # read again by each subsearch

@@ -51,6 +51,8 @@ class SearchCheck:
         return f"{self.name}: {self.outcome} error: {self.problem}{where}"
 
 
+# The parser bounds nesting; this is the last guard, for a shape it does not foresee.
+TOO_DEEP = "search nested too deeply for this engine"
 NEAR = 30  # characters of context shown after a position
 RAW_CONTEXT = 4 * NEAR  # enough raw text to fill NEAR characters once whitespace is folded
 
@@ -74,6 +76,8 @@ def check_search(name: str, search: str, macros: Mapping[str, MacroDef], datamod
     try:
         expanded = expand(search, macros)
         pipeline = parse(expanded)
+    except RecursionError:
+        return SearchCheck(name, PARSE, TOO_DEEP)
     except SplError as error:
         # Before expansion succeeds, positions point into the search as written.
         return SearchCheck(name, PARSE, error.message, error.position, (),
@@ -93,6 +97,8 @@ def check_search(name: str, search: str, macros: Mapping[str, MacroDef], datamod
         except SplError as error:
             return SearchCheck(name, PLAN, error.message, error.position, tuple(missing),
                                near(expanded, error.position))
+        except RecursionError:
+            return SearchCheck(name, PLAN, TOO_DEEP, None, tuple(missing))
         missing += [f"lookup '{table}'" for table in dict.fromkeys(tables.named) if table not in lookups]
         if not missing:
             return SearchCheck(name, OK)

@@ -174,8 +174,30 @@ def compile_expr(expr: ast.Expr) -> Callable[[Row], object]:
         operand = compile_expr(expr.operand)
         items = [compile_expr(i) for i in expr.items]
         return lambda row: any_of(equals(operand(row), item(row)) for item in items)
-    left, right, apply = compile_expr(expr.left), compile_expr(expr.right), BINARY[expr.op]
-    return lambda row: apply(left(row), right(row))
+    return compile_binary(expr)
+
+
+def compile_binary(expr: ast.BinOp) -> Callable[[Row], object]:
+    """A chain of left-associative operators (``a OR b OR c ...``, ``1+1+...``) is nested down
+    its left side; it is walked and evaluated with loops, so a chain of any length costs
+    no recursion (a right side nests only as deep as the parser allows)."""
+    steps = []
+    while isinstance(expr, ast.BinOp):
+        steps.append((BINARY[expr.op], expr.right))
+        expr = expr.left
+    first = compile_expr(expr)
+    rest = [(apply, compile_expr(right)) for apply, right in reversed(steps)]
+    if len(rest) == 1:
+        (apply, right), = rest
+        return lambda row: apply(first(row), right(row))
+
+    def evaluate(row: Row):
+        value = first(row)
+        for apply, right in rest:
+            value = apply(value, right(row))
+        return value
+
+    return evaluate
 
 
 def compile_call(expr: ast.Call) -> Callable[[Row], object]:
