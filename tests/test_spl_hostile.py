@@ -33,3 +33,27 @@ def test_too_deep_a_search_is_a_check_problem_not_a_traceback(monkeypatch):
     monkeypatch.setattr(check_module, "plan", overflow)
     result = check_search("d", "| eval x=1", {}, set())
     assert (result.outcome, result.problem) == ("plan", "search nested too deeply for this engine")
+
+
+HUGE = "9" * 5000  # beyond Python's int() length limit
+
+
+@pytest.mark.parametrize("spl", [
+    f"| head {HUGE}", f"| sort {HUGE} x", f"| sort limit={HUGE} x", f"| eval y={HUGE}", f"| where x<{HUGE}",
+    f"| mvexpand limit={HUGE} x", f'| rex max_match={HUGE} "(?<a>x)"', f'| rex mode=sed "s/a/b/{HUGE}"',
+    f"| eval y=round(1,{HUGE})", f"| eval y=x+1",
+])
+def test_a_huge_integer_is_read_or_refused_in_one_line(spl):
+    try:
+        run(spl, [{"x": HUGE}])
+    except SplError as error:
+        assert "\n" not in str(error)
+
+
+def test_a_huge_integer_literal_is_a_double():
+    assert run(f"| eval y={'1' + '0' * 20}", [{}]) == [{"y": "100000000000000000000"}]
+
+
+def test_a_span_beyond_any_number_is_refused():
+    with pytest.raises(SplError, match="unsupported span"):
+        parse(f"| bin span={HUGE} x")

@@ -20,6 +20,7 @@ from .errors import SplError
 from .pcre import PcreError, compile_pcre
 from .timefmt import compile_format, parse_time, relative_time
 
+MAX_INT_DIGITS = 18  # every integer this long fits in 64 bits
 NUMBER = re.compile(r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*\Z")
 
 
@@ -30,10 +31,9 @@ def to_number(value) -> int | float | None:
         return value
     if isinstance(value, str) and NUMBER.match(value):
         text = value.strip()
-        try:
-            return int(text)
-        except ValueError:
-            return float(text)
+        if len(text) > MAX_INT_DIGITS or not text.lstrip("+-").isdigit():
+            return float(text)  # beyond 64-bit integers numbers are doubles (and int() has a length limit)
+        return int(text)
     return None
 
 

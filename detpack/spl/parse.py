@@ -6,11 +6,13 @@ ignored.
 """
 from __future__ import annotations
 
+import math
 import re
 import sys
 
 from . import ast
 from .errors import SplError
+from .functions import to_number
 from .datasets import parse_datamodel, parse_from
 from .lexer import Token, bracket_end, expr_tokens, search_tokens, skip_quoted, split_pipeline
 from .lookup import parse_inputlookup, parse_lookup
@@ -405,7 +407,7 @@ def parse_span(text: str, pos: int) -> tuple[float, bool]:
     """Seconds (or a plain number) and whether it was given in time units. Months and
     subsecond units are refused (calendar months vary in length)."""
     m = SPAN.match(text)
-    if not m or (m.group(2) and m.group(2).lower() not in SPAN_UNITS) or float(m.group(1)) <= 0:
+    if not m or (m.group(2) and m.group(2).lower() not in SPAN_UNITS) or not 0 < float(m.group(1)) < math.inf:
         raise SplError(f"unsupported span '{text}'", pos)
     number, unit = float(m.group(1)), m.group(2).lower()
     return (number * SPAN_UNITS[unit], True) if unit else (number, False)
@@ -1006,7 +1008,7 @@ def parse_unary(tokens: Tokens) -> ast.Expr:
 def parse_primary(tokens: Tokens) -> ast.Expr:
     token = tokens.next()
     if token.kind == "NUMBER":
-        return ast.Literal(float(token.text) if any(c in token.text for c in ".eE") else int(token.text))
+        return ast.Literal(to_number(token.text))
     if token.kind == "STRING":
         return ast.Literal(token.text)
     if token.kind == "FIELD":
