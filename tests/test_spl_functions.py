@@ -136,7 +136,7 @@ def test_unknown_function_is_named():
         value("nosuch(1)")
 
 
-EXTREMES = ("1e308", "-1e308", "1e400", "nan", '"x"', "nothing", "0", "-1", "400", "-400")
+EXTREMES = ("1e308", "-1e308", "1e400", "nan", '"x"', "nothing", "0", "-1", "400", "-400", "mv")
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
@@ -147,7 +147,7 @@ def test_no_function_crashes_on_extreme_arguments(name):
         for extreme in EXTREMES:
             args = ", ".join([extreme] * count)
             try:
-                value(f"{name}({args})")
+                value(f"{name}({args})", MV)
             except SplError:
                 pass
 
@@ -160,3 +160,16 @@ def test_a_literal_time_format_is_checked_when_the_search_is_planned(function):
 
 def test_strptime_with_nine_digit_subseconds():
     assert value('strptime("1970-01-01 00:00:01.500000000", "%Y-%m-%d %H:%M:%S.%9N")') == "1.5"
+
+
+def test_a_text_function_reads_a_multivalue_argument_as_its_first_value():
+    assert value("trim(mv)", MV) == "a"
+    assert value("md5(mv)", MV) == value('md5("a")')
+
+
+def test_concatenation_with_a_multivalue_field_reads_its_first_value():
+    assert value('mv."!"', MV) == "a!"
+
+
+def test_eval_equals_on_a_multivalue_field_is_true_when_any_value_is():
+    assert value('if("b"=mv, "yes", "no")', MV) == "yes"

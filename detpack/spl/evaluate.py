@@ -301,6 +301,8 @@ def equals(a, b):
         return None
     if isinstance(a, list):
         return any_of(equals(x, b) for x in a)
+    if isinstance(b, list):
+        return any_of(equals(a, x) for x in b)
     na, nb = to_number(a), to_number(b)
     if na is not None and nb is not None:
         return na == nb

@@ -46,8 +46,13 @@ def format_number(value: int | float) -> str:
 
 
 def to_text(value) -> str:
+    """A value as text. A multivalue value where one text is wanted (md5(), trim(), the
+    ``.`` operator...) reads as its first value, as len() does. *Unverified*: the Search
+    Reference does not say what these functions do with a multivalue argument."""
     if isinstance(value, str):
         return value
+    if isinstance(value, list):
+        return to_text(value[0]) if value else ""
     if isinstance(value, bool):
         return "true" if value else "false"
     return format_number(value)
