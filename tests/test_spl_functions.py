@@ -173,3 +173,17 @@ def test_concatenation_with_a_multivalue_field_reads_its_first_value():
 
 def test_eval_equals_on_a_multivalue_field_is_true_when_any_value_is():
     assert value('if("b"=mv, "yes", "no")', MV) == "yes"
+
+
+# Search Reference, replace(<str>,<regex>,<replacement>): "\1" style backreferences.
+
+def test_replace_backreference():
+    assert value(r'replace("ab", "(a)(b)", "\\2\\1")') == "ba"
+
+
+def test_replace_keeps_other_backslashes_literally():
+    assert value(r'replace("x", "x", "C:\\Windows\\temp")') == r"C:\Windows\temp"
+
+
+def test_replace_backreference_to_a_missing_group_is_empty():
+    assert value(r'replace("a", "(a)", "<\\2>")') == "<>"

@@ -141,11 +141,33 @@ def fn_substr(text, start, length=None):
 
 
 def fn_replace(text, pattern, replacement):
+    """Search Reference, replace(): ``\\1``-style backreferences in the replacement; any other
+    backslash is kept as written (*unverified*), a group that did not match is empty."""
     if text is None or pattern is None or replacement is None:
         return None
     compiled = regex(to_text(pattern))
-    result = [compiled.sub(to_text(replacement), to_text(v)) for v in values_of(text)]
+    substitute = backreferences(to_text(replacement))
+    result = [compiled.sub(substitute, to_text(v)) for v in values_of(text)]
     return result if isinstance(text, list) else result[0]
+
+
+BACKREFERENCE = re.compile(r"\\(\d)")
+
+
+@lru_cache(maxsize=256)
+def backreferences(replacement: str) -> Callable[[re.Match], str]:
+    parts = BACKREFERENCE.split(replacement)  # text, group, text, group, ..., text
+
+    def substitute(m: re.Match) -> str:
+        out = []
+        for i, part in enumerate(parts):
+            if i % 2 == 0:
+                out.append(part)
+            elif int(part) <= m.re.groups:
+                out.append(m.group(int(part)) or "")
+        return "".join(out)
+
+    return substitute
 
 
 def fn_mvcount(x):
