@@ -57,3 +57,42 @@ def test_a_huge_integer_literal_is_a_double():
 def test_a_span_beyond_any_number_is_refused():
     with pytest.raises(SplError, match="unsupported span"):
         parse(f"| bin span={HUGE} x")
+
+
+# --- wildcards in linear time ---------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from detpack.spl.evaluate import glob_captures, wildcard_regex  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(pattern=st.text(alphabet="ab*", max_size=7), text=st.text(alphabet="ab", max_size=9))
+def test_glob_matching_agrees_with_a_greedy_regex(pattern, text):
+    m = wildcard_regex(pattern).match(text)
+    assert glob_captures(pattern.split("*"), text) == (list(m.groups()) if m else None)
+
+
+def test_a_many_star_wildcard_on_a_long_value_finishes():
+    # A backtracking regex needs about 5000**6 steps here: the test would not end.
+    assert run('| search x="*a*a*a*a*a*a*b"', [{"x": "a" * 5000}]) == []
+
+
+def test_a_many_star_free_text_term_on_a_long_event_finishes():
+    assert run("| search *a*a*a*a*a*a*b", [{"_raw": "a" * 5000}]) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(term=st.text(alphabet="ab* ", min_size=1, max_size=6).filter(lambda t: "*" in t and t.strip()),
+       text=st.text(alphabet="ab -", max_size=10))
+def test_free_text_wildcards_agree_with_a_backtracking_regex(term, text):
+    import re
+
+    from detpack.spl.evaluate import term_finder
+
+    body = ".*?".join(re.escape(p) for p in term.split("*"))
+    start = r"(?<![^\W_])" if term[:1].isalnum() else ""
+    end = r"(?![^\W_])" if term[-1:].isalnum() else ""
+    expected = re.search(start + body + end, text, re.DOTALL) is not None
+    assert term_finder(term.split("*"), term[:1].isalnum(), term[-1:].isalnum())(text) == expected

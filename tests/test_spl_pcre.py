@@ -43,9 +43,19 @@ def test_empty_minimum_repeat_is_a_literal():
     assert not compile_pcre("a{,2}").fullmatch("aa")
 
 
-def test_a_pattern_python_warns_about_is_refused():
-    with pytest.raises(PcreError, match="reads differently in PCRE"):
-        compile_pcre("[[a]")
+def test_a_bracket_inside_a_class_is_a_member_as_in_pcre():
+    assert compile_pcre("^[[a]+$").match("[a[")
+
+
+def test_catastrophic_backtracking_stops_with_a_one_line_error():
+    with pytest.raises(SplError, match="backtracks beyond the match limit"):
+        compile_pcre("(a|aa)+b").search("a" * 40)
+
+
+def test_rex_with_catastrophic_backtracking_stops():
+    rows = [{"_raw": "a" * 40}]
+    with pytest.raises(SplError, match="backtracks beyond the match limit"):
+        list(plan(parse('| rex "(?<w>(a|aa)+b)"'), set()).execute(rows))
 
 
 def test_literal_bracket_first_in_a_class():

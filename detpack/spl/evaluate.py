@@ -55,14 +55,31 @@ def value_matcher(pattern: str) -> Callable[[str], bool]:
             return lambda s: fold(s).startswith(inner)
         if folded.startswith("*") and stars == 1:
             return lambda s: fold(s).endswith(inner)
-    compiled: list[re.Pattern] = []
+    pieces = folded.split("*")
+    return lambda s: glob_captures(pieces, fold(s)) is not None
 
-    def match(s: str) -> bool:
-        if not compiled:
-            compiled.append(wildcard_regex(folded))
-        return compiled[0].match(fold(s)) is not None
 
-    return match
+def glob_captures(pieces: list[str], text: str) -> list[str] | None:
+    """What each ``*`` between ``pieces`` takes for ``text`` to match the whole pattern, or
+    None. Each earlier star takes as much as it can (what a greedy ``(.*)`` regex would
+    give): the middle pieces are placed from the right, each at its last occurrence, which
+    costs one scan of the text per piece however many stars there are (a backtracking
+    regex costs O(n^stars) on a value that almost matches)."""
+    first, last = pieces[0], pieces[-1]
+    if len(pieces) == 1:
+        return [] if text == first else None
+    if len(text) < len(first) + len(last) or not text.startswith(first) or not text.endswith(last):
+        return None
+    low, high = len(first), len(text) - len(last)
+    ends = [high]  # where each star ends, from the last star back
+    for piece in reversed(pieces[1:-1]):
+        at = text.rfind(piece, low, high)
+        if at < 0:
+            return None
+        ends.append(at)
+        high = at
+    starts = [len(first)] + [end + len(piece) for end, piece in zip(reversed(ends[1:]), pieces[1:-1])]
+    return [text[start:end] for start, end in zip(starts, reversed(ends))]
 
 
 def wildcard_regex(pattern: str) -> re.Pattern:
@@ -72,8 +89,8 @@ def wildcard_regex(pattern: str) -> re.Pattern:
 
 def field_equals(field: str, pattern: str, case_sensitive: bool = False) -> Callable[[Row], bool]:
     if case_sensitive:
-        compiled = wildcard_regex(pattern)
-        match = lambda s: compiled.match(s) is not None  # noqa: E731
+        pieces = pattern.split("*")
+        match = lambda s: glob_captures(pieces, s) is not None  # noqa: E731
     else:
         match = value_matcher(pattern)
 
@@ -131,14 +148,48 @@ def compile_term(term: ast.Term, resolve: Resolve) -> Callable[[Row], bool]:
         major = re.escape("".join(sorted(MAJOR_BREAKERS)))
         body = f"[^{major}]*?".join(pieces)
         compiled = re.compile(f"(?:^|(?<=[{major}])){body}(?=[{major}]|$)")
+    elif "*" in term.value:
+        found = term_finder(folding(term.value).split("*"), term.value[:1].isalnum(), term.value[-1:].isalnum())
+        if field is None:
+            return lambda row: False
+        return lambda row: any(found(folding(to_text(v))) for v in values_of(row.get(field)))
     else:
-        body = ".*?".join(pieces)
         start = r"(?<![^\W_])" if term.value[:1].isalnum() else ""
         end = r"(?![^\W_])" if term.value[-1:].isalnum() else ""
-        compiled = re.compile(start + body + end, re.DOTALL)
+        compiled = re.compile(start + "".join(pieces) + end, re.DOTALL)
     if field is None:
         return lambda row: False
     return lambda row: any(compiled.search(folding(to_text(v))) for v in values_of(row.get(field)))
+
+
+def term_finder(pieces: list[str], bounded_start: bool, bounded_end: bool) -> Callable[[str], bool]:
+    """Is there a run of text holding ``pieces`` in order (``*`` between them takes any
+    run), starting and ending at a breaker when asked? The earliest start and then the
+    earliest place of each piece leave the most room for the rest, so one scan per piece
+    decides it (a backtracking regex costs O(n^stars))."""
+    first, middle, last = pieces[0], pieces[1:-1], pieces[-1]
+
+    def breaker(text: str, i: int) -> bool:
+        return i < 0 or i >= len(text) or not (text[i].isalnum())
+
+    def found(text: str) -> bool:
+        at = text.find(first)
+        while at >= 0 and bounded_start and first and not breaker(text, at - 1):
+            at = text.find(first, at + 1)
+        if at < 0:
+            return False
+        position = at + len(first)
+        for piece in middle:
+            at = text.find(piece, position)
+            if at < 0:
+                return False
+            position = at + len(piece)
+        at = text.find(last, position)
+        while at >= 0 and bounded_end and last and not breaker(text, at + len(last)):
+            at = text.find(last, at + 1)
+        return at >= 0
+
+    return found
 
 
 def compile_compare(expr: ast.Compare, resolve: Resolve) -> Callable[[Row], bool]:
@@ -1158,16 +1209,15 @@ def replace_stage(command: ast.Replace) -> Stage:
     """Search Reference, replace: a whole value matching a pattern (``*`` wildcards, case-
     sensitive, *unverified*) becomes the replacement, whose ``*`` take what the pattern's
     matched; the first matching pair wins."""
-    pairs = [(re.compile("(.*)".join(re.escape(p) for p in old.split("*")) + r"\Z", re.DOTALL), new.split("*"))
-             for old, new in command.pairs]
+    pairs = [(old.split("*"), new.split("*")) for old, new in command.pairs]
 
     def replaced(value):
         if isinstance(value, list):
             return [replaced(v) for v in value]
         text = to_text(value)
         for pattern, pieces in pairs:
-            if m := pattern.match(text):
-                return pieces[0] + "".join(g + p for g, p in zip(m.groups(), pieces[1:]))
+            if (taken := glob_captures(pattern, text)) is not None:
+                return pieces[0] + "".join(g + p for g, p in zip(taken, pieces[1:]))
         return value
 
     def apply(row: Row) -> Row:

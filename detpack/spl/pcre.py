@@ -1,4 +1,4 @@
-"""Splunk's regular expressions are PCRE; this engine runs them with Python's ``re``.
+"""Splunk's regular expressions are PCRE; this engine runs them with the ``regex`` module.
 
 ``compile_pcre`` translates the syntax where the two differ and refuses what it cannot
 translate, so a pattern never silently means something else:
@@ -8,18 +8,25 @@ translate, so a pattern never silently means something else:
   characters (with a FutureWarning) that never matches what PCRE means. Translated to
   their ASCII ranges (pcre2pattern, "POSIX character classes"); ``[:^name:]`` is refused.
 - ``\\d``, ``\\w``, ``\\s``, ``\\b`` are ASCII in PCRE unless the pattern starts with
-  ``(*UCP)`` (pcre2pattern, "Generic character types"): ``re.ASCII`` unless it does.
+  ``(*UCP)`` (pcre2pattern, "Generic character types"): ASCII unless it does.
 - ``{,n}`` is a literal in PCRE (pcre2pattern, "Repetition": "{,6} is not a quantifier,
   but a literal string of four characters"; *unverified* for the PCRE2 release Splunk
   ships, as PCRE2 10.43 made it a quantifier); Python reads it as ``{0,n}``.
-- Any warning Python gives while compiling is an error: it marks a pattern whose meaning
-  differs between the two.
+- Patterns run on the ``regex`` module (re-compatible syntax, the same nested-set
+  reading as PCRE) because it can bound a match: Splunk's PCRE stops a match after
+  limits.conf ``[rex] match_limit`` backtracking steps; here each match, search or
+  substitution stops after ``MATCH_SECONDS`` and the search fails with one line
+  (a time bound rather than PCRE's step count).
 """
 from __future__ import annotations
 
 import re
-import warnings
+from collections.abc import Iterator
 from functools import lru_cache
+
+import regex
+
+from .errors import SplError
 
 POSIX_CLASSES = {
     "alpha": "a-zA-Z", "digit": "0-9", "alnum": "a-zA-Z0-9", "upper": "A-Z", "lower": "a-z",
@@ -42,21 +49,61 @@ class PcreError(ValueError):
         self.offset = offset
 
 
+MATCH_SECONDS = 1.0
+
+
+class Pcre:
+    """A compiled pattern whose every match is bounded in time (``MATCH_SECONDS``)."""
+
+    def __init__(self, compiled: regex.Pattern, source: str):
+        self.compiled, self.source = compiled, source
+        self.groupindex, self.groups = compiled.groupindex, compiled.groups
+
+    def search(self, text: str):
+        return self.bounded(self.compiled.search, text)
+
+    def match(self, text: str):
+        return self.bounded(self.compiled.match, text)
+
+    def fullmatch(self, text: str):
+        return self.bounded(self.compiled.fullmatch, text)
+
+    def sub(self, replacement, text: str) -> str:
+        return self.bounded(self.compiled.sub, replacement, text)
+
+    def finditer(self, text: str) -> Iterator:
+        matches = self.compiled.finditer(text, timeout=MATCH_SECONDS)
+        while True:
+            try:
+                yield next(matches)
+            except StopIteration:
+                return
+            except TimeoutError:
+                raise self.too_costly() from None
+
+    def bounded(self, operation, *args):
+        try:
+            return operation(*args, timeout=MATCH_SECONDS)
+        except TimeoutError:
+            raise self.too_costly() from None
+
+    def too_costly(self) -> SplError:
+        shown = self.source if len(self.source) <= 60 else self.source[:60] + "…"
+        return SplError(f"regular expression {shown!r} backtracks beyond the match limit "
+                        f"(more than {MATCH_SECONDS:g} s on one value)")
+
+
 @lru_cache(maxsize=512)
-def compile_pcre(pattern: str) -> re.Pattern:
-    flags = re.ASCII
+def compile_pcre(pattern: str) -> Pcre:
+    source, flags = pattern, regex.ASCII | regex.VERSION0
     if pattern.startswith(UCP):
-        pattern, flags = pattern[len(UCP):], 0
+        pattern, flags = pattern[len(UCP):], regex.VERSION0
     translated = translate(pattern)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            return re.compile(translated, flags)
-    except (re.error, RecursionError, OverflowError) as error:
-        message = error.msg if isinstance(error, re.error) else str(error)
+        return Pcre(regex.compile(translated, flags), source)
+    except (regex.error, RecursionError, OverflowError) as error:
+        message = getattr(error, "msg", None) or str(error)
         raise PcreError(message, getattr(error, "pos", None) or 0) from None
-    except Warning as warning:
-        raise PcreError(f"reads differently in PCRE ({warning})") from None
 
 
 def translate(pattern: str) -> str:
