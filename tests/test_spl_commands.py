@@ -609,3 +609,8 @@ def test_free_text_after_table_without_raw_is_refused():
 
 def test_free_text_after_table_keeping_raw_still_runs():
     assert codes("| table _raw EventCode | search alice") == ["4624"]
+
+
+def test_makemv_with_both_delim_and_tokenizer_is_refused():
+    with pytest.raises(SplError, match="makemv takes delim or tokenizer, not both"):
+        parse('| makemv delim="," tokenizer="(\\w+)" x')

@@ -96,3 +96,16 @@ def test_free_text_wildcards_agree_with_a_backtracking_regex(term, text):
     end = r"(?![^\W_])" if term[-1:].isalnum() else ""
     expected = re.search(start + body + end, text, re.DOTALL) is not None
     assert term_finder(term.split("*"), term[:1].isalnum(), term[-1:].isalnum())(text) == expected
+
+
+@pytest.mark.parametrize("command", ["spath input=j", "spath input=j path=a", "fromjson j"])
+@pytest.mark.parametrize("depth", [150, 2000])
+def test_deeply_nested_json_is_invalid_json_for_that_event(command, depth):
+    rows = [{"j": "[" * depth + "]" * depth}, {"j": '{"a": "b"}'}]
+    out = run(f"| {command}", rows)
+    assert out[0] == rows[0] and len(out) == 2
+
+
+def test_makemv_with_an_empty_delimiter_is_refused():
+    with pytest.raises(SplError, match="makemv delim must not be empty"):
+        parse('| makemv delim="" x')

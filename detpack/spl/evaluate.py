@@ -1008,11 +1008,10 @@ def spath_stage(command: ast.Spath) -> Stage:
         if text is None:
             return row
         text = to_text(text[0] if isinstance(text, list) else text)
-        try:
-            data = json.loads(text)
-        except ValueError:
+        data = load_json(text)
+        if data is INVALID_JSON:
             if text.lstrip().startswith("<"):
-                raise SplError("spath: XML input is not supported", command.pos) from None
+                raise SplError("spath: XML input is not supported", command.pos)
             return row
         if path is None:
             found: dict[str, list] = {}
@@ -1040,6 +1039,26 @@ def parse_json_path(path: str, pos: int) -> list[tuple[str, list[int | None]]]:
         indexes = [int(i) if i else None for i in re.findall(r"\{(\d*)\}", m.group(2))]
         steps.append((m.group(1), indexes))
     return steps
+
+
+INVALID_JSON = object()
+MAX_JSON_DEPTH = 100  # deeper than any real event; *unverified* whether Splunk has such a bound
+
+
+def load_json(text: str):
+    """The JSON value of ``text``, or INVALID_JSON: not JSON, or nested deeper than
+    MAX_JSON_DEPTH (whose walk would exhaust the stack): that event's field is left as is."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return INVALID_JSON
+    level, depth = [data], 0
+    while level:
+        depth += 1
+        if depth > MAX_JSON_DEPTH:
+            return INVALID_JSON
+        level = [v for d in level if isinstance(d, (dict, list)) for v in (d.values() if isinstance(d, dict) else d)]
+    return data
 
 
 def follow(data, steps) -> list:
@@ -1172,10 +1191,7 @@ def fromjson_stage(command: ast.Fromjson) -> Stage:
         value = row.get(command.field)
         if value is None:
             return row
-        try:
-            data = json.loads(to_text(value[0] if isinstance(value, list) else value))
-        except ValueError:
-            return row
+        data = load_json(to_text(value[0] if isinstance(value, list) else value))
         if not isinstance(data, dict):
             return row
         out = dict(row)

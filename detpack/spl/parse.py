@@ -775,9 +775,13 @@ def parse_makemv(text: str, offset: int, pos: int) -> ast.Makemv:
     tokenizer = options.get("tokenizer")
     allow_empty = "allowempty" in options and options["allowempty"].text.lower() in ("true", "t", "1")
     if tokenizer is not None:
+        if "delim" in options:  # the syntax takes one or the other
+            raise SplError("makemv takes delim or tokenizer, not both", options["delim"].pos)
         python_regex(tokenizer.text, tokenizer.pos)
         return ast.Makemv(field.text, None, tokenizer.text, allow_empty, pos)
     delim = options["delim"].text if "delim" in options else " "
+    if not delim:
+        raise SplError("makemv delim must not be empty", options["delim"].pos)
     return ast.Makemv(field.text, delim, None, allow_empty, pos)
 
 
