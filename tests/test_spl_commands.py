@@ -614,3 +614,32 @@ def test_free_text_after_table_keeping_raw_still_runs():
 def test_makemv_with_both_delim_and_tokenizer_is_refused():
     with pytest.raises(SplError, match="makemv takes delim or tokenizer, not both"):
         parse('| makemv delim="," tokenizer="(\\w+)" x')
+
+
+# --- options and filters the engine cannot honour are refused by name ------------------------
+
+
+@pytest.mark.parametrize("field", ["index", "earliest", "latest"])
+def test_tstats_index_and_time_range_filters_are_refused(field):
+    fails(f"| tstats count from datamodel={DM} where {field}=-1d by Processes.dest",
+          f"unsupported tstats filter '{field}' (index or time range selection)")
+
+
+def test_tstats_second_span_is_refused():
+    with pytest.raises(SplError, match="a second span in the BY clause"):
+        parse(f"| tstats count from datamodel={DM} by _time span=1h span=1d")
+
+
+def test_xmlkv_maxinputs_is_refused_by_name():
+    with pytest.raises(SplError, match="unsupported xmlkv option 'maxinputs'"):
+        parse("| xmlkv maxinputs=10 Message")
+
+
+def test_rex_sed_with_max_match_is_refused():
+    with pytest.raises(SplError, match="rex mode=sed takes no max_match"):
+        parse('| rex mode=sed max_match=2 "s/a/b/"')
+
+
+def test_spath_with_both_path_forms_is_refused():
+    with pytest.raises(SplError, match="spath takes path= or a positional path, not both"):
+        parse("| spath path=a.b c.d")

@@ -389,6 +389,8 @@ def parse_by(tokens: Tokens, span_allowed: bool = False) -> tuple[tuple[str, ...
             key = tokens.next()
             if not span_allowed:
                 raise SplError("unsupported BY option 'span' here (bin _time first)", key.pos)
+            if span is not None:
+                raise SplError("a second span in the BY clause", key.pos)
             tokens.next()
             value = tokens.expect_value("a time span")
             span, is_time = parse_span(value.text, value.pos)
@@ -649,6 +651,8 @@ def parse_rex(text: str, offset: int, pos: int) -> ast.Rex:
         return ast.Rex(field, pattern.text, max_match, None, pos)
     if mode.text.lower() != "sed":
         raise SplError(f"unsupported rex mode '{mode.text}'", mode.pos)
+    if "max_match" in options:  # sed's own flags say which matches to replace
+        raise SplError("rex mode=sed takes no max_match", options["max_match"].pos)
     m = SED.match(pattern.text)
     if not m:
         raise SplError("unsupported sed expression (only s/regex/replacement/flags)", pattern.pos)
@@ -694,6 +698,8 @@ def parse_spath(text: str, offset: int, pos: int) -> ast.Spath:
     options = parse_options(tokens, SPATH_OPTIONS, "spath")
     path = options.get("path")
     if not tokens.at_end():
+        if path is not None:
+            raise SplError("spath takes path= or a positional path, not both", tokens.peek().pos)
         path = tokens.expect_value("a data path")
         options |= parse_options(tokens, SPATH_OPTIONS, "spath")
     tokens.expect_end("spath")
@@ -809,11 +815,11 @@ def parse_join(text: str, offset: int, pos: int) -> ast.Join:
 
 
 def parse_xmlkv(text: str, offset: int, pos: int) -> ast.Xmlkv:
-    """Search Reference, xmlkv: ``xmlkv [<field>]`` (default _raw; maxinputs accepted)."""
+    """Search Reference, xmlkv: ``xmlkv [<field>]`` (default _raw)."""
     tokens = command_tokens(text, offset)
-    parse_options(tokens, frozenset({"maxinputs"}), "xmlkv")
+    parse_options(tokens, frozenset(), "xmlkv")  # maxinputs= limits what is read: refused by name
     field = "_raw" if tokens.at_end() else tokens.expect_value("a field").text
-    parse_options(tokens, frozenset({"maxinputs"}), "xmlkv")
+    parse_options(tokens, frozenset(), "xmlkv")
     tokens.expect_end("xmlkv")
     return ast.Xmlkv(field, pos)
 

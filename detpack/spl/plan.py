@@ -26,6 +26,7 @@ from .lookup import Inputlookup, Lookup, LookupTables, inputlookup_stage, lookup
 
 UNPREFIXED_FIELDS = frozenset({"_time", "host", "source", "sourcetype"})
 ENTITY_CHARACTERS = frozenset("&<>\"'")
+SEARCH_SCOPE = frozenset({"index", "earliest", "latest", "_index_earliest", "_index_latest"})
 BOOLEAN_OPTIONS = {"summariesonly", "allow_old_summaries"}
 BOOLEAN_WORDS = {"true", "false", "t", "f", "1", "0"}
 
@@ -253,6 +254,10 @@ def check_tstats_where(expr: ast.SearchExpr | None) -> None:
         raise SplError(f"unsupported free-text term '{expr.value}' in tstats (data-model rows have no _raw)", expr.pos)
     elif isinstance(expr, (ast.Compare, ast.InList)) and expr.field.lower() == "nodename":
         raise SplError(f"unsupported tstats filter '{expr.field}' (data-model node selection)", expr.pos)
+    elif isinstance(expr, (ast.Compare, ast.InList)) and expr.field.lower() in SEARCH_SCOPE:
+        # Search Reference, tstats: index, earliest and latest in WHERE choose the indexes and
+        # time range searched; they are not fields of the rows (which would make them false).
+        raise SplError(f"unsupported tstats filter '{expr.field}' (index or time range selection)", expr.pos)
 
 
 def tstats_stage(command: ast.Tstats, resolve: Callable[[str], str | None]) -> Stage:
