@@ -12,7 +12,9 @@ from collections import Counter
 from collections.abc import Collection, Container, Iterable, Mapping
 from dataclasses import dataclass
 
+from .ast import Join, Pipeline
 from .errors import SplError, UnknownKnowledge
+from .lookup import Inputlookup, Lookup
 from .macros import MacroDef, expand
 from .parse import parse
 from .plan import plan
@@ -47,7 +49,8 @@ class SearchCheck:
         where = "" if self.position is None else f" at position {self.position}"
         where += f' (near "{self.near}")' if self.near else ""
         if self.outcome == KNOWLEDGE:
-            return f"{self.name}: needs {', '.join(self.missing)}"
+            at = "" if self.position is None else f" (first at position {self.position})"
+            return f"{self.name}: needs {', '.join(self.missing)}{at}"
         return f"{self.name}: {self.outcome} error: {self.problem}{where}"
 
 
@@ -99,10 +102,26 @@ def check_search(name: str, search: str, macros: Mapping[str, MacroDef], datamod
                                near(expanded, error.position))
         except RecursionError:
             return SearchCheck(name, PLAN, TOO_DEEP, None, tuple(missing))
-        missing += [f"lookup '{table}'" for table in dict.fromkeys(tables.named) if table not in lookups]
+        unknown_tables = [table for table in dict.fromkeys(tables.named) if table not in lookups]
+        missing += [f"lookup '{table}'" for table in unknown_tables]
         if not missing:
             return SearchCheck(name, OK)
-        return SearchCheck(name, KNOWLEDGE, first and first.message, first and first.position, tuple(missing))
+        if first is not None:
+            return SearchCheck(name, KNOWLEDGE, first.message, first.position, tuple(missing))
+        position = table_positions(pipeline).get(unknown_tables[0])
+        return SearchCheck(name, KNOWLEDGE, f"unknown lookup '{unknown_tables[0]}'", position, tuple(missing))
+
+
+def table_positions(pipeline: Pipeline) -> dict[str, int]:
+    """Where each lookup table is first named, join subsearches included."""
+    found: dict[str, int] = {}
+    for command in pipeline.commands:
+        if isinstance(command, (Lookup, Inputlookup)):
+            found.setdefault(command.table, command.pos)
+        elif isinstance(command, Join):
+            for table, pos in table_positions(command.subsearch).items():
+                found.setdefault(table, pos)
+    return found
 
 
 def near(text: str, position: int | None) -> str:
