@@ -643,3 +643,7 @@ def test_rex_sed_with_max_match_is_refused():
 def test_spath_with_both_path_forms_is_refused():
     with pytest.raises(SplError, match="spath takes path= or a positional path, not both"):
         parse("| spath path=a.b c.d")
+
+
+def test_bin_decimal_span_puts_a_value_in_its_own_bin():
+    assert run("| bin x span=0.1", [{"x": "0.3"}]) == [{"x": "0.3-0.4"}]

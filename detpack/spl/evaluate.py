@@ -7,6 +7,7 @@ than one row.
 """
 from __future__ import annotations
 
+import decimal
 import json
 import math
 import operator
@@ -575,6 +576,12 @@ def group_keys(row: Row, by_fields: list[str | None], fill: str | None,
     return list(product(*columns))
 
 
+def decimal_text(value: decimal.Decimal) -> str:
+    """As Splunk prints a number: digits, no exponent, no trailing zeros."""
+    text = format(value.normalize(), "f")
+    return text if text != "-0" else "0"
+
+
 def time_bin(span: float) -> Callable[[object], int | float | None]:
     """The start of the span-long bin holding a time (UTC; epoch-aligned)."""
     def bin_of(value):
@@ -878,13 +885,16 @@ def bin_stage(command: ast.Bin) -> Stage:
     """Search Reference, bin: a time becomes the start of its span (epoch-aligned, UTC); a
     number the range of its bin, written ``low-high``."""
     bin_of = time_bin(command.span)
-    span = command.span
+    span = decimal.Decimal(repr(command.span))  # decimal steps: 0.3 with span 0.1 is in 0.3-0.4
 
     def binned(value):
-        start = bin_of(value)
-        if start is None or command.time:
-            return start
-        return f"{to_text(start)}-{to_text(start + span)}"
+        if command.time:
+            return bin_of(value)
+        n = to_number(value)
+        if n is None or not math.isfinite(n):
+            return None
+        start = (decimal.Decimal(repr(n)) / span).to_integral_value(decimal.ROUND_FLOOR) * span
+        return f"{decimal_text(start)}-{decimal_text(start + span)}"
 
     target = command.alias or command.field
 
