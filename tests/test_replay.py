@@ -448,3 +448,46 @@ def test_a_search_too_deep_to_plan_is_a_one_line_error(monkeypatch):
     monkeypatch.setattr(search_module, "plan_search", overflow)
     with pytest.raises(SplError, match="search nested too deeply for this engine"):
         run_search("| search x", {}, [])
+
+
+# The prefilters are sound for any WHERE clause: negations, OR, IN, !=, wildcards and
+# characters that need escaping, over several fields, must never change the results.
+PREFILTER_FIELDS = ["process_name", "process", "user", "dest", "parent_process_name"]
+ODD_PATTERNS = PATTERNS + ['a"b', "x y", "C:\\w\\*", "*\\*", "<b>", "'", "*.EXE*", "LAB\\*"]
+
+
+def spl_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+atoms = st.one_of(
+    st.builds(lambda f, op, p: f"Processes.{f}{op}{spl_string(p)}",
+              st.sampled_from(PREFILTER_FIELDS), st.sampled_from(["=", "!="]), st.sampled_from(ODD_PATTERNS)),
+    st.builds(lambda f, ps: f"Processes.{f} IN ({', '.join(map(spl_string, ps))})",
+              st.sampled_from(PREFILTER_FIELDS), st.lists(st.sampled_from(ODD_PATTERNS), min_size=1, max_size=3)),
+)
+where_clauses = st.recursive(atoms, lambda inner: st.one_of(
+    st.builds(lambda a: f"NOT {a}", inner),
+    st.builds(lambda a, b: f"({a} OR {b})", inner, inner),
+    st.builds(lambda a, b: f"{a} {b}", inner, inner),
+), max_leaves=4)
+
+
+@settings(max_examples=150, deadline=None)
+@given(names=st.lists(st.sampled_from(NAMES + ['a"b.exe', "x y.exe", "<b>.exe"]), min_size=1, max_size=5),
+       users=st.lists(st.sampled_from(["LAB\\svc", "a\"b", "x y", "LAB\\ΟΔΟΣ"]), min_size=5, max_size=5),
+       where=where_clauses, decode=st.booleans())
+def test_prefilters_never_change_results_for_any_where_clause(names, users, where, decode):
+    from xml.sax.saxutils import escape
+
+    from detpack.replay import events as events_module
+
+    events = [raw(sysmon(1, "C:\\w\\" + name, f"H{i}").replace("LAB\\svc", escape(user, {'"': "&quot;"})), i)
+              for i, (name, user) in enumerate(zip(names, users))]
+    spl = ("| tstats count from datamodel=Endpoint.Processes where " + where +
+           " by Processes.dest Processes.process_name Processes.user")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(events_module, "DECODE_ENTITIES", decode)
+        filtered = run_search(spl, {}, events)
+        unfiltered = run_search(spl, {}, events, prefilter=False)
+    assert filtered.rows == unfiltered.rows
