@@ -415,3 +415,79 @@ def test_whole_block_prefilter_agrees_with_each_event_and_counts_them(tmp_path, 
     filtered = run_search(SEARCH, MACROS, [DatasetFile(data, SYSMON, "XmlWinEventLog")])
     unfiltered = run_search(SEARCH, MACROS, [DatasetFile(data, SYSMON, "XmlWinEventLog")], prefilter=False)
     assert filtered.rows == unfiltered.rows and filtered.events_read == unfiltered.events_read == 2
+
+
+# --- join: the subsearch reads the events again ----------------------------------------
+
+
+def test_join_subsearch_reads_the_events_again_through_its_own_data_model():
+    # The main search's prefilter keeps only scrcons.exe events; the subsearch counts every
+    # process per host, so it must see the events the prefilter dropped.
+    events = [raw(sysmon(1, r"C:\w\scrcons.exe", "A"), 1), raw(sysmon(1, r"C:\w\cmd.exe", "A"), 2),
+              raw(sysmon(1, r"C:\w\cmd.exe", "B"), 3)]
+    spl = (SEARCH + " | join type=left dest [| tstats count as n from datamodel=Endpoint.Processes "
+           "by Processes.dest | rename Processes.* as *] | table dest process_name n")
+    result = run_search(spl, MACROS, iter(events))  # a one-shot iterable, as a caller may give
+    assert result.rows == [{"dest": "A", "process_name": "scrcons.exe", "n": "2"}]
+    assert result.events_read == 3  # the subsearch's second reading is not counted again
+
+
+def test_join_subsearch_over_files(tmp_path: Path):
+    data = write_events(tmp_path / "e.xml.log", sysmon(1, r"C:\w\scrcons.exe", "A"), sysmon(7, r"C:\w\x.dll", "A"))
+    spl = ("| search EventCode=1 | table Computer | join Computer "
+           "[| search EventCode=7 | stats count as loads by Computer]")
+    assert run_search(spl, {}, [data]).rows == [{"Computer": "A", "loads": "1"}]
+
+
+def test_a_search_too_deep_to_plan_is_a_one_line_error(monkeypatch):
+    from detpack.replay import search as search_module
+
+    def overflow(*args, **kwargs):
+        raise RecursionError
+
+    monkeypatch.setattr(search_module, "plan_search", overflow)
+    with pytest.raises(SplError, match="search nested too deeply for this engine"):
+        run_search("| search x", {}, [])
+
+
+# The prefilters are sound for any WHERE clause: negations, OR, IN, !=, wildcards and
+# characters that need escaping, over several fields, must never change the results.
+PREFILTER_FIELDS = ["process_name", "process", "user", "dest", "parent_process_name"]
+ODD_PATTERNS = PATTERNS + ['a"b', "x y", "C:\\w\\*", "*\\*", "<b>", "'", "*.EXE*", "LAB\\*"]
+
+
+def spl_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+atoms = st.one_of(
+    st.builds(lambda f, op, p: f"Processes.{f}{op}{spl_string(p)}",
+              st.sampled_from(PREFILTER_FIELDS), st.sampled_from(["=", "!="]), st.sampled_from(ODD_PATTERNS)),
+    st.builds(lambda f, ps: f"Processes.{f} IN ({', '.join(map(spl_string, ps))})",
+              st.sampled_from(PREFILTER_FIELDS), st.lists(st.sampled_from(ODD_PATTERNS), min_size=1, max_size=3)),
+)
+where_clauses = st.recursive(atoms, lambda inner: st.one_of(
+    st.builds(lambda a: f"NOT {a}", inner),
+    st.builds(lambda a, b: f"({a} OR {b})", inner, inner),
+    st.builds(lambda a, b: f"{a} {b}", inner, inner),
+), max_leaves=4)
+
+
+@settings(max_examples=150, deadline=None)
+@given(names=st.lists(st.sampled_from(NAMES + ['a"b.exe', "x y.exe", "<b>.exe"]), min_size=1, max_size=5),
+       users=st.lists(st.sampled_from(["LAB\\svc", "a\"b", "x y", "LAB\\ΟΔΟΣ"]), min_size=5, max_size=5),
+       where=where_clauses, decode=st.booleans())
+def test_prefilters_never_change_results_for_any_where_clause(names, users, where, decode):
+    from xml.sax.saxutils import escape
+
+    from detpack.replay import events as events_module
+
+    events = [raw(sysmon(1, "C:\\w\\" + name, f"H{i}").replace("LAB\\svc", escape(user, {'"': "&quot;"})), i)
+              for i, (name, user) in enumerate(zip(names, users))]
+    spl = ("| tstats count from datamodel=Endpoint.Processes where " + where +
+           " by Processes.dest Processes.process_name Processes.user")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(events_module, "DECODE_ENTITIES", decode)
+        filtered = run_search(spl, {}, events)
+        unfiltered = run_search(spl, {}, events, prefilter=False)
+    assert filtered.rows == unfiltered.rows

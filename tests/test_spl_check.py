@@ -47,7 +47,7 @@ def test_a_search_that_parses_but_cannot_be_planned():
 def test_an_unknown_data_model_alone_is_missing_knowledge():
     result = check("| tstats count from datamodel=Endpoint.Registry by Registry.dest")
     assert (result.outcome, result.missing) == (KNOWLEDGE, ("data model 'Endpoint.Registry'",))
-    assert str(result) == "d: needs data model 'Endpoint.Registry'"
+    assert str(result) == "d: needs data model 'Endpoint.Registry' (first at position 2)"
 
 
 def test_an_unknown_data_model_does_not_hide_another_problem():
@@ -107,6 +107,13 @@ def test_validate_spl_json(pack_copy, capsys):
         "line": 21}
 
 
+def test_validate_spl_reads_cim_macros_the_pack_does_not_define(pack_copy, capsys):
+    # The CIM app defines drop_dm_object_name; a pack that expects CIM installed has no copy.
+    (pack_copy / "macros/drop_dm_object_name.yml").unlink()
+    assert main(["validate", "--spl", "--content", str(pack_copy)]) == 0
+    assert "1 run offline" in capsys.readouterr().out
+
+
 def test_validate_spl_still_reports_invalid_content_first(pack_copy, capsys):
     break_search(pack_copy, "type: TTP", "type: TTPs")
     assert main(["validate", "--spl", "--content", str(pack_copy)]) == 2
@@ -130,3 +137,9 @@ def test_lookup_placement_options_are_read_and_others_refused():
     assert check("a=1 | lookup local=true update=f t user").missing == ("lookup 't'",)
     refused = check("a=1 | lookup event_time_field=x t user")
     assert (refused.outcome, refused.problem) == (PARSE, "unsupported lookup option")
+
+
+def test_a_missing_lookup_names_its_position():
+    result = check_search("d", "a=1 | lookup nosuch user OUTPUT role", MACROS, {DM})
+    assert (result.outcome, result.position) == (KNOWLEDGE, 6)
+    assert str(result) == "d: needs lookup 'nosuch' (first at position 6)"

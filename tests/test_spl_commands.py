@@ -72,6 +72,40 @@ def test_in_list_tolerates_missing_and_trailing_commas():
     assert codes('| search EventCode IN ("1" "4624",)') == ["4624", "1"]
 
 
+# Search Manual, "Use CASE() and TERM() to match phrases".
+DIRECTIVE_EVENTS = [
+    {"_raw": "from 10.0.0.1 - Error", "EventCode": "1"},
+    {"_raw": "from 10.0.0.12 - error", "EventCode": "2"},
+    {"_raw": "x=110.0.0.1,ERROR", "EventCode": "3"},
+]
+
+
+def directive_codes(spl: str) -> list[str]:
+    return [r["EventCode"] for r in run(spl, DIRECTIVE_EVENTS)]
+
+
+def test_case_directive_matches_a_term_case_sensitively():
+    assert directive_codes("| search CASE(Error)") == ["1"]
+
+
+def test_case_directive_on_a_field_value():
+    assert directive_codes("| search EventCode=CASE(1) OR x=CASE(error)") == ["1"]
+
+
+def test_term_directive_matches_a_whole_term_between_major_breakers():
+    assert directive_codes("| search TERM(10.0.0.1)") == ["1"]
+
+
+def test_term_directive_with_a_major_breaker_inside_is_refused():
+    with pytest.raises(SplError, match="TERM\\(\\) cannot hold the major breaker ' '"):
+        parse('| search TERM("a b")')
+
+
+def test_term_directive_on_a_field_value_is_refused_by_name():
+    with pytest.raises(SplError, match="unsupported directive 'TERM' in a field value"):
+        parse("| search x=TERM(a.b)")
+
+
 def test_free_text_in_tstats_where_is_refused_with_its_position():
     fails(f"| tstats count from datamodel={DM} where alice", "unsupported free-text term 'alice' in tstats")
 
@@ -173,6 +207,15 @@ def test_rex_sed_mode_replaces_in_the_field():
     assert run('| rex field=x mode=sed "s/a/-/"', [{"x": "aa"}]) == [{"x": "-a"}]
 
 
+def test_rex_sed_number_flag_replaces_only_that_occurrence():
+    assert run('| rex field=x mode=sed "s/a/-/2"', [{"x": "aaa"}]) == [{"x": "a-a"}]
+
+
+def test_rex_sed_zero_flag_is_refused_by_name():
+    with pytest.raises(SplError, match="unsupported sed flag '0'"):
+        parse('| rex field=x mode=sed "s/a/-/0"')
+
+
 def test_rex_errors_are_named():
     with pytest.raises(SplError, match="rex needs a named group"):
         parse('| rex field=x "\\d+"')
@@ -221,12 +264,12 @@ def test_earliest_of_time_in_tstats():
     assert run(spl, TIMED) == [{"e": "3600", "l": "7300"}]
 
 
-def test_first_and_last_follow_arrival_order():
-    assert stat("first(cmd)") == "second" and stat("last(cmd)") == "third"
+def test_first_and_last_follow_event_order_newest_first():
+    assert stat("first(cmd)") == "third" and stat("last(cmd)") == "first"
 
 
 def test_list_keeps_order_and_duplicates():
-    assert stat("list(u)") == ["a", "a", "b"]
+    assert stat("list(u)") == ["b", "a", "a"]
 
 
 def test_distinct_count_is_dc():
@@ -474,3 +517,133 @@ def test_a_plan_names_every_input_its_subsearches_read():
 
 def test_spath_path_errors_are_named_with_the_position():
     fails('| spath path="a{x}"', "unsupported spath path 'a{x}' at position 2")
+
+
+# --- stats over wildcard fields -------------------------------------------------------
+
+WIDE_ROWS = [{"u": "a", "tcp.in": "1", "tcp.out": "3", "_time": "5"}, {"u": "a", "tcp.in": "3"}, {"u": "b", "x": "y"}]
+
+
+def test_stats_wildcard_field_renamed_with_its_wildcard():
+    assert run("| stats values(*) as * by u", WIDE_ROWS) == [
+        {"u": "a", "tcp.in": ["1", "3"], "tcp.out": "3"}, {"u": "b", "x": "y"}]
+
+
+def test_stats_wildcard_field_without_as_names_each_column_after_its_field():
+    assert run("| stats avg(tcp.*)", WIDE_ROWS) == [{"avg(tcp.in)": "2", "avg(tcp.out)": "3"}]
+
+
+def test_stats_wildcard_as_with_a_prefix():
+    assert run("| stats count(tcp.*) as n_*", WIDE_ROWS) == [{"n_in": "2", "n_out": "1"}]
+
+
+def test_stats_wildcard_as_without_a_wildcard_is_refused():
+    with pytest.raises(SplError, match=re.escape("'values(*) as all' needs as many wildcards in the AS name")):
+        parse("| stats values(*) as all")
+
+
+def test_tstats_wildcard_field_is_refused_by_name():
+    fails(f"| tstats values(Processes.*) from datamodel={DM}", "unsupported wildcard field 'Processes.*' in tstats")
+
+
+# --- sort: a final desc, limit= --------------------------------------------------------
+
+SORT_ROWS = [{"n": "2", "m": "a"}, {"n": "10", "m": "b"}, {"n": "1", "m": "c"}]
+
+
+def test_sort_final_desc_reverses_the_order():
+    assert [r["n"] for r in run("| sort n desc", SORT_ROWS)] == ["10", "2", "1"]
+
+
+def test_sort_final_d_reverses_the_order():
+    assert [r["n"] for r in run("| sort n d", SORT_ROWS)] == ["10", "2", "1"]
+
+
+def test_sort_final_desc_reverses_a_descending_key_too():
+    assert [r["n"] for r in run("| sort -n desc", SORT_ROWS)] == ["1", "2", "10"]
+
+
+def test_sort_limit_option_keeps_that_many():
+    assert [r["n"] for r in run("| sort limit=2 n", SORT_ROWS)] == ["1", "2"]
+
+
+def test_sort_count_and_limit_together_are_refused():
+    with pytest.raises(SplError, match="sort takes a count or limit=, not both"):
+        parse("| sort 1 limit=2 n")
+
+
+# --- event order: newest first ---------------------------------------------------------
+# Splunk returns events newest first; first() is the most recent value seen.
+
+TIMED_EVENTS = [{"_time": "10", "u": "a", "v": "old"}, {"_time": "30", "u": "a", "v": "new"},
+                {"_time": "20", "u": "a", "v": "mid"}]
+
+
+def test_head_takes_the_newest_event():
+    assert [r["v"] for r in run("| search u=a | head 1", TIMED_EVENTS)] == ["new"]
+
+
+def test_dedup_keeps_the_newest_event():
+    assert [r["v"] for r in run("| search u=a | dedup u", TIMED_EVENTS)] == ["new"]
+
+
+def test_stats_first_is_the_newest_and_last_the_oldest():
+    assert run("| search u=a | stats first(v) as f last(v) as l", TIMED_EVENTS) == [{"f": "new", "l": "old"}]
+
+
+def test_stats_list_is_in_newest_first_order():
+    assert run("| search u=a | stats list(v) as l", TIMED_EVENTS) == [{"l": ["new", "mid", "old"]}]
+
+
+# --- free text on results without _raw ----------------------------------------------------
+
+
+def test_free_text_after_stats_is_refused_by_name():
+    fails("| search EventCode=1 | stats count by user | search alice",
+          "unsupported free-text term 'alice' after stats (its results have no _raw)")
+
+
+def test_free_text_after_table_without_raw_is_refused():
+    fails("| search x | table user | search alice", "unsupported free-text term 'alice' after table")
+
+
+def test_free_text_after_table_keeping_raw_still_runs():
+    assert codes("| table _raw EventCode | search alice") == ["4624"]
+
+
+def test_makemv_with_both_delim_and_tokenizer_is_refused():
+    with pytest.raises(SplError, match="makemv takes delim or tokenizer, not both"):
+        parse('| makemv delim="," tokenizer="(\\w+)" x')
+
+
+# --- options and filters the engine cannot honour are refused by name ------------------------
+
+
+@pytest.mark.parametrize("field", ["index", "earliest", "latest"])
+def test_tstats_index_and_time_range_filters_are_refused(field):
+    fails(f"| tstats count from datamodel={DM} where {field}=-1d by Processes.dest",
+          f"unsupported tstats filter '{field}' (index or time range selection)")
+
+
+def test_tstats_second_span_is_refused():
+    with pytest.raises(SplError, match="a second span in the BY clause"):
+        parse(f"| tstats count from datamodel={DM} by _time span=1h span=1d")
+
+
+def test_xmlkv_maxinputs_is_refused_by_name():
+    with pytest.raises(SplError, match="unsupported xmlkv option 'maxinputs'"):
+        parse("| xmlkv maxinputs=10 Message")
+
+
+def test_rex_sed_with_max_match_is_refused():
+    with pytest.raises(SplError, match="rex mode=sed takes no max_match"):
+        parse('| rex mode=sed max_match=2 "s/a/b/"')
+
+
+def test_spath_with_both_path_forms_is_refused():
+    with pytest.raises(SplError, match="spath takes path= or a positional path, not both"):
+        parse("| spath path=a.b c.d")
+
+
+def test_bin_decimal_span_puts_a_value_in_its_own_bin():
+    assert run("| bin x span=0.1", [{"x": "0.3"}]) == [{"x": "0.3-0.4"}]

@@ -136,7 +136,7 @@ def test_unknown_function_is_named():
         value("nosuch(1)")
 
 
-EXTREMES = ("1e308", "-1e308", "1e400", "nan", '"x"', "nothing", "0", "-1", "400", "-400")
+EXTREMES = ("1e308", "-1e308", "1e400", "nan", '"x"', "nothing", "0", "-1", "400", "-400", "mv")
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
@@ -147,6 +147,43 @@ def test_no_function_crashes_on_extreme_arguments(name):
         for extreme in EXTREMES:
             args = ", ".join([extreme] * count)
             try:
-                value(f"{name}({args})")
+                value(f"{name}({args})", MV)
             except SplError:
                 pass
+
+
+@pytest.mark.parametrize("function", ["strftime(0, \"%Y %K\")", "strptime(\"x\", \"%Y %K\")"])
+def test_a_literal_time_format_is_checked_when_the_search_is_planned(function):
+    with pytest.raises(SplError, match="unsupported time format directive '%K'"):
+        plan(parse(f"| eval v={function}"), ())
+
+
+def test_strptime_with_nine_digit_subseconds():
+    assert value('strptime("1970-01-01 00:00:01.500000000", "%Y-%m-%d %H:%M:%S.%9N")') == "1.5"
+
+
+def test_a_text_function_reads_a_multivalue_argument_as_its_first_value():
+    assert value("trim(mv)", MV) == "a"
+    assert value("md5(mv)", MV) == value('md5("a")')
+
+
+def test_concatenation_with_a_multivalue_field_reads_its_first_value():
+    assert value('mv."!"', MV) == "a!"
+
+
+def test_eval_equals_on_a_multivalue_field_is_true_when_any_value_is():
+    assert value('if("b"=mv, "yes", "no")', MV) == "yes"
+
+
+# Search Reference, replace(<str>,<regex>,<replacement>): "\1" style backreferences.
+
+def test_replace_backreference():
+    assert value(r'replace("ab", "(a)(b)", "\\2\\1")') == "ba"
+
+
+def test_replace_keeps_other_backslashes_literally():
+    assert value(r'replace("x", "x", "C:\\Windows\\temp")') == r"C:\Windows\temp"
+
+
+def test_replace_backreference_to_a_missing_group_is_empty():
+    assert value(r'replace("a", "(a)", "<\\2>")') == "<>"

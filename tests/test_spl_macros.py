@@ -138,3 +138,25 @@ def test_a_quoted_argument_keeps_its_quotes_and_the_parser_reads_it_as_one_name(
 
 def test_an_escaped_quote_outside_quotes_opens_no_quoted_value(macros):
     assert expand('a=*\\"x\\":true* | `summariesonly_config`', macros) == 'a=*\\"x\\":true* | false'
+
+
+def test_arguments_are_substituted_at_once():
+    # The value of a holds "$b$": it stays as written, not replaced by b's value.
+    macros = {"m2(2)": MacroDef("m2(2)", ("a", "b"), "$a$ $b$")}
+    assert expand('`m2("$b$", z)`', macros) == '"$b$" z'
+
+
+def test_a_macro_bomb_is_refused_by_size_or_calls():
+    macros = {"m0": MacroDef("m0", (), "x" * 100)}
+    for level in range(1, 25):
+        macros[f"m{level}"] = MacroDef(f"m{level}", (), f"`m{level - 1}` `m{level - 1}`")
+    with pytest.raises(SplError, match="macro expansion (is longer than|makes more than)"):
+        expand("`m24`", macros)
+
+
+def test_many_calls_to_an_empty_macro_are_bounded():
+    macros = {"m0": MacroDef("m0", (), "")}
+    for level in range(1, 25):
+        macros[f"m{level}"] = MacroDef(f"m{level}", (), f"`m{level - 1}``m{level - 1}`")
+    with pytest.raises(SplError, match="macro expansion makes more than 10000 calls"):
+        expand("`m24`", macros)

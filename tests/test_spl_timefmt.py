@@ -48,3 +48,47 @@ def test_subseconds_are_whole_microseconds_truncated_or_zero_padded(epoch, text)
 def test_unknown_directive_fails_with_position():
     with pytest.raises(SplError, match=r"unsupported time format directive '%q' at position 7"):
         compile_format("%Y %q", 7)
+
+
+# --- parsing: strptime reads what compile_format writes -----------------------------------
+
+from detpack.spl.timefmt import compile_parser, parse_time  # noqa: E402
+
+
+def test_strptime_nine_digit_subseconds():
+    assert parse_time("2020-09-02T01:44:10.608000000", "%Y-%m-%dT%H:%M:%S.%9N") == EPOCH
+
+
+def test_strptime_three_digit_q_subseconds():
+    assert parse_time("01:44:10.608 2020-09-02", "%H:%M:%S.%3Q %Y-%m-%d") == EPOCH
+
+
+def test_strptime_q_and_n_in_one_format():
+    assert parse_time("608 608000 2020-09-02 01:44:10", "%Q %6N %F %T") == EPOCH
+
+
+def test_strptime_space_padded_day():
+    assert parse_time("Sep  2 2020 01:44:10", "%b %e %Y %H:%M:%S") == int(EPOCH)
+
+
+def test_strptime_zone_name():
+    # EST is five hours behind UTC.
+    assert parse_time("2020-09-01 20:44:10 EST", "%Y-%m-%d %H:%M:%S %Z") == int(EPOCH)
+
+
+def test_strptime_numeric_zone_offset():
+    assert parse_time("2020-09-02 03:44:10 +0200", "%Y-%m-%d %H:%M:%S %z") == int(EPOCH)
+
+
+def test_strptime_text_not_matching_is_null():
+    assert parse_time("2020-09-02", "%Y-%m-%d %H") is None
+
+
+def test_strptime_unknown_directive_is_refused_when_compiled():
+    with pytest.raises(SplError, match="unsupported time format directive '%K'"):
+        compile_parser("%Y %K", 7)
+
+
+def test_strptime_of_what_strftime_wrote_round_trips():
+    fmt = "%a %d %B %Y %I:%M:%S.%6N %p %j %z"
+    assert parse_time(compile_format(fmt)(EPOCH), fmt) == EPOCH

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..knowledge import Knowledge, load_knowledge
 from ..knowledge.verbatim import dataset_event_codes, traceable_fields
-from ..spl import MacroDef, Plan, as_macro_table, expand, output_rows, parse, plan
+from ..spl import MacroDef, Plan, SplError, as_macro_table, expand, output_rows, parse, plan
 from . import events
 from .events import RawEvent, ReadStats, index_event, parse_event, read_events
 
@@ -124,13 +124,27 @@ def run_search(spl: str, macros: Mapping[str, MacroDef] | Iterable,
     Raises SplError for SPL the engine cannot run, EventReadError for an unreadable file.
     """
     knowledge = knowledge or default_knowledge()
-    compiled = plan_search(spl, macros, prefilter=prefilter, knowledge=knowledge)
+    try:
+        compiled = plan_search(spl, macros, prefilter=prefilter, knowledge=knowledge)
+    except RecursionError:  # the parser bounds nesting; the last guard for a shape it does not foresee
+        raise SplError("search nested too deeply for this engine") from None
     stats = ReadStats()
+    if compiled.subsearches:
+        events_or_paths = list(events_or_paths)  # read again by each subsearch
     keep = raw_event_filter(compiled, knowledge) if prefilter else None
     raw_events = raw_event_stream(events_or_paths, keep, stats, source, sourcetype)
     rows = search_rows(raw_events, compiled.datamodel, stats, knowledge)
+
+    def subsearch_rows(datamodel: str | None) -> Iterator[dict]:
+        """A subsearch's input: the same events read again without the main search's
+        prefilter (only its data set's, which every row of it passes), counted apart."""
+        again = ReadStats()
+        keep_again = dataset_filter(datamodel, knowledge) if prefilter else None
+        return search_rows(raw_event_stream(events_or_paths, keep_again, again, source, sourcetype),
+                           datamodel, again, knowledge)
+
     with Progress(stats, progress):
-        results, columns = output_rows(compiled.execute(rows))
+        results, columns = output_rows(compiled.execute(rows, subsearch_rows))
     return SearchResult(results, columns, stats.events_read, stats.events_skipped, list(stats.problems))
 
 

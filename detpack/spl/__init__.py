@@ -22,6 +22,10 @@ Choices where Splunk leaves room or could not be checked here:
 - stats/tstats groups come out sorted by their BY values as plain text
   (lexicographic: "10" before "9"). Unverified: Splunk may order
   numeric-looking values numerically.
+- Events reach a search newest first (by _time, file order among equal times) when
+  a command picks rows or values by order (head, dedup, first/last/list); other
+  searches stream in file order, so their result rows may come out in another order
+  than Splunk's. tstats rows are not reordered.
 - Columns come out in the order fields first appear in the result rows
   (BY fields, then aggregations, for stats/tstats).
 - Commands not listed in parse.py, subsearches other than join's, and options

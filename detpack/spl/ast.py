@@ -21,6 +21,7 @@ class Compare:
     op: str
     value: str
     pos: int
+    case_sensitive: bool = False  # field=CASE(value)
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,12 @@ class Not:
 
 @dataclass(frozen=True)
 class Term:
-    """A free-text term or quoted phrase, matched against ``_raw``."""
+    """A free-text term or quoted phrase, matched against ``_raw``; ``directive`` is
+    ``CASE`` (case-sensitive) or ``TERM`` (one whole indexed term) when written so."""
 
     value: str
     pos: int
+    directive: str = ""
 
 
 SearchExpr = Union[Compare, InList, MatchAll, Term, And, Or, Not]
@@ -218,6 +221,7 @@ class Sort:
     keys: tuple[SortKey, ...]
     limit: int  # 0 = no limit
     pos: int
+    reverse: bool = False  # a final d/desc
 
 
 @dataclass(frozen=True)
@@ -240,7 +244,7 @@ class Bin:
 @dataclass(frozen=True)
 class Rex:
     field: str
-    pattern: str  # a Python regular expression (named groups become fields)
+    pattern: str  # a PCRE regular expression (spl.pcre; named groups become fields)
     max_match: int  # 0 = unlimited
     sed: tuple[str, str, int] | None  # (pattern, replacement, count: 0 = all) for mode=sed
     pos: int
@@ -273,7 +277,7 @@ class Foreach:
 class Regex:
     field: str
     negate: bool
-    pattern: str  # a Python regular expression
+    pattern: str  # a PCRE regular expression (spl.pcre)
     pos: int
 
 

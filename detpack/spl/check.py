@@ -12,7 +12,9 @@ from collections import Counter
 from collections.abc import Collection, Container, Iterable, Mapping
 from dataclasses import dataclass
 
+from .ast import Join, Pipeline
 from .errors import SplError, UnknownKnowledge
+from .lookup import Inputlookup, Lookup
 from .macros import MacroDef, expand
 from .parse import parse
 from .plan import plan
@@ -47,10 +49,13 @@ class SearchCheck:
         where = "" if self.position is None else f" at position {self.position}"
         where += f' (near "{self.near}")' if self.near else ""
         if self.outcome == KNOWLEDGE:
-            return f"{self.name}: needs {', '.join(self.missing)}"
+            at = "" if self.position is None else f" (first at position {self.position})"
+            return f"{self.name}: needs {', '.join(self.missing)}{at}"
         return f"{self.name}: {self.outcome} error: {self.problem}{where}"
 
 
+# The parser bounds nesting; this is the last guard, for a shape it does not foresee.
+TOO_DEEP = "search nested too deeply for this engine"
 NEAR = 30  # characters of context shown after a position
 RAW_CONTEXT = 4 * NEAR  # enough raw text to fill NEAR characters once whitespace is folded
 
@@ -74,6 +79,8 @@ def check_search(name: str, search: str, macros: Mapping[str, MacroDef], datamod
     try:
         expanded = expand(search, macros)
         pipeline = parse(expanded)
+    except RecursionError:
+        return SearchCheck(name, PARSE, TOO_DEEP)
     except SplError as error:
         # Before expansion succeeds, positions point into the search as written.
         return SearchCheck(name, PARSE, error.message, error.position, (),
@@ -93,10 +100,28 @@ def check_search(name: str, search: str, macros: Mapping[str, MacroDef], datamod
         except SplError as error:
             return SearchCheck(name, PLAN, error.message, error.position, tuple(missing),
                                near(expanded, error.position))
-        missing += [f"lookup '{table}'" for table in dict.fromkeys(tables.named) if table not in lookups]
+        except RecursionError:
+            return SearchCheck(name, PLAN, TOO_DEEP, None, tuple(missing))
+        unknown_tables = [table for table in dict.fromkeys(tables.named) if table not in lookups]
+        missing += [f"lookup '{table}'" for table in unknown_tables]
         if not missing:
             return SearchCheck(name, OK)
-        return SearchCheck(name, KNOWLEDGE, first and first.message, first and first.position, tuple(missing))
+        if first is not None:
+            return SearchCheck(name, KNOWLEDGE, first.message, first.position, tuple(missing))
+        position = table_positions(pipeline).get(unknown_tables[0])
+        return SearchCheck(name, KNOWLEDGE, f"unknown lookup '{unknown_tables[0]}'", position, tuple(missing))
+
+
+def table_positions(pipeline: Pipeline) -> dict[str, int]:
+    """Where each lookup table is first named, join subsearches included."""
+    found: dict[str, int] = {}
+    for command in pipeline.commands:
+        if isinstance(command, (Lookup, Inputlookup)):
+            found.setdefault(command.table, command.pos)
+        elif isinstance(command, Join):
+            for table, pos in table_positions(command.subsearch).items():
+                found.setdefault(table, pos)
+    return found
 
 
 def near(text: str, position: int | None) -> str:

@@ -7,6 +7,7 @@ than one row.
 """
 from __future__ import annotations
 
+import decimal
 import json
 import math
 import operator
@@ -18,8 +19,8 @@ from itertools import islice, product
 from . import ast
 from .errors import SplError
 from .functions import FUNCTIONS, like, regex, to_number, to_text, values_of
-from .parse import parse_pipeline
-from .timefmt import compile_format
+from .parse import MAJOR_BREAKERS, parse_pipeline
+from .timefmt import compile_format, compile_parser
 
 Row = dict
 Stage = Callable[[Iterator[Row]], Iterator[Row]]
@@ -55,14 +56,31 @@ def value_matcher(pattern: str) -> Callable[[str], bool]:
             return lambda s: fold(s).startswith(inner)
         if folded.startswith("*") and stars == 1:
             return lambda s: fold(s).endswith(inner)
-    compiled: list[re.Pattern] = []
+    pieces = folded.split("*")
+    return lambda s: glob_captures(pieces, fold(s)) is not None
 
-    def match(s: str) -> bool:
-        if not compiled:
-            compiled.append(wildcard_regex(folded))
-        return compiled[0].match(fold(s)) is not None
 
-    return match
+def glob_captures(pieces: list[str], text: str) -> list[str] | None:
+    """What each ``*`` between ``pieces`` takes for ``text`` to match the whole pattern, or
+    None. Each earlier star takes as much as it can (what a greedy ``(.*)`` regex would
+    give): the middle pieces are placed from the right, each at its last occurrence, which
+    costs one scan of the text per piece however many stars there are (a backtracking
+    regex costs O(n^stars) on a value that almost matches)."""
+    first, last = pieces[0], pieces[-1]
+    if len(pieces) == 1:
+        return [] if text == first else None
+    if len(text) < len(first) + len(last) or not text.startswith(first) or not text.endswith(last):
+        return None
+    low, high = len(first), len(text) - len(last)
+    ends = [high]  # where each star ends, from the last star back
+    for piece in reversed(pieces[1:-1]):
+        at = text.rfind(piece, low, high)
+        if at < 0:
+            return None
+        ends.append(at)
+        high = at
+    starts = [len(first)] + [end + len(piece) for end, piece in zip(reversed(ends[1:]), pieces[1:-1])]
+    return [text[start:end] for start, end in zip(starts, reversed(ends))]
 
 
 def wildcard_regex(pattern: str) -> re.Pattern:
@@ -70,8 +88,12 @@ def wildcard_regex(pattern: str) -> re.Pattern:
     return re.compile("(.*)".join(re.escape(p) for p in pattern.split("*")) + r"\Z", re.DOTALL)
 
 
-def field_equals(field: str, pattern: str) -> Callable[[Row], bool]:
-    match = value_matcher(pattern)
+def field_equals(field: str, pattern: str, case_sensitive: bool = False) -> Callable[[Row], bool]:
+    if case_sensitive:
+        pieces = pattern.split("*")
+        match = lambda s: glob_captures(pieces, s) is not None  # noqa: E731
+    else:
+        match = value_matcher(pattern)
 
     def test(row: Row) -> bool:
         v = row.get(field)
@@ -121,14 +143,54 @@ def compile_term(term: ast.Term, resolve: Resolve) -> Callable[[Row], bool]:
     segments between breakers, and ``_`` is a minor breaker). *Unverified* approximation:
     a breaker here is any character other than a letter or digit; ``*`` matches any run."""
     field = resolve("_raw")
-    pieces = [re.escape(p) for p in fold(term.value).split("*")]
-    body = ".*?".join(pieces)
-    start = r"(?<![^\W_])" if term.value[:1].isalnum() else ""
-    end = r"(?![^\W_])" if term.value[-1:].isalnum() else ""
-    compiled = re.compile(start + body + end, re.DOTALL)
+    folding = fold if term.directive != "CASE" else (lambda text: text)
+    pieces = [re.escape(p) for p in folding(term.value).split("*")]
+    if term.directive == "TERM":  # one whole term: bounded by major breakers (parse.MAJOR_BREAKERS)
+        major = re.escape("".join(sorted(MAJOR_BREAKERS)))
+        body = f"[^{major}]*?".join(pieces)
+        compiled = re.compile(f"(?:^|(?<=[{major}])){body}(?=[{major}]|$)")
+    elif "*" in term.value:
+        found = term_finder(folding(term.value).split("*"), term.value[:1].isalnum(), term.value[-1:].isalnum())
+        if field is None:
+            return lambda row: False
+        return lambda row: any(found(folding(to_text(v))) for v in values_of(row.get(field)))
+    else:
+        start = r"(?<![^\W_])" if term.value[:1].isalnum() else ""
+        end = r"(?![^\W_])" if term.value[-1:].isalnum() else ""
+        compiled = re.compile(start + "".join(pieces) + end, re.DOTALL)
     if field is None:
         return lambda row: False
-    return lambda row: any(compiled.search(fold(to_text(v))) for v in values_of(row.get(field)))
+    return lambda row: any(compiled.search(folding(to_text(v))) for v in values_of(row.get(field)))
+
+
+def term_finder(pieces: list[str], bounded_start: bool, bounded_end: bool) -> Callable[[str], bool]:
+    """Is there a run of text holding ``pieces`` in order (``*`` between them takes any
+    run), starting and ending at a breaker when asked? The earliest start and then the
+    earliest place of each piece leave the most room for the rest, so one scan per piece
+    decides it (a backtracking regex costs O(n^stars))."""
+    first, middle, last = pieces[0], pieces[1:-1], pieces[-1]
+
+    def breaker(text: str, i: int) -> bool:
+        return i < 0 or i >= len(text) or not (text[i].isalnum())
+
+    def found(text: str) -> bool:
+        at = text.find(first)
+        while at >= 0 and bounded_start and first and not breaker(text, at - 1):
+            at = text.find(first, at + 1)
+        if at < 0:
+            return False
+        position = at + len(first)
+        for piece in middle:
+            at = text.find(piece, position)
+            if at < 0:
+                return False
+            position = at + len(piece)
+        at = text.find(last, position)
+        while at >= 0 and bounded_end and last and not breaker(text, at + len(last)):
+            at = text.find(last, at + 1)
+        return at >= 0
+
+    return found
 
 
 def compile_compare(expr: ast.Compare, resolve: Resolve) -> Callable[[Row], bool]:
@@ -136,9 +198,9 @@ def compile_compare(expr: ast.Compare, resolve: Resolve) -> Callable[[Row], bool
     if field is None:  # a field the data set cannot have: always null
         return lambda row: False
     if expr.op == "=":
-        return field_equals(field, expr.value)
+        return field_equals(field, expr.value, expr.case_sensitive)
     if expr.op == "!=":
-        equals = field_equals(field, expr.value)
+        equals = field_equals(field, expr.value, expr.case_sensitive)
         return lambda row: row.get(field) is not None and not equals(row)
     op, value = expr.op, expr.value
     return lambda row: any(ordered(v, value, op) for v in values_of(row.get(field)))
@@ -164,8 +226,30 @@ def compile_expr(expr: ast.Expr) -> Callable[[Row], object]:
         operand = compile_expr(expr.operand)
         items = [compile_expr(i) for i in expr.items]
         return lambda row: any_of(equals(operand(row), item(row)) for item in items)
-    left, right, apply = compile_expr(expr.left), compile_expr(expr.right), BINARY[expr.op]
-    return lambda row: apply(left(row), right(row))
+    return compile_binary(expr)
+
+
+def compile_binary(expr: ast.BinOp) -> Callable[[Row], object]:
+    """A chain of left-associative operators (``a OR b OR c ...``, ``1+1+...``) is nested down
+    its left side; it is walked and evaluated with loops, so a chain of any length costs
+    no recursion (a right side nests only as deep as the parser allows)."""
+    steps = []
+    while isinstance(expr, ast.BinOp):
+        steps.append((BINARY[expr.op], expr.right))
+        expr = expr.left
+    first = compile_expr(expr)
+    rest = [(apply, compile_expr(right)) for apply, right in reversed(steps)]
+    if len(rest) == 1:
+        (apply, right), = rest
+        return lambda row: apply(first(row), right(row))
+
+    def evaluate(row: Row):
+        value = first(row)
+        for apply, right in rest:
+            value = apply(value, right(row))
+        return value
+
+    return evaluate
 
 
 def compile_call(expr: ast.Call) -> Callable[[Row], object]:
@@ -182,8 +266,17 @@ def compile_call(expr: ast.Call) -> Callable[[Row], object]:
         raise SplError(f"{expr.name}() takes {least}..{most} arguments, got {len(expr.args)}", expr.pos)
     if expr.name == "case" and len(expr.args) % 2:
         raise SplError("case() needs condition/value pairs", expr.pos)
+    check_literal_time_format(expr)
     args = [compile_expr(a) for a in expr.args]
     return lambda row: fn(*(a(row) for a in args))
+
+
+def check_literal_time_format(expr: ast.Call) -> None:
+    """strftime()/strptime() with a quoted format: a directive the engine cannot handle
+    fails when the search is planned, not when the first event arrives."""
+    if expr.name in ("strftime", "strptime") and isinstance(expr.args[1], ast.Literal) \
+            and isinstance(expr.args[1].value, str):
+        (compile_format if expr.name == "strftime" else compile_parser)(expr.args[1].value, expr.pos)
 
 
 PER_VALUE = {"mvfilter": 1, "mvmap": 2}
@@ -260,6 +353,8 @@ def equals(a, b):
         return None
     if isinstance(a, list):
         return any_of(equals(x, b) for x in a)
+    if isinstance(b, list):
+        return any_of(equals(a, x) for x in b)
     na, nb = to_number(a), to_number(b)
     if na is not None and nb is not None:
         return na == nb
@@ -376,7 +471,7 @@ class Aggregate:
 
     def keep_by_time(self, value, time) -> None:
         """earliest/latest by _time (rows without one count in arrival order); first/last
-        by arrival order."""
+        by arrival order, which for events is newest first (plan.order_sensitive)."""
         if value is None:
             return
         if self.func in ("first", "last"):
@@ -481,6 +576,12 @@ def group_keys(row: Row, by_fields: list[str | None], fill: str | None,
     return list(product(*columns))
 
 
+def decimal_text(value: decimal.Decimal) -> str:
+    """As Splunk prints a number: digits, no exponent, no trailing zeros."""
+    text = format(value.normalize(), "f")
+    return text if text != "-0" else "0"
+
+
 def time_bin(span: float) -> Callable[[object], int | float | None]:
     """The start of the span-long bin holding a time (UTC; epoch-aligned)."""
     def bin_of(value):
@@ -493,19 +594,34 @@ def time_bin(span: float) -> Callable[[object], int | float | None]:
 
 
 class Groups:
-    """Aggregation state per BY group, for stats, tstats and eventstats."""
+    """Aggregation state per BY group, for stats, tstats and eventstats.
+
+    Search Reference, stats (https://docs.splunk.com/Documentation/Splunk/9.3.0/SearchReference/Stats):
+    ``<stats-func>(<evaled-field> | <wc-field>) [AS <wc-field>]``: a wildcard field aggregates
+    each field it matches into its own column, named by the AS pattern (its wildcards take
+    the matched text) or ``func(field)``. *Unverified*: a wildcard does not match the BY
+    fields, nor internal fields (``_time``...) unless the pattern itself starts with ``_``.
+    """
 
     def __init__(self, aggregations: tuple[ast.Aggregation, ...], by: tuple[str, ...],
                  resolve: Resolve = identity, fill: str | None = None, span: float | None = None):
+        fixed = [a for a in aggregations if not is_wildcard(a)]
         self.by = by
         self.by_fields = [resolve(f) for f in by]
         self.bins = [time_bin(span) if f == "_time" else None for f in by] if span else None
-        self.inputs = [aggregation_input(a, resolve) for a in aggregations]
-        self.funcs = [a.func for a in aggregations]
-        self.names = [a.name for a in aggregations]
+        self.inputs = [aggregation_input(a, resolve) for a in fixed]
+        self.funcs = [a.func for a in fixed]
+        self.names = [a.name for a in fixed]
+        self.wild = [wildcard_aggregation(a, resolve, set(by)) for a in aggregations if is_wildcard(a)]
         self.fill = fill
         self.time_field = resolve("_time")
         self.state: dict[tuple, list[Aggregate]] = {}
+        self.wild_state: dict[tuple, dict[str, Aggregate]] = {}
+
+    def new_group(self, key: tuple) -> list[Aggregate]:
+        state = self.state[key] = [Aggregate(f) for f in self.funcs]
+        self.wild_state[key] = {}
+        return state
 
     def add(self, row: Row) -> list[tuple]:
         keys = group_keys(row, self.by_fields, self.fill, self.bins)
@@ -513,26 +629,63 @@ class Groups:
         for key in keys:
             state = self.state.get(key)
             if state is None:
-                state = self.state[key] = [Aggregate(f) for f in self.funcs]
+                state = self.new_group(key)
             for agg, value_of in zip(state, self.inputs):
                 agg.add(value_of(row), time)
+            if self.wild:
+                self.add_wildcards(row, self.wild_state[key], time)
         return keys
+
+    def add_wildcards(self, row: Row, state: dict[str, "Aggregate"], time) -> None:
+        for func, column_of in self.wild:
+            for field, value in row.items():
+                if (column := column_of(field)) is not None:
+                    agg = state.get(column)
+                    if agg is None:
+                        agg = state[column] = Aggregate(func)
+                    agg.add(value, time)
 
     def results(self, key: tuple) -> dict:
         out = {}
-        for name, agg in zip(self.names, self.state[key]):
+        aggregates = [*zip(self.names, self.state[key]), *self.wild_state.get(key, {}).items()]
+        for name, agg in aggregates:
             value = agg.result()
             if value is not None:
                 out[name] = value
         return out
 
 
+def is_wildcard(aggregation: ast.Aggregation) -> bool:
+    return aggregation.expr is None and aggregation.field is not None and "*" in aggregation.field
+
+
+def wildcard_aggregation(aggregation: ast.Aggregation, resolve: Resolve, by: set[str]):
+    """(func, field name -> its output column or None), the answers remembered per name."""
+    if resolve is not identity:
+        raise SplError(f"unsupported wildcard field '{aggregation.field}' in tstats", aggregation.pos)
+    pattern = aggregation.field
+    rename = renamer(pattern, aggregation.alias or f"{aggregation.func}({pattern})")
+    internal_too = pattern.startswith("_")
+    columns: dict[str, str | None] = {}
+
+    def column_of(field: str) -> str | None:
+        if field not in columns:
+            skip = field in by or (field.startswith("_") and not internal_too)
+            columns[field] = None if skip else rename(field)
+        return columns[field]
+
+    return aggregation.func, column_of
+
+
 def aggregate_stage(aggregations: tuple[ast.Aggregation, ...], by: tuple[str, ...],
                     resolve: Resolve = identity, fill: str | None = None, span: float | None = None) -> Stage:
+    groups_of = lambda: Groups(aggregations, by, resolve, fill, span)  # noqa: E731
+    groups_of()  # refuses what cannot run at plan time
+
     def run(rows: Iterator[Row]) -> Iterator[Row]:
-        groups = Groups(aggregations, by, resolve, fill, span)
+        groups = groups_of()
         if not by:
-            groups.state[()] = [Aggregate(f) for f in groups.funcs]
+            groups.new_group(())
         for row in rows:
             groups.add(row)
         for key in sorted(groups.state):  # by BY values as text; an unverified choice (spl/__init__.py)
@@ -547,7 +700,7 @@ def eventstats_stage(command: ast.Eventstats) -> Stage:
     def run(rows: Iterator[Row]) -> Iterator[Row]:
         groups = Groups(command.aggregations, command.by)
         if not command.by:
-            groups.state[()] = [Aggregate(f) for f in groups.funcs]
+            groups.new_group(())
         collected = [(row, groups.add(row)) for row in rows]
         for row, keys in collected:
             key = keys[0] if keys else (() if not command.by else None)
@@ -717,6 +870,8 @@ def sort_stage(command: ast.Sort) -> Stage:
             present = [r for r in collected if r.get(key.field) is not None]
             present.sort(key=lambda r: sort_key(r.get(key.field)), reverse=key.descending)
             collected = present + nulls
+        if command.reverse:
+            collected.reverse()
         return iter(collected[: command.limit] if command.limit else collected)
 
     return run
@@ -730,13 +885,16 @@ def bin_stage(command: ast.Bin) -> Stage:
     """Search Reference, bin: a time becomes the start of its span (epoch-aligned, UTC); a
     number the range of its bin, written ``low-high``."""
     bin_of = time_bin(command.span)
-    span = command.span
+    span = decimal.Decimal(repr(command.span))  # decimal steps: 0.3 with span 0.1 is in 0.3-0.4
 
     def binned(value):
-        start = bin_of(value)
-        if start is None or command.time:
-            return start
-        return f"{to_text(start)}-{to_text(start + span)}"
+        if command.time:
+            return bin_of(value)
+        n = to_number(value)
+        if n is None or not math.isfinite(n):
+            return None
+        start = (decimal.Decimal(repr(n)) / span).to_integral_value(decimal.ROUND_FLOOR) * span
+        return f"{decimal_text(start)}-{decimal_text(start + span)}"
 
     target = command.alias or command.field
 
@@ -762,14 +920,13 @@ def rex_stage(command: ast.Rex) -> Stage:
     compiled = regex(command.pattern)
     field = command.field
     if command.sed is not None:
-        replacement = sed_replacement(command.sed[1])
-        count = command.sed[2]
+        replace = sed_substitution(compiled, sed_replacement(command.sed[1]), command.sed[2])
 
         def edit(row: Row) -> Row:
             value = row.get(field)
             if value is None:
                 return row
-            edited = [compiled.sub(replacement, to_text(v), count=count) for v in values_of(value)]
+            edited = [replace(to_text(v)) for v in values_of(value)]
             return row | {field: edited if isinstance(value, list) else edited[0]}
 
         return lambda rows: (edit(row) for row in rows)
@@ -794,6 +951,21 @@ def rex_stage(command: ast.Rex) -> Stage:
         return row | {k: v[0] if len(v) == 1 else v for k, v in found.items()}
 
     return lambda rows: (extract(row) for row in rows)
+
+
+def sed_substitution(compiled: re.Pattern, replacement: Callable[[re.Match], str],
+                     occurrence: int) -> Callable[[str], str]:
+    """Replace every match (``occurrence`` 0, the g flag) or only the ``occurrence``-th."""
+    if occurrence == 0:
+        return lambda text: compiled.sub(replacement, text)
+
+    def replace(text: str) -> str:
+        for n, m in enumerate(compiled.finditer(text), 1):
+            if n == occurrence:
+                return text[: m.start()] + replacement(m) + text[m.end():]
+        return text
+
+    return replace
 
 
 def sed_replacement(text: str) -> Callable[[re.Match], str]:
@@ -846,11 +1018,10 @@ def spath_stage(command: ast.Spath) -> Stage:
         if text is None:
             return row
         text = to_text(text[0] if isinstance(text, list) else text)
-        try:
-            data = json.loads(text)
-        except ValueError:
+        data = load_json(text)
+        if data is INVALID_JSON:
             if text.lstrip().startswith("<"):
-                raise SplError("spath: XML input is not supported", command.pos) from None
+                raise SplError("spath: XML input is not supported", command.pos)
             return row
         if path is None:
             found: dict[str, list] = {}
@@ -878,6 +1049,26 @@ def parse_json_path(path: str, pos: int) -> list[tuple[str, list[int | None]]]:
         indexes = [int(i) if i else None for i in re.findall(r"\{(\d*)\}", m.group(2))]
         steps.append((m.group(1), indexes))
     return steps
+
+
+INVALID_JSON = object()
+MAX_JSON_DEPTH = 100  # deeper than any real event; *unverified* whether Splunk has such a bound
+
+
+def load_json(text: str):
+    """The JSON value of ``text``, or INVALID_JSON: not JSON, or nested deeper than
+    MAX_JSON_DEPTH (whose walk would exhaust the stack): that event's field is left as is."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return INVALID_JSON
+    level, depth = [data], 0
+    while level:
+        depth += 1
+        if depth > MAX_JSON_DEPTH:
+            return INVALID_JSON
+        level = [v for d in level if isinstance(d, (dict, list)) for v in (d.values() if isinstance(d, dict) else d)]
+    return data
 
 
 def follow(data, steps) -> list:
@@ -1010,10 +1201,7 @@ def fromjson_stage(command: ast.Fromjson) -> Stage:
         value = row.get(command.field)
         if value is None:
             return row
-        try:
-            data = json.loads(to_text(value[0] if isinstance(value, list) else value))
-        except ValueError:
-            return row
+        data = load_json(to_text(value[0] if isinstance(value, list) else value))
         if not isinstance(data, dict):
             return row
         out = dict(row)
@@ -1047,16 +1235,15 @@ def replace_stage(command: ast.Replace) -> Stage:
     """Search Reference, replace: a whole value matching a pattern (``*`` wildcards, case-
     sensitive, *unverified*) becomes the replacement, whose ``*`` take what the pattern's
     matched; the first matching pair wins."""
-    pairs = [(re.compile("(.*)".join(re.escape(p) for p in old.split("*")) + r"\Z", re.DOTALL), new.split("*"))
-             for old, new in command.pairs]
+    pairs = [(old.split("*"), new.split("*")) for old, new in command.pairs]
 
     def replaced(value):
         if isinstance(value, list):
             return [replaced(v) for v in value]
         text = to_text(value)
         for pattern, pieces in pairs:
-            if m := pattern.match(text):
-                return pieces[0] + "".join(g + p for g, p in zip(m.groups(), pieces[1:]))
+            if (taken := glob_captures(pattern, text)) is not None:
+                return pieces[0] + "".join(g + p for g, p in zip(taken, pieces[1:]))
         return value
 
     def apply(row: Row) -> Row:

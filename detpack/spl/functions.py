@@ -17,8 +17,10 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from .errors import SplError
+from .pcre import PcreError, compile_pcre
 from .timefmt import compile_format, parse_time, relative_time
 
+MAX_INT_DIGITS = 18  # every integer this long fits in 64 bits
 NUMBER = re.compile(r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*\Z")
 
 
@@ -29,10 +31,9 @@ def to_number(value) -> int | float | None:
         return value
     if isinstance(value, str) and NUMBER.match(value):
         text = value.strip()
-        try:
-            return int(text)
-        except ValueError:
-            return float(text)
+        if len(text) > MAX_INT_DIGITS or not text.lstrip("+-").isdigit():
+            return float(text)  # beyond 64-bit integers numbers are doubles (and int() has a length limit)
+        return int(text)
     return None
 
 
@@ -45,8 +46,13 @@ def format_number(value: int | float) -> str:
 
 
 def to_text(value) -> str:
+    """A value as text. A multivalue value where one text is wanted (md5(), trim(), the
+    ``.`` operator...) reads as its first value, as len() does. *Unverified*: the Search
+    Reference does not say what these functions do with a multivalue argument."""
     if isinstance(value, str):
         return value
+    if isinstance(value, list):
+        return to_text(value[0]) if value else ""
     if isinstance(value, bool):
         return "true" if value else "false"
     return format_number(value)
@@ -65,11 +71,11 @@ def values_of(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
-@lru_cache(maxsize=256)
 def regex(pattern: str) -> re.Pattern:
+    """Splunk's PCRE as ``pcre`` translates it (rex, regex, makemv and the eval functions alike)."""
     try:
-        return re.compile(pattern)
-    except re.error as exc:
+        return compile_pcre(pattern)
+    except PcreError as exc:
         raise SplError(f"invalid regular expression {pattern!r}: {exc}") from None
 
 
@@ -135,11 +141,33 @@ def fn_substr(text, start, length=None):
 
 
 def fn_replace(text, pattern, replacement):
+    """Search Reference, replace(): ``\\1``-style backreferences in the replacement; any other
+    backslash is kept as written (*unverified*), a group that did not match is empty."""
     if text is None or pattern is None or replacement is None:
         return None
     compiled = regex(to_text(pattern))
-    result = [compiled.sub(to_text(replacement), to_text(v)) for v in values_of(text)]
+    substitute = backreferences(to_text(replacement))
+    result = [compiled.sub(substitute, to_text(v)) for v in values_of(text)]
     return result if isinstance(text, list) else result[0]
+
+
+BACKREFERENCE = re.compile(r"\\(\d)")
+
+
+@lru_cache(maxsize=256)
+def backreferences(replacement: str) -> Callable[[re.Match], str]:
+    parts = BACKREFERENCE.split(replacement)  # text, group, text, group, ..., text
+
+    def substitute(m: re.Match) -> str:
+        out = []
+        for i, part in enumerate(parts):
+            if i % 2 == 0:
+                out.append(part)
+            elif int(part) <= m.re.groups:
+                out.append(m.group(int(part)) or "")
+        return "".join(out)
+
+    return substitute
 
 
 def fn_mvcount(x):

@@ -51,12 +51,37 @@ def as_macro_table(macros: Mapping[str, MacroDef] | Iterable) -> Mapping[str, Ma
     return macros_from_stanzas(macros)
 
 
+# A macro calling another several times grows exponentially with depth: the expansion is
+# bounded in size and in calls (no real detection comes near either).
+MAX_EXPANDED_CHARS = 1 << 20
+MAX_CALLS = 10_000
+
+
+class Budget:
+    """What one expansion may still spend; SplError at the call that overspends."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def call(self, pos: int) -> None:
+        self.calls += 1
+        if self.calls > MAX_CALLS:
+            raise SplError(f"macro expansion makes more than {MAX_CALLS} calls", pos)
+
+    @staticmethod
+    def size(text: str, pos: int) -> str:
+        if len(text) > MAX_EXPANDED_CHARS:
+            raise SplError(f"macro expansion is longer than {MAX_EXPANDED_CHARS} characters", pos)
+        return text
+
+
 def expand(spl: str, macros: Mapping[str, MacroDef]) -> str:
     """The search with every macro expanded; positions refer to ``spl``."""
-    return expand_text(spl, macros, stack=(), base=None)
+    return expand_text(spl, macros, stack=(), base=None, budget=Budget())
 
 
-def expand_text(text: str, macros: Mapping[str, MacroDef], stack: tuple[str, ...], base: int | None) -> str:
+def expand_text(text: str, macros: Mapping[str, MacroDef], stack: tuple[str, ...], base: int | None,
+                budget: Budget) -> str:
     """Replace comments with a space and macro calls with their definitions.
 
     Splunk's Search Manual, "Add comments to searches": text between triple
@@ -84,11 +109,11 @@ def expand_text(text: str, macros: Mapping[str, MacroDef], stack: tuple[str, ...
             close = text.find("`", start + 1)
             if close == -1:
                 raise SplError("unterminated macro call (missing closing backtick)", here)
-            out.append(expand_call(text[start + 1 : close], macros, stack, here))
+            out.append(expand_call(text[start + 1 : close], macros, stack, here, budget))
             end = close + 1
         i = end
     out.append(text[i:])
-    return "".join(out)
+    return budget.size("".join(out), 0 if base is None else base)
 
 
 COMMENT = "```"
@@ -108,7 +133,9 @@ def quoted_end(text: str, i: int) -> int:
     return m.end() if m else len(text)
 
 
-def expand_call(call: str, macros: Mapping[str, MacroDef], stack: tuple[str, ...], pos: int) -> str:
+def expand_call(call: str, macros: Mapping[str, MacroDef], stack: tuple[str, ...], pos: int,
+                budget: Budget) -> str:
+    budget.call(pos)
     name, args = split_call(call.strip(), pos)
     key = f"{name}({len(args)})" if args else name
     if key in stack:
@@ -119,10 +146,13 @@ def expand_call(call: str, macros: Mapping[str, MacroDef], stack: tuple[str, ...
     macro = macros.get(key)
     if macro is None:
         raise SplError(f"undefined macro '{key}'", pos)
-    body = macro.definition
-    for arg_name, value in bind_arguments(macro, args).items():
-        body = body.replace(f"${arg_name}$", value)
-    return expand_text(body, macros, (*stack, key), pos)
+    values = bind_arguments(macro, args)
+    # All arguments at once: a value holding another argument's $name$ stays as written.
+    body = ARGUMENT.sub(lambda m: values.get(m.group(1), m.group()), macro.definition) if values else macro.definition
+    return expand_text(body, macros, (*stack, key), pos, budget)
+
+
+ARGUMENT = re.compile(r"\$([^$\s]+)\$")
 
 
 NAMED_ARGUMENT = re.compile(r"([A-Za-z0-9_-]+)\s*=(.*)\Z", re.DOTALL)

@@ -6,14 +6,17 @@ ignored.
 """
 from __future__ import annotations
 
+import math
 import re
 import sys
 
 from . import ast
 from .errors import SplError
+from .functions import to_number
 from .datasets import parse_datamodel, parse_from
 from .lexer import Token, bracket_end, expr_tokens, search_tokens, skip_quoted, split_pipeline
 from .lookup import parse_inputlookup, parse_lookup
+from .pcre import UCP, PcreError, compile_pcre, translate
 
 # stats functions (Search Reference, "Statistical and charting functions"); distinct_count = dc
 AGGREGATE_FUNCTIONS = frozenset({"count", "dc", "distinct_count", "values", "list", "min", "max", "sum",
@@ -212,9 +215,17 @@ def parse_term(tokens: Tokens) -> ast.SearchExpr:
     token = tokens.peek()
     if token.kind == "END" or token.kind == "OP" or token.text in ("AND", "OR"):
         raise unexpected(token, "a search term")
+    if directive_at(tokens):
+        directive, value = parse_directive(tokens)
+        return ast.Term(value.text, token.pos, directive)
     tokens.next()
     if tokens.is_op(*COMPARE_OPS):
         op = tokens.next().text
+        if directive_at(tokens):
+            directive, value = parse_directive(tokens)
+            if directive != "CASE" or op not in ("=", "!="):
+                raise SplError(f"unsupported directive '{directive}' in a field value", value.pos)
+            return ast.Compare(token.text, op, value.text, token.pos, case_sensitive=True)
         value = tokens.expect_value(f"a value after '{token.text}{op}'")
         return ast.Compare(token.text, op, value.text, token.pos)
     if tokens.peek().kind == "WORD" and tokens.peek().text == "IN" and tokens.peek(1).text == "(":
@@ -223,6 +234,34 @@ def parse_term(tokens: Tokens) -> ast.SearchExpr:
     if token.kind == "WORD" and token.text == "*":
         return ast.MatchAll(token.pos)
     return ast.Term(token.text, token.pos)
+
+
+# Search Manual, "Use CASE() and TERM() to match phrases"
+# (https://docs.splunk.com/Documentation/Splunk/9.0.5/Search/UseCASEandTERMtomatchphrases):
+# CASE(<term>) matches case-sensitively, terms and field values; TERM(<term>) matches one whole
+# indexed term, minor breakers included, and cannot hold a major breaker.
+DIRECTIVES = ("CASE", "TERM")
+# Single-character major breakers of segmenters.conf [default] MAJOR (Admin Manual,
+# segmenters.conf): *unverified* list, the default file itself was not at hand.
+MAJOR_BREAKERS = frozenset(" \t\r\n[]<>(){}|!;,'\"*&?+")
+
+
+def directive_at(tokens: Tokens) -> bool:
+    """``CASE(`` or ``TERM(`` (any letter case, the parenthesis written onto the word)."""
+    word, paren = tokens.peek(), tokens.peek(1)
+    return (word.kind == "WORD" and word.text.upper() in DIRECTIVES and paren.kind == "OP"
+            and paren.text == "(" and paren.pos == word.pos + len(word.text))
+
+
+def parse_directive(tokens: Tokens) -> tuple[str, Token]:
+    directive = tokens.next().text.upper()
+    tokens.next()
+    value = tokens.expect_value(f"a term in {directive}()")
+    tokens.expect_op(")", f"to close {directive}(")
+    if directive == "TERM":
+        if broken := next((c for c in value.text if c in MAJOR_BREAKERS and c != "*"), None):
+            raise SplError(f"TERM() cannot hold the major breaker '{broken}'", value.pos)
+    return directive, value
 
 
 def parse_value_list(tokens: Tokens) -> tuple[str, ...]:
@@ -316,6 +355,12 @@ def parse_aggregation(tokens: Tokens) -> ast.Aggregation:
         alias = aggregation_name(tokens)
     elif expr is not None:
         raise SplError(f"{func}(eval(...)) must be renamed with AS", token.pos)
+    stars = field.count("*") if field and expr is None else 0
+    if alias is not None and alias.count("*") != stars:
+        # Search Reference, stats: <stats-func>(<wc-field>) [AS <wc-field>]; each match
+        # gets its own column, so the AS name carries the field's wildcards.
+        raise SplError(f"'{func}({field}) as {alias}' needs as many wildcards in the AS name as in the field",
+                       token.pos)
     return ast.Aggregation(func, field, alias, token.pos, expr)
 
 
@@ -344,6 +389,8 @@ def parse_by(tokens: Tokens, span_allowed: bool = False) -> tuple[tuple[str, ...
             key = tokens.next()
             if not span_allowed:
                 raise SplError("unsupported BY option 'span' here (bin _time first)", key.pos)
+            if span is not None:
+                raise SplError("a second span in the BY clause", key.pos)
             tokens.next()
             value = tokens.expect_value("a time span")
             span, is_time = parse_span(value.text, value.pos)
@@ -362,7 +409,7 @@ def parse_span(text: str, pos: int) -> tuple[float, bool]:
     """Seconds (or a plain number) and whether it was given in time units. Months and
     subsecond units are refused (calendar months vary in length)."""
     m = SPAN.match(text)
-    if not m or (m.group(2) and m.group(2).lower() not in SPAN_UNITS) or float(m.group(1)) <= 0:
+    if not m or (m.group(2) and m.group(2).lower() not in SPAN_UNITS) or not 0 < float(m.group(1)) < math.inf:
         raise SplError(f"unsupported span '{text}'", pos)
     number, unit = float(m.group(1)), m.group(2).lower()
     return (number * SPAN_UNITS[unit], True) if unit else (number, False)
@@ -466,19 +513,36 @@ def parse_dedup(text: str, offset: int, pos: int) -> ast.Dedup:
     return ast.Dedup(fields, pos)
 
 
+SORT_OPTIONS = frozenset({"limit"})
+
+
 def parse_sort(text: str, offset: int, pos: int) -> ast.Sort:
+    """Search Reference, sort: ``sort [<count>] [limit=<int>] <sort-by-clause>... [d|desc]``;
+    a final ``d``/``desc`` reverses the order of the results."""
     tokens = command_tokens(text, offset)
     limit = DEFAULT_SORT_LIMIT
-    if tokens.peek().kind == "WORD" and tokens.peek().text.isdigit():
-        limit = int(tokens.next().text)
+    counted = tokens.peek().kind == "WORD" and tokens.peek().text.isdigit()
+    if counted:
+        limit = whole_number(tokens.next().text)
+    options = parse_options(tokens, SORT_OPTIONS, "sort")
+    if "limit" in options:
+        if counted:
+            raise SplError("sort takes a count or limit=, not both", options["limit"].pos)
+        limit = integer_option(options["limit"], limit, "sort limit")
     keys = []
+    reverse = False
     while not tokens.at_end():
         if tokens.is_op(","):
             tokens.next()
+        if keys and tokens.peek().kind == "WORD" and tokens.peek().text.lower() in ("d", "desc") \
+                and tokens.peek(1).kind == "END":
+            tokens.next()
+            reverse = True
+            break
         keys.append(parse_sort_key(tokens))
     if not keys:
         raise unexpected(tokens.peek(), "a field to sort by")
-    return ast.Sort(tuple(keys), limit, pos)
+    return ast.Sort(tuple(keys), limit, pos, reverse)
 
 
 def parse_sort_key(tokens: Tokens) -> ast.SortKey:
@@ -502,7 +566,7 @@ def parse_head(text: str, offset: int, pos: int) -> ast.Head:
         token = tokens.next()
         if token.kind != "WORD" or not token.text.isdigit():
             raise SplError(f"unsupported head argument '{token.text}'", token.pos)
-        count = min(int(token.text), sys.maxsize)  # more results than any search can have
+        count = whole_number(token.text)
     tokens.expect_end("head")
     return ast.Head(count, pos)
 
@@ -525,7 +589,14 @@ def integer_option(token: Token | None, default: int, what: str) -> int:
         return default
     if not token.text.isdigit():
         raise SplError(f"{what} must be a whole number, not '{token.text}'", token.pos)
-    return min(int(token.text), sys.maxsize)
+    return whole_number(token.text)
+
+
+def whole_number(digits: str) -> int:
+    """A count written in decimal digits, capped at more than any search can have (and
+    never handed to int() at a length Python refuses to convert)."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) < 19 else sys.maxsize
 
 
 BIN_OPTIONS = frozenset({"span", "bins", "minspan", "start", "end", "aligntime"})
@@ -577,31 +648,34 @@ def parse_rex(text: str, offset: int, pos: int) -> ast.Rex:
         compiled = python_regex(pattern.text, pattern.pos)
         if not compiled.groupindex:
             raise SplError("rex needs a named group such as (?<name>...)", pattern.pos)
-        return ast.Rex(field, compiled.pattern, max_match, None, pos)
+        return ast.Rex(field, pattern.text, max_match, None, pos)
     if mode.text.lower() != "sed":
         raise SplError(f"unsupported rex mode '{mode.text}'", mode.pos)
+    if "max_match" in options:  # sed's own flags say which matches to replace
+        raise SplError("rex mode=sed takes no max_match", options["max_match"].pos)
     m = SED.match(pattern.text)
     if not m:
         raise SplError("unsupported sed expression (only s/regex/replacement/flags)", pattern.pos)
-    regex = python_regex(m.group(1), pattern.pos).pattern
-    count = 0 if m.group(3) == "g" else int(m.group(3) or 1)
-    return ast.Rex(field, regex, max_match, (regex, m.group(2), count), pos)
-
-
-# An unescaped "(?<name>" (PCRE's named group) and "\x{HHHH}" (PCRE's code point).
-PCRE_NAMED_GROUP = re.compile(r"(?<!\\)((?:\\\\)*)\(\?<(?=[A-Za-z_])")
-PCRE_CODE_POINT = re.compile(r"(?<!\\)((?:\\\\)*)\\x\{([0-9A-Fa-f]{1,6})\}")
+    regex = m.group(1)
+    python_regex(regex, pattern.pos)
+    # Search Reference, rex: the flags are g (replace all matches) or a number (replace
+    # that one match); none replaces the first. 0 is not documented: refused.
+    flag = m.group(3)
+    occurrence = 0 if flag == "g" else whole_number(flag) if flag else 1
+    if flag and flag != "g" and occurrence == 0:
+        raise SplError(f"unsupported sed flag '{flag}'", pattern.pos)
+    return ast.Rex(field, regex, max_match, (regex, m.group(2), occurrence), pos)
 
 
 def python_regex(pattern: str, pos: int) -> re.Pattern:
-    """A PCRE pattern (Splunk's regular expressions) as Python's ``re`` reads it:
-    ``(?<name>`` is ``(?P<name>`` and ``\\x{202E}`` is ``\\U0000202E``."""
-    converted = PCRE_NAMED_GROUP.sub(r"\1(?P<", pattern)
-    converted = PCRE_CODE_POINT.sub(lambda m: m.group(1) + "\\U" + m.group(2).rjust(8, "0"), converted)
+    """A PCRE pattern (Splunk's regular expressions) compiled as ``pcre`` translates it;
+    an error names the position of the pattern in the search."""
     try:
-        return re.compile(converted)
-    except (re.error, RecursionError, OverflowError) as error:
-        raise SplError(f"invalid regular expression: {error}", pos) from None
+        return compile_pcre(pattern)
+    except PcreError as error:
+        # The offset is in the translated pattern: exact only where nothing was translated.
+        offset = error.offset if translate(pattern.removeprefix(UCP)) == pattern else 0
+        raise SplError(f"invalid regular expression: {error}", pos + offset) from None
 
 
 def parse_fillnull(text: str, offset: int, pos: int) -> ast.Fillnull:
@@ -624,6 +698,8 @@ def parse_spath(text: str, offset: int, pos: int) -> ast.Spath:
     options = parse_options(tokens, SPATH_OPTIONS, "spath")
     path = options.get("path")
     if not tokens.at_end():
+        if path is not None:
+            raise SplError("spath takes path= or a positional path, not both", tokens.peek().pos)
         path = tokens.expect_value("a data path")
         options |= parse_options(tokens, SPATH_OPTIONS, "spath")
     tokens.expect_end("spath")
@@ -676,7 +752,8 @@ def parse_regex_command(text: str, offset: int, pos: int) -> ast.Regex:
         negate = tokens.next().text == "!="
     pattern = tokens.expect_value("a regular expression")
     tokens.expect_end("regex")
-    return ast.Regex(field, negate, python_regex(pattern.text, pattern.pos).pattern, pos)
+    python_regex(pattern.text, pattern.pos)
+    return ast.Regex(field, negate, pattern.text, pos)
 
 
 def parse_mvexpand(text: str, offset: int, pos: int) -> ast.Mvexpand:
@@ -704,8 +781,13 @@ def parse_makemv(text: str, offset: int, pos: int) -> ast.Makemv:
     tokenizer = options.get("tokenizer")
     allow_empty = "allowempty" in options and options["allowempty"].text.lower() in ("true", "t", "1")
     if tokenizer is not None:
-        return ast.Makemv(field.text, None, python_regex(tokenizer.text, tokenizer.pos).pattern, allow_empty, pos)
+        if "delim" in options:  # the syntax takes one or the other
+            raise SplError("makemv takes delim or tokenizer, not both", options["delim"].pos)
+        python_regex(tokenizer.text, tokenizer.pos)
+        return ast.Makemv(field.text, None, tokenizer.text, allow_empty, pos)
     delim = options["delim"].text if "delim" in options else " "
+    if not delim:
+        raise SplError("makemv delim must not be empty", options["delim"].pos)
     return ast.Makemv(field.text, delim, None, allow_empty, pos)
 
 
@@ -733,11 +815,11 @@ def parse_join(text: str, offset: int, pos: int) -> ast.Join:
 
 
 def parse_xmlkv(text: str, offset: int, pos: int) -> ast.Xmlkv:
-    """Search Reference, xmlkv: ``xmlkv [<field>]`` (default _raw; maxinputs accepted)."""
+    """Search Reference, xmlkv: ``xmlkv [<field>]`` (default _raw)."""
     tokens = command_tokens(text, offset)
-    parse_options(tokens, frozenset({"maxinputs"}), "xmlkv")
+    parse_options(tokens, frozenset(), "xmlkv")  # maxinputs= limits what is read: refused by name
     field = "_raw" if tokens.at_end() else tokens.expect_value("a field").text
-    parse_options(tokens, frozenset({"maxinputs"}), "xmlkv")
+    parse_options(tokens, frozenset(), "xmlkv")
     tokens.expect_end("xmlkv")
     return ast.Xmlkv(field, pos)
 
@@ -936,7 +1018,7 @@ def parse_unary(tokens: Tokens) -> ast.Expr:
 def parse_primary(tokens: Tokens) -> ast.Expr:
     token = tokens.next()
     if token.kind == "NUMBER":
-        return ast.Literal(float(token.text) if any(c in token.text for c in ".eE") else int(token.text))
+        return ast.Literal(to_number(token.text))
     if token.kind == "STRING":
         return ast.Literal(token.text)
     if token.kind == "FIELD":

@@ -14,16 +14,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
+import math
 from itertools import islice
 
 from . import ast
 from .datasets import DatasetSearch, dataset_stage
 from .errors import SplError, UnknownKnowledge
+from .functions import to_number
 from .evaluate import Row, Stage, aggregate_stage, command_stage, compile_search, fold, join_stage, value_matcher
 from .lookup import Inputlookup, Lookup, LookupTables, inputlookup_stage, lookup_stage
 
 UNPREFIXED_FIELDS = frozenset({"_time", "host", "source", "sourcetype"})
 ENTITY_CHARACTERS = frozenset("&<>\"'")
+SEARCH_SCOPE = frozenset({"index", "earliest", "latest", "_index_earliest", "_index_latest"})
 BOOLEAN_OPTIONS = {"summariesonly", "allow_old_summaries"}
 BOOLEAN_WORDS = {"true", "false", "t", "f", "1", "0"}
 
@@ -90,6 +93,7 @@ class Plan:
     prefilter: Prefilter | None
     stages: list[Stage] = field(default_factory=list)
     subsearches: list[Subsearch] = field(default_factory=list)  # read the events again
+    newest_first: bool = False  # events reordered by _time before the stages (order_sensitive)
 
     def datamodels(self) -> set[str | None]:
         """Every input this search reads: its own and its subsearches'."""
@@ -106,7 +110,7 @@ class Plan:
         subsearch (which reads the events again, perhaps through another data model)."""
         for subsearch in self.subsearches:
             subsearch.inputs = inputs
-        stream: Iterator[Row] = iter(rows)
+        stream: Iterator[Row] = iter(newest_first(rows) if self.newest_first else rows)
         for stage in self.stages:
             stream = stage(stream)
         return stream
@@ -121,6 +125,7 @@ def plan(pipeline: ast.Pipeline, datamodels: Collection[str],
         if isinstance(command, (ast.Tstats, Inputlookup, DatasetSearch)):
             name = {ast.Tstats: "tstats", Inputlookup: "inputlookup"}.get(type(command), "datamodel/from")
             raise SplError(f"{name} must be the first command", command.pos)
+    check_free_text(pipeline)
     subsearches: list[Subsearch] = []
 
     def stage_of(command: ast.Command) -> Stage:
@@ -135,12 +140,13 @@ def plan(pipeline: ast.Pipeline, datamodels: Collection[str],
     if isinstance(first, DatasetSearch):
         if first.datamodel not in datamodels:
             raise UnknownKnowledge("data model", first.datamodel, first.pos)
-        return Plan(first.datamodel, None, [dataset_stage(first), *map(stage_of, rest)], subsearches)
+        return Plan(first.datamodel, None, [dataset_stage(first), *map(stage_of, rest)], subsearches,
+                    order_sensitive(pipeline))
     if isinstance(first, Inputlookup):
         return Plan(None, None, [inputlookup_stage(first, lookups), *map(stage_of, rest)], subsearches)
     if not isinstance(first, ast.Tstats):
         stages = [stage_of(c) for c in pipeline.commands]
-        return Plan(None, None, stages, subsearches)
+        return Plan(None, None, stages, subsearches, order_sensitive(pipeline))
     stages = [stage_of(c) for c in rest]
     if first.datamodel not in datamodels:
         raise UnknownKnowledge("data model", first.datamodel, first.pos)
@@ -153,6 +159,71 @@ def plan(pipeline: ast.Pipeline, datamodels: Collection[str],
     if first.where is not None:
         prefilter = build_prefilter(first.where, prefix, set(verbatim_fields), {fold(c) for c in constant_values})
     return Plan(first.datamodel, prefilter, [generator, *stages], subsearches)
+
+
+def check_free_text(pipeline: ast.Pipeline) -> None:
+    """Refuse a free-text term once the results have no ``_raw`` (after stats, tstats,
+    inputlookup, or table/fields without it). *Unverified*: whether Splunk then matches the
+    term against the other fields' values (the Search Reference, search, speaks of _raw);
+    rather than always false, it is refused by name."""
+    dropped_by = None
+    for command in pipeline.commands:
+        if isinstance(command, ast.Search) and dropped_by:
+            term = next(free_terms(command.expr), None)
+            if term is not None:
+                raise SplError(f"unsupported free-text term '{term.value}' after {dropped_by} "
+                               "(its results have no _raw)", term.pos)
+        dropped_by = dropped_by or raw_dropped_by(command)  # once gone, _raw does not come back
+
+
+def raw_dropped_by(command: ast.Command) -> str | None:
+    """The command's name when its results have no _raw."""
+    if isinstance(command, (ast.Stats, ast.Tstats, Inputlookup)):
+        return {ast.Stats: "stats", ast.Tstats: "tstats"}.get(type(command), "inputlookup")
+    if isinstance(command, ast.Table) and "_raw" not in command.fields:
+        return "table"
+    if isinstance(command, ast.Fields) and (("_raw" in command.fields) == command.remove):
+        return "fields"
+    return None
+
+
+def free_terms(expr: ast.SearchExpr) -> Iterator[ast.Term]:
+    if isinstance(expr, ast.Term):
+        yield expr
+    elif isinstance(expr, (ast.And, ast.Or)):
+        for item in expr.items:
+            yield from free_terms(item)
+    elif isinstance(expr, ast.Not):
+        yield from free_terms(expr.item)
+
+
+# --- event order ------------------------------------------------------------------------
+# A search over events sees them newest first (Search Reference, "Event order functions":
+# first() is "the most recent instance of this field, based on the order in which the
+# events are seen"); replayed files hold them in any order. Only searches whose results
+# depend on that order are reordered, since it holds every event the search keeps in
+# memory. *Unverified*: Splunk's order among events of the same _time; here, file order.
+ORDER_FUNCTIONS = frozenset({"first", "last", "list"})
+
+
+def order_sensitive(pipeline: ast.Pipeline) -> bool:
+    """Does any command pick rows or values by their order (head, dedup, first/last/list)?"""
+    for command in pipeline.commands:
+        if isinstance(command, (ast.Head, ast.Dedup)):
+            return True
+        if isinstance(command, (ast.Stats, ast.Eventstats)) and \
+                any(a.func in ORDER_FUNCTIONS for a in command.aggregations):
+            return True
+    return False
+
+
+def newest_first(rows: Iterable[Row]) -> list[Row]:
+    """Rows by descending _time (a stable sort); rows without a numeric _time last."""
+    def key(row: Row) -> float:
+        when = to_number(row.get("_time"))
+        return -when if when is not None else math.inf
+
+    return sorted(rows, key=key)
 
 
 def datamodel_resolver(prefix: str) -> Callable[[str], str | None]:
@@ -183,6 +254,10 @@ def check_tstats_where(expr: ast.SearchExpr | None) -> None:
         raise SplError(f"unsupported free-text term '{expr.value}' in tstats (data-model rows have no _raw)", expr.pos)
     elif isinstance(expr, (ast.Compare, ast.InList)) and expr.field.lower() == "nodename":
         raise SplError(f"unsupported tstats filter '{expr.field}' (data-model node selection)", expr.pos)
+    elif isinstance(expr, (ast.Compare, ast.InList)) and expr.field.lower() in SEARCH_SCOPE:
+        # Search Reference, tstats: index, earliest and latest in WHERE choose the indexes and
+        # time range searched; they are not fields of the rows (which would make them false).
+        raise SplError(f"unsupported tstats filter '{expr.field}' (index or time range selection)", expr.pos)
 
 
 def tstats_stage(command: ast.Tstats, resolve: Callable[[str], str | None]) -> Stage:

@@ -5,6 +5,7 @@ here use UTC so that results do not depend on the machine. Directives are
 checked when the search is planned, so an unknown one fails before any data is
 read. Subseconds: ``%<n>N`` (``%N`` alone: 9 digits, Splunk's documented default) from the time's integer
 microseconds, truncated or zero-padded to n digits; ``%Q`` likewise, 3 digits by default.
+``strptime`` reads the same directives back (``compile_parser``), zone names and offsets included.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import calendar
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 from .errors import SplError
 
@@ -161,22 +163,108 @@ def snap(moment: datetime, unit_text: str) -> datetime | None:
     return moment.replace(month=start_month, day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-SUBSECONDS = re.compile(r"%\d*N|%Q")
+# --- strptime: the directives compile_format writes, read back -----------------------------
+
+NUMBER_FIELDS = {"Y": r"\d{4}", "y": r"\d{2}", "m": r"\d{1,2}", "d": r"\d{1,2}", "e": r" ?\d{1,2}",
+                 "H": r"\d{1,2}", "I": r"\d{1,2}", "M": r"\d{1,2}", "S": r"\d{1,2}", "j": r"\d{1,3}"}
+NAME_FIELDS = {"a": [d[:3] for d in DAY_NAMES], "A": list(DAY_NAMES), "b": [m[:3] for m in MONTH_NAMES],
+               "B": list(MONTH_NAMES), "p": ["AM", "PM"]}
+EXPANSIONS = {"F": "%Y-%m-%d", "T": "%H:%M:%S"}
+# Zone names strptime reads, hours from UTC. *Unverified*: Splunk reads zone names through its
+# time zone data; these are the common North American and European abbreviations.
+ZONE_HOURS = {"UTC": 0, "GMT": 0, "Z": 0, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7,
+              "MDT": -6, "PST": -8, "PDT": -7, "CET": 1, "CEST": 2, "BST": 1}
+Parser = Callable[[str], "float | None"]
+
+
+def compile_parser(fmt: str, pos: int | None = None) -> Parser:
+    """strptime(): a function from text to epoch seconds (UTC unless the text carries a zone),
+    None when the text does not match; SplError for a directive it cannot read, when compiled.
+    Missing date parts are those of 1970-01-01 (*unverified*)."""
+    for name, expansion in EXPANSIONS.items():
+        fmt = fmt.replace("%" + name, expansion)
+    pattern, fields, i = [], [], 0
+    for m in DIRECTIVE.finditer(fmt):
+        pattern.append(re.escape(fmt[i : m.start()]))
+        pattern.append(field_pattern(m.group(1), m.group(2), pos))
+        if m.group(2) != "%":
+            fields.append((m.group(2), int(m.group(1) or (9 if m.group(2) == "N" else 3))))
+        i = m.end()
+    rest = fmt[i:]
+    if "%" in rest:
+        raise SplError(f"unsupported time format {fmt!r}", pos)
+    compiled = re.compile("".join(pattern) + re.escape(rest) + r"\Z", re.DOTALL)
+
+    def parse(text: str) -> float | None:
+        m = compiled.match(text)
+        if m is None:
+            return None
+        try:
+            return epoch_of(dict(zip((f for f, _ in fields), m.groups())), dict(fields))
+        except (ValueError, OverflowError):
+            return None
+
+    return parse
+
+
+def field_pattern(width: str, letter: str, pos: int | None) -> str:
+    if letter in ("N", "Q"):
+        return rf"(\d{{{int(width or (9 if letter == 'N' else 3))}}})"
+    if width:
+        raise SplError(f"unsupported time format directive '%{width}{letter}'", pos)
+    if letter in NUMBER_FIELDS:
+        return f"({NUMBER_FIELDS[letter]})"
+    if letter in NAME_FIELDS:
+        return "((?i:" + "|".join(NAME_FIELDS[letter]) + "))"
+    if letter == "Z":
+        return r"([A-Za-z]{1,5})"
+    if letter == "z":
+        return r"([+-]\d\d:?\d\d|Z)"
+    if letter == "s":
+        return r"(\d+(?:\.\d+)?)"
+    if letter == "%":
+        return "%"
+    raise SplError(f"unsupported time format directive '%{letter}'", pos)
+
+
+def epoch_of(found: dict[str, str], widths: dict[str, int]) -> float | None:
+    if "s" in found:
+        return float(found["s"])
+    month = int(found["m"]) if "m" in found else MONTHS.get(found.get("b", found.get("B", "")).lower()[:3], 1)
+    hour = int(found.get("H", found.get("I", 0)))
+    if "I" in found and "H" not in found:
+        hour = hour % 12 + (12 if found.get("p", "").upper() == "PM" else 0)
+    year = int(found["Y"]) if "Y" in found else (1970 if "y" not in found else
+                                                  int(found["y"]) + (1900 if int(found["y"]) >= 69 else 2000))
+    moment = datetime(year, month, int(found.get("d", found.get("e", "1")).strip()), hour,
+                      int(found.get("M", 0)), int(found.get("S", 0)), tzinfo=timezone.utc)
+    if "j" in found and "m" not in found and "b" not in found and "B" not in found:
+        moment += timedelta(days=int(found["j"]) - 1)
+    offset = zone_offset(found)
+    if offset is None:
+        return None
+    fraction = next((int(found[k]) / 10 ** widths[k] for k in ("N", "Q") if k in found), 0)
+    return moment.timestamp() - offset + fraction
+
+
+MONTHS = {name[:3].lower(): i for i, name in enumerate(MONTH_NAMES, 1)}
+
+
+def zone_offset(found: dict[str, str]) -> int | None:
+    """Seconds east of UTC the text states (0 when it states none); None for an unknown name."""
+    if "z" in found and found["z"] != "Z":
+        text = found["z"].replace(":", "")
+        sign = -1 if text[0] == "-" else 1
+        return sign * (int(text[1:3]) * 3600 + int(text[3:5]) * 60)
+    if "Z" in found:
+        hours = ZONE_HOURS.get(found["Z"].upper())
+        return None if hours is None else hours * 3600
+    return 0
 
 
 def parse_time(text: str, fmt: str) -> float | None:
-    """strptime(): the epoch time ``text`` shows in ``fmt`` (UTC unless it carries a zone),
-    or None when it does not match. ``%s`` is epoch seconds; ``%N``/``%<n>N`` subseconds."""
-    if fmt.strip() == "%s":
-        try:
-            return float(text.strip())
-        except ValueError:
-            return None
-    python_format = SUBSECONDS.sub("%f", fmt)
-    try:
-        moment = datetime.strptime(text, python_format)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
+    """strptime() with a format compiled once (see ``compile_parser``)."""
+    return cached_parser(fmt)(text)
+
+
+cached_parser = lru_cache(maxsize=256)(compile_parser)
