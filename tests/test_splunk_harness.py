@@ -847,3 +847,58 @@ def test_events_that_left_the_window_before_the_search_ran_are_an_error_not_a_ve
     assert "the events left the search's window before it ran" in outcome.stderr
     assert "rows:" not in outcome.stderr
     only_main_left(state)
+
+
+def test_a_server_that_accepts_connections_but_never_answers_fails_within_the_bound(pack, monkeypatch, capsys):
+    """A listener that never replies: each login attempt is bounded (by 10 s, here 0.25 s) and by what is left of
+    the wait, and every failed attempt is shown."""
+    import time
+    from detpack.splunk import client, harness as module
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # the kernel completes the handshakes; nothing ever reads or answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        monkeypatch.setattr(module, "EXISTING_SERVER_WAIT", 1.2)
+        monkeypatch.setattr(client, "ATTEMPT_TIMEOUT", 0.25)
+        started = time.monotonic()
+        outcome = run_cli(["--content", str(pack), "--splunk-url", url, "--poll-interval", "0.1"],
+                          monkeypatch, capsys, {"SPLUNK_PASSWORD": PASSWORD})
+        elapsed = time.monotonic() - started
+    assert outcome.code == 3, outcome.stderr
+    assert elapsed < 10, f"waited {elapsed:.0f} s for a bound of 1.2 s"
+    assert f"connect: no answer yet from {url} (TimeoutError: timed out); trying again" in outcome.stderr
+    failure = [line for line in outcome.stderr.splitlines() if "infrastructure failure" in line]
+    assert len(failure) == 1 and f"Splunk at {url} did not answer within 1.2 s: " in failure[0]
+    assert "timed out" in failure[0]
+
+
+def test_an_html_answer_is_an_infrastructure_error_naming_the_call(harness, state, monkeypatch):
+    """A 200 that is not JSON (a proxy's or portal's page) is named: call, URL, content type, its start."""
+    from splunk_double.server import Answer, DoubleHTTPServer
+    original = DoubleHTTPServer.rest_routes
+
+    def portal(self, handler, method, path, params, body):
+        if path.endswith("/server/info"):
+            raise Answer(200, raw=b"<html><body>Sign in to the corporate portal</body></html>",
+                         content_type="text/html; charset=utf-8")
+        return original(self, handler, method, path, params, body)
+
+    monkeypatch.setattr(DoubleHTTPServer, "rest_routes", portal)
+    outcome = harness()
+    assert outcome.code == 3, outcome.stderr
+    failure = [line for line in outcome.stderr.splitlines() if "infrastructure failure" in line]
+    assert len(failure) == 1, outcome.stderr
+    assert "server info: http://127.0.0.1:" in failure[0] and "/services/server/info answered HTTP 200 with " \
+        "text/html; charset=utf-8, not JSON: '<html><body>Sign in to the corporate portal</body></html>'" in failure[0]
+    assert "JSONDecodeError" not in outcome.stderr
+
+
+def test_an_error_without_a_json_body_names_its_status_once():
+    from types import SimpleNamespace
+    from splunklib import binding
+    from detpack.splunk.client import _detail
+
+    response = SimpleNamespace(status=400, reason="Bad Request", headers=[],
+                               body=io.BytesIO(b"<response><messages><msg type='ERROR'>bad key</msg></messages></response>"))
+    assert _detail(binding.HTTPError(response)) == "Bad Request -- bad key"

@@ -11,6 +11,7 @@ import json
 import socket
 import ssl
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import quote, urlsplit
@@ -21,6 +22,7 @@ from . import InfrastructureError, Refused
 from .retry import Backoff, poll
 
 JOB_FAILED_STATES = {"FAILED"}
+ATTEMPT_TIMEOUT = 10.0  # seconds one connection or login attempt may take while waiting for a server
 
 
 class Unanswered(InfrastructureError):
@@ -85,10 +87,22 @@ class SplunkClient:
             username=target.username,
             password=target.password,
             autologin=True,
-            handler=binding.handler(
-                timeout=target.timeout, verify=target.verify, context=target.ssl_context()
-            ),
+            handler=self._handler(target.timeout),
         )
+
+    def _handler(self, timeout: float):
+        return binding.handler(timeout=timeout, verify=self.target.verify, context=self.target.ssl_context())
+
+    @contextmanager
+    def _bounded(self, timeout: float):
+        """Every request inside waits at most ``timeout`` seconds for an answer (a server that accepts the
+        connection and never answers must not hold a short wait for the normal 60 s)."""
+        http = self.service.http
+        normal, http.handler = http.handler, self._handler(max(timeout, 0.01))
+        try:
+            yield
+        finally:
+            http.handler = normal
 
     # -- plumbing -----------------------------------------------------------
 
@@ -123,7 +137,13 @@ class SplunkClient:
         encoded = binding.UrlEncoded(path, skip_encode=True)
         response = self._call(what, lambda: call(encoded, output_mode="json", **params))
         body = response.body.read()
-        return json.loads(body) if body.strip() else {}
+        try:
+            return json.loads(body) if body.strip() else {}
+        except ValueError:  # a proxy's HTML page, a login portal...: say what answered, not a decoder's error
+            kind = dict((k.lower(), v) for k, v in response.headers).get("content-type", "no content type")
+            text = body[:200].decode("utf-8", errors="replace")
+            raise InfrastructureError(f"{what}: {self.target.url}{path} answered HTTP {response.status} with "
+                                      f"{kind}, not JSON: {text!r}") from None
 
     @staticmethod
     def _content(document: dict) -> dict:
@@ -148,18 +168,20 @@ class SplunkClient:
     def wait_until_ready(self, timeout: float, progress: Callable[[str], None] = lambda line: None) -> dict:
         """Log in as soon as splunkd answers, within ``timeout`` seconds, one attempt at a time.
 
-        Each attempt first opens a TCP connection (bounded by what is left of ``timeout``), so a refused
-        port or an unknown host is named at once and a silent host cannot hold the wait beyond its bound;
+        Each attempt opens a TCP connection and logs in, each step waiting at most 10 s or what is left of
+        ``timeout``, so a refused port or an unknown host is named at once, and neither a host that drops
+        packets nor a server that accepts connections and never answers holds the wait beyond its bound;
         ``progress`` hears every failed attempt. InfrastructureError names the URL and the last cause."""
         deadline = time.monotonic() + timeout
         _, host, port = split_url(self.target.url, 8089)
         wait = self.backoff.first
         while True:
-            remaining = deadline - time.monotonic()
+            attempt = min(deadline - time.monotonic(), ATTEMPT_TIMEOUT)
             try:
-                socket.create_connection((host, port), timeout=max(min(remaining, 10.0), 0.01)).close()
-                self._call("login", self.service.login, retry=False)
-                return self.server_info()
+                socket.create_connection((host, port), timeout=max(attempt, 0.01)).close()
+                with self._bounded(min(deadline - time.monotonic(), ATTEMPT_TIMEOUT)):
+                    self._call("login", self.service.login, retry=False)
+                    return self.server_info()
             except Refused:
                 raise
             except OSError as exc:
@@ -423,9 +445,10 @@ def hec_token_entity(name: str) -> str:
 
 
 def _detail(exc: binding.HTTPError) -> str:
-    """Splunk's own message from a JSON or XML error body."""
+    """Splunk's own message from a JSON error body, else the reason phrase (the caller names the status)."""
     try:
         messages = json.loads(exc.body).get("messages", [])
         return "; ".join(m.get("text", "") for m in messages) or exc.reason
     except (ValueError, AttributeError):
-        return str(exc)
+        # not JSON: str(exc) is "HTTP <status> <reason>[ -- <XML message>]"; keep what follows the status
+        return str(exc).removeprefix(f"HTTP {exc.status} ") or str(exc.reason)
