@@ -902,3 +902,76 @@ def test_an_error_without_a_json_body_names_its_status_once():
     response = SimpleNamespace(status=400, reason="Bad Request", headers=[],
                                body=io.BytesIO(b"<response><messages><msg type='ERROR'>bad key</msg></messages></response>"))
     assert _detail(binding.HTTPError(response)) == "Bad Request -- bad key"
+
+
+# -- lists and results are paged as splunkd pages them; unknown arguments are refused --------------------------
+
+def _without_count(monkeypatch):
+    """A client that forgets ``count=0`` (and so gets splunkd's default page)."""
+    from detpack.splunk.client import SplunkClient
+    original = SplunkClient._json
+    monkeypatch.setattr(SplunkClient, "_json", lambda self, method, path, what, **params: original(
+        self, method, path, what, **{k: v for k, v in params.items() if k != "count"}))
+
+
+@pytest.mark.parametrize("forget_count", [False, True], ids=["count=0", "default-count"])
+def test_an_app_beyond_the_first_30_listed_is_found_only_with_count_0(harness, state, monkeypatch, forget_count):
+    """REST API reference, pagination: a collection GET returns 30 entries unless ``count`` says otherwise."""
+    from splunk_double.state import App
+    for n in range(40):
+        state.apps[f"app_{n:02d}"] = App(f"app_{n:02d}", Path("/nonexistent"), {}, {}, set())
+    if forget_count:
+        _without_count(monkeypatch)
+    outcome = harness("--detection", "script_execution_via_wmi", "--ready-timeout", "0.3")
+    if forget_count:
+        assert outcome.code == 3 and "apps DA-ESS-DetPack, Splunk_SA_CIM not all listed after install" in outcome.stderr
+    else:
+        assert outcome.code == 0, outcome.stderr
+
+
+@pytest.mark.parametrize("forget_count, rows", [(False, 150), (True, 100)], ids=["count=0", "default-count"])
+def test_job_results_beyond_100_come_only_with_count_0(splunk, state, monkeypatch, forget_count, rows):
+    """REST API reference, search/jobs/{sid}/results: ``count`` defaults to 100 results."""
+    from splunk_double.state import Job
+    from detpack.splunk.client import SplunkClient, Target
+    from detpack.splunk.retry import Backoff
+
+    state.jobs["many"] = Job("many", 0.0, [{"n": str(i)} for i in range(150)], ["n"])
+    if forget_count:
+        _without_count(monkeypatch)
+    client = SplunkClient(Target(splunk.rest_url, "admin", PASSWORD), Backoff(attempts=1))
+    assert len(client.job_results("many").rows) == rows
+
+
+def test_the_double_refuses_arguments_splunkd_does_not_know(splunk, state, pack, tmp_path):
+    """splunkd answers 400 'Argument "x" is not supported by this handler.' for an unknown form field
+    (splunk/terraform-provider-splunk issue #193); saved/searches takes savedsearches.conf.spec keys,
+    authorization/roles the role keys of authorize.conf.spec."""
+    from detpack.build.app import build_app
+    from detpack.splunk import InfrastructureError
+    from detpack.splunk.client import SplunkClient, Target
+    from detpack.splunk.retry import Backoff
+    from splunklib import binding
+
+    build = build_app(pack, tmp_path / "build", sync_committed=False)
+    state.install(_readable_copy(build.package, tmp_path))
+    client = SplunkClient(Target(splunk.rest_url, "admin", PASSWORD), Backoff(attempts=1))
+    for wrong in ({"no_such_key": "1"}, {"dispatchas": "user"}):
+        with pytest.raises(InfrastructureError, match=f'Argument "{next(iter(wrong))}" is not supported'):
+            client.update_saved_search("DA-ESS-DetPack", STANZA, **wrong)
+    client.update_saved_search("DA-ESS-DetPack", STANZA, enableSched="0", **{"dispatch.earliest_time": "-1h"})
+    with pytest.raises(binding.HTTPError) as refused:
+        client._json("post", "authorization/roles/admin", "role", srchIndexDefault="main")
+    assert refused.value.status == 400 and b'Argument \\"srchIndexDefault\\" is not supported' in refused.value.body
+    with pytest.raises(InfrastructureError, match="HTTP 400: In handler 'roles': index 'no_such_index' does not exist"):
+        client.set_role_indexes("admin", ["*"], ["no_such_index"])
+    assert state.roles["admin"]["srchIndexesDefault"] == []
+
+
+def test_a_harness_sending_a_misspelled_key_fails_against_the_double(harness, state, monkeypatch):
+    from detpack.splunk import harness as module
+    monkeypatch.setattr(module, "SAVED_SEARCH_CHANGES", {**module.SAVED_SEARCH_CHANGES, "dispatchas": "user"})
+    outcome = harness("--detection", "script_execution_via_wmi")
+    assert outcome.code == 3, outcome.stderr
+    assert 'Argument "dispatchas" is not supported by this handler.' in outcome.stderr
+    only_main_left(state)

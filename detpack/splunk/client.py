@@ -295,8 +295,11 @@ class SplunkClient:
     def set_role_indexes(self, role: str, allowed: list[str], default: list[str]) -> None:
         """The role's own ``srchIndexesAllowed`` and ``srchIndexesDefault``; its imported roles stay as they are."""
         # An empty string clears a list; splunk-sdk sends a list as repeated keys.
-        self._json("post", f"authorization/roles/{segment(role)}", f"set {role} indexes",
-                   srchIndexesAllowed=allowed or "", srchIndexesDefault=default or "")
+        try:
+            self._json("post", f"authorization/roles/{segment(role)}", f"set {role} indexes",
+                       srchIndexesAllowed=allowed or "", srchIndexesDefault=default or "")
+        except binding.HTTPError as exc:
+            raise InfrastructureError(f"set {role} indexes: HTTP {exc.status}: {_detail(exc)}") from None
 
     # -- saved searches ---------------------------------------------------------
 
