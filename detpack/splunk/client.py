@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit
 
 from splunklib import binding, client
 
-from . import InfrastructureError, Refused
+from . import InfrastructureError, Refused, Rejected
 from .retry import Backoff, poll
 
 JOB_FAILED_STATES = {"FAILED"}
@@ -308,7 +308,7 @@ class SplunkClient:
         try:
             self._json("post", self._saved_path(app, name), f"update saved search {name!r}", **keys)
         except binding.HTTPError as exc:
-            raise InfrastructureError(f"update saved search {name!r}: HTTP {exc.status}: {_detail(exc)}") from None
+            raise Rejected(f"update saved search {name!r}: HTTP {exc.status}: {_detail(exc)}") from None
 
     def set_saved_search_enabled(self, app: str, name: str, enabled: bool) -> None:
         """``saved/searches/<name>/enable`` or ``/disable``, as splunk-sdk's ``SavedSearch.enable()`` posts."""
@@ -316,7 +316,7 @@ class SplunkClient:
         try:
             self._json("post", f"{self._saved_path(app, name)}/{action}", f"{action} saved search {name!r}")
         except binding.HTTPError as exc:
-            raise InfrastructureError(f"{action} saved search {name!r}: HTTP {exc.status}: {_detail(exc)}") from None
+            raise Rejected(f"{action} saved search {name!r}: HTTP {exc.status}: {_detail(exc)}") from None
 
     # -- HEC tokens -----------------------------------------------------------
 

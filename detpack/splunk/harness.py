@@ -59,7 +59,7 @@ from ..replay.judge import judge
 from ..replay.run import detection_datasets, shipped_macros, shipped_search
 from ..replay.search import SearchResult, run_search
 from ..spl import SplError
-from . import EXIT_INFRASTRUCTURE, EXIT_INTERRUPTED, InfrastructureError
+from . import EXIT_INFRASTRUCTURE, EXIT_INTERRUPTED, InfrastructureError, Rejected
 from .client import Results, SplunkClient, Target, split_url
 from .compare import compare_rows
 from .container import (SERVER_APP_DIR, SPLUNK_IMAGE, ContainerFailed, ContainerUnavailable, docker_client,
@@ -72,11 +72,14 @@ from .window import Placement, WindowError, place_in_window, shift_raw_time
 DATAMODEL = re.compile(r"\bdatamodel\s*[=:]\s*\"?([A-Za-z_][A-Za-z0-9_]*)")
 ALL_TIME = ("0", "now")
 EXISTING_SERVER_WAIT = 30.0  # seconds an existing --splunk-url may take to answer (a container gets --ready-timeout)
-# What the harness changes on the correlation search to run it once (splunkd notes, facts 1 and 2; contentctl
-# correlation_search.py enable()/update_timeframe()): enabled, its schedule out of reach (1 January, 00:00),
-# run as the dispatching user rather than its owner.
-SAVED_SEARCH_CHANGES = {"cron_schedule": "0 0 1 1 *", "dispatchAs": "user"}
-RESTORED_KEYS = ("disabled", *SAVED_SEARCH_CHANGES)
+# What the harness changes on the correlation search to run it once, besides enabling it (a disabled search
+# cannot run: splunkd notes, fact 1). savedsearches.conf.spec, enableSched: 0 takes the search off the
+# scheduler, so it cannot also run on its own cron while enabled (the cron itself is left as it is); dispatchAs:
+# user, since it defaults to owner (fact 2). Splunk Web says "Scheduled reports must Run as Owner", so the
+# schedule goes first and dispatchAs second (whether REST refuses the opposite order is *unverified*).
+SAVED_SEARCH_CHANGES = {"enableSched": "0", "dispatchAs": "user"}
+# what REST shows for a key the stanza does not set (savedsearches.conf.spec defaults)
+SAVED_SEARCH_DEFAULTS = {"enableSched": "0", "dispatchAs": "owner"}
 
 
 class UsageError(Exception):
@@ -492,31 +495,47 @@ class Run:
         self.client.set_role_indexes(self.options.role, self.allowed, [index])
 
     def _prepare_saved_search(self, build, detection) -> None:
-        """Enable the installed correlation search (a disabled one cannot run: fact 1), move its schedule
-        out of reach and make it run as the dispatching user (``dispatchAs`` defaults to owner: fact 2).
-        Every key changed is restored at the end and read back."""
+        """Enable the installed correlation search (a disabled one cannot run: fact 1), take it off the scheduler
+        and make it run as the dispatching user (``dispatchAs`` defaults to owner: fact 2). Only keys that
+        differ are changed, one call each, and only those are restored at the end (and read back): a change
+        Splunk refused is not restored, so that nothing lands in ``local/`` for it."""
         app, client = build.pack.app.app_id, self.client
         name = search_stanza_name(build.pack.app, detection)
         current = client.saved_search(app, name)
         if current is None:
             raise InfrastructureError(f"saved search {name!r} not found in app {app} after install")
-        before = {"disabled": is_true(current.get("disabled")),
-                  # splunkd shows every key with its default; "owner" is dispatchAs's documented default
-                  "cron_schedule": str(current.get("cron_schedule", "")),
-                  "dispatchAs": str(current.get("dispatchAs") or "owner")}
-        self.cleanups.append((f"restore saved search {name!r}", lambda: self._restore_saved_search(app, name, before)))
-        self.say("saved search", f"enabling {name!r} for the test (schedule out of reach, run as the user)")
-        client.update_saved_search(app, name, **SAVED_SEARCH_CHANGES)
-        client.set_saved_search_enabled(app, name, True)
+        before = saved_search_state(current)
+        changed: dict[str, str] = {}  # key -> its value before, in the order changed
+        self.cleanups.append((f"restore saved search {name!r}", lambda: self._restore_saved_search(app, name, changed)))
+        self.say("saved search", f"enabling {name!r} for the test (off the scheduler, run as the user)")
+        for key, value in SAVED_SEARCH_CHANGES.items():
+            if before[key] != value:
+                self._change(changed, key, before[key], lambda: client.update_saved_search(app, name, **{key: value}))
+        if is_true(before["disabled"]):
+            self._change(changed, "disabled", before["disabled"], lambda: client.set_saved_search_enabled(app, name, True))
 
-    def _restore_saved_search(self, app: str, name: str, before: dict) -> None:
+    @staticmethod
+    def _change(changed: dict[str, str], key: str, previous: str, call: Callable[[], None]) -> None:
+        """Record ``key`` as changed before ``call`` (its answer may be lost after the change was made), unless
+        Splunk refused it."""
+        changed[key] = previous
+        try:
+            call()
+        except Rejected:
+            del changed[key]
+            raise
+
+    def _restore_saved_search(self, app: str, name: str, changed: dict[str, str]) -> None:
+        """Put back, in reverse order, the keys the run changed; read them back."""
         client = self.client
-        client.update_saved_search(app, name, cron_schedule=before["cron_schedule"], dispatchAs=before["dispatchAs"])
-        client.set_saved_search_enabled(app, name, not before["disabled"])
-        now = client.saved_search(app, name) or {}
-        after = {"disabled": is_true(now.get("disabled")), "cron_schedule": str(now.get("cron_schedule", "")),
-                 "dispatchAs": str(now.get("dispatchAs") or "owner")}
-        differing = [f"{key}={after[key]!r} (was {before[key]!r})" for key in RESTORED_KEYS if after[key] != before[key]]
+        for key, previous in reversed(changed.items()):
+            if key == "disabled":
+                client.set_saved_search_enabled(app, name, not is_true(previous))
+            else:
+                client.update_saved_search(app, name, **{key: previous})
+        after = saved_search_state(client.saved_search(app, name) or {})
+        differing = [f"{key}={after[key]!r} (was {previous!r})" for key, previous in changed.items()
+                     if (is_true(after[key]) != is_true(previous) if key == "disabled" else after[key] != previous)]
         if differing:
             raise InfrastructureError(f"saved search {name!r} not restored: {', '.join(differing)}")
 
@@ -727,6 +746,12 @@ class Run:
         self.cleanups.clear()
         if self.options.keep and self.cases:
             self.say("cleanup", "kept the test data (--keep)")
+
+
+def saved_search_state(stanza: dict) -> dict[str, str]:
+    """The keys the harness may change, as text, with splunkd's defaults for those the stanza does not show."""
+    state = {key: str(stanza.get(key) or SAVED_SEARCH_DEFAULTS[key]) for key in SAVED_SEARCH_CHANGES}
+    return {**state, "disabled": str(stanza.get("disabled", "0"))}
 
 
 def first_line(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .state import AppPackageError, SavedSearchDisabled, SplunkState
+from .state import AppPackageError, SavedSearchDisabled, ScheduledAsUser, SplunkState
 
 NAMESPACE = re.compile(r"\A/services(?:NS/(?P<owner>[^/]+)/(?P<app>[^/]+))?/(?P<rest>.*)\Z")
 JOB_PATH = re.compile(r"\Asearch/(?:v2/)?jobs/(?P<sid>[^/]+)(?P<tail>/results|/control)?/?\Z")
@@ -309,7 +309,10 @@ class DoubleHTTPServer(ThreadingHTTPServer):
             keys = {k: v for k, v in one.items() if k not in COMMON_ARGUMENTS}
             if "search" in keys or "disabled" in keys and keys["disabled"] not in ("0", "1"):
                 raise error(400, "the harness never changes these keys; the double does not take them")
-            self.state.update_saved_search(app, name, keys)
+            try:
+                self.state.update_saved_search(app, name, keys)
+            except ScheduledAsUser:
+                raise error(400, "Scheduled reports must Run as Owner.") from None
             raise Answer(200, entries((name, self.state.saved_search(app, name))))
         try:
             job = self.state.dispatch(app, name, user, one.get("dispatch.earliest_time"), one.get("dispatch.latest_time"),
