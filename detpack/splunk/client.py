@@ -22,6 +22,7 @@ from . import InfrastructureError, Refused, Rejected
 from .retry import Backoff, poll
 
 JOB_FAILED_STATES = {"FAILED"}
+SERVER_TIME_SEARCH = "| makeresults | eval server_time=time() | table server_time"
 ATTEMPT_TIMEOUT = 10.0  # seconds one connection or login attempt may take while waiting for a server
 
 
@@ -344,10 +345,14 @@ class SplunkClient:
     # -- searches -------------------------------------------------------------
 
     def dispatch_saved_search(self, app: str, name: str, time_range: tuple[str, str] | None,
-                              trigger_actions: bool = False) -> str:
+                              trigger_actions: bool = False, now: float | None = None) -> str:
         """Dispatch the saved search over ``time_range`` (None: its own ``dispatch.*_time``); returns the sid.
-        ``trigger_actions`` runs its alert actions (risk, notable) on the results."""
+        ``trigger_actions`` runs its alert actions (risk, notable) on the results; ``now`` (epoch seconds) is
+        the time its relative times are computed from, as for a scheduled run at that time (``dispatch.now``,
+        REST API reference, saved/searches/{name}/dispatch; *unverified* against a real splunkd)."""
         times = {"dispatch.earliest_time": time_range[0], "dispatch.latest_time": time_range[1]} if time_range else {}
+        if now is not None:
+            times["dispatch.now"] = f"{now:.0f}"
         try:
             doc = self._json("post", self._saved_path(app, name) + "/dispatch", f"dispatch {name!r}",
                              **times, trigger_actions=int(trigger_actions))
@@ -406,6 +411,16 @@ class SplunkClient:
             return self.job_results(sid)
         finally:
             self.cancel_job(sid)
+
+    def server_time(self, app: str, timeout: float) -> float:
+        """Epoch seconds by the server's own clock, which computes relative times (``-10m@m``) and index times.
+        ``time()`` is the eval function for the wall-clock time, with microseconds (Splunk's search
+        reference, date and time functions); ``now()`` would be the search's start, in whole seconds."""
+        results = self.finished_job(self.start_search(app, SERVER_TIME_SEARCH, "0", "now"), timeout)
+        try:
+            return float(results.rows[0]["server_time"])
+        except (IndexError, KeyError, TypeError, ValueError):
+            raise InfrastructureError(f"search {SERVER_TIME_SEARCH!r} returned no time: {results.rows[:1]}") from None
 
     def count_search(self, app: str, spl: str, earliest: str, latest: str, timeout: float) -> int:
         """The ``count`` a ``... | stats count``-like search returns."""

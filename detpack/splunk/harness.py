@@ -29,6 +29,7 @@ unsearchable events, and a cleanup that did not hold) or an unexpected error,
 from __future__ import annotations
 
 import getpass
+import math
 import os
 import re
 import shutil
@@ -67,7 +68,7 @@ from .container import (SERVER_APP_DIR, SPLUNK_IMAGE, ContainerFailed, Container
 from .es import ES_APP, EsExpectations, check_notables, check_risk_events, notable_search, risk_search
 from .hec import HecClient, HecSettings, HecTarget, hec_event
 from .retry import Backoff, poll
-from .window import Placement, WindowError, place_in_window, shift_raw_time
+from .window import Placement, TooWide, WindowError, boundary_shifts, place_in_window, shift_raw_time
 
 DATAMODEL = re.compile(r"\bdatamodel\s*[=:]\s*\"?([A-Za-z_][A-Za-z0-9_]*)")
 ALL_TIME = ("0", "now")
@@ -80,6 +81,13 @@ EXISTING_SERVER_WAIT = 30.0  # seconds an existing --splunk-url may take to answ
 SAVED_SEARCH_CHANGES = {"enableSched": "0", "dispatchAs": "user"}
 # what REST shows for a key the stanza does not set (savedsearches.conf.spec defaults)
 SAVED_SEARCH_DEFAULTS = {"enableSched": "0", "dispatchAs": "owner"}
+
+
+WHOLE_WORD_BELOW = 4  # secrets shorter than this are redacted as whole words only (see Reporter.redact)
+
+
+class NotAsDeclared(Exception):
+    """The test ran, but its declared count cannot be judged as declared (reported as skipped, not passed)."""
 
 
 class UsageError(Exception):
@@ -126,6 +134,7 @@ class CaseReport:
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
     error: str = ""
+    skipped: str = ""  # why the test could not be judged as declared (never a plain pass)
 
 
 class Reporter:
@@ -143,9 +152,14 @@ class Reporter:
                 self.secrets.append(form)
 
     def redact(self, text: str) -> str:
+        """Every secret replaced by ``***``: anywhere in the text when it has ``WHOLE_WORD_BELOW`` characters or
+        more; a shorter one (a test password such as ``x``) only where it stands as a word of its own, as
+        replacing it inside other words would garble every line while hiding nothing of it."""
         for secret in [*self.secrets, *(source() for source in self.live_secrets)]:
-            if secret:
+            if secret and len(secret) >= WHOLE_WORD_BELOW:
                 text = text.replace(secret, "***")
+            elif secret:
+                text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "***", text)
         return text
 
     def say(self, phase: str, message: str) -> None:
@@ -155,6 +169,7 @@ class Reporter:
         """JUnit XML built from redacted text (escaping happens after redaction, so it cannot hide a secret)."""
         r = self.redact
         suite = ET.Element("testsuite", name="splunk-test", tests=str(len(cases)),
+                           skipped=str(sum(1 for c in cases if c.skipped and not c.error and not c.failures)),
                            failures=str(sum(1 for c in cases if c.failures and not c.error)),
                            errors=str(sum(1 for c in cases if c.error)))
         for case in cases:
@@ -164,6 +179,8 @@ class Reporter:
                 ET.SubElement(element, "error", message=r(case.error.splitlines()[0])).text = r(case.error)
             elif case.failures:
                 ET.SubElement(element, "failure", message=r(case.failures[0])).text = r("\n".join(case.failures))
+            elif case.skipped:
+                ET.SubElement(element, "skipped", message=r(case.skipped))
         write_atomically(path, ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n")
 
 
@@ -363,9 +380,10 @@ class Run:
     def _exit_code(self) -> int:
         errors = sum(1 for c in self.cases if c.error)
         failed = sum(1 for c in self.cases if c.failures and not c.error)
-        passed = len(self.cases) - errors - failed
+        skipped = sum(1 for c in self.cases if c.skipped and not c.failures and not c.error)
+        passed = len(self.cases) - errors - failed - skipped
         self.say("summary", f"{passed} of {len(self.cases)} test(s) passed in Splunk, {failed} failed, "
-                            f"{errors} could not be run")
+                            f"{errors} could not be run" + (f", {skipped} skipped" if skipped else ""))
         if self.cleanup_failures:
             self.cases.append(CaseReport("splunk-test", "cleanup", error="\n".join(self.cleanup_failures)))
             return EXIT_INFRASTRUCTURE
@@ -554,36 +572,69 @@ class Run:
             events = load_events(build.pack.root, test)
             placement, placed_at = None, time.time()
             if self.options.as_scheduled:
-                events, placement = self._into_window(build, detection, events)
+                events, placement = self._into_window(build, detection, test, events)
             index = self._fresh_index(len(self.cases) + 1)
             self._send(index, events)
             self._check_parity(index, len(events))
             self._check_searchable(build.pack.app.app_id, index, len(events))
             case.failures = self._searches(build, detection, test, events, placement, placed_at)
+        except (TooWide, NotAsDeclared) as exc:
+            case.skipped = f"--as-scheduled: {exc}: not judged as declared"
+            self.say("skipped", f"{detection.name} / {test.name}: {case.skipped}")
         except (InfrastructureError, binding.HTTPError) as exc:
             case.error = str(exc)
             self.say("error", f"{detection.name} / {test.name}: {exc}")
         case.seconds = time.monotonic() - started
         for line in case.failures:
             self.say("fail", line)
-        if not case.failures and not case.error:
+        if not case.failures and not case.error and not case.skipped:
             self.say("pass", f"{detection.name} / {test.name}")
         return case
 
-    def _into_window(self, build, detection, events: list) -> tuple[list, Placement]:
-        """The events moved, spacing kept, to the end of the search's own window as it is now."""
-        stanza = shipped_stanza(build, detection)
-        earliest, latest = stanza.get("dispatch.earliest_time", ""), stanza.get("dispatch.latest_time", "now")
+    def _into_window(self, build, detection, test, events: list) -> tuple[list, Placement]:
+        """The events moved, spacing kept, into the search's own window as the server computes it now, so that
+        every event the offline engine finds for the test lies inside one run (TooWide when they cannot)."""
+        earliest, latest = own_window(shipped_stanza(build, detection))
+        needed = matching_times(build, detection, events) if test.positive else []
+        now = self._server_now(build.pack.app.app_id)
+        times = [fields["_time"] for _, fields in events]
         try:
-            placement = place_in_window([fields["_time"] for _, fields in events], earliest, latest)
+            placement = place_in_window(times, earliest, latest, now, needed)
+            if placement.runs:  # where the runs' boundaries fall decides whether a group is split in two
+                whole = len(offline_result(build, detection, events)[1])
+                for shift in boundary_shifts(needed, placement):
+                    candidate = place_in_window(times, earliest, latest, now, needed, shift)
+                    rows = offline_runs(build, detection, test, moved_by(events, candidate.offset), candidate.windows())[1]
+                    if len(rows) == whole:
+                        placement = candidate
+                        break
+                else:
+                    placement = replace(placement, split=True)
+        except TooWide:
+            raise
         except WindowError as exc:
             raise UsageError(f"--as-scheduled: {detection.name}: {exc}") from None
-        moved = [(replace(raw, raw=shift_raw_time(raw.raw, placement.offset)),
-                  {**fields, "_time": fields["_time"] + placement.offset}) for raw, fields in events]
+        moved = moved_by(events, placement.offset)
         inside = sum(1 for _, fields in moved if placement.inside(fields["_time"]))
+        runs = f"{len(placement.runs)} consecutive runs" if placement.runs else "one run"
         self.say("schedule", f"events moved by {placement.offset} s, spacing kept: {inside} of {len(moved)} inside "
-                             f"the window {earliest} to {latest} of one run, for {placement.tolerance:.0f} s")
+                             f"the window {earliest} to {latest} of {runs} (all {len(needed)} the detection "
+                             f"should find)" + (f", for {placement.tolerance:.0f} s" if not placement.runs else ""))
         return moved, placement
+
+    def _server_now(self, app: str) -> float:
+        """The server's clock now: relative times and index times are the server's, not this machine's."""
+        before = time.time()
+        server = self.client.server_time(app, self.options.search_timeout)
+        return server + (time.time() - before) / 2  # read about half a round trip ago
+
+    def _next_server_second(self, app: str) -> float:
+        """Wait until a new whole second has begun on the server's clock and return it: everything indexed
+        from now on has an index time (whole seconds) at or after it, everything before has an earlier one."""
+        server = self.client.server_time(app, self.options.search_timeout)
+        since = math.floor(server) + 1
+        time.sleep(since - server)
+        return float(since)
 
     def _fresh_index(self, number: int) -> str:
         client = self.client
@@ -652,28 +703,26 @@ class Run:
         app = build.pack.app.app_id
         name = search_stanza_name(build.pack.app, detection)
         stanza = shipped_stanza(build, detection)
-        window = (stanza.get("dispatch.earliest_time", "0"), stanza.get("dispatch.latest_time", "now"))
+        window = own_window(stanza)
         if placement is not None and time.time() - placed_at > placement.tolerance:
             raise InfrastructureError(f"the events left the search's window before it ran: sending and indexing "
                                       f"took {time.time() - placed_at:.0f} s, more than the "
                                       f"{placement.tolerance:.0f} s --as-scheduled tolerates for this test")
-        dispatched_at = time.time()
-        if self.options.es:  # _index_earliest counts whole seconds: start on a new one, apart from earlier tests
-            dispatched_at = float(int(dispatched_at) + 1)
-            time.sleep(max(dispatched_at - time.time(), 0.0))
-        time_range = None if placement is not None else ALL_TIME  # None: the search's own window
-        installed = self._search_results(test, lambda: self._dispatch(app, name, time_range))
-        raw = self._search_results(test, lambda: self._job(app, detection.search,
-                                                           window if placement is not None else ALL_TIME))
-        if placement is not None:  # a single run of the search sees only the events inside its window
-            inside = [(raw, fields) for raw, fields in events if placement.inside(fields["_time"])]
-            if len(inside) < len(events) and test.expected_count:
-                # the declared count is for the whole dataset; one run must still find the attack
-                self.say("schedule", f"{test.name}: {test.expected_count} result(s) expected over all events; "
-                                     "one run sees part of them, so at least one result is required")
-                test = replace(test, expected_count=None)
-            events = inside
-        offline_reasons, offline_rows = offline_outcome(build, detection, test, events)
+        dispatched_at = self._next_server_second(app) if self.options.es else 0.0
+        if placement is None:
+            installed = self._search_results(test, lambda: self._dispatch(app, name, ALL_TIME))
+            raw = self._search_results(test, lambda: self._job(app, detection.search, ALL_TIME))
+            offline_reasons, offline_rows = offline_outcome(build, detection, test, events)
+        else:  # each run reads only the events inside its window; the runs' rows together are judged
+            windows = placement.windows()
+            installed = self._search_results(test, lambda: union(
+                self._dispatch(app, name, None, at) for at, _, _ in windows))
+            raw = self._search_results(test, lambda: union(
+                self._job(app, detection.search, (f"{start:.0f}", f"{end:.0f}") if at is not None else window)
+                for at, start, end in windows))
+            offline_reasons, offline_rows = offline_runs(build, detection, test, events, windows)
+        if placement is not None and placement.split and test.expected_count is not None:
+            self._judge_split_runs(test, installed, raw, offline_rows)
         failures = [f"installed search: {r}" for r in judge_results(detection, test, installed)]
         failures += [f"raw search: {r}" for r in judge_results(detection, test, raw)]
         failures += [f"offline engine: {r}" for r in offline_reasons]
@@ -683,6 +732,16 @@ class Run:
         if self.options.es:
             failures += self._es_events(app, name, stanza, installed, dispatched_at)
         return failures
+
+    def _judge_split_runs(self, test, installed: Results, raw: Results, offline_rows: list[dict]) -> None:
+        """Events of one group farther apart than a window give one row per run, where the declared count is
+        for one search over all of them. When Splunk's rows equal the offline engine's for the same runs, the
+        detection found every event: the test is reported skipped with the reason, not passed or failed."""
+        if len(offline_rows) != test.expected_count and not compare_rows(offline_rows, installed.rows, "") \
+                and not compare_rows(offline_rows, raw.rows, ""):
+            raise NotAsDeclared(f"{test.expected_count} result(s) declared over all events; events of one group lie "
+                                f"farther apart than one window, so the scheduled runs give {len(offline_rows)}, "
+                                "in Splunk as offline")
 
     def _es_events(self, app: str, name: str, stanza: dict[str, str], installed: Results, since: float) -> list[str]:
         """The risk and notable events the dispatch's actions wrote (facts 20-22), as the package declares them."""
@@ -702,7 +761,11 @@ class Run:
             poll(arrived, self.options.search_timeout, self.options.backoff)
             found[kind] = latest[0].rows
         self.say("es", f"risk events {len(found['risk'])}, notables {len(found['notable'])}")
-        return check_risk_events(expected, found["risk"]) + check_notables(expected, found["notable"])
+        risk = check_risk_events(expected, found["risk"], stanza.get("action.risk.param._risk_message", ""))
+        notable = check_notables(expected, found["notable"], installed.fields)
+        for warning in risk.warnings + notable.warnings:
+            self.say("warning", warning)
+        return risk.failures + notable.failures
 
     def _search_results(self, test, search: Callable[[], Results]) -> Results:
         """Run ``search``; for a test expecting results, run it again with backoff while it finds none."""
@@ -715,8 +778,8 @@ class Run:
         poll(found, self.options.search_timeout, self.options.backoff)
         return latest[0]
 
-    def _dispatch(self, app: str, name: str, time_range: tuple[str, str] | None) -> Results:
-        sid = self.client.dispatch_saved_search(app, name, time_range, trigger_actions=self.options.es)
+    def _dispatch(self, app: str, name: str, time_range: tuple[str, str] | None, now: float | None = None) -> Results:
+        sid = self.client.dispatch_saved_search(app, name, time_range, trigger_actions=self.options.es, now=now)
         return self._reported(self.client.finished_job(sid, self.options.search_timeout), f"saved search {name!r}")
 
     def _job(self, app: str, spl: str, time_range: tuple[str, str]) -> Results:
@@ -792,6 +855,59 @@ def shipped_stanza(build, detection) -> dict[str, str]:
         return as_dict(read_conf(path))[search_stanza_name(build.pack.app, detection)]
     except (ConfError, KeyError) as exc:
         raise InfrastructureError(f"{path}: {exc}") from None
+
+
+def own_window(stanza: dict[str, str]) -> tuple[str, str]:
+    """The search's own ``dispatch.earliest_time``/``latest_time``; unset, they mean all time up to now
+    (savedsearches.conf.spec: empty earliest is all time; latest defaults to now)."""
+    return stanza.get("dispatch.earliest_time") or "0", stanza.get("dispatch.latest_time") or "now"
+
+
+def matching_times(build, detection, events: list) -> list[float]:
+    """The times of the events the offline engine finds on their own: those a run must see to find them all."""
+    try:
+        spl = shipped_search(build.app_dir, search_stanza_name(build.pack.app, detection))
+        macros = shipped_macros(build.app_dir)
+        return [fields["_time"] for raw, fields in events if run_search(spl, macros, [raw]).rows]
+    except (SplError, ConfError):
+        return []
+
+
+def moved_by(events: list, offset: int) -> list:
+    """The events ``offset`` seconds later: HEC time and the text's own time alike."""
+    return [(replace(raw, raw=shift_raw_time(raw.raw, offset)), {**fields, "_time": fields["_time"] + offset})
+            for raw, fields in events]
+
+
+def offline_result(build, detection, events: list) -> tuple[list[str], list[dict]]:
+    """The offline engine's rows over ``events`` (or why it could not run)."""
+    try:
+        spl = shipped_search(build.app_dir, search_stanza_name(build.pack.app, detection))
+        return [], run_search(spl, shipped_macros(build.app_dir), [raw for raw, _ in events]).rows
+    except (SplError, ConfError) as error:
+        return [str(error)], []
+
+
+def union(results) -> Results:
+    """The rows of several runs together, as the runs of a schedule produce them."""
+    results = list(results)
+    fields = list(dict.fromkeys(f for r in results for f in r.fields))
+    return Results([row for r in results for row in r.rows], fields, tuple(e for r in results for e in r.errors))
+
+
+def offline_runs(build, detection, test, events: list, windows) -> tuple[list[str], list[dict]]:
+    """The offline engine run once per window over the events inside it; the rows together are judged."""
+    rows, columns = [], []
+    for _, start, end in windows:
+        inside = [(raw, fields) for raw, fields in events if start <= fields["_time"] < end]
+        try:
+            spl = shipped_search(build.app_dir, search_stanza_name(build.pack.app, detection))
+            result = run_search(spl, shipped_macros(build.app_dir), [raw for raw, _ in inside])
+        except (SplError, ConfError) as error:
+            return [str(error)], []
+        rows += result.rows
+        columns = list(dict.fromkeys([*columns, *result.columns]))
+    return judge(detection, test, SearchResult(rows, columns, 0, 0, [])), rows
 
 
 def offline_outcome(build, detection, test, events: list) -> tuple[list[str], list[dict]]:

@@ -315,8 +315,9 @@ class DoubleHTTPServer(ThreadingHTTPServer):
                 raise error(400, "Scheduled reports must Run as Owner.") from None
             raise Answer(200, entries((name, self.state.saved_search(app, name))))
         try:
+            at = float(one["dispatch.now"]) if "dispatch.now" in one else None
             job = self.state.dispatch(app, name, user, one.get("dispatch.earliest_time"), one.get("dispatch.latest_time"),
-                                      one.get("trigger_actions") in ("1", "true"))
+                                      one.get("trigger_actions") in ("1", "true"), at)
         except SavedSearchDisabled:
             # savedsearches.conf.spec: "You cannot run a disabled search." (fact 1; the status code is unverified)
             raise error(400, f"Cannot dispatch the disabled saved search {name!r}") from None

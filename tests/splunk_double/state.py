@@ -44,6 +44,7 @@ class Faults:
     restart_downtime: float = 0.0  # then seconds it answers nothing
     job_messages: list = field(default_factory=list)  # {type, text} messages every job reports (fact 13)
     new_index_hec_lag: float = 0.0  # seconds HEC answers "Incorrect index" for a new index (fact 11, unverified)
+    clock_offset: float = 0.0    # seconds the server's clock is ahead of the client's (negative: behind)
 
 
 @dataclass
@@ -149,6 +150,10 @@ class SplunkState:
         self._ack_ids = itertools.count()
         self._sids = itertools.count(1)
         self._workdir = Path(tempfile.mkdtemp(prefix="splunk-double-"))
+
+    def now(self) -> float:
+        """The server's clock: relative time modifiers, index times and ``time()`` use it, not the client's."""
+        return time.time() + self.faults.clock_offset
 
     def close(self) -> None:
         """Remove the installed packages' working folder."""
@@ -318,7 +323,7 @@ class SplunkState:
                     source=event.get("source", "http:double"),
                     sourcetype=event.get("sourcetype", "httpevent"),
                     host=event.get("host", "double"),
-                    time=float(event.get("time", time.time())),
+                    time=float(event.get("time", self.now())),
                     visible_at=visible_at,
                     searchable_at=visible_at + self.faults.search_lag,
                 )
@@ -341,14 +346,20 @@ class SplunkState:
 
     # -- searches -------------------------------------------------------------
 
-    def start_job(self, spl: str, user: str, earliest: str = "0", latest: str = "now") -> Job:
-        """Run the search now, as ``user``, over the searchable events of the time range; hold the answer until ready."""
+    def start_job(self, spl: str, user: str, earliest: str = "0", latest: str = "now", at: float | None = None) -> Job:
+        """Run the search now, as ``user``, over the searchable events of the time range (relative times from
+        ``at`` when given, else the server's clock); hold the answer until ready."""
         with self.lock:
             sid = f"double_{next(self._sids)}"
             job = Job(sid, time.monotonic() + self.faults.search_delay, messages=list(self.faults.job_messages))
             macros = self.macros()
             spl = strip_search_command(spl)
-            start, end = time_bound(earliest, 0.0), time_bound(latest, time.time() + 1)
+            now = self.now() if at is None else at
+            start, end = time_bound(earliest, 0.0, now), time_bound(latest, now + 1, now)
+            if SERVER_TIME.match(spl):
+                job.rows, job.columns = [{"server_time": f"{now:.6f}"}], ["server_time"]
+                self.jobs[sid] = job
+                return job
             if probe := ES_PROBE.match(spl):
                 job.rows, job.columns = self._es_events(user, probe)
                 self.jobs[sid] = job
@@ -380,9 +391,10 @@ class SplunkState:
         return [{c: row[c] for c in columns if c in row} for row in found], columns
 
     def dispatch(self, app: str, name: str, requester: str, earliest: str | None, latest: str | None,
-                 trigger_actions: bool) -> Job:
+                 trigger_actions: bool, at: float | None = None) -> Job:
         """``saved/searches/<name>/dispatch``: refused when disabled (fact 1); runs as the owner unless
-        ``dispatchAs = user`` (fact 2); with ``trigger_actions`` the ES actions run on its rows (fact 3)."""
+        ``dispatchAs = user`` (fact 2); with ``trigger_actions`` the ES actions run on its rows (fact 3);
+        ``at`` is ``dispatch.now``, the time its relative times are computed from (REST API reference)."""
         stanza = self.saved_search(app, name)
         if truthy(stanza.get("disabled")):
             raise SavedSearchDisabled(name)
@@ -391,7 +403,7 @@ class SplunkState:
         user = requester if stanza.get("dispatchAs") == "user" else "nobody"
         job = self.start_job(stanza.get("search", ""), user,
                              earliest if earliest is not None else stanza.get("dispatch.earliest_time", "0"),
-                             latest if latest is not None else stanza.get("dispatch.latest_time", "now"))
+                             latest if latest is not None else stanza.get("dispatch.latest_time", "now"), at)
         if trigger_actions and ES_APP in self.apps and not job.error:
             self._es_actions(name, stanza, job)
         return job
@@ -400,7 +412,7 @@ class SplunkState:
         """MODEL of Enterprise Security's risk and notable actions, from the documented behaviour (facts 20, 21):
         a risk event per risk object per result row in ``index=risk``, a notable per row in ``index=notable``.
         Not ES: the shapes are what the notes document, nothing more."""
-        now, written = time.time(), {"risk": [], "notable": []}
+        now, written = self.now(), {"risk": [], "notable": []}
         if truthy(stanza.get("action.risk")):
             message = stanza.get("action.risk.param._risk_message", "")
             for row in job.rows:
@@ -481,19 +493,21 @@ def not_readable_by_others(path: Path) -> Path | None:
 # the harness's searchability probes, which the offline engine does not run
 ES_PROBE = re.compile(r'\Aindex=(?P<index>risk|notable)\s+search_name="(?P<name>(?:[^"\\]|\\.)*)"\s+'
                       r"_index_earliest=(?P<since>\d+)\s*\|\s*table\s+(?P<fields>[\w. ]+)\Z")
+SERVER_TIME = re.compile(r"\A\|\s*makeresults\s*\|\s*eval\s+server_time=time\(\)\s*\|\s*table\s+server_time\s*\Z")
 COUNT_IN_INDEX = re.compile(r'\A\|\s*tstats\s+count\s+where\s+index="?([^"\s]+)"?\s*\Z')
 COUNT_DEFAULT = re.compile(r"\A\*\s*\|\s*stats\s+count\s*\Z")
 RELATIVE = re.compile(r"\A-(\d+)([smhd])(?:@([smhd]))?\Z")
 SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def time_bound(value: str, default: float) -> float:
-    """Epoch seconds of ``earliest_time``/``latest_time``: epoch numbers, ``now`` and ``-N[smhd][@[smhd]]``."""
+def time_bound(value: str, default: float, now: float) -> float:
+    """Epoch seconds of ``earliest_time``/``latest_time`` at the server's ``now``: epoch numbers, ``now`` and
+    ``-N[smhd][@[smhd]]``."""
     value = (value or "").strip()
     if value == "now":
-        return time.time()
+        return now
     if relative := RELATIVE.match(value):
-        moment = time.time() - int(relative[1]) * SECONDS[relative[2]]
+        moment = now - int(relative[1]) * SECONDS[relative[2]]
         return moment - moment % SECONDS[relative[3]] if relative[3] else moment
     try:
         return float(value)
