@@ -1099,3 +1099,21 @@ def test_a_harness_using_its_own_clock_fails_against_a_server_behind_it(harness,
                       "--index-timeout", "0.5")
     assert outcome.code in (1, 3), outcome.stderr  # events in the server's future are not even searchable
     assert message in outcome.stderr
+
+
+def test_the_standalone_double_on_port_0_picks_free_ports_for_both(monkeypatch):
+    import os
+    import signal
+    import subprocess
+
+    process = subprocess.Popen([sys.executable, "-m", "tests.splunk_double", "--port", "0"], cwd=PROJECT_ROOT,
+                               stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+    try:
+        lines = [process.stdout.readline().strip() for _ in range(3)]
+        rest, hec = (int(line.rsplit(":", 1)[1]) for line in lines[1:3])
+        assert rest > 1024 and hec > 1024 and rest != hec, lines
+        with socket.create_connection(("127.0.0.1", hec), timeout=5):
+            pass
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
