@@ -92,6 +92,7 @@ def test_only_the_named_detection_runs_and_unknown_names_are_usage_errors(harnes
 @pytest.mark.parametrize("fault", [
     {"hec_busy": 3}, {"hec_throttled": 2}, {"drop_before_index": 2}, {"indexing_delay": 0.05},
     {"expire_sessions": 3}, {"search_delay": 0.02}, {"search_lag": 0.1}, {"drop_after_create_index": 1},
+    {"drop_after_create_token": 1},
     {"restart_after_install": True, "restart_lag": 0.05, "restart_downtime": 0.5},
 ], ids=lambda f: next(iter(f)))
 def test_recoverable_faults_are_recovered(harness, state, fault):
@@ -106,6 +107,7 @@ def test_recoverable_faults_are_recovered(harness, state, fault):
              "drop_before_index": lambda: state.hec_requests > 3, "expire_sessions": lambda: state.logins > 3,
              "indexing_delay": lambda: state.pending_acks > 0, "search_delay": lambda: state.running_polls > 0,
              "search_lag": lambda: state.lagging_searches > 0, "drop_after_create_index": lambda: True,
+             "drop_after_create_token": lambda: True,  # its token is deleted: only_main_left checked that
              "restart_after_install": lambda: state.restarts == 1 and "restarting Splunk" in outcome.stderr}
     assert proof[next(iter(fault))]()
 
@@ -1117,3 +1119,17 @@ def test_the_standalone_double_on_port_0_picks_free_ports_for_both(monkeypatch):
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
+
+
+def test_an_unreadable_automatic_staging_folder_does_not_blame_stage_dir(harness, state, monkeypatch, tmp_path):
+    """Without --stage-dir the folder is the harness's own: the message says so and what to pass."""
+    hidden = tmp_path / "private"
+    hidden.mkdir(mode=0o700)
+    monkeypatch.setattr("tempfile.tempdir", str(hidden))
+    outcome = harness()
+    assert outcome.code == 2, outcome.stderr
+    assert f"the staging folder {hidden}/detpack-stage-" in outcome.stderr
+    assert "(no --stage-dir given): splunkd reads the packages as its own user, but other users cannot enter or " \
+        "read " in outcome.stderr and "(pass --stage-dir with a folder other users can enter)" in outcome.stderr
+    assert "error: --stage-dir" not in outcome.stderr
+    assert state.hec_requests == 0

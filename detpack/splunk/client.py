@@ -330,7 +330,10 @@ class SplunkClient:
         try:
             doc = self._json("post", path, "create HEC token", name=name, index=index, indexes=index, useACK=1)
         except binding.HTTPError as exc:
-            raise InfrastructureError(f"create HEC token: HTTP {exc.status}: {_detail(exc)}") from None
+            if exc.status == 409 and self.last_attempts > 1:  # an earlier try made it before its answer was lost
+                doc = self._json("get", f"{path}/{segment(hec_token_entity(name))}", "read HEC token")
+            else:
+                raise InfrastructureError(f"create HEC token: HTTP {exc.status}: {_detail(exc)}") from None
         return self._content(doc)["token"]
 
     def delete_hec_token(self, name: str) -> None:

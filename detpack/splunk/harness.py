@@ -452,8 +452,11 @@ class Run:
             stage.mkdir(parents=True, exist_ok=True)
             problem = None if options.server_app_dir else unreadable_by_others(stage)
         if problem:
-            raise UsageError(f"--stage-dir {stage}: splunkd reads the packages as its own user, but other users "
-                             f"cannot enter or read {problem} (chmod o+rx it, or pick another folder)")
+            where = f"--stage-dir {stage}" if options.stage_dir else f"the staging folder {stage} (no --stage-dir given)"
+            remedy = "chmod o+rx it, or pick another folder" if options.stage_dir else \
+                "pass --stage-dir with a folder other users can enter"
+            raise UsageError(f"{where}: splunkd reads the packages as its own user, but other users cannot enter "
+                             f"or read {problem} ({remedy})")
         return stage
 
     def _remove_at_the_end(self, container) -> None:
@@ -660,6 +663,7 @@ class Run:
         self.say("send", f"{len(events)} event(s) to {index} through HEC")
         hec.send(hec_event(raw.raw, time_=fields["_time"], host=str(fields.get("Computer", "")),
                            source=raw.source, sourcetype=raw.sourcetype, index=index) for raw, fields in events)
+
     def _check_parity(self, index: str, sent: int) -> None:
         seen = {"count": -1}
 

@@ -263,10 +263,22 @@ class DoubleHTTPServer(ThreadingHTTPServer):
         if rest == "data/inputs/http/http/enable":
             raise Answer(200, entries())
         if rest == "data/inputs/http" and method == "POST":
-            token = self.state.create_token(one["name"], one.get("index", "main"),
-                                            [i for i in one.get("indexes", "").split(",") if i],
-                                            one.get("useACK") in ("1", "true"))
+            with self.state.lock:
+                if any(v["name"] == one["name"] for v in self.state.tokens.values()):
+                    raise error(409, f"An object with name=http://{one['name']} already exists")
+                token = self.state.create_token(one["name"], one.get("index", "main"),
+                                                [i for i in one.get("indexes", "").split(",") if i],
+                                                one.get("useACK") in ("1", "true"))
+                if self.state.faults.drop_after_create_token > 0:
+                    self.state.faults.drop_after_create_token -= 1
+                    raise DropConnection()
             raise Answer(201, entries((f"http://{one['name']}", {"token": token})))
+        if method == "GET" and rest.startswith("data/inputs/http/"):
+            entity = unquote(rest[len("data/inputs/http/"):])
+            found = [(t, v) for t, v in self.state.tokens.items() if f"http://{v['name']}" == entity]
+            if not found:
+                raise error(404, f"Could not find object id={entity}")
+            raise Answer(200, entries((entity, {"token": found[0][0], "index": found[0][1]["index"]})))
         if method == "DELETE":
             entity = unquote(rest[len("data/inputs/http/"):])
             if self.state.delete_token(entity):  # only as http://<name> (fact 8)

@@ -37,6 +37,7 @@ class Faults:
     indexing_delay: float = 0.0  # seconds before an accepted event is counted (and acknowledged)
     search_lag: float = 0.0      # further seconds before a counted event is searchable
     drop_after_create_index: int = 0  # next N index creations: made, then connection closed
+    drop_after_create_token: int = 0  # next N HEC token creations: made, then connection closed
     expire_sessions: int = 0     # next N authenticated REST calls find their session expired (401)
     search_delay: float = 0.0    # seconds a search job stays RUNNING
     restart_after_install: bool = False
