@@ -6,13 +6,14 @@ and the ``--app`` add-ons through ``apps/local`` from a staging folder splunkd
 can read; restart when Splunk asks for it (and wait for the new process); wait
 for the apps and the data models the searches use. The role is set up as
 Splunk's own detection tester does (its imports kept, the test index allowed and
-made its default); the installed correlation search is enabled, its schedule
-moved out of reach and made to run as the dispatching user. Then per test: a
+made its default); the installed correlation search is enabled, taken off the
+scheduler and made to run as the dispatching user. Then per test: a
 new uniquely named index; the datasets sent through HEC; a count check and a
 searchability check (searches as the user see exactly the events sent); the
 installed saved search dispatched over the test's time range (``--as-scheduled``:
-its own window, the events moved into it; ``--es``: with its risk and notable
-actions, whose events are then checked); the raw search text run as a job in the
+its own window by the server's clock, the events moved into it, or consecutive
+runs with ``dispatch.now`` when they span more; ``--es``: with its risk and
+notable actions, whose events are then checked); the raw search text run as a job in the
 app's namespace; the offline test's pass rules on both; every row difference
 from the offline engine reported. The indexes, HEC tokens, the role and every
 key of the saved search that was changed are restored at the end and read back,
