@@ -438,3 +438,9 @@ def test_a_short_secret_is_redacted_as_a_word_and_never_garbles_other_words():
         reporter.keep_secret(secret)
     assert reporter.redact("unexpected answer; password x, x=1") == "unexpected answer; password ***, ***=1"
     assert reporter.redact("key zabcdz") == "key z***z", "four characters and more: wherever they are"
+
+
+def test_an_unset_window_is_all_time_up_to_now_wherever_it_is_read():
+    from detpack.splunk.harness import own_window
+    assert own_window({}) == ("0", "now") == own_window({"dispatch.earliest_time": "", "dispatch.latest_time": ""})
+    assert own_window({"dispatch.earliest_time": "-70m@m", "dispatch.latest_time": "-10m@m"}) == ("-70m@m", "-10m@m")

@@ -16,7 +16,6 @@ import secrets
 import signal
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 from . import SplunkDouble, SplunkState, offline_engine
@@ -40,8 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"splunk_double: cannot listen on 127.0.0.1:{args.port}/{hec_port}: {exc}", file=sys.stderr)
         return 2
-    stop = threading.Event()  # before anything is printed: whoever read the URLs may stop it at once
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    # Ctrl-C and SIGTERM stop it, also when sent the moment the URLs are printed: both are blocked before the
+    # serving threads start (they inherit the mask, so the kernel cannot hand the signal to one of them while
+    # the main thread sleeps) and the main thread waits for them with sigwait; one sent early stays pending
+    stops = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stops)
     with tempfile.TemporaryDirectory(prefix="splunk-double-cim-") as folder, double:
         if args.cim:
             Path(folder).chmod(0o755)
@@ -52,10 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--splunk-url {double.rest_url}", flush=True)
         print(f"--hec-url {double.hec_url}", flush=True)
         print(f"username admin, password {password} (export SPLUNK_PASSWORD='{password}')", flush=True)
-        try:
-            stop.wait()
-        except KeyboardInterrupt:
-            pass
+        signal.sigwait(stops)
     return 0
 
 
