@@ -314,7 +314,7 @@ def add_splunk_test(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--es", action="store_true",
                         help="Enterprise Security: run the search's risk and notable actions and check their events")
     parser.add_argument("--as-scheduled", action="store_true",
-                        help="move the events into the search's own window relative to now and dispatch it over that window")
+                        help="move the events into the search's own window by the server's clock and dispatch it over that window (consecutive runs when they span more)")
     parser.set_defaults(handler=cmd_splunk_test)
 
 

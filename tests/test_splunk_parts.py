@@ -233,7 +233,8 @@ def test_a_broken_package_is_refused_with_splunks_message(client, readable_dir):
         client.install_app(str(broken))
 
 
-def test_roles_index_lists_round_trip_and_imports_show(client):
+def test_roles_index_lists_round_trip_and_imports_show(client, state):
+    state.indexes.update(a1=[], b=[])
     client.login()
     client.set_role_indexes("admin", ["a*", "b"], ["a1", "b"])
     role = client.role("admin")
@@ -303,7 +304,7 @@ def test_reporter_redacts_every_secret_from_progress_and_junit(tmp_path):
     for form in ("tok-123", hostile, "Pa&amp;ss&lt;w0rd", "Pa%26ss"):
         assert form not in report
     suite = ElementTree.fromstring(report)
-    assert suite.attrib == {"name": "splunk-test", "tests": "2", "failures": "1", "errors": "1"}
+    assert suite.attrib == {"name": "splunk-test", "tests": "2", "skipped": "0", "failures": "1", "errors": "1"}
     failure, error = suite.find("testcase/failure"), suite.find("testcase/error")
     assert failure.text == "token *** refused"
     assert error.get("message") == "login *** failed" and error.text.endswith("password=***")
@@ -381,22 +382,39 @@ def test_unknown_time_modifiers_are_refused_not_guessed(spec):
         relative_time(spec, 0.0)
 
 
-def test_events_are_placed_at_the_end_of_the_window_keeping_their_spacing():
-    from detpack.splunk.window import place_in_window
+def test_events_are_placed_inside_the_end_of_the_window_keeping_their_spacing():
+    """The newest event one snap unit plus a margin before the window's end (a server clock a little off still
+    has it inside); the events stay inside until the window's start, moving on, reaches the oldest."""
+    from detpack.splunk.window import MARGIN, place_in_window
     now = 1_700_000_030.0
     placement = place_in_window([100.0, 160.0, 400.0], "-70m@m", "-10m@m", now)
     end = (now - 600) - (now - 600) % 60
-    assert 400 + placement.offset == end - 1
+    assert 400 + placement.offset == int(end - 60 - MARGIN)
     assert placement.tolerance == (100 + placement.offset) - placement.earliest - 60
-    assert 3000 < placement.tolerance < 3600
+    assert 2900 < placement.tolerance < 3600 and placement.runs == ()
 
 
-def test_events_wider_than_the_window_leave_the_oldest_outside_as_one_run_would():
+def test_no_event_is_placed_in_the_future():
+    from detpack.splunk.window import MARGIN, place_in_window
+    now = 1_700_000_030.0
+    placement = place_in_window([100.0, 3500.0], "-70m@m", "-10m@m", now, needed=[100.0])
+    assert 3500 + placement.offset <= now - MARGIN and placement.inside(100 + placement.offset)
+
+
+def test_events_wider_than_the_window_get_consecutive_runs_covering_them():
     from detpack.splunk.window import place_in_window
     now = 1_700_000_000.0
     placement = place_in_window([0.0, 1000.0, 7200.0], "-70m@m", "-10m@m", now)
-    assert [placement.inside(t + placement.offset) for t in (0.0, 1000.0, 7200.0)] == [False, False, True]
-    assert placement.tolerance == placement.latest - 1 - placement.earliest - 60
+    assert all(placement.inside(t + placement.offset) for t in (0.0, 1000.0, 7200.0))
+    runs = placement.runs
+    assert len(runs) == 3 and runs[-1][0] == now and [b[0] - a[0] for a, b in zip(runs, runs[1:])] == [3600.0] * 2
+    assert all(a[2] == b[1] for a, b in zip(runs, runs[1:])), "the windows follow each other without a gap"
+
+
+def test_a_window_too_short_for_its_margins_is_too_wide_not_a_crash():
+    from detpack.splunk.window import TooWide, place_in_window
+    with pytest.raises(TooWide, match="more than 48 runs"):
+        place_in_window([0.0, 100.0], "-1s", "now", 1_700_000_000.0)
 
 
 def test_an_empty_window_is_refused():
@@ -411,3 +429,18 @@ def test_the_event_text_moves_with_its_hec_time():
     moved = shift_raw_time(raw, 86400 + 61)
     assert "SystemTime='2024-05-02T10:02:01.250000000Z'" in moved
     assert moved.replace("2024-05-02T10:02:01", "2024-05-01T10:01:00") == raw
+
+
+def test_a_short_secret_is_redacted_as_a_word_and_never_garbles_other_words():
+    from detpack.splunk.harness import Reporter
+    reporter = Reporter(io.StringIO())
+    for secret in ("x", "abcd"):
+        reporter.keep_secret(secret)
+    assert reporter.redact("unexpected answer; password x, x=1") == "unexpected answer; password ***, ***=1"
+    assert reporter.redact("key zabcdz") == "key z***z", "four characters and more: wherever they are"
+
+
+def test_an_unset_window_is_all_time_up_to_now_wherever_it_is_read():
+    from detpack.splunk.harness import own_window
+    assert own_window({}) == ("0", "now") == own_window({"dispatch.earliest_time": "", "dispatch.latest_time": ""})
+    assert own_window({"dispatch.earliest_time": "-70m@m", "dispatch.latest_time": "-10m@m"}) == ("-70m@m", "-10m@m")

@@ -15,3 +15,7 @@ class InfrastructureError(Exception):
 
 class Refused(InfrastructureError):
     """Splunk answered but will not go on (login refused, certificate not trusted): waiting will not help."""
+
+
+class Rejected(InfrastructureError):
+    """Splunk answered a change with a 4xx refusal: nothing was changed."""

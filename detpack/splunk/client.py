@@ -11,16 +11,19 @@ import json
 import socket
 import ssl
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import quote, urlsplit
 
 from splunklib import binding, client
 
-from . import InfrastructureError, Refused
+from . import InfrastructureError, Refused, Rejected
 from .retry import Backoff, poll
 
 JOB_FAILED_STATES = {"FAILED"}
+SERVER_TIME_SEARCH = "| makeresults | eval server_time=time() | table server_time"
+ATTEMPT_TIMEOUT = 10.0  # seconds one connection or login attempt may take while waiting for a server
 
 
 class Unanswered(InfrastructureError):
@@ -85,10 +88,22 @@ class SplunkClient:
             username=target.username,
             password=target.password,
             autologin=True,
-            handler=binding.handler(
-                timeout=target.timeout, verify=target.verify, context=target.ssl_context()
-            ),
+            handler=self._handler(target.timeout),
         )
+
+    def _handler(self, timeout: float):
+        return binding.handler(timeout=timeout, verify=self.target.verify, context=self.target.ssl_context())
+
+    @contextmanager
+    def _bounded(self, timeout: float):
+        """Every request inside waits at most ``timeout`` seconds for an answer (a server that accepts the
+        connection and never answers must not hold a short wait for the normal 60 s)."""
+        http = self.service.http
+        normal, http.handler = http.handler, self._handler(max(timeout, 0.01))
+        try:
+            yield
+        finally:
+            http.handler = normal
 
     # -- plumbing -----------------------------------------------------------
 
@@ -123,7 +138,13 @@ class SplunkClient:
         encoded = binding.UrlEncoded(path, skip_encode=True)
         response = self._call(what, lambda: call(encoded, output_mode="json", **params))
         body = response.body.read()
-        return json.loads(body) if body.strip() else {}
+        try:
+            return json.loads(body) if body.strip() else {}
+        except ValueError:  # a proxy's HTML page, a login portal...: say what answered, not a decoder's error
+            kind = dict((k.lower(), v) for k, v in response.headers).get("content-type", "no content type")
+            text = body[:200].decode("utf-8", errors="replace")
+            raise InfrastructureError(f"{what}: {self.target.url}{path} answered HTTP {response.status} with "
+                                      f"{kind}, not JSON: {text!r}") from None
 
     @staticmethod
     def _content(document: dict) -> dict:
@@ -148,18 +169,20 @@ class SplunkClient:
     def wait_until_ready(self, timeout: float, progress: Callable[[str], None] = lambda line: None) -> dict:
         """Log in as soon as splunkd answers, within ``timeout`` seconds, one attempt at a time.
 
-        Each attempt first opens a TCP connection (bounded by what is left of ``timeout``), so a refused
-        port or an unknown host is named at once and a silent host cannot hold the wait beyond its bound;
+        Each attempt opens a TCP connection and logs in, each step waiting at most 10 s or what is left of
+        ``timeout``, so a refused port or an unknown host is named at once, and neither a host that drops
+        packets nor a server that accepts connections and never answers holds the wait beyond its bound;
         ``progress`` hears every failed attempt. InfrastructureError names the URL and the last cause."""
         deadline = time.monotonic() + timeout
         _, host, port = split_url(self.target.url, 8089)
         wait = self.backoff.first
         while True:
-            remaining = deadline - time.monotonic()
+            attempt = min(deadline - time.monotonic(), ATTEMPT_TIMEOUT)
             try:
-                socket.create_connection((host, port), timeout=max(min(remaining, 10.0), 0.01)).close()
-                self._call("login", self.service.login, retry=False)
-                return self.server_info()
+                socket.create_connection((host, port), timeout=max(attempt, 0.01)).close()
+                with self._bounded(min(deadline - time.monotonic(), ATTEMPT_TIMEOUT)):
+                    self._call("login", self.service.login, retry=False)
+                    return self.server_info()
             except Refused:
                 raise
             except OSError as exc:
@@ -273,8 +296,11 @@ class SplunkClient:
     def set_role_indexes(self, role: str, allowed: list[str], default: list[str]) -> None:
         """The role's own ``srchIndexesAllowed`` and ``srchIndexesDefault``; its imported roles stay as they are."""
         # An empty string clears a list; splunk-sdk sends a list as repeated keys.
-        self._json("post", f"authorization/roles/{segment(role)}", f"set {role} indexes",
-                   srchIndexesAllowed=allowed or "", srchIndexesDefault=default or "")
+        try:
+            self._json("post", f"authorization/roles/{segment(role)}", f"set {role} indexes",
+                       srchIndexesAllowed=allowed or "", srchIndexesDefault=default or "")
+        except binding.HTTPError as exc:
+            raise InfrastructureError(f"set {role} indexes: HTTP {exc.status}: {_detail(exc)}") from None
 
     # -- saved searches ---------------------------------------------------------
 
@@ -283,7 +309,7 @@ class SplunkClient:
         try:
             self._json("post", self._saved_path(app, name), f"update saved search {name!r}", **keys)
         except binding.HTTPError as exc:
-            raise InfrastructureError(f"update saved search {name!r}: HTTP {exc.status}: {_detail(exc)}") from None
+            raise Rejected(f"update saved search {name!r}: HTTP {exc.status}: {_detail(exc)}") from None
 
     def set_saved_search_enabled(self, app: str, name: str, enabled: bool) -> None:
         """``saved/searches/<name>/enable`` or ``/disable``, as splunk-sdk's ``SavedSearch.enable()`` posts."""
@@ -291,7 +317,7 @@ class SplunkClient:
         try:
             self._json("post", f"{self._saved_path(app, name)}/{action}", f"{action} saved search {name!r}")
         except binding.HTTPError as exc:
-            raise InfrastructureError(f"{action} saved search {name!r}: HTTP {exc.status}: {_detail(exc)}") from None
+            raise Rejected(f"{action} saved search {name!r}: HTTP {exc.status}: {_detail(exc)}") from None
 
     # -- HEC tokens -----------------------------------------------------------
 
@@ -304,7 +330,10 @@ class SplunkClient:
         try:
             doc = self._json("post", path, "create HEC token", name=name, index=index, indexes=index, useACK=1)
         except binding.HTTPError as exc:
-            raise InfrastructureError(f"create HEC token: HTTP {exc.status}: {_detail(exc)}") from None
+            if exc.status == 409 and self.last_attempts > 1:  # an earlier try made it before its answer was lost
+                doc = self._json("get", f"{path}/{segment(hec_token_entity(name))}", "read HEC token")
+            else:
+                raise InfrastructureError(f"create HEC token: HTTP {exc.status}: {_detail(exc)}") from None
         return self._content(doc)["token"]
 
     def delete_hec_token(self, name: str) -> None:
@@ -319,10 +348,14 @@ class SplunkClient:
     # -- searches -------------------------------------------------------------
 
     def dispatch_saved_search(self, app: str, name: str, time_range: tuple[str, str] | None,
-                              trigger_actions: bool = False) -> str:
+                              trigger_actions: bool = False, now: float | None = None) -> str:
         """Dispatch the saved search over ``time_range`` (None: its own ``dispatch.*_time``); returns the sid.
-        ``trigger_actions`` runs its alert actions (risk, notable) on the results."""
+        ``trigger_actions`` runs its alert actions (risk, notable) on the results; ``now`` (epoch seconds) is
+        the time its relative times are computed from, as for a scheduled run at that time (``dispatch.now``,
+        REST API reference, saved/searches/{name}/dispatch; *unverified* against a real splunkd)."""
         times = {"dispatch.earliest_time": time_range[0], "dispatch.latest_time": time_range[1]} if time_range else {}
+        if now is not None:
+            times["dispatch.now"] = f"{now:.0f}"
         try:
             doc = self._json("post", self._saved_path(app, name) + "/dispatch", f"dispatch {name!r}",
                              **times, trigger_actions=int(trigger_actions))
@@ -382,6 +415,16 @@ class SplunkClient:
         finally:
             self.cancel_job(sid)
 
+    def server_time(self, app: str, timeout: float) -> float:
+        """Epoch seconds by the server's own clock, which computes relative times (``-10m@m``) and index times.
+        ``time()`` is the eval function for the wall-clock time, with microseconds (Splunk's search
+        reference, date and time functions); ``now()`` would be the search's start, in whole seconds."""
+        results = self.finished_job(self.start_search(app, SERVER_TIME_SEARCH, "0", "now"), timeout)
+        try:
+            return float(results.rows[0]["server_time"])
+        except (IndexError, KeyError, TypeError, ValueError):
+            raise InfrastructureError(f"search {SERVER_TIME_SEARCH!r} returned no time: {results.rows[:1]}") from None
+
     def count_search(self, app: str, spl: str, earliest: str, latest: str, timeout: float) -> int:
         """The ``count`` a ``... | stats count``-like search returns."""
         results = self.finished_job(self.start_search(app, spl, earliest, latest), timeout)
@@ -423,9 +466,10 @@ def hec_token_entity(name: str) -> str:
 
 
 def _detail(exc: binding.HTTPError) -> str:
-    """Splunk's own message from a JSON or XML error body."""
+    """Splunk's own message from a JSON error body, else the reason phrase (the caller names the status)."""
     try:
         messages = json.loads(exc.body).get("messages", [])
         return "; ".join(m.get("text", "") for m in messages) or exc.reason
     except (ValueError, AttributeError):
-        return str(exc)
+        # not JSON: str(exc) is "HTTP <status> <reason>[ -- <XML message>]"; keep what follows the status
+        return str(exc).removeprefix(f"HTTP {exc.status} ") or str(exc.reason)

@@ -8,7 +8,6 @@ guessed (Splunk documents more: ``@w0``, ``+1d``, chained offsets...).
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -41,32 +40,85 @@ def relative_time(spec: str, now: float) -> float:
     return moment
 
 
+MARGIN = 30.0  # seconds kept between the newest event and the window's end, beyond one snap unit
+
+
+MAX_RUNS = 48  # consecutive scheduled runs simulated at most for one test
+
+
+class TooWide(WindowError):
+    """The events a test expects the search to find are spread wider than the runs simulated can cover."""
+
+
 @dataclass(frozen=True)
 class Placement:
     offset: int          # seconds added to every event time
-    earliest: float      # the window when the events were placed
+    earliest: float      # the window, by the server's clock, when the events were placed
     latest: float
     tolerance: float     # seconds after placement before the set of events inside the window can change
+    # consecutive runs, oldest first, when one window cannot hold the events: (the run's time for
+    # dispatch.now, its window's start, its end), all by the server's clock; empty for one run now
+    runs: tuple[tuple[float, float, float], ...] = ()
+    split: bool = False  # the runs split a group of events the declared count counts as one
 
     def inside(self, moved_time: float) -> bool:
-        return self.earliest <= moved_time < self.latest
+        return any(start <= moved_time < end for _, start, end in self.windows())
+
+    def windows(self) -> tuple[tuple[float | None, float, float], ...]:
+        return self.runs or ((None, self.earliest, self.latest),)
 
 
-def place_in_window(times: list[float], earliest: str, latest: str, now: float | None = None) -> Placement:
-    """Shift ``times`` (keeping their spacing) so that the latest lies one second before the window's end.
+def snap_seconds(spec: str) -> int:
+    """The snap unit of a time modifier (``-10m@m``: 60), 0 without one."""
+    found = RELATIVE.match(spec.strip())
+    return UNIT_SECONDS[found["snap"]] if found and found["snap"] else 0
 
-    The window moves forward with the clock, so the events are put as late as possible. Events older
-    than one window stay outside it, as they would for a single scheduled run. The events inside stay
-    inside for ``tolerance`` seconds: from the window's start to the first of them, less the snapping."""
-    now = time.time() if now is None else now
+
+def place_in_window(times: list[float], earliest: str, latest: str, now: float, needed: list[float] | None = None,
+                    shift: float = 0.0) -> Placement:
+    """Shift ``times`` (keeping their spacing) so that every time in ``needed`` (default: all of ``times``) lies
+    inside the window ``earliest`` to ``latest`` as the server computes it at ``now`` (the server's clock).
+
+    The newest needed event goes one snap unit of ``latest`` plus ``MARGIN`` before the window's end: a server
+    whose clock differs from ``now`` by less than that still has it inside, and the end only moves forward with
+    time. Events older than the window stay outside, as they would for a single scheduled run. The needed
+    events stay inside for ``tolerance`` seconds: from the window's start to the oldest of them, less the
+    snapping of ``earliest``. When they do not fit into one window with those margins, the placement holds
+    consecutive runs whose windows cover them all (``consecutive_runs``), the events moved ``shift`` seconds
+    further back (to choose where the runs' boundaries fall among them)."""
+    needed = needed or times
     start, end = relative_time(earliest, now), relative_time(latest, now)
     if end <= start:
         raise WindowError(f"the search's window {earliest} to {latest} is empty")
-    offset = int(end - 1 - max(times))
-    first = min(t + offset for t in times if t + offset >= start)
-    # snapping may move the window's start up to one snap unit further at once
-    snap = UNIT_SECONDS.get(earliest.rpartition("@")[2], 0) if "@" in earliest else 0
-    return Placement(offset, start, end, first - start - snap)
+    # no event in the future either: searches up to "now" (the count and searchability checks) must see them all
+    offset = int(min(end - snap_seconds(latest) - MARGIN - max(needed), now - MARGIN - max(times)))
+    tolerance = min(needed) + offset - start - snap_seconds(earliest)
+    if tolerance > 0:
+        return Placement(offset, start, end, tolerance)
+    offset -= int(shift)
+    return Placement(offset, start, end, float("inf"), consecutive_runs(min(needed) + offset, earliest, latest, now))
+
+
+def boundary_shifts(needed: list[float], placement: Placement) -> list[float]:
+    """For consecutive runs: the shifts that put a run's window start just before one of the needed events
+    (``MARGIN`` before it), so that a group of events need not be split between two runs."""
+    length = placement.latest - placement.earliest
+    return sorted({(t + placement.offset - placement.earliest - MARGIN) % length for t in needed})
+
+
+def consecutive_runs(oldest: float, earliest: str, latest: str, now: float) -> tuple[tuple[float, float, float], ...]:
+    """Runs one window length apart, back from ``now``, until their windows reach ``oldest``: as a schedule
+    whose period equals the window (hourly for -70m@m to -10m@m) runs it. Each run's time is fixed
+    (``dispatch.now``), so the windows no longer move while the test runs."""
+    length = relative_time(latest, now) - relative_time(earliest, now)
+    runs = []
+    for k in range(MAX_RUNS):
+        at = now - k * length
+        runs.append((at, relative_time(earliest, at), relative_time(latest, at)))
+        if runs[-1][1] <= oldest:
+            return tuple(reversed(runs))
+    raise TooWide(f"the events the test expects to be found span more than {MAX_RUNS} runs of the window "
+                  f"{earliest} to {latest}")
 
 
 def shift_raw_time(raw: str, offset: int) -> str:

@@ -37,6 +37,7 @@ class Faults:
     indexing_delay: float = 0.0  # seconds before an accepted event is counted (and acknowledged)
     search_lag: float = 0.0      # further seconds before a counted event is searchable
     drop_after_create_index: int = 0  # next N index creations: made, then connection closed
+    drop_after_create_token: int = 0  # next N HEC token creations: made, then connection closed
     expire_sessions: int = 0     # next N authenticated REST calls find their session expired (401)
     search_delay: float = 0.0    # seconds a search job stays RUNNING
     restart_after_install: bool = False
@@ -44,6 +45,7 @@ class Faults:
     restart_downtime: float = 0.0  # then seconds it answers nothing
     job_messages: list = field(default_factory=list)  # {type, text} messages every job reports (fact 13)
     new_index_hec_lag: float = 0.0  # seconds HEC answers "Incorrect index" for a new index (fact 11, unverified)
+    clock_offset: float = 0.0    # seconds the server's clock is ahead of the client's (negative: behind)
 
 
 @dataclass
@@ -150,6 +152,10 @@ class SplunkState:
         self._sids = itertools.count(1)
         self._workdir = Path(tempfile.mkdtemp(prefix="splunk-double-"))
 
+    def now(self) -> float:
+        """The server's clock: relative time modifiers, index times and ``time()`` use it, not the client's."""
+        return time.time() + self.faults.clock_offset
+
     def close(self) -> None:
         """Remove the installed packages' working folder."""
         shutil.rmtree(self._workdir, ignore_errors=True)
@@ -227,7 +233,12 @@ class SplunkState:
             return None
 
     def update_saved_search(self, app: str, name: str, keys: dict[str, str]) -> None:
+        """Keys set through REST land in the app's local/. *Unverified*: Splunk Web refuses a scheduled search
+        that runs as the user ("Scheduled reports must Run as Owner."); modelled here for REST too."""
         with self.lock:
+            after = {**(self.saved_search(app, name) or {}), **keys}
+            if truthy(after.get("enableSched")) and after.get("dispatchAs") == "user":
+                raise ScheduledAsUser(name)
             owner = next(a.name for a in self.apps.values() if app in ("-", a.name) and name in a.saved_searches)
             self.saved_local.setdefault((owner, name), {}).update(keys)
 
@@ -313,7 +324,7 @@ class SplunkState:
                     source=event.get("source", "http:double"),
                     sourcetype=event.get("sourcetype", "httpevent"),
                     host=event.get("host", "double"),
-                    time=float(event.get("time", time.time())),
+                    time=float(event.get("time", self.now())),
                     visible_at=visible_at,
                     searchable_at=visible_at + self.faults.search_lag,
                 )
@@ -336,14 +347,20 @@ class SplunkState:
 
     # -- searches -------------------------------------------------------------
 
-    def start_job(self, spl: str, user: str, earliest: str = "0", latest: str = "now") -> Job:
-        """Run the search now, as ``user``, over the searchable events of the time range; hold the answer until ready."""
+    def start_job(self, spl: str, user: str, earliest: str = "0", latest: str = "now", at: float | None = None) -> Job:
+        """Run the search now, as ``user``, over the searchable events of the time range (relative times from
+        ``at`` when given, else the server's clock); hold the answer until ready."""
         with self.lock:
             sid = f"double_{next(self._sids)}"
             job = Job(sid, time.monotonic() + self.faults.search_delay, messages=list(self.faults.job_messages))
             macros = self.macros()
             spl = strip_search_command(spl)
-            start, end = time_bound(earliest, 0.0), time_bound(latest, time.time() + 1)
+            now = self.now() if at is None else at
+            start, end = time_bound(earliest, 0.0, now), time_bound(latest, now + 1, now)
+            if SERVER_TIME.match(spl):
+                job.rows, job.columns = [{"server_time": f"{now:.6f}"}], ["server_time"]
+                self.jobs[sid] = job
+                return job
             if probe := ES_PROBE.match(spl):
                 job.rows, job.columns = self._es_events(user, probe)
                 self.jobs[sid] = job
@@ -375,9 +392,10 @@ class SplunkState:
         return [{c: row[c] for c in columns if c in row} for row in found], columns
 
     def dispatch(self, app: str, name: str, requester: str, earliest: str | None, latest: str | None,
-                 trigger_actions: bool) -> Job:
+                 trigger_actions: bool, at: float | None = None) -> Job:
         """``saved/searches/<name>/dispatch``: refused when disabled (fact 1); runs as the owner unless
-        ``dispatchAs = user`` (fact 2); with ``trigger_actions`` the ES actions run on its rows (fact 3)."""
+        ``dispatchAs = user`` (fact 2); with ``trigger_actions`` the ES actions run on its rows (fact 3);
+        ``at`` is ``dispatch.now``, the time its relative times are computed from (REST API reference)."""
         stanza = self.saved_search(app, name)
         if truthy(stanza.get("disabled")):
             raise SavedSearchDisabled(name)
@@ -386,7 +404,7 @@ class SplunkState:
         user = requester if stanza.get("dispatchAs") == "user" else "nobody"
         job = self.start_job(stanza.get("search", ""), user,
                              earliest if earliest is not None else stanza.get("dispatch.earliest_time", "0"),
-                             latest if latest is not None else stanza.get("dispatch.latest_time", "now"))
+                             latest if latest is not None else stanza.get("dispatch.latest_time", "now"), at)
         if trigger_actions and ES_APP in self.apps and not job.error:
             self._es_actions(name, stanza, job)
         return job
@@ -395,7 +413,7 @@ class SplunkState:
         """MODEL of Enterprise Security's risk and notable actions, from the documented behaviour (facts 20, 21):
         a risk event per risk object per result row in ``index=risk``, a notable per row in ``index=notable``.
         Not ES: the shapes are what the notes document, nothing more."""
-        now, written = time.time(), {"risk": [], "notable": []}
+        now, written = self.now(), {"risk": [], "notable": []}
         if truthy(stanza.get("action.risk")):
             message = stanza.get("action.risk.param._risk_message", "")
             for row in job.rows:
@@ -424,6 +442,10 @@ class SplunkState:
             return self.jobs.pop(sid, None) is not None
 
 
+class ScheduledAsUser(Exception):
+    """"Scheduled reports must Run as Owner." (Splunk Web; for REST *unverified*)"""
+
+
 class SavedSearchDisabled(Exception):
     """"You cannot run a disabled search." (savedsearches.conf.spec, ``disabled``; fact 1)"""
 
@@ -431,7 +453,7 @@ class SavedSearchDisabled(Exception):
 ES_APP = "SplunkEnterpriseSecuritySuite"
 TOKEN = re.compile(r"\$([A-Za-z_][A-Za-z0-9_.]*)\$")
 # keys REST shows for every saved search (savedsearches.conf.spec defaults)
-SAVED_SEARCH_DEFAULTS = {"disabled": "0", "dispatchAs": "owner", "cron_schedule": ""}
+SAVED_SEARCH_DEFAULTS = {"disabled": "0", "dispatchAs": "owner", "cron_schedule": "", "enableSched": "0"}
 
 
 def stock_roles() -> dict[str, dict[str, list[str]]]:
@@ -472,19 +494,21 @@ def not_readable_by_others(path: Path) -> Path | None:
 # the harness's searchability probes, which the offline engine does not run
 ES_PROBE = re.compile(r'\Aindex=(?P<index>risk|notable)\s+search_name="(?P<name>(?:[^"\\]|\\.)*)"\s+'
                       r"_index_earliest=(?P<since>\d+)\s*\|\s*table\s+(?P<fields>[\w. ]+)\Z")
+SERVER_TIME = re.compile(r"\A\|\s*makeresults\s*\|\s*eval\s+server_time=time\(\)\s*\|\s*table\s+server_time\s*\Z")
 COUNT_IN_INDEX = re.compile(r'\A\|\s*tstats\s+count\s+where\s+index="?([^"\s]+)"?\s*\Z')
 COUNT_DEFAULT = re.compile(r"\A\*\s*\|\s*stats\s+count\s*\Z")
 RELATIVE = re.compile(r"\A-(\d+)([smhd])(?:@([smhd]))?\Z")
 SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def time_bound(value: str, default: float) -> float:
-    """Epoch seconds of ``earliest_time``/``latest_time``: epoch numbers, ``now`` and ``-N[smhd][@[smhd]]``."""
+def time_bound(value: str, default: float, now: float) -> float:
+    """Epoch seconds of ``earliest_time``/``latest_time`` at the server's ``now``: epoch numbers, ``now`` and
+    ``-N[smhd][@[smhd]]``."""
     value = (value or "").strip()
     if value == "now":
-        return time.time()
+        return now
     if relative := RELATIVE.match(value):
-        moment = time.time() - int(relative[1]) * SECONDS[relative[2]]
+        moment = now - int(relative[1]) * SECONDS[relative[2]]
         return moment - moment % SECONDS[relative[3]] if relative[3] else moment
     try:
         return float(value)
