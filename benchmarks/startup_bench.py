@@ -50,10 +50,11 @@ def timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def interleaved(commands: dict[str, list[str]], runs: int, env: dict[str, str], cwd: Path) -> dict[str, list]:
+def interleaved(commands: dict[str, tuple[list[str], Path]], runs: int, env: dict[str, str]) -> dict[str, list]:
+    """``commands``: name -> (argv, working folder)."""
     samples = {name: [] for name in commands}
     for round_number in range(runs + 1):
-        for name, argv in commands.items():
+        for name, (argv, cwd) in commands.items():
             sample = timed(argv, env, cwd)
             if round_number:  # round 0 warms the bytecode and file system caches
                 samples[name].append(sample)
@@ -108,17 +109,18 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="startup-bench-") as work:
         pack = shipped_pack(Path(work))
         build_py = str(ROOT / "build.py")
-        commands = {"python -c pass": [sys.executable, "-c", "pass"],
-                    "build.py build": [sys.executable, build_py, "build", "--content", str(pack)],
-                    "build.py validate": [sys.executable, build_py, "validate", "--content", str(pack)],
-                    "build.py --help": [sys.executable, build_py, "--help"]}
+        here = Path(work)
+        commands = {"python -c pass": ([sys.executable, "-c", "pass"], here),
+                    "build.py build": ([sys.executable, build_py, "build", "--content", str(pack)], here),
+                    "build.py validate": ([sys.executable, build_py, "validate", "--content", str(pack)], here),
+                    "build.py --help": ([sys.executable, build_py, "--help"], here)}
         if args.contentctl:
             if (SHARED / "reference").is_dir() and (SHARED / "corpora").is_dir():
-                commands["contentctl build"] = [args.contentctl, "build", "--path", str(contentctl_pack(Path(work)))]
+                commands["contentctl build"] = ([args.contentctl, "build"], contentctl_pack(here))
             else:
                 print(f"contentctl: skipped, {SHARED}/reference and {SHARED}/corpora are needed")
         print(f"{args.runs} interleaved rounds, whole process, python {sys.version.split()[0]}")
-        for name, samples in interleaved(commands, args.runs, env, Path(work)).items():
+        for name, samples in interleaved(commands, args.runs, env).items():
             report(name, samples, TARGETS.get(name.removeprefix("build.py ")))
     return 0
 
