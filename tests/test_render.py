@@ -177,3 +177,35 @@ def test_the_package_carries_the_lookup_files(tmp_path):
     with tarfile.open(result.package) as archive:
         member = archive.extractfile(f"{result.pack.app.app_id}/lookups/bad_hosts.csv")
         assert member.read() == b"host\nevil\n"
+
+
+def test_compiled_templates_are_kept_in_jinjas_own_safe_folder_and_render_the_same(monkeypatch, tmp_path):
+    import sys
+
+    import detpack.build.render as render
+
+    pack = load_valid_pack(FIXTURES / "legacy_pack")
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    first = render_app(pack).files
+    [folder] = tmp_path.iterdir()
+    assert folder.name.startswith("_jinja2-cache-") and (folder.stat().st_mode & 0o777) == 0o700
+    assert any(folder.iterdir())
+    assert render_app(pack).files == first  # from the compiled templates
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    assert render.template_cache() is None
+
+
+def test_an_unsafe_template_cache_folder_is_not_used(monkeypatch, tmp_path):
+    import os
+    import sys
+
+    import detpack.build.render as render
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    planted = tmp_path / f"_jinja2-cache-{os.getuid()}"
+    planted.symlink_to(tmp_path / "elsewhere")  # not a folder the user made 0700
+    (tmp_path / "elsewhere").mkdir()
+    assert render.template_cache() is None
+    assert render_app(load_valid_pack(FIXTURES / "legacy_pack")).files  # renders all the same

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,9 +192,23 @@ def _json(value, indent: int | None = None) -> str:
     return json.dumps(value, indent=indent, separators=separators, ensure_ascii=False)
 
 
+def template_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates kept between runs: compiling them is most of a small pack's render.
+    Jinja's own per-user folder (``<tmp>/_jinja2-cache-<uid>``, made 0700 and refused when its
+    owner or mode is not that), and Jinja recompiles a template whose source changed. Off when
+    Python is told not to write bytecode, or when that folder is unsafe or cannot be made."""
+    if sys.dont_write_bytecode:
+        return None
+    try:
+        return jinja2.FileSystemBytecodeCache()
+    except (OSError, RuntimeError):
+        return None
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False,
+                             bytecode_cache=template_cache())
     env.filters["json"] = _json
     env.filters["text"] = conf_text
     env.filters["url"] = url
