@@ -1,4 +1,4 @@
-"""The syntax tree of a parsed SPL pipeline: plain frozen dataclasses.
+"""The syntax tree of a parsed SPL pipeline: plain frozen records (``node``).
 
 Three families: search expressions (``search`` and ``tstats ... where``, matched
 case-insensitively with wildcards), eval expressions (``eval`` and ``where``,
@@ -7,13 +7,65 @@ search.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Union
+
+
+class FrozenNode(AttributeError):
+    """A node's field was assigned: nodes do not change once parsed."""
+
+
+def node(cls: type) -> type:
+    """A frozen record, as ``dataclasses.dataclass(frozen=True)`` makes one (fields from the
+    annotations, class attributes as defaults, equality and hashing by type and fields), but
+    without generating code per class: as dataclasses, the node types below were most of the
+    engine's import time, which every command that parses SPL pays."""
+    names = tuple(cls.__annotations__)
+    defaults = {name: cls.__dict__[name] for name in names if name in cls.__dict__}
+
+    def __init__(self, *args, **kwargs):
+        if len(args) > len(names):
+            raise TypeError(f"{cls.__name__} takes {len(names)} fields, {len(args)} given")
+        values = dict(zip(names, args))
+        for name, value in kwargs.items():
+            if name not in names or name in values:
+                raise TypeError(f"{cls.__name__}: unexpected or repeated field '{name}'")
+            values[name] = value
+        for name in names:
+            value = values[name] if name in values else defaults.get(name, _MISSING)
+            if value is _MISSING:
+                raise TypeError(f"{cls.__name__}: missing field '{name}'")
+            object.__setattr__(self, name, value)
+
+    def fields_of(self) -> tuple:
+        return tuple(getattr(self, name) for name in names)
+
+    def __eq__(self, other):
+        return fields_of(self) == fields_of(other) if other.__class__ is self.__class__ else NotImplemented
+
+    def __hash__(self):
+        return hash(fields_of(self))
+
+    def __repr__(self):
+        return f"{cls.__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in names)})"
+
+    def __setattr__(self, name, value):
+        raise FrozenNode(f"cannot assign to field '{name}'")
+
+    for name in defaults:
+        delattr(cls, name)
+    for method in (__init__, __eq__, __hash__, __repr__, __setattr__):
+        setattr(cls, method.__name__, method)
+    cls.__delattr__ = __setattr__
+    cls.__match_args__ = names
+    return cls
+
+
+_MISSING = object()
 
 # --- search expressions -------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@node
 class Compare:
     """``field OP value``; OP is one of = != < > <= >=."""
 
@@ -24,7 +76,7 @@ class Compare:
     case_sensitive: bool = False  # field=CASE(value)
 
 
-@dataclass(frozen=True)
+@node
 class InList:
     """``field IN (v1, v2, ...)``."""
 
@@ -33,29 +85,29 @@ class InList:
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class MatchAll:
     """A bare ``*``."""
 
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class And:
     items: tuple["SearchExpr", ...]
 
 
-@dataclass(frozen=True)
+@node
 class Or:
     items: tuple["SearchExpr", ...]
 
 
-@dataclass(frozen=True)
+@node
 class Not:
     item: "SearchExpr"
 
 
-@dataclass(frozen=True)
+@node
 class Term:
     """A free-text term or quoted phrase, matched against ``_raw``; ``directive`` is
     ``CASE`` (case-sensitive) or ``TERM`` (one whole indexed term) when written so."""
@@ -70,17 +122,17 @@ SearchExpr = Union[Compare, InList, MatchAll, Term, And, Or, Not]
 # --- eval expressions ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@node
 class Literal:
     value: str | int | float | None
 
 
-@dataclass(frozen=True)
+@node
 class FieldRef:
     name: str
 
 
-@dataclass(frozen=True)
+@node
 class BinOp:
     """Arithmetic (+ - * / %), concatenation (.), comparison, AND/OR/XOR, LIKE."""
 
@@ -90,21 +142,21 @@ class BinOp:
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class UnaryOp:
     op: str  # NOT or -
     operand: "Expr"
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Call:
     name: str  # lower-cased
     args: tuple["Expr", ...]
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class InExpr:
     operand: "Expr"
     items: tuple["Expr", ...]
@@ -116,7 +168,7 @@ Expr = Union[Literal, FieldRef, BinOp, UnaryOp, Call, InExpr]
 # --- commands -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@node
 class Aggregation:
     func: str  # count, dc, values, min, max, sum, avg, earliest, ... (parse.AGGREGATE_FUNCTIONS)
     field: str | None  # None only for a bare ``count``; the text ``eval(...)`` with ``expr``
@@ -132,7 +184,7 @@ class Aggregation:
         return self.func if self.field is None else f"{self.func}({self.field})"
 
 
-@dataclass(frozen=True)
+@node
 class Tstats:
     options: tuple[tuple[str, str], ...]
     aggregations: tuple[Aggregation, ...]
@@ -146,77 +198,77 @@ class Tstats:
         return dict(self.options).get(key)
 
 
-@dataclass(frozen=True)
+@node
 class Search:
     expr: SearchExpr
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Where:
     expr: Expr
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Eval:
     assignments: tuple[tuple[str, Expr], ...]
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Rename:
     pairs: tuple[tuple[str, str], ...]  # (old, new); may contain * wildcards
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Conversion:
     func: str  # ctime
     field: str
     alias: str | None
 
 
-@dataclass(frozen=True)
+@node
 class Convert:
     timeformat: str
     conversions: tuple[Conversion, ...]
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Stats:
     aggregations: tuple[Aggregation, ...]
     by: tuple[str, ...]
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Table:
     fields: tuple[str, ...]
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Fields:
     fields: tuple[str, ...]
     remove: bool
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Dedup:
     fields: tuple[str, ...]
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class SortKey:
     field: str
     descending: bool
 
 
-@dataclass(frozen=True)
+@node
 class Sort:
     keys: tuple[SortKey, ...]
     limit: int  # 0 = no limit
@@ -224,13 +276,13 @@ class Sort:
     reverse: bool = False  # a final d/desc
 
 
-@dataclass(frozen=True)
+@node
 class Head:
     count: int
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Bin:
     """``bin``/``bucket``: the field's values put into bins of ``span``."""
 
@@ -241,7 +293,7 @@ class Bin:
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Rex:
     field: str
     pattern: str  # a PCRE regular expression (spl.pcre; named groups become fields)
@@ -250,14 +302,14 @@ class Rex:
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Fillnull:
     value: str
     fields: tuple[str, ...]  # empty: every field of the results
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Spath:
     input: str
     output: str | None
@@ -265,7 +317,7 @@ class Spath:
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Foreach:
     patterns: tuple[str, ...]
     template: str  # the bracketed commands, with <<FIELD>> and <<MATCHSTR>>
@@ -273,7 +325,7 @@ class Foreach:
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Regex:
     field: str
     negate: bool
@@ -281,14 +333,14 @@ class Regex:
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Mvexpand:
     field: str
     limit: int  # 0 = all values
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Makemv:
     field: str
     delim: str | None
@@ -297,14 +349,14 @@ class Makemv:
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Eventstats:
     aggregations: tuple[Aggregation, ...]
     by: tuple[str, ...]
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Join:
     fields: tuple[str, ...]
     type: str  # inner or left (outer is a synonym of left)
@@ -313,27 +365,27 @@ class Join:
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Xmlkv:
     field: str
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Fromjson:
     field: str
     prefix: str
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Addtotals:
     fields: tuple[str, ...]  # may hold wildcards; empty: every numeric field
     fieldname: str
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Replace:
     pairs: tuple[tuple[str, str], ...]  # (old, new); * wildcards
     fields: tuple[str, ...]  # empty: every field
@@ -345,6 +397,6 @@ Command = Union[Tstats, Search, Where, Eval, Rename, Convert, Stats, Table, Fiel
                 Xmlkv, Fromjson, Addtotals, Replace]
 
 
-@dataclass(frozen=True)
+@node
 class Pipeline:
     commands: tuple[Command, ...]
