@@ -24,8 +24,6 @@ import re
 from collections.abc import Iterator
 from functools import lru_cache
 
-import regex
-
 from .errors import SplError
 
 POSIX_CLASSES = {
@@ -55,7 +53,7 @@ MATCH_SECONDS = 1.0
 class Pcre:
     """A compiled pattern whose every match is bounded in time (``MATCH_SECONDS``)."""
 
-    def __init__(self, compiled: regex.Pattern, source: str):
+    def __init__(self, compiled, source: str):
         self.compiled, self.source = compiled, source
         self.groupindex, self.groups = compiled.groupindex, compiled.groups
 
@@ -95,6 +93,8 @@ class Pcre:
 
 @lru_cache(maxsize=512)
 def compile_pcre(pattern: str) -> Pcre:
+    import regex  # when a search first holds a pattern: most commands parse SPL without one
+
     source, flags = pattern, regex.ASCII | regex.VERSION0
     if pattern.startswith(UCP):
         pattern, flags = pattern[len(UCP):], regex.VERSION0
