@@ -409,19 +409,22 @@ def test_tls_is_verified_unless_told_otherwise(tls_splunk, certificate, trust, c
         assert "pass --ca-file FILE, or --insecure" in outcome.stderr
 
 
-@pytest.mark.parametrize("mode", [[], ["--es"], ["--as-scheduled"]], ids=["default", "es", "as-scheduled"])
+@pytest.mark.parametrize("mode", [[], ["--es"], ["--as-scheduled"], ["--es", "--as-scheduled"]],
+                         ids=["default", "es", "as-scheduled", "es-as-scheduled"])
 def test_the_projects_own_pack_and_attack_data(harness, state, mode, tmp_path):
     """The shipped detection, against the double in its stock configuration (with ES for --es)."""
     if not (PROJECT_ROOT / TEST_DIR).is_dir() or not any((PROJECT_ROOT / TEST_DIR).iterdir()):
         pytest.skip(f"the project's attack data is not there yet: {PROJECT_ROOT / TEST_DIR}")
-    if mode == ["--es"]:
+    if "--es" in mode:
         state.install_es()
     outcome = harness(*mode, content=PROJECT_ROOT)
     assert outcome.code == 0, outcome.stderr
     if mode == ["--es"]:
         assert outcome.stderr.count("splunk-test: es: risk events ") == 5 and "ES " not in outcome.stderr
-    if mode == ["--as-scheduled"]:
+    if "--as-scheduled" in mode:
         assert_shipped_tests_as_scheduled(outcome.stderr, tmp_path / "junit.xml")
+        unchecked = "its risk events and notables were not checked either"
+        assert (unchecked in outcome.stderr) == ("--es" in mode)
     else:
         assert "5 of 5 test(s) passed in Splunk" in outcome.stderr
     only_main_left(state)
@@ -1133,3 +1136,57 @@ def test_an_unreadable_automatic_staging_folder_does_not_blame_stage_dir(harness
         "read " in outcome.stderr and "(pass --stage-dir with a folder other users can enter)" in outcome.stderr
     assert "error: --stage-dir" not in outcome.stderr
     assert state.hec_requests == 0
+
+
+def test_the_double_takes_what_splunk_sdk_sends_unchanged(splunk, state, pack, tmp_path):
+    """splunk-sdk lists collections with count=-1 (splunklib client.py, null_count) and its
+    SavedSearch.update() sends the search unchanged: the double answers both as in full and accepted."""
+    import json
+
+    from splunklib import client as sdk
+    from splunklib.binding import HTTPError
+
+    from detpack.build.app import build_app
+
+    build = build_app(pack, tmp_path / "build", sync_committed=False)
+    state.install(_readable_copy(build.package, tmp_path))
+    port = int(splunk.rest_url.rsplit(":", 1)[1])
+    service = sdk.connect(host="127.0.0.1", port=port, scheme=splunk.rest_url.split(":", 1)[0],
+                          username="admin", password=PASSWORD, app="DA-ESS-DetPack", owner="nobody")
+    listed = json.loads(service.get("apps/local", count=-1, output_mode="json").body.read())
+    assert "DA-ESS-DetPack" in [entry["name"] for entry in listed["entry"]]
+    path = f"saved/searches/{STANZA}"  # splunk-sdk encodes the path
+    search = state.saved_search("DA-ESS-DetPack", STANZA)["search"]
+    service.post(path, description="kept as it was", search=search, output_mode="json")
+    assert state.saved_search("DA-ESS-DetPack", STANZA)["description"] == "kept as it was"
+    with pytest.raises(HTTPError) as refused:
+        service.post(path, search=search + " | head 1", output_mode="json")
+    assert refused.value.status == 400
+
+
+def test_a_login_that_works_while_server_info_hangs_is_retried_by_the_bounded_loop_alone(harness, monkeypatch):
+    """Within the wait for a server, each attempt is one login and one server/info request: a hanging
+    server/info must not be retried inside the attempt, past the wait's bound."""
+    import time
+
+    from splunk_double.server import DoubleHTTPServer
+
+    from detpack.splunk import client, harness as module
+
+    calls = {"login": 0, "info": 0}
+    original = DoubleHTTPServer.rest_routes
+
+    def hanging_info(self, handler, method, path, params, body):
+        if path.endswith("/auth/login"):
+            calls["login"] += 1
+        if path.endswith("/server/info"):
+            calls["info"] += 1
+            time.sleep(0.6)  # longer than an attempt may wait
+        return original(self, handler, method, path, params, body)
+
+    monkeypatch.setattr(DoubleHTTPServer, "rest_routes", hanging_info)
+    monkeypatch.setattr(module, "EXISTING_SERVER_WAIT", 1.0)
+    monkeypatch.setattr(client, "ATTEMPT_TIMEOUT", 0.2)
+    outcome = harness()
+    assert outcome.code == 3, outcome.stderr
+    assert calls["login"] >= 1 and calls["info"] <= calls["login"], calls

@@ -132,11 +132,11 @@ class SplunkClient:
                 raise Unanswered(f"{what}: Splunk at {self.target.url} did not answer: {problem}", problem)
             time.sleep(wait)
 
-    def _json(self, method: str, path: str, what: str, **params) -> dict:
+    def _json(self, method: str, path: str, what: str, retry: bool = True, **params) -> dict:
         """``path`` has its variable segments encoded already (``segment``): splunk-sdk must not encode it again."""
         call = getattr(self.service, method)
         encoded = binding.UrlEncoded(path, skip_encode=True)
-        response = self._call(what, lambda: call(encoded, output_mode="json", **params))
+        response = self._call(what, lambda: call(encoded, output_mode="json", **params), retry=retry)
         body = response.body.read()
         try:
             return json.loads(body) if body.strip() else {}
@@ -163,8 +163,8 @@ class SplunkClient:
         self._call("login", self.service.login)
         return self.server_info()
 
-    def server_info(self) -> dict:
-        return self._content(self._json("get", "/services/server/info", "server info"))
+    def server_info(self, retry: bool = True) -> dict:
+        return self._content(self._json("get", "/services/server/info", "server info", retry=retry))
 
     def wait_until_ready(self, timeout: float, progress: Callable[[str], None] = lambda line: None) -> dict:
         """Log in as soon as splunkd answers, within ``timeout`` seconds, one attempt at a time.
@@ -182,7 +182,7 @@ class SplunkClient:
                 socket.create_connection((host, port), timeout=max(attempt, 0.01)).close()
                 with self._bounded(min(deadline - time.monotonic(), ATTEMPT_TIMEOUT)):
                     self._call("login", self.service.login, retry=False)
-                    return self.server_info()
+                    return self.server_info(retry=False)  # this loop retries, within the bound
             except Refused:
                 raise
             except OSError as exc:

@@ -583,7 +583,8 @@ class Run:
             self._check_searchable(build.pack.app.app_id, index, len(events))
             case.failures = self._searches(build, detection, test, events, placement, placed_at)
         except (TooWide, NotAsDeclared) as exc:
-            case.skipped = f"--as-scheduled: {exc}: not judged as declared"
+            unchecked = "; its risk events and notables were not checked either" if self.options.es else ""
+            case.skipped = f"--as-scheduled: {exc}: not judged as declared{unchecked}"
             self.say("skipped", f"{detection.name} / {test.name}: {case.skipped}")
         except (InfrastructureError, binding.HTTPError) as exc:
             case.error = str(exc)

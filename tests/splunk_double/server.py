@@ -38,16 +38,18 @@ COMMON_ARGUMENTS = {"output_mode"}
 # authorization/roles/{name} (REST API reference; the role keys of authorize.conf.spec).
 ROLE_ARGUMENTS = {"capabilities", "cumulativeRTSrchJobsQuota", "cumulativeSrchJobsQuota", "defaultApp",
                   "deleteIndexesAllowed", "grantable_roles", "imported_roles", "rtSrchJobsQuota", "srchDiskQuota",
-                  "srchFilter", "srchIndexesAllowed", "srchIndexesDefault", "srchJobsQuota", "srchTimeWin",
+                  "srchFilter", "srchIndexesAllowed", "srchIndexesDefault", "srchIndexesDisallowed", "srchJobsQuota",
+                  "srchTimeWin",
                   "srchMaxTime", "srchTimeEarliest"}
 # saved/searches/{name} (REST API reference): the savedsearches.conf.spec keys; families by their prefix.
 SAVED_SEARCH_ARGUMENTS = {"search", "description", "disabled", "enableSched", "cron_schedule", "schedule_window",
                           "schedule_priority", "dispatchAs", "is_visible", "realtime_schedule", "max_concurrent",
                           "run_on_startup", "run_n_times", "allow_skew", "actions", "counttype", "relation",
                           "quantity", "alert_condition", "auto_summarize", "next_scheduled_time", "qualifiedSearch",
-                          "restart_on_searchpeer_add", "workload_pool", "defer_scheduled_searchable_idxc"}
+                          "restart_on_searchpeer_add", "workload_pool", "defer_scheduled_searchable_idxc",
+                          "displayview", "vsid"}
 SAVED_SEARCH_FAMILIES = ("action.", "alert.", "alert_", "args.", "auto_summarize.", "dispatch.", "display.",
-                         "request.", "embed.")
+                         "request.", "embed.", "durable.")
 
 
 def unsupported(arguments, allowed: set[str], families: tuple[str, ...] = ()) -> None:
@@ -77,7 +79,9 @@ def page(items: list, one: dict, default_count: int) -> list:
         count, offset = int(one.get("count", default_count)), int(one.get("offset", 0))
     except ValueError:
         raise error(400, "count and offset must be integers") from None
-    return items[offset:] if count == 0 else items[offset:offset + count]
+    # count=0 means every entry (REST API reference, pagination); splunk-sdk lists collections with
+    # count=-1 (splunklib client.py, null_count), which splunkd also answers in full (*unverified*).
+    return items[offset:] if count <= 0 else items[offset:offset + count]
 
 
 def listing(items: list[tuple[str, dict]], one: dict) -> dict:
@@ -319,8 +323,12 @@ class DoubleHTTPServer(ThreadingHTTPServer):
         if action is None:  # keys set through REST land in the app's local/ (writable keys only)
             unsupported(one, SAVED_SEARCH_ARGUMENTS, SAVED_SEARCH_FAMILIES)
             keys = {k: v for k, v in one.items() if k not in COMMON_ARGUMENTS}
-            if "search" in keys or "disabled" in keys and keys["disabled"] not in ("0", "1"):
-                raise error(400, "the harness never changes these keys; the double does not take them")
+            if "search" in keys and keys["search"] != stanza.get("search"):
+                # splunk-sdk's SavedSearch.update() always sends the unchanged search (splunklib client.py
+                # says splunkd requires it on an update, *unverified*); the harness never changes it.
+                raise error(400, "the harness never changes a search's text; the double does not take a new one")
+            if "disabled" in keys and keys["disabled"] not in ("0", "1"):
+                raise error(400, "disabled must be 0 or 1")
             try:
                 self.state.update_saved_search(app, name, keys)
             except ScheduledAsUser:
