@@ -1190,3 +1190,29 @@ def test_a_login_that_works_while_server_info_hangs_is_retried_by_the_bounded_lo
     outcome = harness()
     assert outcome.code == 3, outcome.stderr
     assert calls["login"] >= 1 and calls["info"] <= calls["login"], calls
+
+
+def test_only_the_keys_that_differ_are_changed_and_restored(harness, state, monkeypatch):
+    """A search already off the scheduler (enableSched = 0) keeps that key untouched: the run neither sets
+    nor "restores" it, so nothing more lands in local/ than the run had to change."""
+    from detpack.splunk.client import SplunkClient
+
+    original_install, posted = state.install, []
+
+    def install_off_the_scheduler(package):
+        app = original_install(package)
+        if app.name == "DA-ESS-DetPack":
+            state.update_saved_search(app.name, STANZA, {"enableSched": "0"})
+        return app
+
+    def record(self, app, name, **keys):
+        posted.append(keys)
+        return original_update(self, app, name, **keys)
+
+    original_update = SplunkClient.update_saved_search
+    monkeypatch.setattr(state, "install", install_off_the_scheduler)
+    monkeypatch.setattr(SplunkClient, "update_saved_search", record)
+    outcome = harness("--detection", "script_execution_via_wmi")
+    assert outcome.code == 0, outcome.stderr
+    assert posted and all("enableSched" not in keys for keys in posted), posted
+    assert state.saved_search("DA-ESS-DetPack", STANZA)["enableSched"] == "0"
