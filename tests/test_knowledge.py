@@ -163,7 +163,6 @@ def test_report_delims_and_fields(tmp_path):
 def test_report_of_a_missing_transform_is_named(tmp_path):
     root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = gone\n")
     knowledge = load_knowledge([root])
-    fields_of(knowledge)
     assert knowledge.problems.messages == [
         "TA_test: default/props.conf [XmlWinEventLog] REPORT-a: no transform [gone] in transforms.conf, ignored"]
 
@@ -274,6 +273,35 @@ def test_a_missing_lookup_file_is_named_once_and_not_fatal(tmp_path):
     fields_of(knowledge, c="2", host="other")
     assert knowledge.problems.messages == [
         "TA_test: default/transforms.conf [codes] filename: lookup file lookups/codes.csv is missing"]
+
+
+def test_every_props_problem_is_known_when_the_knowledge_is_loaded(tmp_path):
+    """Problems of event kinds no search has planned yet are named at load (none of
+    these stanzas matches the events a search would read)."""
+    root = addon(tmp_path, props="[source::nowhere]\nKV_MODE = none\nREPORT-a = gone\nEXTRACT-b = no groups\n"
+                 "FIELDALIAS-c = x TO y\nEVAL-d = nosuch(x)\nLOOKUP-e = codes code\n[other]\nKV_MODE = weird\n",
+                 transforms=LOOKUP_TRANSFORMS)
+    reasons = [m.split(": ", 2)[2] for m in load_knowledge([root]).problems.messages]
+    assert len(reasons) == 6 and any("lookups/codes.csv is missing" in r for r in reasons)
+    assert any(r.startswith("unknown mode 'weird'") for r in reasons)
+    assert any(r.startswith("no transform [gone]") for r in reasons)
+    assert any(r.startswith("no named group") for r in reasons)
+    assert any(r.startswith("expected '<field> AS|ASNEW <alias>'") for r in reasons)
+    assert any("unsupported eval function 'nosuch'" in r for r in reasons)
+
+
+def test_a_problem_found_during_a_run_is_printed_after_it_once(tmp_path, capsys):
+    from detpack.replay.run import print_knowledge_problems
+
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n", transforms="[ext]\nexternal_cmd = x.py k\n")
+    knowledge = load_knowledge([root])
+    print_knowledge_problems(knowledge)
+    assert capsys.readouterr().err == ""
+    knowledge.lookup_tables()  # the lookup command's view of the tables
+    knowledge.command_table("ext")
+    print_knowledge_problems(knowledge)
+    print_knowledge_problems(knowledge)
+    assert capsys.readouterr().err == "warning: knowledge [ext] lookup: no CSV lookup table [ext] in transforms.conf, ignored\n"
 
 
 # --- event types and tags -------------------------------------------------------------------

@@ -53,6 +53,31 @@ class Knowledge:
         self._tables: dict[str, LookupTable | None] = {}
         self._steps: dict[tuple, list[Step]] = {}
         self._rows: dict[tuple, tuple] = {}
+        self.check_props()
+
+    def check_props(self) -> None:
+        """Compile every search-time key of every props stanza once, so that each
+        problem (a missing transform or lookup file, an expression or pattern the
+        engine cannot run) is known when the knowledge is loaded, not only when a
+        search first plans the event kind that uses it."""
+        for pattern, settings in self.props.patterns:
+            for key, setting in settings.items():
+                entry = PropsEntry(key, setting, pattern.name)
+                kind = key.split("-", 1)[0] if "-" in key else key
+                if key == "KV_MODE":
+                    self.kv_step(entry)
+                elif not setting.value.strip():
+                    continue
+                elif kind == "EXTRACT":
+                    self.extract_steps(entry, None)
+                elif kind == "REPORT":
+                    self.report_steps(entry, None)
+                elif kind == "FIELDALIAS":
+                    self.alias_steps(entry, None)
+                elif kind == "EVAL":
+                    self.eval_step([entry], None)
+                elif kind == "LOOKUP":
+                    self.lookup_steps(entry, None)
 
     # --- per event -----------------------------------------------------------------
 
