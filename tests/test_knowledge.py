@@ -490,3 +490,13 @@ def test_no_early_tag_test_when_an_event_type_reads_a_calculated_field(tmp_path)
     fields = {"_raw": "", "source": SOURCE, "sourcetype": "XmlWinEventLog", "host": "h"}
     assert knowledge.row(dataset, fields, dataset.reads | {"late"}) is None
     assert fields["late"] == "x"  # the event types had to see the calculated fields first
+
+
+def test_the_early_tag_test_compares_tags_without_case_as_the_constraint_does(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n", eventtypes="[e]\nsearch = EventCode=1\n",
+                 tags="[eventtype=e]\nT = enabled\n", models={"M": MODEL})
+    knowledge = load_knowledge([root])
+    dataset = knowledge.datasets["M.Root"]
+    event = {"_raw": "", "source": SOURCE, "sourcetype": "XmlWinEventLog", "host": "h", "EventCode": "1"}
+    assert dataset.row(knowledge.apply(dict(event))) is not None  # the constraint tag=t itself
+    assert knowledge.row(dataset, dict(event), dataset.reads) is not None

@@ -49,8 +49,11 @@ class Dataset:
         return frozenset(read)
 
     def required_tags(self) -> frozenset[str] | None:
-        """The tags every event of the dataset has, when its constraints are only
-        ``tag=<literal>`` terms (the CIM's form); else None."""
+        """The tags every event of the dataset has, lower-cased, when its constraints
+        are only ``tag=<literal>`` terms (the CIM's form); else None. Lower-cased since
+        a search's ``field=value`` matches without case (facts document
+        cim-endpoint-processes.md, from the Search Reference), so ``tag=process`` matches a
+        tag written ``Process`` in tags.conf."""
         tags = set()
         for constraint in self.constraints:
             terms = constraint.expr.items if isinstance(constraint.expr, ast.And) else (constraint.expr,)
@@ -58,7 +61,7 @@ class Dataset:
                 if not (isinstance(term, ast.Compare) and term.op == "=" and term.field == "tag"
                         and "*" not in term.value):
                     return None
-                tags.add(term.value)
+                tags.add(term.value.lower())
         return frozenset(tags)
 
     def row(self, fields: Fields) -> dict | None:

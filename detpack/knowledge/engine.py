@@ -118,7 +118,7 @@ class Knowledge:
         if not required or set(self.tags) - {"eventtype"}:
             return None
         tagged = self.tags.get("eventtype", {})
-        names = {e.name for e in self.eventtypes if set(tagged.get(e.name, ())) & required}
+        names = {e.name for e in self.eventtypes if lowered(tagged.get(e.name, ())) & required}
         relevant = [e for e in self.eventtypes if e.name in eventtype_closure(names, self.eventtypes)]
         read = {"eventtype"}.union(*(e.search.fields for e in relevant))
         late = self.late_outputs(selected)
@@ -133,7 +133,7 @@ class Knowledge:
                 if eventtype.search.test(fields):
                     matched.append(eventtype.name)
             fields.pop("eventtype", None)
-            found = {tag for name in matched for tag in tagged.get(name, ())}
+            found = {tag.lower() for name in matched for tag in tagged.get(name, ())}
             return required <= found
 
         return gate
@@ -344,6 +344,10 @@ class Knowledge:
                             add_value(fields, name, match.group(name), False)
 
         return [run]
+
+
+def lowered(tags) -> set[str]:
+    return {tag.lower() for tag in tags}
 
 
 def extraction_step(extraction: Extraction) -> Step:

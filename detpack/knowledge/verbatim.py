@@ -278,7 +278,7 @@ def dataset_event_codes(knowledge: Knowledge, dataset: Dataset) -> frozenset[str
         for term in terms:
             if not (isinstance(term, ast.Compare) and term.op == "=" and term.field == "tag"):
                 return None
-            required.add(term.value)
+            required.add(term.value.lower())  # values compare without case
     if not required or set(knowledge.tags) - {"eventtype"}:
         return None
     if not Tracer(knowledge).field("EventCode").verbatim or Tracer(knowledge).producers.get("EventCode"):
@@ -286,7 +286,7 @@ def dataset_event_codes(knowledge: Knowledge, dataset: Dataset) -> frozenset[str
     tagged = knowledge.tags.get("eventtype", {})
     codes: set[str] = set()
     for eventtype in knowledge.eventtypes:
-        if not required <= set(tagged.get(eventtype.name, ())):
+        if not required <= {tag.lower() for tag in tagged.get(eventtype.name, ())}:
             continue
         found = event_codes(eventtype.search.expr)
         if found is None:
