@@ -8,7 +8,9 @@ fields are raw substrings (entities kept encoded); an alias inherits its
 source; pieces, trims and ``mvindex`` of a field stay substrings; ``if``/``case``/
 ``coalesce`` are the union of their branches; literals are constants; anything
 else (concatenation, ``lower``, ``replace``, lookups, KV_MODE=xml/json, which
-decode entities) is not traceable.
+decode entities; ``eventtype`` and ``tag``, named by eventtypes.conf and tags.conf)
+is not traceable. A data model's calculations are traced in chain order, each
+reading the fields as the earlier ones left them.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from .lookups import LookupSyntaxError, call_outputs, parse_lookup_call
 SINGLE_GROUP = re.compile(r'"?\$\d+"?\Z')
 SUBSTRING_FUNCTIONS = frozenset({"mvindex", "split", "trim", "ltrim", "rtrim"})
 BRANCH_FUNCTIONS = frozenset({"if", "case", "coalesce"})
+EVENTTYPE_OUTPUTS = frozenset({"eventtype", "tag"})
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,8 @@ class Tracer:
         self.key_stanzas: dict[str, list[str]] = {}  # props key → stanzas setting it
         self.any_field_opaque = False
         self.extraction_sources: set[str] = set()  # fields REPORT/EXTRACT read (other than _raw)
-        self.memo: dict[str, Trace] = {}
+        self.memo: dict[str, Trace] = {}  # field → trace as the knowledge leaves it
+        self.stage: dict[str, Trace] = {}  # field → trace after the data model's calculations so far
         self.collect(knowledge)
         # A capture is a substring of what it reads: untraceable when what it reads is.
         if any(not self.field(source).verbatim for source in self.extraction_sources):
@@ -138,6 +142,8 @@ class Tracer:
             return UNTRACEABLE
         if name in self.memo:
             return self.memo[name]
+        if name in EVENTTYPE_OUTPUTS or name.startswith("tag::"):
+            return UNTRACEABLE  # names from eventtypes.conf/tags.conf, not from the raw text
         self.memo[name] = UNTRACEABLE  # a cycle is not traceable
         traces = [Trace(True)]  # the reader's own value, or absent
         for producer in self.producers.get(name, ()):
@@ -150,41 +156,53 @@ class Tracer:
         self.memo[name] = union(traces)
         return self.memo[name]
 
-    def expr(self, expr: ast.Expr, nulls: frozenset[str] = frozenset()) -> Trace:
+    def current(self, name: str) -> Trace:
+        """A field as the data model's calculations so far leave it."""
+        return self.stage[name] if name in self.stage else self.field(name)
+
+    def expr(self, expr: ast.Expr, nulls: frozenset[str] = frozenset(), ref=None) -> Trace:
+        """``ref`` traces a field the expression reads: ``field`` for props knowledge,
+        ``current`` for a data-model calculation."""
+        ref = ref or self.field
         if nulls and definitely_null(expr, nulls):
             return Trace(True)
         if isinstance(expr, ast.Literal):
             return Trace(True, frozenset() if expr.value is None else frozenset({str(expr.value)}))
         if isinstance(expr, ast.FieldRef):
-            return Trace(True) if expr.name in nulls else self.field(expr.name)
+            return Trace(True) if expr.name in nulls else ref(expr.name)
         if isinstance(expr, ast.Call):
             if expr.name == "null":
                 return Trace(True)
             if expr.name in SUBSTRING_FUNCTIONS and expr.args:
-                return self.expr(expr.args[0], nulls)
+                return self.expr(expr.args[0], nulls, ref)
             if expr.name == "if" and len(expr.args) == 3:
                 known = truth(expr.args[0], nulls)
                 if known is not None:
-                    return self.expr(expr.args[1 if known else 2], nulls)
-                return union(self.expr(a, nulls) for a in expr.args[1:])
+                    return self.expr(expr.args[1 if known else 2], nulls, ref)
+                return union(self.expr(a, nulls, ref) for a in expr.args[1:])
             if expr.name == "case":
-                return union(self.expr(a, nulls) for a in expr.args[1::2])
+                return union(self.expr(a, nulls, ref) for a in expr.args[1::2])
             if expr.name == "coalesce":
-                return union(self.expr(a, nulls) for a in expr.args)
+                return union(self.expr(a, nulls, ref) for a in expr.args)
         return UNTRACEABLE
 
     def calculation(self, field: str, expr: ast.Expr) -> Trace:
-        """A data-model calculation; the CIM's fallback ``if(isnull(F) OR F="", A, F)``
-        traces A on the events where F is null."""
+        """A data-model calculation, reading fields as the earlier calculations left
+        them; the CIM's fallback ``if(isnull(F) OR F="", A, F)`` traces A on the
+        events where F is null."""
         if (isinstance(expr, ast.Call) and expr.name == "if" and len(expr.args) == 3
                 and is_missing_test(expr.args[0], field) and expr.args[2] == ast.FieldRef(field)):
             fallback = expr.args[1]
-            return union([self.field(field), self.expr_when_null(fallback, field)])
-        return self.expr(expr)
+            return union([self.current(field), self.expr_when_null(fallback, field)])
+        return self.expr(expr, ref=self.current)
 
     def expr_when_null(self, expr: ast.Expr, null_field: str) -> Trace:
         if isinstance(expr, ast.FieldRef):
-            return Trace(True) if expr.name == null_field else self.field_when_null(null_field, expr.name)
+            if expr.name == null_field:
+                return Trace(True)
+            if expr.name in self.stage or null_field in self.stage:
+                return self.current(expr.name)  # a calculation broke the link the knowledge gives
+            return self.field_when_null(null_field, expr.name)
         if isinstance(expr, ast.Literal):
             return self.expr(expr)
         if isinstance(expr, ast.Call):
@@ -252,17 +270,17 @@ def alias_triples(text: str):
 def traceable_fields(knowledge: Knowledge, dataset: Dataset) -> tuple[frozenset[str], frozenset[str]]:
     """(fields of ``dataset`` always a raw substring or a constant, those constants)."""
     tracer = Tracer(knowledge)
-    calculated = {}
-    for calc in dataset.calculations:
+    for calc in dataset.calculations:  # in chain order: each reads what the earlier ones left
+        expr = calc.expression.expr
+        if len(calc.outputs) == 1:
+            trace = tracer.calculation(calc.outputs[0], expr)
+        else:
+            trace = tracer.expr(expr, ref=tracer.current)
         for output in calc.outputs:
-            calculated[output] = calc.expression.expr
+            tracer.stage[output] = trace
     verbatim, constants = set(), set()
     for name in dataset.fields + ("host",):
-        trace = tracer.field(name)
-        if name in calculated:
-            # the calculation reads the field as knowledge made it
-            tracer.memo[name] = trace
-            trace = tracer.calculation(name, calculated[name])
+        trace = tracer.current(name)
         if trace.verbatim:
             verbatim.add(name)
             constants |= trace.constants
