@@ -500,3 +500,31 @@ def test_the_early_tag_test_compares_tags_without_case_as_the_constraint_does(tm
     event = {"_raw": "", "source": SOURCE, "sourcetype": "XmlWinEventLog", "host": "h", "EventCode": "1"}
     assert dataset.row(knowledge.apply(dict(event))) is not None  # the constraint tag=t itself
     assert knowledge.row(dataset, dict(event), dataset.reads) is not None
+
+
+def base_search_model(base_search: str) -> dict:
+    """The CIM app's form: a root under BaseSearch holding its search in ``baseSearch``."""
+    return {"modelName": "E", "objects": [
+        {"objectName": "P", "parentName": "BaseSearch", "baseSearch": base_search, "constraints": [],
+         "fields": [{"fieldName": "level"}, {"fieldName": "name"}],
+         "calculations": [{"calculationType": "Eval", "expression": 'if(isnull(name) OR name="","unknown",name)',
+                           "outputFields": [{"fieldName": "name"}]}]},
+        {"objectName": "Q", "parentName": "P", "constraints": [{"search": "kind=q"}], "fields": [], "calculations": []}]}
+
+
+def test_a_base_search_root_gives_its_constraint_and_eval_calculations(tmp_path):
+    model = base_search_model("(`m_indexes`) tag=t | eval level=lower(level), name=level . \"!\"")
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n", eventtypes="[e]\nsearch = EventCode=1\n",
+                 tags="[eventtype=e]\nt = enabled\n", macros="[m_indexes]\ndefinition = ()\n", models={"E": model})
+    knowledge = load_knowledge([root])
+    assert knowledge.problems.messages == [] and sorted(knowledge.datasets) == ["E.P", "E.Q"]
+    row = knowledge.datasets["E.P"].row(fields_of(knowledge, EventCode="1", level="HIGH"))
+    assert (row["level"], row["name"]) == ("high", "high!")
+    assert knowledge.datasets["E.P"].row(fields_of(knowledge, EventCode="2", level="HIGH")) is None
+    assert knowledge.datasets["E.Q"].row(fields_of(knowledge, EventCode="1", kind="q")) is not None
+
+
+def test_a_base_search_command_other_than_eval_is_named(tmp_path):
+    root = addon(tmp_path, models={"E": base_search_model("tag=t | eval x=1 | head 5")})
+    assert load_knowledge([root]).problems.messages == [
+        "TA_test: default/data/models/E.json [P] baseSearch: command 'head' is not applied to the dataset's events"]

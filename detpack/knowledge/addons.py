@@ -38,7 +38,7 @@ class Setting:
 class Addon:
     name: str
     confs: dict[str, dict[str, dict[str, Setting]]] = field(default_factory=dict)  # file → stanza → key
-    datamodels: dict[str, tuple[str, str]] = field(default_factory=dict)  # model file stem → (where, JSON text)
+    datamodels: dict[str, tuple[Setting, str]] = field(default_factory=dict)  # model file stem → (origin, JSON text)
     lookups: dict[str, bytes] = field(default_factory=dict)  # file name under lookups/ → content
 
 
@@ -118,7 +118,8 @@ def addon_from_files(name: str, files: dict[str, bytes], where: str) -> Addon:
         for relative, content in files.items():
             if relative.startswith(f"{layer}/data/models/"):
                 stem = PurePosixPath(relative).stem
-                addon.datamodels[stem] = (f"{where}/{relative}", decode(content, f"{where}/{relative}"))
+                origin = Setting("", name, layer, relative.removeprefix(f"{layer}/"))
+                addon.datamodels[stem] = (origin, decode(content, f"{where}/{relative}"))
     addon.lookups = {PurePosixPath(r).name: c for r, c in files.items() if r.startswith("lookups/")}
     return addon
 

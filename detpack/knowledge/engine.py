@@ -46,8 +46,8 @@ class Knowledge:
         self.tags = compile_tags(confs.get("tags", {}), self.problems)
         self.datasets: dict[str, Dataset] = {}
         for stem in sorted(addon.datamodels):
-            where, text = addon.datamodels[stem]
-            for dataset in load_datamodel(where, text, macros, self.problems):
+            origin, text = addon.datamodels[stem]
+            for dataset in load_datamodel(origin, text, macros, self.problems):
                 self.datasets[dataset.name] = dataset
         self._extractions: dict[str, Extraction | None] = {}
         self._tables: dict[str, LookupTable | None] = {}
