@@ -17,9 +17,11 @@ SECURITY = "XmlWinEventLog:Security"
 PATHS = ["C:\\w\\scrcons.exe", "C:\\Program Files\\scrcons.exe", "C:\\w\\cmd.exe", ""]
 COMMANDS = ["", "scrcons.exe -Embedding", "C:\\w\\scrcons.exe -x", "\"C:\\Program Files\\a.exe\" b", "cmd"]
 USERS = ["-", "alice", "WS1$", None]
-FIELDS = ["process_name", "process", "user", "parent_process", "process_id", "action", "tag", "parent_process_exec"]
+FIELDS = ["process_name", "process", "user", "parent_process", "process_id", "action", "tag", "parent_process_exec",
+          "parent_process_name"]
 PATTERNS = ["scrcons.exe", "*scrcons*", "*w\\scrcons.exe -embedding*", "\"C:\\Program", "alice", "ws1$",
-            "unknown", "allowed", "0x1*", "cmd*", "*", "report", "process", "*x7q", "*.exez"]
+            "unknown", "allowed", "0x1*", "cmd*", "*", "report", "process", "*x7q", "*.exez",
+            "a.exe", "b", "cmd"]
 
 
 def security(i: int, path: str, command: str, user: str | None, code: int) -> RawEvent:
@@ -86,6 +88,17 @@ def chained_addon(own_addon, tmp_path_factory) -> Path:
     return root
 
 
+def test_the_cim_process_name_fallback_keeps_its_prefilter_and_its_rows():
+    """Without NewProcessName, process_name is the program's file name in the command line
+    (the CIM's calculation): still raw text, so still prefiltered, and found."""
+    knowledge = load_knowledge()
+    verbatim, _ = traceable_fields(knowledge, knowledge.datasets["Endpoint.Processes"])
+    assert {"process_name", "parent_process_name"} <= verbatim
+    spl = "| tstats count from datamodel=Endpoint.Processes where Processes.process_name=a.exe by Processes.process"
+    rows = run_search(spl, {}, [security(0, "", COMMANDS[3], "alice", 4688)], knowledge=knowledge).rows
+    assert rows == [{"Processes.process": COMMANDS[3], "count": "1"}]
+
+
 def test_fields_of_tags_and_of_chained_calculations_are_not_raw_text(chained_addon):
     knowledge = load_knowledge([chained_addon])
     verbatim, _ = traceable_fields(knowledge, knowledge.datasets["Endpoint.Processes"])
@@ -104,6 +117,7 @@ KNOWLEDGE: dict = {}
 @example(rows=[(PATHS[0], COMMANDS[1], "alice", 4688)], field="tag", pattern="report", which="chained")
 @example(rows=[(PATHS[0], COMMANDS[1], "alice", 4688)], field="parent_process_exec", pattern="*x7q", which="chained")
 @example(rows=[(PATHS[0], COMMANDS[1], "alice", 4688)], field="process_name", pattern="*.exez", which="chained")
+@example(rows=[("", COMMANDS[3], "alice", 4688)], field="process_name", pattern="a.exe", which="builtin")
 def test_prefilters_never_change_results_with_knowledge(own_addon, chained_addon, rows, field, pattern, which):
     if which not in KNOWLEDGE:
         KNOWLEDGE[which] = load_knowledge({"builtin": [], "own": [own_addon], "chained": [chained_addon]}[which])

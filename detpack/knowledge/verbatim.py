@@ -55,6 +55,7 @@ class Tracer:
         self.extraction_sources: set[str] = set()  # fields REPORT/EXTRACT read (other than _raw)
         self.memo: dict[str, Trace] = {}  # field → trace as the knowledge leaves it
         self.stage: dict[str, Trace] = {}  # field → trace after the data model's calculations so far
+        self.filled: dict[str, ast.Literal] = {}  # stage field → constant a fill calculation gave it when missing
         self.collect(knowledge)
         # A capture is a substring of what it reads: untraceable when what it reads is.
         if any(not self.field(source).verbatim for source in self.extraction_sources):
@@ -194,22 +195,30 @@ class Tracer:
                 and is_missing_test(expr.args[0], field) and expr.args[2] == ast.FieldRef(field)):
             fallback = expr.args[1]
             return union([self.current(field), self.expr_when_null(fallback, field)])
+        if (isinstance(expr, ast.Call) and expr.name == "case" and len(expr.args) >= 2
+                and is_present_test(expr.args[0], field) and expr.args[1] == ast.FieldRef(field)):
+            # case(isnotnull(F) AND F!="", F, <rest>): the CIM's process_name form
+            rest = ast.Call("case", expr.args[2:], expr.pos)
+            return union([self.current(field), self.expr_when_null(rest, field)])
         return self.expr(expr, ref=self.current)
 
     def expr_when_null(self, expr: ast.Expr, null_field: str) -> Trace:
         if isinstance(expr, ast.FieldRef):
             if expr.name == null_field:
                 return Trace(True)
-            if expr.name in self.stage or null_field in self.stage:
+            if null_field in self.stage or expr.name in self.stage and not self.filled.get(expr.name):
                 return self.current(expr.name)  # a calculation broke the link the knowledge gives
-            return self.field_when_null(null_field, expr.name)
+            filled = [self.expr(self.filled[expr.name])] if expr.name in self.stage else []
+            return union([self.field_when_null(null_field, expr.name), *filled])
         if isinstance(expr, ast.Literal):
             return self.expr(expr)
         if isinstance(expr, ast.Call):
-            if expr.name in SUBSTRING_FUNCTIONS and expr.args:
+            if expr.name in SUBSTRING_FUNCTIONS and expr.args or is_capture_replace(expr):
                 return self.expr_when_null(expr.args[0], null_field)
             if expr.name == "if" and len(expr.args) == 3:
                 return union(self.expr_when_null(a, null_field) for a in expr.args[1:])
+            if expr.name == "case":
+                return union(self.expr_when_null(a, null_field) for a in expr.args[1::2])
         return UNTRACEABLE
 
 
@@ -249,6 +258,32 @@ def is_missing_test(expr: ast.Expr, field: str) -> bool:
             and expr.left == ast.Call("isnull", (ast.FieldRef(field),), expr.left.pos if isinstance(expr.left, ast.Call) else 0))
 
 
+def fill_constant(expr: ast.Expr, field: str) -> ast.Literal | None:
+    """C in ``if(isnull(F) OR F="", C, F)``: F unchanged, or C where it was missing."""
+    if (isinstance(expr, ast.Call) and expr.name == "if" and len(expr.args) == 3 and is_missing_test(expr.args[0], field)
+            and expr.args[2] == ast.FieldRef(field) and isinstance(expr.args[1], ast.Literal)):
+        return expr.args[1]
+    return None
+
+
+def is_present_test(expr: ast.Expr, field: str) -> bool:
+    return (isinstance(expr, ast.BinOp) and expr.op == "AND" and isinstance(expr.left, ast.Call)
+            and expr.left.name == "isnotnull" and expr.left.args == (ast.FieldRef(field),))
+
+
+def is_capture_replace(expr: ast.Call) -> bool:
+    """``replace(X, "^...(...)....*", "\\1")``: the first group of a match anchored at
+    the start of X, the rest of X's first line dropped. Its value is a substring of X
+    when X is one line; on a value of several lines it is the group followed by the
+    later lines: each piece a substring, so a literal without a line break found in
+    it is found in X (the prefilter's literals come from one-line search values)."""
+    if expr.name != "replace" or len(expr.args) != 3:
+        return False
+    pattern, replacement = expr.args[1], expr.args[2]
+    return (isinstance(pattern, ast.Literal) and isinstance(pattern.value, str) and pattern.value.startswith("^")
+            and pattern.value.endswith(".*") and isinstance(replacement, ast.Literal) and replacement.value == "\\1")
+
+
 def truth(expr: ast.Expr, nulls: frozenset[str]) -> bool | None:
     """True/False when the nulls alone decide a condition, else None."""
     if isinstance(expr, ast.Call) and expr.name == "isnull" and len(expr.args) == 1 \
@@ -278,6 +313,9 @@ def traceable_fields(knowledge: Knowledge, dataset: Dataset) -> tuple[frozenset[
             trace = tracer.expr(expr, ref=tracer.current)
         for output in calc.outputs:
             tracer.stage[output] = trace
+            tracer.filled.pop(output, None)
+        if len(calc.outputs) == 1 and (constant := fill_constant(expr, calc.outputs[0])) is not None:
+            tracer.filled[calc.outputs[0]] = constant
     verbatim, constants = set(), set()
     for name in dataset.fields + ("host",):
         trace = tracer.current(name)
