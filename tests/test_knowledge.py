@@ -315,6 +315,12 @@ def test_eventtype_and_its_tags(tmp_path):
     assert (got["eventtype"], got["tag"]) == ("proc", ["process", "report"])
 
 
+def test_a_tags_stanza_value_is_url_decoded(tmp_path):
+    """tags.conf.spec recommends URL-encoding the value; the Windows add-on has [app=win%3Alocal]."""
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n", tags="[app=win%3Alocal]\nlocal = enabled\n")
+    assert fields_of(load_knowledge([root]), app="win:local")["tag"] == "local"
+
+
 def test_eventtype_not_matching_gives_no_tags(tmp_path):
     root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n",
                  eventtypes="[proc]\nsearch = EventCode=4688\n", tags="[eventtype=proc]\nprocess = enabled\n")
