@@ -115,6 +115,12 @@ def test_extract_in_another_field(tmp_path):
     assert fields_of(load_knowledge([root]), msg="hello world")["first"] == "hello"
 
 
+def test_extract_in_needs_a_plain_field_name_after_it(tmp_path):
+    """props.conf.spec: "<src_field> can only contain alphanumeric characters and underscore"."""
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEXTRACT-a = logged in (?<where>\\S+)\n")
+    assert fields_of(load_knowledge([root]), "alice logged in ws1")["where"] == "ws1"
+
+
 def test_report_format_with_group_numbers(tmp_path):
     root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = t\n",
                  transforms="[t]\nREGEX = (\\w+)@(\\w+)\nFORMAT = user::$1 domain::$2\n")

@@ -6,6 +6,7 @@ running only what can produce the fields a search reads (``needed``).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -370,10 +371,15 @@ def values(value) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
+SOURCE_FIELD = re.compile(r"[A-Za-z0-9_]+")
+
+
 def split_in_field(text: str) -> tuple[str, str]:
-    """``<regex> in <field>`` (props.conf.spec, EXTRACT-) → (regex, field); default _raw."""
+    """``<regex> in <src_field>`` (props.conf.spec, EXTRACT-: "<src_field> can only contain
+    alphanumeric characters and underscore") → (regex, field); otherwise all of it is
+    the regex, read from _raw."""
     head, sep, field = text.rpartition(" in ")
-    if sep and field.strip() and " " not in field.strip():
+    if sep and SOURCE_FIELD.fullmatch(field.strip()):
         return head.rstrip(), field.strip()
     return text, "_raw"
 

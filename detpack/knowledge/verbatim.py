@@ -21,7 +21,7 @@ from ..spl import ast
 from ..spl.errors import SplError
 from ..spl.expressions import compile_eval_text
 from .datamodels import Dataset
-from .engine import Knowledge
+from .engine import Knowledge, split_in_field
 from .lookups import LookupSyntaxError, call_outputs, parse_lookup_call
 
 SINGLE_GROUP = re.compile(r'"?\$\d+"?\Z')
@@ -93,9 +93,9 @@ class Tracer:
                     for name in (n.strip() for n in value.split(",") if n.strip()):
                         self.report(knowledge.transforms.get(name, {}))
                 elif kind == "EXTRACT":
-                    head, sep, source = value.rpartition(" in ")
-                    if sep and source.strip() and " " not in source.strip():
-                        self.extraction_sources.add(source.strip())
+                    source = split_in_field(value)[1]
+                    if source != "_raw":
+                        self.extraction_sources.add(source)
 
     def report(self, settings: dict) -> None:
         """A transform's values are captures (substrings) unless FORMAT builds them from
