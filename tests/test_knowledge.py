@@ -92,6 +92,42 @@ def test_source_wildcards_dots_and_star(tmp_path):
     assert "a" not in fields_of(knowledge, source="XmlWinEventLog:System")
 
 
+def test_host_stanzas_match_without_case_unless_told(tmp_path):
+    """props.conf.spec: [host::<host>] stanzas match case-insensitively; "(?-i)" makes them case-sensitive."""
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n[host::webserver01]\nEVAL-a = \"lit\"\n"
+                                 "[host::web*]\nEVAL-b = \"pat\"\n[host::(?-i)web*]\nEVAL-c = \"strict\"\n")
+    got = fields_of(load_knowledge([root]), host="WebServer01")
+    assert (got.get("a"), got.get("b"), got.get("c")) == ("lit", "pat", None)
+
+
+def test_a_literal_stanza_beats_a_pattern_unless_the_patterns_priority_is_higher(tmp_path):
+    """props.conf.spec: priority defaults to 100 for literal stanzas and 0 for patterns; a dot is literal."""
+    root = addon(tmp_path, props="[st]\nKV_MODE = none\n[source::/var/log/*]\nEVAL-p = \"pattern\"\n"
+                                 "[source::/var/log/app.log]\nEVAL-p = \"literal\"\nEVAL-q = \"literal\"\n"
+                                 "[source::...log]\nEVAL-q = \"pattern\"\npriority = 101\n")
+    got = fields_of(load_knowledge([root]), source="/var/log/app.log", sourcetype="st")
+    assert (got["p"], got["q"]) == ("literal", "pattern")
+
+
+def test_priority_overrides_the_ascii_order_of_patterns(tmp_path):
+    """props.conf.spec's own example: [source::...z...] with priority 10 beats [source::...a...]."""
+    root = addon(tmp_path, props="[st]\nKV_MODE = none\n[source::...a...]\nEVAL-x = \"a\"\n"
+                                 "[source::...z...]\nEVAL-x = \"z\"\npriority = 10\n")
+    assert fields_of(load_knowledge([root]), source="az", sourcetype="st")["x"] == "z"
+
+
+def test_the_default_stanza_applies_below_every_other(tmp_path):
+    root = addon(tmp_path, props="[default]\nEVAL-d = \"d\"\nEVAL-e = \"d\"\n[XmlWinEventLog]\nKV_MODE = none\nEVAL-e = \"st\"\n")
+    got = fields_of(load_knowledge([root]))
+    assert (got["d"], got["e"]) == ("d", "st")
+
+
+def test_sourcetype_patterns_holding_only_index_time_keys_are_quiet(tmp_path):
+    root = addon(tmp_path, props="[(?::){0}XmlWinEventLog:*]\nTRANSFORMS-1 = t\n[(?::){0}Wmi:*]\nEVAL-a = \"x\"\n")
+    assert load_knowledge([root]).problems.messages == [
+        "TA_test: default/props.conf [(?::){0}Wmi:*] EVAL-a: sourcetype patterns are not supported, ignored"]
+
+
 def test_an_empty_class_value_turns_the_class_off(tmp_path):
     root = addon(tmp_path, props=f"[XmlWinEventLog]\nKV_MODE = none\nEVAL-a = \"on\"\n[source::{SOURCE}]\nEVAL-a =\n")
     assert "a" not in fields_of(load_knowledge([root]))

@@ -23,6 +23,7 @@ from ..spl.expressions import compile_eval_text
 from .datamodels import Dataset
 from .engine import Knowledge, split_in_field
 from .lookups import LookupSyntaxError, call_outputs, parse_lookup_call
+from .props import is_literal
 
 SINGLE_GROUP = re.compile(r'"?\$\d+"?\Z')
 SUBSTRING_FUNCTIONS = frozenset({"mvindex", "split", "trim", "ltrim", "rtrim"})
@@ -135,8 +136,10 @@ class Tracer:
 
     def only_here(self, key: str, stanza: str) -> bool:
         others = [s for s in self.key_stanzas.get(key, ()) if s != stanza]
-        exact = lambda s: s.startswith(("source::", "host::")) and not any(c in s for c in "*.?([|\\")
-        return all(exact(s) and exact(stanza) and s.split("::")[0] == stanza.split("::")[0] for s in others)
+        exact = lambda s: s.startswith(("source::", "host::")) and is_literal(s.split("::", 1)[1])
+        # two literal stanzas of one kind never match one event (host:: names compare without case)
+        return all(exact(s) and exact(stanza) and s.split("::")[0] == stanza.split("::")[0]
+                   and s.lower() != stanza.lower() for s in others)
 
     def field(self, name: str) -> Trace:
         if self.any_field_opaque:
