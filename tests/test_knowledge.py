@@ -278,6 +278,40 @@ def test_lookup_output(tmp_path):
     assert got["meaning"] == "created" and "kind" not in got
 
 
+def lookup_fields(tmp_path, call: str, transforms: str, csv: str, **given) -> dict:
+    root = addon(tmp_path, props=f"[XmlWinEventLog]\nKV_MODE = none\nLOOKUP-a = {call}\n", transforms=transforms,
+                 lookups={"t.csv": csv})
+    return fields_of(load_knowledge([root]), **given)
+
+
+def test_lookup_max_matches_defaults_to_100_rows_for_a_file_lookup(tmp_path):
+    """transforms.conf.spec: "Default: 100 matches if the time_field setting is not specified"."""
+    rows = "".join(f"admins,u{i:03}\n" for i in range(150))
+    got = lookup_fields(tmp_path, "t grp OUTPUT member", "[t]\nfilename = t.csv\n", "grp,member\n" + rows, grp="admins")
+    assert len(got["member"]) == 100 and got["member"][:2] == ["u000", "u001"]
+
+
+def test_lookup_output_without_a_matching_row_clears_the_output_fields(tmp_path):
+    """props.conf.spec, LOOKUP-: an event with every match field but no matching entry
+    "clears all of the output fields" (OUTPUT)."""
+    got = lookup_fields(tmp_path, "t code OUTPUT action", "[t]\nfilename = t.csv\n", "code,action\n1,blocked\n",
+                        code="9", action="mine")
+    assert "action" not in got
+
+
+def test_lookup_default_match_fills_up_to_min_matches(tmp_path):
+    """transforms.conf.spec: below min_matches, default_match is given until min_matches is reached."""
+    got = lookup_fields(tmp_path, "t code OUTPUT label", "[t]\nfilename = t.csv\nmin_matches = 2\ndefault_match = none\n",
+                        "code,label\n1,one\n", code="1")
+    assert got["label"] == ["one", "none"]
+
+
+def test_a_lookup_filename_with_a_path_is_reduced_to_the_file_name(tmp_path):
+    """transforms.conf.spec: "Only file names are supported ... strips the path"."""
+    got = lookup_fields(tmp_path, "t code OUTPUT label", "[t]\nfilename = ../etc/t.csv\n", "code,label\n1,one\n", code="1")
+    assert got["label"] == "one"
+
+
 def test_lookup_outputnew_keeps_existing(tmp_path):
     root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nLOOKUP-a = codes code AS EventCode OUTPUTNEW meaning\n",
                  transforms=LOOKUP_TRANSFORMS, lookups={"codes.csv": CODES})
