@@ -610,3 +610,12 @@ def test_a_base_search_command_other_than_eval_is_named(tmp_path):
     root = addon(tmp_path, models={"E": base_search_model("tag=t | eval x=1 | head 5")})
     assert load_knowledge([root]).problems.messages == [
         "TA_test: default/data/models/E.json [P] baseSearch: command 'head' is not applied to the dataset's events"]
+
+
+def test_events_matching_the_same_stanzas_share_one_plan(tmp_path):
+    """Plans are kept per set of matching stanzas, not per host: many hosts cost one plan."""
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEVAL-a = \"st\"\n[host::web*]\nEVAL-a = \"web\"\n")
+    knowledge = load_knowledge([root])
+    got = [fields_of(knowledge, host=f"h{i}").get("a") for i in range(500)]
+    got += [fields_of(knowledge, host=f"web{i}").get("a") for i in range(500)]
+    assert got == ["st"] * 500 + ["web"] * 500 and len(knowledge._steps) == 2

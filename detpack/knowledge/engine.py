@@ -84,10 +84,11 @@ class Knowledge:
 
     def apply(self, fields: Fields, needed: frozenset[str] | None = None) -> Fields:
         """Add search-time fields to ``fields`` (indexed fields of one event), in place."""
-        key = (fields.get("sourcetype", ""), fields.get("source", ""), fields.get("host", ""), needed)
+        signature = self.props.signature(fields.get("sourcetype", ""), fields.get("source", ""), fields.get("host", ""))
+        key = (signature, needed)
         steps = self._steps.get(key)
         if steps is None:
-            early, late = self.steps(self.props.select(*key[:3]), needed)
+            early, late = self.steps(self.props.select_signature(signature), needed)
             steps = self._steps[key] = early + late
         for step in steps:
             step(fields)
@@ -96,10 +97,11 @@ class Knowledge:
     def row(self, dataset: Dataset, fields: Fields, needed: frozenset[str] | None) -> dict | None:
         """The dataset's row of one event, or None. When the dataset's tags can be known
         right after the extractions (gate), an event without them skips the rest."""
-        key = (fields.get("sourcetype", ""), fields.get("source", ""), fields.get("host", ""), needed, dataset.name)
+        signature = self.props.signature(fields.get("sourcetype", ""), fields.get("source", ""), fields.get("host", ""))
+        key = (signature, needed, dataset.name)
         plan = self._rows.get(key)
         if plan is None:
-            selected = self.props.select(*key[:3])
+            selected = self.props.select_signature(signature)
             early, late = self.steps(selected, needed)
             plan = self._rows[key] = (early, self.gate(dataset, selected), late)
         early, gate, late = plan

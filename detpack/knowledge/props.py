@@ -156,6 +156,10 @@ class PropsIndex:
     def __init__(self, stanzas: dict[str, dict[str, Setting]], problems: Problems):
         self.patterns: list[tuple[StanzaPattern, dict[str, Setting]]] = []
         self.problems = problems
+        # value → indices of the stanzas of its kind that match it: a plan depends on the
+        # stanzas that match, not on the host or source names themselves
+        self._matching: dict[str, dict[str, tuple[int, ...]]] = {"source": {}, "host": {}, "sourcetype": {}}
+        self._interned: dict[tuple[int, ...], tuple[int, ...]] = {}
         for name, settings in stanzas.items():
             pattern = stanza_pattern(name, settings, problems)
             if pattern is not None:
@@ -169,10 +173,25 @@ class PropsIndex:
                 continue
             self.problems.add(setting, stanza, key, "unsupported setting, ignored")
 
+    def signature(self, sourcetype: str, source: str, host: str) -> tuple:
+        """Which stanzas match an event: events with one signature share one plan."""
+        return self.matching("sourcetype", sourcetype), self.matching("source", source), self.matching("host", host)
+
+    def matching(self, kind: str, value: str) -> tuple[int, ...]:
+        cache = self._matching[kind]
+        found = cache.get(value)
+        if found is None:
+            found = tuple(i for i, (p, _) in enumerate(self.patterns) if p.kind == kind and p.matches(value))
+            found = cache[value] = self._interned.setdefault(found, found)
+        return found
+
     def select(self, sourcetype: str, source: str, host: str) -> Selected:
+        return self.select_signature(self.signature(sourcetype, source, host))
+
+    def select_signature(self, signature: tuple) -> Selected:
         rank = {"source": 0, "host": 1, "sourcetype": 2, "default": 3}
-        value = {"source": source, "host": host, "sourcetype": sourcetype, "default": ""}
-        matching = [(p, s) for p, s in self.patterns if p.matches(value[p.kind])]
+        chosen = {i for indices in signature for i in indices}
+        matching = [ps for i, ps in enumerate(self.patterns) if i in chosen or ps[0].kind == "default"]
         matching.sort(key=lambda ps: (rank[ps[0].kind], -ps[0].priority, ps[0].name))
         winners: dict[str, PropsEntry] = {}
         for pattern, settings in matching:
