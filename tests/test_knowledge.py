@@ -202,6 +202,33 @@ def test_report_delims_and_fields(tmp_path):
     assert (got["a"], got["b"]) == ("x", "y")
 
 
+def delims_fields(tmp_path, transform: str, raw: str) -> dict:
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = t\n", transforms=f"[t]\n{transform}")
+    return fields_of(load_knowledge([root]), raw)
+
+
+def test_delims_with_fields_keeps_empty_values_in_place(tmp_path):
+    """transforms.conf.spec: consecutive delimiters are consumed "unless you specify a list of field names"."""
+    got = delims_fields(tmp_path, 'DELIMS = ","\nFIELDS = id, date, time\n', "10,,12:00")
+    assert (got["id"], got.get("date"), got["time"]) == ("10", None, "12:00")
+
+
+def test_delims_without_fields_consumes_consecutive_delimiters(tmp_path):
+    got = delims_fields(tmp_path, 'DELIMS = "|", "="\n', "a=1||b=2")
+    assert (got["a"], got["b"]) == ("1", "2")
+
+
+def test_delims_do_not_split_inside_double_quotes(tmp_path):
+    got = delims_fields(tmp_path, 'DELIMS = ",", "="\n', 'a="x,y",b=2')
+    assert (got["a"], got["b"]) == ("x,y", "2")
+
+
+def test_one_delimiter_set_without_fields_reads_names_and_values_in_turn(tmp_path):
+    """transforms.conf.spec: "Splunk software reads even tokens as field names and odd tokens as field values"."""
+    got = delims_fields(tmp_path, 'DELIMS = " "\n', "user alice  dest ws1")
+    assert (got["user"], got["dest"]) == ("alice", "ws1")
+
+
 def test_report_of_a_missing_transform_is_named(tmp_path):
     root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = gone\n")
     knowledge = load_knowledge([root])
