@@ -67,6 +67,67 @@ def test_a_broken_package_is_an_error_naming_it(tmp_path):
         load_knowledge([package])
 
 
+def package_of(tmp_path, *members: tuple[str, bytes | None, str | None]) -> Path:
+    """A .tgz of (name, content, link target) members."""
+    package = tmp_path / "ta.tgz"
+    with tarfile.open(package, "w:gz") as archive:
+        for name, content, link in members:
+            info = tarfile.TarInfo(name)
+            if link is not None:
+                info.type, info.linkname = tarfile.SYMTYPE, link
+                archive.addfile(info)
+            else:
+                info.size = len(content)
+                archive.addfile(info, io.BytesIO(content))
+    return package
+
+
+PROPS = b"[XmlWinEventLog]\nKV_MODE = none\nEVAL-a = \"packed\"\n"
+
+
+def test_a_link_in_a_package_is_named_and_not_read(tmp_path):
+    package = package_of(tmp_path, ("TA/default/props.conf", PROPS, None), ("TA/lookups/x.csv", None, "/etc/passwd"))
+    knowledge = load_knowledge([package])
+    assert f"{package}: TA/lookups/x.csv is a link, skipped" in knowledge.problems.messages
+    assert knowledge.addon.lookups == {} and fields_of(knowledge)["a"] == "packed"
+
+
+def test_a_member_leaving_the_folder_is_named(tmp_path):
+    package = package_of(tmp_path, ("../TA/default/props.conf", PROPS, None))
+    with pytest.raises(AddonError, match=r"found 0 \(\.\./TA/default/props.conf leaves the add-on folder, skipped\)"):
+        load_knowledge([package])
+
+
+def test_a_package_with_too_many_members_is_refused(tmp_path, monkeypatch):
+    from detpack.knowledge import addons
+
+    monkeypatch.setattr(addons, "MAX_MEMBERS", 3)
+    package = package_of(tmp_path, *((f"TA/bin/f{i}", b"", None) for i in range(4)))
+    with pytest.raises(AddonError, match="more than 3 members, not read"):
+        load_knowledge([package])
+
+
+def test_a_deep_folder_is_not_walked(tmp_path):
+    root = addon(tmp_path, props=PROPS.decode())
+    levels = [root / "bin"]
+    for _ in range(1200):  # deeper than Python's recursion limit
+        levels.append(levels[-1] / "d")
+    for level in levels:
+        level.mkdir()
+    try:
+        assert fields_of(load_knowledge([root]))["a"] == "packed"
+    finally:
+        for level in reversed(levels):
+            level.rmdir()
+
+
+def test_an_addon_without_knowledge_is_named(tmp_path):
+    (tmp_path / "TA_empty" / "bin").mkdir(parents=True)
+    messages = load_knowledge([tmp_path / "TA_empty"]).problems.messages
+    assert len(messages) == 1 and messages[0].endswith("TA_empty: no search-time knowledge found "
+                                                       "(default/ or local/ *.conf, default/data/models/*.json, lookups/*.csv)")
+
+
 def test_a_repeated_key_takes_the_last_value_as_splunkd_reads_it(tmp_path):
     root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEVAL-a = \"1\"\nEVAL-a = \"2\"\n")
     assert fields_of(load_knowledge([root]))["a"] == "2"

@@ -39,6 +39,8 @@ class Knowledge:
         self.addon = addon
         self.reader_fields = reader_fields
         self.problems = Problems()
+        for message in addon.skipped:
+            self.problems.note(message)
         confs = addon.confs
         self.transforms = confs.get("transforms", {})
         self.props = PropsIndex(confs.get("props", {}), self.problems)

@@ -10,6 +10,12 @@ class Problems:
         self._seen: set[str] = set()
         self._shown = 0
 
+    def note(self, message: str) -> None:
+        """A problem that is not a setting's (a file skipped while reading an add-on)."""
+        if message not in self._seen:
+            self._seen.add(message)
+            self.messages.append(message)
+
     def unshown(self) -> list[str]:
         """The messages added since the last call (each is shown once)."""
         new, self._shown = self.messages[self._shown:], len(self.messages)
