@@ -707,3 +707,29 @@ def test_events_matching_the_same_stanzas_share_one_plan(tmp_path):
     got = [fields_of(knowledge, host=f"h{i}").get("a") for i in range(500)]
     got += [fields_of(knowledge, host=f"web{i}").get("a") for i in range(500)]
     assert got == ["st"] * 500 + ["web"] * 500 and len(knowledge._steps) == 2
+
+
+@pytest.mark.parametrize("pattern", [r"(?ms).*A computer account was (.*?)[:\.]", r"(?s).*?(x+)", r"(?s).*(?<=a)(b)",
+                                     r"(?ms).*^(\w+)$"])
+@pytest.mark.parametrize("text", ["", "A computer account was created: x", "ab\nxx ab\nA computer account was made.",
+                                  "no\nmatch here", "xxaxb\nab"])
+def test_a_leading_dotall_star_is_run_anchored_with_the_same_matches(pattern, text):
+    """A pattern starting with a DOTALL .* matches only where the search starts (PCRE anchors it
+    itself); run anchored it finds what re finds, without retrying every later start."""
+    import re
+
+    from detpack.knowledge.regex import AnchoredPattern, compile_pcre
+
+    anchored, plain = compile_pcre(pattern), re.compile(pattern)
+    assert isinstance(anchored, AnchoredPattern)
+    assert [m.span() for m in anchored.finditer(text)] == [m.span() for m in plain.finditer(text)]
+    assert anchored.findall(text) == plain.findall(text)
+    found, expected = anchored.search(text), plain.search(text)
+    assert (found and found.span()) == (expected and expected.span())
+
+
+def test_a_leading_dotall_star_in_one_branch_is_not_anchored():
+    from detpack.knowledge.regex import AnchoredPattern, compile_pcre
+
+    assert not isinstance(compile_pcre(r"(?s).*a|b"), AnchoredPattern)
+    assert not isinstance(compile_pcre(r".*a"), AnchoredPattern)  # without s, "." stops at a line break
