@@ -47,6 +47,16 @@ def test_local_overrides_default(tmp_path):
     assert fields_of(load_knowledge([root]))["a"] == "local"
 
 
+def test_between_addons_the_first_by_name_wins_with_its_own_local_then_default(tmp_path):
+    """Admin Manual, "Configuration file precedence", app/user context: other apps' directories
+    "(local, followed by default)" app by app; apps in ASCII order of their folder names."""
+    first = addon(tmp_path, "TA_a", props="[XmlWinEventLog]\nKV_MODE = none\nEVAL-x = \"a default\"\n")
+    second = addon(tmp_path, "TA_b", props="[XmlWinEventLog]\nEVAL-y = \"b default\"\n",
+                   local={"props": "[XmlWinEventLog]\nEVAL-x = \"b local\"\nEVAL-y = \"b local\"\n"})
+    got = fields_of(load_knowledge([second, first]))
+    assert (got["x"], got["y"]) == ("a default", "b local")
+
+
 def test_a_package_reads_like_its_folder(tmp_path):
     root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEVAL-a = \"packed\"\n")
     package = tmp_path / "ta.tgz"

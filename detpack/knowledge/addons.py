@@ -4,10 +4,16 @@ An add-on is a folder holding ``default/*.conf`` (and an admin's ``local/*.conf`
 ``default/data/models/*.json`` and ``lookups/*.csv``, or the same folder packed as
 ``.tgz``/``.tar.gz``/``.spl``. Only the files search-time knowledge needs are read.
 
-Layering (Admin Manual, "Configuration file precedence", global context): every
-``local/`` beats every ``default/``; between add-ons, the one whose folder name
-sorts first (ASCII) wins a key both set. Within a file a repeated stanza or key
-takes the last value, as splunkd reads it.
+Layering: search-time knowledge is read in the app/user context (Admin Manual,
+"Configuration file precedence": after the user's and the running app's own
+directories come "App directories for all other apps (local, followed by default)
+-- for exported settings only"): each add-on's ``local/`` beats its own
+``default/``, and between add-ons the one whose folder name sorts first (ASCII, the
+order the manual gives for app directories) wins a key both set: A's local, A's
+default, then B's local, B's default. *Unverified*: that ASCII order holds in the
+app/user context as in the global one, and that every add-on exports its knowledge
+(metadata/*.meta is not read). Within a file a repeated stanza or key takes the last
+value, as splunkd reads it.
 """
 from __future__ import annotations
 
@@ -176,8 +182,8 @@ def merge(addons: list[Addon]) -> Addon:
     """One view of several add-ons with Splunk's global precedence (see the module doc)."""
     merged = Addon("+".join(a.name for a in addons), skipped=[m for a in addons for m in a.skipped])
     ordered = sorted(addons, key=lambda a: a.name)
-    for layer in ("local", "default"):
-        for addon in ordered:
+    for addon in ordered:
+        for layer in ("local", "default"):
             for stem, stanzas in addon.confs.items():
                 for stanza, settings in stanzas.items():
                     target = merged.confs.setdefault(stem, {}).setdefault(stanza, {})
