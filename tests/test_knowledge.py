@@ -315,6 +315,13 @@ def test_kv_mode_auto_is_the_default(tmp_path):
     assert fields_of(load_knowledge([root]), "a=1 b='two words'")["b"] == "two words"
 
 
+@pytest.mark.parametrize("mode", ["auto_escaped", "multi"])
+def test_kv_modes_run_as_auto_are_named(tmp_path, mode):
+    root = addon(tmp_path, props=f"[XmlWinEventLog]\nKV_MODE = {mode}\n")
+    assert load_knowledge([root]).problems.messages == [
+        f"TA_test: default/props.conf [XmlWinEventLog] KV_MODE: '{mode}' is run as 'auto' (its own rules are not implemented)"]
+
+
 def test_kv_mode_none_extracts_nothing(tmp_path):
     root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n")
     assert "a" not in fields_of(load_knowledge([root]), "a=1")
@@ -408,6 +415,15 @@ def test_a_lookup_filename_with_a_path_is_reduced_to_the_file_name(tmp_path):
     """transforms.conf.spec: "Only file names are supported ... strips the path"."""
     got = lookup_fields(tmp_path, "t code OUTPUT label", "[t]\nfilename = ../etc/t.csv\n", "code,label\n1,one\n", code="1")
     assert got["label"] == "one"
+
+
+@pytest.mark.parametrize("key", ["LOOKUP_a", "LOOKUPa", "lookup_a", "lookupa", "Lookup-a"])
+def test_lookup_key_variants_are_lookups(tmp_path, key):
+    """props.conf.spec: "The LOOKUP- prefix is actually case-insensitive. Acceptable variants include ..."."""
+    root = addon(tmp_path, props=f"[XmlWinEventLog]\nKV_MODE = none\n{key} = codes code AS EventCode OUTPUT meaning\n",
+                 transforms=LOOKUP_TRANSFORMS, lookups={"codes.csv": CODES})
+    knowledge = load_knowledge([root])
+    assert knowledge.problems.messages == [] and fields_of(knowledge, EventCode="4688")["meaning"] == "created"
 
 
 def test_lookup_outputnew_keeps_existing(tmp_path):

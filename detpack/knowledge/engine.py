@@ -19,7 +19,7 @@ from .eventtypes import add_eventtypes_and_tags, compile_eventtypes, compile_tag
 from .lookups import (LookupSyntaxError, LookupTables, LookupTable, apply_lookup, call_outputs, parse_lookup_call,
                       table_from_stanza)
 from .problems import Problems
-from .props import KV_MODES, PropsEntry, PropsIndex, Selected
+from .props import KV_MODES, PropsEntry, PropsIndex, Selected, normalized
 from .kvmode import kv_extractor
 from .regex import compile_pcre
 from .transforms import Extraction, add_value, compile_extraction
@@ -28,6 +28,7 @@ BUILTIN = Path(__file__).parent / "builtin"
 Fields = dict
 Step = Callable[[Fields], None]
 DEFAULT_KV_MODE = "auto"  # system/default/props.conf [default]
+APPROXIMATE_KV_MODES = frozenset({"auto_escaped", "multi"})
 
 
 class Knowledge:
@@ -43,7 +44,8 @@ class Knowledge:
             self.problems.note(message)
         confs = addon.confs
         self.transforms = confs.get("transforms", {})
-        self.props = PropsIndex(confs.get("props", {}), self.problems)
+        self.props_stanzas = normalized(confs.get("props", {}))
+        self.props = PropsIndex(self.props_stanzas, self.problems)
         macros = macro_table(confs.get("macros", {}), self.problems)
         self.eventtypes = compile_eventtypes(confs.get("eventtypes", {}), macros, self.problems)
         self.tags = compile_tags(confs.get("tags", {}), self.problems)
@@ -299,6 +301,9 @@ class Knowledge:
         if mode not in KV_MODES:
             self.problems.add(entry.setting, entry.stanza, "KV_MODE", f"unknown mode '{mode}', treated as none")
             return None
+        if mode in APPROXIMATE_KV_MODES:
+            self.problems.add(entry.setting, entry.stanza, "KV_MODE",
+                              f"'{mode}' is run as 'auto' (its own rules are not implemented)")
         return kv_extractor(mode)
 
     def report_steps(self, entry: PropsEntry, want: set | None) -> list[Step]:

@@ -48,6 +48,19 @@ KV_MODES = frozenset({"none", "auto", "auto_escaped", "multi", "xml", "json"})
 
 
 LITERAL_PRIORITY, PATTERN_PRIORITY = 100, 0
+# props.conf.spec: "The LOOKUP- prefix is actually case-insensitive. Acceptable variants
+# include: LOOKUP_<class>, LOOKUP<class>, lookup_<class>, lookup<class>"
+LOOKUP_VARIANT = re.compile(r"(?i)lookup[-_]?(.+)")
+
+
+def normalized(stanzas: dict[str, dict[str, Setting]]) -> dict[str, dict[str, Setting]]:
+    """Every stanza with its LOOKUP variants spelled ``LOOKUP-<class>``."""
+    return {name: {normal_key(key): setting for key, setting in settings.items()} for name, settings in stanzas.items()}
+
+
+def normal_key(key: str) -> str:
+    match = LOOKUP_VARIANT.fullmatch(key)
+    return f"LOOKUP-{match.group(1)}" if match and not key.startswith("LOOKUP-") else key
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ class Tracer:
         self.memo.clear()
 
     def collect(self, knowledge: Knowledge) -> None:
-        for stanza, settings in knowledge.addon.confs.get("props", {}).items():
+        for stanza, settings in knowledge.props_stanzas.items():
             for key, setting in settings.items():
                 kind, _, name = key.partition("-")
                 value = setting.value
