@@ -61,6 +61,14 @@ def test_4688_ids_stay_hex_text():
     assert (got["process_id"], got["parent_process_id"]) == ("0x10d8", "0x32c")
 
 
+def test_an_empty_data_element_makes_no_field_as_the_addon_extraction_drops_it():
+    data = dict(SECURITY_4688)
+    got = event(SECURITY, 4688, **data)
+    raw = got["_raw"].replace("<Data Name='TargetUserName'>alice</Data>", "<Data Name='TargetUserName'></Data>")
+    fields = parse_event(RawEvent(raw, SECURITY, "XmlWinEventLog", "t:1"))
+    assert "TargetUserName" not in fields and row("Endpoint.Processes", fields)["user"] == "WS1$"
+
+
 @pytest.mark.parametrize("target, user", [("alice", "alice"), ("-", "WS1$"), (None, "WS1$")])
 def test_4688_user_prefers_the_target_account(target, user):
     data = dict(SECURITY_4688, TargetUserName=target) if target else {
@@ -74,6 +82,7 @@ def test_4688_user_prefers_the_target_account(target, user):
     ("a.exe", "C:\\Program Files\\a.exe"),                   # no arguments: NewProcessName
     ("", "C:\\Program Files\\a.exe"),                        # no command line: NewProcessName
     (" /s /b", '"C:\\Program Files\\a.exe" /b'),             # leading blank: /s is the first token
+    ("   ", "C:\\Program Files\\a.exe"),                     # blanks only: no token, NewProcessName
 ])
 def test_4688_process_is_rebuilt_from_new_process_name(command, process):
     data = dict(SECURITY_4688, NewProcessName="C:\\Program Files\\a.exe", CommandLine=command)

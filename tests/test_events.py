@@ -351,7 +351,7 @@ def test_parse_event_system_and_data_fields():
         "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "ws1.example.local", "host": "ws1.example.local",
         "Name": "Microsoft-Windows-Sysmon", "Guid": "{11111111-2222-3333-4444-555555555555}",
         "SystemTime": "2026-03-10T10:00:01.250000000Z", "ProcessID": "2980", "ThreadID": "3312", "UserID": "S-1-5-18",
-        "Image": "C:\\a\\b.exe", "Empty": "",
+        "Image": "C:\\a\\b.exe",  # an empty <Data> makes no field (extractions drop empty values)
         "_time": 1773136801.25, "source": SYSMON_SOURCE, "sourcetype": "XmlWinEventLog",
         "_raw": make_event(data="<Data Name='Image'>C:\\a\\b.exe</Data><Data Name='Empty'></Data>"),
     }

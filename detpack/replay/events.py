@@ -501,7 +501,10 @@ def parse_event_strict(event: RawEvent, *, decode_entities: bool | None = None) 
         if found:
             fields[name] = value(found.group(2))
     for _, name, text in _DATA.findall(raw, max(system_end, 0)):
-        fields.setdefault(value(name), value(text))  # System fields win over same-named data
+        # an empty <Data Name='X'></Data> makes no field, as the add-ons' extractions
+        # drop empty values (transforms.conf.spec, KEEP_EMPTY_VALS: default false)
+        if text:
+            fields.setdefault(value(name), value(text))  # System fields win over same-named data
     fields["_time"] = _epoch(fields.get("SystemTime"))
     fields["source"] = event.source
     fields["sourcetype"] = event.sourcetype
