@@ -15,7 +15,8 @@ from detpack.replay.search import run_search
 
 SECURITY = "XmlWinEventLog:Security"
 PATHS = ["C:\\w\\scrcons.exe", "C:\\Program Files\\scrcons.exe", "C:\\w\\cmd.exe", ""]
-COMMANDS = ["", "scrcons.exe -Embedding", "C:\\w\\scrcons.exe -x", "\"C:\\Program Files\\a.exe\" b", "cmd"]
+COMMANDS = ["", "scrcons.exe -Embedding", "C:\\w\\scrcons.exe -x", "\"C:\\Program Files\\a.exe\" b", "cmd",
+            "C:\\w\\cmd.exe /c a.exe\nb"]
 USERS = ["-", "alice", "WS1$", None]
 FIELDS = ["process_name", "process", "user", "parent_process", "process_id", "action", "tag", "parent_process_exec",
           "parent_process_name"]
