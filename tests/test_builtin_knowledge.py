@@ -45,6 +45,7 @@ def test_sysmon_process_creation():
         "dest": "ws1.example.local", "process_hash": "SHA256=AB", "process_integrity_level": "system",
         "process_current_directory": "C:\\Windows\\system32\\", "original_file_name": "ScrCons.exe",
         "user_id": "S-1-5-18", "action": "allowed", "vendor_product": "Microsoft Sysmon",
+        "loaded_file": "unknown", "parent_user": "unknown", "tag": ["process", "report"],
         "host": "ws1.example.local", "source": SYSMON, "sourcetype": "XmlWinEventLog",
     }
 
@@ -60,6 +61,14 @@ def test_4688_ids_stay_hex_text():
     assert (got["process_id"], got["parent_process_id"]) == ("0x10d8", "0x32c")
 
 
+def test_an_empty_data_element_makes_no_field_as_the_addon_extraction_drops_it():
+    data = dict(SECURITY_4688)
+    got = event(SECURITY, 4688, **data)
+    raw = got["_raw"].replace("<Data Name='TargetUserName'>alice</Data>", "<Data Name='TargetUserName'></Data>")
+    fields = parse_event(RawEvent(raw, SECURITY, "XmlWinEventLog", "t:1"))
+    assert "TargetUserName" not in fields and row("Endpoint.Processes", fields)["user"] == "WS1$"
+
+
 @pytest.mark.parametrize("target, user", [("alice", "alice"), ("-", "WS1$"), (None, "WS1$")])
 def test_4688_user_prefers_the_target_account(target, user):
     data = dict(SECURITY_4688, TargetUserName=target) if target else {
@@ -73,6 +82,7 @@ def test_4688_user_prefers_the_target_account(target, user):
     ("a.exe", "C:\\Program Files\\a.exe"),                   # no arguments: NewProcessName
     ("", "C:\\Program Files\\a.exe"),                        # no command line: NewProcessName
     (" /s /b", '"C:\\Program Files\\a.exe" /b'),             # leading blank: /s is the first token
+    ("   ", "C:\\Program Files\\a.exe"),                     # blanks only: no token, NewProcessName
 ])
 def test_4688_process_is_rebuilt_from_new_process_name(command, process):
     data = dict(SECURITY_4688, NewProcessName="C:\\Program Files\\a.exe", CommandLine=command)
@@ -118,8 +128,33 @@ def test_sysmon_file_events(code, action):
 def test_sysmon_registry_events(code, kind, action, key, value):
     path = "HKLM\\Software\\Run" + ("\\evil" if value else "")
     got = row("Endpoint.Registry", event(SYSMON, code, EventType=kind, TargetObject=path, Image="C:\\w\\p.exe"))
-    assert (got["action"], got["registry_path"], got["registry_key_name"], got.get("registry_value_name")) == (
-        action, path, key, value)
+    assert (got["action"], got["registry_path"], got["registry_key_name"], got["registry_value_name"]) == (
+        action, path, key, value or "unknown")
+
+
+# The CIM app's Endpoint calculations (public copy of its Endpoint.json): a missing or empty
+# field becomes "unknown"; process_name falls back to the file name of the command's program.
+
+
+@pytest.mark.parametrize("command, name", [
+    ('"C:\\Program Files\\a.exe" -x', "a.exe"),       # quoted program: the file name inside the quotes
+    ("C:\\w\\b.exe -x", "b.exe"),                     # unquoted path: the part after the last backslash
+    ("C:\\w\\b.exe -x C:\\t\\f.txt", "f.txt"),       # ... of the whole line, as the CIM's pattern reads it
+    ("cmd", "cmd"),
+    ('"noslash" x', "unknown"),
+])
+def test_process_name_falls_back_to_the_programs_file_name(command, name):
+    got = row("Endpoint.Processes", event(SYSMON, 1, CommandLine=command, ParentCommandLine=command, User="u"))
+    assert (got["process_name"], got["parent_process_name"]) == (name, name)
+
+
+def test_registry_and_filesystem_fields_missing_from_an_event_are_unknown():
+    got = row("Endpoint.Registry", event(SYSMON, 12, EventType="CreateKey", TargetObject="HKLM\\S\\K", Image="C:\\w\\p.exe"))
+    assert (got["registry_value_name"], got["registry_value_data"], got["registry_value_type"], got["process"],
+            got["parent_process_name"], got["user"]) == ("unknown",) * 6
+    got = row("Endpoint.Filesystem", event(SYSMON, 11, Image="C:\\w\\p.exe", TargetFilename="C:\\t\\f.txt"))
+    assert (got["file_hash"], got["file_acl"], got["process"], got["parent_process"]) == ("unknown",) * 4
+    assert "file_size" not in got and got["vendor_product"] == "Microsoft Sysmon"
 
 
 def test_builtin_knowledge_has_no_problems():

@@ -253,6 +253,23 @@ def test_truncated_gzip_keeps_what_came_before(tmp_path):
     assert (stats.events_read, stats.events_skipped) == (3, 1)  # the cut-short event counted once
 
 
+def test_truncated_gzip_inside_a_multi_line_event_is_one_event_reported_once(tmp_path):
+    second = GOOD.replace("<EventData>", "\n<EventData>").replace("</EventData>", "\n</EventData>")
+    whole = gzip.compress((GOOD + "\n" + second + "\n").encode())
+    cut = next(n for n in range(len(whole) // 2, len(whole)) if _decodable_lines(whole[:n]) == 2)
+    path, got, stats = problems_of(tmp_path, whole[:cut], "t.xml.log.gz")
+    assert len(got) == 1 and stats.problems == [f"{path}:2: gzip data ends early (truncated file)"]
+    assert (stats.events_read, stats.events_skipped) == (2, 1)
+
+
+def _decodable_lines(data: bytes) -> int:
+    """Whole lines in the cut stream, or -1 when it ends at a line end."""
+    import zlib
+
+    text = zlib.decompressobj(31).decompress(data)
+    return text.count(b"\n") if not text.endswith(b"\n") else -1
+
+
 def test_corrupt_gzip(tmp_path):
     whole = gzip.compress(((GOOD + "\n") * 3).encode())
     path, got, stats = problems_of(tmp_path, whole[:20] + b"\xff" * 16 + whole[36:], "c.gz")
@@ -351,7 +368,7 @@ def test_parse_event_system_and_data_fields():
         "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "ws1.example.local", "host": "ws1.example.local",
         "Name": "Microsoft-Windows-Sysmon", "Guid": "{11111111-2222-3333-4444-555555555555}",
         "SystemTime": "2026-03-10T10:00:01.250000000Z", "ProcessID": "2980", "ThreadID": "3312", "UserID": "S-1-5-18",
-        "Image": "C:\\a\\b.exe", "Empty": "",
+        "Image": "C:\\a\\b.exe",  # an empty <Data> makes no field (extractions drop empty values)
         "_time": 1773136801.25, "source": SYSMON_SOURCE, "sourcetype": "XmlWinEventLog",
         "_raw": make_event(data="<Data Name='Image'>C:\\a\\b.exe</Data><Data Name='Empty'></Data>"),
     }

@@ -47,6 +47,16 @@ def test_local_overrides_default(tmp_path):
     assert fields_of(load_knowledge([root]))["a"] == "local"
 
 
+def test_between_addons_the_first_by_name_wins_with_its_own_local_then_default(tmp_path):
+    """Admin Manual, "Configuration file precedence", app/user context: other apps' directories
+    "(local, followed by default)" app by app; apps in ASCII order of their folder names."""
+    first = addon(tmp_path, "TA_a", props="[XmlWinEventLog]\nKV_MODE = none\nEVAL-x = \"a default\"\n")
+    second = addon(tmp_path, "TA_b", props="[XmlWinEventLog]\nEVAL-y = \"b default\"\n",
+                   local={"props": "[XmlWinEventLog]\nEVAL-x = \"b local\"\nEVAL-y = \"b local\"\n"})
+    got = fields_of(load_knowledge([second, first]))
+    assert (got["x"], got["y"]) == ("a default", "b local")
+
+
 def test_a_package_reads_like_its_folder(tmp_path):
     root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEVAL-a = \"packed\"\n")
     package = tmp_path / "ta.tgz"
@@ -65,6 +75,67 @@ def test_a_broken_package_is_an_error_naming_it(tmp_path):
     package.write_bytes(b"not a tar")
     with pytest.raises(AddonError, match="ta.spl: not a readable package"):
         load_knowledge([package])
+
+
+def package_of(tmp_path, *members: tuple[str, bytes | None, str | None]) -> Path:
+    """A .tgz of (name, content, link target) members."""
+    package = tmp_path / "ta.tgz"
+    with tarfile.open(package, "w:gz") as archive:
+        for name, content, link in members:
+            info = tarfile.TarInfo(name)
+            if link is not None:
+                info.type, info.linkname = tarfile.SYMTYPE, link
+                archive.addfile(info)
+            else:
+                info.size = len(content)
+                archive.addfile(info, io.BytesIO(content))
+    return package
+
+
+PROPS = b"[XmlWinEventLog]\nKV_MODE = none\nEVAL-a = \"packed\"\n"
+
+
+def test_a_link_in_a_package_is_named_and_not_read(tmp_path):
+    package = package_of(tmp_path, ("TA/default/props.conf", PROPS, None), ("TA/lookups/x.csv", None, "/etc/passwd"))
+    knowledge = load_knowledge([package])
+    assert f"{package}: TA/lookups/x.csv is a link, skipped" in knowledge.problems.messages
+    assert knowledge.addon.lookups == {} and fields_of(knowledge)["a"] == "packed"
+
+
+def test_a_member_leaving_the_folder_is_named(tmp_path):
+    package = package_of(tmp_path, ("../TA/default/props.conf", PROPS, None))
+    with pytest.raises(AddonError, match=r"found 0 \(\.\./TA/default/props.conf leaves the add-on folder, skipped\)"):
+        load_knowledge([package])
+
+
+def test_a_package_with_too_many_members_is_refused(tmp_path, monkeypatch):
+    from detpack.knowledge import addons
+
+    monkeypatch.setattr(addons, "MAX_MEMBERS", 3)
+    package = package_of(tmp_path, *((f"TA/bin/f{i}", b"", None) for i in range(4)))
+    with pytest.raises(AddonError, match="more than 3 members, not read"):
+        load_knowledge([package])
+
+
+def test_a_deep_folder_is_not_walked(tmp_path):
+    root = addon(tmp_path, props=PROPS.decode())
+    levels = [root / "bin"]
+    for _ in range(1200):  # deeper than Python's recursion limit
+        levels.append(levels[-1] / "d")
+    for level in levels:
+        level.mkdir()
+    try:
+        assert fields_of(load_knowledge([root]))["a"] == "packed"
+    finally:
+        for level in reversed(levels):
+            level.rmdir()
+
+
+def test_an_addon_without_knowledge_is_named(tmp_path):
+    (tmp_path / "TA_empty" / "bin").mkdir(parents=True)
+    messages = load_knowledge([tmp_path / "TA_empty"]).problems.messages
+    assert len(messages) == 1 and messages[0].endswith("TA_empty: no search-time knowledge found "
+                                                       "(default/ or local/ *.conf, default/data/models/*.json, lookups/*.csv)")
 
 
 def test_a_repeated_key_takes_the_last_value_as_splunkd_reads_it(tmp_path):
@@ -92,6 +163,42 @@ def test_source_wildcards_dots_and_star(tmp_path):
     assert "a" not in fields_of(knowledge, source="XmlWinEventLog:System")
 
 
+def test_host_stanzas_match_without_case_unless_told(tmp_path):
+    """props.conf.spec: [host::<host>] stanzas match case-insensitively; "(?-i)" makes them case-sensitive."""
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n[host::webserver01]\nEVAL-a = \"lit\"\n"
+                                 "[host::web*]\nEVAL-b = \"pat\"\n[host::(?-i)web*]\nEVAL-c = \"strict\"\n")
+    got = fields_of(load_knowledge([root]), host="WebServer01")
+    assert (got.get("a"), got.get("b"), got.get("c")) == ("lit", "pat", None)
+
+
+def test_a_literal_stanza_beats_a_pattern_unless_the_patterns_priority_is_higher(tmp_path):
+    """props.conf.spec: priority defaults to 100 for literal stanzas and 0 for patterns; a dot is literal."""
+    root = addon(tmp_path, props="[st]\nKV_MODE = none\n[source::/var/log/*]\nEVAL-p = \"pattern\"\n"
+                                 "[source::/var/log/app.log]\nEVAL-p = \"literal\"\nEVAL-q = \"literal\"\n"
+                                 "[source::...log]\nEVAL-q = \"pattern\"\npriority = 101\n")
+    got = fields_of(load_knowledge([root]), source="/var/log/app.log", sourcetype="st")
+    assert (got["p"], got["q"]) == ("literal", "pattern")
+
+
+def test_priority_overrides_the_ascii_order_of_patterns(tmp_path):
+    """props.conf.spec's own example: [source::...z...] with priority 10 beats [source::...a...]."""
+    root = addon(tmp_path, props="[st]\nKV_MODE = none\n[source::...a...]\nEVAL-x = \"a\"\n"
+                                 "[source::...z...]\nEVAL-x = \"z\"\npriority = 10\n")
+    assert fields_of(load_knowledge([root]), source="az", sourcetype="st")["x"] == "z"
+
+
+def test_the_default_stanza_applies_below_every_other(tmp_path):
+    root = addon(tmp_path, props="[default]\nEVAL-d = \"d\"\nEVAL-e = \"d\"\n[XmlWinEventLog]\nKV_MODE = none\nEVAL-e = \"st\"\n")
+    got = fields_of(load_knowledge([root]))
+    assert (got["d"], got["e"]) == ("d", "st")
+
+
+def test_sourcetype_patterns_holding_only_index_time_keys_are_quiet(tmp_path):
+    root = addon(tmp_path, props="[(?::){0}XmlWinEventLog:*]\nTRANSFORMS-1 = t\n[(?::){0}Wmi:*]\nEVAL-a = \"x\"\n")
+    assert load_knowledge([root]).problems.messages == [
+        "TA_test: default/props.conf [(?::){0}Wmi:*] EVAL-a: sourcetype patterns are not supported, ignored"]
+
+
 def test_an_empty_class_value_turns_the_class_off(tmp_path):
     root = addon(tmp_path, props=f"[XmlWinEventLog]\nKV_MODE = none\nEVAL-a = \"on\"\n[source::{SOURCE}]\nEVAL-a =\n")
     assert "a" not in fields_of(load_knowledge([root]))
@@ -113,6 +220,12 @@ def test_extract_named_groups_from_raw(tmp_path):
 def test_extract_in_another_field(tmp_path):
     root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEXTRACT-a = ^(?<first>\\w+) in msg\n")
     assert fields_of(load_knowledge([root]), msg="hello world")["first"] == "hello"
+
+
+def test_extract_in_needs_a_plain_field_name_after_it(tmp_path):
+    """props.conf.spec: "<src_field> can only contain alphanumeric characters and underscore"."""
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEXTRACT-a = logged in (?<where>\\S+)\n")
+    assert fields_of(load_knowledge([root]), "alice logged in ws1")["where"] == "ws1"
 
 
 def test_report_format_with_group_numbers(tmp_path):
@@ -160,10 +273,36 @@ def test_report_delims_and_fields(tmp_path):
     assert (got["a"], got["b"]) == ("x", "y")
 
 
+def delims_fields(tmp_path, transform: str, raw: str) -> dict:
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = t\n", transforms=f"[t]\n{transform}")
+    return fields_of(load_knowledge([root]), raw)
+
+
+def test_delims_with_fields_keeps_empty_values_in_place(tmp_path):
+    """transforms.conf.spec: consecutive delimiters are consumed "unless you specify a list of field names"."""
+    got = delims_fields(tmp_path, 'DELIMS = ","\nFIELDS = id, date, time\n', "10,,12:00")
+    assert (got["id"], got.get("date"), got["time"]) == ("10", None, "12:00")
+
+
+def test_delims_without_fields_consumes_consecutive_delimiters(tmp_path):
+    got = delims_fields(tmp_path, 'DELIMS = "|", "="\n', "a=1||b=2")
+    assert (got["a"], got["b"]) == ("1", "2")
+
+
+def test_delims_do_not_split_inside_double_quotes(tmp_path):
+    got = delims_fields(tmp_path, 'DELIMS = ",", "="\n', 'a="x,y",b=2')
+    assert (got["a"], got["b"]) == ("x,y", "2")
+
+
+def test_one_delimiter_set_without_fields_reads_names_and_values_in_turn(tmp_path):
+    """transforms.conf.spec: "Splunk software reads even tokens as field names and odd tokens as field values"."""
+    got = delims_fields(tmp_path, 'DELIMS = " "\n', "user alice  dest ws1")
+    assert (got["user"], got["dest"]) == ("alice", "ws1")
+
+
 def test_report_of_a_missing_transform_is_named(tmp_path):
     root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = gone\n")
     knowledge = load_knowledge([root])
-    fields_of(knowledge)
     assert knowledge.problems.messages == [
         "TA_test: default/props.conf [XmlWinEventLog] REPORT-a: no transform [gone] in transforms.conf, ignored"]
 
@@ -174,6 +313,13 @@ def test_report_of_a_missing_transform_is_named(tmp_path):
 def test_kv_mode_auto_is_the_default(tmp_path):
     root = addon(tmp_path, props="[XmlWinEventLog]\nEVAL-z = \"1\"\n")
     assert fields_of(load_knowledge([root]), "a=1 b='two words'")["b"] == "two words"
+
+
+@pytest.mark.parametrize("mode", ["auto_escaped", "multi"])
+def test_kv_modes_run_as_auto_are_named(tmp_path, mode):
+    root = addon(tmp_path, props=f"[XmlWinEventLog]\nKV_MODE = {mode}\n")
+    assert load_knowledge([root]).problems.messages == [
+        f"TA_test: default/props.conf [XmlWinEventLog] KV_MODE: '{mode}' is run as 'auto' (its own rules are not implemented)"]
 
 
 def test_kv_mode_none_extracts_nothing(tmp_path):
@@ -237,6 +383,49 @@ def test_lookup_output(tmp_path):
     assert got["meaning"] == "created" and "kind" not in got
 
 
+def lookup_fields(tmp_path, call: str, transforms: str, csv: str, **given) -> dict:
+    root = addon(tmp_path, props=f"[XmlWinEventLog]\nKV_MODE = none\nLOOKUP-a = {call}\n", transforms=transforms,
+                 lookups={"t.csv": csv})
+    return fields_of(load_knowledge([root]), **given)
+
+
+def test_lookup_max_matches_defaults_to_100_rows_for_a_file_lookup(tmp_path):
+    """transforms.conf.spec: "Default: 100 matches if the time_field setting is not specified"."""
+    rows = "".join(f"admins,u{i:03}\n" for i in range(150))
+    got = lookup_fields(tmp_path, "t grp OUTPUT member", "[t]\nfilename = t.csv\n", "grp,member\n" + rows, grp="admins")
+    assert len(got["member"]) == 100 and got["member"][:2] == ["u000", "u001"]
+
+
+def test_lookup_output_without_a_matching_row_clears_the_output_fields(tmp_path):
+    """props.conf.spec, LOOKUP-: an event with every match field but no matching entry
+    "clears all of the output fields" (OUTPUT)."""
+    got = lookup_fields(tmp_path, "t code OUTPUT action", "[t]\nfilename = t.csv\n", "code,action\n1,blocked\n",
+                        code="9", action="mine")
+    assert "action" not in got
+
+
+def test_lookup_default_match_fills_up_to_min_matches(tmp_path):
+    """transforms.conf.spec: below min_matches, default_match is given until min_matches is reached."""
+    got = lookup_fields(tmp_path, "t code OUTPUT label", "[t]\nfilename = t.csv\nmin_matches = 2\ndefault_match = none\n",
+                        "code,label\n1,one\n", code="1")
+    assert got["label"] == ["one", "none"]
+
+
+def test_a_lookup_filename_with_a_path_is_reduced_to_the_file_name(tmp_path):
+    """transforms.conf.spec: "Only file names are supported ... strips the path"."""
+    got = lookup_fields(tmp_path, "t code OUTPUT label", "[t]\nfilename = ../etc/t.csv\n", "code,label\n1,one\n", code="1")
+    assert got["label"] == "one"
+
+
+@pytest.mark.parametrize("key", ["LOOKUP_a", "LOOKUPa", "lookup_a", "lookupa", "Lookup-a"])
+def test_lookup_key_variants_are_lookups(tmp_path, key):
+    """props.conf.spec: "The LOOKUP- prefix is actually case-insensitive. Acceptable variants include ..."."""
+    root = addon(tmp_path, props=f"[XmlWinEventLog]\nKV_MODE = none\n{key} = codes code AS EventCode OUTPUT meaning\n",
+                 transforms=LOOKUP_TRANSFORMS, lookups={"codes.csv": CODES})
+    knowledge = load_knowledge([root])
+    assert knowledge.problems.messages == [] and fields_of(knowledge, EventCode="4688")["meaning"] == "created"
+
+
 def test_lookup_outputnew_keeps_existing(tmp_path):
     root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nLOOKUP-a = codes code AS EventCode OUTPUTNEW meaning\n",
                  transforms=LOOKUP_TRANSFORMS, lookups={"codes.csv": CODES})
@@ -276,6 +465,35 @@ def test_a_missing_lookup_file_is_named_once_and_not_fatal(tmp_path):
         "TA_test: default/transforms.conf [codes] filename: lookup file lookups/codes.csv is missing"]
 
 
+def test_every_props_problem_is_known_when_the_knowledge_is_loaded(tmp_path):
+    """Problems of event kinds no search has planned yet are named at load (none of
+    these stanzas matches the events a search would read)."""
+    root = addon(tmp_path, props="[source::nowhere]\nKV_MODE = none\nREPORT-a = gone\nEXTRACT-b = no groups\n"
+                 "FIELDALIAS-c = x TO y\nEVAL-d = nosuch(x)\nLOOKUP-e = codes code\n[other]\nKV_MODE = weird\n",
+                 transforms=LOOKUP_TRANSFORMS)
+    reasons = [m.split(": ", 2)[2] for m in load_knowledge([root]).problems.messages]
+    assert len(reasons) == 6 and any("lookups/codes.csv is missing" in r for r in reasons)
+    assert any(r.startswith("unknown mode 'weird'") for r in reasons)
+    assert any(r.startswith("no transform [gone]") for r in reasons)
+    assert any(r.startswith("no named group") for r in reasons)
+    assert any(r.startswith("expected '<field> AS|ASNEW <alias>'") for r in reasons)
+    assert any("unsupported eval function 'nosuch'" in r for r in reasons)
+
+
+def test_a_problem_found_during_a_run_is_printed_after_it_once(tmp_path, capsys):
+    from detpack.replay.run import print_knowledge_problems
+
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n", transforms="[ext]\nexternal_cmd = x.py k\n")
+    knowledge = load_knowledge([root])
+    print_knowledge_problems(knowledge)
+    assert capsys.readouterr().err == ""
+    knowledge.lookup_tables()  # the lookup command's view of the tables
+    knowledge.command_table("ext")
+    print_knowledge_problems(knowledge)
+    print_knowledge_problems(knowledge)
+    assert capsys.readouterr().err == "warning: knowledge [ext] lookup: no CSV lookup table [ext] in transforms.conf, ignored\n"
+
+
 # --- event types and tags -------------------------------------------------------------------
 
 
@@ -285,6 +503,12 @@ def test_eventtype_and_its_tags(tmp_path):
                  tags="[eventtype=proc]\nprocess = enabled\nreport = enabled\nold = disabled\n")
     got = fields_of(load_knowledge([root]), EventCode="4689")
     assert (got["eventtype"], got["tag"]) == ("proc", ["process", "report"])
+
+
+def test_a_tags_stanza_value_is_url_decoded(tmp_path):
+    """tags.conf.spec recommends URL-encoding the value; the Windows add-on has [app=win%3Alocal]."""
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n", tags="[app=win%3Alocal]\nlocal = enabled\n")
+    assert fields_of(load_knowledge([root]), app="win:local")["tag"] == "local"
 
 
 def test_eventtype_not_matching_gives_no_tags(tmp_path):
@@ -462,3 +686,76 @@ def test_no_early_tag_test_when_an_event_type_reads_a_calculated_field(tmp_path)
     fields = {"_raw": "", "source": SOURCE, "sourcetype": "XmlWinEventLog", "host": "h"}
     assert knowledge.row(dataset, fields, dataset.reads | {"late"}) is None
     assert fields["late"] == "x"  # the event types had to see the calculated fields first
+
+
+def test_the_early_tag_test_compares_tags_without_case_as_the_constraint_does(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n", eventtypes="[e]\nsearch = EventCode=1\n",
+                 tags="[eventtype=e]\nT = enabled\n", models={"M": MODEL})
+    knowledge = load_knowledge([root])
+    dataset = knowledge.datasets["M.Root"]
+    event = {"_raw": "", "source": SOURCE, "sourcetype": "XmlWinEventLog", "host": "h", "EventCode": "1"}
+    assert dataset.row(knowledge.apply(dict(event))) is not None  # the constraint tag=t itself
+    assert knowledge.row(dataset, dict(event), dataset.reads) is not None
+
+
+def base_search_model(base_search: str) -> dict:
+    """The CIM app's form: a root under BaseSearch holding its search in ``baseSearch``."""
+    return {"modelName": "E", "objects": [
+        {"objectName": "P", "parentName": "BaseSearch", "baseSearch": base_search, "constraints": [],
+         "fields": [{"fieldName": "level"}, {"fieldName": "name"}],
+         "calculations": [{"calculationType": "Eval", "expression": 'if(isnull(name) OR name="","unknown",name)',
+                           "outputFields": [{"fieldName": "name"}]}]},
+        {"objectName": "Q", "parentName": "P", "constraints": [{"search": "kind=q"}], "fields": [], "calculations": []}]}
+
+
+def test_a_base_search_root_gives_its_constraint_and_eval_calculations(tmp_path):
+    model = base_search_model("(`m_indexes`) tag=t | eval level=lower(level), name=level . \"!\"")
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n", eventtypes="[e]\nsearch = EventCode=1\n",
+                 tags="[eventtype=e]\nt = enabled\n", macros="[m_indexes]\ndefinition = ()\n", models={"E": model})
+    knowledge = load_knowledge([root])
+    assert knowledge.problems.messages == [] and sorted(knowledge.datasets) == ["E.P", "E.Q"]
+    row = knowledge.datasets["E.P"].row(fields_of(knowledge, EventCode="1", level="HIGH"))
+    assert (row["level"], row["name"]) == ("high", "high!")
+    assert knowledge.datasets["E.P"].row(fields_of(knowledge, EventCode="2", level="HIGH")) is None
+    assert knowledge.datasets["E.Q"].row(fields_of(knowledge, EventCode="1", kind="q")) is not None
+
+
+def test_a_base_search_command_other_than_eval_is_named(tmp_path):
+    root = addon(tmp_path, models={"E": base_search_model("tag=t | eval x=1 | head 5")})
+    assert load_knowledge([root]).problems.messages == [
+        "TA_test: default/data/models/E.json [P] baseSearch: command 'head' is not applied to the dataset's events"]
+
+
+def test_events_matching_the_same_stanzas_share_one_plan(tmp_path):
+    """Plans are kept per set of matching stanzas, not per host: many hosts cost one plan."""
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEVAL-a = \"st\"\n[host::web*]\nEVAL-a = \"web\"\n")
+    knowledge = load_knowledge([root])
+    got = [fields_of(knowledge, host=f"h{i}").get("a") for i in range(500)]
+    got += [fields_of(knowledge, host=f"web{i}").get("a") for i in range(500)]
+    assert got == ["st"] * 500 + ["web"] * 500 and len(knowledge._steps) == 2
+
+
+@pytest.mark.parametrize("pattern", [r"(?ms).*A computer account was (.*?)[:\.]", r"(?s).*?(x+)", r"(?s).*(?<=a)(b)",
+                                     r"(?ms).*^(\w+)$"])
+@pytest.mark.parametrize("text", ["", "A computer account was created: x", "ab\nxx ab\nA computer account was made.",
+                                  "no\nmatch here", "xxaxb\nab"])
+def test_a_leading_dotall_star_is_run_anchored_with_the_same_matches(pattern, text):
+    """A pattern starting with a DOTALL .* matches only where the search starts (PCRE anchors it
+    itself); run anchored it finds what re finds, without retrying every later start."""
+    import re
+
+    from detpack.knowledge.regex import AnchoredPattern, compile_pcre
+
+    anchored, plain = compile_pcre(pattern), re.compile(pattern)
+    assert isinstance(anchored, AnchoredPattern)
+    assert [m.span() for m in anchored.finditer(text)] == [m.span() for m in plain.finditer(text)]
+    assert anchored.findall(text) == plain.findall(text)
+    found, expected = anchored.search(text), plain.search(text)
+    assert (found and found.span()) == (expected and expected.span())
+
+
+def test_a_leading_dotall_star_in_one_branch_is_not_anchored():
+    from detpack.knowledge.regex import AnchoredPattern, compile_pcre
+
+    assert not isinstance(compile_pcre(r"(?s).*a|b"), AnchoredPattern)
+    assert not isinstance(compile_pcre(r".*a"), AnchoredPattern)  # without s, "." stops at a line break

@@ -1,11 +1,12 @@
 """The raw-text prefilter stays sound with knowledge: built-in, and an add-on's own."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from detpack.knowledge import BUILTIN, load_knowledge
 from detpack.knowledge.verbatim import traceable_fields
@@ -14,11 +15,14 @@ from detpack.replay.search import run_search
 
 SECURITY = "XmlWinEventLog:Security"
 PATHS = ["C:\\w\\scrcons.exe", "C:\\Program Files\\scrcons.exe", "C:\\w\\cmd.exe", ""]
-COMMANDS = ["", "scrcons.exe -Embedding", "C:\\w\\scrcons.exe -x", "\"C:\\Program Files\\a.exe\" b", "cmd"]
+COMMANDS = ["", "scrcons.exe -Embedding", "C:\\w\\scrcons.exe -x", "\"C:\\Program Files\\a.exe\" b", "cmd",
+            "C:\\w\\cmd.exe /c a.exe\nb"]
 USERS = ["-", "alice", "WS1$", None]
-FIELDS = ["process_name", "process", "user", "parent_process", "process_id", "action"]
+FIELDS = ["process_name", "process", "user", "parent_process", "process_id", "action", "tag", "parent_process_exec",
+          "parent_process_name"]
 PATTERNS = ["scrcons.exe", "*scrcons*", "*w\\scrcons.exe -embedding*", "\"C:\\Program", "alice", "ws1$",
-            "unknown", "allowed", "0x1*", "cmd*", "*"]
+            "unknown", "allowed", "0x1*", "cmd*", "*", "report", "process", "*x7q", "*.exez",
+            "a.exe", "b", "cmd"]
 
 
 def security(i: int, path: str, command: str, user: str | None, code: int) -> RawEvent:
@@ -63,17 +67,62 @@ def test_an_untraceable_field_gets_no_prefilter(own_addon):
     assert "process_name" not in verbatim and "process" not in verbatim and "user" in verbatim
 
 
+@pytest.fixture(scope="module")
+def chained_addon(own_addon, tmp_path_factory) -> Path:
+    """The own add-on whose Processes lists ``tag`` (as the CIM's model does) and has
+    calculations reading earlier ones: a field made by tags.conf and a value a
+    calculation rebuilt are not raw text."""
+    root = tmp_path_factory.mktemp("addons") / "TA_chain"
+    shutil.copytree(own_addon, root)
+    path = root / "default" / "data" / "models" / "Endpoint.json"
+    model = json.loads(path.read_text())
+    processes = next(o for o in model["objects"] if o["objectName"] == "Processes")
+    processes["fields"].append({"fieldName": "tag", "type": "string", "multivalue": True})
+    processes["calculations"][:0] = [
+        {"calculationType": "Eval", "expression": 'parent_process_path . ";X7Q"',
+         "outputFields": [{"fieldName": "parent_process_path"}]},
+        {"calculationType": "Eval", "expression": 'mvindex(split(parent_process_path, "\\\\"), -1)',
+         "outputFields": [{"fieldName": "parent_process_exec"}]}]
+    processes["calculations"].append({"calculationType": "Eval", "expression": 'process_name . "Z"',
+                                      "outputFields": [{"fieldName": "process_name"}]})
+    path.write_text(json.dumps(model))
+    return root
+
+
+def test_the_cim_process_name_fallback_keeps_its_prefilter_and_its_rows():
+    """Without NewProcessName, process_name is the program's file name in the command line
+    (the CIM's calculation): still raw text, so still prefiltered, and found."""
+    knowledge = load_knowledge()
+    verbatim, _ = traceable_fields(knowledge, knowledge.datasets["Endpoint.Processes"])
+    assert {"process_name", "parent_process_name"} <= verbatim
+    spl = "| tstats count from datamodel=Endpoint.Processes where Processes.process_name=a.exe by Processes.process"
+    rows = run_search(spl, {}, [security(0, "", COMMANDS[3], "alice", 4688)], knowledge=knowledge).rows
+    assert rows == [{"Processes.process": COMMANDS[3], "count": "1"}]
+
+
+def test_fields_of_tags_and_of_chained_calculations_are_not_raw_text(chained_addon):
+    knowledge = load_knowledge([chained_addon])
+    verbatim, _ = traceable_fields(knowledge, knowledge.datasets["Endpoint.Processes"])
+    assert not {"tag", "parent_process_exec", "parent_process_path", "process_name"} & verbatim
+    assert "user" in verbatim
+
+
 KNOWLEDGE: dict = {}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.tuples(st.sampled_from(PATHS), st.sampled_from(COMMANDS), st.sampled_from(USERS),
                                st.sampled_from([4688, 4689, 4624])), max_size=5),
-       field=st.sampled_from(FIELDS), pattern=st.sampled_from(PATTERNS), own=st.booleans())
-def test_prefilters_never_change_results_with_knowledge(own_addon, rows, field, pattern, own):
-    if own not in KNOWLEDGE:
-        KNOWLEDGE[own] = load_knowledge([own_addon] if own else [])
-    knowledge = KNOWLEDGE[own]
+       field=st.sampled_from(FIELDS), pattern=st.sampled_from(PATTERNS),
+       which=st.sampled_from(["builtin", "own", "chained"]))
+@example(rows=[(PATHS[0], COMMANDS[1], "alice", 4688)], field="tag", pattern="report", which="chained")
+@example(rows=[(PATHS[0], COMMANDS[1], "alice", 4688)], field="parent_process_exec", pattern="*x7q", which="chained")
+@example(rows=[(PATHS[0], COMMANDS[1], "alice", 4688)], field="process_name", pattern="*.exez", which="chained")
+@example(rows=[("", COMMANDS[3], "alice", 4688)], field="process_name", pattern="a.exe", which="builtin")
+def test_prefilters_never_change_results_with_knowledge(own_addon, chained_addon, rows, field, pattern, which):
+    if which not in KNOWLEDGE:
+        KNOWLEDGE[which] = load_knowledge({"builtin": [], "own": [own_addon], "chained": [chained_addon]}[which])
+    knowledge = KNOWLEDGE[which]
     quoted = pattern.replace('"', '\\"')
     events = [security(i, *row) for i, row in enumerate(rows)]
     spl = (f'| tstats count from datamodel=Endpoint.Processes where Processes.{field}="{quoted}" '

@@ -7,7 +7,12 @@ the root object down: its events match every constraint on the chain, its
 fields are the chain's fields and calculation outputs plus ``_time``, ``host``,
 ``source`` and ``sourcetype``, and its calculations run in chain order after
 the event's own fields (an Eval's null result leaves the field null).
-Calculations other than Eval, and BaseSearch roots, are reported and skipped.
+A root whose ``parentName`` is ``BaseSearch`` (how the CIM app ships its models,
+e.g. Endpoint's ``"baseSearch": "(`cim_Endpoint_indexes`) tag=process tag=report |
+eval process_integrity_level=lower(process_integrity_level)"``) takes its
+``baseSearch``: the search before the first ``|`` is a constraint and each ``eval``
+after it a calculation run before the object's own; any other command there is
+reported and not applied. Calculations other than Eval are reported and skipped.
 """
 from __future__ import annotations
 
@@ -15,8 +20,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..spl import SplError, ast, expand
-from ..spl.expressions import EvalExpression, SearchExpression, compile_eval_text, compile_search_text
+from ..spl import SplError, ast, expand, parse
+from ..spl.evaluate import compile_expr, compile_search
+from ..spl.expressions import (EvalExpression, SearchExpression, compile_eval_text, compile_search_text, eval_fields,
+                               search_fields)
 from .addons import Setting
 from .eventtypes import empty_groups_removed
 from .problems import Problems
@@ -49,8 +56,11 @@ class Dataset:
         return frozenset(read)
 
     def required_tags(self) -> frozenset[str] | None:
-        """The tags every event of the dataset has, when its constraints are only
-        ``tag=<literal>`` terms (the CIM's form); else None."""
+        """The tags every event of the dataset has, lower-cased, when its constraints
+        are only ``tag=<literal>`` terms (the CIM's form); else None. Lower-cased since
+        a search's ``field=value`` matches without case (facts document
+        cim-endpoint-processes.md, from the Search Reference), so ``tag=process`` matches a
+        tag written ``Process`` in tags.conf."""
         tags = set()
         for constraint in self.constraints:
             terms = constraint.expr.items if isinstance(constraint.expr, ast.And) else (constraint.expr,)
@@ -58,7 +68,7 @@ class Dataset:
                 if not (isinstance(term, ast.Compare) and term.op == "=" and term.field == "tag"
                         and "*" not in term.value):
                     return None
-                tags.add(term.value)
+                tags.add(term.value.lower())
         return frozenset(tags)
 
     def row(self, fields: Fields) -> dict | None:
@@ -82,9 +92,9 @@ class Dataset:
         return row
 
 
-def load_datamodel(where: str, text: str, macros: Mapping, problems: Problems) -> list[Dataset]:
-    """Every dataset of one model file; a file that is not a model is reported."""
-    origin = Setting("", where.rsplit("/", 1)[-1], "", where.rsplit("/", 1)[-1])
+def load_datamodel(origin: Setting, text: str, macros: Mapping, problems: Problems) -> list[Dataset]:
+    """Every dataset of one model file (``origin`` names its add-on, layer and path);
+    a file that is not a model is reported."""
     try:
         model = json.loads(text)
         name = model["modelName"]
@@ -96,7 +106,7 @@ def load_datamodel(where: str, text: str, macros: Mapping, problems: Problems) -
     for object_name in objects:
         chain = object_chain(object_name, objects)
         if chain is None:
-            problems.add(origin, object_name, "parentName", "unknown parent or BaseSearch root, ignored")
+            problems.add(origin, object_name, "parentName", "unknown parent, ignored")
             continue
         datasets.append(build_dataset(f"{name}.{object_name}", chain, macros, problems, origin))
     return datasets
@@ -108,7 +118,7 @@ def object_chain(name: str, objects: dict) -> list[dict] | None:
         seen.add(name)
         chain.append(objects[name])
         name = objects[name].get("parentName", "BaseEvent")
-    if name != "BaseEvent":
+    if name not in ("BaseEvent", "BaseSearch"):
         return None
     return list(reversed(chain))
 
@@ -116,6 +126,8 @@ def object_chain(name: str, objects: dict) -> list[dict] | None:
 def build_dataset(name: str, chain: list[dict], macros: Mapping, problems: Problems, origin: Setting) -> Dataset:
     constraints, fields, calculations = [], [], []
     for obj in chain:
+        if obj.get("baseSearch"):
+            base_search(obj, macros, problems, origin, constraints, calculations)
         for constraint in obj.get("constraints", ()):
             text = constraint.get("search", "")
             try:
@@ -140,4 +152,33 @@ def build_dataset(name: str, chain: list[dict], macros: Mapping, problems: Probl
                 problems.add(origin, obj["objectName"], "calculations",
                              f"expression for {', '.join(outputs)} the engine cannot run ({error.message}), ignored")
     return Dataset(name, tuple(constraints), tuple(fields), tuple(calculations))
+
+
+def base_search(obj: dict, macros: Mapping, problems: Problems, origin: Setting,
+                constraints: list, calculations: list) -> None:
+    """A BaseSearch root's search: its terms a constraint, its ``eval`` assignments
+    calculations (in order: each sees the ones before it, as in ``eval``)."""
+    try:
+        pipeline = parse(empty_groups_removed(expand(obj["baseSearch"], macros)))
+    except SplError as error:
+        problems.add(origin, obj["objectName"], "baseSearch",
+                     f"search the engine cannot run ({error.message}); the dataset matches nothing")
+        constraints.append(SearchExpression(None, lambda row: False, frozenset()))
+        return
+    for command in pipeline.commands:
+        if isinstance(command, ast.Search) and not calculations_before(command, pipeline):
+            expr = command.expr
+            constraints.append(SearchExpression(expr, compile_search(expr), frozenset(search_fields(expr))))
+        elif isinstance(command, ast.Eval):
+            for field, expr in command.assignments:
+                calculations.append(Calculation((field,), EvalExpression(expr, compile_expr(expr),
+                                                                         frozenset(eval_fields(expr)))))
+        else:
+            problems.add(origin, obj["objectName"], "baseSearch",
+                         f"command '{type(command).__name__.lower()}' is not applied to the dataset's events")
+
+
+def calculations_before(command, pipeline: ast.Pipeline) -> bool:
+    """A search after an eval reads what the eval made: not a plain constraint."""
+    return any(isinstance(c, ast.Eval) for c in pipeline.commands[:pipeline.commands.index(command)])
 

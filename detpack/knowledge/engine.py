@@ -6,6 +6,7 @@ running only what can produce the fields a search reads (``needed``).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from .eventtypes import add_eventtypes_and_tags, compile_eventtypes, compile_tag
 from .lookups import (LookupSyntaxError, LookupTables, LookupTable, apply_lookup, call_outputs, parse_lookup_call,
                       table_from_stanza)
 from .problems import Problems
-from .props import KV_MODES, PropsEntry, PropsIndex, Selected
+from .props import KV_MODES, PropsEntry, PropsIndex, Selected, normalized
 from .kvmode import kv_extractor
 from .regex import compile_pcre
 from .transforms import Extraction, add_value, compile_extraction
@@ -27,6 +28,7 @@ BUILTIN = Path(__file__).parent / "builtin"
 Fields = dict
 Step = Callable[[Fields], None]
 DEFAULT_KV_MODE = "auto"  # system/default/props.conf [default]
+APPROXIMATE_KV_MODES = frozenset({"auto_escaped", "multi"})
 
 
 class Knowledge:
@@ -38,30 +40,59 @@ class Knowledge:
         self.addon = addon
         self.reader_fields = reader_fields
         self.problems = Problems()
+        for message in addon.skipped:
+            self.problems.note(message)
         confs = addon.confs
         self.transforms = confs.get("transforms", {})
-        self.props = PropsIndex(confs.get("props", {}), self.problems)
+        self.props_stanzas = normalized(confs.get("props", {}))
+        self.props = PropsIndex(self.props_stanzas, self.problems)
         macros = macro_table(confs.get("macros", {}), self.problems)
         self.eventtypes = compile_eventtypes(confs.get("eventtypes", {}), macros, self.problems)
         self.tags = compile_tags(confs.get("tags", {}), self.problems)
         self.datasets: dict[str, Dataset] = {}
         for stem in sorted(addon.datamodels):
-            where, text = addon.datamodels[stem]
-            for dataset in load_datamodel(where, text, macros, self.problems):
+            origin, text = addon.datamodels[stem]
+            for dataset in load_datamodel(origin, text, macros, self.problems):
                 self.datasets[dataset.name] = dataset
         self._extractions: dict[str, Extraction | None] = {}
         self._tables: dict[str, LookupTable | None] = {}
         self._steps: dict[tuple, list[Step]] = {}
         self._rows: dict[tuple, tuple] = {}
+        self.check_props()
+
+    def check_props(self) -> None:
+        """Compile every search-time key of every props stanza once, so that each
+        problem (a missing transform or lookup file, an expression or pattern the
+        engine cannot run) is known when the knowledge is loaded, not only when a
+        search first plans the event kind that uses it."""
+        for pattern, settings in self.props.patterns:
+            for key, setting in settings.items():
+                entry = PropsEntry(key, setting, pattern.name)
+                kind = key.split("-", 1)[0] if "-" in key else key
+                if key == "KV_MODE":
+                    self.kv_step(entry)
+                elif not setting.value.strip():
+                    continue
+                elif kind == "EXTRACT":
+                    self.extract_steps(entry, None)
+                elif kind == "REPORT":
+                    self.report_steps(entry, None)
+                elif kind == "FIELDALIAS":
+                    self.alias_steps(entry, None)
+                elif kind == "EVAL":
+                    self.eval_step([entry], None)
+                elif kind == "LOOKUP":
+                    self.lookup_steps(entry, None)
 
     # --- per event -----------------------------------------------------------------
 
     def apply(self, fields: Fields, needed: frozenset[str] | None = None) -> Fields:
         """Add search-time fields to ``fields`` (indexed fields of one event), in place."""
-        key = (fields.get("sourcetype", ""), fields.get("source", ""), fields.get("host", ""), needed)
+        signature = self.props.signature(fields.get("sourcetype", ""), fields.get("source", ""), fields.get("host", ""))
+        key = (signature, needed)
         steps = self._steps.get(key)
         if steps is None:
-            early, late = self.steps(self.props.select(*key[:3]), needed)
+            early, late = self.steps(self.props.select_signature(signature), needed)
             steps = self._steps[key] = early + late
         for step in steps:
             step(fields)
@@ -70,10 +101,11 @@ class Knowledge:
     def row(self, dataset: Dataset, fields: Fields, needed: frozenset[str] | None) -> dict | None:
         """The dataset's row of one event, or None. When the dataset's tags can be known
         right after the extractions (gate), an event without them skips the rest."""
-        key = (fields.get("sourcetype", ""), fields.get("source", ""), fields.get("host", ""), needed, dataset.name)
+        signature = self.props.signature(fields.get("sourcetype", ""), fields.get("source", ""), fields.get("host", ""))
+        key = (signature, needed, dataset.name)
         plan = self._rows.get(key)
         if plan is None:
-            selected = self.props.select(*key[:3])
+            selected = self.props.select_signature(signature)
             early, late = self.steps(selected, needed)
             plan = self._rows[key] = (early, self.gate(dataset, selected), late)
         early, gate, late = plan
@@ -93,7 +125,7 @@ class Knowledge:
         if not required or set(self.tags) - {"eventtype"}:
             return None
         tagged = self.tags.get("eventtype", {})
-        names = {e.name for e in self.eventtypes if set(tagged.get(e.name, ())) & required}
+        names = {e.name for e in self.eventtypes if lowered(tagged.get(e.name, ())) & required}
         relevant = [e for e in self.eventtypes if e.name in eventtype_closure(names, self.eventtypes)]
         read = {"eventtype"}.union(*(e.search.fields for e in relevant))
         late = self.late_outputs(selected)
@@ -108,7 +140,7 @@ class Knowledge:
                 if eventtype.search.test(fields):
                     matched.append(eventtype.name)
             fields.pop("eventtype", None)
-            found = {tag for name in matched for tag in tagged.get(name, ())}
+            found = {tag.lower() for name in matched for tag in tagged.get(name, ())}
             return required <= found
 
         return gate
@@ -269,6 +301,9 @@ class Knowledge:
         if mode not in KV_MODES:
             self.problems.add(entry.setting, entry.stanza, "KV_MODE", f"unknown mode '{mode}', treated as none")
             return None
+        if mode in APPROXIMATE_KV_MODES:
+            self.problems.add(entry.setting, entry.stanza, "KV_MODE",
+                              f"'{mode}' is run as 'auto' (its own rules are not implemented)")
         return kv_extractor(mode)
 
     def report_steps(self, entry: PropsEntry, want: set | None) -> list[Step]:
@@ -321,6 +356,10 @@ class Knowledge:
         return [run]
 
 
+def lowered(tags) -> set[str]:
+    return {tag.lower() for tag in tags}
+
+
 def extraction_step(extraction: Extraction) -> Step:
     key, run = extraction.source_key, extraction.run
 
@@ -341,10 +380,15 @@ def values(value) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
+SOURCE_FIELD = re.compile(r"[A-Za-z0-9_]+")
+
+
 def split_in_field(text: str) -> tuple[str, str]:
-    """``<regex> in <field>`` (props.conf.spec, EXTRACT-) → (regex, field); default _raw."""
+    """``<regex> in <src_field>`` (props.conf.spec, EXTRACT-: "<src_field> can only contain
+    alphanumeric characters and underscore") → (regex, field); otherwise all of it is
+    the regex, read from _raw."""
     head, sep, field = text.rpartition(" in ")
-    if sep and field.strip() and " " not in field.strip():
+    if sep and SOURCE_FIELD.fullmatch(field.strip()):
         return head.rstrip(), field.strip()
     return text, "_raw"
 

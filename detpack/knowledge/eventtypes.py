@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from ..spl import SplError, ast, expand
 from ..spl.expressions import SearchExpression, compile_search_text
@@ -116,7 +117,9 @@ def compile_tags(stanzas: dict[str, dict[str, Setting]], problems: Problems) -> 
             continue
         enabled = [tag for tag, s in settings.items() if s.value.strip().lower() == "enabled"]
         if enabled:
-            tags.setdefault(field.strip(), {})[value.strip()] = sorted(enabled)
+            # tags.conf.spec: "It is recommended that the value be URL encoded" (the Windows
+            # add-on writes [app=win%3Alocal]); %XX is decoded, "+" kept (unverified).
+            tags.setdefault(field.strip(), {})[unquote(value.strip())] = sorted(enabled)
     return tags
 
 

@@ -1,14 +1,18 @@
 """CSV file lookups: ``transforms.conf`` tables and the ``LOOKUP-`` call syntax.
 
 A table (transforms.conf.spec) is a stanza with ``filename`` (a CSV under the
-add-on's ``lookups/``), ``case_sensitive_match`` (default true),
-``match_type = WILDCARD(f)`` (``*`` in column f matches any run), ``max_matches``
-(default 1: the first matching row) and ``default_match`` (used with
-``min_matches``). A call (props.conf.spec, ``LOOKUP-<class>``) is
+add-on's ``lookups/``; "Only file names are supported ... Splunk software strips
+the path"), ``case_sensitive_match`` (default true), ``match_type = WILDCARD(f)``
+(``*`` in column f matches any run), ``max_matches`` (1-1000; default 100 for a
+lookup without ``time_field``: the first rows in file order) and ``min_matches``
+(default 0) with ``default_match``, given as often as needed to reach
+``min_matches``. A call (props.conf.spec, ``LOOKUP-<class>``) is
 ``<table> <in> [AS <event field>] ... [OUTPUT|OUTPUTNEW <out> [AS <event field>] ...]``:
 OUTPUT overwrites the event's fields, OUTPUTNEW fills only fields the event lacks;
-without an output list every other column is output. No match leaves the event
-as it was. The ``lookup`` SPL command uses the same tables and calls.
+without an output list every other column is output. With OUTPUT, an event that
+has every input but no matching row "clears all of the output fields"; with
+OUTPUTNEW it is left as it was (*unverified*). The ``lookup`` SPL command uses
+the same tables and calls.
 """
 from __future__ import annotations
 
@@ -37,8 +41,9 @@ class LookupTable:
     rows: list[dict[str, str]]
     case_sensitive: bool = True
     wildcard: frozenset[str] = frozenset()
-    max_matches: int = 1
-    default: dict[str, str] | None = None
+    max_matches: int = 100
+    min_matches: int = 0
+    default_match: str = ""
 
     def matches(self, keys: Mapping[str, str]) -> list[dict[str, str]]:
         """Rows whose key columns match ``keys`` (lookup column → event value)."""
@@ -68,9 +73,10 @@ class LookupTable:
 def table_from_stanza(name: str, settings: dict[str, Setting], files: Mapping[str, bytes],
                       problems: Problems) -> LookupTable | None:
     filename = settings["filename"]
-    content = files.get(filename.value.strip())
+    file = re.split(r"[/\\]", filename.value.strip())[-1]
+    content = files.get(file)
     if content is None:
-        problems.add(filename, name, "filename", f"lookup file lookups/{filename.value.strip()} is missing")
+        problems.add(filename, name, "filename", f"lookup file lookups/{file} is missing")
         return None
     for key in ("collection", "external_cmd", "time_field"):
         if key in settings:
@@ -88,11 +94,23 @@ def table_from_stanza(name: str, settings: dict[str, Setting], files: Mapping[st
                 table.wildcard |= names
             else:
                 problems.add(settings["match_type"], name, "match_type", "CIDR matching is not supported, ignored")
-    if "max_matches" in settings:
-        table.max_matches = max(1, int(settings["max_matches"].value or 1))
-    if "default_match" in settings and truthy(settings.get("min_matches", Setting("0", "", "", "")).value or "0"):
-        table.default = {c: settings["default_match"].value for c in table.columns}
+    table.max_matches = count_setting(settings, "max_matches", name, 1, 1000, table.max_matches, problems)
+    table.min_matches = count_setting(settings, "min_matches", name, 0, 1000, 0, problems)
+    if "default_match" in settings:
+        table.default_match = settings["default_match"].value
     return table
+
+
+def count_setting(settings: dict[str, Setting], key: str, name: str, low: int, high: int, default: int,
+                  problems: Problems) -> int:
+    if key not in settings:
+        return default
+    try:
+        number = int(settings[key].value.strip())
+    except ValueError:
+        problems.add(settings[key], name, key, f"not a number, {default} used")
+        return default
+    return min(max(number, low), high)
 
 
 @dataclass(frozen=True)
@@ -153,10 +171,16 @@ def apply_lookup(call: LookupCall, table: LookupTable, fields: Fields) -> None:
         if value is None:
             return
         values[column] = value if isinstance(value, str) else to_single(value)
-    rows = table.matches(values) or ([table.default] if table.default else [])
-    if not rows:
-        return
+    rows = table.matches(values)
+    if len(rows) < table.min_matches:
+        default = dict.fromkeys(table.columns, table.default_match)
+        rows = rows + [default] * (table.min_matches - len(rows))
     outputs = call.outputs or tuple((c, c) for c in table.columns if c not in values)
+    if not rows:
+        if call.overwrite:
+            for _, field in outputs:
+                fields.pop(field, None)
+        return
     for column, field in outputs:
         if not call.overwrite and fields.get(field) is not None:
             continue

@@ -4,10 +4,15 @@ Stanzas (props.conf.spec): ``[<sourcetype>]``, ``[source::<pattern>]`` and
 ``[host::<pattern>]``; in patterns ``...`` matches anything, ``*`` anything but a
 path separator, ``.`` is literal and the rest is a regular expression (which is
 how the add-ons write alternations such as ``(WinEventLog|WMI:WinEventLog)``).
-For the same key, ``source::`` beats ``host::`` beats the sourcetype; between two
-matching patterns of one kind an exact name beats a pattern, then the stanza
-name that sorts first (ASCII) wins (*unverified*: splunkd also honours a
-``priority`` key, read here as that tie-break only).
+A name without pattern syntax matches literally. ``host::`` matches without case
+unless its pattern starts with ``(?-i)``; source and sourcetype with case.
+For the same key, ``source::`` beats ``host::`` beats the sourcetype beats
+``[default]``; within one kind the higher ``priority`` wins (default 100 for a
+literal stanza, 0 for a pattern), then the stanza name that sorts first (ASCII)
+(props.conf.spec, "[<spec>] stanza pattern collisions", "Building the final
+[<spec>] stanza"). ``rule::``/``delayedrule::`` classify data while indexing.
+Sourcetype patterns (``[(?::){0}X:*]``, where the Windows add-on keeps index-time
+TRANSFORMS-) are not supported here: a search-time key in one is reported.
 
 Keys run in Splunk's order (Knowledge Manager Manual, "The sequence of
 search-time operations"): EXTRACT-, REPORT-, KV_MODE, FIELDALIAS-, EVAL-, LOOKUP-;
@@ -42,38 +47,86 @@ INDEX_TIME_PREFIXES = ("TRANSFORMS-", "SEDCMD-", "SEGMENTATION-", "METRIC-SCHEMA
 KV_MODES = frozenset({"none", "auto", "auto_escaped", "multi", "xml", "json"})
 
 
+LITERAL_PRIORITY, PATTERN_PRIORITY = 100, 0
+# props.conf.spec: "The LOOKUP- prefix is actually case-insensitive. Acceptable variants
+# include: LOOKUP_<class>, LOOKUP<class>, lookup_<class>, lookup<class>"
+LOOKUP_VARIANT = re.compile(r"(?i)lookup[-_]?(.+)")
+
+
+def normalized(stanzas: dict[str, dict[str, Setting]]) -> dict[str, dict[str, Setting]]:
+    """Every stanza with its LOOKUP variants spelled ``LOOKUP-<class>``."""
+    return {name: {normal_key(key): setting for key, setting in settings.items()} for name, settings in stanzas.items()}
+
+
+def normal_key(key: str) -> str:
+    match = LOOKUP_VARIANT.fullmatch(key)
+    return f"LOOKUP-{match.group(1)}" if match and not key.startswith("LOOKUP-") else key
+
+
 @dataclass(frozen=True)
 class StanzaPattern:
     name: str
-    kind: str  # "source", "host" or "sourcetype"
-    exact: str | None
+    kind: str  # "source", "host", "sourcetype" or "default"
+    exact: str | None  # a literal name (host: lower-cased)
     regex: re.Pattern | None
+    priority: int = LITERAL_PRIORITY
 
     def matches(self, value: str) -> bool:
+        if self.kind == "default":
+            return True
         if self.exact is not None:
-            return value == self.exact
+            return (value.lower() if self.kind == "host" else value) == self.exact
         return self.regex is not None and self.regex.fullmatch(value) is not None
 
 
-def stanza_pattern(name: str, problems: Problems, any_setting: Setting | None) -> StanzaPattern | None:
+def is_literal(text: str) -> bool:
+    return "..." not in text and not any(c in text for c in "*?([|\\")
+
+
+def stanza_pattern(name: str, settings: dict[str, Setting], problems: Problems) -> StanzaPattern | None:
+    any_setting = next(iter(settings.values()), None)
+    priority = stanza_priority(name, settings, problems)
     for kind in ("source", "host"):
         prefix = kind + "::"
         if name.startswith(prefix):
             text = name[len(prefix):]
-            if not any(c in text for c in "*.?([|\\"):
-                return StanzaPattern(name, kind, text, None)
+            if is_literal(text):
+                return StanzaPattern(name, kind, text.lower() if kind == "host" else text, None,
+                                     LITERAL_PRIORITY if priority is None else priority)
+            flags = 0
+            if kind == "host":
+                flags, text = (0, text[5:]) if text.startswith("(?-i)") else (re.IGNORECASE, text)
             try:
-                return StanzaPattern(name, kind, None, re.compile(glob_regex(text)))
+                regex = re.compile(glob_regex(text), flags)
             except re.error as error:
                 problems.add(any_setting, name, "(stanza)", f"pattern cannot be read ({error}), ignored")
                 return None
-    if name == "default" or "::" in name:
-        if name != "default":
-            problems.add(any_setting, name, "(stanza)", "unsupported stanza type, ignored")
+            return StanzaPattern(name, kind, None, regex, PATTERN_PRIORITY if priority is None else priority)
+    if name == "default":
+        return StanzaPattern(name, "default", None, None)
+    if name.startswith(("rule::", "delayedrule::")) or "::" in name and not name.startswith("("):
+        report_search_time_keys(name, settings, problems, "unsupported stanza type")
         return None
-    if any(c in name for c in "*?(["):
-        return None  # sourcetype "patterns" (such as the add-ons' (?::){0}X:*) hold index-time keys only
+    if not is_literal(name):
+        report_search_time_keys(name, settings, problems, "sourcetype patterns are not supported")
+        return None
     return StanzaPattern(name, "sourcetype", name, None)
+
+
+def stanza_priority(name: str, settings: dict[str, Setting], problems: Problems) -> int | None:
+    if "priority" not in settings:
+        return None
+    try:
+        return int(settings["priority"].value.strip())
+    except ValueError:
+        problems.add(settings["priority"], name, "priority", "not a number, ignored")
+        return None
+
+
+def report_search_time_keys(name: str, settings: dict[str, Setting], problems: Problems, reason: str) -> None:
+    for key, setting in settings.items():
+        if key == "KV_MODE" or "-" in key and key.split("-", 1)[0] in KINDS:
+            problems.add(setting, name, key, f"{reason}, ignored")
 
 
 def glob_regex(text: str) -> str:
@@ -116,8 +169,12 @@ class PropsIndex:
     def __init__(self, stanzas: dict[str, dict[str, Setting]], problems: Problems):
         self.patterns: list[tuple[StanzaPattern, dict[str, Setting]]] = []
         self.problems = problems
+        # value → indices of the stanzas of its kind that match it: a plan depends on the
+        # stanzas that match, not on the host or source names themselves
+        self._matching: dict[str, dict[str, tuple[int, ...]]] = {"source": {}, "host": {}, "sourcetype": {}}
+        self._interned: dict[tuple[int, ...], tuple[int, ...]] = {}
         for name, settings in stanzas.items():
-            pattern = stanza_pattern(name, problems, next(iter(settings.values()), None))
+            pattern = stanza_pattern(name, settings, problems)
             if pattern is not None:
                 self.patterns.append((pattern, settings))
                 self.check_keys(name, settings)
@@ -129,11 +186,26 @@ class PropsIndex:
                 continue
             self.problems.add(setting, stanza, key, "unsupported setting, ignored")
 
+    def signature(self, sourcetype: str, source: str, host: str) -> tuple:
+        """Which stanzas match an event: events with one signature share one plan."""
+        return self.matching("sourcetype", sourcetype), self.matching("source", source), self.matching("host", host)
+
+    def matching(self, kind: str, value: str) -> tuple[int, ...]:
+        cache = self._matching[kind]
+        found = cache.get(value)
+        if found is None:
+            found = tuple(i for i, (p, _) in enumerate(self.patterns) if p.kind == kind and p.matches(value))
+            found = cache[value] = self._interned.setdefault(found, found)
+        return found
+
     def select(self, sourcetype: str, source: str, host: str) -> Selected:
-        rank = {"source": 0, "host": 1, "sourcetype": 2}
-        value = {"source": source, "host": host, "sourcetype": sourcetype}
-        matching = [(p, s) for p, s in self.patterns if p.matches(value[p.kind])]
-        matching.sort(key=lambda ps: (rank[ps[0].kind], ps[0].exact is None, ps[0].name))
+        return self.select_signature(self.signature(sourcetype, source, host))
+
+    def select_signature(self, signature: tuple) -> Selected:
+        rank = {"source": 0, "host": 1, "sourcetype": 2, "default": 3}
+        chosen = {i for indices in signature for i in indices}
+        matching = [ps for i, ps in enumerate(self.patterns) if i in chosen or ps[0].kind == "default"]
+        matching.sort(key=lambda ps: (rank[ps[0].kind], -ps[0].priority, ps[0].name))
         winners: dict[str, PropsEntry] = {}
         for pattern, settings in matching:
             for key, setting in settings.items():

@@ -195,22 +195,58 @@ def delims_extraction(name, settings, source_key, mv_add, keep_empty, clean, pro
     names = [n.strip().strip('"') for n in settings["FIELDS"].value.split(",")] if "FIELDS" in settings else None
     pair_delims = delims[0]
     kv_delims = delims[1] if len(delims) == 2 else None
-    splitter = re.compile("[" + re.escape(pair_delims) + "]+")
+    # transforms.conf.spec: "Splunk software consumes consecutive delimiter characters
+    # unless you specify a list of field names"
+    collapse = names is None
 
     def run(text: str, fields: Fields) -> None:
-        pieces = [p for p in splitter.split(text) if p != ""]
+        pieces = split_outside_quotes(text, pair_delims, collapse)
         if kv_delims is None:
-            for field, value in zip(names or (), pieces):
-                add_value(fields, field, value, mv_add, keep_empty)
+            if names is not None:
+                for field, value in zip(names, pieces):
+                    add_value(fields, field, unquoted(value), mv_add, keep_empty)
+                return
+            # "Alternately, Splunk software reads even tokens as field names and odd
+            # tokens as field values."
+            for key, value in zip(pieces[0::2], pieces[1::2]):
+                key = unquoted(key)
+                add_value(fields, clean_key(key) if clean else key, unquoted(value), mv_add, keep_empty)
             return
         for piece in pieces:
-            cut = next((i for i, c in enumerate(piece) if c in kv_delims), -1)
-            if cut > 0:
-                key = piece[:cut]
-                add_value(fields, clean_key(key) if clean else key, piece[cut + 1:], mv_add, keep_empty)
+            halves = split_outside_quotes(piece, kv_delims, False, 1)
+            if len(halves) == 2 and halves[0]:
+                key = unquoted(halves[0])
+                add_value(fields, clean_key(key) if clean else key, unquoted(halves[1]), mv_add, keep_empty)
 
     outputs = frozenset(names) if names and kv_delims is None else None
     return Extraction(name, source_key, outputs, run)
+
+
+def split_outside_quotes(text: str, delims: str, collapse: bool, limit: int = -1) -> list[str]:
+    """Split at each delimiter character outside double quotes (a backslash escapes a
+    quote: transforms.conf.spec, DELIMS, "An escaped double quote (\\") is ok");
+    ``collapse``: a run of delimiters is one, and empty pieces are dropped."""
+    pieces, start, quoted, i = [], 0, False, 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and quoted:
+            i += 2
+            continue
+        if c == '"':
+            quoted = not quoted
+        elif c in delims and not quoted and limit != 0:
+            pieces.append(text[start:i])
+            start, limit = i + 1, limit - 1
+        i += 1
+    pieces.append(text[start:])
+    return [p for p in pieces if p != ""] if collapse else pieces
+
+
+def unquoted(value: str) -> str:
+    """A value written in double quotes, without them (*unverified*: that the quotes go)."""
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1].replace('\\"', '"')
+    return value
 
 
 def quoted_list(text: str) -> list[str]:

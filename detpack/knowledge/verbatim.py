@@ -8,7 +8,9 @@ fields are raw substrings (entities kept encoded); an alias inherits its
 source; pieces, trims and ``mvindex`` of a field stay substrings; ``if``/``case``/
 ``coalesce`` are the union of their branches; literals are constants; anything
 else (concatenation, ``lower``, ``replace``, lookups, KV_MODE=xml/json, which
-decode entities) is not traceable.
+decode entities; ``eventtype`` and ``tag``, named by eventtypes.conf and tags.conf)
+is not traceable. A data model's calculations are traced in chain order, each
+reading the fields as the earlier ones left them.
 """
 from __future__ import annotations
 
@@ -19,12 +21,14 @@ from ..spl import ast
 from ..spl.errors import SplError
 from ..spl.expressions import compile_eval_text
 from .datamodels import Dataset
-from .engine import Knowledge
+from .engine import Knowledge, split_in_field
 from .lookups import LookupSyntaxError, call_outputs, parse_lookup_call
+from .props import is_literal
 
 SINGLE_GROUP = re.compile(r'"?\$\d+"?\Z')
 SUBSTRING_FUNCTIONS = frozenset({"mvindex", "split", "trim", "ltrim", "rtrim"})
 BRANCH_FUNCTIONS = frozenset({"if", "case", "coalesce"})
+EVENTTYPE_OUTPUTS = frozenset({"eventtype", "tag"})
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,9 @@ class Tracer:
         self.key_stanzas: dict[str, list[str]] = {}  # props key → stanzas setting it
         self.any_field_opaque = False
         self.extraction_sources: set[str] = set()  # fields REPORT/EXTRACT read (other than _raw)
-        self.memo: dict[str, Trace] = {}
+        self.memo: dict[str, Trace] = {}  # field → trace as the knowledge leaves it
+        self.stage: dict[str, Trace] = {}  # field → trace after the data model's calculations so far
+        self.filled: dict[str, ast.Literal] = {}  # stage field → constant a fill calculation gave it when missing
         self.collect(knowledge)
         # A capture is a substring of what it reads: untraceable when what it reads is.
         if any(not self.field(source).verbatim for source in self.extraction_sources):
@@ -58,7 +64,7 @@ class Tracer:
         self.memo.clear()
 
     def collect(self, knowledge: Knowledge) -> None:
-        for stanza, settings in knowledge.addon.confs.get("props", {}).items():
+        for stanza, settings in knowledge.props_stanzas.items():
             for key, setting in settings.items():
                 kind, _, name = key.partition("-")
                 value = setting.value
@@ -88,9 +94,9 @@ class Tracer:
                     for name in (n.strip() for n in value.split(",") if n.strip()):
                         self.report(knowledge.transforms.get(name, {}))
                 elif kind == "EXTRACT":
-                    head, sep, source = value.rpartition(" in ")
-                    if sep and source.strip() and " " not in source.strip():
-                        self.extraction_sources.add(source.strip())
+                    source = split_in_field(value)[1]
+                    if source != "_raw":
+                        self.extraction_sources.add(source)
 
     def report(self, settings: dict) -> None:
         """A transform's values are captures (substrings) unless FORMAT builds them from
@@ -130,14 +136,18 @@ class Tracer:
 
     def only_here(self, key: str, stanza: str) -> bool:
         others = [s for s in self.key_stanzas.get(key, ()) if s != stanza]
-        exact = lambda s: s.startswith(("source::", "host::")) and not any(c in s for c in "*.?([|\\")
-        return all(exact(s) and exact(stanza) and s.split("::")[0] == stanza.split("::")[0] for s in others)
+        exact = lambda s: s.startswith(("source::", "host::")) and is_literal(s.split("::", 1)[1])
+        # two literal stanzas of one kind never match one event (host:: names compare without case)
+        return all(exact(s) and exact(stanza) and s.split("::")[0] == stanza.split("::")[0]
+                   and s.lower() != stanza.lower() for s in others)
 
     def field(self, name: str) -> Trace:
         if self.any_field_opaque:
             return UNTRACEABLE
         if name in self.memo:
             return self.memo[name]
+        if name in EVENTTYPE_OUTPUTS or name.startswith("tag::"):
+            return UNTRACEABLE  # names from eventtypes.conf/tags.conf, not from the raw text
         self.memo[name] = UNTRACEABLE  # a cycle is not traceable
         traces = [Trace(True)]  # the reader's own value, or absent
         for producer in self.producers.get(name, ()):
@@ -150,48 +160,68 @@ class Tracer:
         self.memo[name] = union(traces)
         return self.memo[name]
 
-    def expr(self, expr: ast.Expr, nulls: frozenset[str] = frozenset()) -> Trace:
+    def current(self, name: str) -> Trace:
+        """A field as the data model's calculations so far leave it."""
+        return self.stage[name] if name in self.stage else self.field(name)
+
+    def expr(self, expr: ast.Expr, nulls: frozenset[str] = frozenset(), ref=None) -> Trace:
+        """``ref`` traces a field the expression reads: ``field`` for props knowledge,
+        ``current`` for a data-model calculation."""
+        ref = ref or self.field
         if nulls and definitely_null(expr, nulls):
             return Trace(True)
         if isinstance(expr, ast.Literal):
             return Trace(True, frozenset() if expr.value is None else frozenset({str(expr.value)}))
         if isinstance(expr, ast.FieldRef):
-            return Trace(True) if expr.name in nulls else self.field(expr.name)
+            return Trace(True) if expr.name in nulls else ref(expr.name)
         if isinstance(expr, ast.Call):
             if expr.name == "null":
                 return Trace(True)
             if expr.name in SUBSTRING_FUNCTIONS and expr.args:
-                return self.expr(expr.args[0], nulls)
+                return self.expr(expr.args[0], nulls, ref)
             if expr.name == "if" and len(expr.args) == 3:
                 known = truth(expr.args[0], nulls)
                 if known is not None:
-                    return self.expr(expr.args[1 if known else 2], nulls)
-                return union(self.expr(a, nulls) for a in expr.args[1:])
+                    return self.expr(expr.args[1 if known else 2], nulls, ref)
+                return union(self.expr(a, nulls, ref) for a in expr.args[1:])
             if expr.name == "case":
-                return union(self.expr(a, nulls) for a in expr.args[1::2])
+                return union(self.expr(a, nulls, ref) for a in expr.args[1::2])
             if expr.name == "coalesce":
-                return union(self.expr(a, nulls) for a in expr.args)
+                return union(self.expr(a, nulls, ref) for a in expr.args)
         return UNTRACEABLE
 
     def calculation(self, field: str, expr: ast.Expr) -> Trace:
-        """A data-model calculation; the CIM's fallback ``if(isnull(F) OR F="", A, F)``
-        traces A on the events where F is null."""
+        """A data-model calculation, reading fields as the earlier calculations left
+        them; the CIM's fallback ``if(isnull(F) OR F="", A, F)`` traces A on the
+        events where F is null."""
         if (isinstance(expr, ast.Call) and expr.name == "if" and len(expr.args) == 3
                 and is_missing_test(expr.args[0], field) and expr.args[2] == ast.FieldRef(field)):
             fallback = expr.args[1]
-            return union([self.field(field), self.expr_when_null(fallback, field)])
-        return self.expr(expr)
+            return union([self.current(field), self.expr_when_null(fallback, field)])
+        if (isinstance(expr, ast.Call) and expr.name == "case" and len(expr.args) >= 2
+                and is_present_test(expr.args[0], field) and expr.args[1] == ast.FieldRef(field)):
+            # case(isnotnull(F) AND F!="", F, <rest>): the CIM's process_name form
+            rest = ast.Call("case", expr.args[2:], expr.pos)
+            return union([self.current(field), self.expr_when_null(rest, field)])
+        return self.expr(expr, ref=self.current)
 
     def expr_when_null(self, expr: ast.Expr, null_field: str) -> Trace:
         if isinstance(expr, ast.FieldRef):
-            return Trace(True) if expr.name == null_field else self.field_when_null(null_field, expr.name)
+            if expr.name == null_field:
+                return Trace(True)
+            if null_field in self.stage or expr.name in self.stage and not self.filled.get(expr.name):
+                return self.current(expr.name)  # a calculation broke the link the knowledge gives
+            filled = [self.expr(self.filled[expr.name])] if expr.name in self.stage else []
+            return union([self.field_when_null(null_field, expr.name), *filled])
         if isinstance(expr, ast.Literal):
             return self.expr(expr)
         if isinstance(expr, ast.Call):
-            if expr.name in SUBSTRING_FUNCTIONS and expr.args:
+            if expr.name in SUBSTRING_FUNCTIONS and expr.args or is_capture_replace(expr):
                 return self.expr_when_null(expr.args[0], null_field)
             if expr.name == "if" and len(expr.args) == 3:
                 return union(self.expr_when_null(a, null_field) for a in expr.args[1:])
+            if expr.name == "case":
+                return union(self.expr_when_null(a, null_field) for a in expr.args[1::2])
         return UNTRACEABLE
 
 
@@ -231,6 +261,32 @@ def is_missing_test(expr: ast.Expr, field: str) -> bool:
             and expr.left == ast.Call("isnull", (ast.FieldRef(field),), expr.left.pos if isinstance(expr.left, ast.Call) else 0))
 
 
+def fill_constant(expr: ast.Expr, field: str) -> ast.Literal | None:
+    """C in ``if(isnull(F) OR F="", C, F)``: F unchanged, or C where it was missing."""
+    if (isinstance(expr, ast.Call) and expr.name == "if" and len(expr.args) == 3 and is_missing_test(expr.args[0], field)
+            and expr.args[2] == ast.FieldRef(field) and isinstance(expr.args[1], ast.Literal)):
+        return expr.args[1]
+    return None
+
+
+def is_present_test(expr: ast.Expr, field: str) -> bool:
+    return (isinstance(expr, ast.BinOp) and expr.op == "AND" and isinstance(expr.left, ast.Call)
+            and expr.left.name == "isnotnull" and expr.left.args == (ast.FieldRef(field),))
+
+
+def is_capture_replace(expr: ast.Call) -> bool:
+    """``replace(X, "^...(...)....*", "\\1")``: the first group of a match anchored at
+    the start of X, the rest of X's first line dropped. Its value is a substring of X
+    when X is one line; on a value of several lines it is the group followed by the
+    later lines: each piece a substring, so a literal without a line break found in
+    it is found in X (the prefilter's literals come from one-line search values)."""
+    if expr.name != "replace" or len(expr.args) != 3:
+        return False
+    pattern, replacement = expr.args[1], expr.args[2]
+    return (isinstance(pattern, ast.Literal) and isinstance(pattern.value, str) and pattern.value.startswith("^")
+            and pattern.value.endswith(".*") and isinstance(replacement, ast.Literal) and replacement.value == "\\1")
+
+
 def truth(expr: ast.Expr, nulls: frozenset[str]) -> bool | None:
     """True/False when the nulls alone decide a condition, else None."""
     if isinstance(expr, ast.Call) and expr.name == "isnull" and len(expr.args) == 1 \
@@ -252,17 +308,20 @@ def alias_triples(text: str):
 def traceable_fields(knowledge: Knowledge, dataset: Dataset) -> tuple[frozenset[str], frozenset[str]]:
     """(fields of ``dataset`` always a raw substring or a constant, those constants)."""
     tracer = Tracer(knowledge)
-    calculated = {}
-    for calc in dataset.calculations:
+    for calc in dataset.calculations:  # in chain order: each reads what the earlier ones left
+        expr = calc.expression.expr
+        if len(calc.outputs) == 1:
+            trace = tracer.calculation(calc.outputs[0], expr)
+        else:
+            trace = tracer.expr(expr, ref=tracer.current)
         for output in calc.outputs:
-            calculated[output] = calc.expression.expr
+            tracer.stage[output] = trace
+            tracer.filled.pop(output, None)
+        if len(calc.outputs) == 1 and (constant := fill_constant(expr, calc.outputs[0])) is not None:
+            tracer.filled[calc.outputs[0]] = constant
     verbatim, constants = set(), set()
     for name in dataset.fields + ("host",):
-        trace = tracer.field(name)
-        if name in calculated:
-            # the calculation reads the field as knowledge made it
-            tracer.memo[name] = trace
-            trace = tracer.calculation(name, calculated[name])
+        trace = tracer.current(name)
         if trace.verbatim:
             verbatim.add(name)
             constants |= trace.constants
@@ -278,7 +337,7 @@ def dataset_event_codes(knowledge: Knowledge, dataset: Dataset) -> frozenset[str
         for term in terms:
             if not (isinstance(term, ast.Compare) and term.op == "=" and term.field == "tag"):
                 return None
-            required.add(term.value)
+            required.add(term.value.lower())  # values compare without case
     if not required or set(knowledge.tags) - {"eventtype"}:
         return None
     if not Tracer(knowledge).field("EventCode").verbatim or Tracer(knowledge).producers.get("EventCode"):
@@ -286,7 +345,7 @@ def dataset_event_codes(knowledge: Knowledge, dataset: Dataset) -> frozenset[str
     tagged = knowledge.tags.get("eventtype", {})
     codes: set[str] = set()
     for eventtype in knowledge.eventtypes:
-        if not required <= set(tagged.get(eventtype.name, ())):
+        if not required <= {tag.lower() for tag in tagged.get(eventtype.name, ())}:
             continue
         found = event_codes(eventtype.search.expr)
         if found is None:

@@ -114,8 +114,9 @@ def _events(handle, name, source, sourcetype, stats, keep) -> Iterator[RawEvent]
 
     # A keep that can judge a whole block: True when no line of the text can pass it.
     rejects_block = getattr(keep, "rejects_block", None)
+    reader = _Lines(handle, name, stats)
     with handle:
-        for lineno, lines, bad, text in _Lines(handle, name, stats).blocks():
+        for lineno, lines, bad, text in reader.blocks():
             if bad is None:
                 # Fast path: a block without problems, mostly one complete event per line.
                 rejected = rejects_block is not None and rejects_block(text)
@@ -151,7 +152,7 @@ def _events(handle, name, source, sourcetype, stats, keep) -> Iterator[RawEvent]
                     event = make(*done)
                     if event is not None:
                         yield event
-        units.finish()
+        units.finish(reader.broken)
 
 
 class _Lines:
@@ -160,11 +161,11 @@ class _Lines:
     def __init__(self, handle: BinaryIO, name: str, stats: ReadStats):
         self.handle, self.name, self.stats = handle, name, stats
         self.line = 0  # number of the last line handed out
+        self.broken: tuple[int, str] | None = None  # (line, why) when the stream broke
 
     def blocks(self) -> Iterator[tuple[int, list[str], dict[int, str] | None, str]]:
         """(number of the line before the block, its lines, None or {line number: problem},
         the block's text)."""
-        broken = None
         try:
             for block, overlong in self._blocks():
                 before = self.line
@@ -176,11 +177,8 @@ class _Lines:
                 lines, bad, text = _split(block, before)
                 self.line += len(lines)
                 yield before, lines, bad, text
-        except _StreamBroken as error:
-            broken = str(error)
-        if broken:  # at the line it cut short, or the line after the last whole one
-            self.stats.events_read += 1
-            self.stats.skip(f"{self.name}:{self.line + 1}", broken)
+        except _StreamBroken as error:  # at the line it cut short, or the line after the last whole one
+            self.broken = (self.line + 1, str(error))
 
     def _blocks(self) -> Iterator[tuple[bytes, bool]]:
         """Blocks of whole lines; (first bytes of a line, True) for each overlong line.
@@ -376,10 +374,17 @@ class _Units:
             lines[-1] = last
         return first, "\n".join(lines)
 
-    def finish(self) -> None:
-        """Report what is still open at the end of the file."""
+    def finish(self, broken: tuple[int, str] | None = None) -> None:
+        """Report what is still open at the end of the file, and where the stream broke
+        (``broken``: line, why): an event the break cut short is one event, reported once."""
+        if not self.idle and self.in_event:
+            self._close(broken[1] if broken else "unterminated <Event> at end of file")
+            return
         if not self.idle:
-            self._close("unterminated <Event> at end of file" if self.in_event else None)
+            self._close(None)
+        if broken:
+            self.stats.events_read += 1
+            self.stats.skip(f"{self.name}:{broken[0]}", broken[1])
 
 
 _SOURCES: dict[str, str] = {}
@@ -501,7 +506,10 @@ def parse_event_strict(event: RawEvent, *, decode_entities: bool | None = None) 
         if found:
             fields[name] = value(found.group(2))
     for _, name, text in _DATA.findall(raw, max(system_end, 0)):
-        fields.setdefault(value(name), value(text))  # System fields win over same-named data
+        # an empty <Data Name='X'></Data> makes no field, as the add-ons' extractions
+        # drop empty values (transforms.conf.spec, KEEP_EMPTY_VALS: default false)
+        if text:
+            fields.setdefault(value(name), value(text))  # System fields win over same-named data
     fields["_time"] = _epoch(fields.get("SystemTime"))
     fields["source"] = event.source
     fields["sourcetype"] = event.sourcetype

@@ -48,9 +48,15 @@ def knowledge_for(given: tuple, settings_addons: tuple) -> Knowledge:
     """Load the chosen add-ons (AddonError/ConfError when one cannot be read) and print
     each setting the engine cannot apply, once."""
     knowledge = load_knowledge(chosen_addons(given, settings_addons))
-    for message in knowledge.problems.messages:
-        print(f"warning: {message}", file=sys.stderr)
+    print_knowledge_problems(knowledge)
     return knowledge
+
+
+def print_knowledge_problems(knowledge: Knowledge | None) -> None:
+    """Each knowledge problem not shown yet: most are found when the knowledge is
+    loaded, a few (a table a search's ``lookup`` names) only when a search runs."""
+    for message in knowledge.problems.unshown() if knowledge else ():
+        print(f"warning: {message}", file=sys.stderr)
 
 
 class KnownLookups:
@@ -139,6 +145,7 @@ def test_command(content: Path, junit: Path | None = None, addons: tuple = ()) -
                     print(f"error: {detection.name} / {test.name}: {error}", file=sys.stderr)
                     unreadable = True
                     outcome = TestOutcome(False, [str(error)])
+                print_knowledge_problems(knowledge)
                 outcomes.append((detection, test, outcome))
                 verdict = "PASS" if outcome.passed else "FAIL"
                 reasons = f": {'; '.join(outcome.reasons)}" if outcome.reasons else ""
@@ -217,6 +224,7 @@ def replay_detections(build, detections, datasets: list[Path], options: ReplayOp
             return EXIT_INVALID_INPUT
         if report:
             print(file=sys.stderr)  # end the progress line
+        print_knowledge_problems(knowledge)
         print_problems(result)
         if options.strict and result.events_skipped:
             print(f"{detection.name}: {result.events_skipped} bad event(s) (--strict)", file=sys.stderr)
