@@ -10,14 +10,22 @@ Exit codes everywhere: 0 ok, 1 checks failed, 2 invalid input or usage.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# A string: argparse passes a string default through the argument's type (``path``).
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+
+
+def path(text: str):
+    """The type of every path argument: pathlib loads only once a command's arguments are built."""
+    from pathlib import Path
+
+    return Path(text)
 
 
 def add_content_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--content", type=Path, default=PROJECT_ROOT,
+    parser.add_argument("--content", type=path, default=PROJECT_ROOT,
                         help="content directory in the security_content layout (default: this project)")
 
 
@@ -228,7 +236,7 @@ def make_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def add_build(build: argparse.ArgumentParser) -> None:
     add_content_argument(build)
-    build.add_argument("--output", type=Path, help="where the app folder and .spl go (default: CONTENT/dist)")
+    build.add_argument("--output", type=path, help="where the app folder and .spl go (default: CONTENT/dist)")
     build.add_argument("--check", action="store_true", help="fail when the committed default/, metadata/ and app.manifest are stale")
     build.add_argument("--json", action="store_true", help="print findings as JSON")
     add_strict_argument(build)
@@ -246,28 +254,28 @@ def add_validate(validate: argparse.ArgumentParser) -> None:
 
 
 def add_inspect(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("package", nargs="?", type=Path, metavar="PKG",
+    parser.add_argument("package", nargs="?", type=path, metavar="PKG",
                         help="the .spl to inspect (default: build the content and inspect its package)")
     add_content_argument(parser)
-    parser.add_argument("--output", type=Path, help="where the build writes the package (default: CONTENT/dist)")
+    parser.add_argument("--output", type=path, help="where the build writes the package (default: CONTENT/dist)")
     parser.set_defaults(handler=cmd_inspect)
 
 
 def add_addon_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--addon", type=Path, action="append", default=[], metavar="PATH",
+    parser.add_argument("--addon", type=path, action="append", default=[], metavar="PATH",
                         help="an add-on folder or .tgz/.tar.gz/.spl whose search-time knowledge replaces the "
                              "built-in set; repeatable (default: $DETPACK_ADDONS, else contentctl.yml addons:)")
 
 
 def add_test(test: argparse.ArgumentParser) -> None:
     add_content_argument(test)
-    test.add_argument("--junit", type=Path, help="also write a JUnit XML report here")
+    test.add_argument("--junit", type=path, help="also write a JUnit XML report here")
     add_addon_argument(test)
     test.set_defaults(handler=cmd_test)
 
 
 def add_replay(replay: argparse.ArgumentParser) -> None:
-    replay.add_argument("datasets", nargs="+", type=Path, metavar="DATASET", help="event file (XML, one event per line; .gz ok)")
+    replay.add_argument("datasets", nargs="+", type=path, metavar="DATASET", help="event file (XML, one event per line; .gz ok)")
     add_content_argument(replay)
     replay.add_argument("--detection", help="name, id or file stem of one detection (default: all)")
     replay.add_argument("--source", help="source of every event (default: from each event's <Channel>)")
@@ -295,15 +303,15 @@ def add_splunk_test(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--username", default="admin", help="Splunk user (default: admin); password from SPLUNK_PASSWORD or a prompt")
     parser.add_argument("--hec-url", help="HEC URL (default: the Splunk host on port 8088); token from SPLUNK_HEC_TOKEN "
                                           "or created for the run through the REST API")
-    parser.add_argument("--app", type=Path, action="append", default=[], metavar="PATH",
+    parser.add_argument("--app", type=path, action="append", default=[], metavar="PATH",
                         help="an add-on package to install too (CIM, Sysmon, Windows); repeatable")
     parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (local self-signed container)")
     parser.add_argument("--ca-file", help="CA bundle to verify Splunk's certificates with")
     parser.add_argument("--keep", action="store_true", help="keep the test indexes (and the --container) after the run")
-    parser.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report")
+    parser.add_argument("--junit", type=path, metavar="FILE", help="write a JUnit XML report")
     parser.add_argument("--role", default="admin",
                         help="role of --username made to search the test index by default (restored afterwards)")
-    parser.add_argument("--stage-dir", type=Path, help="folder the packages are copied to before install (default: temporary)")
+    parser.add_argument("--stage-dir", type=path, help="folder the packages are copied to before install (default: temporary)")
     parser.add_argument("--server-app-dir", help="that folder's path as splunkd sees it (shared volume; default: the same path)")
     parser.add_argument("--ready-timeout", type=float, default=300.0,
                         help="seconds to wait for a --container, apps and data models (an existing --splunk-url: at most 30)")

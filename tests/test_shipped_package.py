@@ -6,7 +6,7 @@ import tarfile
 import pytest
 
 from detpack.build.app import build_app
-from detpack.cli import PROJECT_ROOT
+from conftest import PROJECT_ROOT
 from detpack.build.inspect import TAG_SETS, run_appinspect
 
 
