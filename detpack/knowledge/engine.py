@@ -15,7 +15,8 @@ from ..spl.expressions import compile_eval_text
 from ..conf import Stanza
 from .addons import Addon, Setting, load_addon, merge
 from .datamodels import Dataset, load_datamodel
-from .eventtypes import add_eventtypes_and_tags, compile_eventtypes, compile_tags, eventtype_closure
+from .eventtypes import (add_eventtypes_and_tags, compile_eventtypes, compile_tags, eventtype_closure,
+                         matching_eventtypes)
 from .lookups import (LookupSyntaxError, LookupTables, LookupTable, apply_lookup, call_outputs, parse_lookup_call,
                       table_from_stanza)
 from .problems import Problems
@@ -133,12 +134,7 @@ class Knowledge:
             return None
 
         def gate(fields: Fields) -> bool:
-            matched: list[str] = []
-            for eventtype in relevant:
-                if eventtype.refers:
-                    fields["eventtype"] = list(matched)
-                if eventtype.search.test(fields):
-                    matched.append(eventtype.name)
+            matched = matching_eventtypes(fields, relevant)
             fields.pop("eventtype", None)
             found = {tag.lower() for name in matched for tag in tagged.get(name, ())}
             return required <= found

@@ -123,14 +123,21 @@ def compile_tags(stanzas: dict[str, dict[str, Setting]], problems: Problems) -> 
     return tags
 
 
-def add_eventtypes_and_tags(fields: Fields, eventtypes: list[EventType],
-                            tags: dict[str, dict[str, list[str]]]) -> None:
+def matching_eventtypes(fields: Fields, eventtypes: list[EventType]) -> list[str]:
+    """The names of the event types (in dependency order) whose search ``fields`` match; one that
+    reads ``eventtype`` sees those matched before it in ``fields``."""
     matched: list[str] = []
     for eventtype in eventtypes:
         if eventtype.refers:
             fields["eventtype"] = list(matched)
         if eventtype.search.test(fields):
             matched.append(eventtype.name)
+    return matched
+
+
+def add_eventtypes_and_tags(fields: Fields, eventtypes: list[EventType],
+                            tags: dict[str, dict[str, list[str]]]) -> None:
+    matched = matching_eventtypes(fields, eventtypes)
     if matched:
         fields["eventtype"] = matched[0] if len(matched) == 1 else sorted(matched)
     else:
