@@ -2,12 +2,25 @@
 from __future__ import annotations
 
 import shutil
+import tarfile
 from pathlib import Path
 
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATASETS = PROJECT_ROOT.parent / "shared" / "datasets"
+SECURITY_CONTENT = PROJECT_ROOT.parent / "shared" / "corpora" / "security_content-4.42.0.tar.gz"
+
+
+@pytest.fixture(scope="session")
+def security_content(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Splunk's security_content 4.42, extracted once per run (never into the project)."""
+    if not SECURITY_CONTENT.is_file():
+        pytest.skip(f"security_content corpus not present at {SECURITY_CONTENT}")
+    work = tmp_path_factory.mktemp("corpus")
+    with tarfile.open(SECURITY_CONTENT) as archive:
+        archive.extractall(work, filter="data")
+    return work / "security_content"
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ and says why.
 from __future__ import annotations
 
 import os
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -16,17 +15,10 @@ import pytest
 from contentctl_parity import DELIBERATE, compare
 from detpack.build.app import build_app
 
-from conftest import PROJECT_ROOT
 
-CORPUS = PROJECT_ROOT.parent / "shared" / "corpora" / "security_content-4.42.0.tar.gz"
 @pytest.fixture(scope="module")
-def corpus_build(tmp_path_factory):
-    if not CORPUS.is_file():
-        pytest.skip(f"security_content corpus not present at {CORPUS}")
-    work = tmp_path_factory.mktemp("corpus")
-    with tarfile.open(CORPUS) as archive:
-        archive.extractall(work, filter="data")
-    return build_app(work / "security_content", work / "dist", sync_committed=False).app_dir
+def corpus_build(security_content, tmp_path_factory):
+    return build_app(security_content, tmp_path_factory.mktemp("corpus-build"), sync_committed=False).app_dir
 
 
 @pytest.fixture(scope="module")

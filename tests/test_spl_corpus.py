@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import tarfile
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -17,18 +15,10 @@ from detpack.cli import spl_checks
 from detpack.content.validate import check_pack
 from detpack.spl.check import KNOWLEDGE, OK
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CORPUS = PROJECT_ROOT.parent / "shared" / "corpora" / "security_content-4.42.0.tar.gz"
-
 
 @pytest.fixture(scope="module")
-def corpus_checks(tmp_path_factory):
-    if not CORPUS.is_file():
-        pytest.skip(f"security_content corpus not present at {CORPUS}")
-    work = tmp_path_factory.mktemp("corpus")
-    with tarfile.open(CORPUS) as archive:
-        archive.extractall(work, filter="data")
-    pack = check_pack(work / "security_content").pack
+def corpus_checks(security_content):
+    pack = check_pack(security_content).pack
     with contextlib.redirect_stderr(io.StringIO()):
         checks = spl_checks(pack)
     return [c for c, d in zip(checks, pack.detections) if d.status == "production"]
