@@ -10,30 +10,18 @@ copy of the same corpus, so both are measured under the same machine load.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
+
+from measure import whole_process
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpora" / "security_content-4.42.0.tar.gz"
 TARGET = "<= 2.0 s, <= 250 MiB"
-
-
-def run(argv: list[str], cwd: Path) -> tuple[float, float]:
-    """Wall seconds and peak MiB of one child process."""
-    start = time.perf_counter()
-    child = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(argv)} failed with exit code {os.waitstatus_to_exitcode(status)}")
-    return seconds, usage.ru_maxrss / 1024
 
 
 def medians(samples: list[tuple[float, float]]) -> tuple[float, float]:
@@ -52,7 +40,7 @@ def main() -> int:
         with tarfile.open(CORPUS) as archive:
             archive.extractall(tmp, filter="data")
         content = Path(tmp) / "security_content"
-        ours = [run([sys.executable, "build.py", "build", "--content", str(content), "--output", f"{tmp}/out"], ROOT)
+        ours = [whole_process([sys.executable, "build.py", "build", "--content", str(content), "--output", f"{tmp}/out"], ROOT)
                 for _ in range(args.runs)]
         print(f"{'builder':<22}{'median s':>10}{'median peak MiB':>17}   target")
         seconds, mib = medians(ours)
@@ -61,7 +49,7 @@ def main() -> int:
             theirs = []
             for _ in range(max(1, args.runs // 2)):
                 shutil.rmtree(content / "dist", ignore_errors=True)
-                theirs.append(run([args.contentctl, "build"], content))
+                theirs.append(whole_process([args.contentctl, "build"], content))
             seconds, mib = medians(theirs)
             print(f"{'contentctl build':<22}{seconds:>10.2f}{mib:>17.1f}")
     return 0

@@ -19,12 +19,12 @@ events over that wall time; peak RSS is that process's own (``wait4``). Medians 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from measure import whole_process
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -57,19 +57,8 @@ print(result.events_read)
 """
 
 
-def timed(command: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS MiB) of one process."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(command)}\n{process.stderr.read().decode()}")
-    return elapsed, usage.ru_maxrss / 1024
-
-
 def median_of(runs: int, command: list[str]) -> tuple[float, float]:
-    results = [timed(command) for _ in range(runs)]
+    results = [whole_process(command, ROOT) for _ in range(runs)]
     return statistics.median(r[0] for r in results), max(r[1] for r in results)
 
 
