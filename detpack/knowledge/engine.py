@@ -17,7 +17,7 @@ from .addons import Addon, Setting, load_addon, merge
 from .datamodels import Dataset, load_datamodel
 from .eventtypes import (add_eventtypes_and_tags, compile_eventtypes, compile_tags, eventtype_closure,
                          matching_eventtypes)
-from .lookups import (LookupSyntaxError, LookupTables, LookupTable, apply_lookup, call_outputs,
+from .lookups import (LookupSyntaxError, LookupTables, LookupTable, app_first, apply_lookup, call_outputs,
                       parse_lookup_call, table_from_stanza)
 from .problems import Problems
 from .props import KV_MODES, PropsEntry, PropsIndex, Selected, normalized
@@ -412,9 +412,9 @@ def macro_table(stanzas: dict[str, dict[str, Setting]], problems: Problems) -> d
     return table
 
 
-def load_knowledge(addon_paths: Iterable[str | Path] = ()) -> Knowledge:
-    """The add-ons' knowledge, or the built-in set when none is given (they replace it)."""
+def load_knowledge(addon_paths: Iterable[str | Path] = (), app: Addon | None = None) -> Knowledge:
+    """The add-ons' knowledge, or the built-in set when none is given (they replace it);
+    ``app``: the lookups of the app the searches run in, ahead of the add-ons' (``app_first``)."""
     paths = list(addon_paths)
-    if not paths:
-        return Knowledge(load_addon(BUILTIN), reader_fields=True)
-    return Knowledge(merge([load_addon(p) for p in paths]))
+    base = merge([load_addon(p) for p in paths]) if paths else load_addon(BUILTIN)
+    return Knowledge(app_first(app, base) if app else base, reader_fields=not paths)

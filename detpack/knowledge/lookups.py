@@ -6,8 +6,10 @@ the path"), ``case_sensitive_match`` (default true), ``match_type = WILDCARD(f)`
 (``*`` in column f matches any run), ``max_matches`` (1-1000; default 100 for a
 lookup without ``time_field``: the first rows in file order) and ``min_matches``
 (default 0) with ``default_match``, given as often as needed to reach
-``min_matches``. Any other key of a lookup stanza is named once (see
-``OFFLINE_NO_EFFECT``, ``NOT_RUN``). A call (props.conf.spec, ``LOOKUP-<class>``) is
+``min_matches``. Other keys are taken when they change nothing offline
+(``OFFLINE_NO_EFFECT``); the rest are named once (``NOT_RUN``, ``SET_ASIDE``, or not a
+lookup key at all). A search running in an app sees that app's own tables and files
+before the add-ons' (``app_first``). A call (props.conf.spec, ``LOOKUP-<class>``) is
 ``<table> <in> [AS <event field>] ... [OUTPUT|OUTPUTNEW <out> [AS <event field>] ...]``:
 OUTPUT overwrites the event's fields, OUTPUTNEW fills only fields the event lacks;
 without an output list every other column is output. With OUTPUT, an event that
@@ -22,8 +24,9 @@ import io
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
-from .addons import Setting
+from .addons import Addon, Setting, addon_from_files, folder_files
 from .problems import Problems
 from .transforms import truthy
 
@@ -284,7 +287,10 @@ def to_single(value) -> str:
 
 class LookupTables:
     """The apps' tables for the ``lookup`` and ``inputlookup`` SPL commands: a name is a
-    ``transforms.conf`` table, or a file under ``lookups/``; same matching as ``LOOKUP-``."""
+    ``transforms.conf`` table, or a file under ``lookups/``; same matching as ``LOOKUP-``
+    (Search Reference: lookup's table "Can be either the name of a CSV file ... or the name
+    of a stanza in the transforms.conf file"; inputlookup takes a <filename> ending in .csv
+    or a <tablename>). ``defined``: the name is the apps', though its table may be unreadable."""
 
     def __init__(self, table: Callable[[str], LookupTable | None], defined: Callable[[str], bool] = lambda name: False):
         self.table, self.defined = table, defined
@@ -298,3 +304,36 @@ class LookupTables:
     def apply(self, name: str, inputs: tuple, outputs: tuple, overwrite: bool, row: Fields) -> None:
         apply_lookup(LookupCall(name, inputs, outputs, overwrite), self.table(name), row)
 
+
+# --- the running app's own lookups -----------------------------------------------------------
+
+APP_LOOKUP_FILES = ("default/transforms.conf", "local/transforms.conf")
+
+
+def app_lookups(app_dir: Path) -> Addon:
+    """A built app's lookup definitions (``transforms.conf``) and files (``lookups/*.csv``), read
+    from the very folder the package is made of; AddonError/ConfError when unreadable."""
+    files = {relative: content for relative, content in folder_files(app_dir).items()
+             if relative in APP_LOOKUP_FILES or relative.startswith("lookups/")}
+    return addon_from_files(app_dir.name, files, str(app_dir))
+
+
+def app_first(app: Addon, others: Addon) -> Addon:
+    """The add-ons' knowledge as a search running in ``app`` sees it.
+
+    Admin Manual, "Configuration file precedence": a search runs in an app/user context, where
+    the current app's directories (local, then default) come before "App directories for all
+    other apps (local, followed by default) -- for exported settings only"; copies of a stanza
+    are merged setting by setting, the higher copy winning each setting. So a lookup the app
+    defines is the app's, keeping only the settings it leaves unset from another app's stanza of
+    that name. A lookup file is resolved by name in the same order (transforms.conf.spec,
+    ``filename``: "If file is in multiple 'lookups' directories, no layering is done. Standard
+    conf file precedence is used to disambiguate"), so the app's file wins whichever stanza
+    names it. The add-ons are taken as exporting their lookups (their metadata is not read:
+    *unverified*); the app's own objects need no export in its own context.
+    """
+    transforms = {name: dict(settings) for name, settings in others.confs.get("transforms", {}).items()}
+    for name, settings in app.confs.get("transforms", {}).items():
+        transforms.setdefault(name, {}).update(settings)
+    return Addon(others.name, {**others.confs, "transforms": transforms}, others.datamodels,
+                 {**others.lookups, **app.lookups}, [*app.skipped, *others.skipped])
