@@ -95,8 +95,9 @@ MATCH_TYPE_ITEM = re.compile(r"\s*(\w+)\(([^)]*)\)\s*,?")
 
 
 def table_from_stanza(name: str, settings: dict[str, Setting], files: Mapping[str, bytes],
-                      problems: Problems) -> LookupTable | None:
-    """The CSV table a transforms.conf lookup stanza defines, or None; each reason is named once."""
+                      problems: Problems, *, rows: bool = True) -> LookupTable | None:
+    """The CSV table a transforms.conf lookup stanza defines, or None; each reason is named once.
+    ``rows=False``: the same checks and table, but of the file only its header is read."""
     for key, setting in settings.items():
         if key in NOT_RUN:
             problems.add(setting, name, key, f"{NOT_RUN[key]}: only CSV file lookups are supported, table not used")
@@ -114,11 +115,11 @@ def table_from_stanza(name: str, settings: dict[str, Setting], files: Mapping[st
     if content is None:
         problems.add(filename, name, "filename", f"lookup file lookups/{file} is missing")
         return None
-    header, rows, error = read_csv(content)
+    header, table_rows, error = read_csv(content, rows)
     if error:  # the file's problem, named once however many stanzas (or searches, by file name) read it
         problems.note(f"lookups/{file}:{error}; no lookup reads it")
         return None
-    table = LookupTable(name, header, rows)
+    table = LookupTable(name, header, table_rows)
     if "case_sensitive_match" in settings:
         table.case_sensitive = truthy(settings["case_sensitive_match"].value)
     if "match_type" in settings:
@@ -130,7 +131,7 @@ def table_from_stanza(name: str, settings: dict[str, Setting], files: Mapping[st
     return table
 
 
-def read_csv(content: bytes) -> tuple[list[str], list[dict[str, str]], str]:
+def read_csv(content: bytes, rows_too: bool = True) -> tuple[list[str], list[dict[str, str]], str]:
     """(header, rows, "") or ([], [], "<line>: <reason>"). The first non-blank line is the header;
     a header with an empty or repeated column name makes no table (which column Splunk would
     read is *unverified*). A short row's missing cells are empty, a long row's extra cells dropped."""
@@ -145,6 +146,8 @@ def read_csv(content: bytes) -> tuple[list[str], list[dict[str, str]], str]:
                     problem = header_problem(header)
                     if problem:
                         return [], [], f"{reader.line_num}: {problem}"
+                    if not rows_too:
+                        break
                 continue
             if row:
                 rows.append({column: row[i] if i < len(row) else "" for i, column in enumerate(header)})
@@ -316,6 +319,14 @@ def app_lookups(app_dir: Path) -> Addon:
     files = {relative: content for relative, content in folder_files(app_dir).items()
              if relative in APP_LOOKUP_FILES or relative.startswith("lookups/")}
     return addon_from_files(app_dir.name, files, str(app_dir))
+
+
+def check_tables(names, transforms: Mapping[str, dict[str, Setting]], files: Mapping[str, bytes],
+                 problems: Problems) -> None:
+    """Name every problem of the tables ``names`` (settings, file, header) without reading rows."""
+    for name in names:
+        if transforms.get(name):
+            table_from_stanza(name, transforms[name], files, problems, rows=False)
 
 
 def app_first(app: Addon, others: Addon) -> Addon:

@@ -25,7 +25,7 @@ from ..conf import ConfError, read_conf
 from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
 from ..knowledge import AddonError, Knowledge, load_knowledge
 from ..knowledge.addons import Addon
-from ..knowledge.lookups import app_lookups
+from ..knowledge.lookups import app_lookups, check_tables
 from ..spl import MacroDef, SplError, as_macro_table
 from .events import EventReadError, ReadStats
 from .judge import TestOutcome, judge, problem_lines
@@ -59,11 +59,10 @@ def knowledge_for(given: tuple, settings_addons: tuple, app_dir: Path | None = N
 
 
 def check_app_lookups(knowledge: Knowledge, app: Addon) -> None:
-    """Read every lookup the app defines now, so that a missing or unreadable file or an
-    unsupported setting is named when the run starts, not only if a search uses it."""
-    tables = knowledge.lookup_tables()
-    for name in app.confs.get("transforms", {}):
-        tables.has(name)
+    """Check every lookup the app defines now (its rows are read when a search uses it), so
+    that a missing file, a bad header or an unsupported setting is named when the run
+    starts, not only if a search uses it."""
+    check_tables(app.confs.get("transforms", {}), knowledge.transforms, knowledge.addon.lookups, knowledge.problems)
 
 
 def print_knowledge_problems(knowledge: Knowledge | None) -> None:
