@@ -274,3 +274,11 @@ def test_replay_with_an_add_on_defining_the_same_lookup_reads_the_apps(pack_copy
     lookup_pack(pack_copy, inputlookup=TABLE)
     got = replay_rows(capsys, pack_copy, OWNERS, "--addon", str(ta))
     assert [r["dest"] for r in got] == ["SRV-*", "WS-OPS-09.example.local"]
+
+
+def test_a_stanza_naming_a_model_file_is_not_called_missing(tmp_path, capsys):
+    """Machine Learning Toolkit models ship in lookups/ beside their stanza; `apply` reads them, not `lookup`."""
+    root = app(tmp_path, "[__mlspl_m]\nfilename = __mlspl_m.mlmodel\n", {"__mlspl_m.mlmodel": "model"})
+    assert problems_at_start(root, capsys) == [
+        "warning: DA-ESS-Test: default/transforms.conf [__mlspl_m] filename: lookups/__mlspl_m.mlmodel is not a CSV "
+        "file, table not used"]
