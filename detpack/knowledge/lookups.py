@@ -111,10 +111,10 @@ def table_from_stanza(name: str, settings: dict[str, Setting], files: Mapping[st
         return None
     filename = settings["filename"]
     file = re.split(r"[/\\]", filename.value.strip())[-1]
-    content = files.get(file)
     if not file.lower().endswith(".csv"):  # such as a Machine Learning Toolkit model, read by `apply`
         problems.add(filename, name, "filename", f"lookups/{file} is not a CSV file, table not used")
         return None
+    content = files.get(file)
     if content is None:
         problems.add(filename, name, "filename", f"lookup file lookups/{file} is missing")
         return None
