@@ -491,7 +491,8 @@ def test_a_problem_found_during_a_run_is_printed_after_it_once(tmp_path, capsys)
     knowledge.command_table("ext")
     print_knowledge_problems(knowledge)
     print_knowledge_problems(knowledge)
-    assert capsys.readouterr().err == "warning: knowledge [ext] lookup: no CSV lookup table [ext] in transforms.conf, ignored\n"
+    assert capsys.readouterr().err == ("warning: TA_test: default/transforms.conf [ext] external_cmd: an external "
+                                       "lookup: only CSV file lookups are supported, table not used\n")
 
 
 # --- event types and tags -------------------------------------------------------------------
@@ -759,3 +760,18 @@ def test_a_leading_dotall_star_in_one_branch_is_not_anchored():
 
     assert not isinstance(compile_pcre(r"(?s).*a|b"), AnchoredPattern)
     assert not isinstance(compile_pcre(r".*a"), AnchoredPattern)  # without s, "." stops at a line break
+
+
+def test_a_lookup_table_that_cannot_be_read_is_named_and_not_called_unknown(tmp_path):
+    from detpack.replay.search import run_search
+    from detpack.spl import SplError
+
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n",
+                 transforms="[t]\nfilename = t.csv\nfilters = x\n", lookups={"t.csv": "a,a\n1,2\n"})
+    knowledge = load_knowledge([root])
+    for spl in ("| inputlookup t", "| inputlookup t.csv"):
+        with pytest.raises(SplError, match=f"lookup '{spl.split()[-1]}' cannot be read"):
+            run_search(spl, {}, [], knowledge=knowledge)
+    assert knowledge.problems.messages == [
+        "TA_test: default/transforms.conf [t] filters: not a lookup setting of transforms.conf.spec, ignored",
+        "lookups/t.csv:1: column 'a' appears twice in the header; no lookup reads it"]

@@ -17,8 +17,8 @@ from .addons import Addon, Setting, load_addon, merge
 from .datamodels import Dataset, load_datamodel
 from .eventtypes import (add_eventtypes_and_tags, compile_eventtypes, compile_tags, eventtype_closure,
                          matching_eventtypes)
-from .lookups import (LookupSyntaxError, LookupTables, LookupTable, apply_lookup, call_outputs, parse_lookup_call,
-                      table_from_stanza)
+from .lookups import (LookupSyntaxError, LookupTables, LookupTable, app_first, apply_lookup, call_outputs,
+                      parse_lookup_call, table_from_stanza)
 from .problems import Problems
 from .props import KV_MODES, PropsEntry, PropsIndex, Selected, normalized
 from .kvmode import kv_extractor
@@ -213,7 +213,7 @@ class Knowledge:
     def lookup_tables(self) -> LookupTables:
         """The tables the ``lookup``/``inputlookup`` commands read: a transforms.conf table
         or a CSV file under an add-on's ``lookups/`` by its file name."""
-        return LookupTables(self.command_table)
+        return LookupTables(self.command_table, lambda name: name in self.transforms or name in self.addon.lookups)
 
     def command_table(self, name: str) -> LookupTable | None:
         if name in self.transforms or name in self._tables:
@@ -228,7 +228,7 @@ class Knowledge:
     def table(self, name: str, entry: PropsEntry | None) -> LookupTable | None:
         if name not in self._tables:
             settings = self.transforms.get(name)
-            if settings is None or "filename" not in settings:
+            if not settings:
                 setting = entry.setting if entry else None
                 self.problems.add(setting, entry.stanza if entry else name, entry.key if entry else "lookup",
                                   f"no CSV lookup table [{name}] in transforms.conf, ignored")
@@ -412,9 +412,9 @@ def macro_table(stanzas: dict[str, dict[str, Setting]], problems: Problems) -> d
     return table
 
 
-def load_knowledge(addon_paths: Iterable[str | Path] = ()) -> Knowledge:
-    """The add-ons' knowledge, or the built-in set when none is given (they replace it)."""
+def load_knowledge(addon_paths: Iterable[str | Path] = (), app: Addon | None = None) -> Knowledge:
+    """The add-ons' knowledge, or the built-in set when none is given (they replace it);
+    ``app``: the lookups of the app the searches run in, ahead of the add-ons' (``app_first``)."""
     paths = list(addon_paths)
-    if not paths:
-        return Knowledge(load_addon(BUILTIN), reader_fields=True)
-    return Knowledge(merge([load_addon(p) for p in paths]))
+    base = merge([load_addon(p) for p in paths]) if paths else load_addon(BUILTIN)
+    return Knowledge(app_first(app, base) if app else base, reader_fields=not paths)

@@ -24,6 +24,8 @@ from ..build.write import write_atomically
 from ..conf import ConfError, read_conf
 from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
 from ..knowledge import AddonError, Knowledge, load_knowledge
+from ..knowledge.addons import Addon
+from ..knowledge.lookups import app_lookups, check_tables
 from ..spl import MacroDef, SplError, as_macro_table
 from .events import EventReadError, ReadStats
 from .judge import TestOutcome, judge, problem_lines
@@ -44,12 +46,23 @@ def chosen_addons(given: tuple, settings_addons: tuple) -> list:
     return from_environment or list(settings_addons)
 
 
-def knowledge_for(given: tuple, settings_addons: tuple) -> Knowledge:
-    """Load the chosen add-ons (AddonError/ConfError when one cannot be read) and print
-    each setting the engine cannot apply, once."""
-    knowledge = load_knowledge(chosen_addons(given, settings_addons))
+def knowledge_for(given: tuple, settings_addons: tuple, app_dir: Path | None = None) -> Knowledge:
+    """Load the chosen add-ons (AddonError/ConfError when one cannot be read) and, when
+    ``app_dir`` is given, the lookups the built app ships there, which its searches see
+    first (``knowledge.lookups.app_first``); print each setting the engine cannot apply, once."""
+    app = app_lookups(app_dir) if app_dir else None
+    knowledge = load_knowledge(chosen_addons(given, settings_addons), app)
+    if app:
+        check_app_lookups(knowledge, app)
     print_knowledge_problems(knowledge)
     return knowledge
+
+
+def check_app_lookups(knowledge: Knowledge, app: Addon) -> None:
+    """Check every lookup the app defines now (its rows are read when a search uses it), so
+    that a missing file, a bad header or an unsupported setting is named when the run
+    starts, not only if a search uses it."""
+    check_tables(app.confs.get("transforms", {}), knowledge.transforms, knowledge.addon.lookups, knowledge.problems)
 
 
 def print_knowledge_problems(knowledge: Knowledge | None) -> None:
@@ -130,7 +143,7 @@ def test_command(content: Path, junit: Path | None = None, addons: tuple = ()) -
     with tempfile.TemporaryDirectory(prefix="detpack-test-") as folder:
         try:
             build = build_to_temp(content, folder)
-            knowledge = knowledge_for(addons, build.pack.app.addons)
+            knowledge = knowledge_for(addons, build.pack.app.addons, build.app_dir)
         except InvalidInput as error:
             return print_invalid(error)
         except (AddonError, ConfError) as error:
@@ -189,7 +202,7 @@ def replay_command(datasets: list[Path], content: Path, detection: str | None = 
     with tempfile.TemporaryDirectory(prefix="detpack-replay-") as folder:
         try:
             build = build_to_temp(content, folder)
-            knowledge = knowledge_for(options.addons, build.pack.app.addons)
+            knowledge = knowledge_for(options.addons, build.pack.app.addons, build.app_dir)
         except InvalidInput as error:
             return print_invalid(error)
         except (AddonError, ConfError) as error:

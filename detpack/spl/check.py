@@ -71,6 +71,9 @@ class NamedTables:
         self.named.append(table)
         return True
 
+    def defined(self, table: str) -> bool:
+        return True
+
 
 def check_search(name: str, search: str, macros: Mapping[str, MacroDef], datamodels: Collection[str],
                  lookups: Container[str] = ()) -> SearchCheck:

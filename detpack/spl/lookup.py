@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # evaluate imports parse, which imports this module
 
 class LookupTables(Protocol):
     def has(self, table: str) -> bool: ...
+    def defined(self, table: str) -> bool: ...  # named by the apps, whether or not it can be read
     def rows(self, table: str) -> list[dict[str, str]]: ...
     def apply(self, table: str, inputs: tuple, outputs: tuple, overwrite: bool, row: Row) -> None: ...
 
@@ -116,6 +117,8 @@ def parse_inputlookup(text: str, offset: int, pos: int) -> Inputlookup:
 
 
 def check_table(table: str, tables: LookupTables | None, pos: int) -> LookupTables:
+    if tables is not None and not tables.has(table) and tables.defined(table):
+        raise SplError(f"lookup '{table}' cannot be read (its warning says why)", pos)
     if tables is None or not tables.has(table):
         raise UnknownKnowledge("lookup", table, pos)  # not in the apps' transforms.conf and lookups/
     return tables
