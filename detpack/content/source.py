@@ -12,7 +12,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 import yaml.reader
@@ -67,12 +67,14 @@ MAX_TEXT_CHARS = 2 * MAX_FILE_BYTES
 MAX_INT_DIGITS = 4000
 
 
-def file_problem(path: Path, root: Path) -> str | None:
+def file_problem(path: Path, root: Path, realpath: Callable[[str], str] = os.path.realpath) -> str | None:
     """Why ``path`` may not be read as part of the pack in ``root``, or None.
 
     A pack arrives through pull requests: a link (to /etc/passwd, to /dev/zero) or a
     file reached through a linked folder would put host files into the package or
-    hang the build, so only regular files that lie inside ``root`` itself are read."""
+    hang the build, so only regular files that lie inside ``root`` itself are read.
+    ``realpath`` resolves folders: a loader checking thousands of files passes one that
+    remembers them for the length of its load."""
     try:
         mode = path.lstat().st_mode
     except FileNotFoundError:
@@ -83,8 +85,13 @@ def file_problem(path: Path, root: Path) -> str | None:
         return "is a symbolic link"
     if not stat.S_ISREG(mode):
         return "is not a regular file"
-    absolute, top = Path(os.path.abspath(path)), Path(os.path.abspath(root))
-    if not absolute.is_relative_to(top) or path.resolve() != root.resolve() / absolute.relative_to(top):
+    absolute, top = os.path.abspath(path), os.path.abspath(root)
+    inside = top if top.endswith(os.sep) else top + os.sep
+    if not absolute.startswith(inside):
+        return "lies outside the content directory (through a symbolic link)"
+    # The file itself is no link, so it resolves to its resolved folder and its own name.
+    folder, name = os.path.split(os.fspath(path))
+    if os.path.join(realpath(folder or os.curdir), name) != os.path.join(realpath(top), absolute[len(inside):]):
         return "lies outside the content directory (through a symbolic link)"
     return None
 
