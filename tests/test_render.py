@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from detpack.conf import as_dict, parse_conf
-from detpack.build.render import RenderError, render_app
+from detpack.build.render import RenderError, render_app, xml_text
 from detpack.content.validate import load_valid_pack
 from detpack.errors import InvalidInput
 
@@ -90,6 +90,13 @@ def test_manifest_is_json_with_app_identity(shipped):
     pack, files, _ = shipped
     manifest = json.loads(files["app.manifest"])
     assert manifest["info"]["id"] == {"group": None, "name": "DA-ESS-DetPack", "version": "1.0.0"}
+
+
+@pytest.mark.parametrize("text, escaped", [
+    ("a & b", "a &amp; b"), ("x<y>z", "x&lt;y&gt;z"), ("&lt;", "&amp;lt;"), ('"q" \'s\'', '"q" \'s\''), ("é", "é"),
+])
+def test_xml_text_escapes_what_character_data_needs(text, escaped):
+    assert xml_text(text) == escaped
 
 
 def test_a_value_that_cannot_be_written_stops_the_render():

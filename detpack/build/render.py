@@ -9,14 +9,16 @@ so nothing that renders wrongly can be written.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FunctionType, MethodType
 
 import jinja2
-import xml.sax.saxutils
+import jinja2.runtime
 
 from ..conf import ConfError, ConfWriter, as_dict, compare_conf, parse_conf
 from ..content.mappings import CIM_MACROS, DATA_MODELS, DETECTION_TYPE, PROVIDING_TECHNOLOGIES, severity
@@ -85,13 +87,16 @@ def url(text: str) -> str:
     return BARE_HOST.sub(r"\1/", text)
 
 
-def data_models(search: str) -> list[str]:
-    return [name for name in DATA_MODELS if name in search]
+# Functions of a search's text that two conf files need: each search is looked through once.
+@functools.lru_cache(maxsize=8192)
+def data_models(search: str) -> tuple[str, ...]:
+    return tuple(name for name in DATA_MODELS if name in search)
 
 
-def providing_technologies(search: str) -> list[str] | None:
+@functools.lru_cache(maxsize=8192)
+def providing_technologies(search: str) -> tuple[str, ...] | None:
     found = {tech for key, techs in PROVIDING_TECHNOLOGIES.items() if key in search for tech in techs}
-    return sorted(found) or None
+    return tuple(sorted(found)) or None
 
 
 def deployment(pack: Pack, d: Detection) -> Deployment:
@@ -117,7 +122,12 @@ def description(d: Detection) -> str:
 
 
 def publish_time(d: Detection) -> int:
-    day = datetime.date.fromisoformat(d.date)
+    return _midnight_utc(d.date)
+
+
+@functools.lru_cache(maxsize=4096)  # a pack has a few hundred distinct dates
+def _midnight_utc(date: str) -> int:
+    day = datetime.date.fromisoformat(date)
     return int(datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.timezone.utc).timestamp())
 
 
@@ -187,9 +197,40 @@ def build_number(version: str) -> int:
     return major * 1_000_000 + minor * 1_000 + patch
 
 
+_ONE_LINE_JSON = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode  # made once: a pack has thousands
+
+
 def _json(value, indent: int | None = None) -> str:
-    separators = None if indent else (", ", ": ")
-    return json.dumps(value, indent=indent, separators=separators, ensure_ascii=False)
+    if not indent:
+        return _ONE_LINE_JSON(value)
+    return json.dumps(value, indent=indent, ensure_ascii=False)
+
+
+XML_ESCAPES = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;"}
+
+
+def xml_text(text: str) -> str:
+    """``&``, ``<`` and ``>`` escaped: all that XML character data needs (XML 1.0, section 2.4;
+    quotes matter only inside attribute values, which the templates do not fill)."""
+    return text.translate(XML_ESCAPES)
+
+
+class _DirectCalls(jinja2.runtime.Context):
+    """Calls plain functions and methods straight away. Jinja's own ``call`` first looks each
+    callable over for its context-passing markers, on every one of the ~100,000 calls a large
+    pack's conf files make; a plain function (no ``jinja_pass_arg``) needs none of that."""
+
+    def call(__self, __obj, *args, **kwargs):  # noqa: N805 - Jinja's own signature
+        function = __obj.__func__ if type(__obj) is MethodType else __obj
+        plain = __self.environment.plain_calls.get(function)
+        if plain is None:
+            plain = __self.environment.plain_calls[function] = (
+                type(function) is FunctionType and not hasattr(function, "jinja_pass_arg"))
+        if not plain:
+            return super().call(__obj, *args, **kwargs)
+        kwargs.pop("_loop_vars", None)
+        kwargs.pop("_block_vars", None)
+        return __obj(*args, **kwargs)
 
 
 def template_cache() -> jinja2.BytecodeCache | None:
@@ -209,10 +250,12 @@ def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False,
                              bytecode_cache=template_cache())
+    env.context_class = _DirectCalls
+    env.plain_calls = {}  # function -> whether _DirectCalls may call it straight away
     env.filters["json"] = _json
     env.filters["text"] = conf_text
     env.filters["url"] = url
-    env.filters["xml"] = xml.sax.saxutils.escape  # &, < and >: all that XML text needs
+    env.filters["xml"] = xml_text
     env.globals.update(search_stanza_name=search_stanza_name, baseline_stanza_name=baseline_stanza_name,
                        investigation_stanza_name=investigation_stanza_name, annotations=annotations, metadata=metadata,
                        risk=risk, drilldowns=drilldowns, severity=severity, mappings=mappings,
