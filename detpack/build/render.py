@@ -1,10 +1,14 @@
 """Render the app's files from the model with the Jinja templates under ``app/templates``.
 
 Conf files are written only through ``ConfWriter`` (exposed to templates as
-``conf``), which records every stanza, key and value it was asked to write.
-``render_app`` then reads each conf file back with the strict parser and
-compares it with that record and with the model; any difference is an error,
-so nothing that renders wrongly can be written.
+``conf``), which records every stanza, key and value it was asked to write and
+refuses what Splunk could not read back unchanged. ``render_app`` then checks
+that each conf file holds the writer's lines alone, in order, with nothing but
+blank and comment lines between them: such a file reads back, with the strict
+reader, as exactly the writer's record (``tests/test_conf.py`` proves the
+writer's lines read back so, whatever the value). It compares the keys that
+carry the model with the model too; any difference is an error, so nothing that
+renders wrongly can be written.
 """
 from __future__ import annotations
 
@@ -277,7 +281,7 @@ def _tidy(text: str) -> str:
 class RenderedApp:
     files: dict[str, str]  # path inside the app folder -> text
     copies: dict[str, Path] = field(default_factory=dict)  # path inside the app folder -> file shipped as is
-    parsed: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # conf path -> stanzas as read back
+    parsed: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # conf path -> stanzas (they read back so)
 
 
 def render_app(pack: Pack) -> RenderedApp:
@@ -288,13 +292,11 @@ def render_app(pack: Pack) -> RenderedApp:
                "workbench_tasks": workbench_tasks}
     files, parsed, problems = {}, {}, []
     for path, template in CONF_FILES.items():
-        writer = ConfWriter()
+        writer = _LineWriter()
         files[path] = _tidy(env.get_template(template).render(context, conf=writer))
-        try:
-            parsed[path] = as_dict(parse_conf(files[path], path))
-        except ConfError as exc:
-            raise RenderError(str(exc)) from None
-        problems += compare_conf(parsed[path], as_dict(writer.stanzas), path)
+        parsed[path] = as_dict(writer.stanzas)
+        if _without_comments(files[path]) != "".join(f"{line}\n" for line in writer.lines):
+            problems += _read_back_problems(files[path], writer, path)
     for path, template in TEXT_FILES.items():
         files[path] = _tidy(env.get_template(template).render(context))
     for task in workbench_tasks:  # the panel each Workbench entry shows (contentctl: output/conf_output.py)
@@ -311,6 +313,44 @@ def render_app(pack: Pack) -> RenderedApp:
     if not any(len(workbench_inputs(i)) == 1 for i in workbench_tasks):
         del files["default/workflow_actions.conf"]
     return RenderedApp(files, {f"lookups/{l.filename}": l.file for l in pack.lookups if l.file}, parsed)
+
+
+class _LineWriter(ConfWriter):
+    """The conf writer, keeping the lines it wrote in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def stanza(self, name: str) -> str:
+        line = super().stanza(name)
+        self.lines.append(line)
+        return line
+
+    def entry(self, key: str, value: object) -> str:
+        line = super().entry(key, value)
+        self.lines.append(line)
+        return line
+
+
+# A blank or comment line, unless the line before it ends in a backslash (then it continues a
+# value). The writer's lines never end in one, so between them this finds exactly the lines the
+# strict reader skips (a comment ending in a backslash is the one case it overreaches: the
+# render then fails rather than passing wrongly).
+SKIPPED_LINE = re.compile(r"(?<!\\\n)^[ \t]*(?:#[^\n]*)?\n", re.MULTILINE)
+
+
+def _without_comments(text: str) -> str:
+    return SKIPPED_LINE.sub("", text)
+
+
+def _read_back_problems(text: str, writer: ConfWriter, path: str) -> list[str]:
+    """Why a conf file is not its writer's lines alone: what the strict reader makes of it."""
+    try:
+        problems = compare_conf(as_dict(parse_conf(text, path)), as_dict(writer.stanzas), path)
+    except ConfError as exc:
+        raise RenderError(str(exc)) from None
+    return problems or [f"{path}: holds lines the conf writer did not write"]
 
 
 def _story_searches(pack: Pack):
