@@ -138,10 +138,12 @@ class Locations:
             if is_key:
                 return key_mark
             if name and isinstance(node, yaml.MappingNode):
-                pair = next(((k, v) for k, v in node.value if str(k.value) == name), None)
-                if pair is None:
+                for key, value in node.value:  # keys are text: the converter refuses a file with others
+                    if key.value == name:
+                        key_mark, node = key.start_mark, value
+                        break
+                else:
                     return None
-                key_mark, node = pair[0].start_mark, pair[1]
             elif index and isinstance(node, yaml.SequenceNode) and int(index) < len(node.value):
                 node = node.value[int(index)]
             else:
