@@ -34,14 +34,19 @@ class Stanza:
     line: int = 0
 
 
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, exactly
+CONTROL_CHARACTERS = [chr(c) for c in (*range(0x00, 0x20), *range(0x7F, 0xA0))]  # Unicode category Cc, exactly
+_CONTROL_EXCEPT: dict[str, re.Pattern] = {}  # allowed characters -> the other control characters
 
 
 def control_characters(text: str, allowed: str = "") -> list[str]:
     """The control characters in ``text`` (other than ``allowed``), as ``U+XXXX``."""
-    if not CONTROL.search(text):  # the common case, checked once per value of a large pack
+    pattern = _CONTROL_EXCEPT.get(allowed)
+    if pattern is None:  # one pattern per set of allowed characters: texts with line breaks stay one search
+        pattern = _CONTROL_EXCEPT[allowed] = re.compile(
+            "[" + "".join(re.escape(c) for c in CONTROL_CHARACTERS if c not in allowed) + "]")
+    if not pattern.search(text):  # the common case, checked once per value of a large pack
         return []
-    return sorted({f"U+{ord(c):04X}" for c in CONTROL.findall(text) if c not in allowed})
+    return sorted({f"U+{ord(c):04X}" for c in pattern.findall(text)})
 
 
 def check_stanza_name(name: str) -> None:

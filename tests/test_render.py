@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from detpack.conf import as_dict, parse_conf
-from detpack.build.render import RenderError, render_app
+from detpack.build.render import RenderError, render_app, xml_text
 from detpack.content.validate import load_valid_pack
 from detpack.errors import InvalidInput
 
@@ -90,6 +90,13 @@ def test_manifest_is_json_with_app_identity(shipped):
     pack, files, _ = shipped
     manifest = json.loads(files["app.manifest"])
     assert manifest["info"]["id"] == {"group": None, "name": "DA-ESS-DetPack", "version": "1.0.0"}
+
+
+@pytest.mark.parametrize("text, escaped", [
+    ("a & b", "a &amp; b"), ("x<y>z", "x&lt;y&gt;z"), ("&lt;", "&amp;lt;"), ('"q" \'s\'', '"q" \'s\''), ("é", "é"),
+])
+def test_xml_text_escapes_what_character_data_needs(text, escaped):
+    assert xml_text(text) == escaped
 
 
 def test_a_value_that_cannot_be_written_stops_the_render():
@@ -209,3 +216,43 @@ def test_an_unsafe_template_cache_folder_is_not_used(monkeypatch, tmp_path):
     (tmp_path / "elsewhere").mkdir()
     assert render.template_cache() is None
     assert render_app(load_valid_pack(FIXTURES / "legacy_pack")).files  # renders all the same
+
+
+def _with_macros_template(monkeypatch, change):
+    """render_app with macros.conf.j2 changed by ``change`` (source text -> source text)."""
+    import jinja2
+
+    import detpack.build.render as render
+
+    real = render._environment
+    source = (render.TEMPLATES / "macros.conf.j2").read_text()
+
+    def changed():
+        env = real()
+        env.loader = jinja2.ChoiceLoader([jinja2.DictLoader({"macros.conf.j2": change(source)}), env.loader])
+        return env
+
+    monkeypatch.setattr(render, "_environment", changed)
+    return load_valid_pack(FIXTURES / "legacy_pack")
+
+
+STANZA_LINE = "{{ conf.stanza(m.stanza) }}\n"
+
+
+def test_a_line_written_around_the_writer_fails_the_render(monkeypatch):
+    pack = _with_macros_template(monkeypatch, lambda s: s.replace(STANZA_LINE, STANZA_LINE + "iseval = 1\n"))
+    with pytest.raises(RenderError, match=r"default/macros.conf: \[.*\] iseval: read back differently"):
+        render_app(pack)
+
+
+def test_a_writer_line_changed_in_the_template_fails_the_render_even_when_it_reads_back_alike(monkeypatch):
+    """An indented entry reads back as the same key and value, but it is not the line the writer wrote."""
+    pack = _with_macros_template(monkeypatch, lambda s: s.replace('{{ conf.entry("definition"', '  {{ conf.entry("definition"'))
+    with pytest.raises(RenderError, match="default/macros.conf: holds lines the conf writer did not write"):
+        render_app(pack)
+
+
+def test_comment_lines_between_written_lines_are_allowed(monkeypatch):
+    pack = _with_macros_template(monkeypatch, lambda s: s.replace(STANZA_LINE, STANZA_LINE + "# a note\n\n"))
+    text = render_app(pack).files["default/macros.conf"]
+    assert "]\n# a note\n\ndefinition = " in text

@@ -1,22 +1,28 @@
 """Render the app's files from the model with the Jinja templates under ``app/templates``.
 
 Conf files are written only through ``ConfWriter`` (exposed to templates as
-``conf``), which records every stanza, key and value it was asked to write.
-``render_app`` then reads each conf file back with the strict parser and
-compares it with that record and with the model; any difference is an error,
-so nothing that renders wrongly can be written.
+``conf``), which records every stanza, key and value it was asked to write and
+refuses what Splunk could not read back unchanged. ``render_app`` then checks
+that each conf file holds the writer's lines alone, in order, with nothing but
+blank and comment lines between them: such a file reads back, with the strict
+reader, as exactly the writer's record (``tests/test_conf.py`` proves the
+writer's lines read back so, whatever the value). It compares the keys that
+carry the model with the model too; any difference is an error, so nothing that
+renders wrongly can be written.
 """
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FunctionType, MethodType
 
 import jinja2
-import xml.sax.saxutils
+import jinja2.runtime
 
 from ..conf import ConfError, ConfWriter, as_dict, compare_conf, parse_conf
 from ..content.mappings import CIM_MACROS, DATA_MODELS, DETECTION_TYPE, PROVIDING_TECHNOLOGIES, severity
@@ -85,13 +91,16 @@ def url(text: str) -> str:
     return BARE_HOST.sub(r"\1/", text)
 
 
-def data_models(search: str) -> list[str]:
-    return [name for name in DATA_MODELS if name in search]
+# Functions of a search's text that two conf files need: each search is looked through once.
+@functools.lru_cache(maxsize=8192)
+def data_models(search: str) -> tuple[str, ...]:
+    return tuple(name for name in DATA_MODELS if name in search)
 
 
-def providing_technologies(search: str) -> list[str] | None:
+@functools.lru_cache(maxsize=8192)
+def providing_technologies(search: str) -> tuple[str, ...] | None:
     found = {tech for key, techs in PROVIDING_TECHNOLOGIES.items() if key in search for tech in techs}
-    return sorted(found) or None
+    return tuple(sorted(found)) or None
 
 
 def deployment(pack: Pack, d: Detection) -> Deployment:
@@ -117,7 +126,12 @@ def description(d: Detection) -> str:
 
 
 def publish_time(d: Detection) -> int:
-    day = datetime.date.fromisoformat(d.date)
+    return _midnight_utc(d.date)
+
+
+@functools.lru_cache(maxsize=4096)  # a pack has a few hundred distinct dates
+def _midnight_utc(date: str) -> int:
+    day = datetime.date.fromisoformat(date)
     return int(datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.timezone.utc).timestamp())
 
 
@@ -187,9 +201,40 @@ def build_number(version: str) -> int:
     return major * 1_000_000 + minor * 1_000 + patch
 
 
+_ONE_LINE_JSON = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode  # made once: a pack has thousands
+
+
 def _json(value, indent: int | None = None) -> str:
-    separators = None if indent else (", ", ": ")
-    return json.dumps(value, indent=indent, separators=separators, ensure_ascii=False)
+    if not indent:
+        return _ONE_LINE_JSON(value)
+    return json.dumps(value, indent=indent, ensure_ascii=False)
+
+
+XML_ESCAPES = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;"}
+
+
+def xml_text(text: str) -> str:
+    """``&``, ``<`` and ``>`` escaped: all that XML character data needs (XML 1.0, section 2.4;
+    quotes matter only inside attribute values, which the templates do not fill)."""
+    return text.translate(XML_ESCAPES)
+
+
+class _DirectCalls(jinja2.runtime.Context):
+    """Calls plain functions and methods straight away. Jinja's own ``call`` first looks each
+    callable over for its context-passing markers, on every one of the ~100,000 calls a large
+    pack's conf files make; a plain function (no ``jinja_pass_arg``) needs none of that."""
+
+    def call(__self, __obj, *args, **kwargs):  # noqa: N805 - Jinja's own signature
+        function = __obj.__func__ if type(__obj) is MethodType else __obj
+        plain = __self.environment.plain_calls.get(function)
+        if plain is None:
+            plain = __self.environment.plain_calls[function] = (
+                type(function) is FunctionType and not hasattr(function, "jinja_pass_arg"))
+        if not plain:
+            return super().call(__obj, *args, **kwargs)
+        kwargs.pop("_loop_vars", None)
+        kwargs.pop("_block_vars", None)
+        return __obj(*args, **kwargs)
 
 
 def template_cache() -> jinja2.BytecodeCache | None:
@@ -209,10 +254,12 @@ def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False,
                              bytecode_cache=template_cache())
+    env.context_class = _DirectCalls
+    env.plain_calls = {}  # function -> whether _DirectCalls may call it straight away
     env.filters["json"] = _json
     env.filters["text"] = conf_text
     env.filters["url"] = url
-    env.filters["xml"] = xml.sax.saxutils.escape  # &, < and >: all that XML text needs
+    env.filters["xml"] = xml_text
     env.globals.update(search_stanza_name=search_stanza_name, baseline_stanza_name=baseline_stanza_name,
                        investigation_stanza_name=investigation_stanza_name, annotations=annotations, metadata=metadata,
                        risk=risk, drilldowns=drilldowns, severity=severity, mappings=mappings,
@@ -234,7 +281,7 @@ def _tidy(text: str) -> str:
 class RenderedApp:
     files: dict[str, str]  # path inside the app folder -> text
     copies: dict[str, Path] = field(default_factory=dict)  # path inside the app folder -> file shipped as is
-    parsed: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # conf path -> stanzas as read back
+    parsed: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # conf path -> stanzas (they read back so)
 
 
 def render_app(pack: Pack) -> RenderedApp:
@@ -245,13 +292,11 @@ def render_app(pack: Pack) -> RenderedApp:
                "workbench_tasks": workbench_tasks}
     files, parsed, problems = {}, {}, []
     for path, template in CONF_FILES.items():
-        writer = ConfWriter()
+        writer = _LineWriter()
         files[path] = _tidy(env.get_template(template).render(context, conf=writer))
-        try:
-            parsed[path] = as_dict(parse_conf(files[path], path))
-        except ConfError as exc:
-            raise RenderError(str(exc)) from None
-        problems += compare_conf(parsed[path], as_dict(writer.stanzas), path)
+        parsed[path] = as_dict(writer.stanzas)
+        if _without_comments(files[path]) != "".join(f"{line}\n" for line in writer.lines):
+            problems += _read_back_problems(files[path], writer, path)
     for path, template in TEXT_FILES.items():
         files[path] = _tidy(env.get_template(template).render(context))
     for task in workbench_tasks:  # the panel each Workbench entry shows (contentctl: output/conf_output.py)
@@ -268,6 +313,44 @@ def render_app(pack: Pack) -> RenderedApp:
     if not any(len(workbench_inputs(i)) == 1 for i in workbench_tasks):
         del files["default/workflow_actions.conf"]
     return RenderedApp(files, {f"lookups/{l.filename}": l.file for l in pack.lookups if l.file}, parsed)
+
+
+class _LineWriter(ConfWriter):
+    """The conf writer, keeping the lines it wrote in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def stanza(self, name: str) -> str:
+        line = super().stanza(name)
+        self.lines.append(line)
+        return line
+
+    def entry(self, key: str, value: object) -> str:
+        line = super().entry(key, value)
+        self.lines.append(line)
+        return line
+
+
+# A blank or comment line, unless the line before it ends in a backslash (then it continues a
+# value). The writer's lines never end in one, so between them this finds exactly the lines the
+# strict reader skips (a comment ending in a backslash is the one case it overreaches: the
+# render then fails rather than passing wrongly).
+SKIPPED_LINE = re.compile(r"(?<!\\\n)^[ \t]*(?:#[^\n]*)?\n", re.MULTILINE)
+
+
+def _without_comments(text: str) -> str:
+    return SKIPPED_LINE.sub("", text)
+
+
+def _read_back_problems(text: str, writer: ConfWriter, path: str) -> list[str]:
+    """Why a conf file is not its writer's lines alone: what the strict reader makes of it."""
+    try:
+        problems = compare_conf(as_dict(parse_conf(text, path)), as_dict(writer.stanzas), path)
+    except ConfError as exc:
+        raise RenderError(str(exc)) from None
+    return problems or [f"{path}: holds lines the conf writer did not write"]
 
 
 def _story_searches(pack: Pack):

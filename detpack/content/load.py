@@ -14,12 +14,14 @@ contentctl ignores, are warnings.
 from __future__ import annotations
 
 import csv
+import functools
 import gc
 import io
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import schema
 from ..errors import Finding, InvalidInput, Location, display_path
@@ -55,6 +57,8 @@ def load_pack(root: Path) -> tuple[Pack | None, list[Finding], list[Finding]]:
 class _Found:
     errors: list[Finding] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
+    # Folders resolved once per load: resolving every file's whole path again was a good part of loading.
+    realpath: Callable[[str], str] = field(default_factory=lambda: functools.lru_cache(maxsize=None)(os.path.realpath))
 
 
 def _load_pack(root: Path) -> tuple[Pack | None, list[Finding], list[Finding]]:
@@ -69,7 +73,7 @@ def _load_pack(root: Path) -> tuple[Pack | None, list[Finding], list[Finding]]:
     investigations = _load_all(root, "investigations/**/*.yml", schema.INVESTIGATION, _investigation, found)
     lookups = _load_all(root, "lookups/*.yml", schema.LOOKUP, _lookup, found)
     deployments = _by_type(_load_all(root, "deployments/*.yml", schema.DEPLOYMENT, _deployment, found), found)
-    data_sources = tuple(sorted(_data_source_names(root, found.errors)))
+    data_sources = tuple(sorted(_data_source_names(root, found)))
     if app is None:
         return None, found.errors, found.warnings
     defaults = {kind: Deployment(kind, dict(d["scheduling"]), d["notable"], d["rba"]) for kind, d in DEFAULT_DEPLOYMENTS.items()}
@@ -89,11 +93,11 @@ def _by_type(deployments: list[Deployment], found: _Found) -> dict[str, Deployme
     return by_type
 
 
-def _data_source_names(root: Path, findings: list[Finding]) -> set[str]:
+def _data_source_names(root: Path, found: _Found) -> set[str]:
     """Names of the optional data source descriptions; only their ``name`` is used."""
-    names = set()
+    names, findings = set(), found.errors
     for path in sorted((root / "data_sources").glob("*.yml")):
-        if problem := file_problem(path, root):
+        if problem := file_problem(path, root, found.realpath):
             findings.append(Finding(Location(display_path(path)), "(file)", problem, "a YAML file in the content directory"))
             continue
         try:
@@ -116,7 +120,7 @@ def _load_all(root: Path, pattern: str, spec: schema.Schema, build, found: _Foun
 
 
 def _load_one(root: Path, path: Path, spec: schema.Schema, build, found: _Found, name: str = ""):
-    if problem := file_problem(path, root):
+    if problem := file_problem(path, root, found.realpath):
         expected = "the pack's app settings" if spec is schema.SETTINGS else "a YAML file in the content directory"
         found.errors.append(Finding(Location(name or display_path(path)), "(file)", problem, expected))
         return None
@@ -128,7 +132,7 @@ def _load_one(root: Path, path: Path, spec: schema.Schema, build, found: _Found,
     problems, warnings = schema.check(data, spec, locations)
     problems += _schema_variant_findings(data, locations) if spec is schema.DETECTION else []
     warnings += _computed_tag_findings(data, locations) if spec is schema.DETECTION and not problems else []
-    problems += _lookup_file_findings(root, path, data, locations) if spec is schema.LOOKUP else []
+    problems += _lookup_file_findings(root, path, data, locations, found.realpath) if spec is schema.LOOKUP else []
     problems += _placeholder_findings(data, locations) if spec is schema.DEPLOYMENT else []
     found.errors.extend(problems)
     found.warnings.extend(warnings)
@@ -171,13 +175,14 @@ def _computed_tag_findings(data: dict, locations: Locations) -> list[Finding]:
     return ctx.findings
 
 
-def _lookup_file_findings(root: Path, path: Path, data: Any, locations: Locations) -> list[Finding]:
+def _lookup_file_findings(root: Path, path: Path, data: Any, locations: Locations,
+                          realpath: Callable[[str], str]) -> list[Finding]:
     """A lookup names a file that exists beside its YAML, or a KV store collection."""
     if not isinstance(data, dict):
         return []
     ctx = schema.Context(locations)
     filename = data.get("filename")
-    if isinstance(filename, str) and (problem := file_problem(path.parent / filename, root)):
+    if isinstance(filename, str) and (problem := file_problem(path.parent / filename, root, realpath)):
         ctx.report("filename", f"file {filename!r} {problem}", "a regular file beside the lookup's YAML")
     elif filename is None and "collection" not in data:
         ctx.report("", "missing required key 'filename'", "a filename or a KV store collection")

@@ -12,7 +12,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 import yaml.reader
@@ -67,12 +67,14 @@ MAX_TEXT_CHARS = 2 * MAX_FILE_BYTES
 MAX_INT_DIGITS = 4000
 
 
-def file_problem(path: Path, root: Path) -> str | None:
+def file_problem(path: Path, root: Path, realpath: Callable[[str], str] = os.path.realpath) -> str | None:
     """Why ``path`` may not be read as part of the pack in ``root``, or None.
 
     A pack arrives through pull requests: a link (to /etc/passwd, to /dev/zero) or a
     file reached through a linked folder would put host files into the package or
-    hang the build, so only regular files that lie inside ``root`` itself are read."""
+    hang the build, so only regular files that lie inside ``root`` itself are read.
+    ``realpath`` resolves folders: a loader checking thousands of files passes one that
+    remembers them for the length of its load."""
     try:
         mode = path.lstat().st_mode
     except FileNotFoundError:
@@ -83,8 +85,13 @@ def file_problem(path: Path, root: Path) -> str | None:
         return "is a symbolic link"
     if not stat.S_ISREG(mode):
         return "is not a regular file"
-    absolute, top = Path(os.path.abspath(path)), Path(os.path.abspath(root))
-    if not absolute.is_relative_to(top) or path.resolve() != root.resolve() / absolute.relative_to(top):
+    absolute, top = os.path.abspath(path), os.path.abspath(root)
+    inside = top if top.endswith(os.sep) else top + os.sep
+    if not absolute.startswith(inside):
+        return "lies outside the content directory (through a symbolic link)"
+    # The file itself is no link, so it resolves to its resolved folder and its own name.
+    folder, name = os.path.split(os.fspath(path))
+    if os.path.join(realpath(folder or os.curdir), name) != os.path.join(realpath(top), absolute[len(inside):]):
         return "lies outside the content directory (through a symbolic link)"
     return None
 
@@ -131,10 +138,12 @@ class Locations:
             if is_key:
                 return key_mark
             if name and isinstance(node, yaml.MappingNode):
-                pair = next(((k, v) for k, v in node.value if str(k.value) == name), None)
-                if pair is None:
+                for key, value in node.value:  # keys are text: the converter refuses a file with others
+                    if key.value == name:
+                        key_mark, node = key.start_mark, value
+                        break
+                else:
                     return None
-                key_mark, node = pair[0].start_mark, pair[1]
             elif index and isinstance(node, yaml.SequenceNode) and int(index) < len(node.value):
                 node = node.value[int(index)]
             else:
@@ -161,8 +170,7 @@ def load_yaml(path: Path, name: str = "") -> tuple[Any, Locations]:
     ``name`` is how findings name the file (default: ``display_path(path)``)."""
     name = name or display_path(path)
     try:
-        _check_size(path, name)
-        text = path.read_text(encoding="utf-8-sig")
+        text = _read_text(path, name)
     except UnicodeDecodeError as exc:
         raise InvalidInput([Finding(Location(name), "(file)", f"not UTF-8 text: {exc.reason}", "UTF-8")]) from None
     except OSError as exc:
@@ -192,15 +200,18 @@ def load_yaml(path: Path, name: str = "") -> tuple[Any, Locations]:
     return value, Locations(name, node)
 
 
-def _check_size(path: Path, name: str) -> None:
-    """Refuse a file over MAX_FILE_BYTES before reading it whole, naming the line where it crosses."""
-    if path.stat().st_size <= MAX_FILE_BYTES:
-        return
-    with path.open("rb") as handle:
-        head = handle.read(MAX_FILE_BYTES)
-    where = Location(name, head.count(b"\n") + 1, len(head) - head.rfind(b"\n"))
-    raise InvalidInput([Finding(where, "(file)", f"is larger than {MAX_FILE_BYTES} bytes",
-                                "a content file under 1 MiB")])
+def _read_text(path: Path, name: str) -> str:
+    """The file's text as ``Path.read_text(encoding="utf-8-sig")`` reads it (universal newlines),
+    through one open file: a large pack reads thousands. A file over MAX_FILE_BYTES is refused
+    before it is read whole, naming the line where it crosses the bound."""
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size > MAX_FILE_BYTES:
+            head = handle.read(MAX_FILE_BYTES)
+            where = Location(name, head.count(b"\n") + 1, len(head) - head.rfind(b"\n"))
+            raise InvalidInput([Finding(where, "(file)", f"is larger than {MAX_FILE_BYTES} bytes",
+                                        "a content file under 1 MiB")])
+        text = handle.read().decode("utf-8-sig")
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def _refuse(name: str, node: yaml.Node, problem: str, expected: str) -> InvalidInput:

@@ -7,6 +7,7 @@ offset in the expanded search so errors can point at it.
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import NamedTuple
 
@@ -118,25 +119,42 @@ def tokenize(text: str, offset: int, pattern: re.Pattern[str], join_pieces: bool
     argument, their quotes removed: ``"Processes".*`` is ``Processes.*`` (how a quoted macro
     argument lands in a definition such as ``rename $object$.* AS *``; *unverified* beyond
     what production security_content searches rely on)."""
+    try:
+        at_zero = _tokens_at_zero(text, pattern, join_pieces, context)
+    except SplError as error:  # its position counted from the start of ``text``
+        raise SplError(error.message, error.position + offset) from None
+    if not offset:
+        return list(at_zero)
+    return [_token((kind, value, pos + offset)) for kind, value, pos in at_zero]
+
+
+_token = functools.partial(tuple.__new__, Token)  # a Token without NamedTuple's Python-level __new__
+
+
+# A pack's searches share many command texts at different offsets: each distinct text is read once
+# per process and its tokens moved to where it stands. Errors are not kept; they are raised again.
+@functools.lru_cache(maxsize=4096)
+def _tokens_at_zero(text: str, pattern: re.Pattern[str], join_pieces: bool, context: str) -> tuple[Token, ...]:
     tokens: list[Token] = []
     previous_end = -1
     for m in pattern.finditer(text):
         kind = m.lastgroup
-        start, value = m.start(kind), m.group(kind)
+        start, end = m.span(kind)
         if kind in ERRORS:
-            raise SplError(ERRORS[kind](value, context), offset + start)
+            raise SplError(ERRORS[kind](text[start:end], context), start)
+        value = text[start:end]
         if kind == "STRING" or kind == "FIELD":
             value = unescape(value[1:-1], value[0])
         if (join_pieces and start == previous_end and (kind == "WORD" or kind == "STRING")
                 and tokens[-1].kind in ("WORD", "STRING")):
             last = tokens.pop()
             kind = "WORD" if last.kind == kind == "WORD" else "STRING"
-            tokens.append(Token(kind, last.text + value, last.pos))
+            tokens.append(_token((kind, last.text + value, last.pos)))
         else:
-            tokens.append(Token(kind, value, offset + start))
-        previous_end = m.end()
-    tokens.append(Token("END", "", offset + len(text)))
-    return tokens
+            tokens.append(_token((kind, value, start)))
+        previous_end = end
+    tokens.append(_token(("END", "", len(text))))
+    return tuple(tokens)
 
 
 ERRORS = {

@@ -6,6 +6,7 @@ ignored.
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 import sys
@@ -140,12 +141,19 @@ def parse_pipeline(spl: str, base: int) -> ast.Pipeline:
     if first_text.strip():
         # Writing the implicit first command out ("search x=1 | ...") is the same search.
         skip = m.end() if (m := LEADING_SEARCH.match(first_text)) else 0
-        commands.append(parse_search(first_text[skip:], first_offset + skip, first_offset))
+        commands.append(_search_at(first_text[skip:], first_offset + skip, first_offset))
     elif len(segments) == 1:
         raise SplError("empty search", base)
     for text, offset in segments[1:]:
-        commands.append(parse_command(text, offset))
+        commands.append(_command_at(text, offset))
     return ast.Pipeline(tuple(commands))
+
+
+# A pack's searches share many commands at the same offset (the macros they start with expand
+# alike), and nodes never change once parsed: each distinct command is parsed once per process.
+# Errors are not kept; they are raised again.
+_search_at = functools.lru_cache(maxsize=4096)(lambda text, offset, pos: parse_search(text, offset, pos))
+_command_at = functools.lru_cache(maxsize=4096)(lambda text, offset: parse_command(text, offset))
 
 
 def parse_command(text: str, offset: int) -> ast.Command:
