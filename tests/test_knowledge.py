@@ -65,6 +65,31 @@ def test_a_package_reads_like_its_folder(tmp_path):
     assert fields_of(load_knowledge([package]))["a"] == "packed"
 
 
+def test_a_junk_line_is_named_once_and_the_rest_of_the_file_applies(tmp_path):
+    """splunkd skips a line that is neither a stanza, a key = value nor a comment (ksconf's
+    documentation of Splunk's reader, cmd_check.html); the add-on is not refused."""
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEVAL-a = \"before\"\n"
+                                 "EVAL-b-(coalesce(x,0))\nEVAL-c = \"after\"\n")
+    knowledge = load_knowledge([root])
+    got = fields_of(knowledge)
+    assert (got["a"], got["c"]) == ("before", "after")
+    assert [m for m in knowledge.problems.messages if "line 4" in m] == [
+        "TA_test: default/props.conf line 4: line is neither a stanza, a key = value, nor a comment, "
+        "ignored as splunkd ignores it"]
+
+
+def test_an_unclosed_stanza_header_is_named_and_its_keys_stay_in_the_stanza_before(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n[junk\nEVAL-a = \"kept\"\n")
+    knowledge = load_knowledge([root])
+    assert fields_of(knowledge)["a"] == "kept"
+    assert "TA_test: default/props.conf line 3: stanza header not closed" in knowledge.problems.messages[0]
+
+
+def test_keys_before_any_stanza_belong_to_default(tmp_path):
+    root = addon(tmp_path, props="EVAL-a = \"everywhere\"\n[XmlWinEventLog]\nKV_MODE = none\n")
+    assert fields_of(load_knowledge([root]))["a"] == "everywhere"
+
+
 def test_a_missing_addon_is_an_error_naming_it(tmp_path):
     with pytest.raises(AddonError, match="nope: no such add-on"):
         load_knowledge([tmp_path / "nope"])
