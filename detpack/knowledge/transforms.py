@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from .addons import Setting
 from .problems import Problems
-from .regex import compile_pcre
+from .regex import PCRE_LIMIT_UNSUPPORTED, PCRE_LIMITS, compile_pcre
 
 Fields = dict
 GROUP_REFERENCE = re.compile(r"\$(\d+)")
@@ -28,7 +28,7 @@ LOOKUP_KEYS = frozenset({"filename", "case_sensitive_match", "match_type", "max_
                          "allow_caching", "external_type", "time_field", "time_format", "filter"})
 EXTRACTION_KEYS = frozenset({"REGEX", "FORMAT", "SOURCE_KEY", "MV_ADD", "DELIMS", "FIELDS", "CLEAN_KEYS",
                              "KEEP_EMPTY_VALS", "CAN_OPTIMIZE", "REPEAT_MATCH", "DEST_KEY", "WRITE_META",
-                             "DEFAULT_VALUE", "LOOKAHEAD", "MATCH_LIMIT", "DEPTH_LIMIT"})
+                             "DEFAULT_VALUE", "LOOKAHEAD"})
 INDEX_TIME_ONLY = frozenset({"DEST_KEY", "WRITE_META", "REPEAT_MATCH", "DEFAULT_VALUE", "LOOKAHEAD"})
 TRUE = frozenset({"1", "true", "t", "yes", "y"})
 
@@ -64,7 +64,9 @@ def add_value(fields: Fields, name: str, value: str, mv_add: bool, keep_empty: b
 def compile_extraction(name: str, settings: dict[str, Setting], problems: Problems) -> Extraction | None:
     """The extraction of ``[name]``, or None (reported) when it cannot run."""
     for key, setting in settings.items():
-        if key not in EXTRACTION_KEYS and key not in LOOKUP_KEYS:
+        if key in PCRE_LIMITS:
+            problems.add(setting, name, key, PCRE_LIMIT_UNSUPPORTED)
+        elif key not in EXTRACTION_KEYS and key not in LOOKUP_KEYS:
             problems.add(setting, name, key, "unsupported setting, ignored")
     mv_add = truthy(settings["MV_ADD"].value) if "MV_ADD" in settings else False
     keep_empty = truthy(settings["KEEP_EMPTY_VALS"].value) if "KEEP_EMPTY_VALS" in settings else False
