@@ -682,6 +682,18 @@ def test_only_knowledge_that_can_make_a_needed_field_runs(tmp_path):
     assert got.get("a") == "A" and "b" not in got
 
 
+def test_names_taken_from_the_text_are_found_when_only_some_are_needed(tmp_path):
+    """A $1::$2 extraction is skipped on a text that cannot hold a needed name; a cleaned
+    name (Event-Code → Event_Code) is found from its letter and digit runs."""
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = t\nEVAL-c = b\n",
+                 transforms="[t]\nREGEX = ([\\w-]+)=(\\S+)\nFORMAT = $1::$2\n")
+    knowledge = load_knowledge([root])
+    event = {"source": SOURCE, "sourcetype": "XmlWinEventLog", "host": "h"}
+    assert knowledge.apply(dict(event, _raw="a=1 b=2"), frozenset({"c"}))["c"] == "2"
+    assert "c" not in knowledge.apply(dict(event, _raw="a=1 x=2"), frozenset({"c"}))
+    assert knowledge.apply(dict(event, _raw="Event-Code=5"), frozenset({"Event_Code"}))["Event_Code"] == "5"
+
+
 # --- the real add-ons, when present ------------------------------------------------------------------
 
 

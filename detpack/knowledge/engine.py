@@ -326,6 +326,7 @@ class Knowledge:
             if want is not None and extraction.outputs is not None and not extraction.outputs & want:
                 continue
             if want is not None:
+                extraction = extraction.restricted(frozenset(want))
                 want.add(extraction.source_key)
             steps.append(extraction_step(extraction))
         return steps
