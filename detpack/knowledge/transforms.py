@@ -52,17 +52,18 @@ class Extraction:
         """This extraction when only ``names`` matter: one taking its names from the text
         skips a text that cannot hold any of them. A cleaned name keeps the key's letters
         and digits in order, ``_`` standing for any other character: each ``_``-separated
-        part of the name is then in the key, so in the text."""
+        part of the name, its longest one among them, is then in the key, so in the text."""
         if self.outputs is not None or not self.names_from_text:
             return self
-        needles = [[part for part in name.split("_") if part] if self.clean else [name] for name in names]
-        run = self.run
+        parts = [max(name.split("_"), key=len) if self.clean else name for name in names]
+        if not all(parts):
+            return self
+        needle = re.compile("|".join(sorted({re.escape(p) for p in parts}, key=len, reverse=True)))
+        run, found = self.run, needle.search
 
         def guarded(text: str, fields: Fields) -> None:
-            for parts in needles:
-                if all(part in text for part in parts):
-                    run(text, fields)
-                    return
+            if found(text):
+                run(text, fields)
 
         return replace(self, run=guarded)
 
