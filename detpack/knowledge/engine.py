@@ -16,7 +16,7 @@ from ..conf import Stanza
 from .addons import Addon, Setting, load_addon, merge
 from .datamodels import Dataset, load_datamodel
 from .eventtypes import (FIXED_FIELDS, EventTypeMatcher, add_eventtypes_and_tags, compile_eventtypes, compile_tags,
-                         eventtype_closure, matching_eventtypes)
+                         eventtype_closure)
 from .lookups import (LookupSyntaxError, LookupTables, LookupTable, apply_lookup, call_outputs, parse_lookup_call,
                       table_from_stanza)
 from .problems import Problems

@@ -20,7 +20,8 @@ import csv
 import io
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 from .addons import Setting
 from .problems import Problems
@@ -44,7 +45,7 @@ class LookupTable:
     max_matches: int = 100
     min_matches: int = 0
     default_match: str = ""
-    indexes: dict = field(default_factory=dict, repr=False, compare=False)  # key columns → values → rows
+    indexes: dict = dataclass_field(default_factory=dict, repr=False, compare=False)  # key columns → values → rows
 
     def matches(self, keys: Mapping[str, str]) -> list[dict[str, str]]:
         """Rows whose key columns match ``keys`` (lookup column → event value), in file order."""
