@@ -121,14 +121,25 @@ def write_conf(stanzas: list[Stanza], header: str = "") -> str:
     return "\n".join(out) + "\n"
 
 
-def parse_conf(text: str, filename: str, *, layered: bool = False) -> list[Stanza]:
+def parse_conf(text: str, filename: str, *, layered: bool = False,
+               ignored: list[tuple[int, str]] | None = None) -> list[Stanza]:
     """Read conf text strictly: duplicate stanzas or keys, keys outside a stanza,
     and lines that are neither are errors naming the file and line.
 
     ``layered`` reads as splunkd does for installed add-ons: a repeated stanza
     continues the earlier one and a repeated key takes the last value
     (Admin Manual, "Configuration file precedence"; add-ons ship such files).
+    ``ignored`` (with ``layered``): splunkd's leniency too, each case added as
+    (line, what) instead of refusing the file. A line that is neither a stanza, a
+    ``key = value`` nor a comment is skipped, and so is a stanza header without its
+    ``]``, its keys staying in the stanza before it (ksconf's documentation of Splunk's
+    reader, "How 'check' differs from btool's validation":
+    https://ksconf.readthedocs.io/en/v0.8.7/cmd_check.html); a key before any stanza
+    belongs to ``[default]`` ("if the attribute appears before all stanzas, the
+    attribute belongs to the stanza [default]", Implementing Splunk 7, "The structure
+    of a Splunk configuration file").
     """
+    lenient = layered and ignored is not None
     stanzas: list[Stanza] = []
     seen: set[str] = set()
     by_name: dict[str, Stanza] = {}
@@ -143,6 +154,9 @@ def parse_conf(text: str, filename: str, *, layered: bool = False) -> list[Stanz
             continue
         if stripped.startswith("["):
             name = stripped[1:-1].strip(" \t")
+            if lenient and not stripped.endswith("]"):
+                ignored.append((number, "stanza header not closed with ']' (its keys stay in the stanza before)"))
+                continue
             if layered and stripped.endswith("]") and name in by_name:
                 current = by_name[name]
                 continue
@@ -151,8 +165,14 @@ def parse_conf(text: str, filename: str, *, layered: bool = False) -> list[Stanz
             continue
         key, sep, value = line.partition("=")
         key = key.strip(" \t")
+        if (not sep or not key) and lenient:
+            ignored.append((number, "line is neither a stanza, a key = value, nor a comment"))
+            continue
         if not sep or not key:
             raise ConfError(f"{filename}:{number}: line is neither a stanza, a key = value, nor a comment")
+        if current is None and lenient:
+            current = by_name.get("default") or _open_stanza("[default]", stanzas, seen, filename, number)
+            by_name["default"] = current
         if current is None:
             raise ConfError(f"{filename}:{number}: key {key!r} outside any stanza")
         if key in current.entries and not layered:

@@ -65,6 +65,31 @@ def test_a_package_reads_like_its_folder(tmp_path):
     assert fields_of(load_knowledge([package]))["a"] == "packed"
 
 
+def test_a_junk_line_is_named_once_and_the_rest_of_the_file_applies(tmp_path):
+    """splunkd skips a line that is neither a stanza, a key = value nor a comment (ksconf's
+    documentation of Splunk's reader, cmd_check.html); the add-on is not refused."""
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEVAL-a = \"before\"\n"
+                                 "EVAL-b-(coalesce(x,0))\nEVAL-c = \"after\"\n")
+    knowledge = load_knowledge([root])
+    got = fields_of(knowledge)
+    assert (got["a"], got["c"]) == ("before", "after")
+    assert [m for m in knowledge.problems.messages if "line 4" in m] == [
+        "TA_test: default/props.conf line 4: line is neither a stanza, a key = value, nor a comment, "
+        "ignored as splunkd ignores it"]
+
+
+def test_an_unclosed_stanza_header_is_named_and_its_keys_stay_in_the_stanza_before(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n[junk\nEVAL-a = \"kept\"\n")
+    knowledge = load_knowledge([root])
+    assert fields_of(knowledge)["a"] == "kept"
+    assert "TA_test: default/props.conf line 3: stanza header not closed" in knowledge.problems.messages[0]
+
+
+def test_keys_before_any_stanza_belong_to_default(tmp_path):
+    root = addon(tmp_path, props="EVAL-a = \"everywhere\"\n[XmlWinEventLog]\nKV_MODE = none\n")
+    assert fields_of(load_knowledge([root]))["a"] == "everywhere"
+
+
 def test_a_missing_addon_is_an_error_naming_it(tmp_path):
     with pytest.raises(AddonError, match="nope: no such add-on"):
         load_knowledge([tmp_path / "nope"])
@@ -307,6 +332,44 @@ def test_report_of_a_missing_transform_is_named(tmp_path):
         "TA_test: default/props.conf [XmlWinEventLog] REPORT-a: no transform [gone] in transforms.conf, ignored"]
 
 
+def test_a_report_pattern_gets_the_pcre_translation_of_spl(tmp_path):
+    """A POSIX class is what PCRE means by it (Python alone reads [[:digit:] as a set of characters)."""
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = t\nEXTRACT-b = (?<letter>\\x{41})\n",
+                 transforms="[t]\nREGEX = code=(?<code>[[:digit:]]+)\n")
+    got = fields_of(load_knowledge([root]), "code=4688 A")
+    assert (got["code"], got["letter"]) == ("4688", "A")
+
+
+def test_a_pattern_whose_pcre_meaning_cannot_be_kept_is_named(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = t\n",
+                 transforms="[t]\nREGEX = (?<other>[[:^alpha:]]+)\n")
+    knowledge = load_knowledge([root])
+    assert "other" not in fields_of(knowledge, "12")
+    assert knowledge.problems.messages == ["TA_test: default/transforms.conf [t] REGEX: pattern Python cannot "
+                                           "compile (unsupported POSIX class '[:^alpha:]' at position 10), ignored"]
+
+
+def test_pattern_classes_are_ascii_as_in_pcre_unless_ucp(tmp_path):
+    """pcre2pattern, "Generic character types": \\d is ASCII unless the pattern starts with (*UCP)."""
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEXTRACT-a = n=(?<ascii>\\d+)\n"
+                                 "EXTRACT-b = (*UCP)n=(?<any>\\d+)\n")
+    got = fields_of(load_knowledge([root]), "n=\u0661\u0662")
+    assert ("ascii" not in got, got["any"]) == (True, "\u0661\u0662")
+
+
+def test_pcre_limits_are_named_as_not_applied(tmp_path):
+    """transforms.conf.spec/props.conf.spec: MATCH_LIMIT and DEPTH_LIMIT bound PCRE's work; Python's re has none."""
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = t\nMATCH_LIMIT = 10\n",
+                 transforms="[t]\nREGEX = (?<a>x)\nDEPTH_LIMIT = 5\n")
+    knowledge = load_knowledge([root])
+    assert fields_of(knowledge, "x")["a"] == "x"
+    assert sorted(knowledge.problems.messages) == [
+        "TA_test: default/props.conf [XmlWinEventLog] MATCH_LIMIT: PCRE's resource limit is not applied "
+        "(Python's re has none): a pattern splunkd gives up on may still match here",
+        "TA_test: default/transforms.conf [t] DEPTH_LIMIT: PCRE's resource limit is not applied "
+        "(Python's re has none): a pattern splunkd gives up on may still match here"]
+
+
 # --- KV_MODE -------------------------------------------------------------------------------
 
 
@@ -524,6 +587,49 @@ def test_eventtype_search_sees_calculated_fields(tmp_path):
     assert fields_of(load_knowledge([root]))["eventtype"] == "proc"
 
 
+def test_eventtypes_decided_by_source_answer_eventtype_terms(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n",
+                 eventtypes="[sec]\nsearch = source=XmlWinEventLog:Security OR source=WinEventLog:Security\n"
+                            "[sys]\nsearch = source=XmlWinEventLog:System\n"
+                            "[proc]\nsearch = eventtype=sec (EventCode=4688 OR EventCode=592)\n"
+                            "[other]\nsearch = eventtype=sys EventCode=4688\n"
+                            "[not_sys]\nsearch = NOT eventtype=sys\n")
+    knowledge = load_knowledge([root])
+    assert fields_of(knowledge, EventCode="4688")["eventtype"] == ["not_sys", "proc", "sec"]
+    assert fields_of(knowledge, EventCode="1")["eventtype"] == ["not_sys", "sec"]
+    assert fields_of(knowledge, source="XmlWinEventLog:System", EventCode="4688")["eventtype"] == ["other", "sys"]
+
+
+def test_eventtype_value_alternatives_match_any_value_of_a_multivalue_field(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n",
+                 eventtypes="[a]\nsearch = code=X OR code=y\n[b]\nsearch = code IN (y, z)\n")
+    knowledge = load_knowledge([root])
+    assert fields_of(knowledge, code=["x", "Y"])["eventtype"] == ["a", "b"]
+    assert fields_of(knowledge, code="Z")["eventtype"] == "b"
+    assert "eventtype" not in fields_of(knowledge, code="w")
+
+
+def test_an_extraction_changing_the_source_is_seen_by_the_eventtypes(tmp_path):
+    """The plan made for an event's source is not used once its extractions changed it."""
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = t\n",
+                 transforms="[t]\nREGEX = (\\w+)=(\\S+)\nFORMAT = $1::$2\nMV_ADD = true\n",
+                 eventtypes="[sys]\nsearch = source=elsewhere\n")
+    knowledge = load_knowledge([root])
+    assert "eventtype" not in fields_of(knowledge, "x=1")
+    assert fields_of(knowledge, "source=elsewhere")["eventtype"] == "sys"
+
+
+def test_a_field_value_tag_can_give_a_datasets_tag(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = t\n",
+                 transforms="[t]\nREGEX = kind=(?<kind>\\w+)\n",
+                 tags="[kind=proc]\nt = enabled\n[kind=other]\nu = enabled\n", models={"M": MODEL})
+    knowledge = load_knowledge([root])
+    dataset = knowledge.datasets["M.Root"]
+    event = {"source": SOURCE, "sourcetype": "XmlWinEventLog", "host": "h"}
+    assert knowledge.row(dataset, dict(event, _raw="kind=proc"), dataset.reads) is not None
+    assert knowledge.row(dataset, dict(event, _raw="kind=other"), dataset.reads) is None
+
+
 # --- data models ---------------------------------------------------------------------------------
 
 
@@ -575,6 +681,18 @@ def test_only_knowledge_that_can_make_a_needed_field_runs(tmp_path):
     got = load_knowledge([root]).apply({"_raw": "", "source": SOURCE, "sourcetype": "XmlWinEventLog", "host": "h"},
                                        frozenset({"a"}))
     assert got.get("a") == "A" and "b" not in got
+
+
+def test_names_taken_from_the_text_are_found_when_only_some_are_needed(tmp_path):
+    """A $1::$2 extraction is skipped on a text that cannot hold a needed name; a cleaned
+    name (Event-Code → Event_Code) is found from its letter and digit runs."""
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = t\nEVAL-c = b\n",
+                 transforms="[t]\nREGEX = ([\\w-]+)=(\\S+)\nFORMAT = $1::$2\n")
+    knowledge = load_knowledge([root])
+    event = {"source": SOURCE, "sourcetype": "XmlWinEventLog", "host": "h"}
+    assert knowledge.apply(dict(event, _raw="a=1 b=2"), frozenset({"c"}))["c"] == "2"
+    assert "c" not in knowledge.apply(dict(event, _raw="a=1 x=2"), frozenset({"c"}))
+    assert knowledge.apply(dict(event, _raw="Event-Code=5"), frozenset({"Event_Code"}))["Event_Code"] == "5"
 
 
 # --- the real add-ons, when present ------------------------------------------------------------------

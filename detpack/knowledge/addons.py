@@ -13,7 +13,7 @@ order the manual gives for app directories) wins a key both set: A's local, A's
 default, then B's local, B's default. *Unverified*: that ASCII order holds in the
 app/user context as in the global one, and that every add-on exports its knowledge
 (metadata/*.meta is not read). Within a file a repeated stanza or key takes the last
-value, as splunkd reads it.
+value, as splunkd reads it, and a line splunkd skips (conf.parse_conf) is named, not fatal.
 """
 from __future__ import annotations
 
@@ -65,10 +65,10 @@ def load_addon(path: str | Path) -> Addon:
     else:
         raise AddonError(f"{path}: no such add-on")
     addon = addon_from_files(name, files, str(path))
-    addon.skipped = skipped
+    addon.skipped[:0] = skipped
     if not addon.confs and not addon.datamodels and not addon.lookups:
-        skipped.append(f"{path}: no search-time knowledge found (default/ or local/ *.conf, "
-                       "default/data/models/*.json, lookups/*.csv)")
+        addon.skipped.append(f"{path}: no search-time knowledge found (default/ or local/ *.conf, "
+                             "default/data/models/*.json, lookups/*.csv)")
     return addon
 
 
@@ -158,7 +158,11 @@ def addon_from_files(name: str, files: dict[str, bytes], where: str) -> Addon:
             if relative not in files:
                 continue
             text = decode(files[relative], f"{where}/{relative}")
-            for stanza in parse_conf(text, f"{where}/{relative}", layered=True):
+            ignored: list[tuple[int, str]] = []
+            stanzas = parse_conf(text, f"{where}/{relative}", layered=True, ignored=ignored)
+            addon.skipped += [f"{name}: {relative} line {number}: {what}, ignored as splunkd ignores it"
+                              for number, what in ignored]
+            for stanza in stanzas:
                 target = addon.confs.setdefault(stem, {}).setdefault(stanza.name, {})
                 for key, value in stanza.entries.items():
                     target[key] = Setting(value, name, layer, f"{stem}.conf")

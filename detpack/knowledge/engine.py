@@ -15,8 +15,8 @@ from ..spl.expressions import compile_eval_text
 from ..conf import Stanza
 from .addons import Addon, Setting, load_addon, merge
 from .datamodels import Dataset, load_datamodel
-from .eventtypes import (add_eventtypes_and_tags, compile_eventtypes, compile_tags, eventtype_closure,
-                         matching_eventtypes)
+from .eventtypes import (FIXED_FIELDS, EventTypeMatcher, add_eventtypes_and_tags, compile_eventtypes, compile_tags,
+                         eventtype_closure)
 from .lookups import (LookupSyntaxError, LookupTables, LookupTable, app_first, apply_lookup, call_outputs,
                       parse_lookup_call, table_from_stanza)
 from .problems import Problems
@@ -89,11 +89,10 @@ class Knowledge:
 
     def apply(self, fields: Fields, needed: frozenset[str] | None = None) -> Fields:
         """Add search-time fields to ``fields`` (indexed fields of one event), in place."""
-        signature = self.props.signature(fields.get("sourcetype", ""), fields.get("source", ""), fields.get("host", ""))
-        key = (signature, needed)
+        key = (fields.get("sourcetype"), fields.get("source"), self.props.matching("host", fields.get("host", "")), needed)
         steps = self._steps.get(key)
         if steps is None:
-            early, late = self.steps(self.props.select_signature(signature), needed)
+            early, late = self.steps(self.selected(fields), needed, self.matcher(fields, self.eventtypes))
             steps = self._steps[key] = early + late
         for step in steps:
             step(fields)
@@ -101,45 +100,60 @@ class Knowledge:
 
     def row(self, dataset: Dataset, fields: Fields, needed: frozenset[str] | None) -> dict | None:
         """The dataset's row of one event, or None. When the dataset's tags can be known
-        right after the extractions (gate), an event without them skips the rest."""
-        signature = self.props.signature(fields.get("sourcetype", ""), fields.get("source", ""), fields.get("host", ""))
-        key = (signature, needed, dataset.name)
+        from a few extractions (gate), only those run first: an event without the tags
+        stops there, one with them starts again from its indexed fields with all the steps.
+        Plans are made once per sourcetype, source and set of host stanzas."""
+        key = (fields.get("sourcetype"), fields.get("source"), self.props.matching("host", fields.get("host", "")),
+               needed, dataset.name)
         plan = self._rows.get(key)
         if plan is None:
-            selected = self.props.select_signature(signature)
-            early, late = self.steps(selected, needed)
-            plan = self._rows[key] = (early, self.gate(dataset, selected), late)
-        early, gate, late = plan
-        for step in early:
-            step(fields)
-        if gate is not None and not gate(fields):
-            return None
-        for step in late:
+            plan = self._rows[key] = self.row_plan(dataset, fields, needed)
+        gate_steps, gate, steps = plan
+        if gate is not None:
+            indexed = dict(fields)
+            for step in gate_steps:
+                step(fields)
+            if not gate(fields):
+                return None
+            fields.clear()
+            fields.update(indexed)
+        for step in steps:
             step(fields)
         return dataset.row(fields)
 
-    def gate(self, dataset: Dataset, selected: Selected) -> Callable[[Fields], bool] | None:
-        """A test of the dataset's required tags on the fields the extractions made; None
-        unless the tags come from event types alone and no alias, calculated field or
-        lookup of this event kind can change what those event types read."""
+    def selected(self, fields: Fields) -> Selected:
+        return self.props.select_signature(
+            self.props.signature(fields.get("sourcetype", ""), fields.get("source", ""), fields.get("host", "")))
+
+    def matcher(self, fields: Fields, eventtypes: list) -> EventTypeMatcher:
+        return EventTypeMatcher(eventtypes, {f: fields.get(f) for f in FIXED_FIELDS})
+
+    def row_plan(self, dataset: Dataset, fields: Fields, needed: frozenset[str] | None) -> tuple:
+        selected = self.selected(fields)
+        early, late = self.steps(selected, needed, self.matcher(fields, self.eventtypes))
+        gate = self.gate(dataset, selected, fields)
+        if gate is None:
+            return [], None, early + late
+        gate_early, gate_late = self.steps(selected, gate.reads, None)
+        return gate_early + gate_late, gate, early + late
+
+    def gate(self, dataset: Dataset, selected: Selected, fields: Fields) -> "Gate | None":
+        """A test of the dataset's required tags on what the extractions made; None unless
+        those tags come only from event types and field values that no alias,
+        calculated field or lookup of this event kind can change."""
         required = dataset.required_tags()
-        if not required or set(self.tags) - {"eventtype"}:
+        if not required:
             return None
         tagged = self.tags.get("eventtype", {})
         names = {e.name for e in self.eventtypes if lowered(tagged.get(e.name, ())) & required}
         relevant = [e for e in self.eventtypes if e.name in eventtype_closure(names, self.eventtypes)]
-        read = {"eventtype"}.union(*(e.search.fields for e in relevant))
+        by_field = {field: by_value for field, by_value in self.tags.items() if field != "eventtype"
+                    and any(lowered(tags) & required for tags in by_value.values())}
+        matcher = self.matcher(fields, relevant)
         late = self.late_outputs(selected)
-        if late is None or read & late:
+        if late is None or (set(by_field) | matcher.fields | {"eventtype"}) & late:
             return None
-
-        def gate(fields: Fields) -> bool:
-            matched = matching_eventtypes(fields, relevant)
-            fields.pop("eventtype", None)
-            found = {tag.lower() for name in matched for tag in tagged.get(name, ())}
-            return required <= found
-
-        return gate
+        return Gate(required, matcher, tagged, by_field)
 
     def late_outputs(self, selected: Selected) -> set[str] | None:
         """Fields aliases, calculated fields and lookups of one event kind can set (None: unknown)."""
@@ -160,14 +174,15 @@ class Knowledge:
 
     # --- planning -------------------------------------------------------------------
 
-    def steps(self, selected: Selected, needed: frozenset[str] | None) -> tuple[list[Step], list[Step]]:
+    def steps(self, selected: Selected, needed: frozenset[str] | None,
+              matcher: EventTypeMatcher | None) -> tuple[list[Step], list[Step]]:
         """The steps for one event kind, keeping only those that can make a needed field:
         (extractions and KV_MODE, then aliases, calculated fields, lookups, event types).
         Planned backwards: a kept step's inputs become needed by the steps before it."""
         want = None if needed is None else set(needed)
         planned: list[Step] = []
         if want is None or want & {"eventtype", "tag"} or any(f.startswith("tag::") for f in want):
-            planned.append(self.eventtype_step())
+            planned.append(self.eventtype_step(matcher))
             if want is not None:
                 for eventtype in self.eventtypes:
                     want |= eventtype.search.fields
@@ -190,9 +205,9 @@ class Knowledge:
         planned.reverse()
         return planned[:len(planned) - late], planned[len(planned) - late:]
 
-    def eventtype_step(self) -> Step:
+    def eventtype_step(self, matcher: EventTypeMatcher | None) -> Step:
         eventtypes, tags = self.eventtypes, self.tags
-        return lambda fields: add_eventtypes_and_tags(fields, eventtypes, tags)
+        return lambda fields: add_eventtypes_and_tags(fields, eventtypes, tags, matcher)
 
     def lookup_steps(self, entry: PropsEntry, want: set | None) -> list[Step]:
         try:
@@ -311,6 +326,7 @@ class Knowledge:
             if want is not None and extraction.outputs is not None and not extraction.outputs & want:
                 continue
             if want is not None:
+                extraction = extraction.restricted(frozenset(want))
                 want.add(extraction.source_key)
             steps.append(extraction_step(extraction))
         return steps
@@ -354,6 +370,29 @@ class Knowledge:
 
 def lowered(tags) -> set[str]:
     return {tag.lower() for tag in tags}
+
+
+class Gate:
+    """Whether an event has every required tag (lower-cased, as the constraint compares
+    them), from the event types and field-value tags that can give one. It reads only
+    what the event types still test once its sourcetype and source are known; an event
+    whose extractions changed those passes (all its knowledge then runs)."""
+
+    def __init__(self, required: frozenset[str], matcher: EventTypeMatcher, tagged: dict[str, list[str]],
+                 by_field: dict[str, dict[str, list[str]]]):
+        self.required, self.matcher, self.tagged, self.by_field = required, matcher, tagged, list(by_field.items())
+        self.reads = frozenset(by_field) | (matcher.fields - {"eventtype"})
+
+    def __call__(self, fields: Fields) -> bool:
+        if not self.matcher.applies(fields):
+            return True
+        matched = self.matcher.matching(fields)
+        fields.pop("eventtype", None)
+        found = {tag.lower() for name in matched for tag in self.tagged.get(name, ())}
+        for field, by_value in self.by_field:
+            for value in values(fields.get(field)):
+                found.update(tag.lower() for tag in by_value.get(value, ()))
+        return self.required <= found
 
 
 def extraction_step(extraction: Extraction) -> Step:

@@ -24,6 +24,7 @@ import io
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
 from .addons import Addon, Setting, addon_from_files, folder_files
@@ -47,9 +48,14 @@ class LookupTable:
     max_matches: int = 100
     min_matches: int = 0
     default_match: str = ""
+    indexes: dict = dataclass_field(default_factory=dict, repr=False, compare=False)  # key columns → values → rows
 
     def matches(self, keys: Mapping[str, str]) -> list[dict[str, str]]:
-        """Rows whose key columns match ``keys`` (lookup column → event value)."""
+        """Rows whose key columns match ``keys`` (lookup column → event value), in file order."""
+        columns = tuple(keys)
+        if not self.wildcard.intersection(columns):
+            values = tuple(keys.values()) if self.case_sensitive else tuple(v.lower() for v in keys.values())
+            return self.index(columns).get(values, [])[: self.max_matches]
         tests = [(column, self.tester(column, value)) for column, value in keys.items()]
         found = []
         for row in self.rows:
@@ -57,6 +63,17 @@ class LookupTable:
                 found.append(row)
                 if len(found) >= self.max_matches:
                     break
+        return found
+
+    def index(self, columns: tuple[str, ...]) -> dict[tuple[str, ...], list[dict[str, str]]]:
+        """The rows by their values in ``columns`` (lower-cased without case sensitivity),
+        built once per set of key columns: exact matching without a scan per event."""
+        found = self.indexes.get(columns)
+        if found is None:
+            found = self.indexes[columns] = {}
+            for row in self.rows:
+                cells = tuple(row.get(c, "") for c in columns)
+                found.setdefault(cells if self.case_sensitive else tuple(c.lower() for c in cells), []).append(row)
         return found
 
     def tester(self, column: str, value: str) -> Callable[[str], bool]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from .addons import Setting
 from .problems import Problems
+from .regex import PCRE_LIMIT_UNSUPPORTED, PCRE_LIMITS
 
 KINDS = ("EXTRACT", "REPORT", "FIELDALIAS", "EVAL", "LOOKUP")
 # Settings splunkd applies while indexing (line breaking, timestamps, index-time
@@ -40,7 +41,7 @@ INDEX_TIME = frozenset({
     "INDEXED_EXTRACTIONS", "HEADER_FIELD_LINE_NUMBER", "FIELD_DELIMITER", "FIELD_NAMES", "TIMESTAMP_FIELDS",
     "SEGMENTATION", "given_type", "invalid_cause", "is_valid", "unarchive_cmd", "CHECK_FOR_HEADER",
     "PREAMBLE_REGEX", "FIELD_QUOTE", "HEADER_FIELD_DELIMITER", "KV_TRIM_SPACES", "AUTO_KV_JSON",
-    "CHECK_METHOD", "initCrcLength", "sourcetype", "termFrequencyWeightedDist", "MATCH_LIMIT", "DEPTH_LIMIT",
+    "CHECK_METHOD", "initCrcLength", "sourcetype", "termFrequencyWeightedDist",
     "ADD_EXTRA_TIME_FIELDS", "SHOULD_LINEMERGE", "EVAL-_time",
 })
 INDEX_TIME_PREFIXES = ("TRANSFORMS-", "SEDCMD-", "SEGMENTATION-", "METRIC-SCHEMA-TRANSFORMS", "INGEST_EVAL")
@@ -183,6 +184,9 @@ class PropsIndex:
         for key, setting in settings.items():
             kind = key.split("-", 1)[0] if "-" in key else None
             if kind in KINDS or key == "KV_MODE" or key in INDEX_TIME or key.startswith(INDEX_TIME_PREFIXES):
+                continue
+            if key in PCRE_LIMITS:
+                self.problems.add(setting, stanza, key, PCRE_LIMIT_UNSUPPORTED)
                 continue
             self.problems.add(setting, stanza, key, "unsupported setting, ignored")
 

@@ -1,8 +1,12 @@
 """Splunk's regular expressions (PCRE) in Python's ``re``.
 
-The one rewrite needed for the add-ons' patterns is the PCRE named group
-``(?<name>...)``, which Python spells ``(?P<name>...)``; look-behinds
-``(?<=``/``(?<!`` stay. A pattern Python still refuses is reported, not guessed at.
+An add-on's pattern goes through the SPL engine's PCRE translation (``spl.pcre.translate``:
+``(?<name>...)``, ``\\x{HHHH}``, POSIX classes such as ``[[:digit:]]``, a literal ``{,n}``)
+and, as there, ``\\d``, ``\\w``, ``\\s`` and ``\\b`` are ASCII unless it starts with
+``(*UCP)`` (pcre2pattern, "Generic character types"). PCRE's ``(?'name'...)`` is also
+read. A pattern the translation cannot keep (``[[:^alpha:]]``) or that Python still
+refuses raises ``re.error``, for the caller to report; it is never guessed at. Patterns
+run on ``re`` rather than the SPL side's ``regex`` module: extractions are the hot path.
 
 A pattern that starts with ``.*`` where ``.`` matches every character (``(?s)``,
 ``(?ms)``, as the Windows add-on's msad_* transforms write it) can match only where
@@ -17,20 +21,47 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-PCRE_NAMED_GROUP = re.compile(r"\(\?<(?=[A-Za-z_])")
+from ..spl.pcre import UCP, PcreError, translate
+
+# props.conf.spec: MATCH_LIMIT and DEPTH_LIMIT bound PCRE's work on EXTRACT patterns
+# ("an upper bound on how many times PCRE calls an internal function, match()"; default
+# 100000) and its recursion depth (default 1000); transforms.conf.spec says the same for
+# REPORT. Python's re has neither bound, so they are named, not applied.
+PCRE_LIMITS = frozenset({"MATCH_LIMIT", "DEPTH_LIMIT"})
+PCRE_LIMIT_UNSUPPORTED = ("PCRE's resource limit is not applied (Python's re has none): a pattern splunkd "
+                          "gives up on may still match here")
 PCRE_NAMED_GROUP_QUOTED = re.compile(r"\(\?'([A-Za-z_][A-Za-z0-9_]*)'")
+# a lazy repeat of "." (the blocks the Windows add-on cuts out of its XML)
+LAZY_DOT = re.compile(r"(?<!\\)\.[*+]\?")
 # leading inline flags holding s (DOTALL), then .* or .*?
 LEADING_DOTALL_STAR = re.compile(r"\(\?[a-zA-Z]*s[a-zA-Z]*\)\.\*\??(?![*+?{])")
 
 
-def compile_pcre(pattern: str) -> re.Pattern | AnchoredPattern:
-    """Raises re.error when Python cannot take the pattern."""
-    python = PCRE_NAMED_GROUP.sub("(?P<", pattern)
-    python = PCRE_NAMED_GROUP_QUOTED.sub(r"(?P<\1>", python)
-    compiled = re.compile(python)
+def compile_pcre(pattern: str):
+    """Raises re.error when the pattern cannot be run with its PCRE meaning."""
+    flags = re.ASCII
+    if pattern.startswith(UCP):
+        pattern, flags = pattern[len(UCP):], 0
+    try:
+        python = translate(PCRE_NAMED_GROUP_QUOTED.sub(r"(?P<\1>", pattern))
+    except PcreError as error:
+        raise re.error(str(error), pattern, error.offset) from None
+    compiled = re.compile(python, flags)
+    if LAZY_DOT.search(python):
+        compiled = lazy_engine(python, flags)
     if LEADING_DOTALL_STAR.match(python) and "|" not in top_level(python):
         return AnchoredPattern(compiled)
     return compiled
+
+
+def lazy_engine(python: str, flags: int):
+    """The same pattern on the ``regex`` module (re-compatible syntax in its VERSION0), which
+    runs a lazy ``.*?`` to its closing text many times faster than ``re`` (28 µs against
+    2 µs for the Windows add-on's ``(?ms)<System(?:\\s+[^>]+)?>(.*?)<\\/System>`` on one
+    event); ``re`` stays faster for the other shapes."""
+    import regex  # only when an add-on holds such a pattern
+
+    return regex.compile(python, (regex.ASCII if flags & re.ASCII else 0) | regex.VERSION0)
 
 
 def top_level(pattern: str) -> str:

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .addons import Setting
 from .problems import Problems
-from .regex import compile_pcre
+from .regex import PCRE_LIMIT_UNSUPPORTED, PCRE_LIMITS, compile_pcre
 
 Fields = dict
 GROUP_REFERENCE = re.compile(r"\$(\d+)")
@@ -28,7 +28,7 @@ LOOKUP_KEYS = frozenset({"filename", "case_sensitive_match", "match_type", "max_
                          "allow_caching", "external_type", "time_field", "time_format", "filter"})
 EXTRACTION_KEYS = frozenset({"REGEX", "FORMAT", "SOURCE_KEY", "MV_ADD", "DELIMS", "FIELDS", "CLEAN_KEYS",
                              "KEEP_EMPTY_VALS", "CAN_OPTIMIZE", "REPEAT_MATCH", "DEST_KEY", "WRITE_META",
-                             "DEFAULT_VALUE", "LOOKAHEAD", "MATCH_LIMIT", "DEPTH_LIMIT"})
+                             "DEFAULT_VALUE", "LOOKAHEAD"})
 INDEX_TIME_ONLY = frozenset({"DEST_KEY", "WRITE_META", "REPEAT_MATCH", "DEFAULT_VALUE", "LOOKAHEAD"})
 TRUE = frozenset({"1", "true", "t", "yes", "y"})
 
@@ -45,6 +45,27 @@ class Extraction:
     source_key: str
     outputs: frozenset[str] | None  # field names it can make; None: names come from the text
     run: Callable[[str, Fields], None]  # (source value, fields to add to)
+    names_from_text: bool = False  # each name is a piece of the text (``$1::$2``), cleaned when clean
+    clean: bool = True
+
+    def restricted(self, names: frozenset[str]) -> "Extraction":
+        """This extraction when only ``names`` matter: one taking its names from the text
+        skips a text that cannot hold any of them. A cleaned name keeps the key's letters
+        and digits in order, ``_`` standing for any other character: each ``_``-separated
+        part of the name, its longest one among them, is then in the key, so in the text."""
+        if self.outputs is not None or not self.names_from_text:
+            return self
+        parts = [max(name.split("_"), key=len) if self.clean else name for name in names]
+        if not all(parts):
+            return self
+        needle = re.compile("|".join(sorted({re.escape(p) for p in parts}, key=len, reverse=True)))
+        run, found = self.run, needle.search
+
+        def guarded(text: str, fields: Fields) -> None:
+            if found(text):
+                run(text, fields)
+
+        return replace(self, run=guarded)
 
 
 def clean_key(name: str) -> str:
@@ -64,7 +85,9 @@ def add_value(fields: Fields, name: str, value: str, mv_add: bool, keep_empty: b
 def compile_extraction(name: str, settings: dict[str, Setting], problems: Problems) -> Extraction | None:
     """The extraction of ``[name]``, or None (reported) when it cannot run."""
     for key, setting in settings.items():
-        if key not in EXTRACTION_KEYS and key not in LOOKUP_KEYS:
+        if key in PCRE_LIMITS:
+            problems.add(setting, name, key, PCRE_LIMIT_UNSUPPORTED)
+        elif key not in EXTRACTION_KEYS and key not in LOOKUP_KEYS:
             problems.add(setting, name, key, "unsupported setting, ignored")
     mv_add = truthy(settings["MV_ADD"].value) if "MV_ADD" in settings else False
     keep_empty = truthy(settings["KEEP_EMPTY_VALS"].value) if "KEEP_EMPTY_VALS" in settings else False
@@ -136,7 +159,9 @@ def format_extraction(name, pattern, pairs, source_key, mv_add, keep_empty, clea
     dynamic = any("$" in field for field, _ in pairs)
     outputs = None if dynamic else frozenset(field for field, _ in pairs)
     if pairs == [("$1", "$2")] and pattern.groups == 2:
-        return Extraction(name, source_key, outputs, pair_run(pattern, mv_add, keep_empty, clean))
+        return Extraction(name, source_key, outputs, pair_run(pattern, mv_add, keep_empty, clean), True, clean)
+    if not dynamic and all("$" not in value or GROUP_REFERENCE.fullmatch(value) for _, value in pairs):
+        return Extraction(name, source_key, outputs, fixed_run(pattern, pairs, mv_add, keep_empty))
     compiled = [(template(field, pattern.groups), "$" in field, template(value, pattern.groups))
                 for field, value in pairs]
 
@@ -149,15 +174,37 @@ def format_extraction(name, pattern, pairs, source_key, mv_add, keep_empty, clea
     return Extraction(name, source_key, outputs, run)
 
 
+def fixed_run(pattern, pairs: list[tuple[str, str]], mv_add: bool, keep_empty: bool) -> Callable[[str, Fields], None]:
+    """Fixed names, each value one group (``user::$1``) or text: the common REPORT, without a
+    template call per value. A group the pattern lacks gives "", as in ``template``."""
+    plan = []
+    for field, value in pairs:
+        single = GROUP_REFERENCE.fullmatch(value)
+        if single is None:
+            plan.append((field, None, value))
+        elif int(single.group(1)) <= pattern.groups:
+            plan.append((field, int(single.group(1)), ""))
+        else:
+            plan.append((field, None, ""))
+
+    def run(text: str, fields: Fields) -> None:
+        for match in pattern.finditer(text):
+            for field, number, constant in plan:
+                add_value(fields, field, constant if number is None else (match.group(number) or ""), mv_add,
+                          keep_empty)
+
+    return run
+
+
 def pair_run(pattern: re.Pattern, mv_add: bool, keep_empty: bool, clean: bool) -> Callable[[str, Fields], None]:
     """``$1::$2``, the add-ons' common form, on findall's tuples (the hot path)."""
     def run(text: str, fields: Fields) -> None:
-        get = fields.get
+        get, known = fields.get, CLEANED.get
         for key, value in pattern.findall(text):
             if value == "" and not keep_empty:
                 continue
             if clean:
-                key = cleaned(key)
+                key = known(key) or cleaned(key)
             old = get(key)
             if old is None:
                 if key:
