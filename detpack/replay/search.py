@@ -10,6 +10,7 @@ kept.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 from ..knowledge import Knowledge, load_knowledge
 from ..knowledge.verbatim import dataset_event_codes, traceable_fields
 from ..spl import MacroDef, Plan, SplError, as_macro_table, expand, output_rows, parse, plan
+from ..spl.plan import RawScan
 from . import events
 from .events import RawEvent, ReadStats, index_event, parse_event, read_events
 
@@ -102,7 +104,18 @@ def dataset_filter(datamodel: str | None, knowledge: Knowledge | None = None) ->
             end = raw.find(EVENT_ID_END, end + 1)
         return False
 
+    candidate.scan = event_code_scan(codes)
     return candidate
+
+
+def event_code_scan(codes) -> RawScan | None:
+    """The bytes ``>code</EventID>`` that ``dataset_filter``'s test needs in an event that
+    starts with ``<`` (a code holds no ``<``, so the text it compares is after a ``>``): the
+    end tag is what the scan looks for (a literal is found fast), the code is checked behind it."""
+    if not all(code.isascii() and not set(code) & set("<>\r\n") for code in codes):
+        return None
+    alternatives = b"|".join(re.escape(code.encode()) for code in sorted(codes))
+    return RawScan(b"(?<=>(?:" + alternatives + b"))" + re.escape(EVENT_ID_END.encode()))
 
 
 def raw_event_filter(compiled: Plan, knowledge: Knowledge | None = None) -> Callable[[str], bool] | None:
