@@ -759,3 +759,13 @@ def test_a_leading_dotall_star_in_one_branch_is_not_anchored():
 
     assert not isinstance(compile_pcre(r"(?s).*a|b"), AnchoredPattern)
     assert not isinstance(compile_pcre(r".*a"), AnchoredPattern)  # without s, "." stops at a line break
+
+
+def test_a_dataset_narrowed_to_what_a_search_reads_keeps_the_calculations_it_needs():
+    knowledge = load_knowledge()
+    processes = knowledge.datasets["Endpoint.Processes"]
+    narrowed = knowledge.narrowed(processes, frozenset({"process_name", "_time"}))
+    assert narrowed.fields == ("process_name",) and narrowed.constraints == processes.constraints
+    # the CIM's process_name falls back on process, whose own calculation runs first
+    assert [c.outputs for c in narrowed.calculations] == [("process",), ("process_name",)]
+    assert knowledge.narrowed(processes, None) is processes

@@ -146,7 +146,7 @@ def run_search(spl: str, macros: Mapping[str, MacroDef] | Iterable,
         events_or_paths = list(events_or_paths)  # read again by each subsearch
     keep = raw_event_filter(compiled, knowledge) if prefilter else None
     raw_events = raw_event_stream(events_or_paths, keep, stats, source, sourcetype)
-    rows = search_rows(raw_events, compiled.datamodel, stats, knowledge)
+    rows = search_rows(raw_events, compiled.datamodel, stats, knowledge, compiled.reads)
 
     def subsearch_rows(datamodel: str | None) -> Iterator[dict]:
         """A subsearch's input: the same events read again without the main search's
@@ -175,11 +175,12 @@ def raw_event_stream(items: Iterable, keep: Callable[[str], bool] | None, stats:
 
 
 def search_rows(events: Iterable[RawEvent], datamodel: str | None, stats: ReadStats,
-                knowledge: Knowledge | None = None) -> Iterator[dict]:
+                knowledge: Knowledge | None = None, reads: frozenset[str] | None = None) -> Iterator[dict]:
     """Search-time fields of each event, or its data-model row when the search reads one.
-    With a data model, only the knowledge that can make the fields its rows read runs."""
+    With a data model, the rows hold the fields the search ``reads`` (None: all of the
+    dataset's), and only the knowledge that can make them runs."""
     knowledge = knowledge or default_knowledge()
-    dataset = knowledge.datasets[datamodel] if datamodel else None
+    dataset = knowledge.narrowed(knowledge.datasets[datamodel], reads) if datamodel else None
     needed = dataset.reads if dataset else None
     read = parse_event if knowledge.reader_fields else index_event
     for event in events:

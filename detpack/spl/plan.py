@@ -22,6 +22,7 @@ from itertools import islice
 from . import ast
 from .datasets import DatasetSearch, dataset_stage
 from .errors import SplError, UnknownKnowledge
+from .expressions import search_fields
 from .functions import to_number
 from .evaluate import Row, Stage, aggregate_stage, command_stage, compile_search, fold, join_stage, value_matcher
 from .lookup import Inputlookup, Lookup, LookupTables, inputlookup_stage, lookup_stage
@@ -156,6 +157,7 @@ class Plan:
     stages: list[Stage] = field(default_factory=list)
     subsearches: list[Subsearch] = field(default_factory=list)  # read the events again
     newest_first: bool = False  # events reordered by _time before the stages (order_sensitive)
+    reads: frozenset[str] | None = None  # the data-model fields the stages read (None: any)
 
     def datamodels(self) -> set[str | None]:
         """Every input this search reads: its own and its subsearches'."""
@@ -220,7 +222,18 @@ def plan(pipeline: ast.Pipeline, datamodels: Collection[str],
     prefilter = None
     if first.where is not None:
         prefilter = build_prefilter(first.where, prefix, set(verbatim_fields), {fold(c) for c in constant_values})
-    return Plan(first.datamodel, prefilter, [generator, *stages], subsearches)
+    return Plan(first.datamodel, prefilter, [generator, *stages], subsearches, reads=tstats_reads(first, resolve))
+
+
+def tstats_reads(command: ast.Tstats, resolve: Callable[[str], str | None]) -> frozenset[str] | None:
+    """The data-model fields tstats reads from its rows: its filter's, its groups' and its
+    aggregations' (and _time, which spans and time functions read); None for a wildcard."""
+    names = list(command.by) + [a.field for a in command.aggregations if a.field] + ["_time"]
+    if command.where is not None:
+        names.extend(search_fields(command.where))
+    if any("*" in name for name in names):
+        return None
+    return frozenset(field for name in names if (field := resolve(name)) is not None)
 
 
 def check_free_text(pipeline: ast.Pipeline) -> None:
