@@ -363,6 +363,12 @@ def any_of(results: Iterable) -> bool | None:
     return None if saw_null else False
 
 
+def may_be_number(text: str) -> bool:
+    """False when ``to_number`` surely finds no number in ``text`` (by its first character)."""
+    first = text[:1]
+    return first != "" and (first in "+-." or first.isdigit() or first.isspace())
+
+
 def equals(a, b):
     """eval's ``=``: numeric when both are numbers, else case-sensitive text."""
     if a is None or b is None:
@@ -372,6 +378,8 @@ def equals(a, b):
             return True
         if a.isdigit() and b.isdigit() and a.isascii() and b.isascii() and len(a) <= MAX_INT_DIGITS >= len(b):
             return int(a) == int(b)  # what to_number makes of them, without its pattern
+        if not (may_be_number(a) and may_be_number(b)):
+            return False  # different texts, and not both numbers
     if isinstance(a, list):
         return any_of(equals(x, b) for x in a)
     if isinstance(b, list):
