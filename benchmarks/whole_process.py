@@ -4,7 +4,11 @@
 Every figure is one fresh process timed from start to exit (interpreter start-up,
 imports and, for ``replay``, building the app included); events/s is the data set's
 events over that wall time; peak RSS is that process's own (``wait4``). Medians of
-``--runs`` runs.
+``--runs`` runs, after one run of each command that is not measured. The processes
+run as a user's do, with Python's bytecode cache and Jinja's template cache on
+(``PYTHONDONTWRITEBYTECODE`` is taken out of their environment: with it, every
+run compiles the package and its templates again). The load average is printed
+before and after: the machine's other work slows every figure alike.
 
   floor        python decompressing the files and iterating their lines, nothing else
   detection    ``build.py replay FILES --detection "Script Execution via WMI"`` (built-in knowledge)
@@ -19,6 +23,7 @@ events over that wall time; peak RSS is that process's own (``wait4``). Medians 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -58,8 +63,13 @@ print(result.events_read)
 
 
 def median_of(runs: int, command: list[str]) -> tuple[float, float]:
+    whole_process(command, ROOT)  # warms the caches a user's second run finds
     results = [whole_process(command, ROOT) for _ in range(runs)]
     return statistics.median(r[0] for r in results), max(r[1] for r in results)
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def count_events(files: list[str]) -> int:
@@ -72,6 +82,8 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, default=ROOT.parent / "shared" / "datasets" / "otrf_atomic_host")
     parser.add_argument("--addons", nargs="*", default=[])
     args = parser.parse_args()
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # children inherit it
+    print(f"load average before: {load()}")
     files = sorted(str(p) for p in args.dataset.glob("*.xml.log*"))
     security = [f for f in files if Path(f).name.startswith("security")]
     events, security_events = count_events(files), count_events(security)
@@ -88,6 +100,7 @@ def main() -> None:
     for name, (count, command) in work.items():
         seconds, rss = median_of(args.runs, command)
         print(f"  {name:10} {seconds:6.2f} s  {count / seconds:9,.0f} ev/s  {seconds / floor:4.2f}x  {rss:5.0f} MiB")
+    print(f"load average after: {load()}")
 
 
 if __name__ == "__main__":

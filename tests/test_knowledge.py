@@ -893,3 +893,13 @@ def test_a_lookup_table_that_cannot_be_read_is_named_and_not_called_unknown(tmp_
     assert knowledge.problems.messages == [
         "TA_test: default/transforms.conf [t] filters: not a lookup setting of transforms.conf.spec, ignored",
         "lookups/t.csv:1: column 'a' appears twice in the header; no lookup reads it"]
+
+
+def test_a_dataset_narrowed_to_what_a_search_reads_keeps_the_calculations_it_needs():
+    knowledge = load_knowledge()
+    processes = knowledge.datasets["Endpoint.Processes"]
+    narrowed = knowledge.narrowed(processes, frozenset({"process_name", "_time"}))
+    assert narrowed.fields == ("process_name",) and narrowed.constraints == processes.constraints
+    # the CIM's process_name falls back on process, whose own calculation runs first
+    assert [c.outputs for c in narrowed.calculations] == [("process",), ("process_name",)]
+    assert knowledge.narrowed(processes, None) is processes

@@ -293,3 +293,16 @@ def test_tstats_streams_without_keeping_rows():
     out = run("| tstats count max(_time) as last from datamodel=Endpoint.Processes where Processes.process_name=x "
               "by Processes.process_name", rows_that_must_not_be_kept())
     assert out == [{"Processes.process_name": "x", "count": "20000", "last": "19999"}]
+
+
+@pytest.mark.parametrize("a, b, same", [
+    ("0012", "12", True), ("12", "13", False), ("1.0", "1", True), ("4688", "4688", True),
+    ("12345678901234567890", "12345678901234567891", True),  # beyond 18 digits: compared as doubles
+    ("\u0661\u0662", "12", True), ("abc", "ABC", False), ("x", "x", True),
+    (" 12", "12", True), ("+1", "1", True), (".5", "0.5", True), ("1e3", "1000", True), ("", "0", False),
+    ("C:\\a.exe", "1", False), ("0x10", "16", False),
+])
+def test_eval_equality_of_texts(a, b, same):
+    from detpack.spl.evaluate import equals
+
+    assert equals(a, b) is same

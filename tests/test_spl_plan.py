@@ -79,3 +79,16 @@ def test_nodename_is_refused_with_its_position(where, position):
     with pytest.raises(SplError, match="unsupported tstats filter '(?i:nodename)' \\(data-model node selection\\)") as error:
         prefilter(where)
     assert error.value.position == position
+
+
+def test_tstats_names_the_data_model_fields_it_reads():
+    spl = ("| tstats count min(_time) as firstTime values(Processes.process_id) from datamodel=Endpoint.Processes "
+           "where Processes.process_name=a.exe NOT Processes.user=x by Processes.dest host Other.field")
+    assert plan(parse(spl), {"Endpoint.Processes"}).reads == frozenset(
+        {"_time", "process_id", "process_name", "user", "dest", "host"})
+
+
+@pytest.mark.parametrize("spl", ["| tstats count from datamodel=Endpoint.Processes where Processes.proc*=a",
+                                 "| tstats count from datamodel=Endpoint.Processes by Processes.*"])
+def test_a_wildcard_field_name_reads_everything(spl):
+    assert plan(parse(spl), {"Endpoint.Processes"}).reads is None

@@ -59,6 +59,7 @@ class Knowledge:
         self._tables: dict[str, LookupTable | None] = {}
         self._steps: dict[tuple, list[Step]] = {}
         self._rows: dict[tuple, tuple] = {}
+        self._narrowed: dict[tuple, Dataset] = {}
         self.check_props()
 
     def check_props(self) -> None:
@@ -120,6 +121,23 @@ class Knowledge:
         for step in steps:
             step(fields)
         return dataset.row(fields)
+
+    def narrowed(self, dataset: Dataset, wanted: frozenset[str] | None) -> Dataset:
+        """``dataset`` with only the fields ``wanted`` (a search's reads; None: all) and the
+        calculations that can make them, walked back from the last: a calculation left out
+        sets only fields nothing after it reads, so the wanted values are the same."""
+        if wanted is None:
+            return dataset
+        key = (dataset.name, wanted)
+        if key not in self._narrowed:
+            need, kept = set(wanted), []
+            for calculation in reversed(dataset.calculations):
+                if need & set(calculation.outputs):
+                    kept.append(calculation)
+                    need |= calculation.expression.fields
+            self._narrowed[key] = Dataset(dataset.name, dataset.constraints,
+                                          tuple(f for f in dataset.fields if f in wanted), tuple(reversed(kept)))
+        return self._narrowed[key]
 
     def selected(self, fields: Fields) -> Selected:
         return self.props.select_signature(

@@ -22,10 +22,14 @@ from __future__ import annotations
 import calendar
 import os
 import pyexpat
+import queue
 import re
-import zlib
+import threading
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator
+
+from zlib_ng import zlib_ng
 
 DEFAULT_SOURCETYPE = "XmlWinEventLog"
 SOURCE_PREFIX = "XmlWinEventLog:"
@@ -38,6 +42,7 @@ SOURCE_PREFIX = "XmlWinEventLog:"
 DECODE_ENTITIES = False
 
 READ_BYTES = 1 << 20            # bytes read (and decompressed) per step
+READ_AHEAD = 4                  # pieces the reading thread may hold ready
 MAX_LINE_BYTES = 1 << 22        # a longer line is reported and dropped
 MAX_EVENT_LINES = 1000          # an event spanning more lines is reported and dropped
 MAX_EVENT_CHARS = 1 << 22       # so is a multi-line event longer than this in all
@@ -112,82 +117,135 @@ def _events(handle, name, source, sourcetype, stats, keep) -> Iterator[RawEvent]
             return None
         return RawEvent(raw, event_source, sourcetype, f"{name}:{first}")
 
-    # A keep that can judge a whole block: True when no line of the text can pass it.
-    rejects_block = getattr(keep, "rejects_block", None)
+    scan = getattr(keep, "scan", None)  # a byte-level test run before keep (spl.plan.RawScan)
     reader = _Lines(handle, name, stats)
-    with handle:
-        for lineno, lines, bad, text in reader.blocks():
-            if bad is None:
-                # Fast path: a block without problems, mostly one complete event per line.
-                rejected = rejects_block is not None and rejects_block(text)
-                idle = units.idle
-                for line in lines:
-                    lineno += 1
-                    if idle and line.endswith(_END) and line.startswith(_START):
-                        if rejected:  # one complete line: keep would say no
-                            stats.events_read += 1
-                            continue
-                        first, raw = lineno, line
-                    else:
-                        done = units.feed(lineno, line, None)
-                        idle = units.idle
-                        if done is None:
-                            continue
-                        first, raw = done
-                    stats.events_read += 1
-                    if keep is not None and not keep(raw):
-                        continue
-                    event = make(first, raw)
-                    if event is not None:
-                        yield event
+    with handle, closing(reader.pieces()) as pieces:
+        for data, start, end, overlong, separators in pieces:
+            before = reader.line
+            count = _lines_if_one_event_each(data, start, end, separators) if units.idle else None
+            if count is not None:
+                reader.line += count
+                yield from _scanned(data, start, end, before, count, scan, keep, stats, make)
+                continue
+            if overlong:
+                lines, bad = [data.decode("utf-8", "replace")], {before + 1: f"line longer than {MAX_LINE_BYTES} bytes"}
             else:
-                for line in lines:
-                    lineno += 1
-                    done = units.feed(lineno, line, bad.get(lineno))
-                    if done is None:
-                        continue
-                    stats.events_read += 1
-                    if keep is not None and not keep(done[1]):
-                        continue
-                    event = make(*done)
-                    if event is not None:
-                        yield event
+                lines, bad = _split(data[start:end], before)
+            reader.line += len(lines)
+            for lineno, line in enumerate(lines, before + 1):
+                done = units.feed(lineno, line, bad.get(lineno) if bad else None)
+                if done is None:
+                    continue
+                stats.events_read += 1
+                if keep is not None and not keep(done[1]):
+                    continue
+                event = make(*done)
+                if event is not None:
+                    yield event
         units.finish(reader.broken)
 
 
+# Between two events alone on their lines. Events written <Event> without attributes
+# (not how Windows writes them) take the line path.
+_SEPARATOR = b"</Event>\n<Event "
+_START_BYTES = tuple(start.encode() for start in _START)
+
+
+def _separators(data: bytes, start: int, end: int) -> int | None:
+    """How many line breaks of ``data[start:end]`` (whole lines) separate two events,
+    when it starts with ``<Event``, ends with ``</Event>`` (and its line end), and holds
+    no CR and no NUL; else None. (Run by the reading thread: see ``_lines_if_one_event_each``.)"""
+    if not data.startswith(_START_BYTES, start, end):
+        return None
+    last = end - 1 if data[end - 1] == 10 else end  # 10: b"\n"
+    if not data.endswith(b"</Event>", start, last):
+        return None
+    if data.find(b"\r", start, end) >= 0 or data.find(b"\0", start, end) >= 0:
+        return None
+    return data.count(_SEPARATOR, start, last)
+
+
+def _lines_if_one_event_each(data: bytes, start: int, end: int, separators: int | None) -> int | None:
+    """The number of lines of ``data[start:end]`` (whole lines) when each is one whole
+    event on its own (starts with ``<Event`` and ends with ``</Event>``), lines end with
+    LF and no NUL byte is there: the shape where each line is an event exactly as the line
+    path would take it; None otherwise. When every line break is a separator (which
+    cannot overlap), each line starts and ends an event; a byte-order mark or blank line
+    after a line end, an indented or multi-line event, junk: each leaves a break that is
+    not a separator."""
+    if separators is None:
+        return None
+    breaks = data.count(b"\n", start, end - 1 if data[end - 1] == 10 else end)
+    return breaks + 1 if breaks == separators else None
+
+
+def _scanned(data: bytes, start: int, end: int, before: int, count: int, scan, keep,
+             stats: ReadStats, make) -> Iterator[RawEvent]:
+    """The events of ``count`` lines that are each one event (``_lines_if_one_event_each``),
+    the first being line ``before + 1``: with a ``scan``, only the lines it finds are
+    decoded and tested, the others counted. ``events_read`` counts each event before it is
+    handed out, as the line path does."""
+    if scan is None:
+        text = data[start:end].decode("utf-8", "replace")
+        lines = text.split("\n")
+        if text.endswith("\n"):
+            lines.pop()
+        for lineno, line in enumerate(lines, before + 1):
+            stats.events_read += 1
+            if keep is not None and not keep(line):
+                continue
+            event = make(lineno, line)
+            if event is not None:
+                yield event
+        return
+    lineno, counted, read = before, start, before  # lines before `counted`; events counted
+    for at in scan.line_starts(data, start, end):
+        lineno += data.count(b"\n", counted, at)
+        counted = at
+        stats.events_read += lineno + 1 - read
+        read = lineno + 1
+        stop = data.find(b"\n", at, end)
+        raw = data[at:stop if stop >= 0 else end].decode("utf-8", "replace")
+        if keep(raw):
+            event = make(lineno + 1, raw)
+            if event is not None:
+                yield event
+    stats.events_read += before + count - read
+
+
 class _Lines:
-    """Lines of a file, decoded in big blocks; problems of the byte stream go to stats."""
+    """Whole lines of a file's bytes, in pieces; problems of the byte stream go to stats."""
 
     def __init__(self, handle: BinaryIO, name: str, stats: ReadStats):
         self.handle, self.name, self.stats = handle, name, stats
-        self.line = 0  # number of the last line handed out
+        self.line = 0  # number of the last line handed out (the caller counts them)
         self.broken: tuple[int, str] | None = None  # (line, why) when the stream broke
 
-    def blocks(self) -> Iterator[tuple[int, list[str], dict[int, str] | None, str]]:
-        """(number of the line before the block, its lines, None or {line number: problem},
-        the block's text)."""
+    def pieces(self) -> Iterator[tuple[bytes, int, int, bool, int | None]]:
+        """(data, start, end, False, separators): ``data[start:end]`` is whole lines, and
+        ``separators`` what ``_separators`` finds in them; (first bytes, 0, 200, True,
+        None) for each overlong line. The caller adds
+        the lines of each piece to ``line`` before it asks for the next. The side thread
+        reads, gunzips, cuts and judges the pieces: zlib and the scan release the GIL,
+        so on two cores this work overlaps the caller's."""
         try:
-            for block, overlong in self._blocks():
-                before = self.line
-                if overlong:
-                    self.line += 1
-                    yield before, [block.decode("utf-8", "replace")], {
-                        self.line: f"line longer than {MAX_LINE_BYTES} bytes"}, ""
-                    continue
-                lines, bad, text = _split(block, before)
-                self.line += len(lines)
-                yield before, lines, bad, text
+            yield from _ahead(self._judged)
         except _StreamBroken as error:  # at the line it cut short, or the line after the last whole one
             self.broken = (self.line + 1, str(error))
+        except _ReadFailed as error:
+            raise EventReadError(f"{self.name}: read failed after line {self.line}: {error}") from None
 
-    def _blocks(self) -> Iterator[tuple[bytes, bool]]:
-        """Blocks of whole lines; (first bytes of a line, True) for each overlong line.
+    def _judged(self) -> Iterator[tuple[bytes, int, int, bool, int | None]]:
+        for data, start, end, overlong in self._pieces():
+            yield data, start, end, overlong, None if overlong else _separators(data, start, end)
 
-        Lines end at LF, CRLF or a lone CR (Splunk's default LINE_BREAKER is
+    def _pieces(self) -> Iterator[tuple[bytes, int, int, bool]]:
+        """Lines end at LF, CRLF or a lone CR (Splunk's default LINE_BREAKER is
         ``([\\r\\n]+)``); a CR as the very last byte waits for the next read, which may
         bring its LF. When the stream breaks (_StreamBroken), the line it cut short is
-        not handed out: ``blocks`` reports it once, as the break.
-        """
+        not handed out: ``pieces`` reports it once, as the break. The line that runs
+        from one read into the next is joined and handed out alone, so that the rest
+        of each read is handed out in place, not copied."""
         carry = b""
         dropping = False
         first = True
@@ -195,23 +253,30 @@ class _Lines:
             if first:
                 data = self._strip_bom(data)
                 first = False
+            start = 0
             if dropping:
                 cut = min((i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0), default=-1)
                 if cut < 0:
                     continue
-                data, dropping = data[cut + 1:], False
-            data = carry + data if carry else data
-            cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1))
-            if cut >= 0:
-                yield data[:cut + 1], False
-                carry = data[cut + 1:]
+                start, dropping = cut + 1, False
+            last = max(data.rfind(b"\n", start), data.rfind(b"\r", start, len(data) - 1))
+            if last < 0:
+                carry += data[start:]
             else:
-                carry = data
+                if carry:
+                    joined = data.find(b"\n", start, last + 1)
+                    joined = last if joined < 0 else joined
+                    head = carry + data[start:joined + 1]
+                    yield head, 0, len(head), False
+                    start = joined + 1
+                if start <= last:
+                    yield data, start, last + 1, False
+                carry = data[last + 1:]
             if len(carry) > MAX_LINE_BYTES:
-                yield carry[:200], True
+                yield carry[:200], 0, 200, True
                 carry, dropping = b"", True
         if carry and not dropping:
-            yield carry, False
+            yield carry, 0, len(carry), False
 
     def _strip_bom(self, data: bytes) -> bytes:
         if data.startswith(_UTF8_BOM):
@@ -232,8 +297,9 @@ class _Lines:
 
     def _gunzip(self, data: bytes) -> Iterator[bytes]:
         # zlib directly rather than gzip: output can be taken up to the point of
-        # corruption, and concatenated gzip members are followed.
-        unzip = zlib.decompressobj(31)
+        # corruption, and concatenated gzip members are followed. zlib-ng: the same
+        # interface and output, about twice as fast.
+        unzip = zlib_ng.decompressobj(31)
         while True:
             if not data:
                 data = self._read()
@@ -241,7 +307,7 @@ class _Lines:
                     break
             try:
                 out = unzip.decompress(data, READ_BYTES)
-            except zlib.error as error:
+            except zlib_ng.error as error:
                 raise _StreamBroken(f"corrupt gzip data ({error})") from None
             if out:
                 yield out
@@ -250,7 +316,7 @@ class _Lines:
                 data = self._next_member(unzip.unused_data)
                 if data is None:
                     return
-                unzip = zlib.decompressobj(31)
+                unzip = zlib_ng.decompressobj(31)
         out = unzip.flush()
         if out:
             yield out
@@ -277,13 +343,56 @@ class _Lines:
         try:
             return self.handle.read(READ_BYTES)
         except OSError as error:
-            raise EventReadError(
-                f"{self.name}: read failed after line {self.line}: {error.strerror or error}") from None
+            raise _ReadFailed(error.strerror or error) from None
 
 
-def _split(block: bytes, before: int) -> tuple[list[str], dict[int, str] | None, str]:
-    """Lines of a block of whole lines, None or {line number: problem} for NUL bytes
-    (other control characters are left to parse_event's XML check), and the text.
+class _ReadFailed(Exception):
+    """An I/O error while reading ahead; the reader reports it where the caller has got to."""
+
+
+_DONE = object()
+
+
+def _ahead(produce: Callable[[], Iterator[bytes]]) -> Iterator[bytes]:
+    """The items of ``produce()`` in order, made by a side thread at most READ_AHEAD
+    ahead of the caller (memory stays bounded); an exception it raises is raised here,
+    after the items made before it. Closing this generator stops the thread."""
+    items: queue.Queue = queue.Queue(READ_AHEAD)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in produce():
+                if not put(item):
+                    return
+            put(_DONE)
+        except BaseException as error:  # handed to the caller, raised there in its place
+            put(error)
+
+    thread = threading.Thread(target=run, name="event-reader", daemon=True)
+    thread.start()
+    try:
+        while (item := items.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _split(block: bytes, before: int) -> tuple[list[str], dict[int, str] | None]:
+    """Lines of a block of whole lines, and None or {line number: problem} for NUL bytes
+    (other control characters are left to parse_event's XML check).
 
     An invalid UTF-8 byte becomes U+FFFD and the event is kept, as Splunk keeps it
     (*unverified*: the character splunkd puts in its place). A byte-order mark at
@@ -306,7 +415,7 @@ def _split(block: bytes, before: int) -> tuple[list[str], dict[int, str] | None,
             column = line.find("\x00")
             if column >= 0:
                 bad.setdefault(number, f"binary data: NUL byte at column {column + 1}")
-    return lines, bad, text
+    return lines, bad
 
 
 class _Units:

@@ -10,6 +10,7 @@ kept.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 from ..knowledge import Knowledge, load_knowledge
 from ..knowledge.verbatim import dataset_event_codes, traceable_fields
 from ..spl import MacroDef, Plan, SplError, as_macro_table, expand, output_rows, parse, plan
+from ..spl.plan import RawScan
 from . import events
 from .events import RawEvent, ReadStats, index_event, parse_event, read_events
 
@@ -102,7 +104,18 @@ def dataset_filter(datamodel: str | None, knowledge: Knowledge | None = None) ->
             end = raw.find(EVENT_ID_END, end + 1)
         return False
 
+    candidate.scan = event_code_scan(codes)
     return candidate
+
+
+def event_code_scan(codes) -> RawScan | None:
+    """The bytes ``>code</EventID>`` that ``dataset_filter``'s test needs in an event that
+    starts with ``<`` (a code holds no ``<``, so the text it compares is after a ``>``): the
+    end tag is what the scan looks for (a literal is found fast), the code is checked behind it."""
+    if not all(code.isascii() and not set(code) & set("<>\r\n") for code in codes):
+        return None
+    alternatives = b"|".join(re.escape(code.encode()) for code in sorted(codes))
+    return RawScan(b"(?<=>(?:" + alternatives + b"))" + re.escape(EVENT_ID_END.encode()))
 
 
 def raw_event_filter(compiled: Plan, knowledge: Knowledge | None = None) -> Callable[[str], bool] | None:
@@ -133,7 +146,7 @@ def run_search(spl: str, macros: Mapping[str, MacroDef] | Iterable,
         events_or_paths = list(events_or_paths)  # read again by each subsearch
     keep = raw_event_filter(compiled, knowledge) if prefilter else None
     raw_events = raw_event_stream(events_or_paths, keep, stats, source, sourcetype)
-    rows = search_rows(raw_events, compiled.datamodel, stats, knowledge)
+    rows = search_rows(raw_events, compiled.datamodel, stats, knowledge, compiled.reads)
 
     def subsearch_rows(datamodel: str | None) -> Iterator[dict]:
         """A subsearch's input: the same events read again without the main search's
@@ -162,11 +175,12 @@ def raw_event_stream(items: Iterable, keep: Callable[[str], bool] | None, stats:
 
 
 def search_rows(events: Iterable[RawEvent], datamodel: str | None, stats: ReadStats,
-                knowledge: Knowledge | None = None) -> Iterator[dict]:
+                knowledge: Knowledge | None = None, reads: frozenset[str] | None = None) -> Iterator[dict]:
     """Search-time fields of each event, or its data-model row when the search reads one.
-    With a data model, only the knowledge that can make the fields its rows read runs."""
+    With a data model, the rows hold the fields the search ``reads`` (None: all of the
+    dataset's), and only the knowledge that can make them runs."""
     knowledge = knowledge or default_knowledge()
-    dataset = knowledge.datasets[datamodel] if datamodel else None
+    dataset = knowledge.narrowed(knowledge.datasets[datamodel], reads) if datamodel else None
     needed = dataset.reads if dataset else None
     read = parse_event if knowledge.reader_fields else index_event
     for event in events:

@@ -18,7 +18,7 @@ from itertools import islice, product
 
 from . import ast
 from .errors import SplError
-from .functions import FUNCTIONS, like, regex, to_number, to_text, values_of
+from .functions import FUNCTIONS, MAX_INT_DIGITS, like, regex, to_number, to_text, values_of
 from .parse import MAJOR_BREAKERS, parse_pipeline
 from .timefmt import compile_format, compile_parser
 
@@ -268,7 +268,23 @@ def compile_call(expr: ast.Call) -> Callable[[Row], object]:
         raise SplError("case() needs condition/value pairs", expr.pos)
     check_literal_time_format(expr)
     args = [compile_expr(a) for a in expr.args]
-    return lambda row: fn(*(a(row) for a in args))
+    return call_with(fn, args)
+
+
+def call_with(fn: Callable, args: list[Callable[[Row], object]]) -> Callable[[Row], object]:
+    """``fn`` of the arguments' values; the usual counts spelled out (no generator per call)."""
+    if not args:
+        return lambda row: fn()
+    if len(args) == 1:
+        first, = args
+        return lambda row: fn(first(row))
+    if len(args) == 2:
+        first, second = args
+        return lambda row: fn(first(row), second(row))
+    if len(args) == 3:
+        first, second, third = args
+        return lambda row: fn(first(row), second(row), third(row))
+    return lambda row: fn(*[a(row) for a in args])
 
 
 def check_literal_time_format(expr: ast.Call) -> None:
@@ -347,10 +363,23 @@ def any_of(results: Iterable) -> bool | None:
     return None if saw_null else False
 
 
+def may_be_number(text: str) -> bool:
+    """False when ``to_number`` surely finds no number in ``text`` (by its first character)."""
+    first = text[:1]
+    return first != "" and (first in "+-." or first.isdigit() or first.isspace())
+
+
 def equals(a, b):
     """eval's ``=``: numeric when both are numbers, else case-sensitive text."""
     if a is None or b is None:
         return None
+    if a.__class__ is str and b.__class__ is str:
+        if a == b:  # the same text is the same number too
+            return True
+        if a.isdigit() and b.isdigit() and a.isascii() and b.isascii() and len(a) <= MAX_INT_DIGITS >= len(b):
+            return int(a) == int(b)  # what to_number makes of them, without its pattern
+        if not (may_be_number(a) and may_be_number(b)):
+            return False  # different texts, and not both numbers
     if isinstance(a, list):
         return any_of(equals(x, b) for x in a)
     if isinstance(b, list):

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 import math
+import re
 from itertools import islice
 
 from . import ast
 from .datasets import DatasetSearch, dataset_stage
 from .errors import SplError, UnknownKnowledge
+from .expressions import search_fields
 from .functions import to_number
 from .evaluate import Row, Stage, aggregate_stage, command_stage, compile_search, fold, join_stage, value_matcher
 from .lookup import Inputlookup, Lookup, LookupTables, inputlookup_stage, lookup_stage
@@ -44,7 +47,8 @@ class Prefilter:
 
     def compile(self, then: Callable[[str], bool] | None = None) -> Callable[[str], bool]:
         """The fastest equivalent of ``keep`` (a single needle is the common case),
-        followed by the test ``then`` when given; one call per event on the hot path."""
+        followed by the test ``then`` when given; one call per event on the hot path.
+        Its ``scan`` (a RawScan, or None) lets a reader skip the bytes of events it rejects."""
         single = len(self.clauses) == 1 and len(self.clauses[0]) == 1 and len(self.clauses[0][0]) == 1
         if single:
             needle = self.clauses[0][0][0]
@@ -52,10 +56,77 @@ class Prefilter:
                 test = lambda raw: needle in fold(raw)  # noqa: E731
             else:
                 test = lambda raw: needle in fold(raw) and then(raw)  # noqa: E731
-            test.rejects_block = block_rejecter(needle)
-            return test
-        keep = self.keep
-        return keep if then is None else lambda raw: keep(raw) and then(raw)
+        else:
+            keep = self.keep
+            test = (lambda raw: keep(raw)) if then is None else (lambda raw: keep(raw) and then(raw))  # noqa: E731
+        test.scan = self.scan() or getattr(then, "scan", None)
+        return test
+
+    def scan(self) -> "RawScan | None":
+        """What the raw bytes of every event ``keep`` passes contain: a match of one
+        clause's alternatives (each by its longest part), case-insensitively. Only for
+        ASCII parts without line breaks (a one-line event cannot hold a line break)."""
+        for clause in self.clauses:
+            parts = [max(alternative, key=len) for alternative in clause]
+            if all(p.isascii() and "\n" not in p and "\r" not in p for p in parts):
+                return RawScan.of_folded(parts)
+        return None
+
+
+# Characters whose casefold holds an ASCII character (ß -> "ss", ſ -> "s", K -> "k",
+# the ligature ﬁ -> "fi" ...): a text holding none of them has every ASCII
+# character of its casefold at the place of an ASCII character of its own, so a
+# folded ASCII needle is in the casefold exactly when the bytes hold the needle
+# without regard to ASCII case. Checked against the whole of Unicode by a test.
+ASCII_FOLDING = "\u00df\u0130\u0149\u017f\u01f0\u1e96\u1e97\u1e98\u1e99\u1e9a\u1e9e\u212a" \
+                "\ufb00\ufb01\ufb02\ufb03\ufb04\ufb05\ufb06"
+
+
+@dataclass(frozen=True)
+class RawScan:
+    """A byte-level test a reader may run over many one-line events at once: an event
+    whose UTF-8 bytes (invalid bytes included, which decode to U+FFFD) hold no match of
+    ``pattern`` and none of ``encodings`` cannot pass the raw-text test it belongs to."""
+
+    pattern: bytes  # a regular expression over bytes, for the ``regex`` module
+    ignore_case: bool = False
+    encodings: tuple[bytes, ...] = ()  # UTF-8 of characters that fold into the needles
+
+    @staticmethod
+    def of_folded(needles: Iterable[str]) -> "RawScan":
+        """Folded ASCII needles, matched in the casefold of the text."""
+        needles = list(needles)
+        letters = set("".join(needles))
+        encodings = tuple(c.encode() for c in ASCII_FOLDING if letters & set(fold(c)))
+        return RawScan(b"|".join(re.escape(n.encode()) for n in needles), True, encodings)
+
+    @cached_property
+    def compiled(self):
+        import regex  # loaded when a reader first scans, not with the planner
+
+        return regex.compile(self.pattern, regex.IGNORECASE if self.ignore_case else 0)
+
+    def line_starts(self, data: bytes, start: int, end: int) -> list[int]:
+        """Start offsets, in order, of the lines of ``data[start:end]`` (lines end with
+        b"\\n") that may pass; the others cannot."""
+        found = set()
+        search = self.compiled.search
+        pos = start
+        while (match := search(data, pos, end, concurrent=True)) is not None:
+            line = data.rfind(b"\n", start, match.start()) + 1 or start
+            found.add(line)
+            pos = data.find(b"\n", match.start(), end) + 1 or end
+        for lead, encodings in self.leads.items():  # one pass per first byte
+            at = data.find(lead, start, end)
+            while at >= 0:
+                if data.startswith(encodings, at):
+                    found.add(data.rfind(b"\n", start, at) + 1 or start)
+                at = data.find(lead, at + 1, end)
+        return sorted(found)
+
+    @cached_property
+    def leads(self) -> dict[bytes, tuple[bytes, ...]]:
+        return {e[:1]: tuple(f for f in self.encodings if f[:1] == e[:1]) for e in self.encodings}
 
 
 Inputs = Callable[[str | None], Iterable[Row]]  # data model (None: events' fields) -> its rows
@@ -79,14 +150,6 @@ class Subsearch:
 SUBSEARCH_MAXOUT = 50_000
 
 
-def block_rejecter(needle: str) -> Callable[[str], bool]:
-    """For a reader holding many events in one text: True when no line of ``text`` can
-    contain ``needle``. Only for ASCII text, where casefold is lower() character by
-    character, so a line's folded form is a piece of the text's (folding a long
-    non-ASCII text costs more than the lines' own tests)."""
-    return lambda text: text.isascii() and needle not in text.lower()
-
-
 @dataclass
 class Plan:
     datamodel: str | None  # e.g. "Endpoint.Processes" when input rows are data-model rows
@@ -94,6 +157,7 @@ class Plan:
     stages: list[Stage] = field(default_factory=list)
     subsearches: list[Subsearch] = field(default_factory=list)  # read the events again
     newest_first: bool = False  # events reordered by _time before the stages (order_sensitive)
+    reads: frozenset[str] | None = None  # the data-model fields the stages read (None: any)
 
     def datamodels(self) -> set[str | None]:
         """Every input this search reads: its own and its subsearches'."""
@@ -158,7 +222,18 @@ def plan(pipeline: ast.Pipeline, datamodels: Collection[str],
     prefilter = None
     if first.where is not None:
         prefilter = build_prefilter(first.where, prefix, set(verbatim_fields), {fold(c) for c in constant_values})
-    return Plan(first.datamodel, prefilter, [generator, *stages], subsearches)
+    return Plan(first.datamodel, prefilter, [generator, *stages], subsearches, reads=tstats_reads(first, resolve))
+
+
+def tstats_reads(command: ast.Tstats, resolve: Callable[[str], str | None]) -> frozenset[str] | None:
+    """The data-model fields tstats reads from its rows: its filter's, its groups' and its
+    aggregations' (and _time, which spans and time functions read); None for a wildcard."""
+    names = list(command.by) + [a.field for a in command.aggregations if a.field] + ["_time"]
+    if command.where is not None:
+        names.extend(search_fields(command.where))
+    if any("*" in name for name in names):
+        return None
+    return frozenset(field for name in names if (field := resolve(name)) is not None)
 
 
 def check_free_text(pipeline: ast.Pipeline) -> None:
