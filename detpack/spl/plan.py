@@ -20,7 +20,7 @@ from itertools import islice
 from . import ast
 from .datasets import DatasetSearch, dataset_stage
 from .errors import SplError, UnknownKnowledge
-from .functions import to_number
+from .number import to_number
 from .evaluate import Row, Stage, aggregate_stage, command_stage, compile_search, fold, join_stage, value_matcher
 from .lookup import Inputlookup, Lookup, LookupTables, inputlookup_stage, lookup_stage
 
