@@ -29,10 +29,11 @@ def record(cls: type | None = None, /, *, order: bool = False, unequal: tuple[st
     and hashing by type and fields (but those in ``unequal``), and with ``order`` the comparisons of
     those fields as a tuple.
 
-    Only ``__init__`` is generated, so a record is made as fast as a dataclass instance (the
-    content model and its locations are made by the ten thousand for a large pack), while a class
-    is defined in a fraction of a dataclass's time: as dataclasses, the model's classes were most of
-    the start-up of ``validate``. (``spl.ast.node`` generates nothing: its classes are many.)"""
+    Only ``__init__`` is generated, and only when the first record of the class is made, so a
+    record is made as fast as a dataclass instance (the content model and its locations are made by
+    the ten thousand for a large pack) while a class is defined in a fraction of a dataclass's time:
+    as dataclasses, the model's classes were most of the start-up of ``validate``.
+    (``spl.ast.node`` generates nothing: its classes are many and their records few.)"""
     if cls is None:
         return lambda cls: record(cls, order=order, unequal=unequal)
     names = tuple(cls.__annotations__)
@@ -55,7 +56,7 @@ def record(cls: type | None = None, /, *, order: bool = False, unequal: tuple[st
     def __delattr__(self, name):
         raise FrozenRecord(f"cannot delete field '{name}'")
 
-    methods = [_init(cls, names, defaults), __eq__, __hash__, __repr__, __setattr__, __delattr__]
+    methods = [_first_init(cls, names, defaults), __eq__, __hash__, __repr__, __setattr__, __delattr__]
     if order:
         methods += _comparisons(key)
     for name in defaults:
@@ -64,6 +65,17 @@ def record(cls: type | None = None, /, *, order: bool = False, unequal: tuple[st
         setattr(cls, method.__name__, method)
     cls.__match_args__ = names
     return cls
+
+
+def _first_init(cls: type, names: tuple[str, ...], defaults: dict):
+    """An ``__init__`` that compiles the class's own on first use: a run compiles only those of the
+    classes it makes records of (a pack without baselines never compiles ``Baseline``'s)."""
+
+    def __init__(self, *args, **kwargs):
+        cls.__init__ = _init(cls, names, defaults)
+        cls.__init__(self, *args, **kwargs)
+
+    return __init__
 
 
 def _init(cls: type, names: tuple[str, ...], defaults: dict):

@@ -38,6 +38,17 @@ def test_wrong_arguments_are_refused():
         Sample("a", 1, "", {}, "one too many")
 
 
+def test_the_first_record_of_a_class_is_checked_as_every_other():
+    @record
+    class Fresh1:
+        name: str
+        count: int = 0
+
+    with pytest.raises(TypeError):  # the first call builds the class's __init__, then runs it
+        Fresh1(count=1)
+    assert Fresh1("a") == Fresh1(name="a", count=0)
+
+
 def test_a_record_cannot_change():
     sample = Sample("a")
     with pytest.raises(FrozenRecord):
