@@ -79,8 +79,6 @@ def report_notes(notes, as_json: bool) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    import json
-
     from .build.drilldowns import check_with_drilldowns
     from .errors import EXIT_OK, InvalidInput
 
@@ -94,9 +92,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.spl:
         return validate_spl(pack, args.json)
     summary = {"ok": True, "detections": len(pack.detections), "stories": len(pack.stories), "macros": len(pack.macros)}
-    print(json.dumps(summary | {"findings": [], "warnings": [f.as_dict() for f in checked.warnings],
-                                "notes": [f.as_dict() for f in checked.notes]}) if args.json else
-          f"valid: {summary['detections']} detection(s), {summary['stories']} story(ies), {summary['macros']} macro(s)")
+    if args.json:
+        import json
+
+        print(json.dumps(summary | {"findings": [], "warnings": [f.as_dict() for f in checked.warnings],
+                                    "notes": [f.as_dict() for f in checked.notes]}))
+    else:
+        print(f"valid: {summary['detections']} detection(s), {summary['stories']} story(ies), {summary['macros']} macro(s)")
     return EXIT_OK
 
 
@@ -223,11 +225,14 @@ def splunk_test_arguments(args: argparse.Namespace):
 
 
 def make_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The whole parser, or with ``only`` the arguments of that one command (the others keep just
-    their names and help, which is all ``--help`` and a wrong command name need)."""
+    """The whole parser; with ``only`` a command's name, the parser of that command alone; with
+    ``only`` anything else (``--help``, a wrong command name), every command's name and summary,
+    which is all that needs."""
     parser = argparse.ArgumentParser(prog="build.py", description="Build, validate, inspect and replay-test a Splunk detection pack.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (summary, add_arguments) in COMMANDS.items():
+        if only in COMMANDS and name != only:
+            continue
         command = commands.add_parser(name, help=summary)
         if only is None or only == name:
             add_arguments(command)

@@ -1,13 +1,115 @@
-"""Findings and exit codes shared by every command."""
+"""Findings and exit codes shared by every command, and the frozen records they and the content model are."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 
 EXIT_OK = 0
 EXIT_CHECKS_FAILED = 1
 EXIT_INVALID_INPUT = 2
+
+
+class FrozenRecord(AttributeError):
+    """A record's field was assigned: records do not change once made."""
+
+
+class Fresh:
+    """A record field's default made anew for each record, as ``dataclasses.field(default_factory=make)``."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make):
+        self.make = make
+
+
+def record(cls: type | None = None, /, *, order: bool = False, unequal: tuple[str, ...] = ()):
+    """A frozen record, as ``dataclasses.dataclass(frozen=True)`` makes one: fields from the
+    annotations, class attributes as defaults (``Fresh(dict)`` for one made per record), equality
+    and hashing by type and fields (but those in ``unequal``), and with ``order`` the comparisons of
+    those fields as a tuple.
+
+    Only ``__init__`` is generated, and only when the first record of the class is made, so a
+    record is made as fast as a dataclass instance (the content model and its locations are made by
+    the ten thousand for a large pack) while a class is defined in a fraction of a dataclass's time:
+    as dataclasses, the model's classes were most of the start-up of ``validate``.
+    (``spl.ast.node`` generates nothing: its classes are many and their records few.)"""
+    if cls is None:
+        return lambda cls: record(cls, order=order, unequal=unequal)
+    names = tuple(cls.__annotations__)
+    defaults = {name: cls.__dict__[name] for name in names if name in cls.__dict__}
+    compared = tuple(name for name in names if name not in unequal)
+    key = attrgetter(*compared) if compared else (lambda self: ())
+
+    def __eq__(self, other):
+        return key(self) == key(other) if other.__class__ is self.__class__ else NotImplemented
+
+    def __hash__(self):
+        return hash(key(self))
+
+    def __repr__(self):
+        return f"{self.__class__.__qualname__}({', '.join(f'{n}={getattr(self, n)!r}' for n in names)})"
+
+    def __setattr__(self, name, value):
+        raise FrozenRecord(f"cannot assign to field '{name}'")
+
+    def __delattr__(self, name):
+        raise FrozenRecord(f"cannot delete field '{name}'")
+
+    methods = [_first_init(cls, names, defaults), __eq__, __hash__, __repr__, __setattr__, __delattr__]
+    if order:
+        methods += _comparisons(key)
+    for name in defaults:
+        delattr(cls, name)
+    for method in methods:
+        setattr(cls, method.__name__, method)
+    cls.__match_args__ = names
+    return cls
+
+
+def _first_init(cls: type, names: tuple[str, ...], defaults: dict):
+    """An ``__init__`` that compiles the class's own on first use: a run compiles only those of the
+    classes it makes records of (a pack without baselines never compiles ``Baseline``'s)."""
+
+    def __init__(self, *args, **kwargs):
+        cls.__init__ = _init(cls, names, defaults)
+        cls.__init__(self, *args, **kwargs)
+
+    return __init__
+
+
+def _init(cls: type, names: tuple[str, ...], defaults: dict):
+    """``__init__(self, <fields>)`` compiled for ``cls``: a generic one would make each record slower."""
+    scope = {"_set": object.__setattr__} | {f"_default_{name}": value for name, value in defaults.items()}
+    parameters = ", ".join(f"{name}=_default_{name}" if name in defaults else name for name in names)
+    lines = [f"    if {name} is _default_{name}: {name} = {name}.make()"
+             for name, value in defaults.items() if isinstance(value, Fresh)]
+    lines += [f"    _set(self, {name!r}, {name})" for name in names]
+    exec(f"def __init__(self, {parameters}):\n" + "\n".join(lines or ["    pass"]), scope)
+    init = scope["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    return init
+
+
+def _comparisons(key):
+    def __lt__(self, other):
+        return key(self) < key(other) if other.__class__ is self.__class__ else NotImplemented
+
+    def __le__(self, other):
+        return key(self) <= key(other) if other.__class__ is self.__class__ else NotImplemented
+
+    def __gt__(self, other):
+        return key(self) > key(other) if other.__class__ is self.__class__ else NotImplemented
+
+    def __ge__(self, other):
+        return key(self) >= key(other) if other.__class__ is self.__class__ else NotImplemented
+
+    return [__lt__, __le__, __gt__, __ge__]
+
+
+def replace(value, /, **changes):
+    """A copy of the record ``value`` with ``changes``, as ``dataclasses.replace``."""
+    return value.__class__(**{name: getattr(value, name) for name in value.__match_args__} | changes)
 
 
 def display_path(path: Path | str) -> str:
@@ -19,7 +121,7 @@ def display_path(path: Path | str) -> str:
         return os.fspath(path)
 
 
-@dataclass(frozen=True, order=True)
+@record(order=True)
 class Location:
     """Where a value came from: 1-based line and column in a file."""
 
@@ -33,7 +135,7 @@ class Location:
         return f"{self.file}:{self.line}:{self.column}"
 
 
-@dataclass(frozen=True, order=True)
+@record(order=True)
 class Finding:
     """One problem in the input, printed on one line."""
 

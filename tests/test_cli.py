@@ -1,4 +1,4 @@
-"""detpack.cli: a parser built for one command parses that command exactly as the whole parser does."""
+"""detpack.cli: a parser built for one command parses that command, and explains it, exactly as the whole parser does."""
 from __future__ import annotations
 
 import pytest
@@ -6,9 +6,13 @@ import pytest
 from detpack.cli import COMMANDS, make_parser
 
 
-def options_of(parser, command: str) -> list[tuple]:
+def commands_of(parser) -> dict:
     [subparsers] = [a for a in parser._actions if a.dest == "command"]
-    return [(tuple(a.option_strings), a.dest, a.default, a.nargs) for a in subparsers.choices[command]._actions]
+    return subparsers.choices
+
+
+def options_of(parser, command: str) -> list[tuple]:
+    return [(tuple(a.option_strings), a.dest, a.default, a.nargs) for a in commands_of(parser)[command]._actions]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -18,6 +22,19 @@ def test_the_parser_for_one_command_has_all_its_options(command):
     assert len(options_of(whole, command)) > 1  # more than --help
 
 
-def test_the_parser_for_one_command_leaves_the_others_bare():
-    only = make_parser(only="validate")
-    assert [o for o, *_ in options_of(only, "build")] == [("-h", "--help")]
+@pytest.mark.parametrize("command", COMMANDS)
+def test_the_parser_for_one_command_gives_the_same_help(command):
+    assert commands_of(make_parser(only=command))[command].format_help() == \
+        commands_of(make_parser())[command].format_help()
+
+
+def test_the_parser_for_one_command_holds_that_command_alone():
+    assert list(commands_of(make_parser(only="validate"))) == ["validate"]
+
+
+@pytest.mark.parametrize("first", ["--help", "-h", "bogus"])
+def test_help_and_a_wrong_command_name_see_every_command_bare(first):
+    parser = make_parser(only=first)
+    assert list(commands_of(parser)) == list(COMMANDS)
+    assert all([o for o, *_ in options_of(parser, name)] == [("-h", "--help")] for name in COMMANDS)
+    assert parser.format_help() == make_parser().format_help()

@@ -77,15 +77,23 @@ def modules_loaded_by(argv: list[str]) -> set[str]:
 
 # Modules that some command needs and others must not pay for.
 HEAVY = {"splunklib", "docker", "requests", "jinja2", "yaml", "detpack.spl", "detpack.replay.events",
-         "detpack.build.inspect", "detpack.splunk.harness"}
+         "detpack.build.inspect", "detpack.splunk.harness",
+         "detpack.spl.plan", "detpack.spl.evaluate"}  # parsing the drilldowns needs neither
+
+
+# What the SPL engine loads beyond its parser: eval's functions and their libraries.
+NOT_FOR_PARSING = {"detpack.spl.functions", "detpack.spl.timefmt", "decimal"}
+# What only rendering, packaging or printing JSON needs.
+NOT_FOR_VALIDATE = {"detpack.build.render", "detpack.build.package", "json", "tempfile", "tarfile", "xml.sax",
+                    "urllib.request", "hashlib"}
 
 
 @pytest.mark.parametrize("argv, needs, spares", [
     (["validate", "--content", "PACK"], {"yaml", "detpack.spl"},  # the drilldowns are parsed, as in build
-     HEAVY - {"yaml", "detpack.spl"}),
+     HEAVY - {"yaml", "detpack.spl"} | NOT_FOR_PARSING | NOT_FOR_VALIDATE),
     (["build", "--content", "PACK", "--output", "OUT"], {"yaml", "jinja2", "detpack.spl"},  # the drilldowns are parsed
-     HEAVY - {"yaml", "jinja2", "detpack.spl"}),
-    (["test", "--content", "PACK"], {"yaml", "jinja2", "detpack.spl", "detpack.replay.events"},
+     HEAVY - {"yaml", "jinja2", "detpack.spl"} | NOT_FOR_PARSING),
+    (["test", "--content", "PACK"], {"yaml", "jinja2", "detpack.spl", "detpack.replay.events", "detpack.spl.evaluate"},
      {"splunklib", "docker", "requests", "detpack.build.inspect", "detpack.splunk.harness"}),
     (["inspect", "OUT/missing.spl"], {"detpack.build.inspect"}, HEAVY - {"detpack.build.inspect"}),
     (["splunk-test", "--content", "PACK", "--splunk-url", "not a url"], {"splunklib", "detpack.splunk.harness"},
@@ -102,3 +110,17 @@ def test_help_loads_the_command_line_alone():
     loaded = modules_loaded_by(["--help"])
     assert {m for m in loaded if m.startswith("detpack")} == {"detpack", "detpack.cli"}
     assert (HEAVY | {"pathlib", "dataclasses", "json"}) & loaded == set()
+
+
+# Modules that every validate and build loads make their records with ``errors.record`` or
+# ``spl.ast.node``: a dataclass takes about a millisecond to define, paid at every start.
+WITHOUT_DATACLASSES = ["errors.py", "content/model.py", "content/schema.py", "build/app.py", "build/drilldowns.py",
+                       "spl/ast.py", "spl/macros.py", "spl/datasets.py", "spl/lookup.py"]
+
+
+@pytest.mark.parametrize("name", WITHOUT_DATACLASSES)
+def test_modules_on_the_start_up_path_define_no_dataclasses(name):
+    tree = ast.parse((PACKAGE / name).read_text(encoding="utf-8"))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "dataclasses" not in imported

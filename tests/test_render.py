@@ -1,7 +1,6 @@
 """Golden tests of the rendered app, and the render-time safety checks."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -12,7 +11,7 @@ import pytest
 from detpack.conf import as_dict, parse_conf
 from detpack.build.render import RenderError, render_app, xml_text
 from detpack.content.validate import load_valid_pack
-from detpack.errors import InvalidInput
+from detpack.errors import InvalidInput, replace
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GOLDEN = Path(__file__).parent / "golden"
@@ -101,9 +100,9 @@ def test_xml_text_escapes_what_character_data_needs(text, escaped):
 
 def test_a_value_that_cannot_be_written_stops_the_render():
     pack = load_valid_pack(FIXTURES / "legacy_pack")
-    broken = dataclasses.replace(pack.detections[0], description="ends in \\")
+    broken = replace(pack.detections[0], description="ends in \\")
     with pytest.raises(Exception, match="ends with a backslash"):
-        render_app(dataclasses.replace(pack, detections=(broken,)))
+        render_app(replace(pack, detections=(broken,)))
 
 
 def test_read_back_mismatch_fails_the_render(monkeypatch):

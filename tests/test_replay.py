@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 from detpack.build.app import build_app
 from detpack.replay.events import EventReadError, RawEvent
 from detpack.cli import main as cli_main
+from detpack.errors import replace
 from detpack.replay.judge import judge
 from detpack.replay.run import run_detection_test
 from detpack.replay.search import DatasetFile, SearchResult, run_search

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from detpack.spl import SplError, output_rows, parse, plan
+from detpack.spl import SplError, output_rows, parse
+from detpack.spl.plan import plan
 
 DM = "Endpoint.Processes"
 

@@ -9,7 +9,8 @@ import weakref
 
 import pytest
 
-from detpack.spl import SplError, output_rows, parse, plan
+from detpack.spl import SplError, output_rows, parse
+from detpack.spl.plan import plan
 
 DM = "| tstats count from datamodel=Endpoint.Processes"
 

@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from detpack.spl import SplError, output_rows, parse, plan
+from detpack.spl import SplError, output_rows, parse
+from detpack.spl.plan import plan
 from detpack.spl.functions import FUNCTIONS
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from detpack.spl import SplError, output_rows, parse, plan
+from detpack.spl import SplError, output_rows, parse
+from detpack.spl.plan import plan
 from detpack.spl.check import check_search
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from detpack.spl import Prefilter, SplError, parse, plan
+from detpack.spl import Prefilter, SplError, parse
+from detpack.spl.plan import plan
 
 VERBATIM = {"process_name", "process", "dest"}
 CONSTANTS = {"unknown", "allowed"}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .write import write_atomically
@@ -19,21 +18,21 @@ from ..content.model import Pack
 from .package import build_spl
 from .render import RenderedApp, render_app
 from ..content.validate import check_pack
-from ..errors import Finding
+from ..errors import Finding, Fresh, record
 from .drilldowns import check_with_drilldowns
 
 COMMITTED_DIRS = ("default/", "metadata/")
 COMMITTED_FILES = ("app.manifest",)
 
 
-@dataclass(frozen=True)
+@record
 class BuildResult:
     pack: Pack
     app_dir: Path
     package: Path
     files: dict[str, str]
-    warnings: list[Finding] = field(default_factory=list)
-    notes: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = Fresh(list)
+    notes: list[Finding] = Fresh(list)
 
 
 def checked_render(content_dir: Path, strict: bool = False) -> tuple[Pack, RenderedApp, list[Finding], list[Finding]]:

@@ -26,7 +26,6 @@ so they report the same findings and fail ``--strict`` alike.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from .. import spl
@@ -34,7 +33,7 @@ from ..content.fields import without_comments
 from ..content.mappings import CIM_MACRO_DEFINITIONS
 from ..content.model import ORIGINAL_SEARCH_PLACEHOLDER, Detection, Pack
 from ..content.validate import check_pack
-from ..errors import Finding, InvalidInput
+from ..errors import Finding, InvalidInput, record
 
 TOKEN = re.compile(r"\$[^$\s]+\$")
 WHOLE_PIPELINE = re.compile(r"\A\s*" + re.escape(ORIGINAL_SEARCH_PLACEHOLDER) + r"(?=\s*(\||\Z))")
@@ -43,13 +42,13 @@ STAND_IN = "| search *"
 UNSUPPORTED = "unsupported "
 
 
-@dataclass(frozen=True)
+@record
 class DrilldownProblem:
     message: str
     unsupported: bool  # True: our parser's limit, not evidence the drilldown is wrong
 
 
-@dataclass(frozen=True)
+@record
 class CheckedDrilldowns:
     pack: Pack
     warnings: list[Finding]  # the pack's warnings and the drilldowns that are not valid SPL

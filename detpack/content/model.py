@@ -8,10 +8,9 @@ finding can name the file, line and field.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import Location
+from ..errors import Fresh, Location, record
 from .mappings import ES_TOKENS
 from .source import Locations, parent_path
 
@@ -28,7 +27,7 @@ def result_tokens(text: str) -> list[str]:
     return [t for t in TOKEN.findall(text) if t not in ES_TOKENS]
 
 
-@dataclass(frozen=True)
+@record
 class RiskObject:
     field: str
     type: str  # system | user | other
@@ -37,7 +36,7 @@ class RiskObject:
     path: str = ""  # the field path of its name in the YAML, for findings
 
 
-@dataclass(frozen=True)
+@record
 class ThreatObject:
     field: str
     type: str
@@ -45,7 +44,7 @@ class ThreatObject:
     path: str = ""  # the field path of its name in the YAML, for findings
 
 
-@dataclass(frozen=True)
+@record
 class Drilldown:
     name: str
     search: str
@@ -54,7 +53,7 @@ class Drilldown:
     location: Location
 
 
-@dataclass(frozen=True)
+@record
 class AttackData:
     """One dataset of a test: a local path (resolved against the pack) or URL."""
 
@@ -64,7 +63,7 @@ class AttackData:
     location: Location
 
 
-@dataclass(frozen=True)
+@record
 class DetectionTest:
     name: str
     attack_data: tuple[AttackData, ...]
@@ -77,7 +76,7 @@ class DetectionTest:
         return self.expected_count != 0
 
 
-@dataclass(frozen=True)
+@record
 class Annotations:
     mitre_attack: tuple[str, ...] = ()
     kill_chain_phases: tuple[str, ...] = ()
@@ -90,7 +89,7 @@ class Annotations:
     cve: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record(unequal=("locations",))
 class Detection:
     path: Path
     name: str
@@ -114,7 +113,7 @@ class Detection:
     threat_objects: tuple[ThreatObject, ...]
     drilldowns: tuple[Drilldown, ...]
     tests: tuple[DetectionTest, ...]
-    locations: Locations = field(compare=False)
+    locations: Locations
     product: tuple[str, ...] = ()
     atomic_guids: tuple[str, ...] = ()
     enabled_by_default: bool = False
@@ -151,7 +150,7 @@ class Detection:
         return self.locations.get("", Location(str(self.path)))
 
 
-@dataclass(frozen=True)
+@record(unequal=("locations",))
 class Story:
     path: Path
     name: str
@@ -164,10 +163,10 @@ class Story:
     references: tuple[str, ...]
     category: tuple[str, ...]
     usecase: str
-    locations: Locations = field(compare=False)
+    locations: Locations
 
 
-@dataclass(frozen=True)
+@record(unequal=("locations",))
 class Baseline:
     """A support search that builds what detections read (a lookup, a model); no alert actions."""
 
@@ -181,10 +180,10 @@ class Baseline:
     analytic_story: tuple[str, ...]
     datamodel: tuple[str, ...]
     scheduling: dict | None  # its own deployment.scheduling, else the Baseline deployment's
-    locations: Locations = field(compare=False)
+    locations: Locations
 
 
-@dataclass(frozen=True)
+@record(unequal=("locations",))
 class Investigation:
     """A response task: a search an analyst runs from a story; never scheduled."""
 
@@ -196,10 +195,10 @@ class Investigation:
     how_to_implement: str
     analytic_story: tuple[str, ...]
     datamodel: tuple[str, ...]
-    locations: Locations = field(compare=False)
+    locations: Locations
 
 
-@dataclass(frozen=True)
+@record(unequal=("locations",))
 class Lookup:
     """A lookups/<name>.yml: a CSV (or model) file shipped in lookups/, or a KV store collection."""
 
@@ -209,14 +208,14 @@ class Lookup:
     filename: str | None
     collection: str | None
     settings: dict[str, str]  # transforms.conf keys given in the YAML (match_type, fields_list...)
-    locations: Locations = field(compare=False)
+    locations: Locations
 
     @property
     def file(self) -> Path | None:
         return self.path.parent / self.filename if self.filename else None
 
 
-@dataclass(frozen=True)
+@record(unequal=("locations",))
 class Deployment:
     """Schedule and alert actions of a detection type (deployments/*.yml, or the built-in defaults)."""
 
@@ -224,17 +223,17 @@ class Deployment:
     scheduling: dict[str, str]
     notable: dict | None  # rule_title, rule_description (with %field% substitutions), nes_fields
     rba: bool
-    locations: Locations | None = field(default=None, compare=False)  # None for the built-in defaults
+    locations: Locations | None = None  # None for the built-in defaults
 
 
-@dataclass(frozen=True)
+@record(unequal=("locations",))
 class Macro:
     path: Path
     name: str
     definition: str
     description: str
     arguments: tuple[str, ...]
-    locations: Locations = field(compare=False)
+    locations: Locations
 
     @property
     def stanza(self) -> str:
@@ -242,7 +241,7 @@ class Macro:
         return f"{self.name}({len(self.arguments)})" if self.arguments else self.name
 
 
-@dataclass(frozen=True)
+@record(unequal=("locations",))
 class AppSettings:
     path: Path
     app_id: str
@@ -253,11 +252,11 @@ class AppSettings:
     author_company: str
     description: str
     prefix: str
-    locations: Locations = field(compare=False)
+    locations: Locations
     addons: tuple[Path, ...] = ()  # add-ons whose knowledge replays use (``addons:``, relative to the content)
 
 
-@dataclass(frozen=True)
+@record
 class Pack:
     root: Path
     app: AppSettings
@@ -267,7 +266,7 @@ class Pack:
     data_sources: tuple[str, ...] = ()
     baselines: tuple[Baseline, ...] = ()
     lookups: tuple[Lookup, ...] = ()
-    deployments: dict[str, Deployment] = field(default_factory=dict)
+    deployments: dict[str, Deployment] = Fresh(dict)
     investigations: tuple[Investigation, ...] = ()
 
     def detection(self, name_or_id: str) -> Detection | None:

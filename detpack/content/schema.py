@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..conf import control_characters
@@ -26,11 +25,13 @@ APP_ID_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*\Z")
 LOOKUP_FILENAME = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]*\.csv\Z|__mlspl_[A-Za-z0-9_.\-]+\.mlmodel\Z")
 
 
-@dataclass
 class Context:
-    locations: Locations
-    findings: list[Finding] = field(default_factory=list)
-    warnings: list[Finding] = field(default_factory=list)
+    """One document being checked: its locations, and the findings and warnings made so far."""
+
+    def __init__(self, locations: Locations):
+        self.locations = locations
+        self.findings: list[Finding] = []
+        self.warnings: list[Finding] = []
 
     def report(self, path: str, problem: str, expected: str = "", at_key: bool = False, warning: bool = False) -> None:
         where = key_path(path) if at_key else path

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from ..knowledge import Knowledge, load_knowledge
 from ..knowledge.verbatim import dataset_event_codes, traceable_fields
-from ..spl import MacroDef, Plan, SplError, as_macro_table, expand, output_rows, parse, plan
-from ..spl.plan import RawScan
+from ..spl import MacroDef, Plan, SplError, as_macro_table, expand, output_rows, parse
+from ..spl.plan import RawScan, plan
 from . import events
 from .events import RawEvent, ReadStats, index_event, parse_event, read_events
 

@@ -2,7 +2,7 @@
 
     expand(spl, macros)        backtick macros replaced (macros.py)
     parse(spl)                 ast.Pipeline (parse.py; lexer.py, ast.py)
-    plan(pipeline, ...)        Plan: stages + optional raw-text prefilter (plan.py)
+    plan.plan(pipeline, ...)   Plan: stages + optional raw-text prefilter (plan.py)
     check_search(...)          can the engine run it? (check.py, for validate --spl)
     Plan.execute(rows)         result rows (evaluate.py; functions.py, timefmt.py)
     output_rows(rows)          rows as Splunk returns them, and their columns
@@ -53,10 +53,24 @@ Choices where Splunk leaves room or could not be checked here:
 """
 from . import ast
 from .errors import SplError, UnknownKnowledge
-from .evaluate import output_rows
 from .macros import MacroDef, as_macro_table, expand, macros_from_stanzas
 from .parse import parse
-from .plan import Plan, Prefilter, plan
+
+# The planner and the evaluator load when first asked for: checking that a search parses
+# (``validate`` and ``build`` check the drilldowns) needs neither. The function ``plan`` is
+# imported from ``spl.plan``, where it lives: the package's name ``plan`` is that module.
+LOADED_ON_USE = {"Plan": "plan", "Prefilter": "plan", "output_rows": "evaluate"}
+
+
+def __getattr__(name: str):
+    if name not in LOADED_ON_USE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{LOADED_ON_USE[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["SplError", "UnknownKnowledge", "MacroDef", "Plan", "Prefilter", "as_macro_table", "ast", "expand",
-           "macros_from_stanzas", "output_rows", "parse", "plan"]
+           "macros_from_stanzas", "output_rows", "parse"]

@@ -9,9 +9,9 @@ field names (*unverified*: read from the Search Reference's examples only).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .ast import node
 from .errors import SplError
 from .lexer import search_tokens
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # evaluate imports parse, which imports this module
 UNPREFIXED = frozenset({"_time", "host", "source", "sourcetype"})
 
 
-@dataclass(frozen=True)
+@node
 class DatasetSearch:
     datamodel: str  # "Endpoint.Processes"
     prefixed: bool

@@ -9,10 +9,10 @@ resolves them from the apps' ``transforms.conf`` and ``lookups/``.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Protocol
 
+from .ast import node
 from .errors import SplError, UnknownKnowledge
 from .lexer import Token, search_tokens
 
@@ -27,7 +27,7 @@ class LookupTables(Protocol):
     def apply(self, table: str, inputs: tuple, outputs: tuple, overwrite: bool, row: Row) -> None: ...
 
 
-@dataclass(frozen=True)
+@node
 class Lookup:
     table: str
     inputs: tuple[tuple[str, str], ...]   # (lookup column, row field)
@@ -36,7 +36,7 @@ class Lookup:
     pos: int
 
 
-@dataclass(frozen=True)
+@node
 class Inputlookup:
     table: str
     max: int  # 0: every row

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
+from ..errors import record
 from .errors import SplError
 from .lexer import QUOTED_STRINGS
 
@@ -18,7 +18,7 @@ STANZA_NAME = re.compile(r"([A-Za-z0-9_.:-]+?)(?:\((\d+)\))?\Z")
 MAX_DEPTH = 50
 
 
-@dataclass(frozen=True)
+@record
 class MacroDef:
     name: str  # the stanza name: ``name`` or ``name(N)``
     args: tuple[str, ...]

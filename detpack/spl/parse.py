@@ -13,7 +13,7 @@ import sys
 
 from . import ast
 from .errors import SplError
-from .functions import to_number
+from .number import to_number
 from .datasets import parse_datamodel, parse_from
 from .lexer import Token, bracket_end, expr_tokens, search_tokens, skip_quoted, split_pipeline
 from .lookup import parse_inputlookup, parse_lookup

@@ -23,7 +23,7 @@ from . import ast
 from .datasets import DatasetSearch, dataset_stage
 from .errors import SplError, UnknownKnowledge
 from .expressions import search_fields
-from .functions import to_number
+from .number import to_number
 from .evaluate import Row, Stage, aggregate_stage, command_stage, compile_search, fold, join_stage, value_matcher
 from .lookup import Inputlookup, Lookup, LookupTables, inputlookup_stage, lookup_stage
 

@@ -1,0 +1,102 @@
+"""The frozen records of the content model and the findings (``errors.record``): what a frozen dataclass gave."""
+from __future__ import annotations
+
+import pytest
+
+from detpack.content.model import Deployment, Drilldown, Pack
+from detpack.errors import Finding, Fresh, FrozenRecord, Location, record, replace
+
+
+@record(unequal=("note",))
+class Sample:
+    name: str
+    count: int = 0
+    note: str = ""
+    tags: dict = Fresh(dict)
+
+
+def test_fields_come_from_the_annotations_with_defaults():
+    assert Sample("a", 2) == Sample(name="a", count=2)
+    assert repr(Sample("a")) == "Sample(name='a', count=0, note='', tags={})"
+    assert Sample.__match_args__ == ("name", "count", "note", "tags")
+    assert not hasattr(Sample, "count")  # the default is the constructor's, not a class attribute
+
+
+def test_a_fresh_default_is_made_for_each_record():
+    first, second = Sample("a"), Sample("a")
+    assert first.tags == {} and first.tags is not second.tags
+    given = {"k": "v"}
+    assert Sample("a", tags=given).tags is given
+
+
+def test_wrong_arguments_are_refused():
+    with pytest.raises(TypeError):
+        Sample()
+    with pytest.raises(TypeError):
+        Sample("a", unknown=1)
+    with pytest.raises(TypeError):
+        Sample("a", 1, "", {}, "one too many")
+
+
+def test_the_first_record_of_a_class_is_checked_as_every_other():
+    @record
+    class Fresh1:
+        name: str
+        count: int = 0
+
+    with pytest.raises(TypeError):  # the first call builds the class's __init__, then runs it
+        Fresh1(count=1)
+    assert Fresh1("a") == Fresh1(name="a", count=0)
+
+
+def test_a_record_cannot_change():
+    sample = Sample("a")
+    with pytest.raises(FrozenRecord):
+        sample.count = 1
+    with pytest.raises(AttributeError):  # FrozenRecord is one, as dataclasses' FrozenInstanceError
+        del sample.name
+    with pytest.raises(AttributeError):
+        sample.other = 1
+    assert sample.count == 0
+
+
+def test_equality_and_hash_by_type_and_compared_fields():
+    assert Sample("a", note="x") == Sample("a", note="y")  # ``unequal`` fields are left out
+    assert hash(Sample("a", note="x", tags=None)) == hash(Sample("a", note="y", tags=None))
+    assert Sample("a") != Sample("b")
+    assert Sample("a") != ("a", 0, {})
+
+    @record
+    class Other:
+        name: str
+        count: int = 0
+        note: str = ""
+        tags: dict = Fresh(dict)
+
+    assert Sample("a") != Other("a")
+
+
+def test_order_compares_the_fields_as_a_tuple():
+    places = [Location("b.yml", 1, 1), Location("a.yml", 9, 1), Location("a.yml", 2, 5), Location("a.yml")]
+    assert sorted(places) == [Location("a.yml"), Location("a.yml", 2, 5), Location("a.yml", 9, 1), Location("b.yml", 1, 1)]
+    assert Location("a.yml", 2) <= Location("a.yml", 2) < Location("a.yml", 3)
+    with pytest.raises(TypeError):
+        Location("a.yml") < Finding(Location("a.yml"), "f", "p")
+    with pytest.raises(TypeError):
+        Sample("a") < Sample("b")  # not ordered unless asked
+
+
+def test_replace_copies_with_changes():
+    drilldown = Drilldown("d", "search x", "$info_min_time$", "$info_max_time$", Location("d.yml", 3, 1))
+    changed = replace(drilldown, search="search y")
+    assert changed == Drilldown("d", "search y", "$info_min_time$", "$info_max_time$", Location("d.yml", 3, 1))
+    assert drilldown.search == "search x"
+    with pytest.raises(TypeError):
+        replace(drilldown, unknown=1)
+
+
+def test_the_model_leaves_locations_out_of_equality():
+    one = Deployment("TTP", {"cron_schedule": "0 * * * *"}, None, True, {"": Location("a.yml")})
+    assert one == Deployment("TTP", {"cron_schedule": "0 * * * *"}, None, True, None)
+    first, second = Pack("a", None, (), (), ()), Pack("a", None, (), (), ())
+    assert first == second and first.deployments == {} and first.deployments is not second.deployments
