@@ -18,7 +18,8 @@ from itertools import islice, product
 
 from . import ast
 from .errors import SplError
-from .functions import FUNCTIONS, MAX_INT_DIGITS, like, regex, to_number, to_text, values_of
+from .functions import FUNCTIONS, like, regex, to_number, to_text, values_of
+from .number import MAX_INT_DIGITS
 from .parse import MAJOR_BREAKERS, parse_pipeline
 from .timefmt import compile_format, compile_parser
 
