@@ -600,6 +600,23 @@ def test_eventtypes_decided_by_source_answer_eventtype_terms(tmp_path):
     assert fields_of(knowledge, source="XmlWinEventLog:System", EventCode="4688")["eventtype"] == ["other", "sys"]
 
 
+def test_eventtype_references_match_names_in_any_case(tmp_path):
+    """``eventtype=SEC`` is a search term, so case-insensitive: it reads the event type [sec],
+    which is then tested before it; a dataset gate sees the same event types."""
+    from detpack.knowledge.eventtypes import matching_eventtypes
+
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n",
+                 eventtypes="[sec]\nsearch = source=XmlWinEventLog:Security\n"
+                            "[proc]\nsearch = eventtype=SEC EventCode=4688\n"
+                            "[Win_A]\nsearch = EventCode=4688\n[any]\nsearch = eventtype=win_* EventCode=4688\n",
+                 tags="[eventtype=proc]\nt = enabled\n", models={"M": MODEL})
+    knowledge = load_knowledge([root])
+    event = {"source": SOURCE, "sourcetype": "XmlWinEventLog", "host": "h", "_raw": "", "EventCode": "4688"}
+    assert sorted(matching_eventtypes(dict(event), knowledge.eventtypes)) == ["Win_A", "any", "proc", "sec"]
+    assert fields_of(knowledge, EventCode="4688")["eventtype"] == ["Win_A", "any", "proc", "sec"]
+    dataset = knowledge.datasets["M.Root"]
+    assert knowledge.row(dataset, dict(event), dataset.reads) is not None
+
 def test_eventtype_value_alternatives_match_any_value_of_a_multivalue_field(tmp_path):
     root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n",
                  eventtypes="[a]\nsearch = code=X OR code=y\n[b]\nsearch = code IN (y, z)\n")
