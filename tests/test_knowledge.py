@@ -90,6 +90,19 @@ def test_keys_before_any_stanza_belong_to_default(tmp_path):
     assert fields_of(load_knowledge([root]))["a"] == "everywhere"
 
 
+def test_transforms_global_settings_apply_to_every_stanza_its_own_winning(tmp_path):
+    """transforms.conf.spec, GLOBAL SETTINGS: [default] (or keys at the top of the file) holds
+    global settings; "the value in the specific stanza takes precedence"."""
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-r = r\nLOOKUP-a = t k OUTPUT v\n"
+                                 "LOOKUP-b = u k OUTPUT w\n",
+                 transforms="case_sensitive_match = false\n[t]\nfilename = t.csv\n"
+                            "[u]\nfilename = t.csv\ncase_sensitive_match = true\n[r]\nREGEX = k=(?<k>\\w+)\n",
+                 lookups={"t.csv": "k,v,w\nabc,found,found\n"})
+    knowledge = load_knowledge([root])
+    got = fields_of(knowledge, "k=ABC")
+    assert (got.get("v"), got.get("w")) == ("found", None)
+    assert knowledge.problems.messages == []
+
 def test_a_missing_addon_is_an_error_naming_it(tmp_path):
     with pytest.raises(AddonError, match="nope: no such add-on"):
         load_knowledge([tmp_path / "nope"])
