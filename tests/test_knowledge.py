@@ -370,6 +370,13 @@ def test_pattern_classes_are_ascii_as_in_pcre_unless_ucp(tmp_path):
     assert ("ascii" not in got, got["any"]) == (True, "\u0661\u0662")
 
 
+
+def test_a_posix_class_under_ucp_is_named_not_read_as_ascii(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEXTRACT-a = (*UCP)n=(?<word>[[:alpha:]]+)\n")
+    knowledge = load_knowledge([root])
+    assert "word" not in fields_of(knowledge, "n=\u00e9t\u00e9")
+    assert "under (*UCP)" in knowledge.problems.messages[0]
+
 def test_pcre_limits_are_named_as_not_applied(tmp_path):
     """transforms.conf.spec/props.conf.spec: MATCH_LIMIT and DEPTH_LIMIT bound PCRE's work; Python's re has none."""
     root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = t\nMATCH_LIMIT = 10\n",
