@@ -917,6 +917,15 @@ def test_a_leading_dotall_star_in_one_branch_is_not_anchored():
     assert not isinstance(compile_pcre(r".*a"), AnchoredPattern)  # without s, "." stops at a line break
 
 
+def test_a_lookup_file_that_is_not_utf8_is_named_with_its_line(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nLOOKUP-a = t k OUTPUT v\n",
+                 transforms="[t]\nfilename = t.csv\n", lookups={"t.csv": ""})
+    (root / "lookups" / "t.csv").write_bytes("k,v\nabc,found\ncaf\u00e9,latin\n".encode("latin-1"))
+    knowledge = load_knowledge([root])
+    assert fields_of(knowledge, k="abc")["v"] == "found"
+    assert knowledge.problems.messages == [
+        "lookups/t.csv:3: not UTF-8 (byte 0xe9), read with U+FFFD in place of each byte that is not"]
+
 def test_a_lookup_table_that_cannot_be_read_is_named_and_not_called_unknown(tmp_path):
     from detpack.replay.search import run_search
     from detpack.spl import SplError
