@@ -90,6 +90,19 @@ def test_keys_before_any_stanza_belong_to_default(tmp_path):
     assert fields_of(load_knowledge([root]))["a"] == "everywhere"
 
 
+def test_transforms_global_settings_apply_to_every_stanza_its_own_winning(tmp_path):
+    """transforms.conf.spec, GLOBAL SETTINGS: [default] (or keys at the top of the file) holds
+    global settings; "the value in the specific stanza takes precedence"."""
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-r = r\nLOOKUP-a = t k OUTPUT v\n"
+                                 "LOOKUP-b = u k OUTPUT w\n",
+                 transforms="case_sensitive_match = false\n[t]\nfilename = t.csv\n"
+                            "[u]\nfilename = t.csv\ncase_sensitive_match = true\n[r]\nREGEX = k=(?<k>\\w+)\n",
+                 lookups={"t.csv": "k,v,w\nabc,found,found\n"})
+    knowledge = load_knowledge([root])
+    got = fields_of(knowledge, "k=ABC")
+    assert (got.get("v"), got.get("w")) == ("found", None)
+    assert knowledge.problems.messages == []
+
 def test_a_missing_addon_is_an_error_naming_it(tmp_path):
     with pytest.raises(AddonError, match="nope: no such add-on"):
         load_knowledge([tmp_path / "nope"])
@@ -357,6 +370,13 @@ def test_pattern_classes_are_ascii_as_in_pcre_unless_ucp(tmp_path):
     assert ("ascii" not in got, got["any"]) == (True, "\u0661\u0662")
 
 
+
+def test_a_posix_class_under_ucp_is_named_not_read_as_ascii(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEXTRACT-a = (*UCP)n=(?<word>[[:alpha:]]+)\n")
+    knowledge = load_knowledge([root])
+    assert "word" not in fields_of(knowledge, "n=\u00e9t\u00e9")
+    assert "under (*UCP)" in knowledge.problems.messages[0]
+
 def test_pcre_limits_are_named_as_not_applied(tmp_path):
     """transforms.conf.spec/props.conf.spec: MATCH_LIMIT and DEPTH_LIMIT bound PCRE's work; Python's re has none."""
     root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nREPORT-a = t\nMATCH_LIMIT = 10\n",
@@ -599,6 +619,23 @@ def test_eventtypes_decided_by_source_answer_eventtype_terms(tmp_path):
     assert fields_of(knowledge, EventCode="1")["eventtype"] == ["not_sys", "sec"]
     assert fields_of(knowledge, source="XmlWinEventLog:System", EventCode="4688")["eventtype"] == ["other", "sys"]
 
+
+def test_eventtype_references_match_names_in_any_case(tmp_path):
+    """``eventtype=SEC`` is a search term, so case-insensitive: it reads the event type [sec],
+    which is then tested before it; a dataset gate sees the same event types."""
+    from detpack.knowledge.eventtypes import matching_eventtypes
+
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n",
+                 eventtypes="[sec]\nsearch = source=XmlWinEventLog:Security\n"
+                            "[proc]\nsearch = eventtype=SEC EventCode=4688\n"
+                            "[Win_A]\nsearch = EventCode=4688\n[any]\nsearch = eventtype=win_* EventCode=4688\n",
+                 tags="[eventtype=proc]\nt = enabled\n", models={"M": MODEL})
+    knowledge = load_knowledge([root])
+    event = {"source": SOURCE, "sourcetype": "XmlWinEventLog", "host": "h", "_raw": "", "EventCode": "4688"}
+    assert sorted(matching_eventtypes(dict(event), knowledge.eventtypes)) == ["Win_A", "any", "proc", "sec"]
+    assert fields_of(knowledge, EventCode="4688")["eventtype"] == ["Win_A", "any", "proc", "sec"]
+    dataset = knowledge.datasets["M.Root"]
+    assert knowledge.row(dataset, dict(event), dataset.reads) is not None
 
 def test_eventtype_value_alternatives_match_any_value_of_a_multivalue_field(tmp_path):
     root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n",
@@ -879,6 +916,15 @@ def test_a_leading_dotall_star_in_one_branch_is_not_anchored():
     assert not isinstance(compile_pcre(r"(?s).*a|b"), AnchoredPattern)
     assert not isinstance(compile_pcre(r".*a"), AnchoredPattern)  # without s, "." stops at a line break
 
+
+def test_a_lookup_file_that_is_not_utf8_is_named_with_its_line(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nLOOKUP-a = t k OUTPUT v\n",
+                 transforms="[t]\nfilename = t.csv\n", lookups={"t.csv": ""})
+    (root / "lookups" / "t.csv").write_bytes("k,v\nabc,found\ncaf\u00e9,latin\n".encode("latin-1"))
+    knowledge = load_knowledge([root])
+    assert fields_of(knowledge, k="abc")["v"] == "found"
+    assert knowledge.problems.messages == [
+        "lookups/t.csv:3: not UTF-8 (byte 0xe9), read with U+FFFD in place of each byte that is not"]
 
 def test_a_lookup_table_that_cannot_be_read_is_named_and_not_called_unknown(tmp_path):
     from detpack.replay.search import run_search

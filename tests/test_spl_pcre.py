@@ -39,6 +39,15 @@ def test_ucp_makes_the_classes_unicode():
     assert compile_pcre("(*UCP)\\d").search("\u0663")
 
 
+
+def test_a_posix_class_that_ucp_makes_unicode_is_refused_under_ucp():
+    """pcre2pattern, "POSIX character classes": with UCP, [:alpha:] and the like use Unicode
+    properties (é is alpha) while [:xdigit:] stays ASCII; an ASCII range would be wrong."""
+    with pytest.raises(PcreError, match=r"POSIX class '\[:alpha:\]' under \(\*UCP\)"):
+        compile_pcre("(*UCP)[[:alpha:]]+")
+    assert compile_pcre("(*UCP)[[:xdigit:]]+").search("\u00e9Af").group() == "Af"
+    assert compile_pcre("[[:alpha:]]+").search("\u00e9b").group() == "b"
+
 def test_empty_minimum_repeat_is_a_literal():
     assert compile_pcre("a{,2}").fullmatch("a{,2}")
     assert not compile_pcre("a{,2}").fullmatch("aa")

@@ -23,7 +23,7 @@ from .problems import Problems
 from .props import KV_MODES, PropsEntry, PropsIndex, Selected, normalized
 from .kvmode import kv_extractor
 from .regex import compile_pcre
-from .transforms import Extraction, add_value, compile_extraction
+from .transforms import Extraction, add_value, compile_extraction, with_global_settings
 
 BUILTIN = Path(__file__).parent / "builtin"
 Fields = dict
@@ -44,7 +44,7 @@ class Knowledge:
         for message in addon.skipped:
             self.problems.note(message)
         confs = addon.confs
-        self.transforms = confs.get("transforms", {})
+        self.transforms = with_global_settings(confs.get("transforms", {}))
         self.props_stanzas = normalized(confs.get("props", {}))
         self.props = PropsIndex(self.props_stanzas, self.problems)
         macros = macro_table(confs.get("macros", {}), self.problems)

@@ -9,13 +9,12 @@ types included (``[eventtype=<name>]``), and ``tag::<field>`` per field.
 """
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
 
 from ..spl import SplError, ast, expand
-from ..spl.evaluate import compile_search, fold
+from ..spl.evaluate import compile_search, fold, value_matcher
 from ..spl.expressions import SearchExpression, compile_search_text, search_fields
 from ..spl.functions import to_text, values_of
 from .addons import Setting
@@ -48,6 +47,13 @@ def referenced(expr) -> Iterator[str]:
         yield from referenced(expr.item)
 
 
+def named(pattern: str, names) -> list[str]:
+    """The event type names an ``eventtype=<pattern>`` term matches: a search term, so
+    case-insensitive with ``*`` as its only wildcard (as the search evaluator tests it)."""
+    matches = value_matcher(pattern)
+    return [name for name in names if matches(name)]
+
+
 def eventtype_closure(names: set[str], eventtypes: list[EventType]) -> set[str]:
     """``names`` and every event type their searches read, transitively."""
     by_name = {e.name: e for e in eventtypes}
@@ -58,7 +64,7 @@ def eventtype_closure(names: set[str], eventtypes: list[EventType]) -> set[str]:
             continue
         found.add(name)
         for pattern in referenced(by_name[name].search.expr):
-            todo.extend(fnmatch.filter(by_name, pattern.lower()) if "*" in pattern else [pattern])
+            todo.extend(named(pattern, by_name))
     return found
 
 
@@ -74,7 +80,7 @@ def dependency_order(eventtypes: list[EventType]) -> list[EventType]:
             return
         state[eventtype.name] = "visiting"
         for pattern in referenced(eventtype.search.expr):
-            for name in sorted(fnmatch.filter(by_name, pattern.lower()) if "*" in pattern else [pattern]):
+            for name in sorted(named(pattern, by_name)):
                 if name in by_name and not state.get(name):
                     visit(by_name[name])
         state[eventtype.name] = "done"

@@ -135,6 +135,8 @@ def table_from_stanza(name: str, settings: dict[str, Setting], files: Mapping[st
     if content is None:
         problems.add(filename, name, "filename", f"lookup file lookups/{file} is missing")
         return None
+    if undecodable := not_utf8(content):  # named once, like the file's other problems
+        problems.note(f"lookups/{file}:{undecodable}")
     header, table_rows, error = read_csv(content, rows)
     if error:  # the file's problem, named once however many stanzas (or searches, by file name) read it
         problems.note(f"lookups/{file}:{error}; no lookup reads it")
@@ -176,6 +178,18 @@ def read_csv(content: bytes, rows_too: bool = True) -> tuple[list[str], list[dic
     if header is None:
         return [], [], "1: no header line"
     return header, rows, ""
+
+
+def not_utf8(content: bytes) -> str:
+    """"<line>: <reason>" for a file that is not UTF-8 (read_csv then reads U+FFFD in place of
+    each such byte), else ""."""
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = content.count(b"\n", 0, error.start) + 1
+        return (f"{line}: not UTF-8 (byte 0x{content[error.start]:02x}), read with U+FFFD in place of each "
+                "byte that is not")
+    return ""
 
 
 def header_problem(header: list[str]) -> str:

@@ -43,7 +43,7 @@ def compile_pcre(pattern: str):
     if pattern.startswith(UCP):
         pattern, flags = pattern[len(UCP):], 0
     try:
-        python = translate(PCRE_NAMED_GROUP_QUOTED.sub(r"(?P<\1>", pattern))
+        python = translate(PCRE_NAMED_GROUP_QUOTED.sub(r"(?P<\1>", pattern), ucp=not flags)
     except PcreError as error:
         raise re.error(str(error), pattern, error.offset) from None
     compiled = re.compile(python, flags)

@@ -68,6 +68,15 @@ class Extraction:
         return replace(self, run=guarded)
 
 
+def with_global_settings(stanzas: dict[str, dict[str, Setting]]) -> dict[str, dict[str, Setting]]:
+    """Each stanza under the file's global settings: transforms.conf.spec, GLOBAL SETTINGS,
+    "Use the [default] stanza to define any global settings" (keys at the top of the file
+    belong there too) and "the value in the specific stanza takes precedence"."""
+    defaults = stanzas.get("default")
+    if not defaults:
+        return stanzas
+    return {name: {**defaults, **settings} for name, settings in stanzas.items() if name != "default"}
+
 def clean_key(name: str) -> str:
     return CLEAN.sub("_", name).lstrip("_0123456789")
 

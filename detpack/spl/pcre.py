@@ -8,7 +8,9 @@ translate, so a pattern never silently means something else:
   characters (with a FutureWarning) that never matches what PCRE means. Translated to
   their ASCII ranges (pcre2pattern, "POSIX character classes"); ``[:^name:]`` is refused.
 - ``\\d``, ``\\w``, ``\\s``, ``\\b`` are ASCII in PCRE unless the pattern starts with
-  ``(*UCP)`` (pcre2pattern, "Generic character types"): ASCII unless it does.
+  ``(*UCP)`` (pcre2pattern, "Generic character types"): ASCII unless it does. Under
+  ``(*UCP)`` most POSIX classes mean Unicode properties, which a bracket here cannot say:
+  those are refused.
 - ``{,n}`` is a literal in PCRE (pcre2pattern, "Repetition": "{,6} is not a quantifier,
   but a literal string of four characters"; *unverified* for the PCRE2 release Splunk
   ships, as PCRE2 10.43 made it a quantifier); Python reads it as ``{0,n}``.
@@ -33,6 +35,10 @@ POSIX_CLASSES = {
     "print": "\\x20-\\x7e", "graph": "\\x21-\\x7e", "ascii": "\\x00-\\x7f",
 }
 UCP = "(*UCP)"
+# pcre2pattern, "POSIX character classes": under (*UCP) these use Unicode properties
+# ([:alpha:] is \p{L}, [:digit:] \p{Nd}, ...); the rest stay ASCII.
+UCP_POSIX_CLASSES = frozenset({"alnum", "alpha", "blank", "digit", "lower", "space", "upper", "word",
+                               "graph", "print", "punct"})
 EMPTY_MIN_REPEAT = re.compile(r"\{,\d*\}")
 NAMED_GROUP = re.compile(r"\(\?<(?=[A-Za-z_])")
 CODE_POINT = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
@@ -98,7 +104,7 @@ def compile_pcre(pattern: str) -> Pcre:
     source, flags = pattern, regex.ASCII | regex.VERSION0
     if pattern.startswith(UCP):
         pattern, flags = pattern[len(UCP):], regex.VERSION0
-    translated = translate(pattern)
+    translated = translate(pattern, ucp=not flags & regex.ASCII)
     try:
         return Pcre(regex.compile(translated, flags), source)
     except (regex.error, RecursionError, OverflowError) as error:
@@ -106,8 +112,9 @@ def compile_pcre(pattern: str) -> Pcre:
         raise PcreError(message, getattr(error, "pos", None) or 0) from None
 
 
-def translate(pattern: str) -> str:
-    """The pattern in Python's syntax (see the module's docstring)."""
+def translate(pattern: str, ucp: bool = False) -> str:
+    """The pattern in Python's syntax (see the module's docstring); ``ucp``: it started with
+    ``(*UCP)``, under which a POSIX class of ``UCP_POSIX_CLASSES`` is refused."""
     out: list[str] = []
     i, n, in_class = 0, len(pattern), False
     while i < n:
@@ -126,6 +133,9 @@ def translate(pattern: str) -> str:
             if m:
                 if m.group(1) or m.group(2) not in POSIX_CLASSES:
                     raise PcreError(f"unsupported POSIX class '{m.group()}'", i)
+                if ucp and m.group(2) in UCP_POSIX_CLASSES:
+                    raise PcreError(f"unsupported POSIX class '{m.group()}' under (*UCP), "
+                                    "where it means Unicode properties", i)
                 out.append(POSIX_CLASSES[m.group(2)])
                 i = m.end()
                 continue
