@@ -38,6 +38,7 @@ def record(cls: type | None = None, /, *, order: bool = False, unequal: tuple[st
         return lambda cls: record(cls, order=order, unequal=unequal)
     names = tuple(cls.__annotations__)
     defaults = {name: cls.__dict__[name] for name in names if name in cls.__dict__}
+    _check_defaults(cls, names, defaults)
     compared = tuple(name for name in names if name not in unequal)
     key = attrgetter(*compared) if compared else (lambda self: ())
 
@@ -65,6 +66,19 @@ def record(cls: type | None = None, /, *, order: bool = False, unequal: tuple[st
         setattr(cls, method.__name__, method)
     cls.__match_args__ = names
     return cls
+
+
+def _check_defaults(cls: type, names: tuple[str, ...], defaults: dict) -> None:
+    """What dataclasses refuse when the class is defined, so that ``__init__``, compiled later,
+    cannot fail on it: a default every record would share though it can change (as dataclasses,
+    an unhashable one), and a field without a default after one with."""
+    for name, value in defaults.items():
+        if not isinstance(value, Fresh) and type(value).__hash__ is None:
+            raise ValueError(f"{cls.__qualname__}.{name}: mutable default {type(value).__name__} "
+                             f"would be shared by every record: use Fresh({type(value).__name__})")
+    for before, name in zip(names, names[1:]):
+        if before in defaults and name not in defaults:
+            raise TypeError(f"{cls.__qualname__}: field '{name}' without a default follows a field with one")
 
 
 def _first_init(cls: type, names: tuple[str, ...], defaults: dict):

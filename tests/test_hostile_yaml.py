@@ -120,3 +120,9 @@ def test_utf16_text_is_one_line_naming_its_position(tmp_path):
     (tmp_path / "wide.yml").write_bytes("name: x\nid: y\n".encode("utf-16-le"))
     assert refusal(tmp_path / "wide.yml") == ("file.yml:1:2: (file): character #x0000 is not allowed in YAML "
                                               "(expected UTF-8 text (UTF-16 or binary?))")
+
+
+def test_invalid_utf8_is_one_line_naming_its_line_and_column(tmp_path):
+    (tmp_path / "latin1.yml").write_bytes("name: x\ndescription: caf\u00e9 au lait\n".encode("latin-1"))
+    assert refusal(tmp_path / "latin1.yml") == ("file.yml:2:17: (file): not UTF-8 text: invalid continuation byte "
+                                                "(expected UTF-8)")

@@ -100,3 +100,20 @@ def test_the_model_leaves_locations_out_of_equality():
     assert one == Deployment("TTP", {"cron_schedule": "0 * * * *"}, None, True, None)
     first, second = Pack("a", None, (), (), ()), Pack("a", None, (), (), ())
     assert first == second and first.deployments == {} and first.deployments is not second.deployments
+
+
+@pytest.mark.parametrize("default", [[], {}, set()])
+def test_a_mutable_default_is_refused_when_the_class_is_defined(default):
+    """One list or dict shared by every record, as dataclasses refuse it: Fresh makes one per record."""
+    with pytest.raises(ValueError, match="Fresh"):
+        @record
+        class Shared:
+            items: object = default
+
+
+def test_a_field_without_default_after_one_with_is_refused_when_the_class_is_defined():
+    with pytest.raises(TypeError, match="'second' without a default follows a field with one"):
+        @record
+        class Misordered:
+            first: int = 0
+            second: int

@@ -110,3 +110,23 @@ def test_deeply_nested_json_is_invalid_json_for_that_event(command, depth):
 def test_makemv_with_an_empty_delimiter_is_refused():
     with pytest.raises(SplError, match="makemv delim must not be empty"):
         parse('| makemv delim="" x')
+
+
+def test_long_commands_are_not_kept_once_parsed():
+    """Each distinct command text is parsed once per process, but a pack could carry thousands of
+    distinct commands of up to a megabyte each (a file's bound, or a macro's expansion): their
+    tokens and syntax trees, dozens of times the text, would stay in memory to the end."""
+    import gc
+    import tracemalloc
+
+    long = "search " + " ".join(f"f{i}=v{i}" for i in range(4000))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(3):
+            parse(f"{long} n={n} | stats count by f{n} | where count > {n}")
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < len(long)  # less than one copy of the text: no tokens or nodes kept

@@ -172,7 +172,8 @@ def load_yaml(path: Path, name: str = "") -> tuple[Any, Locations]:
     try:
         text = _read_text(path, name)
     except UnicodeDecodeError as exc:
-        raise InvalidInput([Finding(Location(name), "(file)", f"not UTF-8 text: {exc.reason}", "UTF-8")]) from None
+        raise InvalidInput([Finding(_byte_location(name, exc.object, exc.start), "(file)",
+                                    f"not UTF-8 text: {exc.reason}", "UTF-8")]) from None
     except OSError as exc:
         raise InvalidInput([Finding(Location(name), "(file)", f"cannot read: {exc.strerror}")]) from None
     try:
@@ -212,6 +213,12 @@ def _read_text(path: Path, name: str) -> str:
                                         "a content file under 1 MiB")])
         text = handle.read().decode("utf-8-sig")
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def _byte_location(name: str, data: bytes, index: int) -> Location:
+    """Line and column of the byte at ``index``, counted as the text before it reads."""
+    before = data[:index].decode("utf-8-sig", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    return Location(name, before.count("\n") + 1, len(before) - before.rfind("\n"))
 
 
 def _refuse(name: str, node: yaml.Node, problem: str, expected: str) -> InvalidInput:

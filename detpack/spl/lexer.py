@@ -119,8 +119,9 @@ def tokenize(text: str, offset: int, pattern: re.Pattern[str], join_pieces: bool
     argument, their quotes removed: ``"Processes".*`` is ``Processes.*`` (how a quoted macro
     argument lands in a definition such as ``rename $object$.* AS *``; *unverified* beyond
     what production security_content searches rely on)."""
+    read = _tokens_at_zero if len(text) <= MAX_CACHED_CHARS else _tokens_at_zero.__wrapped__
     try:
-        at_zero = _tokens_at_zero(text, pattern, join_pieces, context)
+        at_zero = read(text, pattern, join_pieces, context)
     except SplError as error:  # its position counted from the start of ``text``
         raise SplError(error.message, error.position + offset) from None
     if not offset:
@@ -133,6 +134,12 @@ _token = functools.partial(tuple.__new__, Token)  # a Token without NamedTuple's
 
 # A pack's searches share many command texts at different offsets: each distinct text is read once
 # per process and its tokens moved to where it stands. Errors are not kept; they are raised again.
+# Only short texts are kept: every command security_content 4.42 repeats is under 1,000 characters,
+# while a hostile pack's thousands of distinct megabyte-long commands would each keep dozens of
+# times their size in tokens and nodes until the process ends.
+MAX_CACHED_CHARS = 1000
+
+
 @functools.lru_cache(maxsize=4096)
 def _tokens_at_zero(text: str, pattern: re.Pattern[str], join_pieces: bool, context: str) -> tuple[Token, ...]:
     tokens: list[Token] = []

@@ -15,7 +15,7 @@ from . import ast
 from .errors import SplError
 from .number import to_number
 from .datasets import parse_datamodel, parse_from
-from .lexer import Token, bracket_end, expr_tokens, search_tokens, skip_quoted, split_pipeline
+from .lexer import MAX_CACHED_CHARS, Token, bracket_end, expr_tokens, search_tokens, skip_quoted, split_pipeline
 from .lookup import parse_inputlookup, parse_lookup
 from .pcre import UCP, PcreError, compile_pcre, translate
 
@@ -150,10 +150,18 @@ def parse_pipeline(spl: str, base: int) -> ast.Pipeline:
 
 
 # A pack's searches share many commands at the same offset (the macros they start with expand
-# alike), and nodes never change once parsed: each distinct command is parsed once per process.
-# Errors are not kept; they are raised again.
-_search_at = functools.lru_cache(maxsize=4096)(lambda text, offset, pos: parse_search(text, offset, pos))
-_command_at = functools.lru_cache(maxsize=4096)(lambda text, offset: parse_command(text, offset))
+# alike), and nodes never change once parsed: each distinct command is parsed once per process,
+# unless it is too long to keep (lexer.MAX_CACHED_CHARS). Errors are not kept; they are raised again.
+_cached_search = functools.lru_cache(maxsize=4096)(lambda text, offset, pos: parse_search(text, offset, pos))
+_cached_command = functools.lru_cache(maxsize=4096)(lambda text, offset: parse_command(text, offset))
+
+
+def _search_at(text: str, offset: int, pos: int) -> ast.Command:
+    return (_cached_search if len(text) <= MAX_CACHED_CHARS else parse_search)(text, offset, pos)
+
+
+def _command_at(text: str, offset: int) -> ast.Command:
+    return (_cached_command if len(text) <= MAX_CACHED_CHARS else parse_command)(text, offset)
 
 
 def parse_command(text: str, offset: int) -> ast.Command:
