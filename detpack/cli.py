@@ -128,7 +128,7 @@ def spl_checks(pack) -> list:
     build writes it, and the CIM app's (which the pack expects installed) where the pack
     has none, as the build's drilldown check reads them."""
     from .content.mappings import CIM_MACRO_DEFINITIONS
-    from .replay.run import knowledge_for, known_lookups
+    from .replay.knowledge_choice import knowledge_for, known_lookups
     from .spl import MacroDef
     from .spl.check import check_searches
 

@@ -10,7 +10,7 @@ import pytest
 from detpack.cli import main
 from detpack.knowledge import load_knowledge
 from detpack.knowledge.lookups import app_lookups
-from detpack.replay.run import knowledge_for
+from detpack.replay.knowledge_choice import knowledge_for
 from detpack.replay.search import run_search
 from detpack.spl import SplError
 

@@ -564,7 +564,7 @@ def test_every_props_problem_is_known_when_the_knowledge_is_loaded(tmp_path):
 
 
 def test_a_problem_found_during_a_run_is_printed_after_it_once(tmp_path, capsys):
-    from detpack.replay.run import print_knowledge_problems
+    from detpack.replay.knowledge_choice import print_knowledge_problems
 
     root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\n", transforms="[ext]\nexternal_cmd = x.py k\n")
     knowledge = load_knowledge([root])

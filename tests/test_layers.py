@@ -93,6 +93,10 @@ NOT_FOR_VALIDATE = {"detpack.build.render", "detpack.build.package", "json", "te
      HEAVY - {"yaml", "detpack.spl"} | NOT_FOR_PARSING | NOT_FOR_VALIDATE),
     (["build", "--content", "PACK", "--output", "OUT"], {"yaml", "jinja2", "detpack.spl"},  # the drilldowns are parsed
      HEAVY - {"yaml", "jinja2", "detpack.spl"} | NOT_FOR_PARSING),
+    (["validate", "--spl", "--content", "PACK"],  # the searches are planned with the knowledge, nothing built
+     {"yaml", "detpack.spl.plan", "detpack.knowledge"},
+     {"jinja2", "detpack.build.app", "detpack.build.render", "detpack.replay.run", "detpack.replay.events",
+      "splunklib", "docker", "requests", "detpack.build.inspect", "detpack.splunk.harness"}),
     (["test", "--content", "PACK"], {"yaml", "jinja2", "detpack.spl", "detpack.replay.events", "detpack.spl.evaluate"},
      {"splunklib", "docker", "requests", "detpack.build.inspect", "detpack.splunk.harness"}),
     (["inspect", "OUT/missing.spl"], {"detpack.build.inspect"}, HEAVY - {"detpack.build.inspect"}),

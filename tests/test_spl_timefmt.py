@@ -92,3 +92,10 @@ def test_strptime_unknown_directive_is_refused_when_compiled():
 def test_strptime_of_what_strftime_wrote_round_trips():
     fmt = "%a %d %B %Y %I:%M:%S.%6N %p %j %z"
     assert parse_time(compile_format(fmt)(EPOCH), fmt) == EPOCH
+
+
+def test_a_format_made_once_is_reused_and_a_bad_one_fails_every_time():
+    assert compile_format("%Y-%m-%d", 4) is compile_format("%Y-%m-%d", 4)
+    for _ in range(2):
+        with pytest.raises(SplError, match="unsupported time format"):
+            compile_format("%Y %!", 9)

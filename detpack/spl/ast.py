@@ -23,6 +23,9 @@ def node(cls: type) -> type:
     defaults = {name: cls.__dict__[name] for name in names if name in cls.__dict__}
 
     def __init__(self, *args, **kwargs):
+        if not kwargs and len(args) == len(names):  # how the parser makes most nodes: the cheap way
+            self.__dict__.update(zip(names, args))
+            return
         if len(args) > len(names):
             raise TypeError(f"{cls.__name__} takes {len(names)} fields, {len(args)} given")
         values = dict(zip(names, args))
@@ -51,11 +54,13 @@ def node(cls: type) -> type:
     def __setattr__(self, name, value):
         raise FrozenNode(f"cannot assign to field '{name}'")
 
+    def __delattr__(self, name):
+        raise FrozenNode(f"cannot delete field '{name}'")
+
     for name in defaults:
         delattr(cls, name)
-    for method in (__init__, __eq__, __hash__, __repr__, __setattr__):
+    for method in (__init__, __eq__, __hash__, __repr__, __setattr__, __delattr__):
         setattr(cls, method.__name__, method)
-    cls.__delattr__ = __setattr__
     cls.__match_args__ = names
     return cls
 

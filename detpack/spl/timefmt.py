@@ -49,6 +49,7 @@ SIMPLE: dict[str, Callable[[datetime], str]] = {
 }
 
 
+@lru_cache(maxsize=256)  # searches repeat a few formats; the function made is pure
 def compile_format(fmt: str, pos: int | None = None) -> Callable[[float], str]:
     """A function formatting epoch seconds with ``fmt``; SplError on unknown directives."""
     parts: list[Callable[[datetime, int], str] | str] = []
