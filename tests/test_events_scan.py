@@ -149,3 +149,21 @@ def test_a_needle_with_non_ascii_or_line_break_has_no_scan():
     assert Prefilter(((("café",),),)).scan() is None
     assert Prefilter(((("a\nb",),),)).scan() is None
     assert Prefilter(((("café",),), (("cmd",),))).scan().pattern == b"cmd"
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 50])
+def test_an_event_line_carried_over_reads_past_the_event_limit_is_judged_as_the_line_path_does(
+        tmp_path, monkeypatch, extra):
+    """A line that runs over several reads is handed out joined, and may then be longer
+    than an event may be (MAX_EVENT_CHARS): the line path reports it, so must the scan."""
+    monkeypatch.setattr(events, "READ_BYTES", 64)
+    monkeypatch.setattr(events, "MAX_LINE_BYTES", 400)
+    monkeypatch.setattr(events, "MAX_EVENT_CHARS", 400)
+    long = event(image="C:\\w\\" + "a" * (400 + extra - len(event(image="C:\\w\\"))))
+    assert len(long) == 400 + extra
+    path = tmp_path / "long.xml.log"
+    path.write_text("\n".join([event(), long, event()]) + "\n")
+    for keep in ("none", "needle"):
+        scanned, by_line = read_all(path, KEEPS[keep], False, monkeypatch), read_all(path, KEEPS[keep], True, monkeypatch)
+        assert scanned == by_line
+    assert [problem.rsplit(": ", 1)[0] for problem in by_line[1][2]] == ([f"{path}:2"] if extra >= 0 else [])

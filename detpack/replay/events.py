@@ -154,7 +154,11 @@ _START_BYTES = tuple(start.encode() for start in _START)
 def _separators(data: bytes, start: int, end: int) -> int | None:
     """How many line breaks of ``data[start:end]`` (whole lines) separate two events,
     when it starts with ``<Event``, ends with ``</Event>`` (and its line end), and holds
-    no CR and no NUL; else None. (Run by the reading thread: see ``_lines_if_one_event_each``.)"""
+    no CR and no NUL; else None. (Run by the reading thread: see ``_lines_if_one_event_each``.)
+    A piece this long may hold a line too long to be an event (a line carried over reads
+    is joined, up to MAX_LINE_BYTES + READ_BYTES): the line path judges it."""
+    if end - start >= MAX_EVENT_CHARS:
+        return None
     if not data.startswith(_START_BYTES, start, end):
         return None
     last = end - 1 if data[end - 1] == 10 else end  # 10: b"\n"
