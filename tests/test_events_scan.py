@@ -3,8 +3,10 @@ line path: the same events, counts and problems on any input, however hostile.""
 from __future__ import annotations
 
 import gzip
+import subprocess
 import sys
 import unicodedata
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -15,6 +17,7 @@ from detpack.replay.search import event_code_scan
 from detpack.spl.evaluate import fold
 from detpack.spl.plan import ASCII_FOLDING, Prefilter
 
+ROOT = Path(__file__).resolve().parent.parent
 CHANNEL = "Microsoft-Windows-Sysmon/Operational"
 
 
@@ -167,3 +170,25 @@ def test_an_event_line_carried_over_reads_past_the_event_limit_is_judged_as_the_
         scanned, by_line = read_all(path, KEEPS[keep], False, monkeypatch), read_all(path, KEEPS[keep], True, monkeypatch)
         assert scanned == by_line
     assert [problem.rsplit(": ", 1)[0] for problem in by_line[1][2]] == ([f"{path}:2"] if extra >= 0 else [])
+
+
+EXIT_WITH_A_READER_OPEN = """
+import atexit, sys, threading
+# registered before the reader's module is imported, so it runs after that module's own
+atexit.register(lambda: print("reading threads at exit:",
+                              [t.name for t in threading.enumerate() if t.name == "event-reader"]))
+from detpack.replay.events import ReadStats, read_events
+reader = read_events(sys.argv[1], stats=ReadStats())
+next(reader)
+"""
+
+
+def test_a_reader_left_open_at_exit_stops_its_thread_before_the_interpreter_finalizes(tmp_path):
+    """A generator nobody closed is closed while the interpreter finalizes, when a daemon
+    thread caught inside a read cannot finish it any more (Python then aborts, closing the
+    file that read holds): the reading thread is stopped at exit, before that."""
+    path = tmp_path / "many.xml.log"
+    path.write_text("".join(event(image=f"C:\\w\\{i}.exe") + "\n" for i in range(20000)))
+    done = subprocess.run([sys.executable, "-c", EXIT_WITH_A_READER_OPEN, str(path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "reading threads at exit: []\n", "")

@@ -19,6 +19,7 @@ elements and ``<Data Name='X'>v</Data>``), after a well-formedness check.
 """
 from __future__ import annotations
 
+import atexit
 import calendar
 import os
 import pyexpat
@@ -355,6 +356,16 @@ class _ReadFailed(Exception):
 
 
 _DONE = object()
+_READING: set[Callable[[], None]] = set()  # how to stop and wait for each reading thread running
+
+
+@atexit.register
+def _stop_reading() -> None:
+    """Stop the reading threads of readers still open at exit. A generator nobody closed
+    is closed only while the interpreter finalizes, when a daemon thread inside a read can
+    no longer finish it, and closing the file that read holds aborts Python."""
+    for halt in list(_READING):
+        halt()
 
 
 def _ahead(produce: Callable[[], Iterator[bytes]]) -> Iterator[bytes]:
@@ -382,16 +393,21 @@ def _ahead(produce: Callable[[], Iterator[bytes]]) -> Iterator[bytes]:
         except BaseException as error:  # handed to the caller, raised there in its place
             put(error)
 
+    def halt() -> None:
+        stop.set()
+        thread.join()
+
     thread = threading.Thread(target=run, name="event-reader", daemon=True)
     thread.start()
+    _READING.add(halt)
     try:
         while (item := items.get()) is not _DONE:
             if isinstance(item, BaseException):
                 raise item
             yield item
     finally:
-        stop.set()
-        thread.join()
+        halt()
+        _READING.discard(halt)
 
 
 def _split(block: bytes, before: int) -> tuple[list[str], dict[int, str] | None]:
