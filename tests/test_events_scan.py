@@ -192,3 +192,20 @@ def test_a_reader_left_open_at_exit_stops_its_thread_before_the_interpreter_fina
     done = subprocess.run([sys.executable, "-c", EXIT_WITH_A_READER_OPEN, str(path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert (done.returncode, done.stdout, done.stderr) == (0, "reading threads at exit: []\n", "")
+
+
+READ_WITHOUT_ZLIB_NG = """
+import sys
+sys.modules["zlib_ng"] = None  # not installed
+from detpack.replay.events import ReadStats, read_events
+stats = ReadStats()
+print(len(list(read_events(sys.argv[1], stats=stats))), stats.events_read, stats.problems)
+"""
+
+
+def test_gzip_files_are_read_with_the_standard_zlib_when_zlib_ng_is_missing(tmp_path):
+    path = tmp_path / "e.xml.log.gz"
+    path.write_bytes(gzip.compress("".join(event() + "\n" for _ in range(3)).encode())[:-3])
+    done = subprocess.run([sys.executable, "-c", READ_WITHOUT_ZLIB_NG, str(path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout) == (0, f"3 4 ['{path}:4: gzip data ends early (truncated file)']\n"), done.stderr
