@@ -256,16 +256,21 @@ class _Lines:
         of each read is handed out in place, not copied."""
         carry = b""
         dropping = False
+        dropped_at_cr = False  # a dropped line ended at a read's last byte, a CR: its LF may follow
         first = True
         for data in self._bytes():
             if first:
                 data = self._strip_bom(data)
                 first = False
-            start = 0
+            start = 1 if dropped_at_cr and data.startswith(b"\n") else 0
+            dropped_at_cr = False
             if dropping:
                 cut = min((i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0), default=-1)
                 if cut < 0:
                     continue
+                if data.startswith(b"\r\n", cut):
+                    cut += 1  # one line end, not an empty line after the dropped one
+                dropped_at_cr = cut == len(data) - 1 and data[cut] == 13  # 13: b"\r"
                 start, dropping = cut + 1, False
             last = max(data.rfind(b"\n", start), data.rfind(b"\r", start, len(data) - 1))
             if last < 0:
