@@ -209,3 +209,29 @@ def test_gzip_files_are_read_with_the_standard_zlib_when_zlib_ng_is_missing(tmp_
     done = subprocess.run([sys.executable, "-c", READ_WITHOUT_ZLIB_NG, str(path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert (done.returncode, done.stdout) == (0, f"3 4 ['{path}:4: gzip data ends early (truncated file)']\n"), done.stderr
+
+
+def gzip_cases() -> dict[str, bytes]:
+    body = "".join(event(image=f"C:\\w\\{i}.exe") + "\n" for i in range(300)).encode()
+    first, second = gzip.compress(body[:5000]), gzip.compress(body[5000:])
+    return {"two members": first + second, "an empty member between": first + gzip.compress(b"") + second,
+            "truncated": (first + second)[:-100], "NUL padding": first + b"\0" * 1000,
+            "data after": first + b"xyz", "bad header": b"\x1f\x8b\x09" + first[3:],
+            "corrupt": first[:200] + b"\xff" * 50 + first[250:], "magic alone": b"\x1f\x8b"}
+
+
+@pytest.mark.parametrize("case", sorted(gzip_cases()))
+@pytest.mark.parametrize("read_bytes", [1, 7, 300, 1 << 20])
+def test_zlib_ng_reads_gzip_as_the_standard_zlib_does(tmp_path, monkeypatch, case, read_bytes):
+    """The fallback when zlib-ng is missing: the same events, counts and problems."""
+    import zlib
+
+    from zlib_ng import zlib_ng
+
+    path = tmp_path / "e.xml.log.gz"
+    path.write_bytes(gzip_cases()[case])
+    monkeypatch.setattr(events, "READ_BYTES", read_bytes)
+    monkeypatch.setattr(events, "zlib", zlib_ng)
+    with_ng = read_all(path, None, False, monkeypatch)
+    monkeypatch.setattr(events, "zlib", zlib)
+    assert with_ng == read_all(path, None, False, monkeypatch)
