@@ -293,6 +293,16 @@ def test_overlong_line_is_dropped(tmp_path, monkeypatch):
     assert [e.origin for e in got] == [f"{path}:1", f"{path}:3"]
 
 
+
+@pytest.mark.parametrize("read_bytes", [40, 41, 99, 100, 101, 250, 375, 376])  # 3000: CR last in a read
+def test_an_overlong_line_ended_by_crlf_is_one_line(tmp_path, monkeypatch, read_bytes):
+    """The CR and LF after a dropped line end it once, also when a read ends between them."""
+    monkeypatch.setattr(events, "MAX_LINE_BYTES", 1000)
+    monkeypatch.setattr(events, "READ_BYTES", read_bytes)
+    path, got, stats = problems_of(tmp_path, "x" * 2999 + "\r\n" + GOOD + "\r\njunk\r\n" + GOOD + "\r\n")
+    assert stats.problems == [f"{path}:1: line longer than 1000 bytes", f"{path}:3: text outside an <Event>"]
+    assert [e.origin for e in got] == [f"{path}:2", f"{path}:4"]
+
 def test_event_with_too_many_lines(tmp_path, monkeypatch):
     monkeypatch.setattr(events, "MAX_EVENT_LINES", 3)
     spread = GOOD.replace("><", ">\n<")

@@ -3,8 +3,10 @@ line path: the same events, counts and problems on any input, however hostile.""
 from __future__ import annotations
 
 import gzip
+import subprocess
 import sys
 import unicodedata
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -15,6 +17,7 @@ from detpack.replay.search import event_code_scan
 from detpack.spl.evaluate import fold
 from detpack.spl.plan import ASCII_FOLDING, Prefilter
 
+ROOT = Path(__file__).resolve().parent.parent
 CHANNEL = "Microsoft-Windows-Sysmon/Operational"
 
 
@@ -149,3 +152,86 @@ def test_a_needle_with_non_ascii_or_line_break_has_no_scan():
     assert Prefilter(((("café",),),)).scan() is None
     assert Prefilter(((("a\nb",),),)).scan() is None
     assert Prefilter(((("café",),), (("cmd",),))).scan().pattern == b"cmd"
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 50])
+def test_an_event_line_carried_over_reads_past_the_event_limit_is_judged_as_the_line_path_does(
+        tmp_path, monkeypatch, extra):
+    """A line that runs over several reads is handed out joined, and may then be longer
+    than an event may be (MAX_EVENT_CHARS): the line path reports it, so must the scan."""
+    monkeypatch.setattr(events, "READ_BYTES", 64)
+    monkeypatch.setattr(events, "MAX_LINE_BYTES", 400)
+    monkeypatch.setattr(events, "MAX_EVENT_CHARS", 400)
+    long = event(image="C:\\w\\" + "a" * (400 + extra - len(event(image="C:\\w\\"))))
+    assert len(long) == 400 + extra
+    path = tmp_path / "long.xml.log"
+    path.write_text("\n".join([event(), long, event()]) + "\n")
+    for keep in ("none", "needle"):
+        scanned, by_line = read_all(path, KEEPS[keep], False, monkeypatch), read_all(path, KEEPS[keep], True, monkeypatch)
+        assert scanned == by_line
+    assert [problem.rsplit(": ", 1)[0] for problem in by_line[1][2]] == ([f"{path}:2"] if extra >= 0 else [])
+
+
+EXIT_WITH_A_READER_OPEN = """
+import atexit, sys, threading
+# registered before the reader's module is imported, so it runs after that module's own
+atexit.register(lambda: print("reading threads at exit:",
+                              [t.name for t in threading.enumerate() if t.name == "event-reader"]))
+from detpack.replay.events import ReadStats, read_events
+reader = read_events(sys.argv[1], stats=ReadStats())
+next(reader)
+"""
+
+
+def test_a_reader_left_open_at_exit_stops_its_thread_before_the_interpreter_finalizes(tmp_path):
+    """A generator nobody closed is closed while the interpreter finalizes, when a daemon
+    thread caught inside a read cannot finish it any more (Python then aborts, closing the
+    file that read holds): the reading thread is stopped at exit, before that."""
+    path = tmp_path / "many.xml.log"
+    path.write_text("".join(event(image=f"C:\\w\\{i}.exe") + "\n" for i in range(20000)))
+    done = subprocess.run([sys.executable, "-c", EXIT_WITH_A_READER_OPEN, str(path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "reading threads at exit: []\n", "")
+
+
+READ_WITHOUT_ZLIB_NG = """
+import sys
+sys.modules["zlib_ng"] = None  # not installed
+from detpack.replay.events import ReadStats, read_events
+stats = ReadStats()
+print(len(list(read_events(sys.argv[1], stats=stats))), stats.events_read, stats.problems)
+"""
+
+
+def test_gzip_files_are_read_with_the_standard_zlib_when_zlib_ng_is_missing(tmp_path):
+    path = tmp_path / "e.xml.log.gz"
+    path.write_bytes(gzip.compress("".join(event() + "\n" for _ in range(3)).encode())[:-3])
+    done = subprocess.run([sys.executable, "-c", READ_WITHOUT_ZLIB_NG, str(path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout) == (0, f"3 4 ['{path}:4: gzip data ends early (truncated file)']\n"), done.stderr
+
+
+def gzip_cases() -> dict[str, bytes]:
+    body = "".join(event(image=f"C:\\w\\{i}.exe") + "\n" for i in range(300)).encode()
+    first, second = gzip.compress(body[:5000]), gzip.compress(body[5000:])
+    return {"two members": first + second, "an empty member between": first + gzip.compress(b"") + second,
+            "truncated": (first + second)[:-100], "NUL padding": first + b"\0" * 1000,
+            "data after": first + b"xyz", "bad header": b"\x1f\x8b\x09" + first[3:],
+            "corrupt": first[:200] + b"\xff" * 50 + first[250:], "magic alone": b"\x1f\x8b"}
+
+
+@pytest.mark.parametrize("case", sorted(gzip_cases()))
+@pytest.mark.parametrize("read_bytes", [1, 7, 300, 1 << 20])
+def test_zlib_ng_reads_gzip_as_the_standard_zlib_does(tmp_path, monkeypatch, case, read_bytes):
+    """The fallback when zlib-ng is missing: the same events, counts and problems."""
+    import zlib
+
+    from zlib_ng import zlib_ng
+
+    path = tmp_path / "e.xml.log.gz"
+    path.write_bytes(gzip_cases()[case])
+    monkeypatch.setattr(events, "READ_BYTES", read_bytes)
+    monkeypatch.setattr(events, "zlib", zlib_ng)
+    with_ng = read_all(path, None, False, monkeypatch)
+    monkeypatch.setattr(events, "zlib", zlib)
+    assert with_ng == read_all(path, None, False, monkeypatch)

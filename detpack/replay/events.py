@@ -19,6 +19,7 @@ elements and ``<Data Name='X'>v</Data>``), after a well-formedness check.
 """
 from __future__ import annotations
 
+import atexit
 import calendar
 import os
 import pyexpat
@@ -29,7 +30,10 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator
 
-from zlib_ng import zlib_ng
+try:  # zlib-ng: the same interface and output as zlib, about twice as fast
+    from zlib_ng import zlib_ng as zlib
+except ImportError:  # not installed (requirements.txt pins it): the standard one reads the same
+    import zlib
 
 DEFAULT_SOURCETYPE = "XmlWinEventLog"
 SOURCE_PREFIX = "XmlWinEventLog:"
@@ -154,7 +158,11 @@ _START_BYTES = tuple(start.encode() for start in _START)
 def _separators(data: bytes, start: int, end: int) -> int | None:
     """How many line breaks of ``data[start:end]`` (whole lines) separate two events,
     when it starts with ``<Event``, ends with ``</Event>`` (and its line end), and holds
-    no CR and no NUL; else None. (Run by the reading thread: see ``_lines_if_one_event_each``.)"""
+    no CR and no NUL; else None. (Run by the reading thread: see ``_lines_if_one_event_each``.)
+    A piece this long may hold a line too long to be an event (a line carried over reads
+    is joined, up to MAX_LINE_BYTES + READ_BYTES): the line path judges it."""
+    if end - start >= MAX_EVENT_CHARS:
+        return None
     if not data.startswith(_START_BYTES, start, end):
         return None
     last = end - 1 if data[end - 1] == 10 else end  # 10: b"\n"
@@ -248,16 +256,21 @@ class _Lines:
         of each read is handed out in place, not copied."""
         carry = b""
         dropping = False
+        dropped_at_cr = False  # a dropped line ended at a read's last byte, a CR: its LF may follow
         first = True
         for data in self._bytes():
             if first:
                 data = self._strip_bom(data)
                 first = False
-            start = 0
+            start = 1 if dropped_at_cr and data.startswith(b"\n") else 0
+            dropped_at_cr = False
             if dropping:
                 cut = min((i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0), default=-1)
                 if cut < 0:
                     continue
+                if data.startswith(b"\r\n", cut):
+                    cut += 1  # one line end, not an empty line after the dropped one
+                dropped_at_cr = cut == len(data) - 1 and data[cut] == 13  # 13: b"\r"
                 start, dropping = cut + 1, False
             last = max(data.rfind(b"\n", start), data.rfind(b"\r", start, len(data) - 1))
             if last < 0:
@@ -297,9 +310,8 @@ class _Lines:
 
     def _gunzip(self, data: bytes) -> Iterator[bytes]:
         # zlib directly rather than gzip: output can be taken up to the point of
-        # corruption, and concatenated gzip members are followed. zlib-ng: the same
-        # interface and output, about twice as fast.
-        unzip = zlib_ng.decompressobj(31)
+        # corruption, and concatenated gzip members are followed.
+        unzip = zlib.decompressobj(31)
         while True:
             if not data:
                 data = self._read()
@@ -307,7 +319,7 @@ class _Lines:
                     break
             try:
                 out = unzip.decompress(data, READ_BYTES)
-            except zlib_ng.error as error:
+            except zlib.error as error:
                 raise _StreamBroken(f"corrupt gzip data ({error})") from None
             if out:
                 yield out
@@ -316,7 +328,7 @@ class _Lines:
                 data = self._next_member(unzip.unused_data)
                 if data is None:
                     return
-                unzip = zlib_ng.decompressobj(31)
+                unzip = zlib.decompressobj(31)
         out = unzip.flush()
         if out:
             yield out
@@ -351,6 +363,16 @@ class _ReadFailed(Exception):
 
 
 _DONE = object()
+_READING: set[Callable[[], None]] = set()  # how to stop and wait for each reading thread running
+
+
+@atexit.register
+def _stop_reading() -> None:
+    """Stop the reading threads of readers still open at exit. A generator nobody closed
+    is closed only while the interpreter finalizes, when a daemon thread inside a read can
+    no longer finish it, and closing the file that read holds aborts Python."""
+    for halt in list(_READING):
+        halt()
 
 
 def _ahead(produce: Callable[[], Iterator[bytes]]) -> Iterator[bytes]:
@@ -378,16 +400,21 @@ def _ahead(produce: Callable[[], Iterator[bytes]]) -> Iterator[bytes]:
         except BaseException as error:  # handed to the caller, raised there in its place
             put(error)
 
+    def halt() -> None:
+        stop.set()
+        thread.join()
+
     thread = threading.Thread(target=run, name="event-reader", daemon=True)
     thread.start()
+    _READING.add(halt)
     try:
         while (item := items.get()) is not _DONE:
             if isinstance(item, BaseException):
                 raise item
             yield item
     finally:
-        stop.set()
-        thread.join()
+        halt()
+        _READING.discard(halt)
 
 
 def _split(block: bytes, before: int) -> tuple[list[str], dict[int, str] | None]:
