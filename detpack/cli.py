@@ -346,4 +346,10 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv.insert(0, "build")
     args = make_parser(only=argv[0]).parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:  # files are written atomically, so an interrupted run leaves none half-written
+        from .errors import EXIT_INTERRUPTED
+
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

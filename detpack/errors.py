@@ -8,6 +8,7 @@ from pathlib import Path
 EXIT_OK = 0
 EXIT_CHECKS_FAILED = 1
 EXIT_INVALID_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a process Ctrl-C stopped
 
 
 class FrozenRecord(AttributeError):

@@ -38,3 +38,14 @@ def test_help_and_a_wrong_command_name_see_every_command_bare(first):
     assert list(commands_of(parser)) == list(COMMANDS)
     assert all([o for o, *_ in options_of(parser, name)] == [("-h", "--help")] for name in COMMANDS)
     assert parser.format_help() == make_parser().format_help()
+
+
+def test_an_interrupted_command_says_so_in_one_line_and_exits_130(monkeypatch, capsys):
+    from detpack import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "cmd_validate", interrupted)
+    assert cli.main(["validate"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
