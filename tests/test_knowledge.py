@@ -949,3 +949,16 @@ def test_a_dataset_narrowed_to_what_a_search_reads_keeps_the_calculations_it_nee
     # the CIM's process_name falls back on process, whose own calculation runs first
     assert [c.outputs for c in narrowed.calculations] == [("process",), ("process_name",)]
     assert knowledge.narrowed(processes, None) is processes
+
+
+def test_the_addons_come_from_the_option_then_the_environment_then_contentctl_yml(monkeypatch):
+    from detpack.replay.knowledge_choice import ADDONS_VARIABLE, chosen_addons
+
+    monkeypatch.delenv(ADDONS_VARIABLE, raising=False)
+    assert chosen_addons((), ()) == []  # none chosen: the built-in knowledge
+    assert chosen_addons((), ("from_yml",)) == ["from_yml"]
+    monkeypatch.setenv(ADDONS_VARIABLE, os.pathsep.join(("", "env_a", "", "env_b")))
+    assert chosen_addons((), ("from_yml",)) == ["env_a", "env_b"]
+    assert chosen_addons(("given",), ("from_yml",)) == ["given"]
+    monkeypatch.setenv(ADDONS_VARIABLE, os.pathsep)  # only separators: as if unset
+    assert chosen_addons((), ("from_yml",)) == ["from_yml"]

@@ -362,17 +362,12 @@ def fn_relative_time(epoch, modifier):
     return None if result is None else int(result) if float(result).is_integer() else result
 
 
-@lru_cache(maxsize=64)
-def time_format(fmt: str) -> Callable[[float], str]:
-    return compile_format(fmt)
-
-
 def fn_strftime(epoch, fmt):
     n = to_number(epoch)
     if n is None or fmt is None or not math.isfinite(n):
         return None
     try:
-        return time_format(to_text(fmt))(n)
+        return compile_format(to_text(fmt))(n)  # compiled once per format
     except (OverflowError, ValueError, OSError):
         return None
 
