@@ -21,6 +21,7 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from ..errors import record
 from ..conf import ConfError, parse_conf
 
 CONF_FILES = ("props", "transforms", "eventtypes", "tags", "macros")
@@ -34,7 +35,7 @@ class AddonError(Exception):
     """An add-on that cannot be read at all; the message names the path."""
 
 
-@dataclass(frozen=True)
+@record
 class Setting:
     value: str
     addon: str

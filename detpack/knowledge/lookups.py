@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path
 
+from ..errors import record
 from .addons import Addon, Setting, addon_from_files, folder_files
 from .problems import Problems
 from .transforms import truthy
@@ -237,7 +238,7 @@ def count_setting(settings: dict[str, Setting], key: str, name: str, low: int, h
     return min(max(number, low), high)
 
 
-@dataclass(frozen=True)
+@record
 class LookupCall:
     table: str
     inputs: tuple[tuple[str, str], ...]   # (lookup column, event field)

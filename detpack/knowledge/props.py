@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ..errors import record
 from .addons import Setting
 from .problems import Problems
 from .regex import PCRE_LIMIT_UNSUPPORTED, PCRE_LIMITS
@@ -64,7 +65,7 @@ def normal_key(key: str) -> str:
     return f"LOOKUP-{match.group(1)}" if match and not key.startswith("LOOKUP-") else key
 
 
-@dataclass(frozen=True)
+@record
 class StanzaPattern:
     name: str
     kind: str  # "source", "host", "sourcetype" or "default"
@@ -151,7 +152,7 @@ def glob_regex(text: str) -> str:
     return "".join(out)
 
 
-@dataclass
+@record
 class PropsEntry:
     key: str
     setting: Setting

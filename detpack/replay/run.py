@@ -14,14 +14,13 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..build.app import build_app
 from ..build.render import search_stanza_name
 from ..build.write import write_atomically
 from ..conf import ConfError, read_conf
-from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
+from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput, record
 from ..knowledge import AddonError, Knowledge
 from ..spl import MacroDef, SplError, as_macro_table
 from .events import EventReadError, ReadStats
@@ -126,7 +125,7 @@ def write_junit(path: Path, outcomes: list) -> None:
     write_atomically(path, ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n")
 
 
-@dataclass(frozen=True)
+@record
 class ReplayOptions:
     """How ``replay`` reads the datasets and prints the results."""
 

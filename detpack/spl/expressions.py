@@ -8,22 +8,22 @@ evaluator as ``eval``/``where`` and ``search`` in a pipeline: one evaluator.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
+from ..errors import record
 from . import ast
 from .evaluate import Row, compile_expr, compile_search
 from .parse import Tokens, parse_expr, parse_search
 from .lexer import expr_tokens
 
 
-@dataclass(frozen=True)
+@record
 class EvalExpression:
     expr: ast.Expr
     evaluate: Callable[[Row], object]
     fields: frozenset[str]  # the fields it reads
 
 
-@dataclass(frozen=True)
+@record
 class SearchExpression:
     expr: ast.SearchExpr
     test: Callable[[Row], bool]

@@ -19,6 +19,7 @@ import math
 import re
 from itertools import islice
 
+from ..errors import record
 from . import ast
 from .datasets import DatasetSearch, dataset_stage
 from .errors import SplError, UnknownKnowledge
@@ -34,7 +35,7 @@ BOOLEAN_OPTIONS = {"summariesonly", "allow_old_summaries"}
 BOOLEAN_WORDS = {"true", "false", "t", "f", "1", "0"}
 
 
-@dataclass(frozen=True)
+@record
 class Prefilter:
     """AND over clauses; a clause is an OR of alternatives; an alternative needs all
     its (casefolded) parts in the casefolded raw text."""
@@ -82,7 +83,7 @@ ASCII_FOLDING = "\u00df\u0130\u0149\u017f\u01f0\u1e96\u1e97\u1e98\u1e99\u1e9a\u1
                 "\ufb00\ufb01\ufb02\ufb03\ufb04\ufb05\ufb06"
 
 
-@dataclass(frozen=True)
+@record
 class RawScan:
     """A byte-level test a reader may run over many one-line events at once: an event
     whose UTF-8 bytes (invalid bytes included, which decode to U+FFFD) hold no match of
