@@ -23,11 +23,9 @@ import csv
 import io
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from dataclasses import field as dataclass_field
 from pathlib import Path
 
-from ..errors import record
+from ..errors import Fresh, record
 from .addons import Addon, Setting, addon_from_files, folder_files
 from .problems import Problems
 from .transforms import truthy
@@ -39,7 +37,7 @@ class LookupSyntaxError(ValueError):
     pass
 
 
-@dataclass
+@record(frozen=False, unequal=("indexes",))
 class LookupTable:
     name: str
     columns: list[str]
@@ -49,7 +47,7 @@ class LookupTable:
     max_matches: int = 100
     min_matches: int = 0
     default_match: str = ""
-    indexes: dict = dataclass_field(default_factory=dict, repr=False, compare=False)  # key columns → values → rows
+    indexes: dict = Fresh(dict)  # key columns → values → rows
 
     def matches(self, keys: Mapping[str, str]) -> list[dict[str, str]]:
         """Rows whose key columns match ``keys`` (lookup column → event value), in file order."""

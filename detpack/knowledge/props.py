@@ -21,9 +21,8 @@ within a kind, classes in ASCII order of their names.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
-from ..errors import record
+from ..errors import Fresh, record
 from .addons import Setting
 from .problems import Problems
 from .regex import PCRE_LIMIT_UNSUPPORTED, PCRE_LIMITS
@@ -159,12 +158,12 @@ class PropsEntry:
     stanza: str
 
 
-@dataclass
+@record(frozen=False)
 class Selected:
     """The winning props entries for one (sourcetype, source, host)."""
 
     kv_mode: PropsEntry | None = None
-    by_kind: dict[str, list[PropsEntry]] = field(default_factory=dict)  # kind → entries in class order
+    by_kind: dict[str, list[PropsEntry]] = Fresh(dict)  # kind → entries in class order
 
 
 class PropsIndex:

@@ -13,7 +13,6 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import record
@@ -36,7 +35,7 @@ class DatasetFile:
     sourcetype: str | None = None
 
 
-@dataclass
+@record(frozen=False)
 class SearchResult:
     rows: list[dict[str, str | list[str]]]
     columns: list[str]

@@ -13,13 +13,12 @@ literal holds no character that the raw XML would carry as an entity.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass, field
 from functools import cached_property
 import math
 import re
 from itertools import islice
 
-from ..errors import record
+from ..errors import Fresh, record
 from . import ast
 from .datasets import DatasetSearch, dataset_stage
 from .errors import SplError, UnknownKnowledge
@@ -151,12 +150,12 @@ class Subsearch:
 SUBSEARCH_MAXOUT = 50_000
 
 
-@dataclass
+@record(frozen=False)
 class Plan:
     datamodel: str | None  # e.g. "Endpoint.Processes" when input rows are data-model rows
     prefilter: Prefilter | None
-    stages: list[Stage] = field(default_factory=list)
-    subsearches: list[Subsearch] = field(default_factory=list)  # read the events again
+    stages: list[Stage] = Fresh(list)
+    subsearches: list[Subsearch] = Fresh(list)  # read the events again
     newest_first: bool = False  # events reordered by _time before the stages (order_sensitive)
     reads: frozenset[str] | None = None  # the data-model fields the stages read (None: any)
 
