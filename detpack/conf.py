@@ -13,8 +13,9 @@ which would glue the following line into the value.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from .errors import Fresh, record
 
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/<>\-]*\Z")
 
@@ -27,10 +28,10 @@ class ConfValueError(ValueError):
     """A stanza name, key or value that cannot be written safely."""
 
 
-@dataclass
+@record(frozen=False)
 class Stanza:
     name: str
-    entries: dict[str, str] = field(default_factory=dict)
+    entries: dict[str, str] = Fresh(dict)
     line: int = 0
 
 

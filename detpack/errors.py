@@ -24,11 +24,12 @@ class Fresh:
         self.make = make
 
 
-def record(cls: type | None = None, /, *, order: bool = False, unequal: tuple[str, ...] = ()):
+def record(cls: type | None = None, /, *, order: bool = False, unequal: tuple[str, ...] = (), frozen: bool = True):
     """A frozen record, as ``dataclasses.dataclass(frozen=True)`` makes one: fields from the
     annotations, class attributes as defaults (``Fresh(dict)`` for one made per record), equality
     and hashing by type and fields (but those in ``unequal``), and with ``order`` the comparisons of
-    those fields as a tuple.
+    those fields as a tuple. With ``frozen=False``, as ``dataclasses.dataclass()``: fields can be
+    assigned, and the record is unhashable.
 
     Only ``__init__`` is generated, and only when the first record of the class is made, so a
     record is made as fast as a dataclass instance (the content model and its locations are made by
@@ -36,7 +37,7 @@ def record(cls: type | None = None, /, *, order: bool = False, unequal: tuple[st
     as dataclasses, the model's classes were most of the start-up of ``validate``.
     (``spl.ast.node`` generates nothing: its classes are many and their records few.)"""
     if cls is None:
-        return lambda cls: record(cls, order=order, unequal=unequal)
+        return lambda cls: record(cls, order=order, unequal=unequal, frozen=frozen)
     names = tuple(cls.__annotations__)
     defaults = {name: cls.__dict__[name] for name in names if name in cls.__dict__}
     _check_defaults(cls, names, defaults)
@@ -58,7 +59,11 @@ def record(cls: type | None = None, /, *, order: bool = False, unequal: tuple[st
     def __delattr__(self, name):
         raise FrozenRecord(f"cannot delete field '{name}'")
 
-    methods = [_first_init(cls, names, defaults), __eq__, __hash__, __repr__, __setattr__, __delattr__]
+    methods = [_first_init(cls, names, defaults), __eq__, __repr__]
+    if frozen:
+        methods += [__hash__, __setattr__, __delattr__]
+    else:
+        cls.__hash__ = None  # equal by fields that can change
     if order:
         methods += _comparisons(key)
     for name in defaults:

@@ -60,6 +60,21 @@ def test_a_record_cannot_change():
     assert sample.count == 0
 
 
+def test_a_record_made_unfrozen_can_change_and_is_not_hashable():
+    @record(frozen=False)
+    class Tally:
+        name: str
+        seen: list = Fresh(list)
+
+    tally = Tally("a")
+    tally.seen.append(1)
+    tally.name = "b"
+    assert tally == Tally("b", [1]) and tally != Tally("a", [1])
+    assert repr(tally).endswith("Tally(name='b', seen=[1])")
+    with pytest.raises(TypeError):  # as a dataclass that is not frozen: equal by fields that change
+        hash(tally)
+
+
 def test_equality_and_hash_by_type_and_compared_fields():
     assert Sample("a", note="x") == Sample("a", note="y")  # ``unequal`` fields are left out
     assert hash(Sample("a", note="x", tags=None)) == hash(Sample("a", note="y", tags=None))

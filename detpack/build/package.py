@@ -32,10 +32,10 @@ import re
 import stat
 import tarfile
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..conf import ConfError, as_dict, read_conf
+from ..errors import record
 
 # 1980-01-01T00:00:00Z. A constant, so builds are reproducible without any
 # environment set up. Not 0: several tools treat a zero timestamp as "unknown",
@@ -105,7 +105,7 @@ def refusal(relative: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@record
 class Entry:
     relative: str  # "/"-separated path inside the app folder; "" is the folder itself
     source: Path

@@ -17,7 +17,6 @@ import functools
 import json
 import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FunctionType, MethodType
 
@@ -30,6 +29,7 @@ from ..content.model import (
     AppSettings, Deployment, Detection, Investigation, Pack, Story, baseline_stanza_name, investigation_stanza_name,
     search_stanza_name,
 )
+from ..errors import Fresh, record
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "app" / "templates"
 HEADER = "# Generated from the pack's YAML. Do not edit: change the YAML and rebuild.\n# Tune searches in local/, which survives upgrades of this app."
@@ -277,11 +277,11 @@ def _tidy(text: str) -> str:
     return text.strip("\n") + "\n"
 
 
-@dataclass(frozen=True)
+@record
 class RenderedApp:
     files: dict[str, str]  # path inside the app folder -> text
-    copies: dict[str, Path] = field(default_factory=dict)  # path inside the app folder -> file shipped as is
-    parsed: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # conf path -> stanzas (they read back so)
+    copies: dict[str, Path] = Fresh(dict)  # path inside the app folder -> file shipped as is
+    parsed: dict[str, dict[str, dict[str, str]]] = Fresh(dict)  # conf path -> stanzas (they read back so)
 
 
 def render_app(pack: Pack) -> RenderedApp:

@@ -19,12 +19,11 @@ import gc
 import io
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from . import schema
-from ..errors import Finding, InvalidInput, Location, display_path
+from ..errors import Finding, Fresh, InvalidInput, Location, display_path, record
 from .source import Locations, file_problem, load_yaml
 from .mappings import (
     CIS20_BY_DOMAIN, CIS20_DEFAULT, DEFAULT_DEPLOYMENTS, NIST_BY_TYPE, NIST_DEFAULT, NOTABLE_PLACEHOLDERS, OBSERVABLE_RISK_TYPES,
@@ -53,12 +52,12 @@ def load_pack(root: Path) -> tuple[Pack | None, list[Finding], list[Finding]]:
             gc.enable()
 
 
-@dataclass
+@record(frozen=False)
 class _Found:
-    errors: list[Finding] = field(default_factory=list)
-    warnings: list[Finding] = field(default_factory=list)
+    errors: list[Finding] = Fresh(list)
+    warnings: list[Finding] = Fresh(list)
     # Folders resolved once per load: resolving every file's whole path again was a good part of loading.
-    realpath: Callable[[str], str] = field(default_factory=lambda: functools.lru_cache(maxsize=None)(os.path.realpath))
+    realpath: Callable[[str], str] = Fresh(lambda: functools.lru_cache(maxsize=None)(os.path.realpath))
 
 
 def _load_pack(root: Path) -> tuple[Pack | None, list[Finding], list[Finding]]:

@@ -8,12 +8,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from collections import defaultdict
-from dataclasses import dataclass
 from collections.abc import Callable, Iterator
 
 from ..conf import ConfValueError, check_stanza_name, check_value
 from .load import load_pack
-from ..errors import Finding, InvalidInput
+from ..errors import Finding, InvalidInput, record
 from .fields import returned_fields, split_pipeline, without_comments
 from .mappings import CIM_MACROS, LOOKUP_NAME_PATTERN, LOOKUPS_PROVIDED_ELSEWHERE
 from .model import (
@@ -25,7 +24,7 @@ MACRO_CALL = re.compile(r"`([^`(]+)(?:\(([^`]*)\))?`")
 
 
 
-@dataclass(frozen=True)
+@record
 class PackIndex:
     """What the cross-checks look up, computed once per pack."""
 
@@ -281,7 +280,7 @@ def _duplicates(field: str, values: list) -> Iterator[Finding]:
             yield Finding(location, field, f"{value!r} is also used at {sorted(locations)[0]}", "unique across the pack")
 
 
-@dataclass(frozen=True)
+@record
 class CheckedPack:
     pack: Pack
     warnings: list[Finding]

@@ -18,9 +18,9 @@ value, as splunkd reads it, and a line splunkd skips (conf.parse_conf) is named,
 from __future__ import annotations
 
 import tarfile
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from ..errors import Fresh, record
 from ..conf import ConfError, parse_conf
 
 CONF_FILES = ("props", "transforms", "eventtypes", "tags", "macros")
@@ -34,7 +34,7 @@ class AddonError(Exception):
     """An add-on that cannot be read at all; the message names the path."""
 
 
-@dataclass(frozen=True)
+@record
 class Setting:
     value: str
     addon: str
@@ -42,13 +42,13 @@ class Setting:
     file: str   # e.g. "props.conf"
 
 
-@dataclass
+@record(frozen=False)
 class Addon:
     name: str
-    confs: dict[str, dict[str, dict[str, Setting]]] = field(default_factory=dict)  # file → stanza → key
-    datamodels: dict[str, tuple[Setting, str]] = field(default_factory=dict)  # model file stem → (origin, JSON text)
-    lookups: dict[str, bytes] = field(default_factory=dict)  # file name under lookups/ → content
-    skipped: list[str] = field(default_factory=list)  # what was left out, each said once when loaded
+    confs: dict[str, dict[str, dict[str, Setting]]] = Fresh(dict)  # file → stanza → key
+    datamodels: dict[str, tuple[Setting, str]] = Fresh(dict)  # model file stem → (origin, JSON text)
+    lookups: dict[str, bytes] = Fresh(dict)  # file name under lookups/ → content
+    skipped: list[str] = Fresh(list)  # what was left out, each said once when loaded
 
 
 def load_addon(path: str | Path) -> Addon:

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 
+from ..errors import record
 from ..spl import SplError, ast, expand, parse
 from ..spl.evaluate import compile_expr, compile_search
 from ..spl.expressions import (EvalExpression, SearchExpression, compile_eval_text, compile_search_text, eval_fields,
@@ -32,13 +32,13 @@ BASE_FIELDS = ("_time", "host", "source", "sourcetype")
 Fields = dict
 
 
-@dataclass(frozen=True)
+@record
 class Calculation:
     outputs: tuple[str, ...]
     expression: EvalExpression
 
 
-@dataclass(frozen=True)
+@record
 class Dataset:
     name: str  # "Endpoint.Processes"
     constraints: tuple[SearchExpression, ...]

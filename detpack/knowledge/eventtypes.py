@@ -10,9 +10,9 @@ types included (``[eventtype=<name>]``), and ``tag::<field>`` per field.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from urllib.parse import unquote
 
+from ..errors import record
 from ..spl import SplError, ast, expand
 from ..spl.evaluate import compile_search, fold, value_matcher
 from ..spl.expressions import SearchExpression, compile_search_text, search_fields
@@ -24,7 +24,7 @@ from .transforms import truthy
 Fields = dict
 
 
-@dataclass(frozen=True)
+@record
 class EventType:
     name: str
     search: SearchExpression

@@ -23,10 +23,9 @@ import csv
 import io
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from dataclasses import field as dataclass_field
 from pathlib import Path
 
+from ..errors import Fresh, record
 from .addons import Addon, Setting, addon_from_files, folder_files
 from .problems import Problems
 from .transforms import truthy
@@ -38,7 +37,7 @@ class LookupSyntaxError(ValueError):
     pass
 
 
-@dataclass
+@record(frozen=False, unequal=("indexes",))
 class LookupTable:
     name: str
     columns: list[str]
@@ -48,7 +47,7 @@ class LookupTable:
     max_matches: int = 100
     min_matches: int = 0
     default_match: str = ""
-    indexes: dict = dataclass_field(default_factory=dict, repr=False, compare=False)  # key columns → values → rows
+    indexes: dict = Fresh(dict)  # key columns → values → rows
 
     def matches(self, keys: Mapping[str, str]) -> list[dict[str, str]]:
         """Rows whose key columns match ``keys`` (lookup column → event value), in file order."""
@@ -237,7 +236,7 @@ def count_setting(settings: dict[str, Setting], key: str, name: str, low: int, h
     return min(max(number, low), high)
 
 
-@dataclass(frozen=True)
+@record
 class LookupCall:
     table: str
     inputs: tuple[tuple[str, str], ...]   # (lookup column, event field)

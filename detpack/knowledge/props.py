@@ -21,8 +21,8 @@ within a kind, classes in ASCII order of their names.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
+from ..errors import Fresh, record
 from .addons import Setting
 from .problems import Problems
 from .regex import PCRE_LIMIT_UNSUPPORTED, PCRE_LIMITS
@@ -64,7 +64,7 @@ def normal_key(key: str) -> str:
     return f"LOOKUP-{match.group(1)}" if match and not key.startswith("LOOKUP-") else key
 
 
-@dataclass(frozen=True)
+@record
 class StanzaPattern:
     name: str
     kind: str  # "source", "host", "sourcetype" or "default"
@@ -151,19 +151,19 @@ def glob_regex(text: str) -> str:
     return "".join(out)
 
 
-@dataclass
+@record
 class PropsEntry:
     key: str
     setting: Setting
     stanza: str
 
 
-@dataclass
+@record(frozen=False)
 class Selected:
     """The winning props entries for one (sourcetype, source, host)."""
 
     kv_mode: PropsEntry | None = None
-    by_kind: dict[str, list[PropsEntry]] = field(default_factory=dict)  # kind → entries in class order
+    by_kind: dict[str, list[PropsEntry]] = Fresh(dict)  # kind → entries in class order
 
 
 class PropsIndex:

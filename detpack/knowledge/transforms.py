@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 
+from ..errors import record, replace
 from .addons import Setting
 from .problems import Problems
 from .regex import PCRE_LIMIT_UNSUPPORTED, PCRE_LIMITS, compile_pcre
@@ -37,7 +37,7 @@ def truthy(value: str) -> bool:
     return value.strip().lower() in TRUE
 
 
-@dataclass(frozen=True)
+@record
 class Extraction:
     """A compiled ``REPORT-`` transform."""
 

@@ -15,8 +15,8 @@ reading the fields as the earlier ones left them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from ..errors import record
 from ..spl import ast
 from ..spl.errors import SplError
 from ..spl.expressions import compile_eval_text
@@ -31,7 +31,7 @@ BRANCH_FUNCTIONS = frozenset({"if", "case", "coalesce"})
 EVENTTYPE_OUTPUTS = frozenset({"eventtype", "tag"})
 
 
-@dataclass(frozen=True)
+@record
 class Trace:
     verbatim: bool
     constants: frozenset[str] = frozenset()

@@ -1,17 +1,16 @@
 """The verdict of a detection test: the pass rules shared by ``test`` and ``splunk-test``."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from ..content.model import result_tokens
+from ..errors import Fresh, record
 from .search import SearchResult
 
 
-@dataclass
+@record(frozen=False)
 class TestOutcome:
     passed: bool
     reasons: list[str]
-    rows: list[dict[str, str | list[str]]] = field(default_factory=list)
+    rows: list[dict[str, str | list[str]]] = Fresh(list)
 
 
 

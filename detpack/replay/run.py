@@ -12,16 +12,14 @@ import re
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..build.app import build_app
 from ..build.render import search_stanza_name
 from ..build.write import write_atomically
 from ..conf import ConfError, read_conf
-from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
+from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput, record
 from ..knowledge import AddonError, Knowledge
 from ..spl import MacroDef, SplError, as_macro_table
 from .events import EventReadError, ReadStats
@@ -117,6 +115,8 @@ def test_command(content: Path, junit: Path | None = None, addons: tuple = ()) -
 
 
 def write_junit(path: Path, outcomes: list) -> None:
+    import xml.etree.ElementTree as ET  # only ``test --junit`` writes XML: replay starts without it
+
     suite = ET.Element("testsuite", name="detection tests", tests=str(len(outcomes)),
                        failures=str(sum(not o.passed for _, _, o in outcomes)))
     for detection, test, outcome in outcomes:
@@ -126,7 +126,7 @@ def write_junit(path: Path, outcomes: list) -> None:
     write_atomically(path, ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n")
 
 
-@dataclass(frozen=True)
+@record
 class ReplayOptions:
     """How ``replay`` reads the datasets and prints the results."""
 

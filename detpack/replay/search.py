@@ -13,9 +13,9 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import record
 from ..knowledge import Knowledge, load_knowledge
 from ..knowledge.verbatim import dataset_event_codes, traceable_fields
 from ..spl import MacroDef, Plan, SplError, as_macro_table, expand, output_rows, parse
@@ -26,7 +26,7 @@ from .events import RawEvent, ReadStats, index_event, parse_event, read_events
 PROGRESS_SECONDS = 1.0
 
 
-@dataclass(frozen=True)
+@record
 class DatasetFile:
     """An event file with the labels a forwarder would give it (None: derive per event)."""
 
@@ -35,7 +35,7 @@ class DatasetFile:
     sourcetype: str | None = None
 
 
-@dataclass
+@record(frozen=False)
 class SearchResult:
     rows: list[dict[str, str | list[str]]]
     columns: list[str]

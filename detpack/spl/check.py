@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Container, Iterable, Mapping
-from dataclasses import dataclass
 
+from ..errors import record
 from .ast import Join, Pipeline
 from .errors import SplError, UnknownKnowledge
 from .lookup import Inputlookup, Lookup
@@ -22,7 +22,7 @@ from .plan import plan
 PARSE, PLAN, KNOWLEDGE, OK = "parse", "plan", "knowledge", "ok"
 
 
-@dataclass(frozen=True)
+@record
 class SearchCheck:
     name: str
     outcome: str  # ok, knowledge (only a data model/lookup is missing), plan or parse

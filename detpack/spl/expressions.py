@@ -8,34 +8,43 @@ evaluator as ``eval``/``where`` and ``search`` in a pipeline: one evaluator.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
+from ..errors import record
 from . import ast
 from .evaluate import Row, compile_expr, compile_search
 from .parse import Tokens, parse_expr, parse_search
 from .lexer import expr_tokens
 
 
-@dataclass(frozen=True)
+@record
 class EvalExpression:
     expr: ast.Expr
     evaluate: Callable[[Row], object]
     fields: frozenset[str]  # the fields it reads
 
 
-@dataclass(frozen=True)
+@record
 class SearchExpression:
     expr: ast.SearchExpr
     test: Callable[[Row], bool]
     fields: frozenset[str]
 
 
+# The built-in add-ons repeat expressions across sourcetypes (the same EVAL-process_name in eight
+# stanzas): each distinct text is parsed and compiled once. Compiled expressions are pure, so
+# sharing one is safe; a text that fails is not kept, so every place it appears reports it.
+_compiled_eval: dict[str, EvalExpression] = {}
+
+
 def compile_eval_text(text: str) -> EvalExpression:
     """An eval expression; raises SplError (position in ``text``) when it is not one."""
-    tokens = Tokens(expr_tokens(text, 0))
-    expr = parse_expr(tokens)
-    tokens.expect_end("eval expression")
-    return EvalExpression(expr, compile_expr(expr), frozenset(eval_fields(expr)))
+    compiled = _compiled_eval.get(text)
+    if compiled is None:
+        tokens = Tokens(expr_tokens(text, 0))
+        expr = parse_expr(tokens)
+        tokens.expect_end("eval expression")
+        compiled = _compiled_eval[text] = EvalExpression(expr, compile_expr(expr), frozenset(eval_fields(expr)))
+    return compiled
 
 
 def compile_search_text(text: str) -> SearchExpression:

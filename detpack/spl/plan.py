@@ -13,12 +13,12 @@ literal holds no character that the raw XML would carry as an entity.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass, field
 from functools import cached_property
 import math
 import re
 from itertools import islice
 
+from ..errors import Fresh, record
 from . import ast
 from .datasets import DatasetSearch, dataset_stage
 from .errors import SplError, UnknownKnowledge
@@ -34,7 +34,7 @@ BOOLEAN_OPTIONS = {"summariesonly", "allow_old_summaries"}
 BOOLEAN_WORDS = {"true", "false", "t", "f", "1", "0"}
 
 
-@dataclass(frozen=True)
+@record
 class Prefilter:
     """AND over clauses; a clause is an OR of alternatives; an alternative needs all
     its (casefolded) parts in the casefolded raw text."""
@@ -82,7 +82,7 @@ ASCII_FOLDING = "\u00df\u0130\u0149\u017f\u01f0\u1e96\u1e97\u1e98\u1e99\u1e9a\u1
                 "\ufb00\ufb01\ufb02\ufb03\ufb04\ufb05\ufb06"
 
 
-@dataclass(frozen=True)
+@record
 class RawScan:
     """A byte-level test a reader may run over many one-line events at once: an event
     whose UTF-8 bytes (invalid bytes included, which decode to U+FFFD) hold no match of
@@ -150,12 +150,12 @@ class Subsearch:
 SUBSEARCH_MAXOUT = 50_000
 
 
-@dataclass
+@record(frozen=False)
 class Plan:
     datamodel: str | None  # e.g. "Endpoint.Processes" when input rows are data-model rows
     prefilter: Prefilter | None
-    stages: list[Stage] = field(default_factory=list)
-    subsearches: list[Subsearch] = field(default_factory=list)  # read the events again
+    stages: list[Stage] = Fresh(list)
+    subsearches: list[Subsearch] = Fresh(list)  # read the events again
     newest_first: bool = False  # events reordered by _time before the stages (order_sensitive)
     reads: frozenset[str] | None = None  # the data-model fields the stages read (None: any)
 
