@@ -24,11 +24,12 @@ class Fresh:
         self.make = make
 
 
-def record(cls: type | None = None, /, *, order: bool = False, unequal: tuple[str, ...] = (), frozen: bool = True):
+def record(cls: type | None = None, /, *, order: bool = False, unequal: tuple[str, ...] = (), frozen: bool = True,
+           hidden: tuple[str, ...] = ()):
     """A frozen record, as ``dataclasses.dataclass(frozen=True)`` makes one: fields from the
     annotations, class attributes as defaults (``Fresh(dict)`` for one made per record), equality
     and hashing by type and fields (but those in ``unequal``), and with ``order`` the comparisons of
-    those fields as a tuple. With ``frozen=False``, as ``dataclasses.dataclass()``: fields can be
+    those fields as a tuple; ``repr`` shows all fields but those in ``hidden``. With ``frozen=False``, as ``dataclasses.dataclass()``: fields can be
     assigned, and the record is unhashable.
 
     Only ``__init__`` is generated, and only when the first record of the class is made, so a
@@ -37,12 +38,13 @@ def record(cls: type | None = None, /, *, order: bool = False, unequal: tuple[st
     as dataclasses, the model's classes were most of the start-up of ``validate``.
     (``spl.ast.node`` generates nothing: its classes are many and their records few.)"""
     if cls is None:
-        return lambda cls: record(cls, order=order, unequal=unequal, frozen=frozen)
+        return lambda cls: record(cls, order=order, unequal=unequal, frozen=frozen, hidden=hidden)
     names = tuple(cls.__annotations__)
     defaults = {name: cls.__dict__[name] for name in names if name in cls.__dict__}
     _check_defaults(cls, names, defaults)
     compared = tuple(name for name in names if name not in unequal)
     key = attrgetter(*compared) if compared else (lambda self: ())
+    shown = tuple(name for name in names if name not in hidden)
 
     def __eq__(self, other):
         return key(self) == key(other) if other.__class__ is self.__class__ else NotImplemented
@@ -51,7 +53,7 @@ def record(cls: type | None = None, /, *, order: bool = False, unequal: tuple[st
         return hash(key(self))
 
     def __repr__(self):
-        return f"{self.__class__.__qualname__}({', '.join(f'{n}={getattr(self, n)!r}' for n in names)})"
+        return f"{self.__class__.__qualname__}({', '.join(f'{n}={getattr(self, n)!r}' for n in shown)})"
 
     def __setattr__(self, name, value):
         raise FrozenRecord(f"cannot assign to field '{name}'")

@@ -282,3 +282,12 @@ def test_a_stanza_naming_a_model_file_is_not_called_missing(tmp_path, capsys):
     assert problems_at_start(root, capsys) == [
         "warning: DA-ESS-Test: default/transforms.conf [__mlspl_m] filename: lookups/__mlspl_m.mlmodel is not a CSV "
         "file, table not used"]
+
+
+def test_a_lookup_tables_repr_does_not_show_its_index_cache():
+    from detpack.knowledge.lookups import LookupTable
+
+    table = LookupTable("t", ["a", "b"], [{"a": "1", "b": "x"}])
+    before = repr(table)
+    assert table.matches({"a": "1"}) == [{"a": "1", "b": "x"}]
+    assert repr(table) == before and "indexes" not in before

@@ -132,3 +132,14 @@ def test_a_field_without_default_after_one_with_is_refused_when_the_class_is_def
         class Misordered:
             first: int = 0
             second: int
+
+
+def test_hidden_fields_are_left_out_of_repr():
+    @record(frozen=False, hidden=("cache",))
+    class Cached:
+        name: str
+        cache: dict = Fresh(dict)
+
+    cached = Cached("a")
+    cached.cache["k"] = 1
+    assert repr(cached).endswith("Cached(name='a')")

@@ -37,7 +37,7 @@ class LookupSyntaxError(ValueError):
     pass
 
 
-@record(frozen=False, unequal=("indexes",))
+@record(frozen=False, unequal=("indexes",), hidden=("indexes",))
 class LookupTable:
     name: str
     columns: list[str]
@@ -47,7 +47,7 @@ class LookupTable:
     max_matches: int = 100
     min_matches: int = 0
     default_match: str = ""
-    indexes: dict = Fresh(dict)  # key columns → values → rows
+    indexes: dict = Fresh(dict)  # key columns → values → rows: a cache, so neither compared nor shown
 
     def matches(self, keys: Mapping[str, str]) -> list[dict[str, str]]:
         """Rows whose key columns match ``keys`` (lookup column → event value), in file order."""

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 from ..errors import record
 from . import ast
-from .evaluate import Row, compile_expr, compile_search
+from .evaluate import Row, compile_expr, compile_search, walk_expr
 from .parse import Tokens, parse_expr, parse_search
 from .lexer import expr_tokens
 
@@ -31,9 +31,12 @@ class SearchExpression:
 
 
 # The built-in add-ons repeat expressions across sourcetypes (the same EVAL-process_name in eight
-# stanzas): each distinct text is parsed and compiled once. Compiled expressions are pure, so
-# sharing one is safe; a text that fails is not kept, so every place it appears reports it.
+# stanzas): each distinct text is parsed and compiled once. A compiled expression is shared only
+# when it is pure: ``now()`` binds the time its search starts when compiled, so one that calls it is
+# compiled afresh each time. The cache is bounded: an add-on's texts are untrusted input. A text
+# that fails is not kept, so every place it appears reports it.
 _compiled_eval: dict[str, EvalExpression] = {}
+_COMPILED_EVAL_MAX = 4096
 
 
 def compile_eval_text(text: str) -> EvalExpression:
@@ -43,8 +46,16 @@ def compile_eval_text(text: str) -> EvalExpression:
         tokens = Tokens(expr_tokens(text, 0))
         expr = parse_expr(tokens)
         tokens.expect_end("eval expression")
-        compiled = _compiled_eval[text] = EvalExpression(expr, compile_expr(expr), frozenset(eval_fields(expr)))
+        compiled = EvalExpression(expr, compile_expr(expr), frozenset(eval_fields(expr)))
+        if not _reads_clock(expr):
+            if len(_compiled_eval) >= _COMPILED_EVAL_MAX:
+                del _compiled_eval[next(iter(_compiled_eval))]  # the oldest
+            _compiled_eval[text] = compiled
     return compiled
+
+
+def _reads_clock(expr: ast.Expr) -> bool:
+    return any(isinstance(e, ast.Call) and e.name == "now" for e in walk_expr(expr))
 
 
 def compile_search_text(text: str) -> SearchExpression:
