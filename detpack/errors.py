@@ -35,8 +35,8 @@ def record(cls: type | None = None, /, *, order: bool = False, unequal: tuple[st
     Only ``__init__`` is generated, and only when the first record of the class is made, so a
     record is made as fast as a dataclass instance (the content model and its locations are made by
     the ten thousand for a large pack) while a class is defined in a fraction of a dataclass's time:
-    as dataclasses, the model's classes were most of the start-up of ``validate``.
-    (``spl.ast.node`` generates nothing: its classes are many and their records few.)"""
+    as dataclasses, the model's classes and the SPL syntax tree's were most of the start-up of
+    ``validate``."""
     if cls is None:
         return lambda cls: record(cls, order=order, unequal=unequal, frozen=frozen, hidden=hidden)
     names = tuple(cls.__annotations__)

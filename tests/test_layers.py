@@ -117,8 +117,8 @@ def test_help_loads_the_command_line_alone():
     assert (HEAVY | {"pathlib", "dataclasses", "json"}) & loaded == set()
 
 
-# Modules that every validate, build and replay loads make their records with ``errors.record`` or
-# ``spl.ast.node``: a dataclass takes about a millisecond to define, paid at every start.
+# Modules that every validate, build and replay loads make their records with ``errors.record``:
+# a dataclass takes about a millisecond to define, paid at every start.
 WITHOUT_DATACLASSES = ["errors.py", "content/model.py", "content/schema.py", "build/app.py", "build/drilldowns.py",
                        "spl/ast.py", "spl/macros.py", "spl/datasets.py", "spl/lookup.py",
                        # and those every replay loads before it reads an event

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from detpack.errors import FrozenRecord
 from detpack.spl.ast import Compare, InList, MatchAll
-from detpack.spl.ast import FrozenNode
 
 
 def test_a_node_made_from_positions_equals_one_made_from_names():
@@ -16,9 +16,9 @@ def test_a_node_made_from_positions_equals_one_made_from_names():
 
 def test_a_node_made_from_positions_stays_frozen():
     made = MatchAll(3)
-    with pytest.raises(FrozenNode):
+    with pytest.raises(FrozenRecord):
         made.pos = 4
-    with pytest.raises(FrozenNode):
+    with pytest.raises(FrozenRecord):
         del made.pos
 
 

@@ -1,4 +1,4 @@
-"""The syntax tree of a parsed SPL pipeline: plain frozen records (``node``).
+"""The syntax tree of a parsed SPL pipeline: frozen records (``errors.record``).
 
 Three families: search expressions (``search`` and ``tstats ... where``, matched
 case-insensitively with wildcards), eval expressions (``eval`` and ``where``,
@@ -9,68 +9,13 @@ from __future__ import annotations
 
 from typing import Union
 
+from ..errors import record
 
-class FrozenNode(AttributeError):
-    """A node's field was assigned: nodes do not change once parsed."""
-
-
-def node(cls: type) -> type:
-    """A frozen record, as ``dataclasses.dataclass(frozen=True)`` makes one (fields from the
-    annotations, class attributes as defaults, equality and hashing by type and fields), but
-    without generating code per class: as dataclasses, the node types below were most of the
-    engine's import time, which every command that parses SPL pays."""
-    names = tuple(cls.__annotations__)
-    defaults = {name: cls.__dict__[name] for name in names if name in cls.__dict__}
-
-    def __init__(self, *args, **kwargs):
-        if not kwargs and len(args) == len(names):  # how the parser makes most nodes: the cheap way
-            self.__dict__.update(zip(names, args))
-            return
-        if len(args) > len(names):
-            raise TypeError(f"{cls.__name__} takes {len(names)} fields, {len(args)} given")
-        values = dict(zip(names, args))
-        for name, value in kwargs.items():
-            if name not in names or name in values:
-                raise TypeError(f"{cls.__name__}: unexpected or repeated field '{name}'")
-            values[name] = value
-        for name in names:
-            value = values[name] if name in values else defaults.get(name, _MISSING)
-            if value is _MISSING:
-                raise TypeError(f"{cls.__name__}: missing field '{name}'")
-            object.__setattr__(self, name, value)
-
-    def fields_of(self) -> tuple:
-        return tuple(getattr(self, name) for name in names)
-
-    def __eq__(self, other):
-        return fields_of(self) == fields_of(other) if other.__class__ is self.__class__ else NotImplemented
-
-    def __hash__(self):
-        return hash(fields_of(self))
-
-    def __repr__(self):
-        return f"{cls.__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in names)})"
-
-    def __setattr__(self, name, value):
-        raise FrozenNode(f"cannot assign to field '{name}'")
-
-    def __delattr__(self, name):
-        raise FrozenNode(f"cannot delete field '{name}'")
-
-    for name in defaults:
-        delattr(cls, name)
-    for method in (__init__, __eq__, __hash__, __repr__, __setattr__, __delattr__):
-        setattr(cls, method.__name__, method)
-    cls.__match_args__ = names
-    return cls
-
-
-_MISSING = object()
 
 # --- search expressions -------------------------------------------------------
 
 
-@node
+@record
 class Compare:
     """``field OP value``; OP is one of = != < > <= >=."""
 
@@ -81,7 +26,7 @@ class Compare:
     case_sensitive: bool = False  # field=CASE(value)
 
 
-@node
+@record
 class InList:
     """``field IN (v1, v2, ...)``."""
 
@@ -90,29 +35,29 @@ class InList:
     pos: int
 
 
-@node
+@record
 class MatchAll:
     """A bare ``*``."""
 
     pos: int
 
 
-@node
+@record
 class And:
     items: tuple["SearchExpr", ...]
 
 
-@node
+@record
 class Or:
     items: tuple["SearchExpr", ...]
 
 
-@node
+@record
 class Not:
     item: "SearchExpr"
 
 
-@node
+@record
 class Term:
     """A free-text term or quoted phrase, matched against ``_raw``; ``directive`` is
     ``CASE`` (case-sensitive) or ``TERM`` (one whole indexed term) when written so."""
@@ -127,17 +72,17 @@ SearchExpr = Union[Compare, InList, MatchAll, Term, And, Or, Not]
 # --- eval expressions ---------------------------------------------------------
 
 
-@node
+@record
 class Literal:
     value: str | int | float | None
 
 
-@node
+@record
 class FieldRef:
     name: str
 
 
-@node
+@record
 class BinOp:
     """Arithmetic (+ - * / %), concatenation (.), comparison, AND/OR/XOR, LIKE."""
 
@@ -147,21 +92,21 @@ class BinOp:
     pos: int
 
 
-@node
+@record
 class UnaryOp:
     op: str  # NOT or -
     operand: "Expr"
     pos: int
 
 
-@node
+@record
 class Call:
     name: str  # lower-cased
     args: tuple["Expr", ...]
     pos: int
 
 
-@node
+@record
 class InExpr:
     operand: "Expr"
     items: tuple["Expr", ...]
@@ -173,7 +118,7 @@ Expr = Union[Literal, FieldRef, BinOp, UnaryOp, Call, InExpr]
 # --- commands -----------------------------------------------------------------
 
 
-@node
+@record
 class Aggregation:
     func: str  # count, dc, values, min, max, sum, avg, earliest, ... (parse.AGGREGATE_FUNCTIONS)
     field: str | None  # None only for a bare ``count``; the text ``eval(...)`` with ``expr``
@@ -189,7 +134,7 @@ class Aggregation:
         return self.func if self.field is None else f"{self.func}({self.field})"
 
 
-@node
+@record
 class Tstats:
     options: tuple[tuple[str, str], ...]
     aggregations: tuple[Aggregation, ...]
@@ -203,77 +148,77 @@ class Tstats:
         return dict(self.options).get(key)
 
 
-@node
+@record
 class Search:
     expr: SearchExpr
     pos: int
 
 
-@node
+@record
 class Where:
     expr: Expr
     pos: int
 
 
-@node
+@record
 class Eval:
     assignments: tuple[tuple[str, Expr], ...]
     pos: int
 
 
-@node
+@record
 class Rename:
     pairs: tuple[tuple[str, str], ...]  # (old, new); may contain * wildcards
     pos: int
 
 
-@node
+@record
 class Conversion:
     func: str  # ctime
     field: str
     alias: str | None
 
 
-@node
+@record
 class Convert:
     timeformat: str
     conversions: tuple[Conversion, ...]
     pos: int
 
 
-@node
+@record
 class Stats:
     aggregations: tuple[Aggregation, ...]
     by: tuple[str, ...]
     pos: int
 
 
-@node
+@record
 class Table:
     fields: tuple[str, ...]
     pos: int
 
 
-@node
+@record
 class Fields:
     fields: tuple[str, ...]
     remove: bool
     pos: int
 
 
-@node
+@record
 class Dedup:
     fields: tuple[str, ...]
     pos: int
 
 
-@node
+@record
 class SortKey:
     field: str
     descending: bool
 
 
-@node
+@record
 class Sort:
     keys: tuple[SortKey, ...]
     limit: int  # 0 = no limit
@@ -281,13 +226,13 @@ class Sort:
     reverse: bool = False  # a final d/desc
 
 
-@node
+@record
 class Head:
     count: int
     pos: int
 
 
-@node
+@record
 class Bin:
     """``bin``/``bucket``: the field's values put into bins of ``span``."""
 
@@ -298,7 +243,7 @@ class Bin:
     pos: int
 
 
-@node
+@record
 class Rex:
     field: str
     pattern: str  # a PCRE regular expression (spl.pcre; named groups become fields)
@@ -307,14 +252,14 @@ class Rex:
     pos: int
 
 
-@node
+@record
 class Fillnull:
     value: str
     fields: tuple[str, ...]  # empty: every field of the results
     pos: int
 
 
-@node
+@record
 class Spath:
     input: str
     output: str | None
@@ -322,7 +267,7 @@ class Spath:
     pos: int
 
 
-@node
+@record
 class Foreach:
     patterns: tuple[str, ...]
     template: str  # the bracketed commands, with <<FIELD>> and <<MATCHSTR>>
@@ -330,7 +275,7 @@ class Foreach:
     pos: int
 
 
-@node
+@record
 class Regex:
     field: str
     negate: bool
@@ -338,14 +283,14 @@ class Regex:
     pos: int
 
 
-@node
+@record
 class Mvexpand:
     field: str
     limit: int  # 0 = all values
     pos: int
 
 
-@node
+@record
 class Makemv:
     field: str
     delim: str | None
@@ -354,14 +299,14 @@ class Makemv:
     pos: int
 
 
-@node
+@record
 class Eventstats:
     aggregations: tuple[Aggregation, ...]
     by: tuple[str, ...]
     pos: int
 
 
-@node
+@record
 class Join:
     fields: tuple[str, ...]
     type: str  # inner or left (outer is a synonym of left)
@@ -370,27 +315,27 @@ class Join:
     pos: int
 
 
-@node
+@record
 class Xmlkv:
     field: str
     pos: int
 
 
-@node
+@record
 class Fromjson:
     field: str
     prefix: str
     pos: int
 
 
-@node
+@record
 class Addtotals:
     fields: tuple[str, ...]  # may hold wildcards; empty: every numeric field
     fieldname: str
     pos: int
 
 
-@node
+@record
 class Replace:
     pairs: tuple[tuple[str, str], ...]  # (old, new); * wildcards
     fields: tuple[str, ...]  # empty: every field
@@ -402,6 +347,6 @@ Command = Union[Tstats, Search, Where, Eval, Rename, Convert, Stats, Table, Fiel
                 Xmlkv, Fromjson, Addtotals, Replace]
 
 
-@node
+@record
 class Pipeline:
     commands: tuple[Command, ...]

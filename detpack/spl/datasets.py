@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from .ast import node
+from ..errors import record
 from .errors import SplError
 from .lexer import search_tokens
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # evaluate imports parse, which imports this module
 UNPREFIXED = frozenset({"_time", "host", "source", "sourcetype"})
 
 
-@node
+@record
 class DatasetSearch:
     datamodel: str  # "Endpoint.Processes"
     prefixed: bool

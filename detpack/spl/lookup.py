@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from itertools import islice
 from typing import TYPE_CHECKING, Protocol
 
-from .ast import node
+from ..errors import record
 from .errors import SplError, UnknownKnowledge
 from .lexer import Token, search_tokens
 
@@ -27,7 +27,7 @@ class LookupTables(Protocol):
     def apply(self, table: str, inputs: tuple, outputs: tuple, overwrite: bool, row: Row) -> None: ...
 
 
-@node
+@record
 class Lookup:
     table: str
     inputs: tuple[tuple[str, str], ...]   # (lookup column, row field)
@@ -36,7 +36,7 @@ class Lookup:
     pos: int
 
 
-@node
+@record
 class Inputlookup:
     table: str
     max: int  # 0: every row
