@@ -27,8 +27,10 @@ def test_a_bad_text_fails_wherever_it_appears():
             compile_eval_text("lower(Image")
 
 
-def test_the_cache_is_bounded(monkeypatch):
-    monkeypatch.setattr(expressions, "_compiled_eval", {})
-    for n in range(expressions._COMPILED_EVAL_MAX + 50):
+def test_the_cache_is_bounded():
+    expressions._parsed_eval.cache_clear()
+    bound = expressions._parsed_eval.cache_info().maxsize
+    assert bound == 4096
+    for n in range(bound + 50):
         compile_eval_text(f"x + {n}")
-    assert len(expressions._compiled_eval) == expressions._COMPILED_EVAL_MAX
+    assert expressions._parsed_eval.cache_info().currsize == bound

@@ -7,6 +7,7 @@ evaluator as ``eval``/``where`` and ``search`` in a pipeline: one evaluator.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 
 from ..errors import record
@@ -33,25 +34,26 @@ class SearchExpression:
 # The built-in add-ons repeat expressions across sourcetypes (the same EVAL-process_name in eight
 # stanzas): each distinct text is parsed and compiled once. A compiled expression is shared only
 # when it is pure: ``now()`` binds the time its search starts when compiled, so one that calls it is
-# compiled afresh each time. The cache is bounded: an add-on's texts are untrusted input. A text
-# that fails is not kept, so every place it appears reports it.
-_compiled_eval: dict[str, EvalExpression] = {}
-_COMPILED_EVAL_MAX = 4096
+# compiled afresh each time from its kept syntax tree. The cache is bounded: an add-on's texts are
+# untrusted input. A text that fails is not kept (lru_cache keeps no exception), so every place it
+# appears reports it.
+@functools.lru_cache(maxsize=4096)
+def _parsed_eval(text: str) -> tuple[ast.Expr, EvalExpression | None]:
+    """The text's syntax tree, and its compiled expression when that can be shared."""
+    tokens = Tokens(expr_tokens(text, 0))
+    expr = parse_expr(tokens)
+    tokens.expect_end("eval expression")
+    return expr, None if _reads_clock(expr) else _compiled(expr)
 
 
 def compile_eval_text(text: str) -> EvalExpression:
     """An eval expression; raises SplError (position in ``text``) when it is not one."""
-    compiled = _compiled_eval.get(text)
-    if compiled is None:
-        tokens = Tokens(expr_tokens(text, 0))
-        expr = parse_expr(tokens)
-        tokens.expect_end("eval expression")
-        compiled = EvalExpression(expr, compile_expr(expr), frozenset(eval_fields(expr)))
-        if not _reads_clock(expr):
-            if len(_compiled_eval) >= _COMPILED_EVAL_MAX:
-                del _compiled_eval[next(iter(_compiled_eval))]  # the oldest
-            _compiled_eval[text] = compiled
-    return compiled
+    expr, shared = _parsed_eval(text)
+    return shared or _compiled(expr)
+
+
+def _compiled(expr: ast.Expr) -> EvalExpression:
+    return EvalExpression(expr, compile_expr(expr), frozenset(eval_fields(expr)))
 
 
 def _reads_clock(expr: ast.Expr) -> bool:
