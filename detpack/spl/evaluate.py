@@ -18,7 +18,7 @@ from itertools import islice, product
 
 from . import ast
 from .errors import SplError
-from .functions import FUNCTIONS, like, regex, to_number, to_text, values_of
+from .functions import FUNCTIONS, LAZY, like, regex, to_number, to_text, values_of
 from .number import MAX_INT_DIGITS
 from .parse import MAJOR_BREAKERS, parse_pipeline
 from .timefmt import compile_format, compile_parser
@@ -233,21 +233,26 @@ def compile_expr(expr: ast.Expr) -> Callable[[Row], object]:
 def compile_binary(expr: ast.BinOp) -> Callable[[Row], object]:
     """A chain of left-associative operators (``a OR b OR c ...``, ``1+1+...``) is nested down
     its left side; it is walked and evaluated with loops, so a chain of any length costs
-    no recursion (a right side nests only as deep as the parser allows)."""
+    no recursion (a right side nests only as deep as the parser allows). ``AND`` after a
+    false value and ``OR`` after a true one are decided: their right side is not computed
+    (*unverified* that Splunk skips it too; only a run-time error there could tell)."""
     steps = []
     while isinstance(expr, ast.BinOp):
-        steps.append((BINARY[expr.op], expr.right))
+        steps.append((expr.op, expr.right))
         expr = expr.left
     first = compile_expr(expr)
-    rest = [(apply, compile_expr(right)) for apply, right in reversed(steps)]
+    rest = [(DECIDED.get(op, UNDECIDED), BINARY[op], compile_expr(right)) for op, right in reversed(steps)]
     if len(rest) == 1:
-        (apply, right), = rest
-        return lambda row: apply(first(row), right(row))
+        (decided, apply, right), = rest
+        if decided is UNDECIDED:
+            return lambda row: apply(first(row), right(row))
+        return lambda row: decided if (value := first(row)) is decided else apply(value, right(row))
 
     def evaluate(row: Row):
         value = first(row)
-        for apply, right in rest:
-            value = apply(value, right(row))
+        for decided, apply, right in rest:
+            if value is not decided:
+                value = apply(value, right(row))
         return value
 
     return evaluate
@@ -269,7 +274,7 @@ def compile_call(expr: ast.Call) -> Callable[[Row], object]:
         raise SplError("case() needs condition/value pairs", expr.pos)
     check_literal_time_format(expr)
     args = [compile_expr(a) for a in expr.args]
-    return call_with(fn, args)
+    return fn(*args) if expr.name in LAZY else call_with(fn, args)
 
 
 def call_with(fn: Callable, args: list[Callable[[Row], object]]) -> Callable[[Row], object]:
@@ -442,6 +447,9 @@ def plus(a, b):
 def concat(a, b):
     return None if a is None or b is None else to_text(a) + to_text(b)
 
+
+UNDECIDED = object()  # no left value decides the operator
+DECIDED = {"AND": False, "OR": True}  # the left value that is the result, whatever the right
 
 BINARY: dict[str, Callable] = {
     "=": equals,
