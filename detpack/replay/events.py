@@ -183,8 +183,20 @@ def _lines_if_one_event_each(data: bytes, start: int, end: int, separators: int 
     not a separator."""
     if separators is None:
         return None
-    breaks = data.count(b"\n", start, end - 1 if data[end - 1] == 10 else end)
+    breaks = _newlines(data, start, end - 1 if data[end - 1] == 10 else end)
     return breaks + 1 if breaks == separators else None
+
+
+def _newlines(data: bytes, start: int, end: int) -> int:
+    """``data.count(b"\\n", start, end)``, faster on event lines: CPython counts one byte by
+    testing every byte, while find() jumps to the next with memchr, and a line break comes
+    once in hundreds of bytes."""
+    count = 0
+    at = data.find(b"\n", start, end)
+    while at >= 0:
+        count += 1
+        at = data.find(b"\n", at + 1, end)
+    return count
 
 
 def _scanned(data: bytes, start: int, end: int, before: int, count: int, scan, keep,
@@ -208,7 +220,7 @@ def _scanned(data: bytes, start: int, end: int, before: int, count: int, scan, k
         return
     lineno, counted, read = before, start, before  # lines before `counted`; events counted
     for at in scan.line_starts(data, start, end):
-        lineno += data.count(b"\n", counted, at)
+        lineno += _newlines(data, counted, at)
         counted = at
         stats.events_read += lineno + 1 - read
         read = lineno + 1
