@@ -600,6 +600,10 @@ def group_keys(row: Row, by_fields: list[str | None], fill: str | None,
                bins: list[Callable | None] | None = None) -> list[tuple]:
     """The BY key(s) of a row: multivalue fields split into one key per value; a
     null value drops the row unless ``fill`` replaces it; ``bins`` put a value in its bin."""
+    if bins is None:  # the common row first: one non-empty text per field is its own key
+        key = tuple(row.get(field) if field else None for field in by_fields)
+        if all(v.__class__ is str and v for v in key):
+            return [key]
     columns = []
     for i, field in enumerate(by_fields):
         values = values_of(row.get(field) if field else None)
@@ -778,14 +782,21 @@ def renamer(old: str, new: str) -> Callable[[str], str | None]:
     if "*" not in old:
         return lambda name: new if name == old else None
     compiled, pieces = wildcard_regex(old), new.split("*")
+    known: dict[str, str | None] = {}  # rows repeat the same names: each is matched once
 
     def rename(name: str) -> str | None:
+        if name in known:
+            return known[name]
         m = compiled.match(name)
-        if not m:
-            return None
-        return pieces[0] + "".join(g + p for g, p in zip(m.groups(), pieces[1:]))
+        renamed = pieces[0] + "".join(g + p for g, p in zip(m.groups(), pieces[1:])) if m else None
+        if len(known) < RENAMES_KEPT:
+            known[name] = renamed
+        return renamed
 
     return rename
+
+
+RENAMES_KEPT = 4096  # bounded: field names come from the data
 
 
 def rename_stage(command: ast.Rename) -> Stage:
