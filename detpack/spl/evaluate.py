@@ -225,9 +225,41 @@ def compile_expr(expr: ast.Expr) -> Callable[[Row], object]:
         return lambda row: apply(inner(row))
     if isinstance(expr, ast.InExpr):
         operand = compile_expr(expr.operand)
+        if all(is_text(i) for i in expr.items):
+            tests = [equals_text(i.value) for i in expr.items]
+            return lambda row: any_of(test(value) for value in (operand(row),) for test in tests)
         items = [compile_expr(i) for i in expr.items]
         return lambda row: any_of(equals(operand(row), item(row)) for item in items)
+    if expr.op in ("=", "!=") and is_text(expr.right):
+        operand, test = compile_expr(expr.left), equals_text(expr.right.value)
+        if expr.op == "=":
+            return lambda row: test(operand(row))
+        return lambda row: logical_not(test(operand(row)))
     return compile_binary(expr)
+
+
+def is_text(expr: ast.Expr) -> bool:
+    return isinstance(expr, ast.Literal) and isinstance(expr.value, str)
+
+
+def equals_text(text: str) -> Callable[[object], bool | None]:
+    """``equals(value, text)`` with what it learns from ``text`` learnt once: comparisons with
+    a quoted text (``EventCode=="4688"``) are most of what calculated fields compute."""
+    digits = text.isdigit() and text.isascii() and len(text) <= MAX_INT_DIGITS
+    number = int(text) if digits else None
+    numeric = may_be_number(text)
+
+    def test(value):
+        if value.__class__ is str:
+            if value == text:
+                return True
+            if digits and value.isdigit() and value.isascii() and len(value) <= MAX_INT_DIGITS:
+                return int(value) == number
+            if not (numeric and may_be_number(value)):
+                return False
+        return equals(value, text)
+
+    return test
 
 
 def compile_binary(expr: ast.BinOp) -> Callable[[Row], object]:
