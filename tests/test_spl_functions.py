@@ -240,6 +240,9 @@ def test_arguments_chosen_are_computed(expression):
     ("case(1=1)", r"case\(\) takes 2..254 arguments"),
     ("case(1=1, 2, 3)", "condition/value pairs"),
     ('strftime(0, "%K")', "unsupported time format directive '%K'"),
+    ('match(s, "(")', "invalid regular expression '\\('"),
+    ('replace(s, "[", "x")', "invalid regular expression '\\['"),
+    ('mvfind(s, "a{2,1}")', "invalid regular expression 'a"),
 ])
 @pytest.mark.parametrize("template", [
     'if(true(), "a", {})', 'if(false(), {}, "b")', 'case(true(), "a", false(), {})', 'case(true(), "a", {}, "b")',
@@ -248,3 +251,9 @@ def test_arguments_chosen_are_computed(expression):
 def test_an_expression_the_engine_cannot_run_is_refused_even_where_it_would_not_be_computed(template, untaken, message):
     with pytest.raises(SplError, match=message):
         plan(parse(f"| eval v={template.format(untaken)}"), ())
+
+
+@pytest.mark.parametrize("function", ['match(s, "(")', 'replace(s, "(", "x")', 'mvfind(s, "(")'])
+def test_a_quoted_pattern_the_engine_cannot_compile_is_refused_when_the_search_is_planned(function):
+    with pytest.raises(SplError, match="invalid regular expression '\\(': .* at position 9"):
+        plan(parse(f"| eval v={function}"), ())

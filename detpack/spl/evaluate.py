@@ -305,6 +305,7 @@ def compile_call(expr: ast.Call) -> Callable[[Row], object]:
     if expr.name == "case" and len(expr.args) % 2:
         raise SplError("case() needs condition/value pairs", expr.pos)
     check_literal_time_format(expr)
+    check_literal_pattern(expr)
     args = [compile_expr(a) for a in expr.args]
     return fn(*args) if expr.name in LAZY else call_with(fn, args)
 
@@ -331,6 +332,22 @@ def check_literal_time_format(expr: ast.Call) -> None:
     if expr.name in ("strftime", "strptime") and isinstance(expr.args[1], ast.Literal) \
             and isinstance(expr.args[1].value, str):
         (compile_format if expr.name == "strftime" else compile_parser)(expr.args[1].value, expr.pos)
+
+
+PATTERN_ARGUMENT = {"match": 1, "replace": 1, "mvfind": 1}  # the argument that is a regular expression
+
+
+def check_literal_pattern(expr: ast.Call) -> None:
+    """match()/replace()/mvfind() with a quoted pattern: one the engine cannot compile fails
+    when the search is planned, as rex's does, not when the function first runs (which an
+    argument if(), case() or coalesce() does not choose never does). *Unverified* that
+    Splunk refuses such a search before it reads events."""
+    index = PATTERN_ARGUMENT.get(expr.name)
+    if index is not None and is_text(expr.args[index]):
+        try:
+            regex(expr.args[index].value)
+        except SplError as error:
+            raise SplError(error.message, expr.pos) from None
 
 
 PER_VALUE = {"mvfilter": 1, "mvmap": 2}
