@@ -166,6 +166,13 @@ def test_rename_wildcard_strips_the_prefix_in_place():
     assert out == [{"process_name": "SCRCONS.EXE", "count": "1"}]
 
 
+def test_rename_wildcard_renames_alike_past_the_names_it_keeps(monkeypatch):
+    from detpack.spl import evaluate
+    monkeypatch.setattr(evaluate, "RENAMES_KEPT", 2)
+    rows = [{f"P.f{i}": str(i), "other": "x"} for i in range(5)] * 2
+    assert run("| rename P.* as new_*", rows) == [{f"new_f{i}": str(i), "other": "x"} for i in range(5)] * 2
+
+
 def test_rename_overwrites_an_existing_field():
     assert run("| rename a as b", [{"b": "old", "a": "new"}]) == [{"b": "new"}]
 
