@@ -339,3 +339,16 @@ def test_a_comparison_with_quoted_text_is_equals(value, text, others):
     expected = [equals(value, i.value) for i in items]
     got = compile_expr(ast.InExpr(field, tuple(items), 0))(row)
     assert got == (True if True in expected else None if None in expected else False)
+
+
+BY_VALUES = st.one_of(st.none(), st.sampled_from(["", "a", "B", " "]), st.integers(-2, 2), st.floats(0, 2),
+                      st.lists(st.sampled_from(["", "a", "b"]), max_size=3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(BY_VALUES, min_size=1, max_size=4), fill=st.sampled_from([None, "null"]))
+def test_group_keys_of_a_plain_row_are_those_of_the_general_path(values, fill):
+    from detpack.spl.evaluate import group_keys
+    fields = [f"f{i}" for i in range(len(values))]
+    row = {f: v for f, v in zip(fields, values) if v is not None}
+    assert group_keys(row, fields, fill) == group_keys(row, fields, fill, [None] * len(fields))
