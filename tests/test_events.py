@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from detpack.replay import events
 from detpack.replay.events import (
@@ -455,6 +457,25 @@ def test_module_default_switch(monkeypatch):
 def test_system_fields_win_over_same_named_data():
     fields = parse_event(event_of(make_event(data="<Data Name='Computer'>other</Data>")))
     assert fields["Computer"] == "ws1.example.local"
+
+
+def test_decoded_data_names_that_meet_keep_the_first_value():
+    raw = make_event(data="<Data Name='a&amp;b'>first</Data><Data Name='a&#38;b'>second</Data>")
+    assert parse_event(event_of(raw), decode_entities=True)["a&b"] == "first"
+    fields = parse_event(event_of(raw))
+    assert (fields["a&amp;b"], fields["a&#38;b"]) == ("first", "second")
+
+
+# The System elements' pattern before it was made possessive: the reference it must agree with.
+BACKTRACKING_ELEMENT = re.compile(r"<(\w+)(?:\s[^>]*)?>([^<]*)</\1>")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["<", ">", "/", "</", "/>", " ", "\t", "a", "ab", "b", "'", '"', "=", "x y",
+                                 "<a>", "</a>", "<a ", "<a/>", "<ab>", "</ab>", "<b x='1'>", "<b x='>'/>"]),
+                max_size=30).map("".join))
+def test_the_system_element_pattern_finds_what_a_backtracking_one_finds(text):
+    assert events._ELEMENT.findall(text) == BACKTRACKING_ELEMENT.findall(text)
 
 
 # ---------------------------------------------------------------- shared data sets

@@ -452,6 +452,13 @@ def test_eval_the_engine_cannot_run_is_named(tmp_path):
     assert "EVAL-a: expression the engine cannot run (unsupported eval function 'nosuch')" in knowledge.problems.messages[0]
 
 
+def test_eval_with_a_quoted_pattern_the_engine_cannot_compile_is_named_and_ignored(tmp_path):
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEVAL-a = if(x==\"1\", \"one\", replace(x, \"(\", \"\"))\n")
+    knowledge = load_knowledge([root])
+    assert "a" not in fields_of(knowledge, x="1")
+    assert "EVAL-a: expression the engine cannot run (invalid regular expression '('" in knowledge.problems.messages[0]
+
+
 # --- LOOKUP ------------------------------------------------------------------------------------
 
 

@@ -166,6 +166,13 @@ def test_rename_wildcard_strips_the_prefix_in_place():
     assert out == [{"process_name": "SCRCONS.EXE", "count": "1"}]
 
 
+def test_rename_wildcard_renames_alike_past_the_names_it_keeps(monkeypatch):
+    from detpack.spl import evaluate
+    monkeypatch.setattr(evaluate, "RENAMES_KEPT", 2)
+    rows = [{f"P.f{i}": str(i), "other": "x"} for i in range(5)] * 2
+    assert run("| rename P.* as new_*", rows) == [{f"new_f{i}": str(i), "other": "x"} for i in range(5)] * 2
+
+
 def test_rename_overwrites_an_existing_field():
     assert run("| rename a as b", [{"b": "old", "a": "new"}]) == [{"b": "new"}]
 
@@ -307,3 +314,41 @@ def test_eval_equality_of_texts(a, b, same):
     from detpack.spl.evaluate import equals
 
     assert equals(a, b) is same
+
+
+# --- comparisons with a quoted text are equals() with the text's facts learnt once -------------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from detpack.spl import ast  # noqa: E402
+from detpack.spl.evaluate import compile_expr, equals, logical_not  # noqa: E402
+
+TEXTS = st.sampled_from(["", "0", "4688", "04688", "+4688", " 4688", "4688.0", "4.688e3", "1e3", "٤", "x", "X",
+                         "-", ".", "0x10", "16", "a b", "99999999999999999999", "4688 "])
+VALUES = st.one_of(st.none(), TEXTS, st.text(max_size=6), st.integers(-5, 5000), st.floats(allow_nan=False),
+                   st.lists(TEXTS, min_size=1, max_size=3))
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=VALUES, text=TEXTS, others=st.lists(TEXTS, max_size=2))
+def test_a_comparison_with_quoted_text_is_equals(value, text, others):
+    field, literal = ast.FieldRef("f"), ast.Literal(text)
+    row = {"f": value}
+    assert compile_expr(ast.BinOp("=", field, literal, 0))(row) == equals(value, text)
+    assert compile_expr(ast.BinOp("!=", field, literal, 0))(row) == logical_not(equals(value, text))
+    items = [literal, *(ast.Literal(o) for o in others)]
+    expected = [equals(value, i.value) for i in items]
+    got = compile_expr(ast.InExpr(field, tuple(items), 0))(row)
+    assert got == (True if True in expected else None if None in expected else False)
+
+
+BY_VALUES = st.one_of(st.none(), st.sampled_from(["", "a", "B", " "]), st.integers(-2, 2), st.floats(0, 2),
+                      st.lists(st.sampled_from(["", "a", "b"]), max_size=3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(BY_VALUES, min_size=1, max_size=4), fill=st.sampled_from([None, "null"]))
+def test_group_keys_of_a_plain_row_are_those_of_the_general_path(values, fill):
+    from detpack.spl.evaluate import group_keys
+    fields = [f"f{i}" for i in range(len(values))]
+    row = {f: v for f, v in zip(fields, values) if v is not None}
+    assert group_keys(row, fields, fill) == group_keys(row, fields, fill, [None] * len(fields))

@@ -188,3 +188,72 @@ def test_replace_keeps_other_backslashes_literally():
 
 def test_replace_backreference_to_a_missing_group_is_empty():
     assert value(r'replace("a", "(a)", "<\\2>")') == "<>"
+
+
+# --- choosing functions and AND/OR compute only what decides them ------------------------
+# A pattern taken from a field is compiled when the expression runs, so a bad one is a
+# run-time error: where it sits in an argument that is not computed, nothing fails.
+FAILS = "match(s, bad)"  # bad = "(": invalid regular expression, found when computed
+ROW = {"s": "x", "bad": "("}
+
+
+def test_a_run_time_failure_fails_when_computed():
+    with pytest.raises(SplError, match="invalid regular expression"):
+        value(FAILS, ROW)
+
+
+@pytest.mark.parametrize("expression, expected", [
+    (f'if(s="x", "then", {FAILS})', "then"),
+    (f'if(s="y", {FAILS}, "else")', "else"),
+    (f'if(isnull(nothing), "then", {FAILS})', "then"),
+    (f'case(s="x", "first", {FAILS}, "second")', "first"),
+    (f'case(s="y", {FAILS}, s="x", "second", {FAILS}, {FAILS})', "second"),
+    (f'case(s="y", {FAILS}, true(), "default")', "default"),
+    (f'coalesce(nothing, s, {FAILS})', "x"),
+    (f'coalesce("first", {FAILS}, {FAILS})', "first"),
+    (f'if(s="y" AND {FAILS}, "a", "b")', "b"),
+    (f'if(s="x" OR {FAILS}, "a", "b")', "a"),
+    (f'if(s="y" AND {FAILS} OR s="x", "a", "b")', "a"),
+    (f'if(s="x" OR {FAILS} AND {FAILS}, "a", "b")', "a"),
+])
+def test_arguments_not_chosen_are_not_computed(expression, expected):
+    assert value(expression, ROW) == expected
+
+
+@pytest.mark.parametrize("expression", [
+    f'if(s="y", "then", {FAILS})',
+    f'case(s="y", "first", true(), {FAILS})',
+    f'case({FAILS}, "first", true(), "second")',
+    f'coalesce(nothing, {FAILS})',
+    f'if(s="x" AND {FAILS}, "a", "b")',
+    f'if(s="y" OR {FAILS}, "a", "b")',
+    f'if(isnull(nothing) AND {FAILS}, "a", "b")',
+])
+def test_arguments_chosen_are_computed(expression):
+    with pytest.raises(SplError, match="invalid regular expression"):
+        value(expression, ROW)
+
+
+@pytest.mark.parametrize("untaken, message", [
+    ("nosuch(1)", "unsupported eval function 'nosuch'"),
+    ("len()", r"len\(\) takes 1..1 arguments"),
+    ("case(1=1)", r"case\(\) takes 2..254 arguments"),
+    ("case(1=1, 2, 3)", "condition/value pairs"),
+    ('strftime(0, "%K")', "unsupported time format directive '%K'"),
+    ('match(s, "(")', "invalid regular expression '\\('"),
+    ('replace(s, "[", "x")', "invalid regular expression '\\['"),
+    ('mvfind(s, "a{2,1}")', "invalid regular expression 'a"),
+])
+@pytest.mark.parametrize("template", [
+    'if(true(), "a", {})', 'if(false(), {}, "b")', 'case(true(), "a", false(), {})', 'case(true(), "a", {}, "b")',
+    'coalesce("a", {})', 'if(false() AND {}, "a", "b")', 'if(true() OR {}, "a", "b")',
+])
+def test_an_expression_the_engine_cannot_run_is_refused_even_where_it_would_not_be_computed(template, untaken, message):
+    with pytest.raises(SplError, match=message):
+        plan(parse(f"| eval v={template.format(untaken)}"), ())
+
+
+@pytest.mark.parametrize("function", ['match(s, "(")', 'replace(s, "(", "x")', 'mvfind(s, "(")'])
+def test_a_quoted_pattern_the_engine_cannot_compile_is_refused_when_the_search_is_planned(function):
+    with pytest.raises(SplError, match="invalid regular expression '\\(': .* at position 9"):
+        plan(parse(f"| eval v={function}"), ())

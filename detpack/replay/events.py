@@ -183,8 +183,20 @@ def _lines_if_one_event_each(data: bytes, start: int, end: int, separators: int 
     not a separator."""
     if separators is None:
         return None
-    breaks = data.count(b"\n", start, end - 1 if data[end - 1] == 10 else end)
+    breaks = _newlines(data, start, end - 1 if data[end - 1] == 10 else end)
     return breaks + 1 if breaks == separators else None
+
+
+def _newlines(data: bytes, start: int, end: int) -> int:
+    """``data.count(b"\\n", start, end)``, faster on event lines: CPython counts one byte by
+    testing every byte, while find() jumps to the next with memchr, and a line break comes
+    once in hundreds of bytes."""
+    count = 0
+    at = data.find(b"\n", start, end)
+    while at >= 0:
+        count += 1
+        at = data.find(b"\n", at + 1, end)
+    return count
 
 
 def _scanned(data: bytes, start: int, end: int, before: int, count: int, scan, keep,
@@ -208,7 +220,7 @@ def _scanned(data: bytes, start: int, end: int, before: int, count: int, scan, k
         return
     lineno, counted, read = before, start, before  # lines before `counted`; events counted
     for at in scan.line_starts(data, start, end):
-        lineno += data.count(b"\n", counted, at)
+        lineno += _newlines(data, counted, at)
         counted = at
         stats.events_read += lineno + 1 - read
         read = lineno + 1
@@ -568,11 +580,15 @@ _SYSTEM_ATTRIBUTES: tuple[tuple[str, str, str], ...] = (
     ("Execution", "ThreadID", "ThreadID"),
     ("Security", "UserID", "UserID"),
 )
-_ELEMENT = re.compile(r"<(\w+)(?:\s[^>]*)?>([^<]*)</\1>")
+# Possessive: no part can give back what it took and still match (a name is followed by a blank
+# or '>', the attributes by '>', the text by '<'), and trying to at a self-closing element
+# cost most of the System part's scan.
+_ELEMENT = re.compile(r"<(\w++)(?:\s[^>]*+)?+>([^<]*+)</\1>")
 _ATTRIBUTE = {
     (element, attribute): re.compile(rf"<{element}\s[^>]*?\b{attribute}=(['\"])(.*?)\1")
     for element, attribute, _ in _SYSTEM_ATTRIBUTES
 }
+_ATTRIBUTE_FIELDS = tuple((name, _ATTRIBUTE[element, attribute]) for element, attribute, name in _SYSTEM_ATTRIBUTES)
 # A name and a value cannot hold '<' (XML escapes it), so neither part can run
 # into the next element: a self-closing <Data Name='X'/> (an empty field) is no
 # match and cannot swallow the following field, and the scan stays linear in
@@ -630,22 +646,27 @@ def parse_event_strict(event: RawEvent, *, decode_entities: bool | None = None) 
     raw = event.raw
     _check_well_formed(raw)
     decode = DECODE_ENTITIES if decode_entities is None else decode_entities
-    value = _decode_entities if decode else _same
     system_end = raw.find("</System>")
     system = raw[:system_end] if system_end >= 0 else raw
     fields: dict[str, str | float] = {}
     for element, text in _ELEMENT.findall(system):
-        for name in _SYSTEM_FIELDS.get(element, ()):
-            fields[name] = value(text)
-    for element, attribute, name in _SYSTEM_ATTRIBUTES:
-        found = _ATTRIBUTE[element, attribute].search(system)
+        names = _SYSTEM_FIELDS.get(element)
+        if names is not None:
+            text = _decode_entities(text) if decode else text
+            for name in names:
+                fields[name] = text
+    for name, pattern in _ATTRIBUTE_FIELDS:
+        found = pattern.search(system)
         if found:
-            fields[name] = value(found.group(2))
+            fields[name] = _decode_entities(found.group(2)) if decode else found.group(2)
     for _, name, text in _DATA.findall(raw, max(system_end, 0)):
         # an empty <Data Name='X'></Data> makes no field, as the add-ons' extractions
         # drop empty values (transforms.conf.spec, KEEP_EMPTY_VALS: default false)
         if text:
-            fields.setdefault(value(name), value(text))  # System fields win over same-named data
+            if decode:
+                name, text = _decode_entities(name), _decode_entities(text)
+            if name not in fields:  # System fields win over same-named data
+                fields[name] = text
     fields["_time"] = _epoch(fields.get("SystemTime"))
     fields["source"] = event.source
     fields["sourcetype"] = event.sourcetype
@@ -680,10 +701,6 @@ def _epoch(system_time) -> float:
     except (ValueError, OverflowError):
         pass
     raise BadEvent(f"TimeCreated SystemTime '{system_time}' is not a valid time")
-
-
-def _same(text: str) -> str:
-    return text
 
 
 def _decode_entities(text: str) -> str:

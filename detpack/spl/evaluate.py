@@ -18,7 +18,7 @@ from itertools import islice, product
 
 from . import ast
 from .errors import SplError
-from .functions import FUNCTIONS, like, regex, to_number, to_text, values_of
+from .functions import FUNCTIONS, LAZY, like, regex, to_number, to_text, values_of
 from .number import MAX_INT_DIGITS
 from .parse import MAJOR_BREAKERS, parse_pipeline
 from .timefmt import compile_format, compile_parser
@@ -225,29 +225,66 @@ def compile_expr(expr: ast.Expr) -> Callable[[Row], object]:
         return lambda row: apply(inner(row))
     if isinstance(expr, ast.InExpr):
         operand = compile_expr(expr.operand)
+        if all(is_text(i) for i in expr.items):
+            tests = [equals_text(i.value) for i in expr.items]
+            return lambda row: any_of(test(value) for value in (operand(row),) for test in tests)
         items = [compile_expr(i) for i in expr.items]
         return lambda row: any_of(equals(operand(row), item(row)) for item in items)
+    if expr.op in ("=", "!=") and is_text(expr.right):
+        operand, test = compile_expr(expr.left), equals_text(expr.right.value)
+        if expr.op == "=":
+            return lambda row: test(operand(row))
+        return lambda row: logical_not(test(operand(row)))
     return compile_binary(expr)
+
+
+def is_text(expr: ast.Expr) -> bool:
+    return isinstance(expr, ast.Literal) and isinstance(expr.value, str)
+
+
+def equals_text(text: str) -> Callable[[object], bool | None]:
+    """``equals(value, text)`` with what it learns from ``text`` learnt once: comparisons with
+    a quoted text (``EventCode=="4688"``) are most of what calculated fields compute."""
+    digits = text.isdigit() and text.isascii() and len(text) <= MAX_INT_DIGITS
+    number = int(text) if digits else None
+    numeric = may_be_number(text)
+
+    def test(value):
+        if value.__class__ is str:
+            if value == text:
+                return True
+            if digits and value.isdigit() and value.isascii() and len(value) <= MAX_INT_DIGITS:
+                return int(value) == number
+            if not (numeric and may_be_number(value)):
+                return False
+        return equals(value, text)
+
+    return test
 
 
 def compile_binary(expr: ast.BinOp) -> Callable[[Row], object]:
     """A chain of left-associative operators (``a OR b OR c ...``, ``1+1+...``) is nested down
     its left side; it is walked and evaluated with loops, so a chain of any length costs
-    no recursion (a right side nests only as deep as the parser allows)."""
+    no recursion (a right side nests only as deep as the parser allows). ``AND`` after a
+    false value and ``OR`` after a true one are decided: their right side is not computed
+    (*unverified* that Splunk skips it too; only a run-time error there could tell)."""
     steps = []
     while isinstance(expr, ast.BinOp):
-        steps.append((BINARY[expr.op], expr.right))
+        steps.append((expr.op, expr.right))
         expr = expr.left
     first = compile_expr(expr)
-    rest = [(apply, compile_expr(right)) for apply, right in reversed(steps)]
+    rest = [(DECIDED.get(op, UNDECIDED), BINARY[op], compile_expr(right)) for op, right in reversed(steps)]
     if len(rest) == 1:
-        (apply, right), = rest
-        return lambda row: apply(first(row), right(row))
+        (decided, apply, right), = rest
+        if decided is UNDECIDED:
+            return lambda row: apply(first(row), right(row))
+        return lambda row: decided if (value := first(row)) is decided else apply(value, right(row))
 
     def evaluate(row: Row):
         value = first(row)
-        for apply, right in rest:
-            value = apply(value, right(row))
+        for decided, apply, right in rest:
+            if value is not decided:
+                value = apply(value, right(row))
         return value
 
     return evaluate
@@ -268,8 +305,9 @@ def compile_call(expr: ast.Call) -> Callable[[Row], object]:
     if expr.name == "case" and len(expr.args) % 2:
         raise SplError("case() needs condition/value pairs", expr.pos)
     check_literal_time_format(expr)
+    check_literal_pattern(expr)
     args = [compile_expr(a) for a in expr.args]
-    return call_with(fn, args)
+    return fn(*args) if expr.name in LAZY else call_with(fn, args)
 
 
 def call_with(fn: Callable, args: list[Callable[[Row], object]]) -> Callable[[Row], object]:
@@ -294,6 +332,22 @@ def check_literal_time_format(expr: ast.Call) -> None:
     if expr.name in ("strftime", "strptime") and isinstance(expr.args[1], ast.Literal) \
             and isinstance(expr.args[1].value, str):
         (compile_format if expr.name == "strftime" else compile_parser)(expr.args[1].value, expr.pos)
+
+
+PATTERN_ARGUMENT = {"match": 1, "replace": 1, "mvfind": 1}  # the argument that is a regular expression
+
+
+def check_literal_pattern(expr: ast.Call) -> None:
+    """match()/replace()/mvfind() with a quoted pattern: one the engine cannot compile fails
+    when the search is planned, as rex's does, not when the function first runs (which an
+    argument if(), case() or coalesce() does not choose never does). *Unverified* that
+    Splunk refuses such a search before it reads events."""
+    index = PATTERN_ARGUMENT.get(expr.name)
+    if index is not None and is_text(expr.args[index]):
+        try:
+            regex(expr.args[index].value)
+        except SplError as error:
+            raise SplError(error.message, expr.pos) from None
 
 
 PER_VALUE = {"mvfilter": 1, "mvmap": 2}
@@ -442,6 +496,9 @@ def plus(a, b):
 def concat(a, b):
     return None if a is None or b is None else to_text(a) + to_text(b)
 
+
+UNDECIDED = object()  # no left value decides the operator
+DECIDED = {"AND": False, "OR": True}  # the left value that is the result, whatever the right
 
 BINARY: dict[str, Callable] = {
     "=": equals,
@@ -592,6 +649,10 @@ def group_keys(row: Row, by_fields: list[str | None], fill: str | None,
                bins: list[Callable | None] | None = None) -> list[tuple]:
     """The BY key(s) of a row: multivalue fields split into one key per value; a
     null value drops the row unless ``fill`` replaces it; ``bins`` put a value in its bin."""
+    if bins is None:  # the common row first: one non-empty text per field is its own key
+        key = tuple(row.get(field) if field else None for field in by_fields)
+        if all(v.__class__ is str and v for v in key):
+            return [key]
     columns = []
     for i, field in enumerate(by_fields):
         values = values_of(row.get(field) if field else None)
@@ -770,14 +831,21 @@ def renamer(old: str, new: str) -> Callable[[str], str | None]:
     if "*" not in old:
         return lambda name: new if name == old else None
     compiled, pieces = wildcard_regex(old), new.split("*")
+    known: dict[str, str | None] = {}  # rows repeat the same names: each is matched once
 
     def rename(name: str) -> str | None:
+        if name in known:
+            return known[name]
         m = compiled.match(name)
-        if not m:
-            return None
-        return pieces[0] + "".join(g + p for g, p in zip(m.groups(), pieces[1:]))
+        renamed = pieces[0] + "".join(g + p for g, p in zip(m.groups(), pieces[1:])) if m else None
+        if len(known) < RENAMES_KEPT:
+            known[name] = renamed
+        return renamed
 
     return rename
+
+
+RENAMES_KEPT = 4096  # bounded: field names come from the data
 
 
 def rename_stage(command: ast.Rename) -> Stage:

@@ -85,17 +85,6 @@ def fn_upper(x):
     return None if x is None else [to_text(v).upper() for v in x] if isinstance(x, list) else to_text(x).upper()
 
 
-def fn_if(condition, then, otherwise):
-    return then if condition is True else otherwise
-
-
-def fn_case(*pairs):
-    for i in range(0, len(pairs), 2):
-        if pairs[i] is True:
-            return pairs[i + 1]
-    return None
-
-
 def fn_match(text, pattern):
     if text is None or pattern is None:
         return None
@@ -103,8 +92,47 @@ def fn_match(text, pattern):
     return any(compiled.search(to_text(v)) is not None for v in values_of(text))
 
 
-def fn_coalesce(*args):
-    return next((a for a in args if a is not None), None)
+# --- choosing functions: they get their arguments unevaluated ---------------------------
+#
+# Each takes the compiled arguments (a row -> value each) and returns the compiled call, which
+# computes only the arguments it needs, in order, and stops at the one it returns. Search
+# Reference (9.0, "Comparison and Conditional functions"), case(): "The <condition> arguments
+# are Boolean expressions that are evaluated from first to last. When the first <condition>
+# expression is encountered that evaluates to TRUE, the corresponding <value> argument is
+# returned." *Unverified* that Splunk leaves the other arguments (and those of if() and
+# coalesce()) uncomputed; only a run-time error in an argument not returned can tell.
+
+Compiled = Callable[[dict], object]
+
+
+def lazy_if(condition: Compiled, then: Compiled, otherwise: Compiled) -> Compiled:
+    return lambda row: then(row) if condition(row) is True else otherwise(row)
+
+
+def lazy_case(*arguments: Compiled) -> Compiled:
+    pairs = tuple(zip(arguments[::2], arguments[1::2]))
+
+    def case(row):
+        for condition, value in pairs:
+            if condition(row) is True:
+                return value(row)
+        return None
+
+    return case
+
+
+def lazy_coalesce(*arguments: Compiled) -> Compiled:
+    def coalesce(row):
+        for argument in arguments:
+            value = argument(row)
+            if value is not None:
+                return value
+        return None
+
+    return coalesce
+
+
+LAZY = frozenset({"if", "case", "coalesce"})
 
 
 def fn_len(x):
@@ -405,7 +433,8 @@ def fn_isstr(value):
     return isinstance(value, str) and to_number(value) is None
 
 
-# name -> (implementation, minimum arguments, maximum arguments)
+# name -> (implementation, minimum arguments, maximum arguments); those in LAZY take the compiled
+# arguments and return the compiled call
 FUNCTIONS: dict[str, tuple[Callable, int, int]] = {
     "mvindex": (fn_mvindex, 2, 3),
     "mvappend": (fn_mvappend, 1, 254),
@@ -450,11 +479,11 @@ FUNCTIONS: dict[str, tuple[Callable, int, int]] = {
     "false": (lambda: False, 0, 0),
     "lower": (fn_lower, 1, 1),
     "upper": (fn_upper, 1, 1),
-    "if": (fn_if, 3, 3),
-    "case": (fn_case, 2, 254),
+    "if": (lazy_if, 3, 3),
+    "case": (lazy_case, 2, 254),
     "like": (like, 2, 2),
     "match": (fn_match, 2, 2),
-    "coalesce": (fn_coalesce, 1, 254),
+    "coalesce": (lazy_coalesce, 1, 254),
     "len": (fn_len, 1, 1),
     "substr": (fn_substr, 2, 3),
     "replace": (fn_replace, 3, 3),
