@@ -290,3 +290,25 @@ def draw_pattern(data, values: list[str]) -> str:
     if len(pieces) == 1 and data.draw(st.booleans()):
         return pieces[0]
     return "*" + "*".join(pieces) + "*"
+
+
+def test_the_data_set_filter_keeps_events_whose_required_tags_come_from_two_event_types(tmp_path):
+    """process from one event type and report from another: the event is in the data set."""
+    from detpack.knowledge.addons import load_addon
+    from detpack.replay.search import dataset_filter
+
+    root = tmp_path / "builtin_split"
+    shutil.copytree(BUILTIN, root)
+    tags = root / "default" / "tags.conf"
+    tags.write_text(tags.read_text().replace("[eventtype=detpack_windows_security_process]\nprocess = enabled\n"
+                                             "report = enabled", "[eventtype=detpack_windows_security_process]\n"
+                                             "process = enabled\n[eventtype=security_report]\nreport = enabled"))
+    with (root / "default" / "eventtypes.conf").open("a") as eventtypes:
+        eventtypes.write('\n[security_report]\nsearch = source="XmlWinEventLog:Security" EventCode IN (4688, 4624)\n')
+    knowledge = Knowledge(load_addon(root), reader_fields=True)
+    event = security(0, PATHS[0], COMMANDS[1], "alice", 4688)
+    spl = "| tstats count from datamodel=Endpoint.Processes by Processes.process_name"
+    unfiltered = run_search(spl, {}, [event], knowledge=knowledge, prefilter=False).rows
+    assert unfiltered == [{"Processes.process_name": "scrcons.exe", "count": "1"}]
+    assert run_search(spl, {}, [event], knowledge=knowledge).rows == unfiltered
+    assert dataset_filter("Endpoint.Processes", knowledge)(event.raw)

@@ -450,8 +450,10 @@ def traceable_fields(knowledge: Knowledge, dataset: Dataset) -> tuple[dict[str, 
 
 
 def dataset_event_codes(knowledge: Knowledge, dataset: Dataset) -> frozenset[str] | None:
-    """The EventCodes an event can have to be in ``dataset``, when its constraints are
-    tags given only by event types that each name their codes; else None."""
+    """EventCodes one of which an event has to be in ``dataset``, when its constraints are
+    tags given only by event types that each name their codes; else None. An event needs
+    every required tag, each from an event type of its own: the codes of any one tag's
+    event types will do (the fewest are taken)."""
     required = set()
     for constraint in dataset.constraints:
         terms = constraint.expr.items if isinstance(constraint.expr, ast.And) else (constraint.expr,)
@@ -464,14 +466,18 @@ def dataset_event_codes(knowledge: Knowledge, dataset: Dataset) -> frozenset[str
     if not Tracer(knowledge).field("EventCode").verbatim or Tracer(knowledge).producers.get("EventCode"):
         return None
     tagged = knowledge.tags.get("eventtype", {})
+    by_tag = [codes for tag in sorted(required) if (codes := tag_event_codes(knowledge, tagged, tag)) is not None]
+    return min(by_tag, key=len) if by_tag else None
+
+
+def tag_event_codes(knowledge: Knowledge, tagged: dict, tag: str) -> frozenset[str] | None:
     codes: set[str] = set()
     for eventtype in knowledge.eventtypes:
-        if not required <= {tag.lower() for tag in tagged.get(eventtype.name, ())}:
-            continue
-        found = event_codes(eventtype.search.expr)
-        if found is None:
-            return None
-        codes |= found
+        if tag in {t.lower() for t in tagged.get(eventtype.name, ())}:
+            found = event_codes(eventtype.search.expr)
+            if found is None:
+                return None
+            codes |= found
     return frozenset(codes)
 
 
