@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from detpack.spl import Prefilter, SplError, parse
-from detpack.spl.plan import plan
+from detpack.spl.plan import RawPieces, plan
 
 VERBATIM = {"process_name", "process", "dest"}
 CONSTANTS = {"unknown", "allowed"}
@@ -108,8 +108,6 @@ def pieces_prefilter(where: str, pieces) -> Prefilter | None:
     ("Processes.process=*K*", None),  # the Kelvin sign folds into "k"
 ])
 def test_a_field_of_raw_pieces_pushes_only_literals_without_their_separators(where, pushed):
-    from detpack.spl.plan import RawPieces
-
     got = pieces_prefilter(where, RawPieces(frozenset(" ;\u212a")))
     assert got == (Prefilter((pushed,)) if pushed else None)
 
@@ -122,6 +120,4 @@ def test_a_field_of_raw_pieces_pushes_only_literals_without_their_separators(whe
     ("Processes.process=a.exe", True),
 ])
 def test_a_field_that_may_be_a_computed_number_pushes_only_literals_no_number_holds(where, pushed):
-    from detpack.spl.plan import RawPieces
-
     assert (pieces_prefilter(where, RawPieces(numbers=True)) is not None) == pushed
