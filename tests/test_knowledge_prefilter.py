@@ -213,7 +213,8 @@ def test_a_lookup_without_its_table_makes_nothing_and_labels_are_not_raw_text(tm
 # --- the property, with add-on knowledge generated -------------------------------------
 
 VALUES = ["C:\\w\\scrcons.exe", "1", "2", " 12", "ab", "c d", "c d\ne f", "x\ny", "e&amp;f", "-", "\"C:\\P f\\a.exe\" b", ""]
-ATOMS = ["NewProcessName", "CommandLine", "TargetUserName", "ProcessId", "process", "process_name",
+ATOMS = ["NewProcessName", "CommandLine", "TargetUserName", "ProcessId", "process", "process_name", "cmd_piece",
+         "cmd_rest", "c",
          '" "', '"\\""', '"-"', '"1"', '"q"']
 UNARY = ["lower({})", "trim({})", 'mvindex(split({}, "\\\\"), -1)', 'replace({}, "(?:.*\\\\\\\\)?(.*)", "\\1")',
          'replace({}, "^(\\\\S+).*", "\\1")', 'replace({}, "\\\\\\\\", "")']
@@ -229,14 +230,25 @@ expressions = st.recursive(
 GENERATED: dict = {}
 
 
-def generated_addon(base: Path, tmp: Path, process_name: str, process: str) -> Knowledge:
-    """The own add-on whose Security stanza computes process_name and process as generated."""
-    key = (process_name, process)
+# What a transform of the command line may make: captures, a constant, groups joined, pieces, names.
+TRANSFORMS = ["REGEX = (\\S*) ?(.*)\nFORMAT = cmd_piece::$1 cmd_rest::$2",
+              'REGEX = (\\S*) ?(.*)\nFORMAT = cmd_piece::"qq" cmd_rest::$2',
+              "REGEX = (\\S*) ?(.*)\nFORMAT = cmd_piece::$1$2 cmd_rest::$2",
+              'DELIMS = " "\nFIELDS = cmd_piece,cmd_rest',
+              "REGEX = (\\S+) (\\S+)\nFORMAT = $1::$2"]
+
+
+def generated_addon(base: Path, tmp: Path, process_name: str, process: str, transform: str) -> Knowledge:
+    """The own add-on whose Security stanza computes process_name and process as generated,
+    after a transform of the command line."""
+    key = (process_name, process, transform)
     if key not in GENERATED:
         root = tmp / f"TA_generated_{len(GENERATED)}"
         shutil.copytree(base, root)
         with (root / "local" / "props.conf").open("a") as props:
-            props.write(f"EVAL-process_name = {process_name}\nEVAL-process = {process}\n")
+            props.write(f"REPORT-zzgen = gen_piece\nEVAL-process_name = {process_name}\nEVAL-process = {process}\n")
+        with (root / "local" / "transforms.conf").open("a") as transforms:
+            transforms.write(f"[gen_piece]\nSOURCE_KEY = CommandLine\n{transform}\n")
         GENERATED[key] = load_knowledge([root])
     return GENERATED[key]
 
@@ -250,22 +262,24 @@ def generated_event(i: int, values: tuple) -> RawEvent:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(process_name=expressions, process=expressions,
+@given(process_name=expressions, process=expressions, transform=st.sampled_from(TRANSFORMS),
        rows=st.lists(st.tuples(*[st.sampled_from(VALUES)] * 4), min_size=1, max_size=4),
        field=st.sampled_from(["process_name", "process"]), data=st.data())
-@example(process_name='(CommandLine . (" " + NewProcessName + " " + ProcessId))', process="process",
+@example(process_name='(CommandLine . (" " + NewProcessName + " " + ProcessId))', process="process", transform=TRANSFORMS[0],
          rows=[("1", "x", "", "2")], field="process_name", data=["x3"])
-@example(process_name='(NewProcessName + " " + ProcessId)', process="process",
+@example(process_name='(NewProcessName + " " + ProcessId)', process="process", transform=TRANSFORMS[0],
          rows=[("1", "", "", "2")], field="process_name", data=["3"])
-@example(process_name='replace(CommandLine, "^(\\\\S+).*", "\\1")', process="process",
+@example(process_name='replace(CommandLine, "^(\\\\S+).*", "\\1")', process="process", transform=TRANSFORMS[0],
          rows=[("", "c d\ne f", "", "")], field="process_name", data=["c\ne f"])
-@example(process_name='(NewProcessName . "-" . coalesce(TargetUserName, "q"))', process="process",
+@example(process_name='(NewProcessName . "-" . coalesce(TargetUserName, "q"))', process="process", transform=TRANSFORMS[0],
          rows=[("ab", "", "", "")], field="process_name", data=["*a*q*"])
+@example(process_name="cmd_piece", process="process", transform=TRANSFORMS[2], rows=[("", "c d", "", "")],
+         field="process_name", data=["cd"])
 def test_prefilters_never_change_results_with_generated_addon_knowledge(
-        own_addon, tmp_path_factory, process_name, process, rows, field, data):
+        own_addon, tmp_path_factory, process_name, process, transform, rows, field, data):
     """The pattern is drawn from the values the knowledge gives (a piece of one, often
     across what a concatenation joined), or from a fixed list."""
-    knowledge = generated_addon(own_addon, tmp_path_factory.mktemp("generated"), process_name, process)
+    knowledge = generated_addon(own_addon, tmp_path_factory.mktemp("generated"), process_name, process, transform)
     events = [generated_event(i, row) for i, row in enumerate(rows)]
     everything = f"| tstats count from datamodel=Endpoint.Processes by Processes.{field}"
     values = [r[f"Processes.{field}"] for r in run_search(everything, {}, events, knowledge=knowledge).rows]
