@@ -326,3 +326,53 @@ def test_the_data_set_filter_keeps_events_whose_required_tags_come_from_two_even
     assert unfiltered == [{"Processes.process_name": "scrcons.exe", "count": "1"}]
     assert run_search(spl, {}, [event], knowledge=knowledge).rows == unfiltered
     assert dataset_filter("Endpoint.Processes", knowledge)(event.raw)
+
+
+@pytest.fixture(scope="module")
+def sourcetyped_addon(own_addon, tmp_path_factory) -> Path:
+    """The own add-on with an event type of another sourcetype giving the data set's tags
+    (and Sysmon's process event type off: code 1 is in every raw text), and an extraction
+    that adds every System element as a value (a <sourcetype> too)."""
+    root = tmp_path_factory.mktemp("addons") / "TA_sourcetyped"
+    shutil.copytree(own_addon, root)
+    (root / "local" / "eventtypes.conf").write_text("[other_process]\nsearch = sourcetype=Other:Process\n"
+                                                   "[detpack_sysmon_process_start]\ndisabled = true\n")
+    (root / "local" / "tags.conf").write_text("[eventtype=other_process]\nprocess = enabled\nreport = enabled\n")
+    props = (root / "local" / "props.conf").read_text()
+    (root / "local" / "props.conf").write_text(props.replace("REPORT-zcode = own_event_code\n",
+                                                             "REPORT-zcode = own_event_code\nREPORT-zmore = own_more\n"))
+    with (root / "local" / "transforms.conf").open("a") as transforms:
+        transforms.write("[own_more]\nSOURCE_KEY = System_Xml\nREGEX = <(\\w+)>([^<]*)</\\1>\nFORMAT = $1::$2\n"
+                         "MV_ADD = true\n")
+    return root
+
+
+def test_under_an_addon_the_data_set_filter_keeps_the_event_codes_of_the_sourcetype(sourcetyped_addon):
+    from detpack.knowledge.verbatim import addon_event_codes
+    from detpack.replay.search import dataset_filter
+
+    knowledge = load_knowledge([sourcetyped_addon])
+    processes = knowledge.datasets["Endpoint.Processes"]
+    # the built-in Security process event type's codes
+    assert addon_event_codes(knowledge, processes, "XmlWinEventLog") == {
+        "4688", "4689", "4696", "4673", "4674", "sourcetype"}
+    xml = dataset_filter("Endpoint.Processes", knowledge, "XmlWinEventLog")
+    assert xml("<Event><EventID>4688</EventID></Event>") and not xml("<Event><EventID>4624</EventID></Event>")
+    assert dataset_filter("Endpoint.Processes", knowledge, "Other:Process") is None  # its event type tests no code
+    assert dataset_filter("Endpoint.Processes", knowledge) is None
+
+
+def test_an_event_of_another_sourcetype_or_naming_its_own_sourcetype_is_not_dropped(sourcetyped_addon):
+    """An event type of its sourcetype gives a 4624 its tags (no XmlWinEventLog knowledge
+    applies to it: no dest); an extraction adds a <sourcetype> element's text to another's
+    sourcetype, whatever the engine then makes of it."""
+    knowledge = load_knowledge([sourcetyped_addon])
+    other = security(0, PATHS[0], COMMANDS[1], "alice", 4624)
+    other = RawEvent(other.raw, other.source, "Other:Process", other.origin)
+    named = security(1, PATHS[0], COMMANDS[1], "alice", 4624)
+    named = RawEvent(named.raw.replace("<Channel>", "<sourcetype>Other:Process</sourcetype><Channel>"),
+                     named.source, named.sourcetype, named.origin)
+    spl = "| tstats count from datamodel=Endpoint.Processes by Processes.dest"
+    unfiltered = run_search(spl, {}, [other, named], knowledge=knowledge, prefilter=False).rows
+    assert {"Processes.dest": "unknown", "count": "1"} in unfiltered
+    assert run_search(spl, {}, [other, named], knowledge=knowledge).rows == unfiltered

@@ -28,11 +28,13 @@ import re
 from ..errors import record
 from ..spl import ast
 from ..spl.errors import SplError
+from ..spl.evaluate import fold
 from ..spl.expressions import compile_eval_text
 from ..spl.number import to_number
 from ..spl.plan import RawPieces
 from .datamodels import Dataset
 from .engine import Knowledge, split_in_field
+from .eventtypes import specialized
 from .lookups import LookupSyntaxError, call_outputs, parse_lookup_call
 from .props import is_literal
 from .transforms import GROUP_REFERENCE, format_pairs
@@ -454,13 +456,7 @@ def dataset_event_codes(knowledge: Knowledge, dataset: Dataset) -> frozenset[str
     tags given only by event types that each name their codes; else None. An event needs
     every required tag, each from an event type of its own: the codes of any one tag's
     event types will do (the fewest are taken)."""
-    required = set()
-    for constraint in dataset.constraints:
-        terms = constraint.expr.items if isinstance(constraint.expr, ast.And) else (constraint.expr,)
-        for term in terms:
-            if not (isinstance(term, ast.Compare) and term.op == "=" and term.field == "tag"):
-                return None
-            required.add(term.value.lower())  # values compare without case
+    required = required_tags(dataset)
     if not required or set(knowledge.tags) - {"eventtype"}:
         return None
     if not Tracer(knowledge).field("EventCode").verbatim or Tracer(knowledge).producers.get("EventCode"):
@@ -468,6 +464,76 @@ def dataset_event_codes(knowledge: Knowledge, dataset: Dataset) -> frozenset[str
     tagged = knowledge.tags.get("eventtype", {})
     by_tag = [codes for tag in sorted(required) if (codes := tag_event_codes(knowledge, tagged, tag)) is not None]
     return min(by_tag, key=len) if by_tag else None
+
+
+def required_tags(dataset: Dataset) -> set[str] | None:
+    """The tags (lower-cased) an event needs to be in ``dataset``, when its constraints are
+    only ``tag=<value>`` terms; else None."""
+    required = set()
+    for constraint in dataset.constraints:
+        terms = constraint.expr.items if isinstance(constraint.expr, ast.And) else (constraint.expr,)
+        for term in terms:
+            if not (isinstance(term, ast.Compare) and term.op == "=" and term.field == "tag"):
+                return None
+            required.add(term.value.lower())  # values compare without case
+    return required
+
+
+def addon_event_codes(knowledge: Knowledge, dataset: Dataset, sourcetype: str) -> frozenset[str] | None:
+    """Texts one of which the raw text of an event of ``sourcetype`` holds when the event is
+    in ``dataset``, under an add-on's knowledge; else None. The event types giving a required
+    tag are decided on the sourcetype (as Knowledge plans them); each one left must test
+    EventCode against literal values, which are then in the raw text: EventCode is traced to
+    raw text whole. An extraction naming fields after the event's text could name one
+    ``sourcetype`` and so change what the event types see: only an event holding that word
+    can, so the word is one of the texts."""
+    required = required_tags(dataset)
+    if not required:
+        return None
+    tracer = Tracer(knowledge)
+    code = tracer.field("EventCode")
+    if tracer.any_field_opaque or tracer.producers.get("sourcetype") or not code.verbatim or code.constants:
+        return None
+    by_value = {tag.lower() for field, values in knowledge.tags.items() if field != "eventtype"
+                for tags in values.values() for tag in tags}
+    tagged = knowledge.tags.get("eventtype", {})
+    names = {fold(e.name) for e in knowledge.eventtypes}
+    known: dict[str, bool] = {}
+    left = {}
+    for eventtype in knowledge.eventtypes:
+        left[eventtype.name] = specialized(eventtype.search.expr, {"sourcetype": sourcetype}, known, names)
+        if isinstance(left[eventtype.name], bool):
+            known[fold(eventtype.name)] = left[eventtype.name]
+    by_tag = []
+    for tag in sorted(required - by_value):
+        codes: set[str] | None = set()
+        for eventtype in knowledge.eventtypes:
+            if tag in {t.lower() for t in tagged.get(eventtype.name, ())}:
+                found = codes_tested(left[eventtype.name])
+                if found is None:
+                    codes = None
+                    break
+                codes |= found
+        if codes is not None and all(code.pieces.allow((fold(c),)) for c in codes):
+            by_tag.append(frozenset(codes))
+    return min(by_tag, key=len) | {"sourcetype"} if by_tag else None
+
+
+def codes_tested(expr) -> frozenset[str] | None:
+    """EventCode values one of which an event matching ``expr`` (what is left of an event
+    type's search) has, or None when that is not known; an empty set when nothing matches."""
+    if isinstance(expr, bool):
+        return None if expr else frozenset()
+    if isinstance(expr, ast.And):
+        return next((c for c in map(codes_tested, expr.items) if c is not None), None)
+    if isinstance(expr, ast.Or):
+        found = [codes_tested(item) for item in expr.items]
+        return None if None in found else frozenset().union(*found)
+    values = [expr.value] if isinstance(expr, ast.Compare) and expr.op == "=" else \
+        list(expr.values) if isinstance(expr, ast.InList) else None
+    if values is None or expr.field != "EventCode" or any("*" in v for v in values):
+        return None
+    return frozenset(values)
 
 
 def tag_event_codes(knowledge: Knowledge, tagged: dict, tag: str) -> frozenset[str] | None:
