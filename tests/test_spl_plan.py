@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from detpack.spl import Prefilter, SplError, parse
-from detpack.spl.plan import plan
+from detpack.spl.plan import RawPieces, plan
 
 VERBATIM = {"process_name", "process", "dest"}
 CONSTANTS = {"unknown", "allowed"}
@@ -93,3 +93,31 @@ def test_tstats_names_the_data_model_fields_it_reads():
                                  "| tstats count from datamodel=Endpoint.Processes by Processes.*"])
 def test_a_wildcard_field_name_reads_everything(spl):
     assert plan(parse(spl), {"Endpoint.Processes"}).reads is None
+
+
+def pieces_prefilter(where: str, pieces) -> Prefilter | None:
+    spl = f"| tstats count from datamodel=Endpoint.Processes where {where} by Processes.dest"
+    return plan(parse(spl), {"Endpoint.Processes"}, {"process": pieces}, CONSTANTS).prefilter
+
+
+@pytest.mark.parametrize("where, pushed", [
+    ("Processes.process=scrcons.exe", (("scrcons.exe",),)),
+    ("Processes.process=*scrcons*-e*", (("scrcons", "-e"),)),
+    ("Processes.process=\"scrcons.exe -e\"", None),  # a space may join two raw pieces
+    ("Processes.process=*;x*", None),
+    ("Processes.process=*K*", None),  # the Kelvin sign folds into "k"
+])
+def test_a_field_of_raw_pieces_pushes_only_literals_without_their_separators(where, pushed):
+    got = pieces_prefilter(where, RawPieces(frozenset(" ;\u212a")))
+    assert got == (Prefilter((pushed,)) if pushed else None)
+
+
+@pytest.mark.parametrize("where, pushed", [
+    ("Processes.process=15", False),
+    ("Processes.process=*1.5*", False),
+    ("Processes.process=inf", False),  # a number's text can be inf or nan
+    ("Processes.process=*1*x*", True),
+    ("Processes.process=a.exe", True),
+])
+def test_a_field_that_may_be_a_computed_number_pushes_only_literals_no_number_holds(where, pushed):
+    assert (pieces_prefilter(where, RawPieces(numbers=True)) is not None) == pushed

@@ -4,13 +4,22 @@ The planner's prefilter drops an event unparsed when its raw text lacks a litera
 the search compares a field with. That is sound only for fields whose every value
 is a substring of ``_raw`` or one of a few known constants. This module traces
 each field back through the knowledge that can make it: the reader's own XML
-fields are raw substrings (entities kept encoded); an alias inherits its
-source; pieces, trims and ``mvindex`` of a field stay substrings; ``if``/``case``/
-``coalesce`` are the union of their branches; literals are constants; anything
-else (concatenation, ``lower``, ``replace``, lookups, KV_MODE=xml/json, which
-decode entities; ``eventtype`` and ``tag``, named by eventtypes.conf and tags.conf)
-is not traceable. A data model's calculations are traced in chain order, each
-reading the fields as the earlier ones left them.
+fields and what extractions capture (REPORT/EXTRACT groups, DELIMS pieces,
+KV_MODE=auto values) are raw substrings (entities kept encoded); a FORMAT text is
+a constant; an alias inherits its source; pieces, trims, ``mvindex`` and a
+replace keeping one group to the end of each line stay substrings;
+``if``/``case``/``coalesce`` are the union of their branches; literals are
+constants; a concatenation whose raw pieces are each set apart by literal text is
+raw pieces joined by that text's characters (``spl.plan.RawPieces``), and a ``+``
+that may add numbers may also be a number. Anything else (``lower``, other
+``replace``s, lookups, KV_MODE=xml/json, which decode entities; the indexed
+labels ``source`` and ``sourcetype``; ``eventtype`` and ``tag``, named by
+eventtypes.conf and tags.conf) is not traceable. Each kind of props.conf
+knowledge reads the fields as the kinds before it leave them (props.conf.spec,
+search-time operation sequence: extractions, FIELDALIAS, EVAL, LOOKUP), so an
+EVAL reading the field it sets reads the extracted value. A data model's
+calculations are traced in chain order, each reading the fields as the earlier
+ones left them.
 """
 from __future__ import annotations
 
@@ -19,22 +28,37 @@ import re
 from ..errors import record
 from ..spl import ast
 from ..spl.errors import SplError
+from ..spl.evaluate import fold
 from ..spl.expressions import compile_eval_text
+from ..spl.number import to_number
+from ..spl.plan import RawPieces
 from .datamodels import Dataset
 from .engine import Knowledge, split_in_field
+from .eventtypes import specialized
 from .lookups import LookupSyntaxError, call_outputs, parse_lookup_call
 from .props import is_literal
+from .transforms import GROUP_REFERENCE, format_pairs
 
-SINGLE_GROUP = re.compile(r'"?\$\d+"?\Z')
 SUBSTRING_FUNCTIONS = frozenset({"mvindex", "split", "trim", "ltrim", "rtrim"})
 BRANCH_FUNCTIONS = frozenset({"if", "case", "coalesce"})
 EVENTTYPE_OUTPUTS = frozenset({"eventtype", "tag"})
+# Indexed fields that are labels, not raw text (replay.events.index_event; host is <Computer>).
+LABELS = frozenset({"source", "sourcetype", "_time", "index", "splunk_server", "linecount"})
+# When each kind of knowledge runs: a producer is seen by the kinds after its own.
+EXTRACTION, ALIAS, EVAL, LOOKUP, FINAL = range(5)
+STAGE_OF = {"constant": EXTRACTION, "made": EXTRACTION, "alias": ALIAS, "eval": EVAL, "lookup": LOOKUP}
+LINE_BREAK = frozenset("\n")
+# (?:Y)?(.*) where Y cannot match a line break: no class, group, line break or escape but \\ \/ \.
+LINE_SUFFIX = re.compile(r"\(\?:(?:[^\\\[\]()\n\r]|\\[\\/.])+\)\?\(\.\*\)\Z")
 
 
 @record
 class Trace:
+    """``verbatim``: every value is one of ``constants`` or made as ``pieces`` says."""
+
     verbatim: bool
     constants: frozenset[str] = frozenset()
+    pieces: RawPieces = RawPieces()
 
 
 UNTRACEABLE = Trace(False)
@@ -44,23 +68,36 @@ def union(traces) -> Trace:
     traces = list(traces)
     if any(not t.verbatim for t in traces):
         return UNTRACEABLE
-    return Trace(True, frozenset().union(*(t.constants for t in traces)))
+    return Trace(True, frozenset().union(*(t.constants for t in traces)),
+                 RawPieces(frozenset().union(*(t.pieces.separators for t in traces)),
+                           any(t.pieces.numbers for t in traces)))
+
+
+def apart(trace: Trace, separators: frozenset[str]) -> Trace:
+    """``trace`` with more characters that may set its raw pieces apart."""
+    if not trace.verbatim:
+        return trace
+    return Trace(True, trace.constants, RawPieces(trace.pieces.separators | separators, trace.pieces.numbers))
 
 
 class Tracer:
     def __init__(self, knowledge: Knowledge):
-        self.producers: dict[str, list] = {}  # field → [("alias", source) | ("eval", expr) | ("opaque",)]
+        # field → [("alias", source, key) | ("eval", expr, key) | ("constant", text) | ("made",) | ("lookup",)]
+        self.producers: dict[str, list] = {}
         self.by_stanza: dict[str, dict[str, list]] = {}  # stanza → field → producers
         self.key_stanzas: dict[str, list[str]] = {}  # props key → stanzas setting it
         self.any_field_opaque = False
+        self.extracted = Trace(True)  # what any extraction may capture
         self.extraction_sources: set[str] = set()  # fields REPORT/EXTRACT read (other than _raw)
-        self.memo: dict[str, Trace] = {}  # field → trace as the knowledge leaves it
+        self.memo: dict[tuple[str, int], Trace] = {}  # (field, stage) → trace as the knowledge before it leaves it
         self.stage: dict[str, Trace] = {}  # field → trace after the data model's calculations so far
         self.filled: dict[str, ast.Literal] = {}  # stage field → constant a fill calculation gave it when missing
         self.collect(knowledge)
-        # A capture is a substring of what it reads: untraceable when what it reads is.
-        if any(not self.field(source).verbatim for source in self.extraction_sources):
-            self.any_field_opaque = True
+        # A capture is a substring of what it reads: untraceable when what it reads is, or is a constant.
+        for source in self.extraction_sources:
+            trace = self.field(source, ALIAS)
+            if not trace.verbatim or trace.constants:
+                self.any_field_opaque = True
         self.memo.clear()
 
     def collect(self, knowledge: Knowledge) -> None:
@@ -85,11 +122,11 @@ class Tracer:
                         call = parse_lookup_call(value)
                     except LookupSyntaxError:
                         continue
-                    outputs = call_outputs(call, knowledge.table(call.table, None))
-                    if outputs is None:
-                        self.any_field_opaque = True
-                    for field in outputs or ():
-                        self.producers.setdefault(field, []).append(("opaque",))
+                    table = knowledge.table(call.table, None)
+                    if table is None:
+                        continue  # not run without its table (Knowledge.lookup_steps); named as a problem
+                    for field in call_outputs(call, table):
+                        self.producers.setdefault(field, []).append(("lookup",))
                 elif kind == "REPORT":
                     for name in (n.strip() for n in value.split(",") if n.strip()):
                         self.report(knowledge.transforms.get(name, {}))
@@ -99,12 +136,20 @@ class Tracer:
                         self.extraction_sources.add(source)
 
     def report(self, settings: dict) -> None:
-        """A transform's values are captures (substrings) unless FORMAT builds them from
-        more than one group or from text, or DELIMS splits them."""
-        template = settings["FORMAT"].value if "FORMAT" in settings else ""
-        values = [v for _, _, v in (p.partition("::") for p in template.split())]
-        if "DELIMS" in settings or any(not SINGLE_GROUP.match(v) for v in values):
-            self.any_field_opaque = True
+        """A transform's values are captures (substrings): one group of REGEX, or a piece
+        DELIMS splits off (without its quotes, ``\\"`` read as ``"``: a quote may set its
+        raw pieces apart). FORMAT text without a group is a constant; text with groups
+        is not traced."""
+        if "DELIMS" in settings:
+            self.extracted = apart(self.extracted, frozenset('"'))
+        elif "FORMAT" in settings:
+            for field, value in format_pairs(settings["FORMAT"].value):
+                if GROUP_REFERENCE.fullmatch(value):
+                    continue
+                if "$" in field:
+                    self.any_field_opaque = True  # text under names the event gives
+                else:
+                    self.producers.setdefault(field, []).append(("made",) if "$" in value else ("constant", value))
         source = settings["SOURCE_KEY"].value.strip() if "SOURCE_KEY" in settings else "_raw"
         if source != "_raw":
             self.extraction_sources.add(source.removeprefix("field:"))
@@ -120,7 +165,9 @@ class Tracer:
         to the same event sets the same key: two exact source::/host:: stanzas)."""
         if self.any_field_opaque:
             return UNTRACEABLE
-        traces = [Trace(True)]
+        if any(p[0] not in ("alias", "eval") for p in self.producers.get(other, ())):
+            return self.field(other)
+        traces = [self.extracted]
         for stanza, fields in self.by_stanza.items():
             nulls = set()
             for producer in fields.get(name, ()):
@@ -129,7 +176,7 @@ class Tracer:
                 nulls |= strict_inputs(producer)
             for producer in fields.get(other, ()):
                 if producer[0] == "alias":
-                    traces.append(Trace(True) if producer[1] in nulls else self.field(producer[1]))
+                    traces.append(Trace(True) if producer[1] in nulls else self.field(producer[1], EVAL))
                 else:
                     traces.append(self.expr(producer[1], frozenset(nulls)))
         return union(traces)
@@ -141,24 +188,33 @@ class Tracer:
         return all(exact(s) and exact(stanza) and s.split("::")[0] == stanza.split("::")[0]
                    and s.lower() != stanza.lower() for s in others)
 
-    def field(self, name: str) -> Trace:
+    def field(self, name: str, before: int = FINAL) -> Trace:
+        """A field as the knowledge that runs ``before`` a stage leaves it (FINAL: all of it)."""
         if self.any_field_opaque:
             return UNTRACEABLE
-        if name in self.memo:
-            return self.memo[name]
-        if name in EVENTTYPE_OUTPUTS or name.startswith("tag::"):
-            return UNTRACEABLE  # names from eventtypes.conf/tags.conf, not from the raw text
-        self.memo[name] = UNTRACEABLE  # a cycle is not traceable
-        traces = [Trace(True)]  # the reader's own value, or absent
+        if (name, before) in self.memo:
+            return self.memo[name, before]
+        if name in EVENTTYPE_OUTPUTS or name.startswith("tag::") or name in LABELS:
+            return UNTRACEABLE  # names from eventtypes.conf/tags.conf or labels, not from the raw text
+        self.memo[name, before] = UNTRACEABLE  # a cycle is not traceable
+        traces = [self.extracted]  # the reader's own value or a capture, or absent
         for producer in self.producers.get(name, ()):
+            if STAGE_OF[producer[0]] >= before:
+                continue
             if producer[0] == "alias":
-                traces.append(self.field(producer[1]))
+                traces.append(self.field(producer[1], EVAL))  # aliases read extractions and aliases
             elif producer[0] == "eval":
                 traces.append(self.expr(producer[1]))
+            elif producer[0] == "constant":
+                traces.append(Trace(True, frozenset({producer[1]})))
             else:
                 traces.append(UNTRACEABLE)
-        self.memo[name] = union(traces)
-        return self.memo[name]
+        self.memo[name, before] = union(traces)
+        return self.memo[name, before]
+
+    def before_eval(self, name: str) -> Trace:
+        """A field as an EVAL- key reads it: all EVAL- keys see the same input."""
+        return self.field(name, EVAL)
 
     def current(self, name: str) -> Trace:
         """A field as the data model's calculations so far leave it."""
@@ -167,18 +223,22 @@ class Tracer:
     def expr(self, expr: ast.Expr, nulls: frozenset[str] = frozenset(), ref=None) -> Trace:
         """``ref`` traces a field the expression reads: ``field`` for props knowledge,
         ``current`` for a data-model calculation."""
-        ref = ref or self.field
+        ref = ref or self.before_eval
         if nulls and definitely_null(expr, nulls):
             return Trace(True)
         if isinstance(expr, ast.Literal):
             return Trace(True, frozenset() if expr.value is None else frozenset({str(expr.value)}))
         if isinstance(expr, ast.FieldRef):
             return Trace(True) if expr.name in nulls else ref(expr.name)
+        if isinstance(expr, ast.BinOp) and expr.op in (".", "+"):
+            return self.concatenation(expr, nulls, ref)
         if isinstance(expr, ast.Call):
             if expr.name == "null":
                 return Trace(True)
             if expr.name in SUBSTRING_FUNCTIONS and expr.args:
                 return self.expr(expr.args[0], nulls, ref)
+            if is_capture_replace(expr):
+                return apart(self.expr(expr.args[0], nulls, ref), LINE_BREAK)
             if expr.name == "if" and len(expr.args) == 3:
                 known = truth(expr.args[0], nulls)
                 if known is not None:
@@ -189,6 +249,37 @@ class Tracer:
             if expr.name == "coalesce":
                 return union(self.expr(a, nulls, ref) for a in expr.args)
         return UNTRACEABLE
+
+    def concatenation(self, expr: ast.BinOp, nulls: frozenset[str], ref) -> Trace:
+        """Raw pieces each set apart by a literal text: a text without that text's characters
+        found in the value is found in one piece. A ``+`` that may add two numbers is one
+        piece of the chain around it (its number's text replaces all of its own pieces)."""
+        operands: list[ast.Expr] = []
+
+        def flatten(node: ast.Expr, top: bool) -> None:
+            if isinstance(node, ast.BinOp) and node.op in (".", "+") and (top or not may_add(node)):
+                flatten(node.left, False)
+                flatten(node.right, False)
+            else:
+                operands.append(node)
+
+        flatten(expr, True)
+        traces, separators, after_piece = [], set(), False
+        for operand in operands:
+            if isinstance(operand, ast.Literal) and isinstance(operand.value, str) and operand.value:
+                separators |= set(operand.value)
+                after_piece = False
+                continue
+            trace = self.expr(operand, nulls, ref)
+            if after_piece or not trace.verbatim or trace.constants:
+                return UNTRACEABLE  # two pieces side by side, or a piece of text the raw may not hold
+            traces.append(trace)
+            after_piece = True
+        if not traces:
+            return UNTRACEABLE
+        joined = union(traces)
+        return Trace(True, frozenset(), RawPieces(joined.pieces.separators | frozenset(separators),
+                                                  joined.pieces.numbers or may_add(expr)))
 
     def calculation(self, field: str, expr: ast.Expr) -> Trace:
         """A data-model calculation, reading fields as the earlier calculations left
@@ -216,8 +307,10 @@ class Tracer:
         if isinstance(expr, ast.Literal):
             return self.expr(expr)
         if isinstance(expr, ast.Call):
-            if expr.name in SUBSTRING_FUNCTIONS and expr.args or is_capture_replace(expr):
+            if expr.name in SUBSTRING_FUNCTIONS and expr.args:
                 return self.expr_when_null(expr.args[0], null_field)
+            if is_capture_replace(expr):
+                return apart(self.expr_when_null(expr.args[0], null_field), LINE_BREAK)
             if expr.name == "if" and len(expr.args) == 3:
                 return union(self.expr_when_null(a, null_field) for a in expr.args[1:])
             if expr.name == "case":
@@ -237,6 +330,31 @@ def definitely_null(expr: ast.Expr, nulls: frozenset[str]) -> bool:
         if expr.name == "if" and len(expr.args) == 3:
             return definitely_null(expr.args[1], nulls) and definitely_null(expr.args[2], nulls)
     return False
+
+
+def may_add(expr: ast.BinOp) -> bool:
+    """Whether a ``+`` may add two numbers (spl.evaluate.plus) rather than join two texts."""
+    return expr.op == "+" and may_be_number(expr.left) and may_be_number(expr.right)
+
+
+def may_be_number(expr: ast.Expr) -> bool:
+    if isinstance(expr, ast.Literal):
+        return expr.value is not None and to_number(expr.value) is not None
+    if isinstance(expr, ast.BinOp) and expr.op in (".", "+"):
+        return may_add(expr) or not holds_text(expr)
+    return True
+
+
+def holds_text(expr: ast.Expr) -> bool:
+    """Whether a value of ``expr`` (when not null) holds a literal character no number's text has."""
+    if isinstance(expr, ast.Literal):
+        return isinstance(expr.value, str) and to_number(expr.value) is None and bool(set(expr.value) - NUMBER_CHARACTERS)
+    if isinstance(expr, ast.BinOp) and expr.op in (".", "+") and not may_add(expr):
+        return holds_text(expr.left) or holds_text(expr.right)
+    return False
+
+
+NUMBER_CHARACTERS = frozenset("0123456789+-.eE \t\n\r\f\v")  # what spl.number.NUMBER may read
 
 
 def strict_inputs(producer: tuple) -> set[str]:
@@ -278,13 +396,17 @@ def is_capture_replace(expr: ast.Call) -> bool:
     """``replace(X, "^...(...)....*", "\\1")``: the first group of a match anchored at
     the start of X, the rest of X's first line dropped. Its value is a substring of X
     when X is one line; on a value of several lines it is the group followed by the
-    later lines: each piece a substring, so a literal without a line break found in
-    it is found in X (the prefilter's literals come from one-line search values)."""
+    later lines. ``replace(X, "(?:Y)?(.*)", "\\1")`` (Y matching no line break): each
+    line's match runs to its end and keeps a suffix of it. Either way, pieces of X set
+    apart by line breaks."""
     if expr.name != "replace" or len(expr.args) != 3:
         return False
     pattern, replacement = expr.args[1], expr.args[2]
-    return (isinstance(pattern, ast.Literal) and isinstance(pattern.value, str) and pattern.value.startswith("^")
-            and pattern.value.endswith(".*") and isinstance(replacement, ast.Literal) and replacement.value == "\\1")
+    if not (isinstance(pattern, ast.Literal) and isinstance(pattern.value, str)
+            and isinstance(replacement, ast.Literal) and replacement.value == "\\1"):
+        return False
+    text = pattern.value
+    return text.startswith("^") and text.endswith(".*") or LINE_SUFFIX.match(text) is not None
 
 
 def truth(expr: ast.Expr, nulls: frozenset[str]) -> bool | None:
@@ -305,8 +427,9 @@ def alias_triples(text: str):
     return [tuple(words[i:i + 3]) for i in range(0, len(words) - 2, 3)]
 
 
-def traceable_fields(knowledge: Knowledge, dataset: Dataset) -> tuple[frozenset[str], frozenset[str]]:
-    """(fields of ``dataset`` always a raw substring or a constant, those constants)."""
+def traceable_fields(knowledge: Knowledge, dataset: Dataset) -> tuple[dict[str, RawPieces], frozenset[str]]:
+    """(fields of ``dataset`` always raw text or a constant, each with what its values are
+    made of; those constants)."""
     tracer = Tracer(knowledge)
     for calc in dataset.calculations:  # in chain order: each reads what the earlier ones left
         expr = calc.expression.expr
@@ -319,18 +442,33 @@ def traceable_fields(knowledge: Knowledge, dataset: Dataset) -> tuple[frozenset[
             tracer.filled.pop(output, None)
         if len(calc.outputs) == 1 and (constant := fill_constant(expr, calc.outputs[0])) is not None:
             tracer.filled[calc.outputs[0]] = constant
-    verbatim, constants = set(), set()
+    verbatim, constants = {}, set()
     for name in dataset.fields + ("host",):
         trace = tracer.current(name)
         if trace.verbatim:
-            verbatim.add(name)
+            verbatim[name] = trace.pieces
             constants |= trace.constants
-    return frozenset(verbatim), frozenset(constants)
+    return verbatim, frozenset(constants)
 
 
 def dataset_event_codes(knowledge: Knowledge, dataset: Dataset) -> frozenset[str] | None:
-    """The EventCodes an event can have to be in ``dataset``, when its constraints are
-    tags given only by event types that each name their codes; else None."""
+    """EventCodes one of which an event has to be in ``dataset``, when its constraints are
+    tags given only by event types that each name their codes; else None. An event needs
+    every required tag, each from an event type of its own: the codes of any one tag's
+    event types will do (the fewest are taken)."""
+    required = required_tags(dataset)
+    if not required or set(knowledge.tags) - {"eventtype"}:
+        return None
+    if not Tracer(knowledge).field("EventCode").verbatim or Tracer(knowledge).producers.get("EventCode"):
+        return None
+    tagged = knowledge.tags.get("eventtype", {})
+    by_tag = [codes for tag in sorted(required) if (codes := tag_event_codes(knowledge, tagged, tag)) is not None]
+    return min(by_tag, key=len) if by_tag else None
+
+
+def required_tags(dataset: Dataset) -> set[str] | None:
+    """The tags (lower-cased) an event needs to be in ``dataset``, when its constraints are
+    only ``tag=<value>`` terms; else None."""
     required = set()
     for constraint in dataset.constraints:
         terms = constraint.expr.items if isinstance(constraint.expr, ast.And) else (constraint.expr,)
@@ -338,19 +476,74 @@ def dataset_event_codes(knowledge: Knowledge, dataset: Dataset) -> frozenset[str
             if not (isinstance(term, ast.Compare) and term.op == "=" and term.field == "tag"):
                 return None
             required.add(term.value.lower())  # values compare without case
-    if not required or set(knowledge.tags) - {"eventtype"}:
+    return required
+
+
+def addon_event_codes(knowledge: Knowledge, dataset: Dataset, sourcetype: str) -> frozenset[str] | None:
+    """Texts one of which the raw text of an event of ``sourcetype`` holds when the event is
+    in ``dataset``, under an add-on's knowledge; else None. The event types giving a required
+    tag are decided on the sourcetype (as Knowledge plans them); each one left must test
+    EventCode against literal values, which are then in the raw text: EventCode is traced to
+    raw text whole. An extraction naming fields after the event's text could name one
+    ``sourcetype`` and so change what the event types see: only an event holding that word
+    can, so the word is one of the texts."""
+    required = required_tags(dataset)
+    if not required:
         return None
-    if not Tracer(knowledge).field("EventCode").verbatim or Tracer(knowledge).producers.get("EventCode"):
+    tracer = Tracer(knowledge)
+    code = tracer.field("EventCode")
+    if tracer.any_field_opaque or tracer.producers.get("sourcetype") or not code.verbatim or code.constants:
         return None
+    by_value = {tag.lower() for field, values in knowledge.tags.items() if field != "eventtype"
+                for tags in values.values() for tag in tags}
     tagged = knowledge.tags.get("eventtype", {})
+    names = {fold(e.name) for e in knowledge.eventtypes}
+    known: dict[str, bool] = {}
+    left = {}
+    for eventtype in knowledge.eventtypes:
+        left[eventtype.name] = specialized(eventtype.search.expr, {"sourcetype": sourcetype}, known, names)
+        if isinstance(left[eventtype.name], bool):
+            known[fold(eventtype.name)] = left[eventtype.name]
+    by_tag = []
+    for tag in sorted(required - by_value):
+        codes: set[str] | None = set()
+        for eventtype in knowledge.eventtypes:
+            if tag in {t.lower() for t in tagged.get(eventtype.name, ())}:
+                found = codes_tested(left[eventtype.name])
+                if found is None:
+                    codes = None
+                    break
+                codes |= found
+        if codes is not None and all(code.pieces.allow((fold(c),)) for c in codes):
+            by_tag.append(frozenset(codes))
+    return min(by_tag, key=len) | {"sourcetype"} if by_tag else None
+
+
+def codes_tested(expr) -> frozenset[str] | None:
+    """EventCode values one of which an event matching ``expr`` (what is left of an event
+    type's search) has, or None when that is not known; an empty set when nothing matches."""
+    if isinstance(expr, bool):
+        return None if expr else frozenset()
+    if isinstance(expr, ast.And):
+        return next((c for c in map(codes_tested, expr.items) if c is not None), None)
+    if isinstance(expr, ast.Or):
+        found = [codes_tested(item) for item in expr.items]
+        return None if None in found else frozenset().union(*found)
+    values = [expr.value] if isinstance(expr, ast.Compare) and expr.op == "=" else \
+        list(expr.values) if isinstance(expr, ast.InList) else None
+    if values is None or expr.field != "EventCode" or any("*" in v for v in values):
+        return None
+    return frozenset(values)
+
+
+def tag_event_codes(knowledge: Knowledge, tagged: dict, tag: str) -> frozenset[str] | None:
     codes: set[str] = set()
     for eventtype in knowledge.eventtypes:
-        if not required <= {tag.lower() for tag in tagged.get(eventtype.name, ())}:
-            continue
-        found = event_codes(eventtype.search.expr)
-        if found is None:
-            return None
-        codes |= found
+        if tag in {t.lower() for t in tagged.get(eventtype.name, ())}:
+            found = event_codes(eventtype.search.expr)
+            if found is None:
+                return None
+            codes |= found
     return frozenset(codes)
 
 

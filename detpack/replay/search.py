@@ -17,11 +17,12 @@ from pathlib import Path
 
 from ..errors import record
 from ..knowledge import Knowledge, load_knowledge
-from ..knowledge.verbatim import dataset_event_codes, traceable_fields
+from ..knowledge.verbatim import addon_event_codes, dataset_event_codes, traceable_fields
 from ..spl import MacroDef, Plan, SplError, as_macro_table, expand, output_rows, parse
+from ..spl.evaluate import fold
 from ..spl.plan import RawScan, plan
 from . import events
-from .events import RawEvent, ReadStats, index_event, parse_event, read_events
+from .events import DEFAULT_SOURCETYPE, RawEvent, ReadStats, index_event, parse_event, read_events
 
 PROGRESS_SECONDS = 1.0
 
@@ -80,18 +81,24 @@ def default_knowledge() -> Knowledge:
 EVENT_ID_END = "</EventID>"
 
 
-def dataset_filter(datamodel: str | None, knowledge: Knowledge | None = None) -> Callable[[str], bool] | None:
+def dataset_filter(datamodel: str | None, knowledge: Knowledge | None = None,
+                   sourcetype: str | None = None) -> Callable[[str], bool] | None:
     """A raw-text test every event of the data model's data set passes.
 
     ``parse_event`` takes EventCode verbatim from ``<EventID ...>code</EventID>``
     (when it does not decode entities), so when the data set's tags come only from
     event types that each name their EventCodes, an event whose raw text has no
     such element with one of those codes cannot become a row: it is dropped unparsed.
+    Under an add-on's knowledge, for events of ``sourcetype``, the raw text must hold
+    one of the texts ``addon_event_codes`` finds.
     """
     knowledge = knowledge or default_knowledge()
     dataset = knowledge.datasets.get(datamodel)
-    if dataset is None or not knowledge.reader_fields or not raw_text_is_verbatim():
-        return None  # an add-on's EventCode may come from elsewhere: its provenance is not analysed
+    if dataset is None or not raw_text_is_verbatim():
+        return None
+    if not knowledge.reader_fields:
+        texts = addon_event_codes(knowledge, dataset, sourcetype) if sourcetype is not None else None
+        return None if texts is None else raw_text_holding(texts)
     codes = dataset_event_codes(knowledge, dataset)
     if codes is None:
         return None
@@ -108,6 +115,18 @@ def dataset_filter(datamodel: str | None, knowledge: Knowledge | None = None) ->
     return candidate
 
 
+def raw_text_holding(texts: frozenset[str]) -> Callable[[str], bool]:
+    needles = sorted({fold(t) for t in texts})
+
+    def candidate(raw: str) -> bool:
+        folded = fold(raw)
+        return any(n in folded for n in needles)
+
+    if all(n.isascii() and "\n" not in n and "\r" not in n for n in needles):
+        candidate.scan = RawScan.of_folded(needles)
+    return candidate
+
+
 def event_code_scan(codes) -> RawScan | None:
     """The bytes ``>code</EventID>`` that ``dataset_filter``'s test needs in an event that
     starts with ``<`` (a code holds no ``<``, so the text it compares is after a ``>``): the
@@ -118,9 +137,24 @@ def event_code_scan(codes) -> RawScan | None:
     return RawScan(b"(?<=>(?:" + alternatives + b"))" + re.escape(EVENT_ID_END.encode()))
 
 
-def raw_event_filter(compiled: Plan, knowledge: Knowledge | None = None) -> Callable[[str], bool] | None:
-    """The raw-text test a search applies before parsing: its prefilter, then its data set's."""
-    return compiled.keep(then=dataset_filter(compiled.datamodel, knowledge))
+def raw_event_filter(compiled: Plan, knowledge: Knowledge | None = None,
+                     sourcetype: str = DEFAULT_SOURCETYPE) -> Callable[[str], bool] | None:
+    """The raw-text test a search applies before parsing events of ``sourcetype``: its
+    prefilter, then its data set's."""
+    return compiled.keep(then=dataset_filter(compiled.datamodel, knowledge, sourcetype))
+
+
+class FilterBySourcetype:
+    """A raw-text filter for each sourcetype the events come with, made when first needed."""
+
+    def __init__(self, make: Callable[[str], Callable[[str], bool] | None]):
+        self.make, self.made = make, {}
+
+    def __call__(self, sourcetype: str | None) -> Callable[[str], bool] | None:
+        sourcetype = sourcetype or DEFAULT_SOURCETYPE
+        if sourcetype not in self.made:
+            self.made[sourcetype] = self.make(sourcetype)
+        return self.made[sourcetype]
 
 
 def run_search(spl: str, macros: Mapping[str, MacroDef] | Iterable,
@@ -144,7 +178,7 @@ def run_search(spl: str, macros: Mapping[str, MacroDef] | Iterable,
     stats = ReadStats()
     if compiled.subsearches:
         events_or_paths = list(events_or_paths)  # read again by each subsearch
-    keep = raw_event_filter(compiled, knowledge) if prefilter else None
+    keep = FilterBySourcetype(lambda kind: raw_event_filter(compiled, knowledge, kind) if prefilter else None)
     raw_events = raw_event_stream(events_or_paths, keep, stats, source, sourcetype)
     rows = search_rows(raw_events, compiled.datamodel, stats, knowledge, compiled.reads)
 
@@ -152,7 +186,7 @@ def run_search(spl: str, macros: Mapping[str, MacroDef] | Iterable,
         """A subsearch's input: the same events read again without the main search's
         prefilter (only its data set's, which every row of it passes), counted apart."""
         again = ReadStats()
-        keep_again = dataset_filter(datamodel, knowledge) if prefilter else None
+        keep_again = FilterBySourcetype(lambda kind: dataset_filter(datamodel, knowledge, kind) if prefilter else None)
         return search_rows(raw_event_stream(events_or_paths, keep_again, again, source, sourcetype),
                            datamodel, again, knowledge)
 
@@ -161,17 +195,18 @@ def run_search(spl: str, macros: Mapping[str, MacroDef] | Iterable,
     return SearchResult(results, columns, stats.events_read, stats.events_skipped, list(stats.problems))
 
 
-def raw_event_stream(items: Iterable, keep: Callable[[str], bool] | None, stats: ReadStats,
+def raw_event_stream(items: Iterable, keep: FilterBySourcetype, stats: ReadStats,
                      source: str | None, sourcetype: str | None) -> Iterator[RawEvent]:
     for item in items:
         if isinstance(item, RawEvent):
             stats.events_read += 1
-            if keep is None or keep(item.raw):
+            test = keep(item.sourcetype)
+            if test is None or test(item.raw):
                 yield item
             continue
         dataset = item if isinstance(item, DatasetFile) else DatasetFile(Path(item), source, sourcetype)
         yield from read_events(dataset.path, source=dataset.source, sourcetype=dataset.sourcetype,
-                               stats=stats, keep=keep)
+                               stats=stats, keep=keep(dataset.sourcetype))
 
 
 def search_rows(events: Iterable[RawEvent], datamodel: str | None, stats: ReadStats,

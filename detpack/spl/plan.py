@@ -8,11 +8,13 @@ Prefilter: a top-level AND term ``Obj.F=literal`` (or an OR of such terms) can o
 match events whose raw text contains the literal's fixed parts, case-insensitively,
 when F is a field whose values are always raw substrings (``verbatim_fields``), the
 pattern cannot match a value the normaliser invents (``constant_values``) and the
-literal holds no character that the raw XML would carry as an entity.
+literal holds no character that the raw XML would carry as an entity. A field whose
+values are raw pieces joined by known characters (``RawPieces``) is used the same
+way for literals without those characters.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from functools import cached_property
 import math
 import re
@@ -32,6 +34,28 @@ ENTITY_CHARACTERS = frozenset("&<>\"'")
 SEARCH_SCOPE = frozenset({"index", "earliest", "latest", "_index_earliest", "_index_latest"})
 BOOLEAN_OPTIONS = {"summariesonly", "allow_old_summaries"}
 BOOLEAN_WORDS = {"true", "false", "t", "f", "1", "0"}
+NUMBER_TEXT = frozenset("0123456789.-infa")  # what functions.format_number writes (inf, nan included)
+
+
+@record
+class RawPieces:
+    """What a field's values are made of, when not one of the constants: raw-text pieces
+    joined by ``separators`` (characters of eval's literals, or of a multi-line value's
+    line breaks), so a text without those characters found in a value is found in the raw
+    text; or (``numbers``) the text of a number eval added up."""
+
+    separators: frozenset[str] = frozenset()
+    numbers: bool = False
+
+    def allow(self, parts: tuple[str, ...]) -> bool:
+        """Whether raw text must hold the (casefolded) ``parts`` of a pattern a value matches."""
+        folded = {c for s in self.separators for c in fold(s)}
+        if any(c in folded for p in parts for c in p):
+            return False
+        return not self.numbers or any(set(p) - NUMBER_TEXT for p in parts)
+
+
+WHOLE = RawPieces()
 
 
 @record
@@ -181,9 +205,10 @@ class Plan:
 
 
 def plan(pipeline: ast.Pipeline, datamodels: Collection[str],
-         verbatim_fields: Collection[str] = (), constant_values: Collection[str] = (),
+         verbatim_fields: Mapping[str, RawPieces] | Collection[str] = (), constant_values: Collection[str] = (),
          lookups: LookupTables | None = None) -> Plan:
-    """``lookups``: the lookup tables ``lookup``/``inputlookup`` read (injected by the caller)."""
+    """``lookups``: the lookup tables ``lookup``/``inputlookup`` read (injected by the caller);
+    ``verbatim_fields``: names of fields whose values are raw substrings, or each with its RawPieces."""
     first, *rest = pipeline.commands
     for command in rest:
         if isinstance(command, (ast.Tstats, Inputlookup, DatasetSearch)):
@@ -221,7 +246,8 @@ def plan(pipeline: ast.Pipeline, datamodels: Collection[str],
     generator = tstats_stage(first, resolve)
     prefilter = None
     if first.where is not None:
-        prefilter = build_prefilter(first.where, prefix, set(verbatim_fields), {fold(c) for c in constant_values})
+        verbatim = verbatim_fields if isinstance(verbatim_fields, Mapping) else dict.fromkeys(verbatim_fields, WHOLE)
+        prefilter = build_prefilter(first.where, prefix, verbatim, {fold(c) for c in constant_values})
     return Plan(first.datamodel, prefilter, [generator, *stages], subsearches, reads=tstats_reads(first, resolve))
 
 
@@ -351,13 +377,14 @@ def tstats_stage(command: ast.Tstats, resolve: Callable[[str], str | None]) -> S
 # --- prefilter -------------------------------------------------------------------------
 
 
-def build_prefilter(where: ast.SearchExpr, prefix: str, verbatim: set[str], constants: set[str]) -> Prefilter | None:
+def build_prefilter(where: ast.SearchExpr, prefix: str, verbatim: Mapping[str, RawPieces],
+                    constants: set[str]) -> Prefilter | None:
     terms = where.items if isinstance(where, ast.And) else (where,)
     clauses = [c for t in terms if (c := clause_of(t, prefix, verbatim, constants)) is not None]
     return Prefilter(tuple(clauses)) if clauses else None
 
 
-def clause_of(term: ast.SearchExpr, prefix: str, verbatim: set[str], constants: set[str]):
+def clause_of(term: ast.SearchExpr, prefix: str, verbatim: Mapping[str, RawPieces], constants: set[str]):
     if isinstance(term, ast.InList):
         alternatives = tuple(ast.Compare(term.field, "=", v, term.pos) for v in term.values)
     else:
@@ -371,14 +398,15 @@ def clause_of(term: ast.SearchExpr, prefix: str, verbatim: set[str], constants: 
     return tuple(needed)
 
 
-def needed_parts(term: ast.SearchExpr, prefix: str, verbatim: set[str], constants: set[str]):
+def needed_parts(term: ast.SearchExpr, prefix: str, verbatim: Mapping[str, RawPieces], constants: set[str]):
     """The raw-text parts an event must contain for ``term`` to match, or None if unsure."""
     if not isinstance(term, ast.Compare) or term.op != "=" or not term.field.startswith(prefix):
         return None
-    if term.field[len(prefix):] not in verbatim:
+    pieces = verbatim.get(term.field[len(prefix):])
+    if pieces is None:
         return None
     parts = tuple(p for p in fold(term.value).split("*") if p)
-    if not parts or any(c in ENTITY_CHARACTERS for p in parts for c in p):
+    if not parts or any(c in ENTITY_CHARACTERS for p in parts for c in p) or not pieces.allow(parts):
         return None
     matches = value_matcher(term.value)
     if any(matches(c) for c in constants):
