@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Any
 
 from ..conf import control_characters
 from ..errors import Finding
 from .source import Locations, key_path, parent_path
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, as type checkers read it, without loading typing at every start
+if TYPE_CHECKING:
+    from typing import Any
 
 CVE_PATTERN = re.compile(r"CVE-\d{4}-\d{4,}\Z")
 UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
