@@ -228,15 +228,38 @@ def make_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole parser; with ``only`` a command's name, the parser of that command alone; with
     ``only`` anything else (``--help``, a wrong command name), every command's name and summary,
     which is all that needs."""
-    parser = argparse.ArgumentParser(prog="build.py", description="Build, validate, inspect and replay-test a Splunk detection pack.")
+    parser = argparse.ArgumentParser(prog="build.py", description="Build, validate, inspect and replay-test a Splunk detection pack.",
+                                     formatter_class=help_formatter)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (summary, add_arguments) in COMMANDS.items():
         if only in COMMANDS and name != only:
             continue
-        command = commands.add_parser(name, help=summary)
+        command = commands.add_parser(name, help=summary, formatter_class=help_formatter)
         if only is None or only == name:
             add_arguments(command)
     return parser
+
+
+def help_formatter(prog: str) -> argparse.HelpFormatter:
+    """argparse's own formatter, given the width it would choose itself (the terminal's, less 2): argparse
+    makes a formatter for every argument a parser adds, and without a width the first imports shutil (and
+    with it bz2 and lzma), about 2 ms of every start, only to ask it the terminal's width."""
+    return argparse.HelpFormatter(prog, width=terminal_columns() - 2)
+
+
+def terminal_columns() -> int:
+    """The columns of ``shutil.get_terminal_size()``: $COLUMNS when a positive number, else the width of
+    the terminal of stdout when it has one, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):  # stdout is None, closed or not a terminal
+        return 80
 
 
 def add_build(build: argparse.ArgumentParser) -> None:
