@@ -81,8 +81,9 @@ HEAVY = {"splunklib", "docker", "requests", "jinja2", "yaml", "detpack.spl", "de
          "detpack.spl.plan", "detpack.spl.evaluate"}  # parsing the drilldowns needs neither
 
 
-# What the SPL engine loads beyond its parser: eval's functions and their libraries.
-NOT_FOR_PARSING = {"detpack.spl.functions", "detpack.spl.timefmt", "decimal"}
+# What the SPL engine loads beyond its parser: eval's functions and their libraries; and the PCRE
+# translation, which the parser loads for the first rex or regex (the shipped drilldowns have none).
+NOT_FOR_PARSING = {"detpack.spl.functions", "detpack.spl.timefmt", "decimal", "detpack.spl.pcre"}
 # What only rendering, packaging or printing JSON needs; what only annotations name (``typing``: Jinja
 # loads it for ``build``); what only a pack with lookups needs (``csv``); and ``shutil``, which argparse
 # loads to size its help unless told the width (``cli.help_formatter``).

@@ -47,7 +47,15 @@ def master(dialect: tuple[tuple[str, str], ...]) -> re.Pattern[str]:
 
 
 SEARCH_TOKEN = master(SEARCH_DIALECT)
-EXPR_TOKEN = master(EXPR_DIALECT)
+
+
+@functools.cache
+def expr_token() -> re.Pattern[str]:
+    """The eval dialect's pattern, compiled by the first eval or where (searches and drilldowns may have
+    none; compiling it is a good part of loading this module)."""
+    return master(EXPR_DIALECT)
+
+
 SPECIAL = re.compile(r'[\\"\[\]|]')
 
 
@@ -177,4 +185,4 @@ def search_tokens(text: str, offset: int) -> list[Token]:
 
 def expr_tokens(text: str, offset: int) -> list[Token]:
     """Tokens of an eval/where expression: "string", 'field', numbers, names, operators."""
-    return tokenize(text, offset, EXPR_TOKEN, join_pieces=False, context=" in expression")
+    return tokenize(text, offset, expr_token(), join_pieces=False, context=" in expression")
