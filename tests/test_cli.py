@@ -78,3 +78,27 @@ def test_help_is_as_wide_as_argparse_would_make_it(columns, terminal, monkeypatc
     ours = {name: parser.format_help() for name, parser in commands_of(make_parser()).items()}
     monkeypatch.setattr(cli, "help_formatter", argparse.HelpFormatter)
     assert ours == {name: parser.format_help() for name, parser in commands_of(make_parser()).items()}
+
+
+@pytest.mark.parametrize("argv", [["build"], ["validate"], ["inspect"], ["test"], ["replay", "events.xml"],
+                                  ["splunk-test", "--splunk-url", "https://localhost:8089"]])
+def test_every_command_runs_with_the_garbage_collector_on_and_its_stage_loaded(argv, monkeypatch):
+    """The stage is imported with the collector paused (start-up makes no garbage, and collections
+    would rescan it); the handler itself runs, as long as it takes, with the collector collecting."""
+    import gc
+    import sys
+
+    from detpack import cli
+
+    seen = {}
+
+    def handler(args):
+        seen.update(collecting=gc.isenabled(), stage=f"detpack{args.stage}" in sys.modules)
+        return 0
+
+    handler_name = "cmd_" + argv[0].replace("-", "_")
+    monkeypatch.setattr(cli, handler_name, handler)
+    assert gc.isenabled()
+    assert cli.main(argv) == 0
+    assert seen == {"collecting": True, "stage": True}
+    assert gc.isenabled()
