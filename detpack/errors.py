@@ -32,8 +32,8 @@ def record(cls: type | None = None, /, *, order: bool = False, unequal: tuple[st
     those fields as a tuple; ``repr`` shows all fields but those in ``hidden``. With ``frozen=False``, as ``dataclasses.dataclass()``: fields can be
     assigned, and the record is unhashable.
 
-    Only ``__init__`` is generated, and only when the first record of the class is made, so a
-    record is made as fast as a dataclass instance (the content model and its locations are made by
+    Only ``__init__`` is generated, and only once the class has made ``COMPILED_AFTER`` records, so
+    a record is made as fast as a dataclass instance (the content model and its locations are made by
     the ten thousand for a large pack) while a class is defined in a fraction of a dataclass's time:
     as dataclasses, the model's classes and the SPL syntax tree's were most of the start-up of
     ``validate``."""
@@ -89,15 +89,59 @@ def _check_defaults(cls: type, names: tuple[str, ...], defaults: dict) -> None:
             raise TypeError(f"{cls.__qualname__}: field '{name}' without a default follows a field with one")
 
 
+# Compiling a class's ``__init__`` takes about as long as making a hundred records without it: a class
+# compiles its own once it has made this many, so a small pack's run (which makes a few records of each
+# of some thirty classes) compiles none, and a large pack's hot classes make the rest compiled.
+COMPILED_AFTER = 64
+_NO_DEFAULT = object()
+
+
 def _first_init(cls: type, names: tuple[str, ...], defaults: dict):
-    """An ``__init__`` that compiles the class's own on first use: a run compiles only those of the
-    classes it makes records of (a pack without baselines never compiles ``Baseline``'s)."""
+    """The ``__init__`` of the class's first records: it binds the arguments as the compiled one's
+    parameters do (``_bound``), and at the ``COMPILED_AFTER``-th record compiles that one (``_init``)
+    and hands over to it."""
+    made = 0
 
     def __init__(self, *args, **kwargs):
-        cls.__init__ = _init(cls, names, defaults)
-        cls.__init__(self, *args, **kwargs)
+        nonlocal made
+        made += 1
+        if made >= COMPILED_AFTER:
+            cls.__init__ = _init(cls, names, defaults)
+            cls.__init__(self, *args, **kwargs)
+            return
+        for name, value in _bound(cls, names, defaults, args, kwargs):
+            object.__setattr__(self, name, value)
 
     return __init__
+
+
+def _bound(cls: type, names: tuple[str, ...], defaults: dict, args: tuple, kwargs: dict) -> list[tuple]:
+    """``(field, value)`` of each field, as Python binds the parameters of the compiled ``__init__``
+    (a field's default, and a new one for a ``Fresh`` default), and the TypeError it raises, in its
+    words, for arguments that do not fit."""
+    function = f"{cls.__qualname__}.__init__()"
+    values = dict(zip(names, args))
+    for name, value in kwargs.items():
+        if name not in names:
+            raise TypeError(f"{function} got an unexpected keyword argument '{name}'")
+        if name in values:
+            raise TypeError(f"{function} got multiple values for argument '{name}'")
+        values[name] = value
+    if len(args) > len(names):
+        takes = f"from {len(names) - len(defaults) + 1} to {len(names) + 1}" if defaults else str(len(names) + 1)
+        raise TypeError(f"{function} takes {takes} positional argument{'s' * (takes != '1')} "
+                        f"but {len(args) + 1} were given")
+    if missing := [repr(name) for name in names if name not in values and name not in defaults]:
+        listed = (missing[0] if len(missing) == 1 else f"{missing[0]} and {missing[1]}" if len(missing) == 2
+                  else f"{', '.join(missing[:-1])}, and {missing[-1]}")
+        raise TypeError(f"{function} missing {len(missing)} required positional "
+                        f"argument{'s' * (len(missing) > 1)}: {listed}")
+    bound = []
+    for name in names:
+        default = defaults.get(name, _NO_DEFAULT)
+        value = values.get(name, default)
+        bound.append((name, value.make() if value is default and isinstance(default, Fresh) else value))
+    return bound
 
 
 def _init(cls: type, names: tuple[str, ...], defaults: dict):

@@ -49,3 +49,56 @@ def test_an_interrupted_command_says_so_in_one_line_and_exits_130(monkeypatch, c
     monkeypatch.setattr(cli, "cmd_validate", interrupted)
     assert cli.main(["validate"]) == 130
     assert capsys.readouterr().err == "interrupted\n"
+
+
+# $COLUMNS as shells export it, set to nonsense, and unset (None); the terminal's own width or none.
+@pytest.mark.parametrize("columns", [None, "", "abc", "0", "-5", "60", "200"])
+@pytest.mark.parametrize("terminal", [None, 133])
+def test_help_is_as_wide_as_argparse_would_make_it(columns, terminal, monkeypatch):
+    """The parser tells argparse's formatter the terminal's width (so that argparse need not load
+    shutil for every argument); the width, and so every help text, is the one argparse finds itself."""
+    import argparse
+    import os
+    import shutil
+
+    from detpack import cli
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+
+    def terminal_size(fd=None):
+        if terminal is None:
+            raise OSError("not a terminal")
+        return os.terminal_size((terminal, 40))
+
+    monkeypatch.setattr(os, "get_terminal_size", terminal_size)
+    assert cli.terminal_columns() == shutil.get_terminal_size().columns
+    ours = {name: parser.format_help() for name, parser in commands_of(make_parser()).items()}
+    monkeypatch.setattr(cli, "help_formatter", argparse.HelpFormatter)
+    assert ours == {name: parser.format_help() for name, parser in commands_of(make_parser()).items()}
+
+
+@pytest.mark.parametrize("argv", [["build"], ["validate"], ["inspect"], ["test"], ["replay", "events.xml"],
+                                  ["splunk-test", "--splunk-url", "https://localhost:8089"]])
+def test_every_command_runs_with_the_garbage_collector_on_and_its_stage_loaded(argv, monkeypatch):
+    """The stage is imported with the collector paused (start-up makes no garbage, and collections
+    would rescan it); the handler itself runs, as long as it takes, with the collector collecting."""
+    import gc
+    import sys
+
+    from detpack import cli
+
+    seen = {}
+
+    def handler(args):
+        seen.update(collecting=gc.isenabled(), stage=f"detpack{args.stage}" in sys.modules)
+        return 0
+
+    handler_name = "cmd_" + argv[0].replace("-", "_")
+    monkeypatch.setattr(cli, handler_name, handler)
+    assert gc.isenabled()
+    assert cli.main(argv) == 0
+    assert seen == {"collecting": True, "stage": True}
+    assert gc.isenabled()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from detpack.content.model import Deployment, Drilldown, Pack
-from detpack.errors import Finding, Fresh, FrozenRecord, Location, record, replace
+from detpack.errors import COMPILED_AFTER, Finding, Fresh, FrozenRecord, Location, record, replace
 
 
 @record(unequal=("note",))
@@ -143,3 +143,61 @@ def test_hidden_fields_are_left_out_of_repr():
     cached = Cached("a")
     cached.cache["k"] = 1
     assert repr(cached).endswith("Cached(name='a')")
+
+
+def sample_class(compiled: bool) -> type:
+    """A new record class; ``compiled``: once it has made enough records to compile its own ``__init__``."""
+    @record
+    class Sample:
+        name: str
+        count: int = 0
+        note: str = ""
+        tags: dict = Fresh(dict)
+
+    for _ in range(COMPILED_AFTER if compiled else 0):
+        Sample("a")
+    assert (Sample.__init__.__code__.co_argcount == 5) == compiled  # self and the fields: each path is the one meant
+    return Sample
+
+
+def test_records_are_made_alike_before_and_after_the_class_compiles_its_init():
+    """The first records of a class bind their arguments without the compiled ``__init__`` (compiling
+    it costs as much as making a hundred); the records are the same either way."""
+    calls = [(("a",), {}), (("a", 2), {"tags": {"k": "v"}}), ((), {"name": "a", "note": "n"}), (("a", 1, "n", {}), {})]
+    for compiled in (False, True):
+        Sample = sample_class(compiled)
+        made = [Sample(*args, **kwargs) for args, kwargs in calls]
+        assert [(r.name, r.count, r.note, r.tags) for r in made] == [
+            ("a", 0, "", {}), ("a", 2, "", {"k": "v"}), ("a", 0, "n", {}), ("a", 1, "n", {})]
+        assert made[0].tags is not made[2].tags  # a Fresh default made for each record
+        given = {}
+        assert Sample("a", tags=given).tags is given
+
+
+@pytest.mark.parametrize("args, kwargs", [
+    ((), {}), ((), {"count": 1}), (("a",), {"unknown": 1}), (("a",), {"name": "b"}),
+    (("a", 1, "", {}, "one too many"), {}), (("a", 1, "", {}, 5, 6), {"unknown": 1}),
+])
+def test_wrong_arguments_are_refused_in_the_same_words_before_and_after_the_class_compiles_its_init(args, kwargs):
+    messages = []
+    for compiled in (False, True):
+        with pytest.raises(TypeError) as refused:
+            sample_class(compiled)(*args, **kwargs)
+        messages.append(str(refused.value))
+    assert messages[0] == messages[1]
+
+
+@pytest.mark.parametrize("fields", [(), ("a",), ("a", "b", "c")])
+@pytest.mark.parametrize("args, kwargs", [((), {}), ((1,), {}), ((1, 2, 3, 4), {}), ((1,), {"a": 2}), ((), {"b": 1})])
+def test_classes_without_defaults_refuse_wrong_arguments_alike_before_and_after_compiling(fields, args, kwargs):
+    messages = []
+    for compiled in (False, True):
+        cls = record(type("Plain", (), {"__annotations__": dict.fromkeys(fields, "int")}))
+        for _ in range(COMPILED_AFTER if compiled else 0):
+            cls(*range(len(fields)))
+        try:
+            cls(*args, **kwargs)
+            messages.append("made")
+        except TypeError as refused:
+            messages.append(str(refused))
+    assert messages[0] == messages[1]

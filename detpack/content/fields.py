@@ -17,8 +17,9 @@ import fnmatch
 import re
 
 DROP_DM = re.compile(r"`drop_dm_object_name\(\s*[\"']?([\w.]+?)[\"']?\s*\)`")
-REX_GROUP = re.compile(r"\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>")
 OPTION = re.compile(r"[A-Za-z_]+=")
+# Patterns of rarer constructs as text: ``re`` compiles each when first used (and keeps it).
+REX_GROUP = r"\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>"
 # Commands whose output fields are exactly their aggregates and BY fields.
 AGGREGATING = frozenset({"tstats", "stats"})
 # Commands after which the fields cannot be told from the text.
@@ -29,12 +30,12 @@ UNKNOWABLE = frozenset({"join", "append", "appendcols", "appendpipe", "spath", "
 
 # An SPL comment runs from ``` to the next ``` (Splunk Search Reference, "Add comments to searches");
 # it is not a macro call and says nothing about the search.
-COMMENT = re.compile(r"```.*?```", re.DOTALL)
+COMMENT = r"(?s)```.*?```"
 
 
 def without_comments(search: str) -> str:
     """The search with each comment replaced by one space."""
-    return COMMENT.sub(" ", search) if "```" in search else search
+    return re.sub(COMMENT, " ", search) if "```" in search else search
 
 
 PIPELINE_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|`[^`]*`?|[\[\]|]|[^"`\[\]|]+')
@@ -95,7 +96,7 @@ def _transform(fields: set[str], name: str, command: str, args: str) -> set[str]
     if name == "lookup":
         return _looked_up(fields, args)
     if name == "rex":
-        return fields | set(REX_GROUP.findall(args))
+        return fields | set(re.findall(REX_GROUP, args))
     if name == "iplocation":
         return fields | {"City", "Country", "Region", "lat", "lon"}
     if name in ("table", "fields"):
@@ -177,14 +178,14 @@ def _filled(args: str) -> set[str]:
     return {_unquote(w) for w in _items(args, " ,") if not OPTION.match(w)}
 
 
-CONVERSION = re.compile(r"\w+\(([^()]*)\)\Z")
+CONVERSION = r"\w+\(([^()]*)\)\Z"
 
 
 def _converted(args: str) -> set[str]:
     """``convert fn(x) [AS y] ...``: y is created (Search Reference, convert); without AS, x is converted in place."""
     words, added = [w for w in _items(args, " ,") if not OPTION.match(w)], set()
     for i, word in enumerate(words):
-        if CONVERSION.match(word) and i + 2 < len(words) and words[i + 1].lower() == "as":
+        if re.match(CONVERSION, word) and i + 2 < len(words) and words[i + 1].lower() == "as":
             added.add(_unquote(words[i + 2]))
     return added
 

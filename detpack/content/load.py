@@ -13,14 +13,13 @@ contentctl ignores, are warnings.
 """
 from __future__ import annotations
 
-import csv
 import functools
 import gc
 import io
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
 
 from . import schema
 from ..errors import Finding, Fresh, InvalidInput, Location, display_path, record
@@ -33,6 +32,10 @@ from .model import (
     Annotations, AppSettings, AttackData, Baseline, Deployment, Detection, DetectionTest, Drilldown, Investigation, Lookup,
     Macro, Pack, RiskObject, Story, ThreatObject,
 )
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, as type checkers read it, without loading typing at every start
+if TYPE_CHECKING:
+    from typing import Any
 
 SETTINGS_FILE = "contentctl.yml"
 
@@ -215,6 +218,8 @@ MAX_LOOKUP_BYTES = 32 << 20
 def csv_findings(path: Path) -> list[Finding]:
     """A lookup CSV must have a header and every row as many columns as the header, as contentctl
     4.4.1 requires (objects/lookup.py, model_post_init); blank lines are skipped, as csv.DictReader does."""
+    import csv  # only a pack with lookups needs it
+
     name = display_path(path)
     if (size := path.stat().st_size) > MAX_LOOKUP_BYTES:
         return [Finding(Location(name), "(file)", f"is {size} bytes", f"a lookup file of at most {MAX_LOOKUP_BYTES} bytes")]

@@ -8,21 +8,27 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Any
 
 from ..conf import control_characters
 from ..errors import Finding
 from .source import Locations, key_path, parent_path
 
-CVE_PATTERN = re.compile(r"CVE-\d{4}-\d{4,}\Z")
-UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
-ATTACK_ID_PATTERN = re.compile(r"T\d{4}(\.\d{3})?\Z")
-SEMVER_PATTERN = re.compile(r"\d+\.\d+\.\d+\Z")
-APP_ID_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*\Z")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, as type checkers read it, without loading typing at every start
+if TYPE_CHECKING:
+    from typing import Any
+
+# Patterns as text: ``re`` compiles each when a value is first checked against it (and keeps it), so a
+# pack without CVEs or lookups never compiles theirs.
+CVE_PATTERN = r"CVE-\d{4}-\d{4,}\Z"
+UUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z"
+ATTACK_ID_PATTERN = r"T\d{4}(\.\d{3})?\Z"
+SEMVER_PATTERN = r"\d+\.\d+\.\d+\Z"
+APP_ID_PATTERN = r"[A-Za-z][A-Za-z0-9_.\-]*\Z"
+OBJECT_NAME_PATTERN = r"[A-Za-z0-9_]+\Z"
 # The lookup files a package may ship (build/package.py ALLOWED: lookups/*.csv and Machine Learning
 # Toolkit models named __mlspl_*.mlmodel), hidden files excepted; contentctl 4.4.1 accepts only
 # .csv and .mlmodel (objects/lookup.py, model_post_init).
-LOOKUP_FILENAME = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]*\.csv\Z|__mlspl_[A-Za-z0-9_.\-]+\.mlmodel\Z")
+LOOKUP_FILENAME = r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]*\.csv\Z|__mlspl_[A-Za-z0-9_.\-]+\.mlmodel\Z"
 
 
 class Context:
@@ -56,7 +62,7 @@ class Schema:
 class Str(Schema):
     expected = "text"
 
-    def __init__(self, pattern: re.Pattern | None = None, expected: str = "", min_len: int = 1,
+    def __init__(self, pattern: str | None = None, expected: str = "", min_len: int = 1,
                  max_len: int = 0, multiline: bool = True, allow_empty: bool = False):
         self.pattern, self.min_len, self.max_len, self.multiline = pattern, min_len, max_len, multiline
         self.allow_empty = allow_empty
@@ -70,7 +76,7 @@ class Str(Schema):
             return
         if bad := control_characters(value, allowed="\n\t" if self.multiline else ""):
             ctx.report(path, f"contains control characters {', '.join(bad)}", "printable text")
-        elif self.pattern and not self.pattern.match(value):
+        elif self.pattern and not re.match(self.pattern, value):
             ctx.report(path, f"{value!r} is not valid", self.expected)
         elif len(value) < self.min_len or (self.max_len and len(value) > self.max_len):
             ctx.report(path, f"is {len(value)} characters long", self.expected)
@@ -228,7 +234,7 @@ INVESTIGATION = Obj(
                                        "security_domain": SECURITY_DOMAIN})},
 )
 LOOKUP = Obj(
-    {"name": Str(re.compile(r"[A-Za-z0-9_]+\Z"), "a lookup name of letters, digits and _, at most 99",
+    {"name": Str(OBJECT_NAME_PATTERN, "a lookup name of letters, digits and _, at most 99",
                  multiline=False, max_len=99),
      "description": TEXT},
     {"filename": Str(LOOKUP_FILENAME, "a .csv file name, or __mlspl_<name>.mlmodel, beside the YAML", multiline=False),
@@ -242,7 +248,7 @@ DEPLOYMENT = Obj(
     {"alert_action": Obj({}, {"notable": NOTABLE_ACTION, "rba": Obj({"enabled": Bool()})})},
 )
 MACRO = Obj(
-    {"name": Str(re.compile(r"[A-Za-z0-9_]+\Z"), "a macro name of letters, digits and _, at most 99",
+    {"name": Str(OBJECT_NAME_PATTERN, "a macro name of letters, digits and _, at most 99",
                  multiline=False, max_len=99),
      "definition": TEXT, "description": TEXT},
     {"arguments": NAMES},

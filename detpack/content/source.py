@@ -11,14 +11,18 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
 
 import yaml
 import yaml.reader
 from yaml.resolver import BaseResolver
 
 from ..errors import Finding, InvalidInput, Location, display_path
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, as type checkers read it, without loading typing at every start
+if TYPE_CHECKING:
+    from typing import Any
 
 try:
     from yaml._yaml import CParser as _Parser  # libyaml: an order of magnitude faster on large packs

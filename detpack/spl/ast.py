@@ -7,8 +7,6 @@ search.
 """
 from __future__ import annotations
 
-from typing import Union
-
 from ..errors import record
 
 
@@ -67,7 +65,7 @@ class Term:
     directive: str = ""
 
 
-SearchExpr = Union[Compare, InList, MatchAll, Term, And, Or, Not]
+SearchExpr = Compare | InList | MatchAll | Term | And | Or | Not
 
 # --- eval expressions ---------------------------------------------------------
 
@@ -113,7 +111,7 @@ class InExpr:
     pos: int
 
 
-Expr = Union[Literal, FieldRef, BinOp, UnaryOp, Call, InExpr]
+Expr = Literal | FieldRef | BinOp | UnaryOp | Call | InExpr
 
 # --- commands -----------------------------------------------------------------
 
@@ -342,9 +340,9 @@ class Replace:
     pos: int
 
 
-Command = Union[Tstats, Search, Where, Eval, Rename, Convert, Stats, Table, Fields, Dedup, Sort, Head,
-                Bin, Rex, Fillnull, Spath, Foreach, Regex, Mvexpand, Makemv, Eventstats, Join,
-                Xmlkv, Fromjson, Addtotals, Replace]
+Command = (Tstats | Search | Where | Eval | Rename | Convert | Stats | Table | Fields | Dedup | Sort | Head
+           | Bin | Rex | Fillnull | Spath | Foreach | Regex | Mvexpand | Makemv | Eventstats | Join
+           | Xmlkv | Fromjson | Addtotals | Replace)
 
 
 @record

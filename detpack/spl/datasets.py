@@ -9,12 +9,12 @@ field names (*unverified*: read from the Search Reference's examples only).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from ..errors import record
 from .errors import SplError
 from .lexer import search_tokens
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, as type checkers read it, without loading typing at every start
 if TYPE_CHECKING:  # evaluate imports parse, which imports this module
     from .evaluate import Row, Stage
 

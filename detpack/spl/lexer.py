@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import NamedTuple
+from collections import namedtuple
 
 from .errors import SplError
 
-
-class Token(NamedTuple):  # a tuple: SPL is tokenised a lot, and tuples are cheap to make
-    kind: str  # WORD, STRING, FIELD, NUMBER, OP, END
-    text: str  # the value (unescaped for strings)
-    pos: int
+# A tuple: SPL is tokenised a lot, and tuples are cheap to make. ``kind``: WORD, STRING, FIELD, NUMBER,
+# OP, END; ``text``: the value (unescaped for strings); ``pos``: its offset. (``collections.namedtuple``
+# rather than ``typing.NamedTuple``: the same class, without loading ``typing`` at every start.)
+Token = namedtuple("Token", ("kind", "text", "pos"))
 
 
 # Each dialect is an ordered list of (kind, pattern): the first alternative matching at a
@@ -48,7 +47,15 @@ def master(dialect: tuple[tuple[str, str], ...]) -> re.Pattern[str]:
 
 
 SEARCH_TOKEN = master(SEARCH_DIALECT)
-EXPR_TOKEN = master(EXPR_DIALECT)
+
+
+@functools.cache
+def expr_token() -> re.Pattern[str]:
+    """The eval dialect's pattern, compiled by the first eval or where (searches and drilldowns may have
+    none; compiling it is a good part of loading this module)."""
+    return master(EXPR_DIALECT)
+
+
 SPECIAL = re.compile(r'[\\"\[\]|]')
 
 
@@ -129,7 +136,7 @@ def tokenize(text: str, offset: int, pattern: re.Pattern[str], join_pieces: bool
     return [_token((kind, value, pos + offset)) for kind, value, pos in at_zero]
 
 
-_token = functools.partial(tuple.__new__, Token)  # a Token without NamedTuple's Python-level __new__
+_token = functools.partial(tuple.__new__, Token)  # a Token without namedtuple's Python-level __new__
 
 
 # A pack's searches share many command texts at different offsets: each distinct text is read once
@@ -178,4 +185,4 @@ def search_tokens(text: str, offset: int) -> list[Token]:
 
 def expr_tokens(text: str, offset: int) -> list[Token]:
     """Tokens of an eval/where expression: "string", 'field', numbers, names, operators."""
-    return tokenize(text, offset, EXPR_TOKEN, join_pieces=False, context=" in expression")
+    return tokenize(text, offset, expr_token(), join_pieces=False, context=" in expression")

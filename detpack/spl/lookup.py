@@ -10,21 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import islice
-from typing import TYPE_CHECKING, Protocol
 
 from ..errors import record
 from .errors import SplError, UnknownKnowledge
 from .lexer import Token, search_tokens
 
-if TYPE_CHECKING:  # evaluate imports parse, which imports this module
-    from .evaluate import Row, Stage
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, as type checkers read it, without loading typing at every start
+if TYPE_CHECKING:
+    from typing import Protocol
 
+    from .evaluate import Row, Stage  # evaluate imports parse, which imports this module
 
-class LookupTables(Protocol):
-    def has(self, table: str) -> bool: ...
-    def defined(self, table: str) -> bool: ...  # named by the apps, whether or not it can be read
-    def rows(self, table: str) -> list[dict[str, str]]: ...
-    def apply(self, table: str, inputs: tuple, outputs: tuple, overwrite: bool, row: Row) -> None: ...
+    class LookupTables(Protocol):
+        def has(self, table: str) -> bool: ...
+        def defined(self, table: str) -> bool: ...  # named by the apps, whether or not it can be read
+        def rows(self, table: str) -> list[dict[str, str]]: ...
+        def apply(self, table: str, inputs: tuple, outputs: tuple, overwrite: bool, row: Row) -> None: ...
 
 
 @record

@@ -14,7 +14,7 @@ from ..errors import record
 from .errors import SplError
 from .lexer import QUOTED_STRINGS
 
-STANZA_NAME = re.compile(r"([A-Za-z0-9_.:-]+?)(?:\((\d+)\))?\Z")
+STANZA_NAME = r"([A-Za-z0-9_.:-]+?)(?:\((\d+)\))?\Z"  # as text: re compiles it for the first macros.conf
 MAX_DEPTH = 50
 
 
@@ -30,7 +30,7 @@ def macros_from_stanzas(stanzas: Iterable, filename: str = "macros.conf") -> dic
     macros: dict[str, MacroDef] = {}
     for stanza in stanzas:
         where = f"{filename}:{stanza.line}"
-        m = STANZA_NAME.match(stanza.name)
+        m = re.match(STANZA_NAME, stanza.name)
         if not m:
             raise SplError(f"{where}: invalid macro stanza name [{stanza.name}]")
         if "definition" not in stanza.entries:

@@ -17,7 +17,6 @@ from .number import to_number
 from .datasets import parse_datamodel, parse_from
 from .lexer import MAX_CACHED_CHARS, Token, bracket_end, expr_tokens, search_tokens, skip_quoted, split_pipeline
 from .lookup import parse_inputlookup, parse_lookup
-from .pcre import UCP, PcreError, compile_pcre, translate
 
 # stats functions (Search Reference, "Statistical and charting functions"); distinct_count = dc
 AGGREGATE_FUNCTIONS = frozenset({"count", "dc", "distinct_count", "values", "list", "min", "max", "sum",
@@ -32,7 +31,7 @@ DEFAULT_CTIME_FORMAT = "%m/%d/%Y %H:%M:%S"  # convert's default timeformat
 COMMAND_NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)")
 LEADING_SEARCH = re.compile(r"\s*search(?=\s|\Z)", re.IGNORECASE)
 # Time units of a span (Search Reference, bin: "span"; tstats: "span"): seconds per unit.
-SPAN = re.compile(r"(\d+(?:\.\d+)?)([A-Za-z]*)\Z")
+SPAN = r"(\d+(?:\.\d+)?)([A-Za-z]*)\Z"  # as text, as SED: re compiles them for the first span or sed
 SPAN_UNITS = {
     **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
     **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60),
@@ -424,7 +423,7 @@ def parse_by(tokens: Tokens, span_allowed: bool = False) -> tuple[tuple[str, ...
 def parse_span(text: str, pos: int) -> tuple[float, bool]:
     """Seconds (or a plain number) and whether it was given in time units. Months and
     subsecond units are refused (calendar months vary in length)."""
-    m = SPAN.match(text)
+    m = re.match(SPAN, text)
     if not m or (m.group(2) and m.group(2).lower() not in SPAN_UNITS) or not 0 < float(m.group(1)) < math.inf:
         raise SplError(f"unsupported span '{text}'", pos)
     number, unit = float(m.group(1)), m.group(2).lower()
@@ -640,7 +639,7 @@ def parse_bin(text: str, offset: int, pos: int) -> ast.Bin:
 
 
 REX_OPTIONS = frozenset({"field", "max_match", "mode", "offset_field"})
-SED = re.compile(r"s/((?:\\.|[^/\\])*)/((?:\\.|[^/\\])*)/(g|\d*)\Z", re.DOTALL)
+SED = r"(?s)s/((?:\\.|[^/\\])*)/((?:\\.|[^/\\])*)/(g|\d*)\Z"
 
 
 def parse_rex(text: str, offset: int, pos: int) -> ast.Rex:
@@ -669,7 +668,7 @@ def parse_rex(text: str, offset: int, pos: int) -> ast.Rex:
         raise SplError(f"unsupported rex mode '{mode.text}'", mode.pos)
     if "max_match" in options:  # sed's own flags say which matches to replace
         raise SplError("rex mode=sed takes no max_match", options["max_match"].pos)
-    m = SED.match(pattern.text)
+    m = re.match(SED, pattern.text)
     if not m:
         raise SplError("unsupported sed expression (only s/regex/replacement/flags)", pattern.pos)
     regex = m.group(1)
@@ -686,6 +685,8 @@ def parse_rex(text: str, offset: int, pos: int) -> ast.Rex:
 def python_regex(pattern: str, pos: int) -> re.Pattern:
     """A PCRE pattern (Splunk's regular expressions) compiled as ``pcre`` translates it;
     an error names the position of the pattern in the search."""
+    from .pcre import UCP, PcreError, compile_pcre, translate  # loaded by the first rex or regex
+
     try:
         return compile_pcre(pattern)
     except PcreError as error:

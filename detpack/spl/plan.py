@@ -27,7 +27,11 @@ from .errors import SplError, UnknownKnowledge
 from .expressions import search_fields
 from .number import to_number
 from .evaluate import Row, Stage, aggregate_stage, command_stage, compile_search, fold, join_stage, value_matcher
-from .lookup import Inputlookup, Lookup, LookupTables, inputlookup_stage, lookup_stage
+from .lookup import Inputlookup, Lookup, inputlookup_stage, lookup_stage
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, as type checkers read it
+if TYPE_CHECKING:
+    from .lookup import LookupTables  # a Protocol, defined for type checkers only
 
 UNPREFIXED_FIELDS = frozenset({"_time", "host", "source", "sourcetype"})
 ENTITY_CHARACTERS = frozenset("&<>\"'")
