@@ -337,7 +337,9 @@ class _LineWriter(ConfWriter):
 # value). The writer's lines never end in one, so between them this finds exactly the lines the
 # strict reader skips (a comment ending in a backslash is the one case it overreaches: the
 # render then fails rather than passing wrongly).
-SKIPPED_LINE = re.compile(r"(?<!\\\n)^[ \t]*(?:#[^\n]*)?\n", re.MULTILINE)
+# The line-start test comes first: the look-behind then runs at line starts only, not at every
+# character of a large pack's text (same matches; both are zero-width tests at one position).
+SKIPPED_LINE = re.compile(r"^(?<!\\\n)[ \t]*(?:#[^\n]*)?\n", re.MULTILINE)
 
 
 def _without_comments(text: str) -> str:
