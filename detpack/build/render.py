@@ -19,6 +19,7 @@ import re
 import sys
 from pathlib import Path
 from types import FunctionType, MethodType
+from typing import Callable
 
 import jinja2
 import jinja2.runtime
@@ -284,19 +285,36 @@ class RenderedApp:
     parsed: dict[str, dict[str, dict[str, str]]] = Fresh(dict)  # conf path -> stanzas (they read back so)
 
 
-def render_app(pack: Pack) -> RenderedApp:
+# One conf file rendered: its text, its stanzas as the writer recorded them, and why the text
+# does not read back as them (plain data, so that another process may render it).
+RenderedConf = tuple[str, dict[str, dict[str, str]], list[str]]
+
+
+def _context(pack: Pack) -> dict:
+    return {"pack": pack, "build_number": build_number(pack.app.version), "manifest": manifest(pack),
+            "story_searches": _story_searches(pack), "deployment": lambda d: deployment(pack, d),
+            "workbench_tasks": [i for i in pack.investigations if workbench_inputs(i)]}
+
+
+def render_conf(pack: Pack, path: str, env: jinja2.Environment | None = None, context: dict | None = None) -> RenderedConf:
+    """The conf file ``path`` (a key of CONF_FILES) rendered from ``pack``."""
+    env, context = env or _environment(), context or _context(pack)
+    writer = _LineWriter()
+    text = _tidy(env.get_template(CONF_FILES[path]).render(context, conf=writer))
+    problems = []
+    if _without_comments(text) != "".join(f"{line}\n" for line in writer.lines):
+        problems = _read_back_problems(text, writer, path)
+    return text, as_dict(writer.stanzas), problems
+
+
+def render_app(pack: Pack, rendered: dict[str, Callable[[], RenderedConf]] | None = None) -> RenderedApp:
+    """``rendered``: conf files rendered elsewhere (path -> a function returning ``render_conf``'s value)."""
     env = _environment()
-    workbench_tasks = [i for i in pack.investigations if workbench_inputs(i)]
-    context = {"pack": pack, "build_number": build_number(pack.app.version), "manifest": manifest(pack),
-               "story_searches": _story_searches(pack), "deployment": lambda d: deployment(pack, d),
-               "workbench_tasks": workbench_tasks}
+    context = _context(pack)
+    workbench_tasks = context["workbench_tasks"]
     files, parsed, problems = {}, {}, []
-    for path, template in CONF_FILES.items():
-        writer = _LineWriter()
-        files[path] = _tidy(env.get_template(template).render(context, conf=writer))
-        parsed[path] = as_dict(writer.stanzas)
-        if _without_comments(files[path]) != "".join(f"{line}\n" for line in writer.lines):
-            problems += _read_back_problems(files[path], writer, path)
+    for path, (files[path], parsed[path], found) in _conf_files(pack, env, context, rendered or {}).items():
+        problems += found
     for path, template in TEXT_FILES.items():
         files[path] = _tidy(env.get_template(template).render(context))
     for task in workbench_tasks:  # the panel each Workbench entry shows (contentctl: output/conf_output.py)
@@ -313,6 +331,27 @@ def render_app(pack: Pack) -> RenderedApp:
     if not any(len(workbench_inputs(i)) == 1 for i in workbench_tasks):
         del files["default/workflow_actions.conf"]
     return RenderedApp(files, {f"lookups/{l.filename}": l.file for l in pack.lookups if l.file}, parsed)
+
+
+def _conf_files(pack: Pack, env: jinja2.Environment, context: dict,
+                rendered: dict[str, Callable[[], RenderedConf]]) -> dict[str, RenderedConf]:
+    """Every conf file, in CONF_FILES order. Those rendered elsewhere are collected last, so that
+    this process renders the others meanwhile; an error is still the one rendering the files in
+    order meets first (a file rendered elsewhere that failed raises its error when collected)."""
+    done, failure = {}, None
+    for path in CONF_FILES:
+        if path not in rendered:
+            try:
+                done[path] = render_conf(pack, path, env, context)
+            except Exception as error:  # noqa: BLE001 - raised below, unless an earlier file fails
+                failure = path, error
+                break
+    for path in CONF_FILES:
+        if failure and path == failure[0]:
+            raise failure[1]
+        if path in rendered:
+            done[path] = rendered[path]()
+    return {path: done[path] for path in CONF_FILES}
 
 
 class _LineWriter(ConfWriter):
