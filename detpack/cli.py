@@ -79,14 +79,14 @@ def report_notes(notes, as_json: bool) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .build.beside import WORTH_A_PROCESS, Beside
+    from .build.beside import WORTH_A_PROCESS, Beside, beside_if_large
     from .build.drilldowns import check_loaded_with_drilldowns
     from .content.load import load_pack
     from .errors import EXIT_OK, InvalidInput
 
-    loaded = load_pack(args.content)
-    # With --spl, a large pack's searches are checked partly by a second process while this
-    # one validates the pack; its answers are used only once the pack is valid.
+    # A large pack's detection files are read half by a second process; with --spl, another then
+    # checks most searches while this one validates the pack (its answers used once it is valid).
+    loaded = load_pack(args.content, beside_if_large)
     large = loaded[0] is not None and len(loaded[0].detections) >= WORTH_A_PROCESS
     checker = SearchChecker(loaded[0])
     with Beside(checker.second_share, fork=args.spl and large) as second:

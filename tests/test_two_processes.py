@@ -100,10 +100,10 @@ def _build(root: Path, out: Path) -> bytes:
 def test_a_large_pack_builds_to_the_same_bytes_in_two_processes(tmp_path, forks, one_process):
     root = varied_pack(tmp_path / "pack")
     two = _build(root, tmp_path / "two")
-    assert len(forks) == 1
+    assert len(forks) == 2  # one reads half the files, the next renders savedsearches.conf
     one_process()
     assert _build(root, tmp_path / "one") == two
-    assert len(forks) == 1  # the second build forked nothing
+    assert len(forks) == 2  # the second build forked nothing
 
 
 def _findings(root: Path, strict: bool = False):
@@ -122,7 +122,7 @@ def test_a_broken_pack_has_the_same_findings_in_two_processes(tmp_path, forks, o
     root = broken_pack(tmp_path / "pack")
     two = _findings(root, strict)
     assert two[0] == "invalid" and len(two[1]) > 10
-    assert len(forks) == 1
+    assert len(forks) == 2
     one_process()
     assert _findings(root, strict) == two
 
@@ -149,7 +149,7 @@ def _validate(capsys, root: Path, *flags: str):
 def test_validate_spl_says_the_same_in_two_processes(tmp_path, capsys, forks, one_process, flags):
     root = varied_pack(tmp_path / "pack")
     two = _validate(capsys, root, *flags)
-    assert len(forks) == 1
+    assert len(forks) == 2  # one reads half the files, the next checks searches
     assert two[0] == 1 and "parse error" in two[1] + two[2] or "\"parse\"" in two[1]
     one_process()
     assert _validate(capsys, root, *flags) == two
@@ -160,8 +160,18 @@ def test_validate_spl_of_a_broken_pack_reports_only_the_findings(tmp_path, capsy
     root = broken_pack(tmp_path / "pack")
     two = _validate(capsys, root)
     assert two[0] == 2 and two[1] == "" and "nothing was written" in two[2]
+    assert len(forks) == 2
     one_process()
     assert _validate(capsys, root) == two
+
+
+@needs_two_cores
+def test_validate_says_the_same_in_two_processes(tmp_path, capsys, forks, one_process):
+    root = broken_pack(tmp_path / "pack")
+    two = cli.main(["validate", "--json", "--content", str(root)]), capsys.readouterr()
+    assert len(forks) == 1  # reading; without --spl nothing else
+    one_process()
+    assert (cli.main(["validate", "--json", "--content", str(root)]), capsys.readouterr()) == two
 
 
 def test_a_small_pack_starts_no_second_process(pack_copy, tmp_path, capsys, forks):

@@ -16,7 +16,7 @@ from pathlib import Path
 from .write import write_atomically
 from ..content.load import load_pack
 from ..content.model import Pack
-from .beside import WORTH_A_PROCESS, Beside
+from .beside import WORTH_A_PROCESS, Beside, beside_if_large
 from .package import build_spl
 from .render import RenderedApp, render_app, render_conf
 from ..content.validate import check_pack
@@ -43,9 +43,10 @@ def checked_render(content_dir: Path, strict: bool = False) -> tuple[Pack, Rende
     """Validate (the shipped drilldowns included, as ``validate`` does) and render: the pack, the
     rendered app, the warnings and the notes (drilldowns the offline parser cannot check).
 
-    For a large pack, savedsearches.conf (most of the rendering) is rendered by a second process
-    while this one validates and renders the other files; it is used only once the pack is valid."""
-    loaded = load_pack(Path(content_dir))
+    For a large pack, a second process reads half the detection files, then renders
+    savedsearches.conf (most of the rendering) while this one validates and renders the other
+    files; the rendering is used only once the pack is valid."""
+    loaded = load_pack(Path(content_dir), beside_if_large)
     pack = loaded[0]
     large = pack is not None and len(pack.detections) >= WORTH_A_PROCESS
     with Beside(render_conf, pack, SAVEDSEARCHES, fork=large) as savedsearches:

@@ -26,10 +26,15 @@ import sys
 from typing import Any, Callable
 
 
-# Detections from which a second process pays: below, forking and the child's own start
+# Detections (or files to read) from which a second process pays: below, forking and the child's own start
 # (a Jinja environment, its share's caches) cost about what they save. *unverified* beyond
 # the packs measured: the shipped one-detection app and Splunk's 1,711-detection pack.
 WORTH_A_PROCESS = 100
+
+
+def beside_if_large(function: Callable[..., Any], *args: Any, items: int) -> Beside:
+    """``Beside``, forking only when ``items`` (detections, or files to read) reach WORTH_A_PROCESS."""
+    return Beside(function, *args, fork=items >= WORTH_A_PROCESS)
 
 
 def two_cores() -> bool:

@@ -17,6 +17,7 @@ import csv
 import functools
 import gc
 import io
+import itertools
 import os
 import re
 from pathlib import Path
@@ -37,15 +38,18 @@ from .model import (
 SETTINGS_FILE = "contentctl.yml"
 
 
-def load_pack(root: Path) -> tuple[Pack | None, list[Finding], list[Finding]]:
-    """The pack, every schema error and every warning; the pack is None when the settings are unusable."""
+def load_pack(root: Path, beside: Callable | None = None) -> tuple[Pack | None, list[Finding], list[Finding]]:
+    """The pack, every schema error and every warning; the pack is None when the settings are unusable.
+
+    ``beside(function, *args, items=N)``: an object whose ``result()`` is ``function(*args)``, possibly
+    computed by a second process (``build.beside``); half the detection files are then read there."""
     # Loading creates many long-lived, acyclic objects that the cyclic collector
     # would only rescan again and again: it pauses meanwhile, and afterwards the
     # loaded objects are moved out of its view (reference counting still frees them).
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _load_pack(Path(root))
+        return _load_pack(Path(root), beside)
     finally:
         gc.freeze()
         if collecting:
@@ -60,18 +64,13 @@ class _Found:
     realpath: Callable[[str], str] = Fresh(lambda: functools.lru_cache(maxsize=None)(os.path.realpath))
 
 
-def _load_pack(root: Path) -> tuple[Pack | None, list[Finding], list[Finding]]:
+def _load_pack(root: Path, beside: Callable | None) -> tuple[Pack | None, list[Finding], list[Finding]]:
     found = _Found()
     if not root.is_dir():
         return None, [Finding(Location(str(root)), "(content)", "is not a directory", "a content directory")], []
     app = _load_one(root, root / SETTINGS_FILE, schema.SETTINGS, _app_settings, found)
-    detections = _load_all(root, "detections/**/*.yml", schema.DETECTION, _detection, found)
-    stories = _load_all(root, "stories/**/*.yml", schema.STORY, _story, found)
-    macros = _load_all(root, "macros/*.yml", schema.MACRO, _macro, found)
-    baselines = _load_all(root, "baselines/**/*.yml", schema.BASELINE, _baseline, found)
-    investigations = _load_all(root, "investigations/**/*.yml", schema.INVESTIGATION, _investigation, found)
-    lookups = _load_all(root, "lookups/*.yml", schema.LOOKUP, _lookup, found)
-    deployments = _by_type(_load_all(root, "deployments/*.yml", schema.DEPLOYMENT, _deployment, found), found)
+    detections, stories, macros, baselines, investigations, lookups, deployments = _load_files(root, found, beside)
+    deployments = _by_type(deployments, found)
     data_sources = tuple(sorted(_data_source_names(root, found)))
     if app is None:
         return None, found.errors, found.warnings
@@ -111,11 +110,60 @@ def _data_source_names(root: Path, found: _Found) -> set[str]:
     return names
 
 
-def _load_all(root: Path, pattern: str, spec: schema.Schema, build, found: _Found) -> list:
+class _Here:
+    """``beside`` without a second process: the result is computed when asked for."""
+
+    def __init__(self, function: Callable, *args, items: int):
+        self.function, self.args = function, args
+
+    def result(self):
+        return self.function(*self.args)
+
+    def __enter__(self) -> _Here:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        pass
+
+
+def _load_files(root: Path, found: _Found, beside: Callable | None) -> list[list]:
+    """The objects of each of KINDS, every other file read by ``beside``'s process. Each file comes
+    back as plain data and its findings are added in reading order, so one process or two find
+    the same objects and the same findings in the same order."""
     shown = display_path(root)
-    items = (_load_one(root, path, spec, build, found, f"{shown}/{path.relative_to(root).as_posix()}".removeprefix("./"))
-             for path in sorted(root.glob(pattern)))
-    return [item for item in items if item is not None]
+    files = [(kind, path, f"{shown}/{path.relative_to(root).as_posix()}".removeprefix("./"))
+             for kind, (pattern, _, _) in enumerate(KINDS) for path in sorted(root.glob(pattern))]
+    with (beside or _Here)(_read_files, root, files[1::2], items=len(files)) as second:
+        first = [_read_file(root, *file, found.realpath) for file in files[0::2]]
+        read = [x for pair in itertools.zip_longest(first, second.result()) for x in pair if x is not None]
+    objects: list[list] = [[] for _ in KINDS]
+    for (kind, path, name), (errors, warnings, data, marks) in zip(files, read):
+        found.errors += [_finding(f) for f in errors]
+        found.warnings += [_finding(f) for f in warnings]
+        if data is not None:
+            objects[kind].append(KINDS[kind][2](path, data, Locations(name, marks)))
+    return objects
+
+
+def _read_file(root: Path, kind: int, path: Path, name: str, realpath: Callable[[str], str]) -> tuple:
+    """One file of KINDS[kind] as plain data: (errors, warnings, its values or None, their marks)."""
+    found = _Found(realpath=realpath)
+    read = _load_one(root, path, KINDS[kind][1], lambda _, data, locations: (data, locations.root), found, name)
+    return [_plain_finding(f) for f in found.errors], [_plain_finding(f) for f in found.warnings], *(read or (None, None))
+
+
+def _read_files(root: Path, files: list[tuple[int, Path, str]]) -> list[tuple]:
+    realpath = _Found().realpath
+    return [_read_file(root, *file, realpath) for file in files]
+
+
+def _plain_finding(f: Finding) -> tuple:
+    return f.location.file, f.location.line, f.location.column, f.field, f.problem, f.expected
+
+
+def _finding(plain: tuple) -> Finding:
+    file, line, column, field, problem, expected = plain
+    return Finding(Location(file, line, column), field, problem, expected)
 
 
 def _load_one(root: Path, path: Path, spec: schema.Schema, build, found: _Found, name: str = ""):
@@ -400,3 +448,15 @@ def _macro(path: Path, data: dict, locations: Locations) -> Macro:
     return Macro(path=path, name=data["name"], definition=_text(data["definition"]),
                  description=_text(data["description"]), arguments=_names(data.get("arguments")),
                  locations=locations)
+
+
+# The files read by schema, in reading order: (pattern, schema, builder of the model).
+KINDS = (
+    ("detections/**/*.yml", schema.DETECTION, _detection),
+    ("stories/**/*.yml", schema.STORY, _story),
+    ("macros/*.yml", schema.MACRO, _macro),
+    ("baselines/**/*.yml", schema.BASELINE, _baseline),
+    ("investigations/**/*.yml", schema.INVESTIGATION, _investigation),
+    ("lookups/*.yml", schema.LOOKUP, _lookup),
+    ("deployments/*.yml", schema.DEPLOYMENT, _deployment),
+)
