@@ -314,3 +314,55 @@ def test_ctrl_c_exits_130_and_leaves_no_process(tmp_path, command):
     with pytest.raises(ProcessLookupError):
         os.killpg(run.pid, 0)  # no process of the group is left
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("*.spl"))
+
+
+def _render_error(root: Path, out: Path) -> str:
+    from detpack.build.package import PackageError
+    from detpack.build.render import RenderError
+    from detpack.conf import ConfValueError
+
+    with pytest.raises((RenderError, ConfValueError, PackageError)) as error:
+        build_app(root, out, sync_committed=False)
+    assert not (out / "DA-ESS-ContentUpdate").exists() and not list(out.glob("*.spl"))
+    return f"{type(error.value).__name__}: {error.value}"
+
+
+@needs_two_cores
+def test_a_render_that_does_not_read_back_fails_alike_in_two_processes(tmp_path, monkeypatch, forks, one_process):
+    import detpack.build.render as render
+
+    real = render._environment
+
+    def tampered():  # every third detection's risk is written wrong
+        env = real()
+        env.globals["risk"] = lambda d: [] if d.name.endswith(("0", "3", "6", "9")) else real_risk(d)
+        return env
+
+    real_risk = render.risk
+    monkeypatch.setattr(render, "_environment", tampered)
+    root = varied_pack(tmp_path / "pack")
+    two = _render_error(root, tmp_path / "two")
+    assert "action.risk.param._risk does not match" in two and two.count("\n") > 10
+    assert len(forks) == 2
+    one_process()
+    assert _render_error(root, tmp_path / "one") == two
+
+
+@needs_two_cores
+def test_a_value_that_cannot_be_written_fails_alike_in_two_processes(tmp_path, monkeypatch, forks, one_process):
+    import detpack.build.render as render
+
+    real = render._environment
+
+    def tampered():  # a description the writer refuses, from the 50th detection on
+        env = real()
+        env.globals["description"] = lambda d: d.description + (" \\" if d.name >= "Script Execution via WMI 0050" else "")
+        return env
+
+    monkeypatch.setattr(render, "_environment", tampered)
+    root = varied_pack(tmp_path / "pack")
+    two = _render_error(root, tmp_path / "two")
+    assert two == "ConfValueError: value ends with a backslash, which would join the next line"
+    assert len(forks) == 2
+    one_process()
+    assert _render_error(root, tmp_path / "one") == two
