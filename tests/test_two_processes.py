@@ -297,16 +297,18 @@ def _children(pid: int) -> list[int]:
 @needs_two_cores
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to see the child")
 @pytest.mark.parametrize("command", [["validate", "--spl"], ["build"]])
-def test_ctrl_c_exits_130_and_leaves_no_process(tmp_path, command):
+@pytest.mark.parametrize("child", [1, 2], ids=["while reading", "while checking or rendering"])
+def test_ctrl_c_exits_130_and_leaves_no_process(tmp_path, command, child):
     root = varied_pack(tmp_path / "pack", count=600)
     argv = [sys.executable, str(PROJECT_ROOT / "build.py"), *command, "--content", str(root)]
     if command == ["build"]:
         argv += ["--output", str(tmp_path / "out")]
     run = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True)
-    deadline = time.monotonic() + 120
-    while not _children(run.pid) and run.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert _children(run.pid), "the second process never started"
+    deadline, seen = time.monotonic() + 120, set()
+    while len(seen) < child and run.poll() is None and time.monotonic() < deadline:
+        seen.update(_children(run.pid))
+        time.sleep(0.002)
+    assert len(seen) == child and run.poll() is None, "the second process never started"
     os.killpg(run.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole foreground group
     out, err = run.communicate(timeout=60)
     assert run.returncode == 130, err

@@ -18,6 +18,7 @@ no process outlives the command.
 """
 from __future__ import annotations
 
+import atexit
 import io
 import os
 import pickle
@@ -39,7 +40,7 @@ def beside_if_large(function: Callable[..., Any], *args: Any, items: int) -> Bes
 
 def two_cores() -> bool:
     """Whether a second process can run at the same time as this one."""
-    if not hasattr(os, "fork"):
+    if not hasattr(os, "fork") or not hasattr(signal, "pthread_sigmask"):
         return False
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return cores > 1
@@ -67,13 +68,21 @@ class Beside:
             self._start()
 
     def _start(self) -> None:
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(read)
-            _serve(write, self.function, self.args)  # never returns
-        os.close(write)
-        self.pid, self._pipe = pid, read
+        # Ctrl-C waits until the child is known: one that came between the fork and the
+        # bookkeeping would leave a child nobody stops (the child itself starts with an empty
+        # set of pending signals, and unblocks them once it is ready to stop at one).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(read)
+                _serve(write, self.function, self.args, mask)  # never returns
+            _LIVE.add(pid)
+            os.close(write)
+            self.pid, self._pipe = pid, read
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
     @property
     def forked(self) -> bool:
@@ -86,6 +95,7 @@ class Beside:
             self._pipe = None
             data = pipe.read()
         _, status = os.waitpid(self.pid, 0)
+        _LIVE.discard(self.pid)
         self.pid = None
         if os.waitstatus_to_exitcode(status) == 0 and data:
             return plain_loads(data)
@@ -97,11 +107,7 @@ class Beside:
             os.close(self._pipe)
             self._pipe = None
         if self.pid is not None:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:  # pragma: no cover - it has already exited, not yet reaped
-                pass
-            os.waitpid(self.pid, 0)
+            _stop(self.pid)
             self.pid = None
 
     def __enter__(self) -> Beside:
@@ -111,12 +117,33 @@ class Beside:
         self.cancel()
 
 
-def _serve(write: int, function: Callable[..., Any], args: tuple) -> None:
+# Children forked and not yet reaped: stopped when this process exits, however it leaves
+# (an interruption between making a Beside and entering its ``with`` block, say).
+_LIVE: set[int] = set()
+
+
+def _stop(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:  # pragma: no cover - it has already exited, not yet reaped
+        pass
+    os.waitpid(pid, 0)
+    _LIVE.discard(pid)
+
+
+@atexit.register
+def _stop_all() -> None:
+    for pid in list(_LIVE):
+        _stop(pid)
+
+
+def _serve(write: int, function: Callable[..., Any], args: tuple, mask: set) -> None:
     """In the child: compute, send the pickled value, leave. Nothing escapes into the caller's stack."""
     code = 1
     try:
         # Ctrl-C reaches the whole process group: the child just stops, the caller reports it.
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         silence = open(os.devnull, "w")  # whatever the work would print, the caller prints it
         os.dup2(silence.fileno(), 1)
         os.dup2(silence.fileno(), 2)
