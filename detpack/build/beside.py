@@ -19,12 +19,12 @@ no process outlives the command.
 from __future__ import annotations
 
 import atexit
-import io
 import os
-import pickle
-import signal
 import sys
 from typing import Any, Callable
+
+# pickle and signal are imported where a process is forked: a small pack, which stays in one
+# process, does not pay for them at start-up.
 
 
 # Detections (or files to read) from which a second process pays: below, forking and the child's own start
@@ -40,21 +40,24 @@ def beside_if_large(function: Callable[..., Any], *args: Any, items: int) -> Bes
 
 def two_cores() -> bool:
     """Whether a second process can run at the same time as this one."""
+    import signal
+
     if not hasattr(os, "fork") or not hasattr(signal, "pthread_sigmask"):
         return False
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return cores > 1
 
 
-class _PlainUnpickler(pickle.Unpickler):
-    """Reads plain data only: no class, function or other global may cross from the child."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"{module}.{name} is not plain data")
-
-
 def plain_loads(data: bytes) -> Any:
-    return _PlainUnpickler(io.BytesIO(data)).load()
+    """Unpickles plain data only: no class, function or other global may cross from the child."""
+    import io
+    import pickle
+
+    class PlainUnpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            raise pickle.UnpicklingError(f"{module}.{name} is not plain data")
+
+    return PlainUnpickler(io.BytesIO(data)).load()
 
 
 class Beside:
@@ -71,6 +74,8 @@ class Beside:
         # Ctrl-C waits until the child is known: one that came between the fork and the
         # bookkeeping would leave a child nobody stops (the child itself starts with an empty
         # set of pending signals, and unblocks them once it is ready to stop at one).
+        import signal
+
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             read, write = os.pipe()
@@ -123,6 +128,8 @@ _LIVE: set[int] = set()
 
 
 def _stop(pid: int) -> None:
+    import signal
+
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:  # pragma: no cover - it has already exited, not yet reaped
@@ -139,6 +146,9 @@ def _stop_all() -> None:
 
 def _serve(write: int, function: Callable[..., Any], args: tuple, mask: set) -> None:
     """In the child: compute, send the pickled value, leave. Nothing escapes into the caller's stack."""
+    import pickle
+    import signal
+
     code = 1
     try:
         # Ctrl-C reaches the whole process group: the child just stops, the caller reports it.
