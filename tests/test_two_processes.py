@@ -65,6 +65,10 @@ def broken_pack(root: Path) -> Path:
             text = text.replace("- field: user", "- field: not_returned")
         path.write_text(text)
     (files[40]).write_text("name: [unclosed\n")
+    (root / "stories" / "broken.yml").write_text("name: A story\nid: not-a-uuid\n")
+    (root / "data_sources").mkdir()
+    (root / "data_sources" / "sysmon.yml").write_text("name: Sysmon EventID 1\n")
+    (root / "data_sources" / "broken.yml").write_text("description: no name\n")
     return root
 
 

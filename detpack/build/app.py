@@ -43,7 +43,7 @@ def checked_render(content_dir: Path, strict: bool = False) -> tuple[Pack, Rende
     """Validate (the shipped drilldowns included, as ``validate`` does) and render: the pack, the
     rendered app, the warnings and the notes (drilldowns the offline parser cannot check).
 
-    For a large pack, a second process reads half the detection files, then renders
+    For a large pack, a second process reads five content files in nine, then renders
     savedsearches.conf (most of the rendering) while this one validates and renders the other
     files; the rendering is used only once the pack is valid."""
     loaded = load_pack(Path(content_dir), beside_if_large)

@@ -17,7 +17,6 @@ import csv
 import functools
 import gc
 import io
-import itertools
 import os
 import re
 from pathlib import Path
@@ -42,7 +41,7 @@ def load_pack(root: Path, beside: Callable | None = None) -> tuple[Pack | None, 
     """The pack, every schema error and every warning; the pack is None when the settings are unusable.
 
     ``beside(function, *args, items=N)``: an object whose ``result()`` is ``function(*args)``, possibly
-    computed by a second process (``build.beside``); half the detection files are then read there."""
+    computed by a second process (``build.beside``); five content files in nine are then read there."""
     # Loading creates many long-lived, acyclic objects that the cyclic collector
     # would only rescan again and again: it pauses meanwhile, and afterwards the
     # loaded objects are moved out of its view (reference counting still frees them).
@@ -69,9 +68,12 @@ def _load_pack(root: Path, beside: Callable | None) -> tuple[Pack | None, list[F
     if not root.is_dir():
         return None, [Finding(Location(str(root)), "(content)", "is not a directory", "a content directory")], []
     app = _load_one(root, root / SETTINGS_FILE, schema.SETTINGS, _app_settings, found)
-    detections, stories, macros, baselines, investigations, lookups, deployments = _load_files(root, found, beside)
+    sources = _Found(realpath=found.realpath)  # read while a second process reads; reported after the rest
+    objects, source_names = _load_files(root, found, beside, lambda: _data_source_names(root, sources))
+    detections, stories, macros, baselines, investigations, lookups, deployments = objects
     deployments = _by_type(deployments, found)
-    data_sources = tuple(sorted(_data_source_names(root, found)))
+    found.errors += sources.errors
+    data_sources = tuple(sorted(source_names))
     if app is None:
         return None, found.errors, found.warnings
     defaults = {kind: Deployment(kind, dict(d["scheduling"]), d["notable"], d["rba"]) for kind, d in DEFAULT_DEPLOYMENTS.items()}
@@ -126,23 +128,40 @@ class _Here:
         pass
 
 
-def _load_files(root: Path, found: _Found, beside: Callable | None) -> list[list]:
-    """The objects of each of KINDS, every other file read by ``beside``'s process. Each file comes
-    back as plain data and its findings are added in reading order, so one process or two find
-    the same objects and the same findings in the same order."""
+def _load_files(root: Path, found: _Found, beside: Callable | None, meanwhile: Callable[[], Any]) -> tuple[list[list], Any]:
+    """The objects of each of KINDS, five files in nine read by ``beside``'s process, and what
+    ``meanwhile()`` returns, called while that process reads. Each file's findings are added in
+    reading order, so one process or two find the same objects and the same findings in the same order."""
     shown = display_path(root)
     files = [(kind, path, f"{shown}/{path.relative_to(root).as_posix()}".removeprefix("./"))
              for kind, (pattern, _, _) in enumerate(KINDS) for path in sorted(root.glob(pattern))]
-    with (beside or _Here)(_read_files, root, files[1::2], items=len(files)) as second:
-        first = [_read_file(root, *file, found.realpath) for file in files[0::2]]
-        read = [x for pair in itertools.zip_longest(first, second.result()) for x in pair if x is not None]
+    mine = [file for i, file in enumerate(files) if not _second_share(i)]
+    others = [file for i, file in enumerate(files) if _second_share(i)]
+    with (beside or _Here)(_read_files, root, others, items=len(files)) as second:
+        first = iter([_made(file, _read_file(root, *file, found.realpath)) for file in mine])
+        also = meanwhile()
+        theirs = iter([_made(file, read) for file, read in zip(others, second.result())])
     objects: list[list] = [[] for _ in KINDS]
-    for (kind, path, name), (errors, warnings, data, marks) in zip(files, read):
-        found.errors += [_finding(f) for f in errors]
-        found.warnings += [_finding(f) for f in warnings]
-        if data is not None:
-            objects[kind].append(KINDS[kind][2](path, data, Locations(name, marks)))
-    return objects
+    for i, (kind, _, _) in enumerate(files):
+        errors, warnings, made = next(theirs if _second_share(i) else first)
+        found.errors += errors
+        found.warnings += warnings
+        if made is not None:
+            objects[kind].append(made)
+    return objects, also
+
+
+def _second_share(index: int) -> bool:
+    """Five files in nine go to the second process: this one also makes every object and reads
+    the data sources meanwhile."""
+    return index % 9 in (1, 3, 5, 7, 8)
+
+
+def _made(file: tuple[int, Path, str], read: tuple) -> tuple[list[Finding], list[Finding], Any]:
+    """A file read as plain data (``_read_file``) made into its findings and its object, or None."""
+    (kind, path, name), (errors, warnings, data, marks) = file, read
+    made = KINDS[kind][2](path, data, Locations(name, marks)) if data is not None else None
+    return [_finding(f) for f in errors], [_finding(f) for f in warnings], made
 
 
 def _read_file(root: Path, kind: int, path: Path, name: str, realpath: Callable[[str], str]) -> tuple:
