@@ -88,6 +88,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     # checks most searches while this one validates the pack (its answers used once it is valid).
     loaded = load_pack(args.content, beside_if_large)
     large = loaded[0] is not None and len(loaded[0].detections) >= WORTH_A_PROCESS
+    if args.spl and large:  # imported once, before the fork, rather than by both processes
+        from .replay import knowledge_choice  # noqa: F401
+        from .spl import check  # noqa: F401
     checker = SearchChecker(loaded[0])
     with Beside(checker.second_share, fork=args.spl and large) as second:
         try:
