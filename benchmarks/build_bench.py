@@ -1,6 +1,6 @@
 """Build time and peak memory: validate + render + package (AppInspect excluded).
 
-Each run is a fresh interpreter, so peak memory (ru_maxrss) is that of one build;
+Each run is a fresh interpreter, so peak memory (ru_maxrss, of the second process too) is that of one build;
 the time is measured inside it, around the build call only. Prints medians.
 
     .venv/bin/python benchmarks/build_bench.py [--runs 7] [--count 2000]
@@ -27,7 +27,10 @@ from detpack.build.app import build_app
 start = time.perf_counter()
 build_app({content!r}, {output!r}, sync_committed=False)
 seconds = time.perf_counter() - start
-print(json.dumps({{"seconds": seconds, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+# A large pack forks a second process: its peak is added to this one's (an upper bound, as the
+# pages the two share count twice).
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({{"seconds": seconds, "peak_mib": peak / 1024}}))
 """
 
 

@@ -3,7 +3,8 @@
 
 Each run is `python build.py build --content CORPUS --output OUT`, then
 `python build.py validate --spl --content CORPUS`, each in a fresh process, start-up included;
-peak memory is the child's maximum resident set. Prints medians. `validate --spl` exits 1 while
+peak memory is that of all the command's processes together (``measure.run_measured``: a large
+pack is worked on by two). Prints medians. `validate --spl` exits 1 while
 some search cannot run offline, which counts as a run; any other exit code fails the benchmark.
 With --contentctl PATH (a contentctl 4.4.1 executable, installed outside the project) it also times
 `contentctl build` on a copy of the same corpus, so both are measured under the same machine load.
@@ -13,17 +14,14 @@ With --contentctl PATH (a contentctl 4.4.1 executable, installed outside the pro
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
-from measure import whole_process
+from measure import run_measured, whole_process
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpora" / "security_content-4.42.0.tar.gz"
@@ -35,13 +33,7 @@ SOME_SEARCH_CANNOT_RUN = 1  # validate --spl's exit code when a search cannot ru
 def validate_spl(content: Path) -> tuple[float, float]:
     """(wall seconds, peak MiB) of ``build.py validate --spl`` on ``content``; exit 0 or 1 is a run."""
     argv = [sys.executable, "build.py", "validate", "--spl", "--content", str(content)]
-    started = time.perf_counter()
-    child = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)  # wait4: the child's own resource usage
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) not in (0, SOME_SEARCH_CANNOT_RUN):
-        raise SystemExit(f"{' '.join(argv)} failed with exit code {os.waitstatus_to_exitcode(status)}")
-    return seconds, usage.ru_maxrss / 1024
+    return run_measured(argv, ROOT, ok=(0, SOME_SEARCH_CANNOT_RUN))
 
 
 def medians(samples: list[tuple[float, float]]) -> tuple[float, float]:

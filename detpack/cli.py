@@ -81,18 +81,29 @@ def report_notes(notes, as_json: bool) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .build.drilldowns import check_with_drilldowns
+    from .build.beside import WORTH_A_PROCESS, Beside, beside_if_large
+    from .build.drilldowns import check_loaded_with_drilldowns
+    from .content.load import load_pack
     from .errors import EXIT_OK, InvalidInput
 
-    try:
-        checked = check_with_drilldowns(args.content, args.strict)
-    except InvalidInput as error:
-        return report_invalid(error, args.json)
-    pack = checked.pack
-    report_warnings(checked.warnings, args.json)
-    report_notes(checked.notes, args.json)
-    if args.spl:
-        return validate_spl(pack, args.json)
+    # A large pack's detection files are read half by a second process; with --spl, another then
+    # checks most searches while this one validates the pack (its answers used once it is valid).
+    loaded = load_pack(args.content, beside_if_large)
+    large = loaded[0] is not None and len(loaded[0].detections) >= WORTH_A_PROCESS
+    if args.spl and large:  # imported once, before the fork, rather than by both processes
+        from .replay import knowledge_choice  # noqa: F401
+        from .spl import check  # noqa: F401
+    checker = SearchChecker(loaded[0])
+    with Beside(checker.second_share, fork=args.spl and large) as second:
+        try:
+            checked = check_loaded_with_drilldowns(loaded, args.strict)
+        except InvalidInput as error:
+            return report_invalid(error, args.json)
+        pack = checked.pack
+        report_warnings(checked.warnings, args.json)
+        report_notes(checked.notes, args.json)
+        if args.spl:
+            return validate_spl(checker, args.json, second if second.forked else None)
     summary = {"ok": True, "detections": len(pack.detections), "stories": len(pack.stories), "macros": len(pack.macros)}
     if args.json:
         import json
@@ -104,14 +115,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def validate_spl(pack, as_json: bool) -> int:
-    """Each detection's search expanded, parsed and planned: 0 when all can run offline."""
+def validate_spl(checker: SearchChecker, as_json: bool, second=None) -> int:
+    """Each detection's search expanded, parsed and planned: 0 when all can run offline.
+    ``second``: a ``Beside`` checking the second share of the searches (``SearchChecker.all``)."""
     import json
 
     from .errors import EXIT_CHECKS_FAILED, EXIT_OK
     from .spl.check import OK, summary
 
-    checks = spl_checks(pack)
+    pack = checker.pack
+    checks = checker.all(second)
     places = [d.where("search") for d in pack.detections]
     if as_json:
         print(json.dumps({"ok": all(c.outcome == OK for c in checks), "summary": summary(checks),
@@ -126,21 +139,64 @@ def validate_spl(pack, as_json: bool) -> int:
 
 def spl_checks(pack) -> list:
     """Each detection's search checked as it ships (``spl.check``); the coverage benchmark
-    measures through this too. Macros: the pack's, each detection's filter macro as the
-    build writes it, and the CIM app's (which the pack expects installed) where the pack
-    has none, as the build's drilldown check reads them."""
+    measures through this too."""
+    return SearchChecker(pack).all()
+
+
+class SearchChecker:
+    """Checks a pack's searches (``spl.check``). Macros: the pack's, each detection's filter macro
+    as the build writes it, and the CIM app's (which the pack expects installed) where the pack
+    has none, as the build's drilldown check reads them; knowledge: the pack's add-ons'.
+
+    Made before a second process forks, so that both share it: each builds its tables when it
+    first checks a search, and this process prints the knowledge's problems then, once."""
+
+    def __init__(self, pack):
+        self.pack, self._check = pack, None
+
+    def check(self, name: str, search: str):
+        if self._check is None:
+            self._check = _search_checker(self.pack)
+        return self._check(name, search)
+
+    def all(self, second=None) -> list:
+        """Every search's check, in the pack's order. ``second``: a ``Beside`` computing
+        ``second_share()``; this process then checks only the first share."""
+        from .spl.check import SearchCheck
+
+        detections = self.pack.detections
+        if second is None:
+            return [self.check(d.name, d.search) for d in detections]
+        first = {i: self.check(d.name, d.search) for i, d in enumerate(detections) if _first_share(i)}
+        others = iter(second.result())
+        return [first[i] if _first_share(i) else SearchCheck(*next(others)) for i in range(len(detections))]
+
+    def second_share(self) -> list[tuple]:
+        """The checks of the searches ``_first_share`` leaves out, as plain tuples of their fields."""
+        from .spl.check import SearchCheck
+
+        return [tuple(getattr(c, f) for f in SearchCheck.__match_args__)
+                for c in (self.check(d.name, d.search) for i, d in enumerate(self.pack.detections) if not _first_share(i))]
+
+
+def _first_share(index: int) -> bool:
+    """Every third search stays in the first process, which also validates the pack meanwhile."""
+    return index % 3 == 0
+
+
+def _search_checker(pack):
     from .content.mappings import CIM_MACRO_DEFINITIONS
     from .replay.knowledge_choice import knowledge_for, known_lookups
     from .spl import MacroDef
-    from .spl.check import check_searches
+    from .spl.check import check_search
 
     macros = {name: MacroDef(name, args, definition) for name, (args, definition) in CIM_MACRO_DEFINITIONS.items()}
     macros |= {m.stanza: MacroDef(m.stanza, m.arguments, m.definition) for m in pack.macros}
     for d in pack.detections:  # as the build writes them
         macros.setdefault(d.filter_macro, MacroDef(d.filter_macro, (), "search *"))
     knowledge = knowledge_for((), pack.app.addons)
-    return check_searches(((d.name, d.search) for d in pack.detections), macros, knowledge.datasets.keys(),
-                          known_lookups(pack, knowledge))
+    datasets, lookups = knowledge.datasets.keys(), known_lookups(pack, knowledge)
+    return lambda name, search: check_search(name, search, macros, datasets, lookups)
 
 
 def cmd_build(args: argparse.Namespace) -> int:

@@ -64,8 +64,14 @@ def check_key(key: str) -> None:
         raise ConfValueError(f"key {key!r} is not a valid conf key")
 
 
+# Any control character but a line break or tab: a value has none in the common case, which
+# check_value then settles with this one search (a large pack writes ~100,000 values).
+VALUE_CONTROL_CHARACTERS = re.compile("[" + "".join(re.escape(c) for c in CONTROL_CHARACTERS if c not in "\n\t") + "]")
+
+
 def check_value(value: str) -> None:
-    if bad := control_characters(value, allowed="\n\t"):
+    if VALUE_CONTROL_CHARACTERS.search(value):
+        bad = control_characters(value, allowed="\n\t")
         raise ConfValueError(f"value contains control characters {', '.join(bad)}")
     if value != value.strip():
         raise ConfValueError("value has leading or trailing white space, which Splunk trims")
@@ -75,7 +81,7 @@ def check_value(value: str) -> None:
 
 def format_value(value: str) -> str:
     check_value(value)
-    return "\\\n".join(value.split("\n"))
+    return value.replace("\n", "\\\n")
 
 
 class ConfWriter:

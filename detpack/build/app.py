@@ -14,12 +14,16 @@ import tempfile
 from pathlib import Path
 
 from .write import write_atomically
+from ..content.load import load_pack
 from ..content.model import Pack
+from .beside import WORTH_A_PROCESS, Beside, beside_if_large
 from .package import build_spl
-from .render import RenderedApp, render_app
+from .render import RenderedApp, render_app, render_conf
 from ..content.validate import check_pack
 from ..errors import Finding, Fresh, record
-from .drilldowns import check_with_drilldowns
+from .drilldowns import check_loaded_with_drilldowns
+
+SAVEDSEARCHES = "default/savedsearches.conf"
 
 COMMITTED_DIRS = ("default/", "metadata/")
 COMMITTED_FILES = ("app.manifest",)
@@ -37,9 +41,18 @@ class BuildResult:
 
 def checked_render(content_dir: Path, strict: bool = False) -> tuple[Pack, RenderedApp, list[Finding], list[Finding]]:
     """Validate (the shipped drilldowns included, as ``validate`` does) and render: the pack, the
-    rendered app, the warnings and the notes (drilldowns the offline parser cannot check)."""
-    checked = check_with_drilldowns(content_dir, strict)
-    return checked.pack, render_app(checked.pack), checked.warnings, checked.notes
+    rendered app, the warnings and the notes (drilldowns the offline parser cannot check).
+
+    For a large pack, a second process reads five content files in nine, then renders
+    savedsearches.conf (most of the rendering) while this one validates and renders the other
+    files; the rendering is used only once the pack is valid."""
+    loaded = load_pack(Path(content_dir), beside_if_large)
+    pack = loaded[0]
+    large = pack is not None and len(pack.detections) >= WORTH_A_PROCESS
+    with Beside(render_conf, pack, SAVEDSEARCHES, fork=large) as savedsearches:
+        checked = check_loaded_with_drilldowns(loaded, strict)
+        rendered = render_app(checked.pack, {SAVEDSEARCHES: savedsearches.result})
+    return checked.pack, rendered, checked.warnings, checked.notes
 
 
 def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = True, strict: bool = False) -> BuildResult:

@@ -32,7 +32,8 @@ from .. import spl
 from ..content.fields import without_comments
 from ..content.mappings import CIM_MACRO_DEFINITIONS
 from ..content.model import ORIGINAL_SEARCH_PLACEHOLDER, Detection, Pack
-from ..content.validate import check_pack
+from ..content.load import load_pack
+from ..content.validate import Loaded, check_loaded
 from ..errors import Finding, InvalidInput, record
 
 TOKEN = re.compile(r"\$[^$\s]+\$")
@@ -58,7 +59,12 @@ class CheckedDrilldowns:
 def check_with_drilldowns(content_dir: Path, strict: bool = False) -> CheckedDrilldowns:
     """The pack validated, and its shipped drilldowns checked; InvalidInput as ``check_pack`` raises it,
     and when strict also for a drilldown that is not valid SPL."""
-    checked = check_pack(content_dir, strict)
+    return check_loaded_with_drilldowns(load_pack(Path(content_dir)), strict)
+
+
+def check_loaded_with_drilldowns(loaded: Loaded, strict: bool = False) -> CheckedDrilldowns:
+    """``check_with_drilldowns`` of a pack already loaded (``load_pack``)."""
+    checked = check_loaded(loaded, strict)
     invalid, notes = drilldown_findings(checked.pack)
     if strict and invalid:
         raise InvalidInput(invalid)

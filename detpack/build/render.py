@@ -19,6 +19,7 @@ import re
 import sys
 from pathlib import Path
 from types import FunctionType, MethodType
+from typing import Callable
 
 import jinja2
 import jinja2.runtime
@@ -281,27 +282,48 @@ def _tidy(text: str) -> str:
 class RenderedApp:
     files: dict[str, str]  # path inside the app folder -> text
     copies: dict[str, Path] = Fresh(dict)  # path inside the app folder -> file shipped as is
-    parsed: dict[str, dict[str, dict[str, str]]] = Fresh(dict)  # conf path -> stanzas (they read back so)
 
 
-def render_app(pack: Pack) -> RenderedApp:
+# One conf file rendered, as plain data (so that another process may render it): its text; why
+# it does not read back as the writer's record; and where the keys that carry the model differ
+# from it, per detection and then for the rest (``MODEL_CHECKS``).
+RenderedConf = tuple[str, list[str], list[list[str]], list[str]]
+
+
+def _context(pack: Pack) -> dict:
+    return {"pack": pack, "build_number": build_number(pack.app.version), "manifest": manifest(pack),
+            "story_searches": _story_searches(pack), "deployment": lambda d: deployment(pack, d),
+            "workbench_tasks": [i for i in pack.investigations if workbench_inputs(i)]}
+
+
+def render_conf(pack: Pack, path: str, env: jinja2.Environment | None = None, context: dict | None = None) -> RenderedConf:
+    """The conf file ``path`` (a key of CONF_FILES) rendered from ``pack``."""
+    env, context = env or _environment(), context or _context(pack)
+    writer = _LineWriter()
+    text = _tidy(env.get_template(CONF_FILES[path]).render(context, conf=writer))
+    problems = []
+    if _without_comments(text) != "".join(f"{line}\n" for line in writer.lines):
+        problems = _read_back_problems(text, writer, path)
+    check = MODEL_CHECKS.get(path)
+    return text, problems, *(check(pack, as_dict(writer.stanzas)) if check else ([], []))
+
+
+def render_app(pack: Pack, rendered: dict[str, Callable[[], RenderedConf]] | None = None) -> RenderedApp:
+    """``rendered``: conf files rendered elsewhere (path -> a function returning ``render_conf``'s value)."""
     env = _environment()
-    workbench_tasks = [i for i in pack.investigations if workbench_inputs(i)]
-    context = {"pack": pack, "build_number": build_number(pack.app.version), "manifest": manifest(pack),
-               "story_searches": _story_searches(pack), "deployment": lambda d: deployment(pack, d),
-               "workbench_tasks": workbench_tasks}
-    files, parsed, problems = {}, {}, []
-    for path, template in CONF_FILES.items():
-        writer = _LineWriter()
-        files[path] = _tidy(env.get_template(template).render(context, conf=writer))
-        parsed[path] = as_dict(writer.stanzas)
-        if _without_comments(files[path]) != "".join(f"{line}\n" for line in writer.lines):
-            problems += _read_back_problems(files[path], writer, path)
+    context = _context(pack)
+    workbench_tasks = context["workbench_tasks"]
+    files, problems, by_detection, rest = {}, [], [[] for _ in pack.detections], []
+    for path, (files[path], found, per_detection, after) in _conf_files(pack, env, context, rendered or {}).items():
+        problems += found
+        for mine, more in zip(by_detection, per_detection):
+            mine += more
+        rest += after
     for path, template in TEXT_FILES.items():
         files[path] = _tidy(env.get_template(template).render(context))
     for task in workbench_tasks:  # the panel each Workbench entry shows (contentctl: output/conf_output.py)
         files[f"default/data/ui/panels/{panel_name(task)}.xml"] = env.get_template("workbench_panel.xml.j2").render(task=task)
-    problems += _model_mismatches(pack, parsed)
+    problems += [problem for found in by_detection for problem in found] + rest
     if problems:
         raise RenderError("\n".join(problems))
     if not pack.lookups:  # Splunk needs no empty transforms.conf or collections.conf
@@ -312,7 +334,28 @@ def render_app(pack: Pack) -> RenderedApp:
         del files["default/es_investigations.conf"]
     if not any(len(workbench_inputs(i)) == 1 for i in workbench_tasks):
         del files["default/workflow_actions.conf"]
-    return RenderedApp(files, {f"lookups/{l.filename}": l.file for l in pack.lookups if l.file}, parsed)
+    return RenderedApp(files, {f"lookups/{l.filename}": l.file for l in pack.lookups if l.file})
+
+
+def _conf_files(pack: Pack, env: jinja2.Environment, context: dict,
+                rendered: dict[str, Callable[[], RenderedConf]]) -> dict[str, RenderedConf]:
+    """Every conf file, in CONF_FILES order. Those rendered elsewhere are collected last, so that
+    this process renders the others meanwhile; an error is still the one rendering the files in
+    order meets first (a file rendered elsewhere that failed raises its error when collected)."""
+    done, failure = {}, None
+    for path in CONF_FILES:
+        if path not in rendered:
+            try:
+                done[path] = render_conf(pack, path, env, context)
+            except Exception as error:  # noqa: BLE001 - raised below, unless an earlier file fails
+                failure = path, error
+                break
+    for path in CONF_FILES:
+        if failure and path == failure[0]:
+            raise failure[1]
+        if path in rendered:
+            done[path] = rendered[path]()
+    return {path: done[path] for path in CONF_FILES}
 
 
 class _LineWriter(ConfWriter):
@@ -337,7 +380,9 @@ class _LineWriter(ConfWriter):
 # value). The writer's lines never end in one, so between them this finds exactly the lines the
 # strict reader skips (a comment ending in a backslash is the one case it overreaches: the
 # render then fails rather than passing wrongly).
-SKIPPED_LINE = re.compile(r"(?<!\\\n)^[ \t]*(?:#[^\n]*)?\n", re.MULTILINE)
+# The line-start test comes first: the look-behind then runs at line starts only, not at every
+# character of a large pack's text (same matches; both are zero-width tests at one position).
+SKIPPED_LINE = re.compile(r"^(?<!\\\n)[ \t]*(?:#[^\n]*)?\n", re.MULTILINE)
 
 
 def _without_comments(text: str) -> str:
@@ -388,12 +433,11 @@ def maintainers(app: AppSettings, story: Story) -> list[dict]:
     return [entry]
 
 
-def _model_mismatches(pack: Pack, parsed: dict[str, dict[str, dict[str, str]]]) -> list[str]:
-    """The keys that carry the model, read back from the text, must equal the model."""
-    searches, macros = parsed["default/savedsearches.conf"], parsed["default/macros.conf"]
-    problems = []
+def _search_mismatches(pack: Pack, searches: dict[str, dict[str, str]]) -> tuple[list[list[str]], list[str]]:
+    """The keys of savedsearches.conf that carry the model, read back from the text, must equal the model."""
+    per_detection = []
     for d in pack.detections:
-        stanza = searches.get(search_stanza_name(pack.app, d), {})
+        stanza, problems = searches.get(search_stanza_name(pack.app, d), {}), []
         expected = {
             "search": conf_text(d.search), "description": conf_text(description(d)),
             "action.notable.param.drilldown_searches": drilldowns(d),
@@ -407,9 +451,19 @@ def _model_mismatches(pack: Pack, parsed: dict[str, dict[str, dict[str, str]]]) 
                 got = json.loads(got)
             if got != want:
                 problems.append(f"default/savedsearches.conf: [{search_stanza_name(pack.app, d)}] {key} does not match {d.path}")
-        if macros.get(d.filter_macro, {}).get("definition") != "search *":
-            problems.append(f"default/macros.conf: [{d.filter_macro}] is missing or not `search *`")
-    for m in pack.macros:
-        if macros.get(m.stanza, {}).get("definition") != conf_text(m.definition):
-            problems.append(f"default/macros.conf: [{m.stanza}] does not match {m.path}")
-    return problems
+        per_detection.append(problems)
+    return per_detection, []
+
+
+def _macro_mismatches(pack: Pack, macros: dict[str, dict[str, str]]) -> tuple[list[list[str]], list[str]]:
+    """Each detection's filter macro, and the pack's macros, as macros.conf reads back."""
+    per_detection = [[f"default/macros.conf: [{d.filter_macro}] is missing or not `search *`"]
+                     if macros.get(d.filter_macro, {}).get("definition") != "search *" else []
+                     for d in pack.detections]
+    rest = [f"default/macros.conf: [{m.stanza}] does not match {m.path}" for m in pack.macros
+            if macros.get(m.stanza, {}).get("definition") != conf_text(m.definition)]
+    return per_detection, rest
+
+
+# Conf file -> its check against the model, given its stanzas as the writer recorded them.
+MODEL_CHECKS = {"default/savedsearches.conf": _search_mismatches, "default/macros.conf": _macro_mismatches}

@@ -40,15 +40,18 @@ if TYPE_CHECKING:
 SETTINGS_FILE = "contentctl.yml"
 
 
-def load_pack(root: Path) -> tuple[Pack | None, list[Finding], list[Finding]]:
-    """The pack, every schema error and every warning; the pack is None when the settings are unusable."""
+def load_pack(root: Path, beside: Callable | None = None) -> tuple[Pack | None, list[Finding], list[Finding]]:
+    """The pack, every schema error and every warning; the pack is None when the settings are unusable.
+
+    ``beside(function, *args, items=N)``: an object whose ``result()`` is ``function(*args)``, possibly
+    computed by a second process (``build.beside``); five content files in nine are then read there."""
     # Loading creates many long-lived, acyclic objects that the cyclic collector
     # would only rescan again and again: it pauses meanwhile, and afterwards the
     # loaded objects are moved out of its view (reference counting still frees them).
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _load_pack(Path(root))
+        return _load_pack(Path(root), beside)
     finally:
         gc.freeze()
         if collecting:
@@ -63,19 +66,17 @@ class _Found:
     realpath: Callable[[str], str] = Fresh(lambda: functools.lru_cache(maxsize=None)(os.path.realpath))
 
 
-def _load_pack(root: Path) -> tuple[Pack | None, list[Finding], list[Finding]]:
+def _load_pack(root: Path, beside: Callable | None) -> tuple[Pack | None, list[Finding], list[Finding]]:
     found = _Found()
     if not root.is_dir():
         return None, [Finding(Location(str(root)), "(content)", "is not a directory", "a content directory")], []
     app = _load_one(root, root / SETTINGS_FILE, schema.SETTINGS, _app_settings, found)
-    detections = _load_all(root, "detections/**/*.yml", schema.DETECTION, _detection, found)
-    stories = _load_all(root, "stories/**/*.yml", schema.STORY, _story, found)
-    macros = _load_all(root, "macros/*.yml", schema.MACRO, _macro, found)
-    baselines = _load_all(root, "baselines/**/*.yml", schema.BASELINE, _baseline, found)
-    investigations = _load_all(root, "investigations/**/*.yml", schema.INVESTIGATION, _investigation, found)
-    lookups = _load_all(root, "lookups/*.yml", schema.LOOKUP, _lookup, found)
-    deployments = _by_type(_load_all(root, "deployments/*.yml", schema.DEPLOYMENT, _deployment, found), found)
-    data_sources = tuple(sorted(_data_source_names(root, found)))
+    sources = _Found(realpath=found.realpath)  # read while a second process reads; reported after the rest
+    objects, source_names = _load_files(root, found, beside, lambda: _data_source_names(root, sources))
+    detections, stories, macros, baselines, investigations, lookups, deployments = objects
+    deployments = _by_type(deployments, found)
+    found.errors += sources.errors
+    data_sources = tuple(sorted(source_names))
     if app is None:
         return None, found.errors, found.warnings
     defaults = {kind: Deployment(kind, dict(d["scheduling"]), d["notable"], d["rba"]) for kind, d in DEFAULT_DEPLOYMENTS.items()}
@@ -114,11 +115,77 @@ def _data_source_names(root: Path, found: _Found) -> set[str]:
     return names
 
 
-def _load_all(root: Path, pattern: str, spec: schema.Schema, build, found: _Found) -> list:
+class _Here:
+    """``beside`` without a second process: the result is computed when asked for."""
+
+    def __init__(self, function: Callable, *args, items: int):
+        self.function, self.args = function, args
+
+    def result(self):
+        return self.function(*self.args)
+
+    def __enter__(self) -> _Here:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        pass
+
+
+def _load_files(root: Path, found: _Found, beside: Callable | None, meanwhile: Callable[[], Any]) -> tuple[list[list], Any]:
+    """The objects of each of KINDS, five files in nine read by ``beside``'s process, and what
+    ``meanwhile()`` returns, called while that process reads. Each file's findings are added in
+    reading order, so one process or two find the same objects and the same findings in the same order."""
     shown = display_path(root)
-    items = (_load_one(root, path, spec, build, found, f"{shown}/{path.relative_to(root).as_posix()}".removeprefix("./"))
-             for path in sorted(root.glob(pattern)))
-    return [item for item in items if item is not None]
+    files = [(kind, path, f"{shown}/{path.relative_to(root).as_posix()}".removeprefix("./"))
+             for kind, (pattern, _, _) in enumerate(KINDS) for path in sorted(root.glob(pattern))]
+    mine = [file for i, file in enumerate(files) if not _second_share(i)]
+    others = [file for i, file in enumerate(files) if _second_share(i)]
+    with (beside or _Here)(_read_files, root, others, items=len(files)) as second:
+        first = iter([_made(file, _read_file(root, *file, found.realpath)) for file in mine])
+        also = meanwhile()
+        theirs = iter([_made(file, read) for file, read in zip(others, second.result())])
+    objects: list[list] = [[] for _ in KINDS]
+    for i, (kind, _, _) in enumerate(files):
+        errors, warnings, made = next(theirs if _second_share(i) else first)
+        found.errors += errors
+        found.warnings += warnings
+        if made is not None:
+            objects[kind].append(made)
+    return objects, also
+
+
+def _second_share(index: int) -> bool:
+    """Five files in nine go to the second process: this one also makes every object and reads
+    the data sources meanwhile."""
+    return index % 9 in (1, 3, 5, 7, 8)
+
+
+def _made(file: tuple[int, Path, str], read: tuple) -> tuple[list[Finding], list[Finding], Any]:
+    """A file read as plain data (``_read_file``) made into its findings and its object, or None."""
+    (kind, path, name), (errors, warnings, data, marks) = file, read
+    made = KINDS[kind][2](path, data, Locations(name, marks)) if data is not None else None
+    return [_finding(f) for f in errors], [_finding(f) for f in warnings], made
+
+
+def _read_file(root: Path, kind: int, path: Path, name: str, realpath: Callable[[str], str]) -> tuple:
+    """One file of KINDS[kind] as plain data: (errors, warnings, its values or None, their marks)."""
+    found = _Found(realpath=realpath)
+    read = _load_one(root, path, KINDS[kind][1], lambda _, data, locations: (data, locations.root), found, name)
+    return [_plain_finding(f) for f in found.errors], [_plain_finding(f) for f in found.warnings], *(read or (None, None))
+
+
+def _read_files(root: Path, files: list[tuple[int, Path, str]]) -> list[tuple]:
+    realpath = _Found().realpath
+    return [_read_file(root, *file, realpath) for file in files]
+
+
+def _plain_finding(f: Finding) -> tuple:
+    return f.location.file, f.location.line, f.location.column, f.field, f.problem, f.expected
+
+
+def _finding(plain: tuple) -> Finding:
+    file, line, column, field, problem, expected = plain
+    return Finding(Location(file, line, column), field, problem, expected)
 
 
 def _load_one(root: Path, path: Path, spec: schema.Schema, build, found: _Found, name: str = ""):
@@ -405,3 +472,15 @@ def _macro(path: Path, data: dict, locations: Locations) -> Macro:
     return Macro(path=path, name=data["name"], definition=_text(data["definition"]),
                  description=_text(data["description"]), arguments=_names(data.get("arguments")),
                  locations=locations)
+
+
+# The files read by schema, in reading order: (pattern, schema, builder of the model).
+KINDS = (
+    ("detections/**/*.yml", schema.DETECTION, _detection),
+    ("stories/**/*.yml", schema.STORY, _story),
+    ("macros/*.yml", schema.MACRO, _macro),
+    ("baselines/**/*.yml", schema.BASELINE, _baseline),
+    ("investigations/**/*.yml", schema.INVESTIGATION, _investigation),
+    ("lookups/*.yml", schema.LOOKUP, _lookup),
+    ("deployments/*.yml", schema.DEPLOYMENT, _deployment),
+)

@@ -127,39 +127,42 @@ def _plain(text: str) -> Any:
     return text
 
 
-class Locations:
-    """Field path -> Location, resolved in the YAML node tree on demand."""
+# Where a value stands, kept instead of the YAML node tree (which takes ten times the memory):
+# a scalar is (line, column); a sequence (line, column, [items]); a mapping (line, column,
+# {key: (key line, key column, value)}). Lines and columns count from 0, as YAML's marks do.
+Marks = tuple
 
-    def __init__(self, name: str, root: yaml.Node | None):
+
+class Locations:
+    """Field path -> Location, looked up in the file's marks (``Marks``) on demand."""
+
+    def __init__(self, name: str, root: Marks | None):
         self.name, self.root = name, root
 
-    def _node_mark(self, path: str):
+    def _node_mark(self, path: str) -> tuple[int, int] | None:
         node, key_mark = self.root, None
         if node is None:
             return None
-        mark = node.start_mark
         for name, index, is_key in PATH_PART.findall(path):
             if is_key:
                 return key_mark
-            if name and isinstance(node, yaml.MappingNode):
-                for key, value in node.value:  # keys are text: the converter refuses a file with others
-                    if key.value == name:
-                        key_mark, node = key.start_mark, value
-                        break
-                else:
+            children = node[2] if len(node) == 3 else None
+            if name and type(children) is dict:
+                entry = children.get(name)
+                if entry is None:
                     return None
-            elif index and isinstance(node, yaml.SequenceNode) and int(index) < len(node.value):
-                node = node.value[int(index)]
+                key_mark, node = entry, entry[2]
+            elif index and type(children) is list and int(index) < len(children):
+                node = children[int(index)]
             else:
                 return None
-            mark = node.start_mark
-        return mark
+        return node
 
     def __getitem__(self, path: str) -> Location:
         mark = self._node_mark(path)
         if mark is None:
             raise KeyError(path)
-        return Location(self.name, mark.line + 1, mark.column + 1)
+        return Location(self.name, mark[0] + 1, mark[1] + 1)
 
     def __contains__(self, path: object) -> bool:
         return isinstance(path, str) and self._node_mark(path) is not None
@@ -199,10 +202,10 @@ def load_yaml(path: Path, name: str = "") -> tuple[Any, Locations]:
         problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InvalidInput([Finding(Location(name), "(yaml)", f"not valid YAML: {problem}")]) from None
     converter = _Converter(name)
-    value = converter.convert(node) if node is not None else None
+    value, marks = converter.convert(node) if node is not None else (None, None)
     if converter.duplicates:
         raise InvalidInput(converter.duplicates)
-    return value, Locations(name, node)
+    return value, Locations(name, marks)
 
 
 def _read_text(path: Path, name: str) -> str:
@@ -247,20 +250,25 @@ class _Converter:
         return _refuse(self.name, self.key_node or node, f"{path or '(document)'}: expands to more than {what} "
                        "(aliases?)", "a file without alias bombs")
 
-    def convert(self, node: yaml.Node, path: str = "", depth: int = 0) -> Any:
+    def convert(self, node: yaml.Node, path: str = "", depth: int = 0) -> tuple[Any, Marks]:
+        """The node's plain value and its marks (``Marks``)."""
         self.values += 1
         if self.values > MAX_VALUES:
             raise self._expands(node, path, f"{MAX_VALUES} values")
         if depth > MAX_DEPTH:
             raise _refuse(self.name, node, f"nests deeper than {MAX_DEPTH} levels", "a shallower document")
+        mark = node.start_mark
         if isinstance(node, yaml.ScalarNode):
             self.chars += len(node.value)
             if self.chars > MAX_TEXT_CHARS:
                 raise self._expands(node, path, f"{MAX_TEXT_CHARS} characters of text")
-            return _plain(node.value) if not node.style else node.value  # plain: None (Python) or "" (libyaml)
+            # plain: None (Python) or "" (libyaml)
+            return _plain(node.value) if not node.style else node.value, (mark.line, mark.column)
         if isinstance(node, yaml.SequenceNode):
-            return [self.convert(item, path, depth + 1) for item in node.value]
+            items = [self.convert(item, path, depth + 1) for item in node.value]
+            return [value for value, _ in items], (mark.line, mark.column, [marks for _, marks in items])
         result: dict[str, Any] = {}
+        marks: dict[str, tuple] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise _refuse(self.name, key_node, "a key is not text", "text keys")
@@ -271,5 +279,7 @@ class _Converter:
                 continue
             if depth == 0:
                 self.key_node = key_node
-            result[key] = self.convert(value_node, f"{path}.{key}" if path else key, depth + 1)
-        return result
+            result[key], value_marks = self.convert(value_node, f"{path}.{key}" if path else key, depth + 1)
+            key_mark = key_node.start_mark
+            marks[key] = (key_mark.line, key_mark.column, value_marks)
+        return result, (mark.line, mark.column, marks)

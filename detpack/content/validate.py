@@ -288,7 +288,15 @@ class CheckedPack:
 
 def check_pack(content_dir: Path, strict: bool = False) -> CheckedPack:
     """The pack and its warnings, or InvalidInput with every error (and, when strict, every warning)."""
-    pack, findings, warnings = load_pack(Path(content_dir))
+    return check_loaded(load_pack(Path(content_dir)), strict)
+
+
+Loaded = tuple[Pack | None, list[Finding], list[Finding]]  # what load_pack returns
+
+
+def check_loaded(loaded: Loaded, strict: bool = False) -> CheckedPack:
+    """``check_pack`` of a pack already loaded (``load_pack``)."""
+    pack, findings, warnings = loaded
     if pack is not None:
         errors, advisories = validate_pack(pack)
         findings += errors

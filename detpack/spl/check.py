@@ -9,7 +9,7 @@ run once that knowledge is given.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Container, Iterable, Mapping
+from collections.abc import Collection, Container, Mapping
 
 from ..errors import record
 from .ast import Join, Pipeline
@@ -132,11 +132,6 @@ def near(text: str, position: int | None) -> str:
         return ""
     context = " ".join(text[position : position + RAW_CONTEXT].split())
     return context[:NEAR] + ("…" if len(context) > NEAR else "")
-
-
-def check_searches(searches: Iterable[tuple[str, str]], macros: Mapping[str, MacroDef],
-                   datamodels: Collection[str], lookups: Container[str] = ()) -> list[SearchCheck]:
-    return [check_search(name, search, macros, datamodels, lookups) for name, search in searches]
 
 
 def summary(checks: list[SearchCheck]) -> str:

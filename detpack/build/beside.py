@@ -1,0 +1,168 @@
+"""Work done in a second process beside this one, so that a large pack uses two cores.
+
+``Beside(function, *args)`` forks a child that computes ``function(*args)`` while the
+caller goes on with other work; ``result()`` then returns the child's value. The child
+is a copy of this process made by ``fork``, so it reads the pack already in memory and
+nothing is sent to it; only its result comes back, through a pipe, and only as plain
+data (text, numbers, tuples, lists, dicts): unpickling refuses anything else.
+
+One process behaves exactly as two do, because the child's answer is used only when it
+finished normally. Where ``fork`` is missing, where the machine has a single core, or
+when the caller says the work is too small to be worth a process, ``result()`` computes
+the value in this process. If the child fails in any way (an error in the work, a signal),
+``result()`` computes the value here too, so any error is raised here, as one process
+raises it, and a child never reports anything itself. The child writes nothing but its
+answer and leaves with ``os._exit``, so it runs none of this process's clean-up or exit
+code. Leaving the ``with`` block early (an error, Ctrl-C) kills and reaps the child, so
+no process outlives the command.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+from typing import Any, Callable
+
+# pickle and signal are imported where a process is forked: a small pack, which stays in one
+# process, does not pay for them at start-up.
+
+
+# Detections (or files to read) from which a second process pays: below, forking and the child's own start
+# (a Jinja environment, its share's caches) cost about what they save. *unverified* beyond
+# the packs measured: the shipped one-detection app and Splunk's 1,711-detection pack.
+WORTH_A_PROCESS = 100
+
+
+def beside_if_large(function: Callable[..., Any], *args: Any, items: int) -> Beside:
+    """``Beside``, forking only when ``items`` (detections, or files to read) reach WORTH_A_PROCESS."""
+    return Beside(function, *args, fork=items >= WORTH_A_PROCESS)
+
+
+def two_cores() -> bool:
+    """Whether a second process can run at the same time as this one."""
+    import signal
+
+    if not hasattr(os, "fork") or not hasattr(signal, "pthread_sigmask"):
+        return False
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cores > 1
+
+
+def plain_loads(data: bytes) -> Any:
+    """Unpickles plain data only: no class, function or other global may cross from the child."""
+    import io
+    import pickle
+
+    class PlainUnpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            raise pickle.UnpicklingError(f"{module}.{name} is not plain data")
+
+    return PlainUnpickler(io.BytesIO(data)).load()
+
+
+class Beside:
+    """``function(*args)``, computed in a forked child when ``fork`` is true and two cores exist."""
+
+    def __init__(self, function: Callable[..., Any], *args: Any, fork: bool = True):
+        self.function, self.args = function, args
+        self.pid: int | None = None
+        self._pipe: int | None = None
+        if fork and two_cores():
+            self._start()
+
+    def _start(self) -> None:
+        # Ctrl-C waits until the child is known: one that came between the fork and the
+        # bookkeeping would leave a child nobody stops (the child itself starts with an empty
+        # set of pending signals, and unblocks them once it is ready to stop at one).
+        import signal
+
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(read)
+                _serve(write, self.function, self.args, mask)  # never returns
+            _LIVE.add(pid)
+            os.close(write)
+            self.pid, self._pipe = pid, read
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+    @property
+    def forked(self) -> bool:
+        return self.pid is not None
+
+    def result(self) -> Any:
+        if self.pid is None:
+            return self.function(*self.args)
+        with os.fdopen(self._pipe, "rb") as pipe:
+            self._pipe = None
+            data = pipe.read()
+        _, status = os.waitpid(self.pid, 0)
+        _LIVE.discard(self.pid)
+        self.pid = None
+        if os.waitstatus_to_exitcode(status) == 0 and data:
+            return plain_loads(data)
+        return self.function(*self.args)  # the child failed: done here, so any error is raised as one process raises it
+
+    def cancel(self) -> None:
+        """Stop the child, if any, and reap it."""
+        if self._pipe is not None:
+            os.close(self._pipe)
+            self._pipe = None
+        if self.pid is not None:
+            _stop(self.pid)
+            self.pid = None
+
+    def __enter__(self) -> Beside:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.cancel()
+
+
+# Children forked and not yet reaped: stopped when this process exits, however it leaves
+# (an interruption between making a Beside and entering its ``with`` block, say).
+_LIVE: set[int] = set()
+
+
+def _stop(pid: int) -> None:
+    import signal
+
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:  # pragma: no cover - it has already exited, not yet reaped
+        pass
+    os.waitpid(pid, 0)
+    _LIVE.discard(pid)
+
+
+@atexit.register
+def _stop_all() -> None:
+    for pid in list(_LIVE):
+        _stop(pid)
+
+
+def _serve(write: int, function: Callable[..., Any], args: tuple, mask: set) -> None:
+    """In the child: compute, send the pickled value, leave. Nothing escapes into the caller's stack."""
+    import pickle
+    import signal
+
+    code = 1
+    try:
+        # Ctrl-C reaches the whole process group: the child just stops, the caller reports it.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        silence = open(os.devnull, "w")  # whatever the work would print, the caller prints it
+        os.dup2(silence.fileno(), 1)
+        os.dup2(silence.fileno(), 2)
+        sys.stdout = sys.stderr = silence
+        data = pickle.dumps(function(*args), protocol=pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(write, "wb") as pipe:
+            pipe.write(data)
+        code = 0
+    except BaseException:  # noqa: BLE001 - reported by the caller, which computes the value itself
+        pass
+    finally:
+        os._exit(code)

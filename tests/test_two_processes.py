@@ -1,0 +1,374 @@
+"""A large pack's work split across two processes (``build.beside``) gives what one process gives:
+the same package bytes, the same findings in the same order, the same output and exit codes;
+and it falls back to one process where ``fork`` is missing, stops cleanly on Ctrl-C, and a
+small pack starts no second process at all."""
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from detpack import cli
+from detpack.build import beside
+from detpack.build.app import build_app
+from detpack.build.beside import WORTH_A_PROCESS, Beside
+from detpack.errors import InvalidInput
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+from generate_pack import generate  # noqa: E402
+
+needs_two_cores = pytest.mark.skipif(not beside.two_cores(), reason="needs fork and two cores")
+
+# Searches of several shapes, so that the two shares check different SPL and some do not parse.
+SEARCHES = [
+    None,  # the shipped search
+    "| tstats count from datamodel=Endpoint.Processes by Processes.dest Processes.user "
+    "| `drop_dm_object_name(Processes)` | rex field=dest \"(?<host>[^.]+)\" | table dest user host | `{filter}`",
+    "index=main sourcetype=wineventlog EventCode=4688 | stats count by dest user | `{filter}`",
+    "index=main | eval x=if(len(dest)>3, \"long\", \"short\" | `{filter}`",  # not SPL: a parenthesis never closed
+    "| tstats count from datamodel=Change.All_Changes by All_Changes.dest | `{filter}`",
+]
+
+
+def varied_pack(root: Path, count: int = WORTH_A_PROCESS + 20) -> Path:
+    """A generated pack whose detections use the searches above in turn."""
+    generate(root, count)
+    for i, path in enumerate(sorted((root / "detections" / "endpoint").glob("*.yml"))):
+        search = SEARCHES[i % len(SEARCHES)]
+        if search:
+            text = path.read_text()
+            start = text.index("search: '| tstats")
+            end = text.index("\n", start)
+            search = search.format(filter=f"{path.stem}_filter").replace("'", "''")
+            path.write_text(text[:start] + f"search: '{search}'" + text[end:])
+    return root
+
+
+def broken_pack(root: Path) -> Path:
+    """The varied pack with schema errors, cross-check errors and warnings spread over it."""
+    varied_pack(root)
+    files = sorted((root / "detections" / "endpoint").glob("*.yml"))
+    for i, path in enumerate(files):
+        text = path.read_text()
+        if i % 11 == 3:
+            text = text.replace("Suspicious WMI Use", "No Such Story")
+        if i % 13 == 5:
+            text = text.replace("type: TTP", "type: Nonsense")
+        if i % 17 == 7:
+            text = text.replace("- field: user", "- field: not_returned")
+        path.write_text(text)
+    (files[40]).write_text("name: [unclosed\n")
+    (root / "stories" / "broken.yml").write_text("name: A story\nid: not-a-uuid\n")
+    (root / "data_sources").mkdir()
+    (root / "data_sources" / "sysmon.yml").write_text("name: Sysmon EventID 1\n")
+    (root / "data_sources" / "broken.yml").write_text("description: no name\n")
+    return root
+
+
+@pytest.fixture
+def one_process(monkeypatch):
+    """Run as on a machine without fork: every share is computed in this process."""
+    def switch():
+        monkeypatch.setattr(beside, "two_cores", lambda: False)
+    return switch
+
+
+@pytest.fixture
+def forks(monkeypatch):
+    """How many processes the work forked."""
+    count = []
+    real_fork = os.fork
+
+    def fork():
+        pid = real_fork()
+        if pid:
+            count.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork)
+    return count
+
+
+def _build(root: Path, out: Path) -> bytes:
+    return build_app(root, out, sync_committed=False).package.read_bytes()
+
+
+@needs_two_cores
+def test_a_large_pack_builds_to_the_same_bytes_in_two_processes(tmp_path, forks, one_process):
+    root = varied_pack(tmp_path / "pack")
+    two = _build(root, tmp_path / "two")
+    assert len(forks) == 2  # one reads half the files, the next renders savedsearches.conf
+    one_process()
+    assert _build(root, tmp_path / "one") == two
+    assert len(forks) == 2  # the second build forked nothing
+
+
+def _findings(root: Path, strict: bool = False):
+    from detpack.build.app import checked_render
+
+    try:
+        _, rendered, warnings, notes = checked_render(root, strict)
+    except InvalidInput as error:
+        return "invalid", [str(f) for f in error.findings]
+    return "built", [str(f) for f in warnings], [str(f) for f in notes], rendered.files
+
+
+@needs_two_cores
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_broken_pack_has_the_same_findings_in_two_processes(tmp_path, forks, one_process, strict):
+    root = broken_pack(tmp_path / "pack")
+    two = _findings(root, strict)
+    assert two[0] == "invalid" and len(two[1]) > 10
+    assert len(forks) == 2
+    one_process()
+    assert _findings(root, strict) == two
+
+
+@needs_two_cores
+def test_warnings_and_notes_are_the_same_in_two_processes(tmp_path, forks, one_process):
+    root = varied_pack(tmp_path / "pack")
+    for path in sorted((root / "detections" / "endpoint").glob("*.yml"))[::9]:
+        path.write_text(path.read_text().replace("- field: user", "- field: not_returned"))
+    two = _findings(root)
+    assert two[0] == "built" and two[1]
+    one_process()
+    assert _findings(root) == two
+
+
+def _validate(capsys, root: Path, *flags: str):
+    code = cli.main(["validate", "--spl", *flags, "--content", str(root)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@needs_two_cores
+@pytest.mark.parametrize("flags", [(), ("--json",)])
+def test_validate_spl_says_the_same_in_two_processes(tmp_path, capsys, forks, one_process, flags):
+    root = varied_pack(tmp_path / "pack")
+    two = _validate(capsys, root, *flags)
+    assert len(forks) == 2  # one reads half the files, the next checks searches
+    assert two[0] == 1 and "parse error" in two[1] + two[2] or "\"parse\"" in two[1]
+    one_process()
+    assert _validate(capsys, root, *flags) == two
+
+
+@needs_two_cores
+def test_validate_spl_of_a_broken_pack_reports_only_the_findings(tmp_path, capsys, forks, one_process):
+    root = broken_pack(tmp_path / "pack")
+    two = _validate(capsys, root)
+    assert two[0] == 2 and two[1] == "" and "nothing was written" in two[2]
+    assert len(forks) == 2
+    one_process()
+    assert _validate(capsys, root) == two
+
+
+@needs_two_cores
+def test_validate_says_the_same_in_two_processes(tmp_path, capsys, forks, one_process):
+    root = broken_pack(tmp_path / "pack")
+    two = cli.main(["validate", "--json", "--content", str(root)]), capsys.readouterr()
+    assert len(forks) == 1  # reading; without --spl nothing else
+    one_process()
+    assert (cli.main(["validate", "--json", "--content", str(root)]), capsys.readouterr()) == two
+
+
+def test_a_small_pack_starts_no_second_process(pack_copy, tmp_path, capsys, forks):
+    build_app(pack_copy, tmp_path / "out", sync_committed=False)
+    assert cli.main(["validate", "--spl", "--content", str(pack_copy)]) == 0
+    assert forks == []
+
+
+def test_without_fork_the_work_is_done_in_this_process(tmp_path, monkeypatch, capsys):
+    monkeypatch.delattr(os, "fork")
+    root = varied_pack(tmp_path / "pack")
+    assert _validate(capsys, root)[0] == 1
+    assert _build(root, tmp_path / "out")
+
+
+def test_the_corpus_builds_to_the_same_bytes_in_two_processes(security_content, tmp_path, one_process):
+    if not beside.two_cores():
+        pytest.skip("needs fork and two cores")
+    two = _build(security_content, tmp_path / "two")
+    one_process()
+    assert _build(security_content, tmp_path / "one") == two
+
+
+# --- the helper itself ------------------------------------------------------------------
+
+
+def _pid_and_square(x):
+    return os.getpid(), x * x
+
+
+@needs_two_cores
+def test_the_value_is_computed_in_a_child_and_comes_back():
+    with Beside(_pid_and_square, 7) as work:
+        assert work.forked
+        pid, value = work.result()
+    assert value == 49 and pid != os.getpid()
+
+
+def test_without_two_cores_the_value_is_computed_here(one_process):
+    one_process()
+    with Beside(_pid_and_square, 7) as work:
+        assert not work.forked
+        assert work.result() == (os.getpid(), 49)
+
+
+def _fails_in_the_child(parent: int):
+    if os.getpid() != parent:
+        raise ValueError("only in the child")
+    return "done here"
+
+
+def _killed_in_the_child(parent: int):
+    if os.getpid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return "done here"
+
+
+@needs_two_cores
+@pytest.mark.parametrize("work", [_fails_in_the_child, _killed_in_the_child])
+def test_a_failed_child_leaves_the_work_to_this_process(work):
+    with Beside(work, os.getpid()) as beside_work:
+        assert beside_work.forked
+        assert beside_work.result() == "done here"
+
+
+def _raises(parent: int):
+    raise KeyError(f"raised in {'this process' if os.getpid() == parent else 'the child'}")
+
+
+@needs_two_cores
+def test_an_error_is_raised_here_as_one_process_raises_it():
+    with pytest.raises(KeyError, match="raised in this process"):
+        with Beside(_raises, os.getpid()) as work:
+            work.result()
+
+
+def _path():
+    return Path("/")
+
+
+@needs_two_cores
+def test_only_plain_data_crosses_from_the_child():
+    with pytest.raises(pickle.UnpicklingError, match="not plain data"):
+        with Beside(_path) as work:
+            work.result()
+
+
+def _chatty():
+    print("from the child")
+    print("from the child", file=sys.stderr)
+    return 1
+
+
+@needs_two_cores
+def test_the_child_prints_nothing(capfd):
+    with Beside(_chatty) as work:
+        assert work.result() == 1
+    assert capfd.readouterr() == ("", "")
+
+
+def _sleeps():
+    time.sleep(60)
+
+
+@needs_two_cores
+def test_leaving_early_kills_and_reaps_the_child():
+    with pytest.raises(RuntimeError):
+        with Beside(_sleeps) as work:
+            pid = work.pid
+            raise RuntimeError("the caller failed")
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped: no such child any more
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+@needs_two_cores
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to see the child")
+@pytest.mark.parametrize("command", [["validate", "--spl"], ["build"]])
+@pytest.mark.parametrize("child", [1, 2], ids=["while reading", "while checking or rendering"])
+def test_ctrl_c_exits_130_and_leaves_no_process(tmp_path, command, child):
+    root = varied_pack(tmp_path / "pack", count=600)
+    argv = [sys.executable, str(PROJECT_ROOT / "build.py"), *command, "--content", str(root)]
+    if command == ["build"]:
+        argv += ["--output", str(tmp_path / "out")]
+    run = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True)
+    deadline, seen = time.monotonic() + 120, set()
+    while len(seen) < child and run.poll() is None and time.monotonic() < deadline:
+        seen.update(_children(run.pid))
+        time.sleep(0.002)
+    assert len(seen) == child and run.poll() is None, "the second process never started"
+    os.killpg(run.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole foreground group
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 130, err
+    assert err.strip().endswith("interrupted")
+    with pytest.raises(ProcessLookupError):
+        os.killpg(run.pid, 0)  # no process of the group is left
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("*.spl"))
+
+
+def _render_error(root: Path, out: Path) -> str:
+    from detpack.build.package import PackageError
+    from detpack.build.render import RenderError
+    from detpack.conf import ConfValueError
+
+    with pytest.raises((RenderError, ConfValueError, PackageError)) as error:
+        build_app(root, out, sync_committed=False)
+    assert not (out / "DA-ESS-ContentUpdate").exists() and not list(out.glob("*.spl"))
+    return f"{type(error.value).__name__}: {error.value}"
+
+
+@needs_two_cores
+def test_a_render_that_does_not_read_back_fails_alike_in_two_processes(tmp_path, monkeypatch, forks, one_process):
+    import detpack.build.render as render
+
+    real = render._environment
+
+    def tampered():  # every third detection's risk is written wrong
+        env = real()
+        env.globals["risk"] = lambda d: [] if d.name.endswith(("0", "3", "6", "9")) else real_risk(d)
+        return env
+
+    real_risk = render.risk
+    monkeypatch.setattr(render, "_environment", tampered)
+    root = varied_pack(tmp_path / "pack")
+    two = _render_error(root, tmp_path / "two")
+    assert "action.risk.param._risk does not match" in two and two.count("\n") > 10
+    assert len(forks) == 2
+    one_process()
+    assert _render_error(root, tmp_path / "one") == two
+
+
+@needs_two_cores
+def test_a_value_that_cannot_be_written_fails_alike_in_two_processes(tmp_path, monkeypatch, forks, one_process):
+    import detpack.build.render as render
+
+    real = render._environment
+
+    def tampered():  # a description the writer refuses, from the 50th detection on
+        env = real()
+        env.globals["description"] = lambda d: d.description + (" \\" if d.name >= "Script Execution via WMI 0050" else "")
+        return env
+
+    monkeypatch.setattr(render, "_environment", tampered)
+    root = varied_pack(tmp_path / "pack")
+    two = _render_error(root, tmp_path / "two")
+    assert two == "ConfValueError: value ends with a backslash, which would join the next line"
+    assert len(forks) == 2
+    one_process()
+    assert _render_error(root, tmp_path / "one") == two
