@@ -21,7 +21,10 @@ from __future__ import annotations
 import atexit
 import os
 import sys
-from typing import Any, Callable
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, as type checkers read it, without loading typing at every start
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 # pickle and signal are imported where a process is forked: a small pack, which stays in one
 # process, does not pay for them at start-up.
