@@ -86,7 +86,7 @@ KEEPS = keeps()
 def read_all(path, keep, line_path: bool, monkeypatch):
     with monkeypatch.context() as patch:
         if line_path:
-            patch.setattr(events, "_lines_if_one_event_each", lambda *args: None)
+            patch.setattr(events, "_one_event_per_line", lambda *args: None)
         stats = ReadStats()
         got = [(e.raw, e.source, e.origin) for e in read_events(path, stats=stats, keep=keep)]
     return got, (stats.events_read, stats.events_skipped, stats.problems)

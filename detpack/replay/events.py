@@ -122,14 +122,14 @@ def _events(handle, name, source, sourcetype, stats, keep) -> Iterator[RawEvent]
         return RawEvent(raw, event_source, sourcetype, f"{name}:{first}")
 
     scan = getattr(keep, "scan", None)  # a byte-level test run before keep (spl.plan.RawScan)
-    reader = _Lines(handle, name, stats)
+    reader = _Lines(handle, name, stats, scan)
     with handle, closing(reader.pieces()) as pieces:
-        for data, start, end, overlong, separators in pieces:
+        for data, start, end, overlong, one_per_line in pieces:
             before = reader.line
-            count = _lines_if_one_event_each(data, start, end, separators) if units.idle else None
-            if count is not None:
+            if one_per_line is not None and units.idle:
+                count, hits = one_per_line
                 reader.line += count
-                yield from _scanned(data, start, end, before, count, scan, keep, stats, make)
+                yield from _scanned(data, start, end, before, count, hits, keep, stats, make)
                 continue
             if overlong:
                 lines, bad = [data.decode("utf-8", "replace")], {before + 1: f"line longer than {MAX_LINE_BYTES} bytes"}
@@ -158,7 +158,7 @@ _START_BYTES = tuple(start.encode() for start in _START)
 def _separators(data: bytes, start: int, end: int) -> int | None:
     """How many line breaks of ``data[start:end]`` (whole lines) separate two events,
     when it starts with ``<Event``, ends with ``</Event>`` (and its line end), and holds
-    no CR and no NUL; else None. (Run by the reading thread: see ``_lines_if_one_event_each``.)
+    no CR and no NUL; else None.
     A piece this long may hold a line too long to be an event (a line carried over reads
     is joined, up to MAX_LINE_BYTES + READ_BYTES): the line path judges it."""
     if end - start >= MAX_EVENT_CHARS:
@@ -173,18 +173,29 @@ def _separators(data: bytes, start: int, end: int) -> int | None:
     return data.count(_SEPARATOR, start, last)
 
 
-def _lines_if_one_event_each(data: bytes, start: int, end: int, separators: int | None) -> int | None:
-    """The number of lines of ``data[start:end]`` (whole lines) when each is one whole
-    event on its own (starts with ``<Event`` and ends with ``</Event>``), lines end with
-    LF and no NUL byte is there: the shape where each line is an event exactly as the line
-    path would take it; None otherwise. When every line break is a separator (which
-    cannot overlap), each line starts and ends an event; a byte-order mark or blank line
-    after a line end, an indented or multi-line event, junk: each leaves a break that is
-    not a separator."""
+def _one_event_per_line(data: bytes, start: int, end: int, scan) -> tuple[int, list[tuple[int, int]] | None] | None:
+    """(lines, hits) when each line of ``data[start:end]`` (whole lines) is one whole event
+    on its own (starts with ``<Event`` and ends with ``</Event>``), lines end with LF and
+    no NUL byte is there: the shape where each line is an event exactly as the line path
+    would take it; None otherwise. ``hits`` is None without a ``scan``, else the lines
+    it finds, as (lines before it in the piece, its start offset). When every line break
+    is a separator (which cannot overlap), each line starts and ends an event; a
+    byte-order mark or blank line after a line end, an indented or multi-line event,
+    junk: each leaves a break that is not a separator. Run by the reading thread, which
+    counts the line breaks once, between the scan's hits: the scan releases the GIL, so
+    on two cores it overlaps the caller's work on the events."""
+    separators = _separators(data, start, end)
     if separators is None:
         return None
-    breaks = _newlines(data, start, end - 1 if data[end - 1] == 10 else end)
-    return breaks + 1 if breaks == separators else None
+    breaks, counted, hits = 0, start, None
+    if scan is not None:
+        hits = []
+        for at in scan.line_starts(data, start, end):
+            breaks += _newlines(data, counted, at)
+            counted = at
+            hits.append((breaks, at))
+    breaks += _newlines(data, counted, end - 1 if data[end - 1] == 10 else end)
+    return (breaks + 1, hits) if breaks == separators else None
 
 
 def _newlines(data: bytes, start: int, end: int) -> int:
@@ -199,13 +210,13 @@ def _newlines(data: bytes, start: int, end: int) -> int:
     return count
 
 
-def _scanned(data: bytes, start: int, end: int, before: int, count: int, scan, keep,
+def _scanned(data: bytes, start: int, end: int, before: int, count: int, hits, keep,
              stats: ReadStats, make) -> Iterator[RawEvent]:
-    """The events of ``count`` lines that are each one event (``_lines_if_one_event_each``),
-    the first being line ``before + 1``: with a ``scan``, only the lines it finds are
-    decoded and tested, the others counted. ``events_read`` counts each event before it is
-    handed out, as the line path does."""
-    if scan is None:
+    """The events of ``count`` lines that are each one event (``_one_event_per_line``),
+    the first being line ``before + 1``: with the scan's ``hits``, only those lines are
+    decoded and tested, the others counted. ``events_read`` counts each event before it
+    is handed out, as the line path does."""
+    if hits is None:
         text = data[start:end].decode("utf-8", "replace")
         lines = text.split("\n")
         if text.endswith("\n"):
@@ -218,16 +229,15 @@ def _scanned(data: bytes, start: int, end: int, before: int, count: int, scan, k
             if event is not None:
                 yield event
         return
-    lineno, counted, read = before, start, before  # lines before `counted`; events counted
-    for at in scan.line_starts(data, start, end):
-        lineno += _newlines(data, counted, at)
-        counted = at
-        stats.events_read += lineno + 1 - read
-        read = lineno + 1
+    read = before  # events counted
+    for lines_before, at in hits:
+        lineno = before + lines_before + 1
+        stats.events_read += lineno - read
+        read = lineno
         stop = data.find(b"\n", at, end)
         raw = data[at:stop if stop >= 0 else end].decode("utf-8", "replace")
         if keep(raw):
-            event = make(lineno + 1, raw)
+            event = make(lineno, raw)
             if event is not None:
                 yield event
     stats.events_read += before + count - read
@@ -236,15 +246,15 @@ def _scanned(data: bytes, start: int, end: int, before: int, count: int, scan, k
 class _Lines:
     """Whole lines of a file's bytes, in pieces; problems of the byte stream go to stats."""
 
-    def __init__(self, handle: BinaryIO, name: str, stats: ReadStats):
-        self.handle, self.name, self.stats = handle, name, stats
+    def __init__(self, handle: BinaryIO, name: str, stats: ReadStats, scan=None):
+        self.handle, self.name, self.stats, self.scan = handle, name, stats, scan
         self.line = 0  # number of the last line handed out (the caller counts them)
         self.broken: tuple[int, str] | None = None  # (line, why) when the stream broke
 
-    def pieces(self) -> Iterator[tuple[bytes, int, int, bool, int | None]]:
-        """(data, start, end, False, separators): ``data[start:end]`` is whole lines, and
-        ``separators`` what ``_separators`` finds in them; (first bytes, 0, 200, True,
-        None) for each overlong line. The caller adds
+    def pieces(self) -> Iterator[tuple[bytes, int, int, bool, tuple | None]]:
+        """(data, start, end, False, one_per_line): ``data[start:end]`` is whole lines, and
+        ``one_per_line`` what ``_one_event_per_line`` finds in them; (first bytes, 0, 200,
+        True, None) for each overlong line. The caller adds
         the lines of each piece to ``line`` before it asks for the next. The side thread
         reads, gunzips, cuts and judges the pieces: zlib and the scan release the GIL,
         so on two cores this work overlaps the caller's."""
@@ -255,9 +265,9 @@ class _Lines:
         except _ReadFailed as error:
             raise EventReadError(f"{self.name}: read failed after line {self.line}: {error}") from None
 
-    def _judged(self) -> Iterator[tuple[bytes, int, int, bool, int | None]]:
+    def _judged(self) -> Iterator[tuple[bytes, int, int, bool, tuple | None]]:
         for data, start, end, overlong in self._pieces():
-            yield data, start, end, overlong, None if overlong else _separators(data, start, end)
+            yield data, start, end, overlong, None if overlong else _one_event_per_line(data, start, end, self.scan)
 
     def _pieces(self) -> Iterator[tuple[bytes, int, int, bool]]:
         """Lines end at LF, CRLF or a lone CR (Splunk's default LINE_BREAKER is
