@@ -155,22 +155,16 @@ _SEPARATOR = b"</Event>\n<Event "
 _START_BYTES = tuple(start.encode() for start in _START)
 
 
-def _separators(data: bytes, start: int, end: int) -> int | None:
-    """How many line breaks of ``data[start:end]`` (whole lines) separate two events,
-    when it starts with ``<Event``, ends with ``</Event>`` (and its line end), and holds
-    no CR and no NUL; else None.
+def _event_shaped(data: bytes, start: int, end: int) -> bool:
+    """Whether ``data[start:end]`` (whole lines) starts with ``<Event``, ends with
+    ``</Event>`` (and its line end), and holds no CR and no NUL.
     A piece this long may hold a line too long to be an event (a line carried over reads
     is joined, up to MAX_LINE_BYTES + READ_BYTES): the line path judges it."""
-    if end - start >= MAX_EVENT_CHARS:
-        return None
-    if not data.startswith(_START_BYTES, start, end):
-        return None
+    if end - start >= MAX_EVENT_CHARS or not data.startswith(_START_BYTES, start, end):
+        return False
     last = end - 1 if data[end - 1] == 10 else end  # 10: b"\n"
-    if not data.endswith(b"</Event>", start, last):
-        return None
-    if data.find(b"\r", start, end) >= 0 or data.find(b"\0", start, end) >= 0:
-        return None
-    return data.count(_SEPARATOR, start, last)
+    return (data.endswith(b"</Event>", start, last)
+            and data.find(b"\r", start, end) < 0 and data.find(b"\0", start, end) < 0)
 
 
 def _one_event_per_line(data: bytes, start: int, end: int, scan) -> tuple[int, list[tuple[int, int]] | None] | None:
@@ -182,29 +176,36 @@ def _one_event_per_line(data: bytes, start: int, end: int, scan) -> tuple[int, l
     is a separator (which cannot overlap), each line starts and ends an event; a
     byte-order mark or blank line after a line end, an indented or multi-line event,
     junk: each leaves a break that is not a separator. Run by the reading thread, which
-    counts the line breaks once, between the scan's hits: the scan releases the GIL, so
+    walks the line breaks once, between the scan's hits: the scan releases the GIL, so
     on two cores it overlaps the caller's work on the events."""
-    separators = _separators(data, start, end)
-    if separators is None:
+    if not _event_shaped(data, start, end):
         return None
     breaks, counted, hits = 0, start, None
     if scan is not None:
         hits = []
         for at in scan.line_starts(data, start, end):
-            breaks += _newlines(data, counted, at)
+            between = _separating_breaks(data, counted, at)
+            if between is None:
+                return None
+            breaks += between
             counted = at
             hits.append((breaks, at))
-    breaks += _newlines(data, counted, end - 1 if data[end - 1] == 10 else end)
-    return (breaks + 1, hits) if breaks == separators else None
+    rest = _separating_breaks(data, counted, end - 1 if data[end - 1] == 10 else end)
+    return None if rest is None else (breaks + rest + 1, hits)
 
 
-def _newlines(data: bytes, start: int, end: int) -> int:
-    """``data.count(b"\\n", start, end)``, faster on event lines: CPython counts one byte by
-    testing every byte, while find() jumps to the next with memchr, and a line break comes
-    once in hundreds of bytes."""
+def _separating_breaks(data: bytes, begin: int, end: int) -> int | None:
+    """How many line breaks ``data[begin:end]`` holds, when each one separates two
+    events (``_SEPARATOR`` around it); else
+    None. find() jumps from break to break with memchr, where counting one byte would
+    test every byte, and a break comes once in hundreds of bytes."""
     count = 0
-    at = data.find(b"\n", start, end)
+    at = data.find(b"\n", begin, end)
     while at >= 0:
+        # 8: len(b"</Event>"). A break closer than that to the piece's start is not one:
+        # the piece starts with b"<Event" after a line end (or at the data's start).
+        if not data.startswith(_SEPARATOR, at - 8):
+            return None
         count += 1
         at = data.find(b"\n", at + 1, end)
     return count
