@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from detpack.knowledge import BUILTIN, Knowledge, load_knowledge
+from detpack.knowledge.addons import load_addon
 from detpack.knowledge.verbatim import Tracer, traceable_fields
 from detpack.replay.events import RawEvent
 from detpack.replay.search import run_search
@@ -311,7 +312,6 @@ def draw_pattern(data, values: list[str]) -> str:
 
 def test_the_data_set_filter_keeps_events_whose_required_tags_come_from_two_event_types(tmp_path):
     """process from one event type and report from another: the event is in the data set."""
-    from detpack.knowledge.addons import load_addon
     from detpack.replay.search import dataset_filter
 
     root = tmp_path / "builtin_split"
@@ -475,3 +475,21 @@ def test_a_piece_of_a_constant_is_not_taken_for_raw_text(own_addon, tmp_path):
 def test_a_replace_removing_a_prefix_keeps_a_substring(tmp_path, pattern, traced):
     tracer = tracer_of(tmp_path, f'EVAL-rest = replace(CommandLine, "{pattern}", "")\n')
     assert tracer.field("rest").verbatim == traced
+
+
+def test_a_data_set_requiring_a_tag_pattern_gets_no_event_code_filter(own_addon, tmp_path):
+    """``tag=proc*`` matches the tag ``process`` that no event type gives by that name."""
+    from detpack.replay.search import dataset_filter
+
+    for base, reader_fields in [(BUILTIN, True), (own_addon, False)]:
+        root = tmp_path / f"TA_pattern_{reader_fields}"
+        shutil.copytree(base, root)
+        path = root / "default" / "data" / "models" / "Endpoint.json"
+        model = json.loads(path.read_text())
+        next(o for o in model["objects"] if o["objectName"] == "Processes")["constraints"] = [
+            {"search": "tag=proc* tag=report"}]
+        path.write_text(json.dumps(model))
+        knowledge = load_knowledge([root]) if not reader_fields else Knowledge(load_addon(root), reader_fields=True)
+        assert dataset_filter("Endpoint.Processes", knowledge, "XmlWinEventLog") is None
+        assert_found_both_ways(knowledge, [security(0, PATHS[0], COMMANDS[1], "alice", 4688)],
+                               "process_name", "scrcons.exe")

@@ -518,7 +518,7 @@ def dataset_event_codes(knowledge: Knowledge, dataset: Dataset) -> frozenset[str
     tags given only by event types that each name their codes; else None. An event needs
     every required tag, each from an event type of its own: the codes of any one tag's
     event types will do (the fewest are taken)."""
-    required = required_tags(dataset)
+    required = dataset.required_tags()  # None for a tag pattern: any tag may match it
     if not required or set(knowledge.tags) - {"eventtype"}:
         return None
     if not Tracer(knowledge).field("EventCode").verbatim or Tracer(knowledge).producers.get("EventCode"):
@@ -526,19 +526,6 @@ def dataset_event_codes(knowledge: Knowledge, dataset: Dataset) -> frozenset[str
     tagged = knowledge.tags.get("eventtype", {})
     by_tag = [codes for tag in sorted(required) if (codes := tag_event_codes(knowledge, tagged, tag)) is not None]
     return min(by_tag, key=len) if by_tag else None
-
-
-def required_tags(dataset: Dataset) -> set[str] | None:
-    """The tags (lower-cased) an event needs to be in ``dataset``, when its constraints are
-    only ``tag=<value>`` terms; else None."""
-    required = set()
-    for constraint in dataset.constraints:
-        terms = constraint.expr.items if isinstance(constraint.expr, ast.And) else (constraint.expr,)
-        for term in terms:
-            if not (isinstance(term, ast.Compare) and term.op == "=" and term.field == "tag"):
-                return None
-            required.add(term.value.lower())  # values compare without case
-    return required
 
 
 def addon_event_codes(knowledge: Knowledge, dataset: Dataset, sourcetype: str) -> frozenset[str] | None:
@@ -549,7 +536,7 @@ def addon_event_codes(knowledge: Knowledge, dataset: Dataset, sourcetype: str) -
     raw text whole. An extraction naming fields after the event's text could name one
     ``sourcetype`` and so change what the event types see: only an event holding that word
     can, so the word is one of the texts."""
-    required = required_tags(dataset)
+    required = dataset.required_tags()  # None for a tag pattern: any tag may match it
     if not required:
         return None
     tracer = Tracer(knowledge)
