@@ -180,6 +180,8 @@ def test_an_eval_reading_the_field_it_sets_reads_the_extracted_value(tmp_path):
 @pytest.mark.parametrize("pattern, traced", [
     ("(?:.*\\\\\\\\)?(.*)", True),  # the Windows add-on's file name of a path
     ("^(\\\\S+).*", True),
+    ("^(a)|c|b.*", False),  # c anywhere: "acXb" becomes "aX"
+    ("^a\\\\K(?:x)(b).*", False),  # "axb" becomes "ab"
     ("(?:.*\\\\s)?(.*)", False),  # \s matches a line break
     ("(?:[^x]*)?(.*)", False),
     ("(?:.*\\\\\\\\)?(.+)", False),
@@ -493,3 +495,12 @@ def test_a_data_set_requiring_a_tag_pattern_gets_no_event_code_filter(own_addon,
         assert dataset_filter("Endpoint.Processes", knowledge, "XmlWinEventLog") is None
         assert_found_both_ways(knowledge, [security(0, PATHS[0], COMMANDS[1], "alice", 4688)],
                                "process_name", "scrcons.exe")
+
+
+def test_a_replace_with_an_alternative_outside_its_anchor_is_not_raw_text(own_addon, tmp_path):
+    knowledge = addon_with(own_addon, tmp_path, "[source::XmlWinEventLog:Security]\n"
+                                                'EVAL-original_file_name = replace(XX, "^(a)|c|b.*", "\\1")\n')
+    event = generated_event(0, ("C:\\w\\scrcons.exe", "", "", ""))
+    event = RawEvent(event.raw.replace("</EventData>", "<Data Name='XX'>acXb</Data></EventData>"),
+                     event.source, event.sourcetype, event.origin)
+    assert_found_both_ways(knowledge, [event], "original_file_name", "aX")

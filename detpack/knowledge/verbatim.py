@@ -427,14 +427,19 @@ def substring_of(call: ast.Call, trace: Trace) -> Trace:
 
 
 def is_prefix_removal(expr: ast.Call) -> bool:
-    """``replace(X, "^...", "")``: a pattern anchored at the start of the text (no ``|``
-    outside a group, no flags, no ``\\K``) removes a prefix of each value, once."""
+    """``replace(X, "^...", "")``: removes a prefix of each value, once."""
     if expr.name != "replace" or len(expr.args) != 3 or expr.args[2] != ast.Literal(""):
         return False
     pattern = expr.args[1]
-    if not (isinstance(pattern, ast.Literal) and isinstance(pattern.value, str) and pattern.value.startswith("^")):
+    return isinstance(pattern, ast.Literal) and isinstance(pattern.value, str) and anchored_at_start(pattern.value)
+
+
+def anchored_at_start(text: str) -> bool:
+    """Whether a pattern matches only at the start of the text, and a match is one piece of
+    it: it starts with ``^`` and has no ``|`` outside a group, no flags, no ``\\K``."""
+    if not text.startswith("^"):
         return False
-    depth, in_class, i, text = 0, False, 0, pattern.value
+    depth, in_class, i = 0, False, 0
     while i < len(text):
         c = text[i]
         if c == "\\":
@@ -473,7 +478,7 @@ def is_capture_replace(expr: ast.Call) -> bool:
             and isinstance(replacement, ast.Literal) and replacement.value == "\\1"):
         return False
     text = pattern.value
-    return text.startswith("^") and text.endswith(".*") or LINE_SUFFIX.match(text) is not None
+    return anchored_at_start(text) and text.endswith(".*") or LINE_SUFFIX.match(text) is not None
 
 
 def truth(expr: ast.Expr, nulls: frozenset[str]) -> bool | None:
