@@ -504,3 +504,19 @@ def test_a_replace_with_an_alternative_outside_its_anchor_is_not_raw_text(own_ad
     event = RawEvent(event.raw.replace("</EventData>", "<Data Name='XX'>acXb</Data></EventData>"),
                      event.source, event.sourcetype, event.origin)
     assert_found_both_ways(knowledge, [event], "original_file_name", "aX")
+
+
+def test_an_event_code_from_a_data_element_passes_the_data_set_filter(tmp_path):
+    """Without a System EventID the reader takes EventCode from a data element of that
+    name: the built-in data-set filter keeps such an event, read from memory or a file."""
+    event = generated_event(0, ("C:\\w\\scrcons.exe", "", "", ""))
+    raw = event.raw.replace("<EventID>4688</EventID>", "").replace(
+        "</EventData>", "<Data Name='EventCode'>4688</Data></EventData>")
+    other = generated_event(1, ("C:\\w\\scrcons.exe", "", "", "")).raw.replace("4688", "4624")
+    path = tmp_path / "events.xml"
+    path.write_text("\n".join([other] * 3 + [raw] + [other] * 3) + "\n")
+    spl = "| tstats count from datamodel=Endpoint.Processes by Processes.process_name"
+    for events in ([RawEvent(raw, event.source, event.sourcetype, event.origin)], [str(path)]):
+        unfiltered = run_search(spl, {}, events, knowledge=load_knowledge(), prefilter=False).rows
+        assert unfiltered == [{"Processes.process_name": "scrcons.exe", "count": "1"}]
+        assert run_search(spl, {}, events, knowledge=load_knowledge()).rows == unfiltered
