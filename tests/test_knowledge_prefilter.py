@@ -520,3 +520,23 @@ def test_an_event_code_from_a_data_element_passes_the_data_set_filter(tmp_path):
         unfiltered = run_search(spl, {}, events, knowledge=load_knowledge(), prefilter=False).rows
         assert unfiltered == [{"Processes.process_name": "scrcons.exe", "count": "1"}]
         assert run_search(spl, {}, events, knowledge=load_knowledge()).rows == unfiltered
+
+
+def test_a_fallback_is_traced_where_the_reader_gave_an_empty_system_element(tmp_path):
+    """The reader's own fields include empty System elements (<Keywords></Keywords>)."""
+    root = tmp_path / "builtin_empty"
+    shutil.copytree(BUILTIN, root)
+    with (root / "default" / "props.conf").open("a") as props:
+        props.write("\n[source::XmlWinEventLog:Security]\nFIELDALIAS-file = Keywords AS loaded_file\n"
+                    'EVAL-other = if(isnull(Keywords), NewProcessName, replace(ZZ, "a", "b"))\n')
+    path = root / "default" / "data" / "models" / "Endpoint.json"
+    model = json.loads(path.read_text())
+    processes = next(o for o in model["objects"] if o["objectName"] == "Processes")
+    next(c for c in processes["calculations"]
+         if c["outputFields"][0]["fieldName"] == "loaded_file")["expression"] = FILL.replace(
+             "original_file_name", "loaded_file")
+    path.write_text(json.dumps(model))
+    event = generated_event(0, ("C:\\w\\scrcons.exe", "", "", ""))
+    event = RawEvent(event.raw.replace("<Channel>", "<Keywords></Keywords><Channel>").replace(
+        "</EventData>", "<Data Name='ZZ'>aaa</Data></EventData>"), event.source, event.sourcetype, event.origin)
+    assert_found_both_ways(Knowledge(load_addon(root), reader_fields=True), [event], "loaded_file", "bbb")

@@ -88,7 +88,8 @@ class Tracer:
         self.by_stanza: dict[str, dict[str, list]] = {}  # stanza → field → producers
         self.key_stanzas: dict[str, list[str]] = {}  # props key → stanzas setting it
         self.any_field_opaque = False
-        self.empty_values = False  # an extraction keeps empty values (KEEP_EMPTY_VALS)
+        # an extraction keeps empty values (KEEP_EMPTY_VALS), or the reader gives an empty System element
+        self.empty_values = knowledge.reader_fields
         self.extracted = Trace(True)  # what any extraction may capture
         self.extraction_sources: set[str] = set()  # fields REPORT/EXTRACT read (other than _raw)
         self.memo: dict[tuple[str, int], Trace] = {}  # (field, stage) → trace as the knowledge before it leaves it
