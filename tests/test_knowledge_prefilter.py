@@ -540,3 +540,11 @@ def test_a_fallback_is_traced_where_the_reader_gave_an_empty_system_element(tmp_
     event = RawEvent(event.raw.replace("<Channel>", "<Keywords></Keywords><Channel>").replace(
         "</EventData>", "<Data Name='ZZ'>aaa</Data></EventData>"), event.source, event.sourcetype, event.origin)
     assert_found_both_ways(Knowledge(load_addon(root), reader_fields=True), [event], "loaded_file", "bbb")
+
+
+@pytest.mark.parametrize("literal, text", [("1E3", "1000"), ("1e20", "100000000000000000000")])
+def test_a_number_literal_is_the_constant_eval_writes(own_addon, tmp_path, literal, text):
+    knowledge = addon_with(own_addon, tmp_path, "[source::XmlWinEventLog:Security]\n"
+                                                f"EVAL-original_file_name = {literal}\n")
+    assert_found_both_ways(knowledge, [generated_event(0, ("C:\\w\\scrcons.exe", "", "", ""))],
+                           "original_file_name", text)

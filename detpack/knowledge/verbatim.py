@@ -31,6 +31,7 @@ from ..spl import ast
 from ..spl.errors import SplError
 from ..spl.evaluate import compile_expr, fold, walk_expr
 from ..spl.expressions import compile_eval_text
+from ..spl.functions import to_text
 from ..spl.number import to_number
 from ..spl.plan import RawPieces
 from .datamodels import Dataset
@@ -237,7 +238,7 @@ class Tracer:
         if nulls and definitely_null(expr, nulls):
             return Trace(True)
         if isinstance(expr, ast.Literal):
-            return Trace(True, frozenset() if expr.value is None else frozenset({str(expr.value)}))
+            return Trace(True, frozenset() if expr.value is None else frozenset({to_text(expr.value)}))  # as eval writes it
         if isinstance(expr, ast.FieldRef):
             return Trace(True) if expr.name in nulls else ref(expr.name)
         if isinstance(expr, ast.BinOp) and expr.op in (".", "+"):
