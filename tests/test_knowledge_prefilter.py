@@ -432,6 +432,8 @@ FILL = 'if(isnull(original_file_name) OR original_file_name="",other,original_fi
     # an empty value kept by the extraction is not a null one
     ("REPORT-empty = empty_xx\nFIELDALIAS-file = XX AS original_file_name\n",
      "[empty_xx]\nREGEX = <Data Name='XX'>([^<]*)<\nFORMAT = XX::$1\nKEEP_EMPTY_VALS = true\n", FILL, ""),
+    # the second alias removes the field its first set: the first's source is set
+    ("FIELDALIAS-file = XX AS original_file_name YY AS original_file_name\n", "", FILL, "q"),
     # the fallback is taken for another value than an empty one
     ("EVAL-original_file_name = XX\n", "",
      'if(isnull(original_file_name) OR original_file_name="-",other,original_file_name)', "-"),
