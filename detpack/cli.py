@@ -427,7 +427,11 @@ def load_stage(module: str) -> None:
     the cyclic garbage collector paused, and leave what it made out of later collections (gc.freeze):
     importing makes tens of thousands of objects that live as long as the process and no garbage, and
     the collections that would scan them again and again were about 3% of ``validate`` and 4% of
-    ``build``. The handler's own imports then find the modules loaded; collecting resumes before it runs."""
+    ``build``. The handler's own imports then find the modules loaded; collecting resumes before it runs.
+    Once loaded, nothing is frozen again: what a caller running commands in one process left behind
+    stays collectable."""
+    if __package__ + module in sys.modules:  # a stage is named relative to this package: ".build.app"
+        return
     collecting = gc.isenabled()
     gc.disable()
     try:

@@ -102,3 +102,26 @@ def test_every_command_runs_with_the_garbage_collector_on_and_its_stage_loaded(a
     assert cli.main(argv) == 0
     assert seen == {"collecting": True, "stage": True}
     assert gc.isenabled()
+
+
+def test_a_command_run_again_in_the_same_process_leaves_earlier_garbage_collectable(monkeypatch):
+    """Only the import of a stage is kept out of later collections: a caller that runs
+    commands again and again (the tests, an embedding tool) does not have the cycles it
+    left behind kept for good."""
+    import gc
+    import weakref
+
+    from detpack import cli
+
+    class Node:
+        pass
+
+    monkeypatch.setattr(cli, "cmd_validate", lambda args: 0)
+    assert cli.main(["validate"]) == 0  # the stage is loaded from here on
+    node = Node()
+    node.itself = node
+    left = weakref.ref(node)
+    del node
+    assert cli.main(["validate"]) == 0
+    gc.collect()
+    assert left() is None

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from detpack.knowledge import BUILTIN, Knowledge, load_knowledge
+from detpack.knowledge.addons import load_addon
 from detpack.knowledge.verbatim import Tracer, traceable_fields
 from detpack.replay.events import RawEvent
 from detpack.replay.search import run_search
@@ -65,7 +66,9 @@ def test_the_own_addon_extracts_its_fields(own_addon):
 def test_an_untraceable_field_gets_no_prefilter(own_addon):
     knowledge = load_knowledge([own_addon])
     verbatim, _ = traceable_fields(knowledge, knowledge.datasets["Endpoint.Processes"])
-    assert "process_name" not in verbatim and "process" not in verbatim and "user" in verbatim
+    assert "process_name" not in verbatim and "user" in verbatim
+    # process: raw pieces the Security calculation joins with a blank or quotes
+    assert not verbatim["process"].allow(("a b",)) and not verbatim["process"].allow(('"a',))
 
 
 @pytest.fixture(scope="module")
@@ -177,6 +180,8 @@ def test_an_eval_reading_the_field_it_sets_reads_the_extracted_value(tmp_path):
 @pytest.mark.parametrize("pattern, traced", [
     ("(?:.*\\\\\\\\)?(.*)", True),  # the Windows add-on's file name of a path
     ("^(\\\\S+).*", True),
+    ("^(a)|c|b.*", False),  # c anywhere: "acXb" becomes "aX"
+    ("^a\\\\K(?:x)(b).*", False),  # "axb" becomes "ab"
     ("(?:.*\\\\s)?(.*)", False),  # \s matches a line break
     ("(?:[^x]*)?(.*)", False),
     ("(?:.*\\\\\\\\)?(.+)", False),
@@ -217,6 +222,7 @@ ATOMS = ["NewProcessName", "CommandLine", "TargetUserName", "ProcessId", "proces
          "cmd_rest", "c",
          '" "', '"\\""', '"-"', '"1"', '"q"']
 UNARY = ["lower({})", "trim({})", 'mvindex(split({}, "\\\\"), -1)', 'replace({}, "(?:.*\\\\\\\\)?(.*)", "\\1")',
+         'replace({}, "^\\\\S+\\\\s*", "")', 'mvindex(split({}, " "), 1)',
          'replace({}, "^(\\\\S+).*", "\\1")', 'replace({}, "\\\\\\\\", "")']
 BINARY = ["{} . {}", "{} + {}", "coalesce({}, {})", "if(isnull({}), {}, {})", 'case(match({}, "1"), {}, 1==1, {})']
 GENERATED_PATTERNS = ["scrcons.exe", "*scrcons*", "3", "12", "*1 2*", "1x", "x", "-", "a", "*b*", "x1", "*y", "13",
@@ -308,7 +314,6 @@ def draw_pattern(data, values: list[str]) -> str:
 
 def test_the_data_set_filter_keeps_events_whose_required_tags_come_from_two_event_types(tmp_path):
     """process from one event type and report from another: the event is in the data set."""
-    from detpack.knowledge.addons import load_addon
     from detpack.replay.search import dataset_filter
 
     root = tmp_path / "builtin_split"
@@ -376,3 +381,172 @@ def test_an_event_of_another_sourcetype_or_naming_its_own_sourcetype_is_not_drop
     unfiltered = run_search(spl, {}, [other, named], knowledge=knowledge, prefilter=False).rows
     assert {"Processes.dest": "unknown", "count": "1"} in unfiltered
     assert run_search(spl, {}, [other, named], knowledge=knowledge).rows == unfiltered
+
+
+# --- divergences found by building knowledge against the tracer -------------------------
+
+
+def addon_with(own_addon: Path, tmp: Path, props: str, transforms: str = "", file_name_calculation: str | None = None) -> Knowledge:
+    """The own add-on with more Security knowledge, and optionally another calculation
+    of original_file_name."""
+    root = tmp / "TA_more"
+    shutil.copytree(own_addon, root)
+    with (root / "local" / "props.conf").open("a") as conf:
+        conf.write(props)
+    with (root / "local" / "transforms.conf").open("a") as conf:
+        conf.write(transforms)
+    if file_name_calculation:
+        path = root / "default" / "data" / "models" / "Endpoint.json"
+        model = json.loads(path.read_text())
+        processes = next(o for o in model["objects"] if o["objectName"] == "Processes")
+        calculation = next(c for c in processes["calculations"] if c["outputFields"][0]["fieldName"] == "original_file_name")
+        calculation["expression"] = file_name_calculation
+        path.write_text(json.dumps(model))
+    return load_knowledge([root])
+
+
+def assert_found_both_ways(knowledge: Knowledge, events: list[RawEvent], field: str, value: str) -> None:
+    spl = f'| tstats count from datamodel=Endpoint.Processes where Processes.{field}="{value}" by Processes.{field}'
+    unfiltered = run_search(spl, {}, events, knowledge=knowledge, prefilter=False).rows
+    assert unfiltered == [{f"Processes.{field}": value, "count": "1"}]
+    assert run_search(spl, {}, events, knowledge=knowledge).rows == unfiltered
+
+
+def test_quoted_alias_names_are_traced_as_the_engine_reads_them(own_addon, tmp_path):
+    knowledge = addon_with(own_addon, tmp_path, '[source::XmlWinEventLog:Security]\nREPORT-kind = kind_made\n'
+                                                'FIELDALIAS-file = "kind" AS "original_file_name"\n',
+                           "[kind_made]\nREGEX = Embedding\nFORMAT = kind::\"madeup\"\n")
+    assert_found_both_ways(knowledge, [security(0, *(PATHS[0], COMMANDS[1], "alice", 4688))],
+                           "original_file_name", "madeup")
+
+
+FALLBACK = 'EVAL-other = if(isnull(XX), YY, replace(ZZ, "a", "b"))\n'
+FILL = 'if(isnull(original_file_name) OR original_file_name="",other,original_file_name)'
+
+
+@pytest.mark.parametrize("props, transforms, calculation, xx", [
+    # trim of blanks is empty, though its input is not
+    ("EVAL-original_file_name = trim(XX)\n", "", FILL, "  "),
+    # an index past the last value is null, though the input is not
+    ('EVAL-original_file_name = mvindex(split(XX, "\\\\"), 3)\n', "", FILL, "a\\b"),
+    # an empty value kept by the extraction is not a null one
+    ("REPORT-empty = empty_xx\nFIELDALIAS-file = XX AS original_file_name\n",
+     "[empty_xx]\nREGEX = <Data Name='XX'>([^<]*)<\nFORMAT = XX::$1\nKEEP_EMPTY_VALS = true\n", FILL, ""),
+    # the second alias removes the field its first set: the first's source is set
+    ("FIELDALIAS-file = XX AS original_file_name YY AS original_file_name\n", "", FILL, "q"),
+    # the fallback is taken for another value than an empty one
+    ("EVAL-original_file_name = XX\n", "",
+     'if(isnull(original_file_name) OR original_file_name="-",other,original_file_name)', "-"),
+    ("EVAL-original_file_name = XX\n", "",
+     'case(isnotnull(original_file_name) AND original_file_name!="-", original_file_name, true(), other)', "-"),
+])
+def test_a_fallback_is_traced_where_its_field_is_empty_or_set_too(own_addon, tmp_path, props, transforms,
+                                                                   calculation, xx):
+    """The data model's fallback for a missing field runs where the field is null or
+    empty: an input of the field's EVAL may then be set, and ``other`` not raw text."""
+    knowledge = addon_with(own_addon, tmp_path, "[source::XmlWinEventLog:Security]\n" + props + FALLBACK,
+                           transforms, calculation)
+    event = generated_event(0, ("C:\\w\\scrcons.exe", "", "", ""))
+    event = RawEvent(event.raw.replace("</EventData>", f"<Data Name='XX'>{xx}</Data><Data Name='ZZ'>aaa</Data>"
+                                                       "</EventData>"), event.source, event.sourcetype, event.origin)
+    assert_found_both_ways(knowledge, [event], "original_file_name", "bbb")
+
+
+def test_the_cim_process_name_of_a_path_ending_with_its_separator_is_found_prefiltered():
+    """NewProcessName ending with a backslash gives an empty process_name: the CIM takes it
+    from process, where the built-in knowledge joined NewProcessName and the arguments."""
+    event = generated_event(0, ('"C:\\w\\', 'x\tb"c', "", ""))
+    assert_found_both_ways(load_knowledge(), [event], "process_name", " b")
+
+
+def test_a_piece_of_a_constant_is_not_taken_for_raw_text(own_addon, tmp_path):
+    knowledge = addon_with(own_addon, tmp_path, "[source::XmlWinEventLog:Security]\n"
+                                                'EVAL-original_file_name = mvindex(split("made-qup", "-"), 1)\n'
+                                                'EVAL-loaded_file = trim(if(isnull(XX), "  qup", XX))\n')
+    event = generated_event(0, ("C:\\w\\scrcons.exe", "", "", ""))
+    assert_found_both_ways(knowledge, [event], "original_file_name", "qup")
+    assert_found_both_ways(knowledge, [event], "loaded_file", "qup")
+
+
+@pytest.mark.parametrize("pattern, traced", [
+    ("^\\\\S+\\\\s*", True),
+    ('^(\\"[^\\"]+\\"|\\\\s*\\\\S+)\\\\s*', True),  # the built-in process's arguments
+    ("^a|b", False),  # b anywhere
+    ("^(?m)a", False),
+    ("^a\\\\Kb", False),
+    ("a", False),
+])
+def test_a_replace_removing_a_prefix_keeps_a_substring(tmp_path, pattern, traced):
+    tracer = tracer_of(tmp_path, f'EVAL-rest = replace(CommandLine, "{pattern}", "")\n')
+    assert tracer.field("rest").verbatim == traced
+
+
+def test_a_data_set_requiring_a_tag_pattern_gets_no_event_code_filter(own_addon, tmp_path):
+    """``tag=proc*`` matches the tag ``process`` that no event type gives by that name."""
+    from detpack.replay.search import dataset_filter
+
+    for base, reader_fields in [(BUILTIN, True), (own_addon, False)]:
+        root = tmp_path / f"TA_pattern_{reader_fields}"
+        shutil.copytree(base, root)
+        path = root / "default" / "data" / "models" / "Endpoint.json"
+        model = json.loads(path.read_text())
+        next(o for o in model["objects"] if o["objectName"] == "Processes")["constraints"] = [
+            {"search": "tag=proc* tag=report"}]
+        path.write_text(json.dumps(model))
+        knowledge = load_knowledge([root]) if not reader_fields else Knowledge(load_addon(root), reader_fields=True)
+        assert dataset_filter("Endpoint.Processes", knowledge, "XmlWinEventLog") is None
+        assert_found_both_ways(knowledge, [security(0, PATHS[0], COMMANDS[1], "alice", 4688)],
+                               "process_name", "scrcons.exe")
+
+
+def test_a_replace_with_an_alternative_outside_its_anchor_is_not_raw_text(own_addon, tmp_path):
+    knowledge = addon_with(own_addon, tmp_path, "[source::XmlWinEventLog:Security]\n"
+                                                'EVAL-original_file_name = replace(XX, "^(a)|c|b.*", "\\1")\n')
+    event = generated_event(0, ("C:\\w\\scrcons.exe", "", "", ""))
+    event = RawEvent(event.raw.replace("</EventData>", "<Data Name='XX'>acXb</Data></EventData>"),
+                     event.source, event.sourcetype, event.origin)
+    assert_found_both_ways(knowledge, [event], "original_file_name", "aX")
+
+
+def test_an_event_code_from_a_data_element_passes_the_data_set_filter(tmp_path):
+    """Without a System EventID the reader takes EventCode from a data element of that
+    name: the built-in data-set filter keeps such an event, read from memory or a file."""
+    event = generated_event(0, ("C:\\w\\scrcons.exe", "", "", ""))
+    raw = event.raw.replace("<EventID>4688</EventID>", "").replace(
+        "</EventData>", "<Data Name='EventCode'>4688</Data></EventData>")
+    other = generated_event(1, ("C:\\w\\scrcons.exe", "", "", "")).raw.replace("4688", "4624")
+    path = tmp_path / "events.xml"
+    path.write_text("\n".join([other] * 3 + [raw] + [other] * 3) + "\n")
+    spl = "| tstats count from datamodel=Endpoint.Processes by Processes.process_name"
+    for events in ([RawEvent(raw, event.source, event.sourcetype, event.origin)], [str(path)]):
+        unfiltered = run_search(spl, {}, events, knowledge=load_knowledge(), prefilter=False).rows
+        assert unfiltered == [{"Processes.process_name": "scrcons.exe", "count": "1"}]
+        assert run_search(spl, {}, events, knowledge=load_knowledge()).rows == unfiltered
+
+
+def test_a_fallback_is_traced_where_the_reader_gave_an_empty_system_element(tmp_path):
+    """The reader's own fields include empty System elements (<Keywords></Keywords>)."""
+    root = tmp_path / "builtin_empty"
+    shutil.copytree(BUILTIN, root)
+    with (root / "default" / "props.conf").open("a") as props:
+        props.write("\n[source::XmlWinEventLog:Security]\nFIELDALIAS-file = Keywords AS loaded_file\n"
+                    'EVAL-other = if(isnull(Keywords), NewProcessName, replace(ZZ, "a", "b"))\n')
+    path = root / "default" / "data" / "models" / "Endpoint.json"
+    model = json.loads(path.read_text())
+    processes = next(o for o in model["objects"] if o["objectName"] == "Processes")
+    next(c for c in processes["calculations"]
+         if c["outputFields"][0]["fieldName"] == "loaded_file")["expression"] = FILL.replace(
+             "original_file_name", "loaded_file")
+    path.write_text(json.dumps(model))
+    event = generated_event(0, ("C:\\w\\scrcons.exe", "", "", ""))
+    event = RawEvent(event.raw.replace("<Channel>", "<Keywords></Keywords><Channel>").replace(
+        "</EventData>", "<Data Name='ZZ'>aaa</Data></EventData>"), event.source, event.sourcetype, event.origin)
+    assert_found_both_ways(Knowledge(load_addon(root), reader_fields=True), [event], "loaded_file", "bbb")
+
+
+@pytest.mark.parametrize("literal, text", [("1E3", "1000"), ("1e20", "100000000000000000000")])
+def test_a_number_literal_is_the_constant_eval_writes(own_addon, tmp_path, literal, text):
+    knowledge = addon_with(own_addon, tmp_path, "[source::XmlWinEventLog:Security]\n"
+                                                f"EVAL-original_file_name = {literal}\n")
+    assert_found_both_ways(knowledge, [generated_event(0, ("C:\\w\\scrcons.exe", "", "", ""))],
+                           "original_file_name", text)

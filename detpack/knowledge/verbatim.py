@@ -6,8 +6,9 @@ is a substring of ``_raw`` or one of a few known constants. This module traces
 each field back through the knowledge that can make it: the reader's own XML
 fields and what extractions capture (REPORT/EXTRACT groups, DELIMS pieces,
 KV_MODE=auto values) are raw substrings (entities kept encoded); a FORMAT text is
-a constant; an alias inherits its source; pieces, trims, ``mvindex`` and a
-replace keeping one group to the end of each line stay substrings;
+a constant; an alias inherits its source; pieces, trims, ``mvindex``, a
+replace removing a prefix and a replace keeping one group to the end of each line
+stay substrings (of a constant: the texts they make of it);
 ``if``/``case``/``coalesce`` are the union of their branches; literals are
 constants; a concatenation whose raw pieces are each set apart by literal text is
 raw pieces joined by that text's characters (``spl.plan.RawPieces``), and a ``+``
@@ -28,16 +29,17 @@ import re
 from ..errors import record
 from ..spl import ast
 from ..spl.errors import SplError
-from ..spl.evaluate import fold
+from ..spl.evaluate import compile_expr, fold, walk_expr
 from ..spl.expressions import compile_eval_text
+from ..spl.functions import to_text
 from ..spl.number import to_number
 from ..spl.plan import RawPieces
 from .datamodels import Dataset
-from .engine import Knowledge, split_in_field
+from .engine import Knowledge, parse_aliases, split_in_field
 from .eventtypes import specialized
 from .lookups import LookupSyntaxError, call_outputs, parse_lookup_call
 from .props import is_literal
-from .transforms import GROUP_REFERENCE, format_pairs
+from .transforms import GROUP_REFERENCE, format_pairs, truthy
 
 SUBSTRING_FUNCTIONS = frozenset({"mvindex", "split", "trim", "ltrim", "rtrim"})
 BRANCH_FUNCTIONS = frozenset({"if", "case", "coalesce"})
@@ -87,6 +89,8 @@ class Tracer:
         self.by_stanza: dict[str, dict[str, list]] = {}  # stanza → field → producers
         self.key_stanzas: dict[str, list[str]] = {}  # props key → stanzas setting it
         self.any_field_opaque = False
+        # an extraction keeps empty values (KEEP_EMPTY_VALS), or the reader gives an empty System element
+        self.empty_values = knowledge.reader_fields
         self.extracted = Trace(True)  # what any extraction may capture
         self.extraction_sources: set[str] = set()  # fields REPORT/EXTRACT read (other than _raw)
         self.memo: dict[tuple[str, int], Trace] = {}  # (field, stage) → trace as the knowledge before it leaves it
@@ -109,8 +113,8 @@ class Tracer:
                 if key == "KV_MODE" and value.strip().lower() in ("xml", "json"):
                     self.any_field_opaque = True
                 elif kind == "FIELDALIAS":
-                    for word_source, _, word_alias in alias_triples(value):
-                        self.add(stanza, word_alias, ("alias", word_source, key))
+                    for source, alias, _ in parse_aliases(value) or ():  # as the engine reads them
+                        self.add(stanza, alias, ("alias", source, key))
                 elif kind == "EVAL":
                     try:
                         expr = compile_eval_text(value).expr
@@ -140,6 +144,8 @@ class Tracer:
         DELIMS splits off (without its quotes, ``\\"`` read as ``"``: a quote may set its
         raw pieces apart). FORMAT text without a group is a constant; text with groups
         is not traced."""
+        if "KEEP_EMPTY_VALS" in settings and truthy(settings["KEEP_EMPTY_VALS"].value):
+            self.empty_values = True
         if "DELIMS" in settings:
             self.extracted = apart(self.extracted, frozenset('"'))
         elif "FORMAT" in settings:
@@ -159,21 +165,26 @@ class Tracer:
         self.by_stanza.setdefault(stanza, {}).setdefault(field, []).append(producer)
 
     def field_when_null(self, name: str, other: str) -> Trace:
-        """The trace of ``other`` on events where ``name`` is null: per stanza, a
-        producer of ``name`` that is non-null whenever its input is tells that the
-        input is null there too (sound only when no other stanza that could apply
+        """The trace of ``other`` on events where ``name`` is null or empty. The producer
+        of ``name`` that ran last on such an event had null inputs (``strict_inputs``),
+        so the inputs every producer of ``name`` shares are null there; this is used in
+        the stanzas that set ``name`` (sound only when no other stanza that could apply
         to the same event sets the same key: two exact source::/host:: stanzas)."""
         if self.any_field_opaque:
             return UNTRACEABLE
         if any(p[0] not in ("alias", "eval") for p in self.producers.get(other, ())):
             return self.field(other)
+        made = self.producers.get(name, ())
+        if self.empty_values or any(p[0] not in ("alias", "eval") for p in made):
+            return self.field(other)  # an empty or looked-up value tells nothing of the inputs
+        shared = set.intersection(*(strict_inputs(p) for p in made)) if made else set()
         traces = [self.extracted]
         for stanza, fields in self.by_stanza.items():
             nulls = set()
             for producer in fields.get(name, ()):
                 if not self.only_here(producer[2], stanza):
                     return self.field(other)
-                nulls |= strict_inputs(producer)
+                nulls = shared
             for producer in fields.get(other, ()):
                 if producer[0] == "alias":
                     traces.append(Trace(True) if producer[1] in nulls else self.field(producer[1], EVAL))
@@ -227,7 +238,7 @@ class Tracer:
         if nulls and definitely_null(expr, nulls):
             return Trace(True)
         if isinstance(expr, ast.Literal):
-            return Trace(True, frozenset() if expr.value is None else frozenset({str(expr.value)}))
+            return Trace(True, frozenset() if expr.value is None else frozenset({to_text(expr.value)}))  # as eval writes it
         if isinstance(expr, ast.FieldRef):
             return Trace(True) if expr.name in nulls else ref(expr.name)
         if isinstance(expr, ast.BinOp) and expr.op in (".", "+"):
@@ -235,10 +246,8 @@ class Tracer:
         if isinstance(expr, ast.Call):
             if expr.name == "null":
                 return Trace(True)
-            if expr.name in SUBSTRING_FUNCTIONS and expr.args:
-                return self.expr(expr.args[0], nulls, ref)
-            if is_capture_replace(expr):
-                return apart(self.expr(expr.args[0], nulls, ref), LINE_BREAK)
+            if keeps_a_substring(expr):
+                return substring_of(expr, self.expr(expr.args[0], nulls, ref))
             if expr.name == "if" and len(expr.args) == 3:
                 known = truth(expr.args[0], nulls)
                 if known is not None:
@@ -307,10 +316,8 @@ class Tracer:
         if isinstance(expr, ast.Literal):
             return self.expr(expr)
         if isinstance(expr, ast.Call):
-            if expr.name in SUBSTRING_FUNCTIONS and expr.args:
-                return self.expr_when_null(expr.args[0], null_field)
-            if is_capture_replace(expr):
-                return apart(self.expr_when_null(expr.args[0], null_field), LINE_BREAK)
+            if keeps_a_substring(expr):
+                return substring_of(expr, self.expr_when_null(expr.args[0], null_field))
             if expr.name == "if" and len(expr.args) == 3:
                 return union(self.expr_when_null(a, null_field) for a in expr.args[1:])
             if expr.name == "case":
@@ -358,15 +365,13 @@ NUMBER_CHARACTERS = frozenset("0123456789+-.eE \t\n\r\f\v")  # what spl.number.N
 
 
 def strict_inputs(producer: tuple) -> set[str]:
-    """Fields that are all null when the producer's value is (an alias's source; the
-    fields under a chain of split/mvindex/trim, or every field of a coalesce there)."""
+    """Fields that are all null when the producer's value is null or empty, extractions
+    making no empty value (an alias's source; a field, or every field of a coalesce, an
+    EVAL copies). Not those under split/mvindex/trim: a path ending with its separator,
+    blanks or an index past the end make an empty or null value of a field that is not."""
     if producer[0] == "alias":
         return {producer[1]}
     expr = producer[1]
-    while isinstance(expr, ast.Call) and expr.name in SUBSTRING_FUNCTIONS and expr.args:
-        if expr.name == "mvindex" and not (len(expr.args) == 2 and isinstance(expr.args[1], (ast.Literal, ast.UnaryOp))):
-            return set()
-        expr = expr.args[0]
     if isinstance(expr, ast.Call) and expr.name == "coalesce":
         if all(isinstance(a, ast.FieldRef) for a in expr.args):
             return {a.name for a in expr.args}
@@ -375,8 +380,10 @@ def strict_inputs(producer: tuple) -> set[str]:
 
 
 def is_missing_test(expr: ast.Expr, field: str) -> bool:
-    return (isinstance(expr, ast.BinOp) and expr.op == "OR"
-            and expr.left == ast.Call("isnull", (ast.FieldRef(field),), expr.left.pos if isinstance(expr.left, ast.Call) else 0))
+    """``isnull(F) OR F=""``"""
+    return (isinstance(expr, ast.BinOp) and expr.op == "OR" and isinstance(expr.left, ast.Call)
+            and expr.left.name == "isnull" and expr.left.args == (ast.FieldRef(field),)
+            and is_empty_test(expr.right, field, ("=", "==")))
 
 
 def fill_constant(expr: ast.Expr, field: str) -> ast.Literal | None:
@@ -388,8 +395,75 @@ def fill_constant(expr: ast.Expr, field: str) -> ast.Literal | None:
 
 
 def is_present_test(expr: ast.Expr, field: str) -> bool:
+    """``isnotnull(F) AND F!=""``"""
     return (isinstance(expr, ast.BinOp) and expr.op == "AND" and isinstance(expr.left, ast.Call)
-            and expr.left.name == "isnotnull" and expr.left.args == (ast.FieldRef(field),))
+            and expr.left.name == "isnotnull" and expr.left.args == (ast.FieldRef(field),)
+            and is_empty_test(expr.right, field, ("!=",)))
+
+
+def is_empty_test(expr: ast.Expr, field: str, ops: tuple[str, ...]) -> bool:
+    return (isinstance(expr, ast.BinOp) and expr.op in ops and expr.left == ast.FieldRef(field)
+            and isinstance(expr.right, ast.Literal) and expr.right.value == "")
+
+
+def keeps_a_substring(expr: ast.Call) -> bool:
+    return bool(expr.args) and expr.name in SUBSTRING_FUNCTIONS or is_capture_replace(expr) or is_prefix_removal(expr)
+
+
+def substring_of(call: ast.Call, trace: Trace) -> Trace:
+    """What a function keeping substrings of its first argument's values makes of that
+    argument's trace: the same raw pieces (a capture replace: also set apart by line
+    breaks), and the texts it makes of the constants (a piece of a constant is not one)."""
+    if not trace.verbatim:
+        return trace
+    constants = trace.constants
+    if constants and call.name != "mvindex":  # mvindex picks one of the values as they are
+        if any(isinstance(node, ast.FieldRef) for arg in call.args[1:] for node in walk_expr(arg)):
+            return UNTRACEABLE
+        evaluate = compile_expr(ast.Call(call.name, (ast.FieldRef("value"),) + tuple(call.args[1:]), call.pos))
+        made = (evaluate({"value": c}) for c in constants)
+        constants = frozenset(str(v) for value in made if value is not None
+                              for v in (value if isinstance(value, list) else [value]))
+    separators = LINE_BREAK if is_capture_replace(call) else frozenset()
+    return Trace(True, constants, RawPieces(trace.pieces.separators | separators, trace.pieces.numbers))
+
+
+def is_prefix_removal(expr: ast.Call) -> bool:
+    """``replace(X, "^...", "")``: removes a prefix of each value, once."""
+    if expr.name != "replace" or len(expr.args) != 3 or expr.args[2] != ast.Literal(""):
+        return False
+    pattern = expr.args[1]
+    return isinstance(pattern, ast.Literal) and isinstance(pattern.value, str) and anchored_at_start(pattern.value)
+
+
+def anchored_at_start(text: str) -> bool:
+    """Whether a pattern matches only at the start of the text, and a match is one piece of
+    it: it starts with ``^`` and has no ``|`` outside a group, no flags, no ``\\K``."""
+    if not text.startswith("^"):
+        return False
+    depth, in_class, i = 0, False, 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\":
+            if text[i + 1:i + 2] == "K":
+                return False
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            i += 1 + (text[i + 1:i + 2] == "^")  # a ']' first in a class is a member
+        elif c == "(":
+            if text.startswith("(?", i) and not text.startswith(("(?:", "(?=", "(?!", "(?<=", "(?<!"), i):
+                return False
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            return False
+        i += 1
+    return True
 
 
 def is_capture_replace(expr: ast.Call) -> bool:
@@ -406,7 +480,7 @@ def is_capture_replace(expr: ast.Call) -> bool:
             and isinstance(replacement, ast.Literal) and replacement.value == "\\1"):
         return False
     text = pattern.value
-    return text.startswith("^") and text.endswith(".*") or LINE_SUFFIX.match(text) is not None
+    return anchored_at_start(text) and text.endswith(".*") or LINE_SUFFIX.match(text) is not None
 
 
 def truth(expr: ast.Expr, nulls: frozenset[str]) -> bool | None:
@@ -420,11 +494,6 @@ def truth(expr: ast.Expr, nulls: frozenset[str]) -> bool | None:
             return True if True in (left, right) else None
         return False if False in (left, right) else None
     return None
-
-
-def alias_triples(text: str):
-    words = text.replace(",", " ").split()
-    return [tuple(words[i:i + 3]) for i in range(0, len(words) - 2, 3)]
 
 
 def traceable_fields(knowledge: Knowledge, dataset: Dataset) -> tuple[dict[str, RawPieces], frozenset[str]]:
@@ -456,7 +525,7 @@ def dataset_event_codes(knowledge: Knowledge, dataset: Dataset) -> frozenset[str
     tags given only by event types that each name their codes; else None. An event needs
     every required tag, each from an event type of its own: the codes of any one tag's
     event types will do (the fewest are taken)."""
-    required = required_tags(dataset)
+    required = dataset.required_tags()  # None for a tag pattern: any tag may match it
     if not required or set(knowledge.tags) - {"eventtype"}:
         return None
     if not Tracer(knowledge).field("EventCode").verbatim or Tracer(knowledge).producers.get("EventCode"):
@@ -464,19 +533,6 @@ def dataset_event_codes(knowledge: Knowledge, dataset: Dataset) -> frozenset[str
     tagged = knowledge.tags.get("eventtype", {})
     by_tag = [codes for tag in sorted(required) if (codes := tag_event_codes(knowledge, tagged, tag)) is not None]
     return min(by_tag, key=len) if by_tag else None
-
-
-def required_tags(dataset: Dataset) -> set[str] | None:
-    """The tags (lower-cased) an event needs to be in ``dataset``, when its constraints are
-    only ``tag=<value>`` terms; else None."""
-    required = set()
-    for constraint in dataset.constraints:
-        terms = constraint.expr.items if isinstance(constraint.expr, ast.And) else (constraint.expr,)
-        for term in terms:
-            if not (isinstance(term, ast.Compare) and term.op == "=" and term.field == "tag"):
-                return None
-            required.add(term.value.lower())  # values compare without case
-    return required
 
 
 def addon_event_codes(knowledge: Knowledge, dataset: Dataset, sourcetype: str) -> frozenset[str] | None:
@@ -487,7 +543,7 @@ def addon_event_codes(knowledge: Knowledge, dataset: Dataset, sourcetype: str) -
     raw text whole. An extraction naming fields after the event's text could name one
     ``sourcetype`` and so change what the event types see: only an event holding that word
     can, so the word is one of the texts."""
-    required = required_tags(dataset)
+    required = dataset.required_tags()  # None for a tag pattern: any tag may match it
     if not required:
         return None
     tracer = Tracer(knowledge)

@@ -79,16 +79,18 @@ def default_knowledge() -> Knowledge:
 
 
 EVENT_ID_END = "</EventID>"
+DATA_EVENT_CODE = "EventCode"  # the name of a data element the reader takes EventCode from
 
 
 def dataset_filter(datamodel: str | None, knowledge: Knowledge | None = None,
                    sourcetype: str | None = None) -> Callable[[str], bool] | None:
     """A raw-text test every event of the data model's data set passes.
 
-    ``parse_event`` takes EventCode verbatim from ``<EventID ...>code</EventID>``
-    (when it does not decode entities), so when the data set's tags come only from
-    event types that each name their EventCodes, an event whose raw text has no
-    such element with one of those codes cannot become a row: it is dropped unparsed.
+    ``parse_event`` takes EventCode verbatim from ``<EventID ...>code</EventID>``, or
+    from a ``<Data Name='EventCode'>`` when the System part has none (when it does not
+    decode entities), so when the data set's tags come only from event types that each
+    name their EventCodes, an event whose raw text has no such element with one of
+    those codes, nor the word EventCode, cannot become a row: it is dropped unparsed.
     Under an add-on's knowledge, for events of ``sourcetype``, the raw text must hold
     one of the texts ``addon_event_codes`` finds.
     """
@@ -109,7 +111,7 @@ def dataset_filter(datamodel: str | None, knowledge: Knowledge | None = None,
             if raw[raw.rfind(">", 0, end) + 1 : end] in codes:
                 return True
             end = raw.find(EVENT_ID_END, end + 1)
-        return False
+        return DATA_EVENT_CODE in raw
 
     candidate.scan = event_code_scan(codes)
     return candidate
@@ -128,13 +130,15 @@ def raw_text_holding(texts: frozenset[str]) -> Callable[[str], bool]:
 
 
 def event_code_scan(codes) -> RawScan | None:
-    """The bytes ``>code</EventID>`` that ``dataset_filter``'s test needs in an event that
-    starts with ``<`` (a code holds no ``<``, so the text it compares is after a ``>``): the
-    end tag is what the scan looks for (a literal is found fast), the code is checked behind it."""
+    """The bytes ``>code</EventID>`` (or ``EventCode``) that ``dataset_filter``'s test needs in
+    an event that starts with ``<`` (a code holds no ``<``, so the text it compares is after a
+    ``>``): the end tag is what the scan looks for (a literal is found fast), the code is checked
+    behind it."""
     if not all(code.isascii() and not set(code) & set("<>\r\n") for code in codes):
         return None
     alternatives = b"|".join(re.escape(code.encode()) for code in sorted(codes))
-    return RawScan(b"(?<=>(?:" + alternatives + b"))" + re.escape(EVENT_ID_END.encode()))
+    return RawScan(b"(?<=>(?:" + alternatives + b"))" + re.escape(EVENT_ID_END.encode()),
+                   literals=(DATA_EVENT_CODE.encode(),))
 
 
 def raw_event_filter(compiled: Plan, knowledge: Knowledge | None = None,

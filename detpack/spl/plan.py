@@ -114,11 +114,13 @@ ASCII_FOLDING = "\u00df\u0130\u0149\u017f\u01f0\u1e96\u1e97\u1e98\u1e99\u1e9a\u1
 class RawScan:
     """A byte-level test a reader may run over many one-line events at once: an event
     whose UTF-8 bytes (invalid bytes included, which decode to U+FFFD) hold no match of
-    ``pattern`` and none of ``encodings`` cannot pass the raw-text test it belongs to."""
+    ``pattern``, none of ``encodings`` and none of ``literals`` cannot pass the raw-text
+    test it belongs to."""
 
     pattern: bytes  # a regular expression over bytes, for the ``regex`` module
     ignore_case: bool = False
     encodings: tuple[bytes, ...] = ()  # UTF-8 of characters that fold into the needles
+    literals: tuple[bytes, ...] = ()  # bytes found apart (an alternative in the pattern slows all of it)
 
     @staticmethod
     def of_folded(needles: Iterable[str]) -> "RawScan":
@@ -150,6 +152,11 @@ class RawScan:
                 if data.startswith(encodings, at):
                     found.add(data.rfind(b"\n", start, at) + 1 or start)
                 at = data.find(lead, at + 1, end)
+        for literal in self.literals:
+            at = data.find(literal, start, end)
+            while at >= 0:
+                found.add(data.rfind(b"\n", start, at) + 1 or start)
+                at = data.find(literal, at + 1, end)
         return sorted(found)
 
     @cached_property
