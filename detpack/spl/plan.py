@@ -136,32 +136,40 @@ class RawScan:
 
         return regex.compile(self.pattern, regex.IGNORECASE if self.ignore_case else 0)
 
+    @cached_property
+    def compiled_literals(self):
+        import regex
+
+        return [regex.compile(regex.escape(literal)) for literal in self.literals]
+
     def line_starts(self, data: bytes, start: int, end: int) -> list[int]:
         """Start offsets, in order, of the lines of ``data[start:end]`` (lines end with
         b"\\n") that may pass; the others cannot."""
         found = set()
-        search = self.compiled.search
-        pos = start
-        while (match := search(data, pos, end, concurrent=True)) is not None:
-            line = data.rfind(b"\n", start, match.start()) + 1 or start
-            found.add(line)
-            pos = data.find(b"\n", match.start(), end) + 1 or end
+        for pattern in (self.compiled, *self.compiled_literals):  # each literal on its own keeps the fast search
+            _add_matching_lines(pattern, data, start, end, found)
         for lead, encodings in self.leads.items():  # one pass per first byte
             at = data.find(lead, start, end)
             while at >= 0:
                 if data.startswith(encodings, at):
                     found.add(data.rfind(b"\n", start, at) + 1 or start)
                 at = data.find(lead, at + 1, end)
-        for literal in self.literals:
-            at = data.find(literal, start, end)
-            while at >= 0:
-                found.add(data.rfind(b"\n", start, at) + 1 or start)
-                at = data.find(literal, at + 1, end)
         return sorted(found)
 
     @cached_property
     def leads(self) -> dict[bytes, tuple[bytes, ...]]:
         return {e[:1]: tuple(f for f in self.encodings if f[:1] == e[:1]) for e in self.encodings}
+
+
+
+def _add_matching_lines(pattern, data: bytes, start: int, end: int, found: set[int]) -> None:
+    """Add to ``found`` the start of each line of ``data[start:end]`` where ``pattern``
+    matches. ``concurrent``: the search releases the GIL (bytes cannot change under it),
+    so a reading thread scans while the caller works."""
+    pos = start
+    while (match := pattern.search(data, pos, end, concurrent=True)) is not None:
+        found.add(data.rfind(b"\n", start, match.start()) + 1 or start)
+        pos = data.find(b"\n", match.start(), end) + 1 or end
 
 
 Inputs = Callable[[str | None], Iterable[Row]]  # data model (None: events' fields) -> its rows
