@@ -372,3 +372,23 @@ def test_a_value_that_cannot_be_written_fails_alike_in_two_processes(tmp_path, m
     assert len(forks) == 2
     one_process()
     assert _render_error(root, tmp_path / "one") == two
+
+
+@needs_two_cores
+def test_sigterm_stops_the_child_and_ends_the_process_as_without_one():
+    script = ("import time\nfrom detpack.build.beside import Beside\n"
+              "work = Beside(time.sleep, 60)\nprint(work.pid, flush=True)\nwork.result()\n")
+    run = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
+                           text=True, start_new_session=True)
+    try:
+        assert int(run.stdout.readline()) > 0
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=30) == -signal.SIGTERM  # as a process without a child ends
+        with pytest.raises(ProcessLookupError):
+            os.killpg(run.pid, 0)  # the child did not outlive it
+    finally:
+        try:
+            os.killpg(run.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        run.stdout.close()

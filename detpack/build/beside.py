@@ -13,8 +13,8 @@ the value in this process. If the child fails in any way (an error in the work, 
 ``result()`` computes the value here too, so any error is raised here, as one process
 raises it, and a child never reports anything itself. The child writes nothing but its
 answer and leaves with ``os._exit``, so it runs none of this process's clean-up or exit
-code. Leaving the ``with`` block early (an error, Ctrl-C) kills and reaps the child, so
-no process outlives the command.
+code. Leaving the ``with`` block early (an error, Ctrl-C) kills and reaps the child, and
+SIGTERM stops it before ending this process, so no process outlives the command.
 """
 from __future__ import annotations
 
@@ -74,12 +74,12 @@ class Beside:
             self._start()
 
     def _start(self) -> None:
-        # Ctrl-C waits until the child is known: one that came between the fork and the
+        # Ctrl-C and SIGTERM wait until the child is known: one that came between the fork and the
         # bookkeeping would leave a child nobody stops (the child itself starts with an empty
         # set of pending signals, and unblocks them once it is ready to stop at one).
         import signal
 
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
             read, write = os.pipe()
             pid = os.fork()
@@ -87,6 +87,7 @@ class Beside:
                 os.close(read)
                 _serve(write, self.function, self.args, mask)  # never returns
             _LIVE.add(pid)
+            _stop_children_on_sigterm(signal)
             os.close(write)
             self.pid, self._pipe = pid, read
         finally:
@@ -147,6 +148,25 @@ def _stop_all() -> None:
         _stop(pid)
 
 
+def _stop_children_on_sigterm(signal) -> None:
+    """SIGTERM kills a process without running its exit code, so ``_stop_all`` would never stop
+    the children: a handler stops them first, then the process ends by SIGTERM as it would have.
+    A handler the process set itself (one that cleans up and exits) is kept."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        try:
+            signal.signal(signal.SIGTERM, _terminated)
+        except ValueError:  # pragma: no cover - not the main thread, where only the default applies
+            pass
+
+
+def _terminated(signum: int, frame) -> None:
+    import signal
+
+    _stop_all()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
 def _serve(write: int, function: Callable[..., Any], args: tuple, mask: set) -> None:
     """In the child: compute, send the pickled value, leave. Nothing escapes into the caller's stack."""
     import pickle
@@ -156,6 +176,7 @@ def _serve(write: int, function: Callable[..., Any], args: tuple, mask: set) -> 
     try:
         # Ctrl-C reaches the whole process group: the child just stops, the caller reports it.
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the caller's handler, which stops its children
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         silence = open(os.devnull, "w")  # whatever the work would print, the caller prints it
         os.dup2(silence.fileno(), 1)
