@@ -392,3 +392,20 @@ def test_sigterm_stops_the_child_and_ends_the_process_as_without_one():
         except ProcessLookupError:
             pass
         run.stdout.close()
+
+
+@needs_two_cores
+def test_ctrl_c_just_after_the_child_is_reaped_is_still_an_interruption(monkeypatch):
+    reap = os.waitpid
+
+    def reaped_then_interrupted(pid, options):
+        found = reap(pid, options)
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C between the reaping and its bookkeeping
+        return found
+
+    with pytest.raises(KeyboardInterrupt):
+        with Beside(_pid_and_square, 3) as work:
+            monkeypatch.setattr(os, "waitpid", reaped_then_interrupted)
+            work.result()
+    monkeypatch.undo()
+    assert not beside._LIVE  # nothing left for the exit to kill: its number may be another process's by then

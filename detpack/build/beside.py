@@ -103,9 +103,8 @@ class Beside:
         with os.fdopen(self._pipe, "rb") as pipe:
             self._pipe = None
             data = pipe.read()
-        _, status = os.waitpid(self.pid, 0)
-        _LIVE.discard(self.pid)
-        self.pid = None
+        pid, self.pid = self.pid, None  # an interruption from here on leaves it to the exit (_LIVE)
+        status = _reap(pid)
         if os.waitstatus_to_exitcode(status) == 0 and data:
             return plain_loads(data)
         return self.function(*self.args)  # the child failed: done here, so any error is raised as one process raises it
@@ -138,8 +137,22 @@ def _stop(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:  # pragma: no cover - it has already exited, not yet reaped
         pass
-    os.waitpid(pid, 0)
-    _LIVE.discard(pid)
+    _reap(pid)
+
+
+def _reap(pid: int) -> int:
+    """Wait for the child ``pid`` and forget it, with Ctrl-C and SIGTERM held meanwhile: one in
+    between would leave a reaped number to be killed and waited for again (no longer a child,
+    perhaps another process by then)."""
+    import signal
+
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        _, status = os.waitpid(pid, 0)
+        _LIVE.discard(pid)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    return status
 
 
 @atexit.register
