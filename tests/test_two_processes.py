@@ -409,3 +409,17 @@ def test_ctrl_c_just_after_the_child_is_reaped_is_still_an_interruption(monkeypa
             work.result()
     monkeypatch.undo()
     assert not beside._LIVE  # nothing left for the exit to kill: its number may be another process's by then
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to see open files")
+def test_a_fork_the_system_refuses_leaves_the_work_to_this_process(monkeypatch):
+    def refused():  # as fork fails at a process limit (EAGAIN) or without memory to copy into (ENOMEM)
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(beside, "two_cores", lambda: True)
+    monkeypatch.setattr(os, "fork", refused)
+    open_before = sorted(os.listdir("/proc/self/fd"))
+    with Beside(_pid_and_square, 7) as work:
+        assert not work.forked
+        assert work.result() == (os.getpid(), 49)
+    assert sorted(os.listdir("/proc/self/fd")) == open_before  # the pipe is closed

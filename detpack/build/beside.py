@@ -9,9 +9,10 @@ data (text, numbers, tuples, lists, dicts): unpickling refuses anything else.
 One process behaves exactly as two do, because the child's answer is used only when it
 finished normally. Where ``fork`` is missing, where the machine has a single core, or
 when the caller says the work is too small to be worth a process, ``result()`` computes
-the value in this process. If the child fails in any way (an error in the work, a signal),
-``result()`` computes the value here too, so any error is raised here, as one process
-raises it, and a child never reports anything itself. The child writes nothing but its
+the value in this process, as it does when the system refuses to fork. If the child
+fails in any way (an error in the work, a signal), ``result()`` computes the value here
+too, so any error is raised here, as one process raises it, and a child never reports
+anything itself. The child writes nothing but its
 answer and leaves with ``os._exit``, so it runs none of this process's clean-up or exit
 code. Leaving the ``with`` block early (an error, Ctrl-C) kills and reaps the child, and
 SIGTERM stops it before ending this process, so no process outlives the command.
@@ -82,7 +83,12 @@ class Beside:
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
             read, write = os.pipe()
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:  # a process limit, or no memory for a copy: this process does the work
+                os.close(read)
+                os.close(write)
+                return
             if pid == 0:
                 os.close(read)
                 _serve(write, self.function, self.args, mask)  # never returns
