@@ -423,3 +423,12 @@ def test_a_fork_the_system_refuses_leaves_the_work_to_this_process(monkeypatch):
         assert not work.forked
         assert work.result() == (os.getpid(), 49)
     assert sorted(os.listdir("/proc/self/fd")) == open_before  # the pipe is closed
+
+
+@needs_two_cores
+def test_a_child_that_fails_before_its_work_does_not_go_on_with_the_caller():
+    script = ("import sys\nsys.modules['pickle'] = None  # the child's import of pickle fails\n"
+              "from detpack.build.beside import Beside\n"
+              "with Beside(abs, -3) as work:\n    print(work.result())\n")
+    run = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stdout, run.stderr) == (0, "3\n", "")

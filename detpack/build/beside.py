@@ -188,11 +188,11 @@ def _terminated(signum: int, frame) -> None:
 
 def _serve(write: int, function: Callable[..., Any], args: tuple, mask: set) -> None:
     """In the child: compute, send the pickled value, leave. Nothing escapes into the caller's stack."""
-    import pickle
-    import signal
-
     code = 1
     try:
+        import pickle
+        import signal
+
         # Ctrl-C reaches the whole process group: the child just stops, the caller reports it.
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the caller's handler, which stops its children
