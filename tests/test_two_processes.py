@@ -432,3 +432,26 @@ def test_a_child_that_fails_before_its_work_does_not_go_on_with_the_caller():
               "with Beside(abs, -3) as work:\n    print(work.result())\n")
     run = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert (run.returncode, run.stdout, run.stderr) == (0, "3\n", "")
+
+
+@needs_two_cores
+def test_sigterm_keeps_a_handler_the_process_set_itself():
+    script = ("import signal, time\nfrom detpack.build.beside import Beside\n"
+              "def interrupt(signum, frame):\n    raise KeyboardInterrupt\n"
+              "signal.signal(signal.SIGTERM, interrupt)  # as splunk-test cleans up on SIGTERM\n"
+              "try:\n    with Beside(time.sleep, 60) as work:\n        print(work.pid, flush=True)\n        work.result()\n"
+              "except KeyboardInterrupt:\n    print('cleaned up')\n")
+    run = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
+                           text=True, start_new_session=True)
+    try:
+        assert int(run.stdout.readline()) > 0
+        run.send_signal(signal.SIGTERM)
+        assert run.stdout.read() == "cleaned up\n" and run.wait(timeout=30) == 0
+        with pytest.raises(ProcessLookupError):
+            os.killpg(run.pid, 0)
+    finally:
+        try:
+            os.killpg(run.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        run.stdout.close()
