@@ -372,3 +372,86 @@ def test_a_value_that_cannot_be_written_fails_alike_in_two_processes(tmp_path, m
     assert len(forks) == 2
     one_process()
     assert _render_error(root, tmp_path / "one") == two
+
+
+@needs_two_cores
+def test_sigterm_stops_the_child_and_ends_the_process_as_without_one():
+    script = ("import time\nfrom detpack.build.beside import Beside\n"
+              "work = Beside(time.sleep, 60)\nprint(work.pid, flush=True)\nwork.result()\n")
+    run = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
+                           text=True, start_new_session=True)
+    try:
+        assert int(run.stdout.readline()) > 0
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=30) == -signal.SIGTERM  # as a process without a child ends
+        with pytest.raises(ProcessLookupError):
+            os.killpg(run.pid, 0)  # the child did not outlive it
+    finally:
+        try:
+            os.killpg(run.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        run.stdout.close()
+
+
+@needs_two_cores
+def test_ctrl_c_just_after_the_child_is_reaped_is_still_an_interruption(monkeypatch):
+    reap = os.waitpid
+
+    def reaped_then_interrupted(pid, options):
+        found = reap(pid, options)
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C between the reaping and its bookkeeping
+        return found
+
+    with pytest.raises(KeyboardInterrupt):
+        with Beside(_pid_and_square, 3) as work:
+            monkeypatch.setattr(os, "waitpid", reaped_then_interrupted)
+            work.result()
+    monkeypatch.undo()
+    assert not beside._LIVE  # nothing left for the exit to kill: its number may be another process's by then
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to see open files")
+def test_a_fork_the_system_refuses_leaves_the_work_to_this_process(monkeypatch):
+    def refused():  # as fork fails at a process limit (EAGAIN) or without memory to copy into (ENOMEM)
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(beside, "two_cores", lambda: True)
+    monkeypatch.setattr(os, "fork", refused)
+    open_before = sorted(os.listdir("/proc/self/fd"))
+    with Beside(_pid_and_square, 7) as work:
+        assert not work.forked
+        assert work.result() == (os.getpid(), 49)
+    assert sorted(os.listdir("/proc/self/fd")) == open_before  # the pipe is closed
+
+
+@needs_two_cores
+def test_a_child_that_fails_before_its_work_does_not_go_on_with_the_caller():
+    script = ("import sys\nsys.modules['pickle'] = None  # the child's import of pickle fails\n"
+              "from detpack.build.beside import Beside\n"
+              "with Beside(abs, -3) as work:\n    print(work.result())\n")
+    run = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stdout, run.stderr) == (0, "3\n", "")
+
+
+@needs_two_cores
+def test_sigterm_keeps_a_handler_the_process_set_itself():
+    script = ("import signal, time\nfrom detpack.build.beside import Beside\n"
+              "def interrupt(signum, frame):\n    raise KeyboardInterrupt\n"
+              "signal.signal(signal.SIGTERM, interrupt)  # as splunk-test cleans up on SIGTERM\n"
+              "try:\n    with Beside(time.sleep, 60) as work:\n        print(work.pid, flush=True)\n        work.result()\n"
+              "except KeyboardInterrupt:\n    print('cleaned up')\n")
+    run = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
+                           text=True, start_new_session=True)
+    try:
+        assert int(run.stdout.readline()) > 0
+        run.send_signal(signal.SIGTERM)
+        assert run.stdout.read() == "cleaned up\n" and run.wait(timeout=30) == 0
+        with pytest.raises(ProcessLookupError):
+            os.killpg(run.pid, 0)
+    finally:
+        try:
+            os.killpg(run.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        run.stdout.close()

@@ -9,12 +9,12 @@ data (text, numbers, tuples, lists, dicts): unpickling refuses anything else.
 One process behaves exactly as two do, because the child's answer is used only when it
 finished normally. Where ``fork`` is missing, where the machine has a single core, or
 when the caller says the work is too small to be worth a process, ``result()`` computes
-the value in this process. If the child fails in any way (an error in the work, a signal),
-``result()`` computes the value here too, so any error is raised here, as one process
-raises it, and a child never reports anything itself. The child writes nothing but its
-answer and leaves with ``os._exit``, so it runs none of this process's clean-up or exit
-code. Leaving the ``with`` block early (an error, Ctrl-C) kills and reaps the child, so
-no process outlives the command.
+the value in this process, as it does when the system refuses to fork. If the child
+fails in any way (an error in the work, a signal), ``result()`` computes the value here
+too, so any error is raised here, as one process raises it, and a child never reports
+anything itself. The child writes nothing but its answer and leaves with ``os._exit``,
+so it runs none of this process's clean-up or exit code. Leaving the ``with`` block early (an error, Ctrl-C) kills and reaps the child, and
+SIGTERM stops it before ending this process, so no process outlives the command.
 """
 from __future__ import annotations
 
@@ -74,19 +74,25 @@ class Beside:
             self._start()
 
     def _start(self) -> None:
-        # Ctrl-C waits until the child is known: one that came between the fork and the
+        # Ctrl-C and SIGTERM wait until the child is known: one that came between the fork and the
         # bookkeeping would leave a child nobody stops (the child itself starts with an empty
         # set of pending signals, and unblocks them once it is ready to stop at one).
         import signal
 
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
             read, write = os.pipe()
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:  # a process limit, or no memory for a copy: this process does the work
+                os.close(read)
+                os.close(write)
+                return
             if pid == 0:
                 os.close(read)
                 _serve(write, self.function, self.args, mask)  # never returns
             _LIVE.add(pid)
+            _stop_children_on_sigterm(signal)
             os.close(write)
             self.pid, self._pipe = pid, read
         finally:
@@ -102,9 +108,8 @@ class Beside:
         with os.fdopen(self._pipe, "rb") as pipe:
             self._pipe = None
             data = pipe.read()
-        _, status = os.waitpid(self.pid, 0)
-        _LIVE.discard(self.pid)
-        self.pid = None
+        pid, self.pid = self.pid, None  # an interruption from here on leaves it to the exit (_LIVE)
+        status = _reap(pid)
         if os.waitstatus_to_exitcode(status) == 0 and data:
             return plain_loads(data)
         return self.function(*self.args)  # the child failed: done here, so any error is raised as one process raises it
@@ -137,8 +142,22 @@ def _stop(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:  # pragma: no cover - it has already exited, not yet reaped
         pass
-    os.waitpid(pid, 0)
-    _LIVE.discard(pid)
+    _reap(pid)
+
+
+def _reap(pid: int) -> int:
+    """Wait for the child ``pid`` and forget it, with Ctrl-C and SIGTERM held meanwhile: one in
+    between would leave a reaped number to be killed and waited for again (no longer a child,
+    perhaps another process by then)."""
+    import signal
+
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        _, status = os.waitpid(pid, 0)
+        _LIVE.discard(pid)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    return status
 
 
 @atexit.register
@@ -147,15 +166,35 @@ def _stop_all() -> None:
         _stop(pid)
 
 
-def _serve(write: int, function: Callable[..., Any], args: tuple, mask: set) -> None:
-    """In the child: compute, send the pickled value, leave. Nothing escapes into the caller's stack."""
-    import pickle
+def _stop_children_on_sigterm(signal) -> None:
+    """SIGTERM kills a process without running its exit code, so ``_stop_all`` would never stop
+    the children: a handler stops them first, then the process ends by SIGTERM as it would have.
+    A handler the process set itself (one that cleans up and exits) is kept."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        try:
+            signal.signal(signal.SIGTERM, _terminated)
+        except ValueError:  # pragma: no cover - not the main thread, where only the default applies
+            pass
+
+
+def _terminated(signum: int, frame) -> None:
     import signal
 
+    _stop_all()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _serve(write: int, function: Callable[..., Any], args: tuple, mask: set) -> None:
+    """In the child: compute, send the pickled value, leave. Nothing escapes into the caller's stack."""
     code = 1
     try:
+        import pickle
+        import signal
+
         # Ctrl-C reaches the whole process group: the child just stops, the caller reports it.
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the caller's handler, which stops its children
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         silence = open(os.devnull, "w")  # whatever the work would print, the caller prints it
         os.dup2(silence.fileno(), 1)
