@@ -921,6 +921,7 @@ def test_a_leading_dotall_star_in_one_branch_is_not_anchored():
     from detpack.knowledge.regex import AnchoredPattern, compile_pcre
 
     assert not isinstance(compile_pcre(r"(?s).*a|b"), AnchoredPattern)
+    assert not isinstance(compile_pcre(r"(?s).*[\][]|b"), AnchoredPattern)  # a class of ']' and '[', then a branch
     assert not isinstance(compile_pcre(r".*a"), AnchoredPattern)  # without s, "." stops at a line break
 
 

@@ -475,6 +475,9 @@ def test_a_piece_of_a_constant_is_not_taken_for_raw_text(own_addon, tmp_path):
     ("^(?m)a", False),
     ("^a\\\\Kb", False),
     ("a", False),
+    ("^[\\\\][]|b", False),  # a class of ']' and '[', then b anywhere
+    ("^[\\\\]|]x", True),  # a class of ']' and '|'
+    ("^[]|]x", True),
 ])
 def test_a_replace_removing_a_prefix_keeps_a_substring(tmp_path, pattern, traced):
     tracer = tracer_of(tmp_path, f'EVAL-rest = replace(CommandLine, "{pattern}", "")\n')

@@ -64,26 +64,36 @@ def lazy_engine(python: str, flags: int):
     return regex.compile(python, (regex.ASCII if flags & re.ASCII else 0) | regex.VERSION0)
 
 
-def top_level(pattern: str) -> str:
-    """The characters of ``pattern`` outside groups and classes (escapes dropped)."""
-    out, depth, in_class, i = [], 0, False, 0
+def outside_classes(pattern: str) -> Iterator[tuple[int, str, int]]:
+    """(position, token, group depth) of each token of ``pattern`` outside character
+    classes, and of every escape (two characters, one token) wherever it stands. A ``]``
+    right after a class's ``[`` (or ``[^``) is a member and does not close it. A group's
+    ``(`` and ``)`` stand at the depth around the group."""
+    depth, in_class, i = 0, False, 0
     while i < len(pattern):
         c = pattern[i]
         if c == "\\":
+            yield i, pattern[i:i + 2], depth
             i += 2
             continue
         if in_class:
             in_class = c != "]"
         elif c == "[":
             in_class = True
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        elif depth == 0:
-            out.append(c)
+            i += 1 + (pattern[i + 1:i + 2] == "^")
+            i += pattern[i:i + 1] == "]"  # a ']' first in a class is a member
+            continue
+        else:
+            depth -= c == ")"
+            yield i, c, depth
+            depth += c == "("
         i += 1
-    return "".join(out)
+
+
+def top_level(pattern: str) -> str:
+    """The characters of ``pattern`` outside groups and classes (escapes dropped)."""
+    return "".join(token for _, token, depth in outside_classes(pattern)
+                   if depth == 0 and token not in "()" and not token.startswith("\\"))
 
 
 class AnchoredPattern:

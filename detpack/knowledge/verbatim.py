@@ -39,6 +39,7 @@ from .engine import Knowledge, parse_aliases, split_in_field
 from .eventtypes import specialized
 from .lookups import LookupSyntaxError, call_outputs, parse_lookup_call
 from .props import is_literal
+from .regex import outside_classes
 from .transforms import GROUP_REFERENCE, format_pairs, truthy
 
 SUBSTRING_FUNCTIONS = frozenset({"mvindex", "split", "trim", "ltrim", "rtrim"})
@@ -441,29 +442,15 @@ def anchored_at_start(text: str) -> bool:
     it: it starts with ``^`` and has no ``|`` outside a group, no flags, no ``\\K``."""
     if not text.startswith("^"):
         return False
-    depth, in_class, i = 0, False, 0
-    while i < len(text):
-        c = text[i]
-        if c == "\\":
-            if text[i + 1:i + 2] == "K":
-                return False
-            i += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-        elif c == "[":
-            in_class = True
-            i += 1 + (text[i + 1:i + 2] == "^")  # a ']' first in a class is a member
-        elif c == "(":
-            if text.startswith("(?", i) and not text.startswith(("(?:", "(?=", "(?!", "(?<=", "(?<!"), i):
-                return False
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        elif c == "|" and depth == 0:
+    for at, token, depth in outside_classes(text):
+        if token == "\\K" or token == "|" and depth == 0:
             return False
-        i += 1
+        if token == "(" and text.startswith("(?", at) and not text.startswith(GROUPS_WITHOUT_FLAGS, at):
+            return False
     return True
+
+
+GROUPS_WITHOUT_FLAGS = ("(?:", "(?=", "(?!", "(?<=", "(?<!")
 
 
 def is_capture_replace(expr: ast.Call) -> bool:
