@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -374,24 +375,32 @@ def test_a_value_that_cannot_be_written_fails_alike_in_two_processes(tmp_path, m
     assert _render_error(root, tmp_path / "one") == two
 
 
-@needs_two_cores
-def test_sigterm_stops_the_child_and_ends_the_process_as_without_one():
-    script = ("import time\nfrom detpack.build.beside import Beside\n"
-              "work = Beside(time.sleep, 60)\nprint(work.pid, flush=True)\nwork.result()\n")
+@contextmanager
+def sigterm_once_its_child_runs(script: str):
+    """``python -c script`` in a session of its own, sent SIGTERM once it printed its
+    child's pid; the whole session is killed afterwards, whatever the test found."""
     run = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
                            text=True, start_new_session=True)
     try:
         assert int(run.stdout.readline()) > 0
         run.send_signal(signal.SIGTERM)
-        assert run.wait(timeout=30) == -signal.SIGTERM  # as a process without a child ends
-        with pytest.raises(ProcessLookupError):
-            os.killpg(run.pid, 0)  # the child did not outlive it
+        yield run
     finally:
         try:
             os.killpg(run.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         run.stdout.close()
+
+
+@needs_two_cores
+def test_sigterm_stops_the_child_and_ends_the_process_as_without_one():
+    script = ("import time\nfrom detpack.build.beside import Beside\n"
+              "work = Beside(time.sleep, 60)\nprint(work.pid, flush=True)\nwork.result()\n")
+    with sigterm_once_its_child_runs(script) as run:
+        assert run.wait(timeout=30) == -signal.SIGTERM  # as a process without a child ends
+        with pytest.raises(ProcessLookupError):
+            os.killpg(run.pid, 0)  # the child did not outlive it
 
 
 @needs_two_cores
@@ -441,17 +450,7 @@ def test_sigterm_keeps_a_handler_the_process_set_itself():
               "signal.signal(signal.SIGTERM, interrupt)  # as splunk-test cleans up on SIGTERM\n"
               "try:\n    with Beside(time.sleep, 60) as work:\n        print(work.pid, flush=True)\n        work.result()\n"
               "except KeyboardInterrupt:\n    print('cleaned up')\n")
-    run = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
-                           text=True, start_new_session=True)
-    try:
-        assert int(run.stdout.readline()) > 0
-        run.send_signal(signal.SIGTERM)
+    with sigterm_once_its_child_runs(script) as run:
         assert run.stdout.read() == "cleaned up\n" and run.wait(timeout=30) == 0
         with pytest.raises(ProcessLookupError):
             os.killpg(run.pid, 0)
-    finally:
-        try:
-            os.killpg(run.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        run.stdout.close()
