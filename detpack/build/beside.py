@@ -1,9 +1,11 @@
-"""Work done in a second process beside this one, so that a large pack uses two cores.
+"""Work done in a second process beside this one, so that a large pack or data set uses two cores.
 
 ``Beside(function, *args)`` forks a child that computes ``function(*args)`` while the
-caller goes on with other work; ``result()`` then returns the child's value. The child
+caller goes on with other work; ``result()`` then returns the child's value.
+``stream_beside(produce)`` forks a child that makes the items of ``produce()`` and sends
+each as it is made, so that the caller works on one while the child makes the next. The child
 is a copy of this process made by ``fork``, so it reads the pack already in memory and
-nothing is sent to it; only its result comes back, through a pipe, and only as plain
+nothing is sent to it; only its result (or its items) comes back, through a pipe, and only as plain
 data (text, numbers, tuples, lists, dicts): unpickling refuses anything else.
 
 One process behaves exactly as two do, because the child's answer is used only when it
@@ -24,7 +26,7 @@ import sys
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, as type checkers read it, without loading typing at every start
 if TYPE_CHECKING:
-    from typing import Any, Callable
+    from typing import Any, Callable, Iterable, Iterator
 
 # pickle and signal are imported where a process is forked: a small pack, which stays in one
 # process, does not pay for them at start-up.
@@ -74,29 +76,16 @@ class Beside:
             self._start()
 
     def _start(self) -> None:
-        # Ctrl-C and SIGTERM wait until the child is known: one that came between the fork and the
-        # bookkeeping would leave a child nobody stops (the child itself starts with an empty
-        # set of pending signals, and unblocks them once it is ready to stop at one).
-        import signal
+        function, args = self.function, self.args
 
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        try:
-            read, write = os.pipe()
-            try:
-                pid = os.fork()
-            except OSError:  # a process limit, or no memory for a copy: this process does the work
-                os.close(read)
-                os.close(write)
-                return
-            if pid == 0:
-                os.close(read)
-                _serve(write, self.function, self.args, mask)  # never returns
-            _LIVE.add(pid)
-            _stop_children_on_sigterm(signal)
-            os.close(write)
-            self.pid, self._pipe = pid, read
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        def send(pipe) -> None:
+            import pickle
+
+            pipe.write(pickle.dumps(function(*args), protocol=pickle.HIGHEST_PROTOCOL))
+
+        started = _fork(send)
+        if started is not None:
+            self.pid, self._pipe = started
 
     @property
     def forked(self) -> bool:
@@ -130,6 +119,90 @@ class Beside:
         self.cancel()
 
 
+def stream_beside(produce: Callable[[], Iterable[Any]]) -> Iterator[Any] | None:
+    """The items of ``produce()``, made by a forked child while the caller works on those
+    already sent: each goes through a pipe as plain data as soon as it is made (the pipe holds
+    a few, so the child runs at most that far ahead). None where no child can be forked (no
+    fork, one core, the system refuses): the caller then produces the items itself. A child
+    that fails in any way (an error in ``produce``, a signal) makes the iteration raise
+    ``ChildFailed`` after the items it sent, so that the caller can make the rest itself, as
+    one process would. Closing the iterator early kills and reaps the child."""
+    if not two_cores():
+        return None
+
+    def send(pipe) -> None:
+        import pickle
+
+        _widen(pipe)
+        for item in produce():
+            data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+            pipe.write(len(data).to_bytes(8, "little") + data)
+            pipe.flush()
+
+    started = _fork(send)
+    return None if started is None else _received(*started)
+
+
+class ChildFailed(Exception):
+    """The child making a stream of items stopped before its last item."""
+
+
+def _received(pid: int, read: int) -> Iterator[Any]:
+    try:
+        with os.fdopen(read, "rb") as pipe:
+            while len(head := pipe.read(8)) == 8:
+                size = int.from_bytes(head, "little")
+                data = pipe.read(size)
+                if len(data) < size:
+                    break
+                yield plain_loads(data)
+        done, pid = pid, None  # an interruption from here on leaves it to the exit (_LIVE)
+        if os.waitstatus_to_exitcode(_reap(done)) != 0:
+            raise ChildFailed(f"process {done} stopped before its last item")
+    finally:
+        if pid is not None:
+            _stop(pid)
+
+
+def _widen(pipe) -> None:
+    """A pipe of 1 MiB rather than 64 KiB, where Linux allows it: a few batches of events fit
+    in it, so the child goes on reading while the caller works on them."""
+    import fcntl
+
+    try:
+        fcntl.fcntl(pipe.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except OSError:  # pragma: no cover - not Linux, or above the system's limit: the default pipe
+        pass
+
+
+def _fork(send: Callable[[Any], None]) -> tuple[int, int] | None:
+    """Fork a child that calls ``send`` with the write end of a pipe (a binary file) and leaves;
+    (its pid, the read end) or None when the system refuses to fork."""
+    # Ctrl-C and SIGTERM wait until the child is known: one that came between the fork and the
+    # bookkeeping would leave a child nobody stops (the child itself starts with an empty
+    # set of pending signals, and unblocks them once it is ready to stop at one).
+    import signal
+
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        read, write = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:  # a process limit, or no memory for a copy: this process does the work
+            os.close(read)
+            os.close(write)
+            return None
+        if pid == 0:
+            os.close(read)
+            _serve(write, send, mask)  # never returns
+        _LIVE.add(pid)
+        _stop_children_on_sigterm(signal)
+        os.close(write)
+        return pid, read
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 # Children forked and not yet reaped: stopped when this process exits, however it leaves
 # (an interruption between making a Beside and entering its ``with`` block, say).
 _LIVE: set[int] = set()
@@ -138,6 +211,8 @@ _LIVE: set[int] = set()
 def _stop(pid: int) -> None:
     import signal
 
+    if pid not in _LIVE:  # reaped already: by the exit's clean-up, before a generator's own
+        return
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:  # pragma: no cover - it has already exited, not yet reaped
@@ -185,11 +260,10 @@ def _terminated(signum: int, frame) -> None:
     os.kill(os.getpid(), signum)
 
 
-def _serve(write: int, function: Callable[..., Any], args: tuple, mask: set) -> None:
-    """In the child: compute, send the pickled value, leave. Nothing escapes into the caller's stack."""
+def _serve(write: int, send: Callable[[Any], None], mask: set) -> None:
+    """In the child: send through the pipe, leave. Nothing escapes into the caller's stack."""
     code = 1
     try:
-        import pickle
         import signal
 
         # Ctrl-C reaches the whole process group: the child just stops, the caller reports it.
@@ -200,9 +274,8 @@ def _serve(write: int, function: Callable[..., Any], args: tuple, mask: set) -> 
         os.dup2(silence.fileno(), 1)
         os.dup2(silence.fileno(), 2)
         sys.stdout = sys.stderr = silence
-        data = pickle.dumps(function(*args), protocol=pickle.HIGHEST_PROTOCOL)
         with os.fdopen(write, "wb") as pipe:
-            pipe.write(data)
+            send(pipe)
         code = 0
     except BaseException:  # noqa: BLE001 - reported by the caller, which computes the value itself
         pass
