@@ -345,6 +345,9 @@ class RecordingFile:
         self.bytes_read += len(data)
         return data
 
+    def fileno(self):
+        return self.file.fileno()
+
     def __enter__(self):
         return self
 
@@ -356,6 +359,7 @@ class RecordingFile:
 def test_reader_streams(tmp_path, monkeypatch, compress):
     """The first event comes out after a few reads, not after the whole file is in memory:
     the reading thread stays at most READ_AHEAD pieces (one read each here) ahead."""
+    monkeypatch.setattr(events, "READ_BESIDE_BYTES", 1 << 62)  # read in this process, by its side thread
     opened = []
     monkeypatch.setattr(events, "open", lambda *a: opened.append(RecordingFile(*a)) or opened[-1], raising=False)
     monkeypatch.setattr(events, "READ_BYTES", 512)

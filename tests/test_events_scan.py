@@ -174,24 +174,28 @@ def test_an_event_line_carried_over_reads_past_the_event_limit_is_judged_as_the_
 
 EXIT_WITH_A_READER_OPEN = """
 import atexit, sys, threading
-# registered before the reader's module is imported, so it runs after that module's own
-atexit.register(lambda: print("reading threads at exit:",
-                              [t.name for t in threading.enumerate() if t.name == "event-reader"]))
-from detpack.replay.events import ReadStats, read_events
-reader = read_events(sys.argv[1], stats=ReadStats())
+# registered before the reader's modules are imported, so it runs after those modules' own
+atexit.register(lambda: print("reading threads and processes at exit:",
+                              [t.name for t in threading.enumerate() if t.name == "event-reader"], sorted(beside._LIVE)))
+from detpack.build import beside
+from detpack.replay import events
+events.READ_BESIDE_BYTES = int(sys.argv[2])
+reader = events.read_events(sys.argv[1], stats=events.ReadStats())
 next(reader)
 """
 
 
-def test_a_reader_left_open_at_exit_stops_its_thread_before_the_interpreter_finalizes(tmp_path):
+@pytest.mark.parametrize("beside_bytes", [1 << 62, 0], ids=["side thread", "second process"])
+def test_a_reader_left_open_at_exit_stops_its_reading_before_the_interpreter_finalizes(tmp_path, beside_bytes):
     """A generator nobody closed is closed while the interpreter finalizes, when a daemon
     thread caught inside a read cannot finish it any more (Python then aborts, closing the
-    file that read holds): the reading thread is stopped at exit, before that."""
+    file that read holds): the reading thread is stopped at exit, before that; so is a
+    reading process, and the generator's own clean-up then finds nothing left to stop."""
     path = tmp_path / "many.xml.log"
     path.write_text("".join(event(image=f"C:\\w\\{i}.exe") + "\n" for i in range(20000)))
-    done = subprocess.run([sys.executable, "-c", EXIT_WITH_A_READER_OPEN, str(path)], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-c", EXIT_WITH_A_READER_OPEN, str(path), str(beside_bytes)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
-    assert (done.returncode, done.stdout, done.stderr) == (0, "reading threads at exit: []\n", "")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "reading threads and processes at exit: [] []\n", "")
 
 
 READ_WITHOUT_ZLIB_NG = """

@@ -1,0 +1,191 @@
+"""A large file is read by a second process (``read_events`` through ``beside.stream_beside``):
+the caller gets the same events, counts, problems and errors as when it reads the file itself,
+whatever the input and however the reading process ends."""
+from __future__ import annotations
+
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from detpack.build import beside
+from detpack.replay import events
+from detpack.replay.events import EventReadError, ReadStats, read_events
+from test_events_scan import ENDS, KEEPS, PIECES, event
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(not beside.two_cores(), reason="needs fork and two cores")
+
+
+def read_all(path, keep=None, *, forked: bool, monkeypatch, stats: ReadStats | None = None):
+    """(events, (read, skipped, problems)) of ``path``, read by a second process or by this one."""
+    stats = stats or ReadStats()
+    with monkeypatch.context() as patch:
+        patch.setattr(events, "READ_BESIDE_BYTES", 0 if forked else 1 << 62)
+        got = [(e.raw, e.source, e.sourcetype, e.origin) for e in read_events(path, stats=stats, keep=keep)]
+    return got, (stats.events_read, stats.events_skipped, stats.problems)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.tuples(st.sampled_from(range(len(PIECES))), st.sampled_from(ENDS)), max_size=30),
+       compress=st.booleans(), cut=st.integers(0, 30), read_bytes=st.sampled_from([7, 300, 1 << 20]),
+       keep=st.sampled_from(sorted(KEEPS)))
+def test_a_second_process_reads_exactly_as_this_one(tmp_path_factory, monkeypatch, lines, compress, cut,
+                                                    read_bytes, keep):
+    content = b"".join(PIECES[i] + end for i, end in lines)
+    if compress:
+        content = gzip.compress(content)
+        content = content[:len(content) - cut] if cut < len(content) else content
+    path = tmp_path_factory.mktemp("beside") / ("e.xml.log.gz" if compress else "e.xml.log")
+    path.write_bytes(content)
+    monkeypatch.setattr(events, "READ_BYTES", read_bytes)
+    monkeypatch.setattr(events, "FRAME_EVENTS", 3)
+    assert read_all(path, KEEPS[keep], forked=True, monkeypatch=monkeypatch) == \
+        read_all(path, KEEPS[keep], forked=False, monkeypatch=monkeypatch)
+
+
+def many_events(tmp_path, count=400, broken_every=7, compress=True):
+    lines = [event(image=f"C:\\w\\{i}.exe") if i % broken_every else "junk" for i in range(count)]
+    text = ("\n".join(lines) + "\n").encode()
+    path = tmp_path / ("many.xml.log.gz" if compress else "many.xml.log")
+    path.write_bytes(gzip.compress(text) if compress else text)
+    return path
+
+
+def test_the_file_is_read_by_another_process(tmp_path, monkeypatch):
+    """The events come from a child: the reading code runs in a process other than this one."""
+    real = events._event_frames
+
+    def frames(*args):
+        for frame in real(*args):
+            yield frame[0], frame[1], frame[2], [*frame[3], f"read by {os.getpid()}"]
+
+    monkeypatch.setattr(events, "_event_frames", frames)
+    got, (_, _, problems) = read_all(many_events(tmp_path), forked=True, monkeypatch=monkeypatch)
+    readers = {p for p in problems if p.startswith("read by")}
+    assert len(got) == 400 - 58 and readers and f"read by {os.getpid()}" not in readers
+
+
+@pytest.mark.parametrize("how", ["killed", "error"])
+@pytest.mark.parametrize("after", [0, 1, 5])
+def test_a_reading_process_that_stops_leaves_the_rest_to_this_one(tmp_path, monkeypatch, how, after):
+    """Killed or failing after ``after`` batches: this process reads the file again and hands
+    out only what the child did not, so nothing is lost, doubled or counted twice."""
+    monkeypatch.setattr(events, "FRAME_EVENTS", 10)
+    monkeypatch.setattr(events, "READ_BYTES", 2000)
+    path = many_events(tmp_path)
+    expected = read_all(path, forked=False, monkeypatch=monkeypatch)
+    real = events._event_frames
+    parent = os.getpid()
+
+    def failing(*args):
+        for sent, frame in enumerate(real(*args)):
+            if sent == after and os.getpid() != parent:
+                if how == "killed":
+                    os.kill(os.getpid(), signal.SIGKILL)
+                raise RuntimeError("reading failed")
+            yield frame
+
+    monkeypatch.setattr(events, "_event_frames", failing)
+    assert read_all(path, forked=True, monkeypatch=monkeypatch) == expected
+
+
+def test_an_error_in_the_file_is_raised_where_one_process_raises_it(tmp_path, monkeypatch):
+    """A read that fails half-way: the same events first, then the same error."""
+    monkeypatch.setattr(events, "READ_BYTES", 2000)
+    path = many_events(tmp_path, compress=False)
+    real_read = events._Lines._read
+
+    def read(self):
+        self.reads = getattr(self, "reads", 0) + 1
+        if self.reads == 3:
+            raise events._ReadFailed("Input/output error")
+        return real_read(self)
+
+    monkeypatch.setattr(events._Lines, "_read", read)
+    outcomes = []
+    for forked in (True, False):
+        monkeypatch.setattr(events, "READ_BESIDE_BYTES", 0 if forked else 1 << 62)
+        got = []
+        with pytest.raises(EventReadError) as error:
+            for e in read_events(path, stats=ReadStats()):
+                got.append(e.origin)
+        outcomes.append((got, str(error.value)))
+    assert outcomes[0] == outcomes[1] and outcomes[0][0]
+
+
+def test_leaving_early_stops_the_reading_process(tmp_path, monkeypatch):
+    monkeypatch.setattr(events, "READ_BESIDE_BYTES", 0)
+    monkeypatch.setattr(events, "READ_BYTES", 2000)
+    reading = read_events(many_events(tmp_path), stats=ReadStats())
+    next(reading)
+    assert len(beside._LIVE) == 1
+    reading.close()
+    assert not beside._LIVE
+
+
+def test_stored_problems_stay_bounded_across_files(tmp_path, monkeypatch):
+    """Problems already stored count towards the bound, as when this process reads the file."""
+    monkeypatch.setattr(events, "MAX_STORED_PROBLEMS", 70)
+    path = many_events(tmp_path, broken_every=3)  # 134 problems
+    results = []
+    for forked in (True, False):
+        stats = ReadStats()
+        stats.skip("earlier.log:1", "an earlier problem")
+        results.append(read_all(path, forked=forked, monkeypatch=monkeypatch, stats=stats))
+    assert results[0] == results[1] and len(results[0][1][2]) == 70
+
+
+def test_small_files_and_pipes_are_read_here(tmp_path, monkeypatch):
+    """Below READ_BESIDE_BYTES, or from a pipe (which cannot be read again from its start),
+    this process reads the file itself."""
+    def no_fork(produce):
+        raise AssertionError("a second process was started")
+
+    monkeypatch.setattr(beside, "stream_beside", no_fork)
+    small = tmp_path / "small.xml.log"
+    small.write_text(event() + "\n")
+    assert len(list(read_events(small, stats=ReadStats()))) == 1
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(events, "READ_BESIDE_BYTES", 0)
+    writer = os.fork()
+    if writer == 0:
+        with open(fifo, "w") as pipe:
+            pipe.write(event() + "\n")
+        os._exit(0)
+    try:
+        assert len(list(read_events(fifo, stats=ReadStats()))) == 1
+    finally:
+        os.waitpid(writer, 0)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to see the child")
+def test_ctrl_c_while_a_second_process_reads_exits_130_and_leaves_no_process(tmp_path):
+    path = tmp_path / "large.xml.log"
+    path.write_text("".join(event(image=f"C:\\w\\{i}.exe") + "\n" for i in range(60_000)))  # about 20 MB
+    argv = [sys.executable, str(ROOT / "build.py"), "replay", str(path), "--detection", "Script Execution via WMI"]
+    run = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                           text=True)
+    deadline = time.monotonic() + 120
+    while not _children(run.pid) and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    assert run.poll() is None, "the file was read before a second process was seen"
+    os.killpg(run.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole foreground group
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 130 and err.strip().endswith("interrupted"), err
+    with pytest.raises(ProcessLookupError):
+        os.killpg(run.pid, 0)  # no process of the group is left
