@@ -20,7 +20,7 @@ from detpack.replay.events import EventReadError, ReadStats, read_events
 from test_events_scan import ENDS, KEEPS, PIECES, event
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.skipif(not beside.two_cores(), reason="needs fork and two cores")
+needs_two_cores = pytest.mark.skipif(not beside.two_cores(), reason="needs fork and two cores")
 
 
 def read_all(path, keep=None, *, forked: bool, monkeypatch, stats: ReadStats | None = None):
@@ -32,6 +32,7 @@ def read_all(path, keep=None, *, forked: bool, monkeypatch, stats: ReadStats | N
     return got, (stats.events_read, stats.events_skipped, stats.problems)
 
 
+@needs_two_cores
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(st.tuples(st.sampled_from(range(len(PIECES))), st.sampled_from(ENDS)), max_size=30),
        compress=st.booleans(), cut=st.integers(0, 30), read_bytes=st.sampled_from([7, 300, 1 << 20]),
@@ -58,6 +59,7 @@ def many_events(tmp_path, count=400, broken_every=7, compress=True):
     return path
 
 
+@needs_two_cores
 def test_the_file_is_read_by_another_process(tmp_path, monkeypatch):
     """The events come from a child: the reading code runs in a process other than this one."""
     real = events._event_frames
@@ -72,6 +74,7 @@ def test_the_file_is_read_by_another_process(tmp_path, monkeypatch):
     assert len(got) == 400 - 58 and readers and f"read by {os.getpid()}" not in readers
 
 
+@needs_two_cores
 @pytest.mark.parametrize("how", ["killed", "error"])
 @pytest.mark.parametrize("after", [0, 1, 5])
 def test_a_reading_process_that_stops_leaves_the_rest_to_this_one(tmp_path, monkeypatch, how, after):
@@ -96,6 +99,7 @@ def test_a_reading_process_that_stops_leaves_the_rest_to_this_one(tmp_path, monk
     assert read_all(path, forked=True, monkeypatch=monkeypatch) == expected
 
 
+@needs_two_cores
 def test_an_error_in_the_file_is_raised_where_one_process_raises_it(tmp_path, monkeypatch):
     """A read that fails half-way: the same events first, then the same error."""
     monkeypatch.setattr(events, "READ_BYTES", 2000)
@@ -120,6 +124,7 @@ def test_an_error_in_the_file_is_raised_where_one_process_raises_it(tmp_path, mo
     assert outcomes[0] == outcomes[1] and outcomes[0][0]
 
 
+@needs_two_cores
 def test_leaving_early_stops_the_reading_process(tmp_path, monkeypatch):
     monkeypatch.setattr(events, "READ_BESIDE_BYTES", 0)
     monkeypatch.setattr(events, "READ_BYTES", 2000)
@@ -130,6 +135,7 @@ def test_leaving_early_stops_the_reading_process(tmp_path, monkeypatch):
     assert not beside._LIVE
 
 
+@needs_two_cores
 def test_stored_problems_stay_bounded_across_files(tmp_path, monkeypatch):
     """Problems already stored count towards the bound, as when this process reads the file."""
     monkeypatch.setattr(events, "MAX_STORED_PROBLEMS", 70)
@@ -173,6 +179,7 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+@needs_two_cores
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to see the child")
 def test_ctrl_c_while_a_second_process_reads_exits_130_and_leaves_no_process(tmp_path):
     path = tmp_path / "large.xml.log"
@@ -189,3 +196,31 @@ def test_ctrl_c_while_a_second_process_reads_exits_130_and_leaves_no_process(tmp
     assert run.returncode == 130 and err.strip().endswith("interrupted"), err
     with pytest.raises(ProcessLookupError):
         os.killpg(run.pid, 0)  # no process of the group is left
+
+
+def test_a_batch_of_events_stays_small_whatever_the_events_size(tmp_path, monkeypatch):
+    """A batch is sent once it holds FRAME_CHARS characters of events, so events of
+    megabytes never pile up FRAME_EVENTS at a time in either process."""
+    monkeypatch.setattr(events, "FRAME_CHARS", 3000)
+    path = many_events(tmp_path, broken_every=1000)
+    longest = max(len(line) for line in gzip.decompress(path.read_bytes()).decode().splitlines())
+    frames = list(events._event_frames(open(path, "rb"), str(path), None, "XmlWinEventLog", None))
+    sizes = [sum(len(raw) for raw, *_ in batch) for batch, *_ in frames]
+    assert sum(len(batch) for batch, *_ in frames) == 399 and max(sizes) < 3000 + longest
+
+
+@pytest.mark.parametrize("why", ["one core", "fork refused"])
+def test_without_a_second_process_the_file_is_read_here(tmp_path, monkeypatch, why):
+    path = many_events(tmp_path)
+    expected = read_all(path, forked=False, monkeypatch=monkeypatch)
+
+    def refused():  # as fork fails at a process limit
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    if why == "one core":
+        monkeypatch.setattr(beside, "two_cores", lambda: False)
+        monkeypatch.setattr(os, "fork", lambda: pytest.fail("forked on one core"))
+    else:
+        monkeypatch.setattr(beside, "two_cores", lambda: True)
+        monkeypatch.setattr(os, "fork", refused)
+    assert read_all(path, forked=True, monkeypatch=monkeypatch) == expected

@@ -52,7 +52,8 @@ READ_AHEAD = 4                  # pieces the reading thread may hold ready
 # A file from this size up is read by a second process where one can be forked: below, the
 # fork costs about what it saves (*unverified* beyond the data sets measured).
 READ_BESIDE_BYTES = 1 << 20
-FRAME_EVENTS = 64               # events the reading process sends at once, at most
+FRAME_EVENTS = 64               # events the reading process sends at once, at most,
+FRAME_CHARS = 1 << 20           # and characters of them, past which it sends the batch it has
 MAX_LINE_BYTES = 1 << 22        # a longer line is reported and dropped
 MAX_EVENT_LINES = 1000          # an event spanning more lines is reported and dropped
 MAX_EVENT_CHARS = 1 << 22       # so is a multi-line event longer than this in all
@@ -170,16 +171,17 @@ def _event_frames(handle, name, source, sourcetype, keep) -> Iterator[tuple]:
     batch goes at the end of each piece read, so that the caller's counts keep up."""
     stats = ReadStats()
     batch: list[tuple[str, str, str, str]] = []
-    sent = (0, 0, 0)
+    sent, size = (0, 0, 0), 0
     for event in _events(handle, name, source, sourcetype, stats, keep, in_reading_process=True):
         if event is not None:
             batch.append((event.raw, event.source, event.sourcetype, event.origin))
-            if len(batch) < FRAME_EVENTS:
+            size += len(event.raw)
+            if len(batch) < FRAME_EVENTS and size < FRAME_CHARS:
                 continue
         now = stats.events_read, stats.events_skipped, len(stats.problems)
         if batch or now != sent:
             yield batch, now[0] - sent[0], now[1] - sent[1], stats.problems[sent[2]:]
-            batch, sent = [], now
+            batch, sent, size = [], now, 0
     yield batch, stats.events_read - sent[0], stats.events_skipped - sent[1], stats.problems[sent[2]:]
 
 
