@@ -65,8 +65,8 @@ def test_the_file_is_read_by_another_process(tmp_path, monkeypatch):
     real = events._event_frames
 
     def frames(*args):
-        for frame in real(*args):
-            yield frame[0], frame[1], frame[2], [*frame[3], f"read by {os.getpid()}"]
+        for steps in real(*args):
+            yield [*steps, (0, 0, [f"read by {os.getpid()}"], None)]
 
     monkeypatch.setattr(events, "_event_frames", frames)
     got, (_, _, problems) = read_all(many_events(tmp_path), forked=True, monkeypatch=monkeypatch)
@@ -205,8 +205,8 @@ def test_a_batch_of_events_stays_small_whatever_the_events_size(tmp_path, monkey
     path = many_events(tmp_path, broken_every=1000)
     longest = max(len(line) for line in gzip.decompress(path.read_bytes()).decode().splitlines())
     frames = list(events._event_frames(open(path, "rb"), str(path), None, "XmlWinEventLog", None))
-    sizes = [sum(len(raw) for raw, *_ in batch) for batch, *_ in frames]
-    assert sum(len(batch) for batch, *_ in frames) == 399 and max(sizes) < 3000 + longest
+    sizes = [sum(len(event[0]) for *_, event in steps if event) for steps in frames]
+    assert sum(1 for steps in frames for *_, event in steps if event) == 399 and max(sizes) < 3000 + longest
 
 
 @pytest.mark.parametrize("why", ["one core", "fork refused"])
@@ -224,3 +224,95 @@ def test_without_a_second_process_the_file_is_read_here(tmp_path, monkeypatch, w
         monkeypatch.setattr(beside, "two_cores", lambda: True)
         monkeypatch.setattr(os, "fork", refused)
     assert read_all(path, forked=True, monkeypatch=monkeypatch) == expected
+
+
+def consume(path, keep=None, *, forked: bool, monkeypatch, stop_after: int | None = None):
+    """What a search sees: each event parsed as it comes (a malformed one recorded in the
+    same stats, as ``parse_event`` does), the counts looked at after each event, and the
+    read left early after ``stop_after`` events (as ``| head`` leaves it)."""
+    stats = ReadStats()
+    seen = []
+    with monkeypatch.context() as patch:
+        patch.setattr(events, "READ_BESIDE_BYTES", 0 if forked else 1 << 62)
+        reading = read_events(path, stats=stats, keep=keep)
+        for e in reading:
+            events.parse_event(e, stats=stats)
+            seen.append((e.origin, stats.events_read, stats.events_skipped, len(stats.problems)))
+            if stop_after is not None and len(seen) == stop_after:
+                break
+        reading.close()
+    return seen, (stats.events_read, stats.events_skipped, stats.problems)
+
+
+def mixed_events(tmp_path, count=400):
+    """Good events, events the parser rejects (no time) and lines the reader rejects."""
+    lines = []
+    for i in range(count):
+        good = event(image=f"C:\\w\\{i}.exe")
+        lines.append("junk" if i % 7 == 3 else good.replace("<TimeCreated", "<Time") if i % 5 == 1 else good)
+    path = tmp_path / "mixed.xml.log"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@needs_two_cores
+@pytest.mark.parametrize("stop_after", [None, 1, 30])
+def test_counts_and_problems_follow_each_event_as_one_process_gives_them(tmp_path, monkeypatch, stop_after):
+    """The caller's own problems (an event it cannot parse) fall between the reader's in
+    file order, and a read left early has counted what one process counts at that event."""
+    monkeypatch.setattr(events, "READ_BYTES", 3000)
+    path = mixed_events(tmp_path)
+    assert consume(path, forked=True, monkeypatch=monkeypatch, stop_after=stop_after) == \
+        consume(path, forked=False, monkeypatch=monkeypatch, stop_after=stop_after)
+
+
+@needs_two_cores
+@pytest.mark.parametrize("after", [1, 3])
+def test_a_reading_process_that_dies_keeps_the_callers_own_problems(tmp_path, monkeypatch, after):
+    """The caller recorded problems of the events it was handed before the child died: the
+    read again here neither drops those nor counts the child's twice."""
+    monkeypatch.setattr(events, "READ_BYTES", 3000)
+    monkeypatch.setattr(events, "FRAME_EVENTS", 10)
+    path = mixed_events(tmp_path)
+    expected = consume(path, forked=False, monkeypatch=monkeypatch)
+    real = events._event_frames
+    parent = os.getpid()
+
+    def dying(*args):
+        for sent, frame in enumerate(real(*args)):
+            if sent == after and os.getpid() != parent:
+                os.kill(os.getpid(), signal.SIGKILL)
+            yield frame
+
+    monkeypatch.setattr(events, "_event_frames", dying)
+    assert consume(path, forked=True, monkeypatch=monkeypatch) == expected
+
+
+def context_chain(error: BaseException) -> list[str]:
+    chain = []
+    while error is not None:
+        chain.append(type(error).__name__)
+        error = error.__context__
+    return chain
+
+
+@needs_two_cores
+def test_an_error_after_the_reading_process_failed_is_raised_as_one_process_raises_it(tmp_path, monkeypatch):
+    """A prefilter that fails half-way (as a regex over its time bound does) fails the child,
+    then again here: the error is not chained to the child's failure."""
+    path = many_events(tmp_path, compress=False)
+
+    def keep(raw):
+        if "\\200.exe" in raw:
+            raise ValueError("the regex ran over its time bound")
+        return True
+
+    outcomes = []
+    for forked in (True, False):
+        monkeypatch.setattr(events, "READ_BESIDE_BYTES", 0 if forked else 1 << 62)
+        stats = ReadStats()
+        with pytest.raises(ValueError) as error:
+            for _ in read_events(path, stats=stats, keep=keep):
+                pass
+        outcomes.append((context_chain(error.value), stats.events_read))
+    assert outcomes[0] == outcomes[1]

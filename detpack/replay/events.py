@@ -29,7 +29,6 @@ import stat
 import threading
 from contextlib import closing
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import BinaryIO, Callable, Iterator
 
 try:  # zlib-ng: the same interface and output as zlib, about twice as fast
@@ -132,57 +131,101 @@ def _worth_a_process(handle: BinaryIO) -> bool:
 
 def _events_beside(handle, name, source, sourcetype, stats: ReadStats, keep) -> Iterator[RawEvent]:
     """``_events``, read by a second process: it reads, gunzips, scans and tests the events
-    while this one works on those it has sent. Should it fail (an error in the file, a
-    signal), the file is read again here from its start, handing out only the events it
-    did not send, so that counts, problems and errors are what one process gives."""
+    while this one works on those it has sent. Each event comes with what the counts grew
+    by and the problems found before it, added here just before it is handed out, so that
+    the counts at each event, and the caller's own problems among the reader's, are those
+    of one process. Should the child fail (an error in the file, a signal), the file is
+    read again here from its start, handing out only the events it did not send."""
     from ..build.beside import ChildFailed, stream_beside
 
     frames = stream_beside(lambda: _event_frames(handle, name, source, sourcetype, keep))
     if frames is None:  # no second process to be had
         yield from _events(handle, name, source, sourcetype, stats, keep)
         return
-    before = stats.events_read, stats.events_skipped, len(stats.problems)
+    found = [0, 0, 0]  # what the child's reading added to stats: events read, skipped, problems found
     handed = 0
     try:
-        for events, read, skipped, problems in frames:
-            stats.events_read += read
-            stats.events_skipped += skipped
-            stats.problems.extend(problems[:MAX_STORED_PROBLEMS - len(stats.problems)])
-            for raw, event_source, event_sourcetype, origin in events:
-                handed += 1
-                yield RawEvent(raw, event_source, event_sourcetype, origin)
-    except ChildFailed:
-        stats.events_read, stats.events_skipped = before[:2]
-        del stats.problems[before[2]:]
-        handle.seek(0)  # the child, which read through the same open file, is gone
-        again = _events(handle, name, source, sourcetype, stats, keep)
         try:
-            yield from islice(again, handed, None)
-        finally:
-            again.close()
+            for steps in frames:
+                for read, skipped, problems, event in steps:
+                    stats.events_read += read
+                    found[0] += read
+                    if skipped or problems:
+                        _add_found(stats, found, skipped, problems)
+                    if event is not None:
+                        handed += 1
+                        yield RawEvent(*event)
+            return
+        except ChildFailed:
+            pass
+        # Out of the except block, so that an error the file gives here is not chained to
+        # the child's failure. The child, which read through the same open file, is gone.
+        handle.seek(0)
+        yield from _events_again(handle, name, source, sourcetype, stats, keep, handed, found)
     finally:
         frames.close()
         handle.close()
 
 
-def _event_frames(handle, name, source, sourcetype, keep) -> Iterator[tuple]:
-    """In the reading process: the events of ``_events`` as plain tuples, in batches, each
-    with what the count grew by since the last batch and the problems found meanwhile. A
-    batch goes at the end of each piece read, so that the caller's counts keep up."""
+def _add_found(stats: ReadStats, found: list[int], skipped: int, problems) -> None:
+    """Add what the reading found (bad units, their problems) to the caller's stats and to ``found``."""
+    stats.events_skipped += skipped
+    stats.problems.extend(problems[:max(0, MAX_STORED_PROBLEMS - len(stats.problems))])
+    found[1] += skipped
+    found[2] += len(problems)
+
+
+def _events_again(handle, name, source, sourcetype, stats: ReadStats, keep, handed: int,
+                  found: list[int]) -> Iterator[RawEvent]:
+    """The events of the file read here from its start, after the child that read it failed:
+    the first ``handed`` are not handed out again, and of what this reading counts, only what
+    goes past ``found`` (what the child's reading added) is added to ``stats``."""
+    again = ReadStats()
+
+    def catch_up() -> None:
+        if again.events_read > found[0]:
+            stats.events_read += again.events_read - found[0]
+            found[0] = again.events_read
+        if again.events_skipped > found[1] or len(again.problems) > found[2]:
+            _add_found(stats, found, max(0, again.events_skipped - found[1]), again.problems[found[2]:])
+
+    reading = _events(handle, name, source, sourcetype, again, keep)
+    try:
+        for event in reading:
+            catch_up()
+            if handed:
+                handed -= 1
+                continue
+            yield event
+    finally:
+        reading.close()
+        catch_up()  # what the reading counted up to its end, or to the error it raised
+
+
+def _event_frames(handle, name, source, sourcetype, keep) -> Iterator[list[tuple]]:
+    """In the reading process: the steps of ``_events`` in batches. A step is what the counts
+    grew by and the problems found since the step before, with the event then handed out
+    as a plain tuple (None for what the rest of a piece counted). A batch goes at the end of
+    each piece read, so that the caller's counts keep up, and once it holds FRAME_EVENTS
+    steps or FRAME_CHARS characters of events."""
     stats = ReadStats()
-    batch: list[tuple[str, str, str, str]] = []
+    steps: list[tuple] = []
     sent, size = (0, 0, 0), 0
     for event in _events(handle, name, source, sourcetype, stats, keep, in_reading_process=True):
-        if event is not None:
-            batch.append((event.raw, event.source, event.sourcetype, event.origin))
-            size += len(event.raw)
-            if len(batch) < FRAME_EVENTS and size < FRAME_CHARS:
-                continue
         now = stats.events_read, stats.events_skipped, len(stats.problems)
-        if batch or now != sent:
-            yield batch, now[0] - sent[0], now[1] - sent[1], stats.problems[sent[2]:]
-            batch, sent, size = [], now, 0
-    yield batch, stats.events_read - sent[0], stats.events_skipped - sent[1], stats.problems[sent[2]:]
+        if event is not None or now != sent:
+            plain = None if event is None else (event.raw, event.source, event.sourcetype, event.origin)
+            steps.append((now[0] - sent[0], now[1] - sent[1], stats.problems[sent[2]:now[2]], plain))
+            sent = now
+            size += 0 if event is None else len(event.raw)
+        if steps and (event is None or len(steps) >= FRAME_EVENTS or size >= FRAME_CHARS):
+            yield steps
+            steps, size = [], 0
+    now = stats.events_read, stats.events_skipped, len(stats.problems)
+    if now != sent:
+        steps.append((now[0] - sent[0], now[1] - sent[1], stats.problems[sent[2]:now[2]], None))
+    if steps:
+        yield steps
 
 
 def _events(handle, name, source, sourcetype, stats, keep, in_reading_process: bool = False) -> Iterator[RawEvent | None]:
