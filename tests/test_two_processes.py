@@ -454,3 +454,23 @@ def test_sigterm_keeps_a_handler_the_process_set_itself():
         assert run.stdout.read() == "cleaned up\n" and run.wait(timeout=30) == 0
         with pytest.raises(ProcessLookupError):
             os.killpg(run.pid, 0)
+
+
+def _endless():
+    count = 0
+    while True:
+        yield count
+        count += 1
+
+
+@needs_two_cores
+def test_closing_a_stream_before_its_first_item_kills_and_reaps_the_child():
+    """A stream closed before anything was taken from it (the caller stopped at once) still
+    stops its child and closes its pipe, rather than leaving both until this process exits."""
+    fds = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    stream = beside.stream_beside(_endless)
+    assert len(beside._LIVE) == 1
+    stream.close()
+    assert not beside._LIVE
+    if fds is not None:
+        assert len(os.listdir("/proc/self/fd")) == fds

@@ -140,7 +140,11 @@ def stream_beside(produce: Callable[[], Iterable[Any]]) -> Iterator[Any] | None:
             pipe.flush()
 
     started = _fork(send)
-    return None if started is None else _received(*started)
+    if started is None:
+        return None
+    stream = _received(*started)
+    next(stream)  # into its try block: closing the stream before its first item stops the child too
+    return stream
 
 
 class ChildFailed(Exception):
@@ -150,6 +154,7 @@ class ChildFailed(Exception):
 def _received(pid: int, read: int) -> Iterator[Any]:
     try:
         with os.fdopen(read, "rb") as pipe:
+            yield None  # taken by stream_beside itself
             while len(head := pipe.read(8)) == 8:
                 size = int.from_bytes(head, "little")
                 data = pipe.read(size)
