@@ -316,3 +316,18 @@ def test_an_error_after_the_reading_process_failed_is_raised_as_one_process_rais
                 pass
         outcomes.append((context_chain(error.value), stats.events_read))
     assert outcomes[0] == outcomes[1]
+
+
+def test_a_pipe_the_system_refuses_leaves_the_read_to_this_process(tmp_path, monkeypatch):
+    """Out of file descriptors (EMFILE) for the pipe to a child: this process reads the file
+    itself, as it does when fork is refused, rather than failing a read one process can do."""
+    path = many_events(tmp_path)
+    expected = read_all(path, forked=False, monkeypatch=monkeypatch)
+
+    def no_pipe():
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(beside, "two_cores", lambda: True)
+    monkeypatch.setattr(os, "pipe", no_pipe)
+    monkeypatch.setattr(os, "fork", lambda: pytest.fail("forked without a pipe"))
+    assert read_all(path, forked=True, monkeypatch=monkeypatch) == expected

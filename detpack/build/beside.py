@@ -182,7 +182,7 @@ def _widen(pipe) -> None:
 
 def _fork(send: Callable[[Any], None]) -> tuple[int, int] | None:
     """Fork a child that calls ``send`` with the write end of a pipe (a binary file) and leaves;
-    (its pid, the read end) or None when the system refuses to fork."""
+    (its pid, the read end) or None when the system refuses the pipe or the fork."""
     # Ctrl-C and SIGTERM wait until the child is known: one that came between the fork and the
     # bookkeeping would leave a child nobody stops (the child itself starts with an empty
     # set of pending signals, and unblocks them once it is ready to stop at one).
@@ -190,7 +190,10 @@ def _fork(send: Callable[[Any], None]) -> tuple[int, int] | None:
 
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
-        read, write = os.pipe()
+        try:
+            read, write = os.pipe()
+        except OSError:  # out of file descriptors: this process does the work itself
+            return None
         try:
             pid = os.fork()
         except OSError:  # a process limit, or no memory for a copy: this process does the work
