@@ -131,11 +131,11 @@ def _worth_a_process(handle: BinaryIO) -> bool:
 
 def _events_beside(handle, name, source, sourcetype, stats: ReadStats, keep) -> Iterator[RawEvent]:
     """``_events``, read by a second process: it reads, gunzips, scans and tests the events
-    while this one works on those it has sent. Each event comes with what the counts grew
-    by and the problems found before it, added here just before it is handed out, so that
-    the counts at each event, and the caller's own problems among the reader's, are those
-    of one process. Should the child fail (an error in the file, a signal), the file is
-    read again here from its start, handing out only the events it did not send."""
+    while this one works on those it has sent. What the counts grew by and the problems
+    found come in the order found, between the events, and are added here as each comes,
+    so that the counts at each event, and the caller's own problems among the reader's,
+    are those of one process. Should the child fail (an error in the file, a signal), the
+    file is read again here from its start, handing out only the events it did not send."""
     from ..build.beside import ChildFailed, stream_beside
 
     frames = stream_beside(lambda: _event_frames(handle, name, source, sourcetype, keep))
@@ -147,14 +147,15 @@ def _events_beside(handle, name, source, sourcetype, stats: ReadStats, keep) -> 
     try:
         try:
             for steps in frames:
-                for read, skipped, problems, event in steps:
-                    stats.events_read += read
-                    found[0] += read
-                    if skipped or problems:
-                        _add_found(stats, found, skipped, problems)
-                    if event is not None:
+                for step in steps:
+                    if len(step) == 5:  # an event, and the events read up to it
+                        raw, event_source, event_sourcetype, origin, read = step
+                        stats.events_read += read
+                        found[0] += read
                         handed += 1
-                        yield RawEvent(*event)
+                        yield RawEvent(raw, event_source, event_sourcetype, origin)
+                    else:
+                        _add_found(stats, found, *step)
             return
         except ChildFailed:
             pass
@@ -167,10 +168,12 @@ def _events_beside(handle, name, source, sourcetype, stats: ReadStats, keep) -> 
         handle.close()
 
 
-def _add_found(stats: ReadStats, found: list[int], skipped: int, problems) -> None:
-    """Add what the reading found (bad units, their problems) to the caller's stats and to ``found``."""
+def _add_found(stats: ReadStats, found: list[int], read: int, skipped: int, problems: list[str]) -> None:
+    """Add what the reading found (units read, bad ones, their problems) to the caller's stats and to ``found``."""
+    stats.events_read += read
     stats.events_skipped += skipped
     stats.problems.extend(problems[:max(0, MAX_STORED_PROBLEMS - len(stats.problems))])
+    found[0] += read
     found[1] += skipped
     found[2] += len(problems)
 
@@ -183,11 +186,8 @@ def _events_again(handle, name, source, sourcetype, stats: ReadStats, keep, hand
     again = ReadStats()
 
     def catch_up() -> None:
-        if again.events_read > found[0]:
-            stats.events_read += again.events_read - found[0]
-            found[0] = again.events_read
-        if again.events_skipped > found[1] or len(again.problems) > found[2]:
-            _add_found(stats, found, max(0, again.events_skipped - found[1]), again.problems[found[2]:])
+        _add_found(stats, found, max(0, again.events_read - found[0]), max(0, again.events_skipped - found[1]),
+                   again.problems[found[2]:])
 
     reading = _events(handle, name, source, sourcetype, again, keep)
     try:
@@ -203,27 +203,28 @@ def _events_again(handle, name, source, sourcetype, stats: ReadStats, keep, hand
 
 
 def _event_frames(handle, name, source, sourcetype, keep) -> Iterator[list[tuple]]:
-    """In the reading process: the steps of ``_events`` in batches. A step is what the counts
-    grew by and the problems found since the step before, with the event then handed out
-    as a plain tuple (None for what the rest of a piece counted). A batch goes at the end of
-    each piece read, so that the caller's counts keep up, and once it holds FRAME_EVENTS
-    steps or FRAME_CHARS characters of events."""
+    """In the reading process: the steps of ``_events`` in batches. A step is an event as a
+    plain tuple with the events read up to it, or, where units were skipped or problems found
+    (and at the end of each piece), (events read, skipped, problems found) since the step
+    before. A batch goes at the end of each piece read, so that the caller's counts keep up,
+    and once it holds FRAME_EVENTS steps or FRAME_CHARS characters of events."""
     stats = ReadStats()
     steps: list[tuple] = []
-    sent, size = (0, 0, 0), 0
+    read = skipped = stored = size = 0  # the counts sent so far; characters of events in ``steps``
     for event in _events(handle, name, source, sourcetype, stats, keep, in_reading_process=True):
-        now = stats.events_read, stats.events_skipped, len(stats.problems)
-        if event is not None or now != sent:
-            plain = None if event is None else (event.raw, event.source, event.sourcetype, event.origin)
-            steps.append((now[0] - sent[0], now[1] - sent[1], stats.problems[sent[2]:now[2]], plain))
-            sent = now
-            size += 0 if event is None else len(event.raw)
+        if (stats.events_skipped != skipped or len(stats.problems) != stored
+                or (event is None and stats.events_read != read)):
+            steps.append((stats.events_read - read, stats.events_skipped - skipped, stats.problems[stored:]))
+            read, skipped, stored = stats.events_read, stats.events_skipped, len(stats.problems)
+        if event is not None:
+            steps.append((event.raw, event.source, event.sourcetype, event.origin, stats.events_read - read))
+            read = stats.events_read
+            size += len(event.raw)
         if steps and (event is None or len(steps) >= FRAME_EVENTS or size >= FRAME_CHARS):
             yield steps
             steps, size = [], 0
-    now = stats.events_read, stats.events_skipped, len(stats.problems)
-    if now != sent:
-        steps.append((now[0] - sent[0], now[1] - sent[1], stats.problems[sent[2]:now[2]], None))
+    if (stats.events_read, stats.events_skipped, len(stats.problems)) != (read, skipped, stored):
+        steps.append((stats.events_read - read, stats.events_skipped - skipped, stats.problems[stored:]))
     if steps:
         yield steps
 
