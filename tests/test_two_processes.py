@@ -474,3 +474,42 @@ def test_closing_a_stream_before_its_first_item_kills_and_reaps_the_child():
     assert not beside._LIVE
     if fds is not None:
         assert len(os.listdir("/proc/self/fd")) == fds
+
+
+SILENT_CHILD_THEN_KILLED = """
+import os, signal, sys, time
+from detpack.build import beside
+
+def produce():  # long work before the first item, as a read through a file with no line end
+    time.sleep(60)
+    yield 1
+
+stream = beside.stream_beside(produce)
+print(*beside._LIVE, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # no clean-up of any kind runs
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@needs_two_cores
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to see the child")
+def test_a_child_leaves_soon_after_its_caller_is_killed_outright():
+    """SIGKILL runs no clean-up in the caller: a child busy before its next write (which
+    would fail on the closed pipe) notices that its caller is gone and leaves."""
+    done = subprocess.run([sys.executable, "-c", SILENT_CHILD_THEN_KILLED], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == -signal.SIGKILL
+    child = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 5
+    while _running(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    running = _running(child)
+    if running:
+        os.kill(child, signal.SIGKILL)
+    assert not running

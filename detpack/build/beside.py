@@ -189,6 +189,7 @@ def _fork(send: Callable[[Any], None]) -> tuple[int, int] | None:
     import signal
 
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    caller = os.getpid()
     try:
         try:
             read, write = os.pipe()
@@ -202,7 +203,7 @@ def _fork(send: Callable[[Any], None]) -> tuple[int, int] | None:
             return None
         if pid == 0:
             os.close(read)
-            _serve(write, send, mask)  # never returns
+            _serve(write, send, mask, caller)  # never returns
         _LIVE.add(pid)
         _stop_children_on_sigterm(signal)
         os.close(write)
@@ -268,7 +269,7 @@ def _terminated(signum: int, frame) -> None:
     os.kill(os.getpid(), signum)
 
 
-def _serve(write: int, send: Callable[[Any], None], mask: set) -> None:
+def _serve(write: int, send: Callable[[Any], None], mask: set, caller: int) -> None:
     """In the child: send through the pipe, leave. Nothing escapes into the caller's stack."""
     code = 1
     try:
@@ -282,6 +283,7 @@ def _serve(write: int, send: Callable[[Any], None], mask: set) -> None:
         os.dup2(silence.fileno(), 1)
         os.dup2(silence.fileno(), 2)
         sys.stdout = sys.stderr = silence
+        _leave_when_orphaned(caller)
         with os.fdopen(write, "wb") as pipe:
             send(pipe)
         code = 0
@@ -289,3 +291,23 @@ def _serve(write: int, send: Callable[[Any], None], mask: set) -> None:
         pass
     finally:
         os._exit(code)
+
+
+# How often a child looks whether its caller is still there.
+ORPHAN_CHECK_SECONDS = 0.2
+
+
+def _leave_when_orphaned(caller: int) -> None:
+    """In the child: leave once the caller is gone. A caller killed outright (SIGKILL) stops
+    no child, and its closed pipe stops one only at its next write, which may be long in
+    coming (a read through a file without line ends, a value computed for minutes); the
+    child then has a new parent (init, or a subreaper)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == caller:
+            time.sleep(ORPHAN_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="caller-watch", daemon=True).start()
