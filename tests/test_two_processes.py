@@ -513,3 +513,36 @@ def test_a_child_leaves_soon_after_its_caller_is_killed_outright():
     if running:
         os.kill(child, signal.SIGKILL)
     assert not running
+
+
+@needs_two_cores
+def test_ctrl_c_just_after_the_reaping_with_another_thread_running_leaves_nothing_to_kill(monkeypatch):
+    """A thread's signal mask holds a signal only in that thread: with another thread running
+    (a progress report, a reading thread), the kernel hands Ctrl-C to it, and Python raises
+    KeyboardInterrupt in the main thread at once. The child reaped by then must already be
+    forgotten, or the exit would kill its number, perhaps another process's by then."""
+    import threading
+
+    reap = os.waitpid
+    other_thread_done = threading.Event()
+    other = threading.Thread(target=other_thread_done.wait, daemon=True)
+    other.start()
+
+    def reaped_then_interrupted(pid, options):
+        found = reap(pid, options)
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C between the reaping and its bookkeeping
+        while signal.SIGINT in signal.sigpending():  # until the other thread has taken it
+            time.sleep(0.001)
+        return found
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with Beside(_pid_and_square, 3) as work:
+                monkeypatch.setattr(os, "waitpid", reaped_then_interrupted)
+                work.result()
+    finally:
+        monkeypatch.undo()
+        other_thread_done.set()
+        other.join()
+    left, beside._LIVE = set(beside._LIVE), set()  # the exit would otherwise kill and wait for it
+    assert not left

@@ -230,9 +230,20 @@ def _stop(pid: int) -> None:
 
 
 def _reap(pid: int) -> int:
-    """Wait for the child ``pid`` and forget it, with Ctrl-C and SIGTERM held meanwhile: one in
-    between would leave a reaped number to be killed and waited for again (no longer a child,
-    perhaps another process by then)."""
+    """Wait for the child ``pid`` and forget it. It is forgotten once it has ended but before it
+    is reaped, while its number cannot yet be another process's: an interruption anywhere
+    leaves either a child still known, which the exit kills and reaps, or an ended one that
+    nobody stops. Holding Ctrl-C and SIGTERM would not do: a thread's mask holds them in that
+    thread only, and with another thread running (a progress report, a reading thread) Python
+    raises KeyboardInterrupt here all the same."""
+    if not hasattr(os, "waitid"):  # pragma: no cover - macOS: held signals, right in one thread
+        return _reap_held(pid)
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # ended, not yet reaped
+    _LIVE.discard(pid)
+    return os.waitpid(pid, 0)[1]  # at once
+
+
+def _reap_held(pid: int) -> int:
     import signal
 
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
