@@ -185,7 +185,9 @@ def _fork(send: Callable[[Any], None]) -> tuple[int, int] | None:
     (its pid, the read end) or None when the system refuses the pipe or the fork."""
     # Ctrl-C and SIGTERM wait until the child is known: one that came between the fork and the
     # bookkeeping would leave a child nobody stops (the child itself starts with an empty
-    # set of pending signals, and unblocks them once it is ready to stop at one).
+    # set of pending signals, and unblocks them once it is ready to stop at one). The mask
+    # holds them in this thread only: with another thread running, Python may still raise
+    # here, and the unknown child then leaves once this process has (_leave_when_orphaned).
     import signal
 
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
