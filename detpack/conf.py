@@ -70,7 +70,9 @@ VALUE_CONTROL_CHARACTERS = re.compile("[" + "".join(re.escape(c) for c in CONTRO
 
 
 def check_value(value: str) -> None:
-    if VALUE_CONTROL_CHARACTERS.search(value):
+    # A printable text has no control character (they are all in Unicode's "Other" class, which
+    # str.isprintable refuses), and that test is several times faster than the search.
+    if not value.isprintable() and VALUE_CONTROL_CHARACTERS.search(value):
         bad = control_characters(value, allowed="\n\t")
         raise ConfValueError(f"value contains control characters {', '.join(bad)}")
     if value != value.strip():
