@@ -302,7 +302,7 @@ def render_conf(pack: Pack, path: str, env: jinja2.Environment | None = None, co
     writer = _LineWriter()
     text = _tidy(env.get_template(CONF_FILES[path]).render(context, conf=writer))
     problems = []
-    if _without_comments(text) != "".join(f"{line}\n" for line in writer.lines):
+    if _without_comments(text) != "\n".join([*writer.lines, ""]):  # each line and its line break
         problems = _read_back_problems(text, writer, path)
     check = MODEL_CHECKS.get(path)
     return text, problems, *(check(pack, as_dict(writer.stanzas)) if check else ([], []))
@@ -375,18 +375,27 @@ class _LineWriter(ConfWriter):
         self.lines.append(line)
         return line
 
+    def entries(self, pairs: list[tuple[str, object]]) -> str:
+        """One ``entry`` line per (key, value) pair, in order: a stanza's run of keys is one call
+        from a template rather than one call (and one output line of Jinja's) per key."""
+        lines = [ConfWriter.entry(self, key, value) for key, value in pairs]
+        self.lines += lines
+        return "\n".join(lines)
+
 
 # A blank or comment line, unless the line before it ends in a backslash (then it continues a
 # value). The writer's lines never end in one, so between them this finds exactly the lines the
 # strict reader skips (a comment ending in a backslash is the one case it overreaches: the
 # render then fails rather than passing wrongly).
-# The line-start test comes first: the look-behind then runs at line starts only, not at every
-# character of a large pack's text (same matches; both are zero-width tests at one position).
-SKIPPED_LINE = re.compile(r"^(?<!\\\n)[ \t]*(?:#[^\n]*)?\n", re.MULTILINE)
+# Each such line is matched as the line break before it plus its text, up to (not including) its
+# own line break: a pattern that starts with a literal character is searched for that character
+# alone, where a line-start test (``^``) is tried at every position of a large pack's text.
+SKIPPED_LINE = re.compile(r"\n(?<!\\\n)[ \t]*(?:#[^\n]*)?(?=\n)")
 
 
 def _without_comments(text: str) -> str:
-    return SKIPPED_LINE.sub("", text)
+    """``text`` without the lines the strict reader skips (``text`` ends in a line break)."""
+    return SKIPPED_LINE.sub("", "\n" + text)[1:]
 
 
 def _read_back_problems(text: str, writer: ConfWriter, path: str) -> list[str]:
