@@ -41,6 +41,8 @@ _CONTROL_EXCEPT: dict[str, re.Pattern] = {}  # allowed characters -> the other c
 
 def control_characters(text: str, allowed: str = "") -> list[str]:
     """The control characters in ``text`` (other than ``allowed``), as ``U+XXXX``."""
+    if text.isprintable():  # none at all: see check_value
+        return []
     pattern = _CONTROL_EXCEPT.get(allowed)
     if pattern is None:  # one pattern per set of allowed characters: texts with line breaks stay one search
         pattern = _CONTROL_EXCEPT[allowed] = re.compile(

@@ -120,3 +120,16 @@ def test_whole_stanzas_read_back_or_are_refused(entries):
     except ConfValueError:
         return
     assert verify_conf(text, "t.conf", [stanza]) == []
+
+
+@pytest.mark.parametrize("text, allowed, found", [
+    ("plain text", "", []),
+    ("non-breaking\xa0space", "", []),  # not printable, yet no control character
+    ("tab\tand\nline", "\n\t", []),
+    ("tab\tand\nline", "", ["U+0009", "U+000A"]),
+    ("\xa0bell\x07", "\n\t", ["U+0007"]),
+])
+def test_control_characters_are_exactly_unicode_category_cc(text, allowed, found):
+    from detpack.conf import control_characters
+
+    assert control_characters(text, allowed) == found
