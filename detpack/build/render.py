@@ -30,7 +30,7 @@ from ..content.model import (
     AppSettings, Deployment, Detection, Investigation, Pack, Story, baseline_stanza_name, investigation_stanza_name,
     search_stanza_name,
 )
-from ..errors import Fresh, record
+from ..errors import Fresh, record, replace
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "app" / "templates"
 HEADER = "# Generated from the pack's YAML. Do not edit: change the YAML and rebuild.\n# Tune searches in local/, which survives upgrades of this app."
@@ -306,6 +306,37 @@ def render_conf(pack: Pack, path: str, env: jinja2.Environment | None = None, co
         problems = _read_back_problems(text, writer, path)
     check = MODEL_CHECKS.get(path)
     return text, problems, *(check(pack, as_dict(writer.stanzas)) if check else ([], []))
+
+
+def first_detections(pack: Pack, count: int) -> Pack:
+    """The pack with its first ``count`` detections alone: what ``render_conf_in_parts`` renders elsewhere."""
+    return replace(pack, detections=pack.detections[:count], baselines=(), investigations=())
+
+
+def render_conf_in_parts(pack: Pack, path: str, count: int, first: Callable[[], RenderedConf]) -> RenderedConf:
+    """``render_conf(pack, path)`` in two parts: ``first()`` returns the file rendered from
+    ``first_detections(pack, count)`` (by another process, say), and the rest is rendered here.
+
+    A conf file of detections (savedsearches.conf) is its header, then one stanza per detection
+    in order, then the other objects' stanzas; the two parts joined (the second without its
+    header) are the whole file, and their findings in order are the whole file's. An error is the
+    one rendering the whole file meets first: the first part's before the rest's."""
+    try:
+        second, failure = render_conf(replace(pack, detections=pack.detections[count:]), path), None
+    except Exception as error:  # noqa: BLE001 - raised once the first part is known to render
+        second, failure = None, error
+    text, problems, per_detection, rest = first()
+    if failure is not None:
+        raise failure
+    more_text, more_problems, more_per_detection, more_rest = second
+    header = f"{HEADER}\n"
+    if not more_text.startswith(header):  # the template no longer starts with the header alone
+        raise RenderError(f"{path}: the rest of the detections does not follow its header")
+    if text == header:  # the first part holds no stanza
+        text = more_text
+    elif more_text != header:  # stanzas follow; a blank line stands between stanzas, as in one rendering
+        text += "\n" + more_text.removeprefix(header)
+    return text, problems + more_problems, per_detection + more_per_detection, rest + more_rest
 
 
 def render_app(pack: Pack, rendered: dict[str, Callable[[], RenderedConf]] | None = None) -> RenderedApp:
