@@ -516,3 +516,30 @@ def test_a_failed_render_child_leaves_its_stanzas_to_this_process(tmp_path, monk
     assert len(forks) == 2
     one_process()
     assert _build(root, tmp_path / "one") == two
+
+
+@needs_two_cores
+def test_a_savedsearches_template_that_is_not_header_then_stanzas_still_builds_alike(tmp_path, monkeypatch, forks,
+                                                                                    one_process):
+    """A line after the header would show up once in each part: the file is then rendered whole."""
+    import jinja2
+
+    import detpack.build.render as render
+
+    real = render._environment
+    source = (render.TEMPLATES / "savedsearches.conf.j2").read_text()
+
+    def changed():
+        env = real()
+        env.loader = jinja2.ChoiceLoader([
+            jinja2.DictLoader({"savedsearches.conf.j2": source.replace("{{ header }}\n", "{{ header }}\n# detections\n", 1)}),
+            env.loader])
+        return env
+
+    monkeypatch.setattr(render, "_environment", changed)
+    root = varied_pack(tmp_path / "pack")
+    two = build_app(root, tmp_path / "two", sync_committed=False)
+    assert two.files["default/savedsearches.conf"].count("# detections") == 1
+    assert len(forks) == 2
+    one_process()
+    assert _build(root, tmp_path / "one") == two.package.read_bytes()

@@ -319,8 +319,9 @@ def render_conf_in_parts(pack: Pack, path: str, count: int, first: Callable[[], 
 
     A conf file of detections (savedsearches.conf) is its header, then one stanza per detection
     in order, then the other objects' stanzas; the two parts joined (the second without its
-    header) are the whole file, and their findings in order are the whole file's. An error is the
-    one rendering the whole file meets first: the first part's before the rest's."""
+    header) are the whole file, and their findings in order are the whole file's; a file of
+    another shape is rendered whole here instead. An error is the one rendering the whole file
+    meets first: the first part's before the rest's."""
     try:
         second, failure = render_conf(replace(pack, detections=pack.detections[count:]), path), None
     except Exception as error:  # noqa: BLE001 - raised once the first part is known to render
@@ -330,12 +331,13 @@ def render_conf_in_parts(pack: Pack, path: str, count: int, first: Callable[[], 
         raise failure
     more_text, more_problems, more_per_detection, more_rest = second
     header = f"{HEADER}\n"
-    if not more_text.startswith(header):  # the template no longer starts with the header alone
-        raise RenderError(f"{path}: the rest of the detections does not follow its header")
+    stanzas = more_text.removeprefix(header)
+    if not more_text.startswith(header) or stanzas[:1] not in ("", "["):
+        return render_conf(pack, path)  # not a header, then stanzas alone: the parts would not join
     if text == header:  # the first part holds no stanza
         text = more_text
-    elif more_text != header:  # stanzas follow; a blank line stands between stanzas, as in one rendering
-        text += "\n" + more_text.removeprefix(header)
+    elif stanzas:  # a blank line stands between stanzas, as in one rendering
+        text += "\n" + stanzas
     return text, problems + more_problems, per_detection + more_per_detection, rest + more_rest
 
 
