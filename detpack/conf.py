@@ -41,6 +41,8 @@ _CONTROL_EXCEPT: dict[str, re.Pattern] = {}  # allowed characters -> the other c
 
 def control_characters(text: str, allowed: str = "") -> list[str]:
     """The control characters in ``text`` (other than ``allowed``), as ``U+XXXX``."""
+    if text.isprintable():  # none at all: see check_value
+        return []
     pattern = _CONTROL_EXCEPT.get(allowed)
     if pattern is None:  # one pattern per set of allowed characters: texts with line breaks stay one search
         pattern = _CONTROL_EXCEPT[allowed] = re.compile(
@@ -70,7 +72,9 @@ VALUE_CONTROL_CHARACTERS = re.compile("[" + "".join(re.escape(c) for c in CONTRO
 
 
 def check_value(value: str) -> None:
-    if VALUE_CONTROL_CHARACTERS.search(value):
+    # A printable text has no control character (they are all in Unicode's "Other" class, which
+    # str.isprintable refuses), and that test is several times faster than the search.
+    if not value.isprintable() and VALUE_CONTROL_CHARACTERS.search(value):
         bad = control_characters(value, allowed="\n\t")
         raise ConfValueError(f"value contains control characters {', '.join(bad)}")
     if value != value.strip():

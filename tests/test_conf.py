@@ -27,6 +27,11 @@ def test_value_that_looks_like_a_stanza_or_key_stays_a_value():
     assert roundtrip("x\n[evil]\nenableSched = 1") == "x\n[evil]\nenableSched = 1"
 
 
+@pytest.mark.parametrize("value", ["tab\tand\nline", "non-breaking\xa0space", "zero\u200bwidth", "line\u2028separator"])
+def test_text_that_is_not_printable_but_has_no_control_character_is_written(value):
+    assert roundtrip(value) == value
+
+
 def test_inner_backslash_before_newline_is_preserved():
     assert roundtrip("a\\\nb") == "a\\\nb"
 
@@ -35,6 +40,8 @@ def test_inner_backslash_before_newline_is_preserved():
     ("ends with \\", "ends with a backslash"),
     ("bell \x07", r"control characters U\+0007"),
     ("crlf\r\nline", r"control characters U\+000D"),
+    ("next line \x85 (C1)", r"control characters U\+0085"),
+    ("non-breaking\xa0space, then \x1b", r"control characters U\+001B"),
     (" padded", "leading or trailing white space"),
 ])
 def test_unsafe_values_are_refused(value, problem):
@@ -113,3 +120,16 @@ def test_whole_stanzas_read_back_or_are_refused(entries):
     except ConfValueError:
         return
     assert verify_conf(text, "t.conf", [stanza]) == []
+
+
+@pytest.mark.parametrize("text, allowed, found", [
+    ("plain text", "", []),
+    ("non-breaking\xa0space", "", []),  # not printable, yet no control character
+    ("tab\tand\nline", "\n\t", []),
+    ("tab\tand\nline", "", ["U+0009", "U+000A"]),
+    ("\xa0bell\x07", "\n\t", ["U+0007"]),
+])
+def test_control_characters_are_exactly_unicode_category_cc(text, allowed, found):
+    from detpack.conf import control_characters
+
+    assert control_characters(text, allowed) == found

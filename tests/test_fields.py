@@ -8,12 +8,12 @@ from detpack.content.fields import returned_fields, split_pipeline
 
 def test_pipes_inside_quotes_backticks_and_subsearches_do_not_split():
     search = '| tstats count where a="x|y" by b | `m(a|b)` | search [| inputlookup x | fields a] | table a'
-    assert split_pipeline(search) == ['tstats count where a="x|y" by b', "`m(a|b)`",
-                                      "search [| inputlookup x | fields a]", "table a"]
+    assert split_pipeline(search) == ('tstats count where a="x|y" by b', "`m(a|b)`",
+                                      "search [| inputlookup x | fields a]", "table a")
 
 
 def test_escaped_quote_does_not_end_the_string():
-    assert split_pipeline(r'search a="x\"|y" | table a') == [r'search a="x\"|y"', "table a"]
+    assert split_pipeline(r'search a="x\"|y" | table a') == (r'search a="x\"|y"', "table a")
 
 
 @pytest.mark.parametrize("search, fields", [
@@ -85,3 +85,19 @@ def test_the_field_set_is_known_again_or_grows(search, fields):
 
 def test_appendpipe_makes_the_fields_unknown():
     assert returned_fields("| stats count by a | appendpipe [stats count as total]") is None
+
+
+@pytest.mark.parametrize("text, separators, items", [
+    ("a, b c", " ,", ["a", "b", "c"]),
+    ('values(x, y) as z, "q, r"', " ,", ["values(x, y)", "as", "z", '"q, r"']),
+    ('a "b, c', " ,", ["a", '"b, c']),  # a quote never closed runs to the end
+    ("a) b, c", " ,", ["a) b, c"]),  # a parenthesis closed first: no split until it is balanced
+    ("x='a(b' , y", ",", ["x='a(b'", "y"]),  # a parenthesis inside quotes does not count
+    ("a\tb\nc", " ,", ["a\tb\nc"]),  # only the given separators split
+    ("f(a, (b, c)), d", ",", ["f(a, (b, c))", "d"]),
+    ("", " ,", []),
+])
+def test_items_split_at_separators_outside_quotes_and_parentheses(text, separators, items):
+    from detpack.content.fields import _items
+
+    assert _items(text, separators) == items

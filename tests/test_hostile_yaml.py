@@ -126,3 +126,14 @@ def test_invalid_utf8_is_one_line_naming_its_line_and_column(tmp_path):
     (tmp_path / "latin1.yml").write_bytes("name: x\ndescription: caf\u00e9 au lait\n".encode("latin-1"))
     assert refusal(tmp_path / "latin1.yml") == ("file.yml:2:17: (file): not UTF-8 text: invalid continuation byte "
                                                 "(expected UTF-8)")
+
+
+def test_locations_hold_on_a_line_as_long_as_a_file_may_be(tmp_path):
+    """A value's line and column come back exactly, however far along its line it stands."""
+    filler = f"pad: {'x' * (MAX_FILE_BYTES - 100)}, "
+    (tmp_path / "wide.yml").write_text(f"first: x\nwide: {{{filler}last: [one, two]}}\n")
+    _, locations = load_yaml(tmp_path / "wide.yml", "file.yml")
+    column = len("wide: {") + len(filler) + 1
+    assert str(locations["wide.last#key"]) == f"file.yml:2:{column}"
+    assert str(locations["wide.last[1]"]) == f"file.yml:2:{column + len('last: [one, ')}"
+    assert str(locations["first"]) == "file.yml:1:8"

@@ -255,3 +255,16 @@ def test_comment_lines_between_written_lines_are_allowed(monkeypatch):
     pack = _with_macros_template(monkeypatch, lambda s: s.replace(STANZA_LINE, STANZA_LINE + "# a note\n\n"))
     text = render_app(pack).files["default/macros.conf"]
     assert "]\n# a note\n\ndefinition = " in text
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("# header\n\n[a]\nk = v\n\n# note\n  \n\t# indented note\n[b]\n", "[a]\nk = v\n[b]\n"),
+    ("[a]\nk = one\\\n# continued, not a comment\nz = 1\n", "[a]\nk = one\\\n# continued, not a comment\nz = 1\n"),
+    ("[a]\nk = v\\\n\n", "[a]\nk = v\\\n\n"),  # a blank line that continues a value is kept
+    ("x\\\n#y\n#z\n", "x\\\n#y\n"),
+    ("\n\n# only comments\n", ""),
+])
+def test_the_lines_the_strict_reader_skips_are_told_apart_from_continued_values(text, kept):
+    from detpack.build.render import _without_comments
+
+    assert _without_comments(text) == kept

@@ -546,3 +546,92 @@ def test_ctrl_c_just_after_the_reaping_with_another_thread_running_leaves_nothin
         other.join()
     left, beside._LIVE = set(beside._LIVE), set()  # the exit would otherwise kill and wait for it
     assert not left
+
+
+@pytest.mark.parametrize("share", [0, 1, 0.5, -1, None])
+def test_savedsearches_rendered_in_two_parts_is_the_file_rendered_whole(tmp_path, share):
+    """Whatever the first part's detections, the parts joined are the whole file, findings included."""
+    from detpack.build import render
+    from detpack.content.validate import load_valid_pack
+
+    pack = load_valid_pack(varied_pack(tmp_path / "pack", count=12))
+    total = len(pack.detections)
+    count = {None: total, -1: total - 1, 0.5: total // 2}.get(share, share)
+    path = "default/savedsearches.conf"
+    first = render.render_conf(render.first_detections(pack, count), path)
+    assert render.render_conf_in_parts(pack, path, count, lambda: first) == render.render_conf(pack, path)
+
+
+@needs_two_cores
+def test_an_error_in_the_stanzas_this_process_renders_fails_alike_in_two_processes(tmp_path, monkeypatch, forks,
+                                                                                   one_process):
+    import detpack.build.render as render
+
+    real = render._environment
+    count = WORTH_A_PROCESS + 20
+    last = f"Script Execution via WMI {count - 1:04d}"  # after the second process's share
+
+    def tampered(first: str | None):  # a description the writer refuses, in the last detection (and in ``first``)
+        def build():
+            env = real()
+            env.globals["description"] = lambda d: d.description + {last: " \\", first: " "}.get(d.name, "")
+            return env
+        return build
+
+    root = varied_pack(tmp_path / "pack", count)
+    for first, error in [(None, "value ends with a backslash, which would join the next line"),
+                         ("Script Execution via WMI 0010", "value has leading or trailing white space, which Splunk trims")]:
+        monkeypatch.setattr(render, "_environment", tampered(first))
+        forks.clear()
+        monkeypatch.setattr(beside, "two_cores", lambda: True)
+        two = _render_error(root, tmp_path / "two")
+        assert two == f"ConfValueError: {error}"  # the error one rendering meets first
+        assert len(forks) == 2
+        one_process()
+        assert _render_error(root, tmp_path / "one") == two
+
+
+@needs_two_cores
+def test_a_failed_render_child_leaves_its_stanzas_to_this_process(tmp_path, monkeypatch, forks, one_process):
+    import detpack.build.app as app
+
+    here, real = os.getpid(), app.render_conf
+
+    def fails_in_a_child(*args):
+        if os.getpid() != here:
+            os._exit(3)
+        return real(*args)
+
+    monkeypatch.setattr(app, "render_conf", fails_in_a_child)
+    root = varied_pack(tmp_path / "pack")
+    two = _build(root, tmp_path / "two")
+    assert len(forks) == 2
+    one_process()
+    assert _build(root, tmp_path / "one") == two
+
+
+@needs_two_cores
+def test_a_savedsearches_template_that_is_not_header_then_stanzas_still_builds_alike(tmp_path, monkeypatch, forks,
+                                                                                    one_process):
+    """A line after the header would show up once in each part: the file is then rendered whole."""
+    import jinja2
+
+    import detpack.build.render as render
+
+    real = render._environment
+    source = (render.TEMPLATES / "savedsearches.conf.j2").read_text()
+
+    def changed():
+        env = real()
+        env.loader = jinja2.ChoiceLoader([
+            jinja2.DictLoader({"savedsearches.conf.j2": source.replace("{{ header }}\n", "{{ header }}\n# detections\n", 1)}),
+            env.loader])
+        return env
+
+    monkeypatch.setattr(render, "_environment", changed)
+    root = varied_pack(tmp_path / "pack")
+    two = build_app(root, tmp_path / "two", sync_committed=False)
+    assert two.files["default/savedsearches.conf"].count("# detections") == 1
+    assert len(forks) == 2
+    one_process()
+    assert _build(root, tmp_path / "one") == two.package.read_bytes()

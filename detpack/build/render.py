@@ -30,7 +30,7 @@ from ..content.model import (
     AppSettings, Deployment, Detection, Investigation, Pack, Story, baseline_stanza_name, investigation_stanza_name,
     search_stanza_name,
 )
-from ..errors import Fresh, record
+from ..errors import Fresh, record, replace
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "app" / "templates"
 HEADER = "# Generated from the pack's YAML. Do not edit: change the YAML and rebuild.\n# Tune searches in local/, which survives upgrades of this app."
@@ -302,10 +302,43 @@ def render_conf(pack: Pack, path: str, env: jinja2.Environment | None = None, co
     writer = _LineWriter()
     text = _tidy(env.get_template(CONF_FILES[path]).render(context, conf=writer))
     problems = []
-    if _without_comments(text) != "".join(f"{line}\n" for line in writer.lines):
+    if _without_comments(text) != "\n".join([*writer.lines, ""]):  # each line and its line break
         problems = _read_back_problems(text, writer, path)
     check = MODEL_CHECKS.get(path)
     return text, problems, *(check(pack, as_dict(writer.stanzas)) if check else ([], []))
+
+
+def first_detections(pack: Pack, count: int) -> Pack:
+    """The pack with its first ``count`` detections alone: what ``render_conf_in_parts`` renders elsewhere."""
+    return replace(pack, detections=pack.detections[:count], baselines=(), investigations=())
+
+
+def render_conf_in_parts(pack: Pack, path: str, count: int, first: Callable[[], RenderedConf]) -> RenderedConf:
+    """``render_conf(pack, path)`` in two parts: ``first()`` returns the file rendered from
+    ``first_detections(pack, count)`` (by another process, say), and the rest is rendered here.
+
+    A conf file of detections (savedsearches.conf) is its header, then one stanza per detection
+    in order, then the other objects' stanzas; the two parts joined (the second without its
+    header) are the whole file, and their findings in order are the whole file's; a file of
+    another shape is rendered whole here instead. An error is the one rendering the whole file
+    meets first: the first part's before the rest's."""
+    try:
+        second, failure = render_conf(replace(pack, detections=pack.detections[count:]), path), None
+    except Exception as error:  # noqa: BLE001 - raised once the first part is known to render
+        second, failure = None, error
+    text, problems, per_detection, rest = first()
+    if failure is not None:
+        raise failure
+    more_text, more_problems, more_per_detection, more_rest = second
+    header = f"{HEADER}\n"
+    stanzas = more_text.removeprefix(header)
+    if not more_text.startswith(header) or stanzas[:1] not in ("", "["):
+        return render_conf(pack, path)  # not a header, then stanzas alone: the parts would not join
+    if text == header:  # the first part holds no stanza
+        text = more_text
+    elif stanzas:  # a blank line stands between stanzas, as in one rendering
+        text += "\n" + stanzas
+    return text, problems + more_problems, per_detection + more_per_detection, rest + more_rest
 
 
 def render_app(pack: Pack, rendered: dict[str, Callable[[], RenderedConf]] | None = None) -> RenderedApp:
@@ -375,18 +408,27 @@ class _LineWriter(ConfWriter):
         self.lines.append(line)
         return line
 
+    def entries(self, pairs: list[tuple[str, object]]) -> str:
+        """One ``entry`` line per (key, value) pair, in order: a stanza's run of keys is one call
+        from a template rather than one call (and one output line of Jinja's) per key."""
+        lines = [ConfWriter.entry(self, key, value) for key, value in pairs]
+        self.lines += lines
+        return "\n".join(lines)
+
 
 # A blank or comment line, unless the line before it ends in a backslash (then it continues a
 # value). The writer's lines never end in one, so between them this finds exactly the lines the
 # strict reader skips (a comment ending in a backslash is the one case it overreaches: the
 # render then fails rather than passing wrongly).
-# The line-start test comes first: the look-behind then runs at line starts only, not at every
-# character of a large pack's text (same matches; both are zero-width tests at one position).
-SKIPPED_LINE = re.compile(r"^(?<!\\\n)[ \t]*(?:#[^\n]*)?\n", re.MULTILINE)
+# Each such line is matched as the line break before it plus its text, up to (not including) its
+# own line break: a pattern that starts with a literal character is searched for that character
+# alone, where a line-start test (``^``) is tried at every position of a large pack's text.
+SKIPPED_LINE = re.compile(r"\n(?<!\\\n)[ \t]*(?:#[^\n]*)?(?=\n)")
 
 
 def _without_comments(text: str) -> str:
-    return SKIPPED_LINE.sub("", text)
+    """``text`` without the lines the strict reader skips (``text`` ends in a line break)."""
+    return SKIPPED_LINE.sub("", "\n" + text)[1:]
 
 
 def _read_back_problems(text: str, writer: ConfWriter, path: str) -> list[str]:

@@ -14,6 +14,7 @@ whole table...), the answer is None: a warning must never be a guess.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 
 DROP_DM = re.compile(r"`drop_dm_object_name\(\s*[\"']?([\w.]+?)[\"']?\s*\)`")
@@ -39,9 +40,11 @@ def without_comments(search: str) -> str:
 
 
 PIPELINE_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|`[^`]*`?|[\[\]|]|[^"`\[\]|]+')
+BRACKET_DEPTH = {"[": 1, "]": -1}
 
 
-def split_pipeline(search: str) -> list[str]:
+@functools.lru_cache(maxsize=256)  # validation splits each detection's search twice in a row
+def split_pipeline(search: str) -> tuple[str, ...]:
     """Commands of a search, split at pipes outside quotes, backticks and brackets."""
     parts, current, depth = [], [], 0
     for token in PIPELINE_TOKEN.findall(search):
@@ -49,10 +52,10 @@ def split_pipeline(search: str) -> list[str]:
             parts.append("".join(current).strip())
             current = []
             continue
-        depth += {"[": 1, "]": -1}.get(token, 0)
+        depth += BRACKET_DEPTH.get(token, 0)
         current.append(token)
     parts.append("".join(current).strip())
-    return [p for p in parts if p]
+    return tuple(p for p in parts if p)
 
 
 def returned_fields(search: str) -> set[str] | None:
@@ -110,23 +113,26 @@ def _transform(fields: set[str], name: str, command: str, args: str) -> set[str]
     return fields
 
 
+@functools.lru_cache(maxsize=None)  # one pattern per set of separators (two are used)
+def _item_token(separators: str) -> re.Pattern:
+    """A quoted text (to its closing quote or the end), a parenthesis, one separator, or a run of other characters."""
+    others = re.escape(separators)
+    return re.compile(rf"\"[^\"]*\"?|'[^']*'?|[()]|[{others}]|[^\"'(){others}]+")
+
+
 def _items(text: str, separators: str) -> list[str]:
     """``text`` split at ``separators`` outside quotes and parentheses; empty items dropped."""
-    items, current, depth, quote = [], [], 0, ""
-    for char in text:
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "\"'":
-            quote = char
-        elif char == "(":
+    items, current, depth = [], [], 0
+    for token in _item_token(separators).findall(text):  # tokens, not characters: the same split, faster
+        if token == "(":
             depth += 1
-        elif char == ")":
+        elif token == ")":
             depth -= 1
-        elif depth == 0 and char in separators:
+        elif depth == 0 and len(token) == 1 and token in separators:
             items.append("".join(current).strip())
             current = []
             continue
-        current.append(char)
+        current.append(token)
     items.append("".join(current).strip())
     return [item for item in items if item]
 

@@ -148,6 +148,7 @@ class Obj(Schema):
     def __init__(self, required: dict[str, Schema], optional: dict[str, Schema] | None = None, closed: bool = False):
         """``closed``: unknown keys are errors, where contentctl forbids them, rather than warnings."""
         self.required, self.optional, self.closed = required, optional or {}, closed
+        self.known = self.required | self.optional  # merged once, not for each mapping checked
 
     def check(self, value, path, ctx):
         if not isinstance(value, dict):
@@ -157,7 +158,7 @@ class Obj(Schema):
         for key in self.required:
             if key not in value:
                 ctx.report(path, f"missing required key '{key}'", self.required[key].expected)
-        known = self.required | self.optional
+        known = self.known
         for key, item in value.items():
             if key not in known:  # contentctl mostly ignores unknown keys: a warning, so that typos still show
                 ctx.report(prefix + key, "unknown key", "one of " + ", ".join(sorted(known)), at_key=True,

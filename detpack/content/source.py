@@ -127,42 +127,50 @@ def _plain(text: str) -> Any:
     return text
 
 
-# Where a value stands, kept instead of the YAML node tree (which takes ten times the memory):
-# a scalar is (line, column); a sequence (line, column, [items]); a mapping (line, column,
-# {key: (key line, key column, value)}). Lines and columns count from 0, as YAML's marks do.
+# Where a value stands, kept instead of the YAML node tree (which takes ten times the memory): a
+# mark is one number, line * MARK_SPAN + column (both counted from 0, as YAML's marks are; no line
+# of a file within MAX_FILE_BYTES is longer); a scalar is its mark, a sequence (mark, [items]) and
+# a mapping (mark, {key: (key's mark, value)}). Numbers rather than (line, column) pairs: a large
+# pack has some 150,000 values, whose marks another process may send back (load.py).
 Marks = tuple
+MARK_SPAN = MAX_FILE_BYTES + 1
+
+
+def _mark(yaml_mark) -> int:
+    return yaml_mark.line * MARK_SPAN + yaml_mark.column
 
 
 class Locations:
     """Field path -> Location, looked up in the file's marks (``Marks``) on demand."""
 
-    def __init__(self, name: str, root: Marks | None):
+    def __init__(self, name: str, root: Marks | int | None):
         self.name, self.root = name, root
 
-    def _node_mark(self, path: str) -> tuple[int, int] | None:
+    def _node_mark(self, path: str) -> int | None:
         node, key_mark = self.root, None
         if node is None:
             return None
         for name, index, is_key in PATH_PART.findall(path):
             if is_key:
                 return key_mark
-            children = node[2] if len(node) == 3 else None
+            children = node[1] if type(node) is tuple else None
             if name and type(children) is dict:
                 entry = children.get(name)
                 if entry is None:
                     return None
-                key_mark, node = entry, entry[2]
+                key_mark, node = entry
             elif index and type(children) is list and int(index) < len(children):
                 node = children[int(index)]
             else:
                 return None
-        return node
+        return node if type(node) is int else node[0]
 
     def __getitem__(self, path: str) -> Location:
         mark = self._node_mark(path)
         if mark is None:
             raise KeyError(path)
-        return Location(self.name, mark[0] + 1, mark[1] + 1)
+        line, column = divmod(mark, MARK_SPAN)
+        return Location(self.name, line + 1, column + 1)
 
     def __contains__(self, path: object) -> bool:
         return isinstance(path, str) and self._node_mark(path) is not None
@@ -257,16 +265,16 @@ class _Converter:
             raise self._expands(node, path, f"{MAX_VALUES} values")
         if depth > MAX_DEPTH:
             raise _refuse(self.name, node, f"nests deeper than {MAX_DEPTH} levels", "a shallower document")
-        mark = node.start_mark
+        mark = _mark(node.start_mark)
         if isinstance(node, yaml.ScalarNode):
             self.chars += len(node.value)
             if self.chars > MAX_TEXT_CHARS:
                 raise self._expands(node, path, f"{MAX_TEXT_CHARS} characters of text")
             # plain: None (Python) or "" (libyaml)
-            return _plain(node.value) if not node.style else node.value, (mark.line, mark.column)
+            return _plain(node.value) if not node.style else node.value, mark
         if isinstance(node, yaml.SequenceNode):
             items = [self.convert(item, path, depth + 1) for item in node.value]
-            return [value for value, _ in items], (mark.line, mark.column, [marks for _, marks in items])
+            return [value for value, _ in items], (mark, [marks for _, marks in items])
         result: dict[str, Any] = {}
         marks: dict[str, tuple] = {}
         for key_node, value_node in node.value:
@@ -280,6 +288,5 @@ class _Converter:
             if depth == 0:
                 self.key_node = key_node
             result[key], value_marks = self.convert(value_node, f"{path}.{key}" if path else key, depth + 1)
-            key_mark = key_node.start_mark
-            marks[key] = (key_mark.line, key_mark.column, value_marks)
-        return result, (mark.line, mark.column, marks)
+            marks[key] = (_mark(key_node.start_mark), value_marks)
+        return result, (mark, marks)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 from ..conf import ConfValueError, check_stanza_name, check_value
 from .load import load_pack
-from ..errors import Finding, InvalidInput, record
+from ..errors import Finding, InvalidInput, Location, record
 from .fields import returned_fields, split_pipeline, without_comments
 from .mappings import CIM_MACROS, LOOKUP_NAME_PATTERN, LOOKUPS_PROVIDED_ELSEWHERE
 from .model import (
@@ -119,7 +119,7 @@ def check_tokens_and_objects(d: Detection, index: PackIndex) -> Iterator[Finding
 
 def check_lookups(d: Detection, index: PackIndex) -> Iterator[Finding]:
     """Each lookup a search names is in the pack, as contentctl 4.4.1 requires (mappings.LOOKUP_NAME_PATTERN)."""
-    names = set(re.findall(LOOKUP_NAME_PATTERN, d.search))
+    names = set(re.findall(LOOKUP_NAME_PATTERN, d.search)) if "lookup " in d.search else set()  # the pattern needs it
     if names & LOOKUPS_PROVIDED_ELSEWHERE:
         return
     for name in sorted(names - index.lookup_names):
@@ -191,14 +191,19 @@ ADVISORY_CHECKS: tuple[DetectionCheck, ...] = (check_filter_macro, check_tokens_
 def check_unique(pack: Pack) -> Iterator[Finding]:
     """Ids, names and filter macros must be unique across the pack."""
     groups = (
-        ("id", [(d.id, d.where("id")) for d in pack.detections] + [(s.id, s.locations["id"]) for s in pack.stories]),
-        ("name", [(d.name.lower(), d.where("name")) for d in pack.detections]),
-        ("name", [(s.name.lower(), s.locations["name"]) for s in pack.stories]),
-        ("name", [(m.stanza, m.locations["name"]) for m in pack.macros]
-         + [(d.filter_macro, d.where("")) for d in pack.detections]),
+        ("id", [(d.id, (d, "id")) for d in pack.detections] + [(s.id, (s, "id")) for s in pack.stories]),
+        ("name", [(d.name.lower(), (d, "name")) for d in pack.detections]),
+        ("name", [(s.name.lower(), (s, "name")) for s in pack.stories]),
+        ("name", [(m.stanza, (m, "name")) for m in pack.macros] + [(d.filter_macro, (d, "")) for d in pack.detections]),
     )
     for field, values in groups:
-        yield from _duplicates(field, values)
+        yield from _duplicates(field, values, _located)
+
+
+def _located(where: tuple) -> Location:
+    """The location of (a detection, story or macro, a field path): looked up only for a duplicate."""
+    owner, path = where
+    return owner.where(path) if isinstance(owner, Detection) else owner.locations[path]
 
 
 def _conf_bound(pack: Pack) -> Iterator[tuple[object, str, str, bool]]:
@@ -271,13 +276,17 @@ def check_unique_stanzas(pack: Pack) -> Iterator[Finding]:
     yield from _duplicates("name", [(l.name, l.locations["name"]) for l in pack.lookups])
 
 
-def _duplicates(field: str, values: list) -> Iterator[Finding]:
+def _duplicates(field: str, values: list, locate: Callable = lambda location: location) -> Iterator[Finding]:
+    """A finding at each later place of a value found more than once; ``values`` are (value, place),
+    and ``locate(place)`` its location."""
     seen: dict[str, list] = defaultdict(list)
-    for value, location in values:
-        seen[value].append(location)
-    for value, locations in seen.items():
-        for location in sorted(locations)[1:]:
-            yield Finding(location, field, f"{value!r} is also used at {sorted(locations)[0]}", "unique across the pack")
+    for value, where in values:
+        seen[value].append(where)
+    for value, places in seen.items():
+        if len(places) > 1:
+            first, *later = sorted(locate(where) for where in places)
+            for location in later:
+                yield Finding(location, field, f"{value!r} is also used at {first}", "unique across the pack")
 
 
 @record
