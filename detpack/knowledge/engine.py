@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..spl import SplError, macros_from_stanzas
-from ..spl.expressions import compile_eval_text
+from ..spl.expressions import compile_eval_text, remembered
 from ..conf import Stanza
 from .addons import Addon, Setting, load_addon, merge
 from .datamodels import Dataset, load_datamodel
@@ -283,7 +283,7 @@ class Knowledge:
                 self.problems.add(entry.setting, entry.stanza, entry.key,
                                   f"expression the engine cannot run ({error.message}), ignored")
                 continue
-            compiled.append((field, expression.evaluate))
+            compiled.append((field, remembered(expression)))
             if want is not None:
                 want |= expression.fields
         if not compiled:

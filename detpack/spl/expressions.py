@@ -60,6 +60,39 @@ def _reads_clock(expr: ast.Expr) -> bool:
     return any(isinstance(e, ast.Call) and e.name == "now" for e in walk_expr(expr))
 
 
+CLOCK_FUNCTIONS = frozenset({"now", "time"})
+REMEMBERED_RESULTS = 4096  # per expression; bounded, as the values come from the data
+REMEMBERED_VALUE_CHARS = 1024  # longer values are computed each time, so the memory stays bounded too
+
+
+def remembered(expression: EvalExpression) -> Callable[[Row], object]:
+    """``expression.evaluate``, remembering its result for each combination of the text
+    values it reads. An expression that reads no clock is a function of those values alone,
+    and an add-on's calculated fields see the same paths, names and codes again and again.
+    A row where one of them is not text (a number, a multivalue) or is long is computed
+    directly; a multivalue result is handed out as a fresh list, so no two rows share one."""
+    if not expression.fields or any(isinstance(e, ast.Call) and e.name in CLOCK_FUNCTIONS
+                                    for e in walk_expr(expression.expr)):
+        return expression.evaluate
+    names, evaluate, known = tuple(sorted(expression.fields)), expression.evaluate, {}
+
+    def evaluate_remembered(row: Row):
+        key = tuple(map(row.get, names))
+        for value in key:
+            if value is not None and (value.__class__ is not str or len(value) > REMEMBERED_VALUE_CHARS):
+                return evaluate(row)
+        result = known.get(key, known)
+        if result is known:
+            result = evaluate(row)
+            if len(known) >= REMEMBERED_RESULTS:
+                known.clear()
+            known[key] = result
+        return list(result) if result.__class__ is list else result
+
+    evaluate_remembered.results = known  # for its bound to be seen
+    return evaluate_remembered
+
+
 def compile_search_text(text: str) -> SearchExpression:
     """Search terms (``field=value``, AND/OR/NOT, IN); raises SplError when unsupported."""
     expr = parse_search(text, 0, 0).expr
