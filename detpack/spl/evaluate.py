@@ -525,8 +525,10 @@ BINARY: dict[str, Callable] = {
 
 class Aggregate:
     """One aggregation's state within one group (Search Reference, "Statistical and
-    charting functions")."""
+    charting functions"). Slots and no reference to itself: a search may hold one per
+    group and function, many thousands."""
 
+    __slots__ = ("func", "count", "seen", "items", "best", "numbers", "when")
     LIST_LIMIT = 100  # list() returns at most 100 values
 
     def __init__(self, func: str):
@@ -537,7 +539,9 @@ class Aggregate:
         self.best = None
         self.numbers: list[int | float] = []
         self.when = None  # earliest/latest: the time of the value kept
-        self.add = getattr(self, ADDERS.get(func, "add_extreme"))  # one lookup per group, not per row
+
+    def add(self, value, time=None) -> None:
+        adder(self.func)(self, value, time)
 
     def add_count(self, value, time=None) -> None:
         self.count += 1 if value is _ROW else len(values_of(value))
@@ -547,6 +551,12 @@ class Aggregate:
             self.seen.add(to_text(v))
 
     def add_extreme(self, value, time=None) -> None:
+        best = self.best
+        if value.__class__ in NUMBER_CLASSES and best.__class__ in NUMBER_CLASSES:
+            # two numbers (what min(_time) and max(_time) see): pick's own numeric comparison
+            if value < best if self.func == "min" else value > best:
+                self.best = value
+            return
         for v in values_of(value):
             self.best = pick(self.best, v, self.func)
 
@@ -584,6 +594,14 @@ class Aggregate:
         if func in ("sum", "avg", "stdev", "range"):
             return numeric_result(func, self.numbers)
         return self.best
+
+
+NUMBER_CLASSES = (int, float)  # exactly: not bool
+
+
+def adder(func: str) -> Callable[[Aggregate, object, object], None]:
+    """The Aggregate method adding a row's value for ``func``."""
+    return getattr(Aggregate, ADDERS.get(func, "add_extreme"))
 
 
 def numeric_result(func: str, numbers: list[int | float]):
@@ -650,8 +668,11 @@ def group_keys(row: Row, by_fields: list[str | None], fill: str | None,
     """The BY key(s) of a row: multivalue fields split into one key per value; a
     null value drops the row unless ``fill`` replaces it; ``bins`` put a value in its bin."""
     if bins is None:  # the common row first: one non-empty text per field is its own key
-        key = tuple(row.get(field) if field else None for field in by_fields)
-        if all(v.__class__ is str and v for v in key):
+        key = tuple([row.get(field) if field else None for field in by_fields])
+        for v in key:
+            if v.__class__ is not str or not v:
+                break
+        else:
             return [key]
     columns = []
     for i, field in enumerate(by_fields):
@@ -702,6 +723,7 @@ class Groups:
         self.bins = [time_bin(span) if f == "_time" else None for f in by] if span else None
         self.inputs = [aggregation_input(a, resolve) for a in fixed]
         self.funcs = [a.func for a in fixed]
+        self.adders = [adder(f) for f in self.funcs]
         self.names = [a.name for a in fixed]
         self.wild = [wildcard_aggregation(a, resolve, set(by)) for a in aggregations if is_wildcard(a)]
         self.fill = fill
@@ -711,7 +733,8 @@ class Groups:
 
     def new_group(self, key: tuple) -> list[Aggregate]:
         state = self.state[key] = [Aggregate(f) for f in self.funcs]
-        self.wild_state[key] = {}
+        if self.wild:
+            self.wild_state[key] = {}
         return state
 
     def add(self, row: Row) -> list[tuple]:
@@ -721,8 +744,8 @@ class Groups:
             state = self.state.get(key)
             if state is None:
                 state = self.new_group(key)
-            for agg, value_of in zip(state, self.inputs):
-                agg.add(value_of(row), time)
+            for agg, add, value_of in zip(state, self.adders, self.inputs):
+                add(agg, value_of(row), time)
             if self.wild:
                 self.add_wildcards(row, self.wild_state[key], time)
         return keys
