@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import calendar
+import functools
 import os
 import pyexpat
 import queue
@@ -740,18 +741,26 @@ def _epoch(system_time) -> float:
     found = _SYSTEM_TIME.match(system_time)
     if not found:
         raise BadEvent(f"TimeCreated SystemTime '{system_time}' is not YYYY-MM-DDTHH:MM:SS[.f]Z")
-    year, month, day, hour, minute, second = (int(p) for p in found.groups()[:6])
-    fraction = found.group(7) or "0"
-    micros = int(fraction[:6].ljust(6, "0"))  # Splunk keeps microseconds at most
+    year, month, day, hour, minute, second, fraction = found.groups()
+    start = _day_start(year, month, day)
+    hour, minute, second = int(hour), int(minute), int(second)
+    if start is None or hour >= 24 or minute >= 60 or second >= 60:
+        raise BadEvent(f"TimeCreated SystemTime '{system_time}' is not a valid time")
+    micros = int((fraction or "0")[:6].ljust(6, "0"))  # Splunk keeps microseconds at most
+    return start + hour * 3600 + minute * 60 + second + micros / 1e6
+
+
+@functools.lru_cache(maxsize=4096)  # the events of a file share a few days
+def _day_start(year: str, month: str, day: str) -> int | None:
+    """Epoch seconds of the day's first second (UTC), or None for a day no calendar has."""
+    year, month, day = int(year), int(month), int(day)
     try:
         # monthrange/timegm raise for years datetime cannot hold (year 0).
-        valid = (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
-                 and hour < 24 and minute < 60 and second < 60)
-        if valid:
-            return calendar.timegm((year, month, day, hour, minute, second)) + micros / 1e6
+        if 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]:
+            return calendar.timegm((year, month, day, 0, 0, 0))
     except (ValueError, OverflowError):
         pass
-    raise BadEvent(f"TimeCreated SystemTime '{system_time}' is not a valid time")
+    return None
 
 
 def _decode_entities(text: str) -> str:
