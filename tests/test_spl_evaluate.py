@@ -341,7 +341,7 @@ def test_a_comparison_with_quoted_text_is_equals(value, text, others):
     assert got == (True if True in expected else None if None in expected else False)
 
 
-BY_VALUES = st.one_of(st.none(), st.sampled_from(["", "a", "B", " "]), st.integers(-2, 2), st.floats(0, 2),
+BY_VALUES = st.one_of(st.none(), st.sampled_from(["", "a", "B", " ", "null"]), st.integers(-2, 2), st.floats(0, 2),
                       st.lists(st.sampled_from(["", "a", "b"]), max_size=3))
 
 

@@ -102,7 +102,10 @@ def field_equals(field: str, pattern: str, case_sensitive: bool = False) -> Call
             return match(v)
         if v is None:
             return False
-        return any(match(to_text(x)) for x in values_of(v))
+        for x in values_of(v):
+            if match(x if x.__class__ is str else to_text(x)):
+                return True
+        return False
 
     return test
 
@@ -122,20 +125,37 @@ def compile_search(expr: ast.SearchExpr, resolve: Resolve = identity) -> Callabl
     if isinstance(expr, ast.MatchAll):
         return lambda row: True
     if isinstance(expr, ast.And):
-        tests = [compile_search(item, resolve) for item in expr.items]
-        return lambda row: all(t(row) for t in tests)
+        return all_tests([compile_search(item, resolve) for item in expr.items])
     if isinstance(expr, ast.Or):
-        tests = [compile_search(item, resolve) for item in expr.items]
-        return lambda row: any(t(row) for t in tests)
+        return any_test([compile_search(item, resolve) for item in expr.items])
     if isinstance(expr, ast.Not):
         inner = compile_search(expr.item, resolve)
         return lambda row: not inner(row)
     if isinstance(expr, ast.InList):
-        tests = [compile_compare(ast.Compare(expr.field, "=", v, expr.pos), resolve) for v in expr.values]
-        return lambda row: any(t(row) for t in tests)
+        return any_test([compile_compare(ast.Compare(expr.field, "=", v, expr.pos), resolve) for v in expr.values])
     if isinstance(expr, ast.Term):
         return compile_term(expr, resolve)
     return compile_compare(expr, resolve)
+
+
+def all_tests(tests: list[Callable[[Row], bool]]) -> Callable[[Row], bool]:
+    def test(row: Row) -> bool:
+        for t in tests:
+            if not t(row):
+                return False
+        return True
+
+    return test
+
+
+def any_test(tests: list[Callable[[Row], bool]]) -> Callable[[Row], bool]:
+    def test(row: Row) -> bool:
+        for t in tests:
+            if t(row):
+                return True
+        return False
+
+    return test
 
 
 def compile_term(term: ast.Term, resolve: Resolve) -> Callable[[Row], bool]:
@@ -667,13 +687,20 @@ def group_keys(row: Row, by_fields: list[str | None], fill: str | None,
                bins: list[Callable | None] | None = None) -> list[tuple]:
     """The BY key(s) of a row: multivalue fields split into one key per value; a
     null value drops the row unless ``fill`` replaces it; ``bins`` put a value in its bin."""
-    if bins is None:  # the common row first: one non-empty text per field is its own key
-        key = tuple([row.get(field) if field else None for field in by_fields])
-        for v in key:
-            if v.__class__ is not str or not v:
+    if bins is None:  # the common row first: a text or null per field makes one key at most
+        key = []
+        for field in by_fields:
+            v = row.get(field) if field else None
+            if v.__class__ is str and v:
+                key.append(v)
+            elif v is None or v == "":
+                if fill is None:
+                    return []
+                key.append(fill)
+            else:  # a multivalue or a number: the general way
                 break
         else:
-            return [key]
+            return [tuple(key)]
     columns = []
     for i, field in enumerate(by_fields):
         values = values_of(row.get(field) if field else None)
