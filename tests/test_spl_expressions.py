@@ -122,3 +122,12 @@ def test_remembered_results_are_bounded():
     for n in range(expressions.REMEMBERED_RESULTS + 10):
         assert fast({"x": f"V{n}"}) == f"v{n}"
     assert 0 < len(fast.results) <= expressions.REMEMBERED_RESULTS
+
+
+def test_remembered_characters_are_bounded():
+    fast = remembered(compile_eval_text("x . y"))
+    value = "v" * 1000
+    for n in range(200):
+        assert fast({"x": value, "y": str(n)}) == value + str(n)
+    held = sum(len(x) + len(y) + len(result) for (x, y), result in fast.results.items())
+    assert 0 < held <= expressions.REMEMBERED_CHARS

@@ -61,8 +61,12 @@ def _reads_clock(expr: ast.Expr) -> bool:
 
 
 CLOCK_FUNCTIONS = frozenset({"now", "time"})
-REMEMBERED_RESULTS = 4096  # per expression; bounded, as the values come from the data
-REMEMBERED_VALUE_CHARS = 1024  # longer values are computed each time, so the memory stays bounded too
+# What one expression remembers is bounded, as the values come from the data: so many results
+# and so many characters of values and results (then it starts afresh); a longer value is
+# computed each time.
+REMEMBERED_RESULTS = 1024
+REMEMBERED_CHARS = 1 << 16
+REMEMBERED_VALUE_CHARS = 1024
 
 
 def remembered(expression: EvalExpression) -> Callable[[Row], object]:
@@ -75,8 +79,10 @@ def remembered(expression: EvalExpression) -> Callable[[Row], object]:
                                     for e in walk_expr(expression.expr)):
         return expression.evaluate
     names, evaluate, known = tuple(sorted(expression.fields)), expression.evaluate, {}
+    held = 0  # characters of the values and results remembered
 
     def evaluate_remembered(row: Row):
+        nonlocal held
         key = tuple(map(row.get, names))
         for value in key:
             if value is not None and (value.__class__ is not str or len(value) > REMEMBERED_VALUE_CHARS):
@@ -84,13 +90,20 @@ def remembered(expression: EvalExpression) -> Callable[[Row], object]:
         result = known.get(key, known)
         if result is known:
             result = evaluate(row)
-            if len(known) >= REMEMBERED_RESULTS:
+            size = _chars(key) + (_chars(result) if result.__class__ is list else _chars((result,)))
+            if len(known) >= REMEMBERED_RESULTS or held + size > REMEMBERED_CHARS:
                 known.clear()
+                held = 0
             known[key] = result
+            held += size
         return list(result) if result.__class__ is list else result
 
     evaluate_remembered.results = known  # for its bound to be seen
     return evaluate_remembered
+
+
+def _chars(values) -> int:
+    return sum(len(v) for v in values if v.__class__ is str)
 
 
 def compile_search_text(text: str) -> SearchExpression:
