@@ -533,10 +533,11 @@ def reference_epoch(system_time: str) -> float | str:
     if not found:
         return "format"
     year, month, day, hour, minute, second = (int(p) for p in found.groups()[:6])
+    micros = int((found.group(7) or "0")[:6].ljust(6, "0"))
     try:
         if 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1] and hour < 24 and minute < 60 \
                 and second < 60:
-            return calendar.timegm((year, month, day, hour, minute, second)) + int((found.group(7) or "0")[:6].ljust(6, "0")) / 1e6
+            return calendar.timegm((year, month, day, hour, minute, second)) + micros / 1e6
     except ValueError:
         pass
     return "invalid"

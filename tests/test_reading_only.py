@@ -63,7 +63,8 @@ def test_a_narrowed_read_gives_the_full_read_of_each_field_it_keeps(code, time, 
 
 
 def test_a_narrowed_read_leaves_out_what_is_not_asked_for():
-    event = RawEvent(raw_event("4688", TIMES[0], [("Image", "a.exe"), ("User", "u")]), SECURITY, "XmlWinEventLog", "t:1")
+    raw = raw_event("4688", TIMES[0], [("Image", "a.exe"), ("User", "u")])
+    event = RawEvent(raw, SECURITY, "XmlWinEventLog", "t:1")
     fields = parse_event(event, only=frozenset({"Image", "host"}))
     # <Computer> makes both Computer and host
     assert fields.keys() == {"Image", "host", "Computer", "SystemTime", "_time", "source", "sourcetype", "_raw"}
@@ -89,7 +90,8 @@ EVAL-parent_user = if(Task=="1", RecordNumber, ThreadID)
 """
 LOCAL_TRANSFORMS = "[command_head]\nSOURCE_KEY = CommandLine\nREGEX = ^(?<cmd_head>\\S+)\n"
 LOCAL_EVENTTYPES = '[local_logon]\nsearch = source="XmlWinEventLog:Security" Opcode=7\n'
-LOCAL_TAGS = "[eventtype=local_logon]\nprocess = enabled\nreport = enabled\n[Guid=g7]\nendpoint = enabled\nfilesystem = enabled\n"
+LOCAL_TAGS = ("[eventtype=local_logon]\nprocess = enabled\nreport = enabled\n"
+              "[Guid=g7]\nendpoint = enabled\nfilesystem = enabled\n")
 
 
 @pytest.fixture(scope="module")

@@ -655,8 +655,8 @@ def parse_event_strict(event: RawEvent, *, decode_entities: bool | None = None,
                        only: frozenset[str] | None = None) -> dict[str, str | float]:
     """Fields of ``event``; raises BadEvent(reason) when it is malformed. With ``only``,
     the fields outside it may be left out (``_time``, ``source``, ``sourcetype``, ``_raw``
-    and ``SystemTime``, which ``_time`` comes from, never are); each field kept has the value a full read gives it, and the
-    same events are refused for the same reasons."""
+    and ``SystemTime``, which ``_time`` comes from, never are); each field kept has the
+    value a full read gives it, and the same events are refused for the same reasons."""
     raw = event.raw
     _check_well_formed(raw)
     decode = DECODE_ENTITIES if decode_entities is None else decode_entities
@@ -719,7 +719,8 @@ def _reading(only: frozenset[str] | None) -> _Reading:
     reading = _READINGS.get(only)
     if reading is None:
         kept = only | {"SystemTime"}  # _time's source (a <Data Name='SystemTime'> when no attribute has one)
-        reading = _Reading(_elements_named(sorted(e for e, names in _SYSTEM_FIELDS.items() if kept.intersection(names))),
+        elements = sorted(e for e, names in _SYSTEM_FIELDS.items() if kept.intersection(names))
+        reading = _Reading(_elements_named(elements),
                            tuple((name, pattern) for name, pattern in _ATTRIBUTE_FIELDS if name in kept), kept)
         if len(_READINGS) < 1000:  # a few field sets per search in practice; bounded anyway
             _READINGS[only] = reading

@@ -240,7 +240,8 @@ def search_rows(events: Iterable[RawEvent], datamodel: str | None, stats: ReadSt
 def reading_only(knowledge: Knowledge, dataset, needed: frozenset[str]) -> Callable[..., dict | None]:
     """``parse_event`` reading only the fields the dataset's rows of each kind of event can depend on."""
     def read(event: RawEvent, stats: ReadStats) -> dict | None:
-        return parse_event(event, stats=stats, only=knowledge.reader_reads(dataset, event.sourcetype, event.source, needed))
+        only = knowledge.reader_reads(dataset, event.sourcetype, event.source, needed)
+        return parse_event(event, stats=stats, only=only)
 
     return read
 
