@@ -112,7 +112,10 @@ class Knowledge:
         if plan is None:
             plan = self._rows[key] = self.row_plan(dataset, fields, needed)
         gate_steps, gate, steps = plan
-        if gate is not None:
+        if gate is not None and not gate_steps and "eventtype" not in fields:
+            if not gate(fields):  # which leaves such fields as they were
+                return None
+        elif gate is not None:
             indexed = dict(fields)
             for step in gate_steps:
                 step(fields)
