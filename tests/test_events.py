@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from detpack.replay import events
 from detpack.replay.events import (
@@ -470,16 +470,19 @@ def test_decoded_data_names_that_meet_keep_the_first_value():
     assert (fields["a&amp;b"], fields["a&#38;b"]) == ("first", "second")
 
 
-# The System elements' pattern before it was made possessive: the reference it must agree with.
+# A scan for leaf elements of any name, backtracking: the reference the reader's patterns for
+# chosen names (possessive) must agree with.
 BACKTRACKING_ELEMENT = re.compile(r"<(\w+)(?:\s[^>]*)?>([^<]*)</\1>")
 
 
 @settings(max_examples=500, deadline=None)
 @given(st.lists(st.sampled_from(["<", ">", "/", "</", "/>", " ", "\t", "a", "ab", "b", "'", '"', "=", "x y",
                                  "<a>", "</a>", "<a ", "<a/>", "<ab>", "</ab>", "<b x='1'>", "<b x='>'/>"]),
-                max_size=30).map("".join))
-def test_the_system_element_pattern_finds_what_a_backtracking_one_finds(text):
-    assert events._ELEMENT.findall(text) == BACKTRACKING_ELEMENT.findall(text)
+                max_size=30).map("".join),
+       st.sets(st.sampled_from(["a", "ab", "b"]), min_size=1))
+def test_the_system_element_pattern_finds_what_a_backtracking_one_finds(text, names):
+    expected = [m for m in BACKTRACKING_ELEMENT.findall(text) if m[0] in names]
+    assert events._elements_named(sorted(names)).findall(text) == expected
 
 
 # ---------------------------------------------------------------- shared data sets
@@ -525,3 +528,38 @@ def test_a_data_match_never_runs_past_the_next_element():
     fields = parse_event(event_of(make_event(
         data="<Data Name='A'>x<Data/></Data><Data Name='B'>y</Data><Data Name='C'/>")))
     assert ("A" not in fields, fields["B"], "C" not in fields) == (True, "y", True)
+
+
+def reference_epoch(system_time: str) -> float | str:
+    """The time as calendar.timegm reads the whole text, or the reason it is refused."""
+    import calendar
+    found = re.fullmatch(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z?", system_time)
+    if not found:
+        return "format"
+    year, month, day, hour, minute, second = (int(p) for p in found.groups()[:6])
+    micros = int((found.group(7) or "0")[:6].ljust(6, "0"))
+    try:
+        if 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1] and hour < 24 and minute < 60 \
+                and second < 60:
+            return calendar.timegm((year, month, day, hour, minute, second)) + micros / 1e6
+    except ValueError:
+        pass
+    return "invalid"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.tuples(st.sampled_from(["0000", "1970", "2000", "2024", "2100", "9999"]), st.integers(0, 13),
+                 st.integers(0, 32), st.integers(0, 24), st.integers(0, 60), st.integers(0, 60),
+                 st.sampled_from(["", ".5", ".0000019", ".123456789", ".999999"]), st.sampled_from(["Z", ""])))
+@example(("2024", 2, 29, 23, 59, 60, "", "Z"))
+@example(("2024", 2, 29, 24, 0, 0, "", "Z"))
+@example(("2023", 2, 29, 0, 0, 0, "", "Z"))
+def test_time_is_what_timegm_reads_from_the_whole_text(parts):
+    year, month, day, hour, minute, second, fraction, zone = parts
+    text = f"{year}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}{fraction}{zone}"
+    expected = reference_epoch(text)
+    try:
+        got = events._epoch(text)
+    except BadEvent as error:
+        got = "invalid" if str(error).endswith("is not a valid time") else "format"
+    assert got == expected

@@ -970,3 +970,16 @@ def test_the_addons_come_from_the_option_then_the_environment_then_contentctl_ym
     assert chosen_addons(("given",), ("from_yml",)) == ["given"]
     monkeypatch.setenv(ADDONS_VARIABLE, os.pathsep)  # only separators: as if unset
     assert chosen_addons((), ("from_yml",)) == ["from_yml"]
+
+
+def test_a_dataset_gate_leaves_an_events_own_eventtype_to_its_calculated_fields(tmp_path):
+    """The gate matches event types on the event itself and removes what it set; an
+    eventtype field the event came with is kept for what reads it before the event types."""
+    root = addon(tmp_path, props="[XmlWinEventLog]\nKV_MODE = none\nEVAL-a = eventtype\n",
+                 eventtypes="[e]\nsearch = EventCode=1\n", tags="[eventtype=e]\nt = enabled\n", models={"M": MODEL})
+    knowledge = load_knowledge([root])
+    dataset = knowledge.datasets["M.Root"]
+    event = {"source": SOURCE, "sourcetype": "XmlWinEventLog", "host": "h", "_raw": "", "EventCode": "1"}
+    assert knowledge.row(dataset, dict(event, eventtype="given"), dataset.reads)["a"] == "given"
+    assert knowledge.row(dataset, dict(event), dataset.reads)["a"] == "unknown"  # event types come after EVAL-
+    assert knowledge.row(dataset, dict(event, EventCode="2"), dataset.reads) is None

@@ -341,7 +341,7 @@ def test_a_comparison_with_quoted_text_is_equals(value, text, others):
     assert got == (True if True in expected else None if None in expected else False)
 
 
-BY_VALUES = st.one_of(st.none(), st.sampled_from(["", "a", "B", " "]), st.integers(-2, 2), st.floats(0, 2),
+BY_VALUES = st.one_of(st.none(), st.sampled_from(["", "a", "B", " ", "null"]), st.integers(-2, 2), st.floats(0, 2),
                       st.lists(st.sampled_from(["", "a", "b"]), max_size=3))
 
 
@@ -352,3 +352,21 @@ def test_group_keys_of_a_plain_row_are_those_of_the_general_path(values, fill):
     fields = [f"f{i}" for i in range(len(values))]
     row = {f: v for f, v in zip(fields, values) if v is not None}
     assert group_keys(row, fields, fill) == group_keys(row, fields, fill, [None] * len(fields))
+
+
+EXTREME_VALUES = st.one_of(st.integers(-3, 3), st.floats(-3, 3), st.sampled_from(["1", "a", "", "2.5", " 2"]),
+                           st.lists(st.one_of(st.integers(-3, 3), st.sampled_from(["1", "b"])), max_size=2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(EXTREME_VALUES, min_size=1, max_size=6), func=st.sampled_from(["min", "max"]))
+def test_min_and_max_keep_what_pick_keeps(values, func):
+    """The shortcut for two numbers gives what pick() gives value by value."""
+    from detpack.spl.evaluate import Aggregate, pick
+    from detpack.spl.functions import values_of
+    aggregate, best = Aggregate(func), None
+    for value in values:
+        aggregate.add(value)
+        for v in values_of(value):
+            best = pick(best, v, func)
+    assert (aggregate.result(), type(aggregate.result())) == (best, type(best))

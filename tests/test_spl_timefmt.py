@@ -99,3 +99,36 @@ def test_a_format_made_once_is_reused_and_a_bad_one_fails_every_time():
     for _ in range(2):
         with pytest.raises(SplError, match="unsupported time format"):
             compile_format("%Y %!", 9)
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from detpack.spl.timefmt import FIELDS  # noqa: E402
+
+ATTRIBUTE_PIECES = [f"%{letter}" for letter in FIELDS] + ["-", "/", " ", "T", "x", "{0}", "%%d"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(st.sampled_from(ATTRIBUTE_PIECES), max_size=10),
+       epoch=st.one_of(st.integers(0, 253402300799), st.floats(0, 253402300799)))
+def test_a_format_of_attributes_only_writes_what_the_directive_by_directive_way_writes(pieces, epoch):
+    """A trailing %p makes the format go directive by directive; its text is then cut off."""
+    fmt = "".join(pieces)
+    general = compile_format(fmt + "%p")(epoch)
+    assert compile_format(fmt)(epoch) == general[:-2] and general[-2:] in ("AM", "PM")
+
+
+@settings(max_examples=200, deadline=None)
+@given(pieces=st.lists(st.sampled_from(ATTRIBUTE_PIECES + ["%y", "%I", "%p", "%j", "%a", "%B"]), max_size=10),
+       epoch=st.integers(0, 253402300799))
+def test_formatting_writes_what_the_c_library_writes(pieces, epoch):
+    """Years 1970..9999 in UTC, where the C library's strftime writes these directives alike."""
+    from datetime import datetime, timezone
+    fmt = "".join(pieces)
+    assert compile_format(fmt)(epoch) == datetime.fromtimestamp(epoch, tz=timezone.utc).strftime(fmt)
+
+
+def test_beyond_year_9999_either_way_fails_alike():
+    for fmt in ("%Y", "%Y%p"):
+        with pytest.raises((OverflowError, ValueError, OSError)):
+            compile_format(fmt)(253402300800 * 2)

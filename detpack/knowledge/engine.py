@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..spl import SplError, macros_from_stanzas
-from ..spl.expressions import compile_eval_text
+from ..spl.expressions import compile_eval_text, remembered
 from ..conf import Stanza
 from .addons import Addon, Setting, load_addon, merge
 from .datamodels import Dataset, load_datamodel
@@ -47,6 +47,7 @@ class Knowledge:
         self.transforms = with_global_settings(confs.get("transforms", {}))
         self.props_stanzas = normalized(confs.get("props", {}))
         self.props = PropsIndex(self.props_stanzas, self.problems)
+        self.host_stanzas = any(pattern.kind == "host" for pattern, _ in self.props.patterns)
         macros = macro_table(confs.get("macros", {}), self.problems)
         self.eventtypes = compile_eventtypes(confs.get("eventtypes", {}), macros, self.problems)
         self.tags = compile_tags(confs.get("tags", {}), self.problems)
@@ -60,6 +61,7 @@ class Knowledge:
         self._steps: dict[tuple, list[Step]] = {}
         self._rows: dict[tuple, tuple] = {}
         self._narrowed: dict[tuple, Dataset] = {}
+        self._reader_reads: dict[tuple, frozenset[str]] = {}
         self.check_props()
 
     def check_props(self) -> None:
@@ -93,7 +95,7 @@ class Knowledge:
         key = (fields.get("sourcetype"), fields.get("source"), self.props.matching("host", fields.get("host", "")), needed)
         steps = self._steps.get(key)
         if steps is None:
-            early, late = self.steps(self.selected(fields), needed, self.matcher(fields, self.eventtypes))
+            early, late, _ = self.steps(self.selected(fields), needed, self.matcher(fields, self.eventtypes))
             steps = self._steps[key] = early + late
         for step in steps:
             step(fields)
@@ -110,7 +112,10 @@ class Knowledge:
         if plan is None:
             plan = self._rows[key] = self.row_plan(dataset, fields, needed)
         gate_steps, gate, steps = plan
-        if gate is not None:
+        if gate is not None and not gate_steps and "eventtype" not in fields:
+            if not gate(fields):  # which leaves such fields as they were
+                return None
+        elif gate is not None:
             indexed = dict(fields)
             for step in gate_steps:
                 step(fields)
@@ -148,12 +153,32 @@ class Knowledge:
 
     def row_plan(self, dataset: Dataset, fields: Fields, needed: frozenset[str] | None) -> tuple:
         selected = self.selected(fields)
-        early, late = self.steps(selected, needed, self.matcher(fields, self.eventtypes))
+        early, late, _ = self.steps(selected, needed, self.matcher(fields, self.eventtypes))
         gate = self.gate(dataset, selected, fields)
         if gate is None:
             return [], None, early + late
-        gate_early, gate_late = self.steps(selected, gate.reads, None)
+        gate_early, gate_late, _ = self.steps(selected, gate.reads, None)
         return gate_early + gate_late, gate, early + late
+
+    def reader_reads(self, dataset: Dataset, sourcetype: str | None, source: str | None,
+                     needed: frozenset[str] | None) -> frozenset[str] | None:
+        """The reader's fields (``reader_fields``) the rows of ``dataset`` can depend on for
+        events of this sourcetype and source: what ``needed`` names and what the steps and
+        gate that ``row`` plans for them read. None (all) when nothing narrows them, or when
+        host stanzas could plan differently for each event's host."""
+        if needed is None or self.host_stanzas:
+            return None
+        key = (sourcetype, source, needed, dataset.name)
+        reads = self._reader_reads.get(key)
+        if reads is None:
+            fixed = {"sourcetype": sourcetype, "source": source}
+            selected = self.selected(fixed)
+            *_, reads = self.steps(selected, needed, self.matcher(fixed, self.eventtypes))
+            gate = self.gate(dataset, selected, fixed)
+            if gate is not None:
+                reads = reads | gate.reads | self.steps(selected, gate.reads, None)[2]
+            reads = self._reader_reads[key] = reads | frozenset(FIXED_FIELDS) | {"host"}
+        return reads
 
     def gate(self, dataset: Dataset, selected: Selected, fields: Fields) -> "Gate | None":
         """A test of the dataset's required tags on what the extractions made; None unless
@@ -193,9 +218,10 @@ class Knowledge:
     # --- planning -------------------------------------------------------------------
 
     def steps(self, selected: Selected, needed: frozenset[str] | None,
-              matcher: EventTypeMatcher | None) -> tuple[list[Step], list[Step]]:
+              matcher: EventTypeMatcher | None) -> tuple[list[Step], list[Step], frozenset[str] | None]:
         """The steps for one event kind, keeping only those that can make a needed field:
-        (extractions and KV_MODE, then aliases, calculated fields, lookups, event types).
+        (extractions and KV_MODE, then aliases, calculated fields, lookups, event types),
+        and the fields they and ``needed`` read (None: any).
         Planned backwards: a kept step's inputs become needed by the steps before it."""
         want = None if needed is None else set(needed)
         planned: list[Step] = []
@@ -221,7 +247,7 @@ class Knowledge:
         for entry in reversed(selected.by_kind.get("EXTRACT", [])):
             planned.extend(self.extract_steps(entry, want))
         planned.reverse()
-        return planned[:len(planned) - late], planned[len(planned) - late:]
+        return planned[:len(planned) - late], planned[len(planned) - late:], None if want is None else frozenset(want)
 
     def eventtype_step(self, matcher: EventTypeMatcher | None) -> Step:
         eventtypes, tags = self.eventtypes, self.tags
@@ -283,7 +309,7 @@ class Knowledge:
                 self.problems.add(entry.setting, entry.stanza, entry.key,
                                   f"expression the engine cannot run ({error.message}), ignored")
                 continue
-            compiled.append((field, expression.evaluate))
+            compiled.append((field, remembered(expression)))
             if want is not None:
                 want |= expression.fields
         if not compiled:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import calendar
+import functools
 import os
 import pyexpat
 import queue
@@ -717,10 +718,6 @@ _SYSTEM_ATTRIBUTES: tuple[tuple[str, str, str], ...] = (
     ("Execution", "ThreadID", "ThreadID"),
     ("Security", "UserID", "UserID"),
 )
-# Possessive: no part can give back what it took and still match (a name is followed by a blank
-# or '>', the attributes by '>', the text by '<'), and trying to at a self-closing element
-# cost most of the System part's scan.
-_ELEMENT = re.compile(r"<(\w++)(?:\s[^>]*+)?+>([^<]*+)</\1>")
 _ATTRIBUTE = {
     (element, attribute): re.compile(rf"<{element}\s[^>]*?\b{attribute}=(['\"])(.*?)\1")
     for element, attribute, _ in _SYSTEM_ATTRIBUTES
@@ -743,10 +740,12 @@ def parse_event(
     *,
     decode_entities: bool | None = None,
     stats: ReadStats | None = None,
+    only: frozenset[str] | None = None,
 ) -> dict[str, str | float] | None:
-    """Fields of ``event``, or None when it is malformed (reason recorded in ``stats`` if given)."""
+    """Fields of ``event``, or None when it is malformed (reason recorded in ``stats`` if given).
+    ``only``: the fields the caller reads (None: all); see ``parse_event_strict``."""
     try:
-        return parse_event_strict(event, decode_entities=decode_entities)
+        return parse_event_strict(event, decode_entities=decode_entities, only=only)
     except BadEvent as error:
         if stats is not None:
             stats.skip(event.origin, str(error))
@@ -778,21 +777,25 @@ def index_event(event: RawEvent, *, stats: ReadStats | None = None) -> dict[str,
     return fields
 
 
-def parse_event_strict(event: RawEvent, *, decode_entities: bool | None = None) -> dict[str, str | float]:
-    """Fields of ``event``; raises BadEvent(reason) when it is malformed."""
+def parse_event_strict(event: RawEvent, *, decode_entities: bool | None = None,
+                       only: frozenset[str] | None = None) -> dict[str, str | float]:
+    """Fields of ``event``; raises BadEvent(reason) when it is malformed. With ``only``,
+    the fields outside it may be left out (``_time``, ``source``, ``sourcetype``, ``_raw``
+    and ``SystemTime``, which ``_time`` comes from, never are); each field kept has the
+    value a full read gives it, and the same events are refused for the same reasons."""
     raw = event.raw
     _check_well_formed(raw)
     decode = DECODE_ENTITIES if decode_entities is None else decode_entities
+    reading = _reading(only)
     system_end = raw.find("</System>")
     system = raw[:system_end] if system_end >= 0 else raw
     fields: dict[str, str | float] = {}
-    for element, text in _ELEMENT.findall(system):
-        names = _SYSTEM_FIELDS.get(element)
-        if names is not None:
+    if reading.elements is not None:
+        for element, text in reading.elements.findall(system):
             text = _decode_entities(text) if decode else text
-            for name in names:
+            for name in _SYSTEM_FIELDS[element]:
                 fields[name] = text
-    for name, pattern in _ATTRIBUTE_FIELDS:
+    for name, pattern in reading.attributes:
         found = pattern.search(system)
         if found:
             fields[name] = _decode_entities(found.group(2)) if decode else found.group(2)
@@ -802,13 +805,52 @@ def parse_event_strict(event: RawEvent, *, decode_entities: bool | None = None) 
         if text:
             if decode:
                 name, text = _decode_entities(name), _decode_entities(text)
-            if name not in fields:  # System fields win over same-named data
-                fields[name] = text
+            if name not in fields and (reading.kept is None or name in reading.kept):
+                fields[name] = text  # System fields win over same-named data
     fields["_time"] = _epoch(fields.get("SystemTime"))
     fields["source"] = event.source
     fields["sourcetype"] = event.sourcetype
     fields["_raw"] = raw
     return fields
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """What to take from an event: the System elements (a pattern for just those names, or
+    None), the System attributes ((field, pattern) pairs) and the fields kept (None: all)."""
+    elements: re.Pattern | None
+    attributes: tuple[tuple[str, re.Pattern], ...]
+    kept: frozenset[str] | None
+
+
+def _elements_named(names: list[str]) -> re.Pattern | None:
+    """Leaf elements ``<name ...>text</name>`` with one of these names. It finds what a scan
+    for elements of any name (``<(\\w+)...</\\1>``) finds with one of them: such a match holds
+    no '<' but its own two, so no match of a named element can start inside one of another
+    name. Possessive: no part can give back what it took and still match (a name is followed
+    by a blank or '>', the attributes by '>', the text by '<'), and trying to at a self-closing
+    element cost most of the System part's scan."""
+    if not names:
+        return None
+    return re.compile(rf"<({'|'.join(map(re.escape, names))})(?:\s[^>]*+)?+>([^<]*+)</\1>")
+
+
+_FULL_READING = _Reading(_elements_named(sorted(_SYSTEM_FIELDS)), _ATTRIBUTE_FIELDS, None)
+_READINGS: dict[frozenset[str], _Reading] = {}
+
+
+def _reading(only: frozenset[str] | None) -> _Reading:
+    if only is None:
+        return _FULL_READING
+    reading = _READINGS.get(only)
+    if reading is None:
+        kept = only | {"SystemTime"}  # _time's source (a <Data Name='SystemTime'> when no attribute has one)
+        elements = sorted(e for e, names in _SYSTEM_FIELDS.items() if kept.intersection(names))
+        reading = _Reading(_elements_named(elements),
+                           tuple((name, pattern) for name, pattern in _ATTRIBUTE_FIELDS if name in kept), kept)
+        if len(_READINGS) < 1000:  # a few field sets per search in practice; bounded anyway
+            _READINGS[only] = reading
+    return reading
 
 
 def _check_well_formed(raw: str) -> None:
@@ -826,18 +868,26 @@ def _epoch(system_time) -> float:
     found = _SYSTEM_TIME.match(system_time)
     if not found:
         raise BadEvent(f"TimeCreated SystemTime '{system_time}' is not YYYY-MM-DDTHH:MM:SS[.f]Z")
-    year, month, day, hour, minute, second = (int(p) for p in found.groups()[:6])
-    fraction = found.group(7) or "0"
-    micros = int(fraction[:6].ljust(6, "0"))  # Splunk keeps microseconds at most
+    year, month, day, hour, minute, second, fraction = found.groups()
+    start = _day_start(year, month, day)
+    hour, minute, second = int(hour), int(minute), int(second)
+    if start is None or hour >= 24 or minute >= 60 or second >= 60:
+        raise BadEvent(f"TimeCreated SystemTime '{system_time}' is not a valid time")
+    micros = int((fraction or "0")[:6].ljust(6, "0"))  # Splunk keeps microseconds at most
+    return start + hour * 3600 + minute * 60 + second + micros / 1e6
+
+
+@functools.lru_cache(maxsize=4096)  # the events of a file share a few days
+def _day_start(year: str, month: str, day: str) -> int | None:
+    """Epoch seconds of the day's first second (UTC), or None for a day no calendar has."""
+    year, month, day = int(year), int(month), int(day)
     try:
         # monthrange/timegm raise for years datetime cannot hold (year 0).
-        valid = (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
-                 and hour < 24 and minute < 60 and second < 60)
-        if valid:
-            return calendar.timegm((year, month, day, hour, minute, second)) + micros / 1e6
+        if 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]:
+            return calendar.timegm((year, month, day, 0, 0, 0))
     except (ValueError, OverflowError):
         pass
-    raise BadEvent(f"TimeCreated SystemTime '{system_time}' is not a valid time")
+    return None
 
 
 def _decode_entities(text: str) -> str:

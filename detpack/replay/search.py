@@ -221,7 +221,12 @@ def search_rows(events: Iterable[RawEvent], datamodel: str | None, stats: ReadSt
     knowledge = knowledge or default_knowledge()
     dataset = knowledge.narrowed(knowledge.datasets[datamodel], reads) if datamodel else None
     needed = dataset.reads if dataset else None
-    read = parse_event if knowledge.reader_fields else index_event
+    if not knowledge.reader_fields:
+        read = index_event
+    elif dataset is None:
+        read = parse_event
+    else:
+        read = reading_only(knowledge, dataset, needed)
     for event in events:
         fields = read(event, stats=stats)
         if fields is None:
@@ -230,6 +235,15 @@ def search_rows(events: Iterable[RawEvent], datamodel: str | None, stats: ReadSt
             yield knowledge.apply(fields)
         elif (row := knowledge.row(dataset, fields, needed)) is not None:
             yield row
+
+
+def reading_only(knowledge: Knowledge, dataset, needed: frozenset[str]) -> Callable[..., dict | None]:
+    """``parse_event`` reading only the fields the dataset's rows of each kind of event can depend on."""
+    def read(event: RawEvent, stats: ReadStats) -> dict | None:
+        only = knowledge.reader_reads(dataset, event.sourcetype, event.source, needed)
+        return parse_event(event, stats=stats, only=only)
+
+    return read
 
 
 class Progress:

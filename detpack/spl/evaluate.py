@@ -102,7 +102,10 @@ def field_equals(field: str, pattern: str, case_sensitive: bool = False) -> Call
             return match(v)
         if v is None:
             return False
-        return any(match(to_text(x)) for x in values_of(v))
+        for x in values_of(v):
+            if match(x if x.__class__ is str else to_text(x)):
+                return True
+        return False
 
     return test
 
@@ -122,20 +125,37 @@ def compile_search(expr: ast.SearchExpr, resolve: Resolve = identity) -> Callabl
     if isinstance(expr, ast.MatchAll):
         return lambda row: True
     if isinstance(expr, ast.And):
-        tests = [compile_search(item, resolve) for item in expr.items]
-        return lambda row: all(t(row) for t in tests)
+        return all_tests([compile_search(item, resolve) for item in expr.items])
     if isinstance(expr, ast.Or):
-        tests = [compile_search(item, resolve) for item in expr.items]
-        return lambda row: any(t(row) for t in tests)
+        return any_test([compile_search(item, resolve) for item in expr.items])
     if isinstance(expr, ast.Not):
         inner = compile_search(expr.item, resolve)
         return lambda row: not inner(row)
     if isinstance(expr, ast.InList):
-        tests = [compile_compare(ast.Compare(expr.field, "=", v, expr.pos), resolve) for v in expr.values]
-        return lambda row: any(t(row) for t in tests)
+        return any_test([compile_compare(ast.Compare(expr.field, "=", v, expr.pos), resolve) for v in expr.values])
     if isinstance(expr, ast.Term):
         return compile_term(expr, resolve)
     return compile_compare(expr, resolve)
+
+
+def all_tests(tests: list[Callable[[Row], bool]]) -> Callable[[Row], bool]:
+    def test(row: Row) -> bool:
+        for t in tests:
+            if not t(row):
+                return False
+        return True
+
+    return test
+
+
+def any_test(tests: list[Callable[[Row], bool]]) -> Callable[[Row], bool]:
+    def test(row: Row) -> bool:
+        for t in tests:
+            if t(row):
+                return True
+        return False
+
+    return test
 
 
 def compile_term(term: ast.Term, resolve: Resolve) -> Callable[[Row], bool]:
@@ -525,8 +545,10 @@ BINARY: dict[str, Callable] = {
 
 class Aggregate:
     """One aggregation's state within one group (Search Reference, "Statistical and
-    charting functions")."""
+    charting functions"). Slots and no reference to itself: a search may hold one per
+    group and function, many thousands."""
 
+    __slots__ = ("func", "count", "seen", "items", "best", "numbers", "when")
     LIST_LIMIT = 100  # list() returns at most 100 values
 
     def __init__(self, func: str):
@@ -537,7 +559,9 @@ class Aggregate:
         self.best = None
         self.numbers: list[int | float] = []
         self.when = None  # earliest/latest: the time of the value kept
-        self.add = getattr(self, ADDERS.get(func, "add_extreme"))  # one lookup per group, not per row
+
+    def add(self, value, time=None) -> None:
+        adder(self.func)(self, value, time)
 
     def add_count(self, value, time=None) -> None:
         self.count += 1 if value is _ROW else len(values_of(value))
@@ -547,6 +571,12 @@ class Aggregate:
             self.seen.add(to_text(v))
 
     def add_extreme(self, value, time=None) -> None:
+        best = self.best
+        if value.__class__ in NUMBER_CLASSES and best.__class__ in NUMBER_CLASSES:
+            # two numbers (what min(_time) and max(_time) see): pick's own numeric comparison
+            if value < best if self.func == "min" else value > best:
+                self.best = value
+            return
         for v in values_of(value):
             self.best = pick(self.best, v, self.func)
 
@@ -584,6 +614,14 @@ class Aggregate:
         if func in ("sum", "avg", "stdev", "range"):
             return numeric_result(func, self.numbers)
         return self.best
+
+
+NUMBER_CLASSES = (int, float)  # exactly: not bool
+
+
+def adder(func: str) -> Callable[[Aggregate, object, object], None]:
+    """The Aggregate method adding a row's value for ``func``."""
+    return getattr(Aggregate, ADDERS.get(func, "add_extreme"))
 
 
 def numeric_result(func: str, numbers: list[int | float]):
@@ -649,10 +687,20 @@ def group_keys(row: Row, by_fields: list[str | None], fill: str | None,
                bins: list[Callable | None] | None = None) -> list[tuple]:
     """The BY key(s) of a row: multivalue fields split into one key per value; a
     null value drops the row unless ``fill`` replaces it; ``bins`` put a value in its bin."""
-    if bins is None:  # the common row first: one non-empty text per field is its own key
-        key = tuple(row.get(field) if field else None for field in by_fields)
-        if all(v.__class__ is str and v for v in key):
-            return [key]
+    if bins is None:  # the common row first: a text or null per field makes one key at most
+        key = []
+        for field in by_fields:
+            v = row.get(field) if field else None
+            if v.__class__ is str and v:
+                key.append(v)
+            elif v is None or v == "":
+                if fill is None:
+                    return []
+                key.append(fill)
+            else:  # a multivalue or a number: the general way
+                break
+        else:
+            return [tuple(key)]
     columns = []
     for i, field in enumerate(by_fields):
         values = values_of(row.get(field) if field else None)
@@ -702,6 +750,7 @@ class Groups:
         self.bins = [time_bin(span) if f == "_time" else None for f in by] if span else None
         self.inputs = [aggregation_input(a, resolve) for a in fixed]
         self.funcs = [a.func for a in fixed]
+        self.adders = [adder(f) for f in self.funcs]
         self.names = [a.name for a in fixed]
         self.wild = [wildcard_aggregation(a, resolve, set(by)) for a in aggregations if is_wildcard(a)]
         self.fill = fill
@@ -711,7 +760,8 @@ class Groups:
 
     def new_group(self, key: tuple) -> list[Aggregate]:
         state = self.state[key] = [Aggregate(f) for f in self.funcs]
-        self.wild_state[key] = {}
+        if self.wild:
+            self.wild_state[key] = {}
         return state
 
     def add(self, row: Row) -> list[tuple]:
@@ -721,8 +771,8 @@ class Groups:
             state = self.state.get(key)
             if state is None:
                 state = self.new_group(key)
-            for agg, value_of in zip(state, self.inputs):
-                agg.add(value_of(row), time)
+            for agg, add, value_of in zip(state, self.adders, self.inputs):
+                add(agg, value_of(row), time)
             if self.wild:
                 self.add_wildcards(row, self.wild_state[key], time)
         return keys

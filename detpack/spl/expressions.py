@@ -60,6 +60,52 @@ def _reads_clock(expr: ast.Expr) -> bool:
     return any(isinstance(e, ast.Call) and e.name == "now" for e in walk_expr(expr))
 
 
+CLOCK_FUNCTIONS = frozenset({"now", "time"})
+# What one expression remembers is bounded, as the values come from the data: so many results
+# and so many characters of values and results (then it starts afresh); a longer value is
+# computed each time.
+REMEMBERED_RESULTS = 1024
+REMEMBERED_CHARS = 1 << 16
+REMEMBERED_VALUE_CHARS = 1024
+
+
+def remembered(expression: EvalExpression) -> Callable[[Row], object]:
+    """``expression.evaluate``, remembering its result for each combination of the text
+    values it reads. An expression that reads no clock is a function of those values alone,
+    and an add-on's calculated fields see the same paths, names and codes again and again.
+    A row where one of them is not text (a number, a multivalue) or is long is computed
+    directly; a multivalue result is handed out as a fresh list, so no two rows share one."""
+    if not expression.fields or any(isinstance(e, ast.Call) and e.name in CLOCK_FUNCTIONS
+                                    for e in walk_expr(expression.expr)):
+        return expression.evaluate
+    names, evaluate, known = tuple(sorted(expression.fields)), expression.evaluate, {}
+    held = 0  # characters of the values and results remembered
+
+    def evaluate_remembered(row: Row):
+        nonlocal held
+        key = tuple(map(row.get, names))
+        for value in key:
+            if value is not None and (value.__class__ is not str or len(value) > REMEMBERED_VALUE_CHARS):
+                return evaluate(row)
+        result = known.get(key, known)
+        if result is known:
+            result = evaluate(row)
+            size = _chars(key) + (_chars(result) if result.__class__ is list else _chars((result,)))
+            if len(known) >= REMEMBERED_RESULTS or held + size > REMEMBERED_CHARS:
+                known.clear()
+                held = 0
+            known[key] = result
+            held += size
+        return list(result) if result.__class__ is list else result
+
+    evaluate_remembered.results = known  # for its bound to be seen
+    return evaluate_remembered
+
+
+def _chars(values) -> int:
+    return sum(len(v) for v in values if v.__class__ is str)
+
+
 def compile_search_text(text: str) -> SearchExpression:
     """Search terms (``field=value``, AND/OR/NOT, IN); raises SplError when unsupported."""
     expr = parse_search(text, 0, 0).expr

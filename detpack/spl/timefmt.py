@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
+from operator import attrgetter
 
 from .errors import SplError
 
@@ -24,28 +25,31 @@ DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August",
                "September", "October", "November", "December")
 
-# directive -> text of a UTC datetime
+# directive -> printf text of a UTC datetime's attributes (named in order)
+FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "Y": ("%04d", ("year",)),
+    "m": ("%02d", ("month",)),
+    "d": ("%02d", ("day",)),
+    "e": ("%2d", ("day",)),
+    "H": ("%02d", ("hour",)),
+    "M": ("%02d", ("minute",)),
+    "S": ("%02d", ("second",)),
+    "F": ("%04d-%02d-%02d", ("year", "month", "day")),
+    "T": ("%02d:%02d:%02d", ("hour", "minute", "second")),
+    "Z": ("UTC", ()),
+    "z": ("+0000", ()),
+    "%": ("%%", ()),
+}
+# directive -> text of a UTC datetime, for the others
 SIMPLE: dict[str, Callable[[datetime], str]] = {
-    "Y": lambda t: f"{t.year:04d}",
     "y": lambda t: f"{t.year % 100:02d}",
-    "m": lambda t: f"{t.month:02d}",
-    "d": lambda t: f"{t.day:02d}",
-    "e": lambda t: f"{t.day:2d}",
-    "H": lambda t: f"{t.hour:02d}",
     "I": lambda t: f"{(t.hour % 12) or 12:02d}",
-    "M": lambda t: f"{t.minute:02d}",
-    "S": lambda t: f"{t.second:02d}",
     "p": lambda t: "AM" if t.hour < 12 else "PM",
     "j": lambda t: f"{t.timetuple().tm_yday:03d}",
     "a": lambda t: DAY_NAMES[t.weekday()][:3],
     "A": lambda t: DAY_NAMES[t.weekday()],
     "b": lambda t: MONTH_NAMES[t.month - 1][:3],
     "B": lambda t: MONTH_NAMES[t.month - 1],
-    "F": lambda t: f"{t.year:04d}-{t.month:02d}-{t.day:02d}",
-    "T": lambda t: f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}",
-    "Z": lambda t: "UTC",
-    "z": lambda t: "+0000",
-    "%": lambda t: "%",
 }
 
 
@@ -61,12 +65,35 @@ def compile_format(fmt: str, pos: int | None = None) -> Callable[[float], str]:
     parts.append(fmt[i:])
     if "%" in "".join(p for p in parts if isinstance(p, str)).replace("%%", ""):
         raise SplError(f"unsupported time format {fmt!r}", pos)
+    if all(not m.group(1) and m.group(2) in FIELDS for m in DIRECTIVE.finditer(fmt)):
+        return attributes_format(fmt)
 
     def render(epoch: float) -> str:
         # Whole microseconds (what events carry), so .608 is 608000, not 607999.99...
         whole, micros = divmod(round(epoch * MICROS), MICROS)
         moment = datetime.fromtimestamp(whole, tz=timezone.utc)
         return "".join(p if isinstance(p, str) else p(moment, micros) for p in parts)
+
+    return render
+
+
+def attributes_format(fmt: str) -> Callable[[float], str]:
+    """``fmt`` of directives in FIELDS only, as one printf template of the datetime's
+    attributes: what the directive by directive rendering writes, in one step."""
+    template: list[str] = []
+    names: list[str] = []
+    i = 0
+    for m in DIRECTIVE.finditer(fmt):
+        text, attributes = FIELDS[m.group(2)]
+        template += [fmt[i : m.start()], text]  # the text between holds no '%' (compile_format checks)
+        names += attributes
+        i = m.end()
+    template.append(fmt[i:])
+    text, values = "".join(template), attrgetter(*names) if names else (lambda t: ())
+
+    def render(epoch: float) -> str:
+        whole, micros = divmod(round(epoch * MICROS), MICROS)
+        return text % values(datetime.fromtimestamp(whole, tz=timezone.utc))
 
     return render
 
@@ -79,6 +106,10 @@ def directive(width: str, letter: str, pos: int | None) -> Callable[[datetime, i
         return subseconds(int(width or 3))
     if letter == "s" and not width:
         return lambda t, micros: str(int(t.timestamp()))
+    if letter in FIELDS and not width:
+        text, attributes = FIELDS[letter]
+        values = attrgetter(*attributes) if attributes else (lambda t: ())
+        return lambda t, micros: text % values(t)
     if letter in SIMPLE and not width:
         fn = SIMPLE[letter]
         return lambda t, micros: fn(t)
