@@ -81,7 +81,7 @@ def report_notes(notes, as_json: bool) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .build.beside import WORTH_A_PROCESS, Beside, beside_if_large
+    from .beside import WORTH_A_PROCESS, Beside, beside_if_large
     from .build.drilldowns import check_loaded_with_drilldowns
     from .content.load import load_pack
     from .errors import EXIT_OK, InvalidInput

@@ -177,7 +177,7 @@ import atexit, sys, threading
 # registered before the reader's modules are imported, so it runs after those modules' own
 atexit.register(lambda: print("reading threads and processes at exit:",
                               [t.name for t in threading.enumerate() if t.name == "event-reader"], sorted(beside._LIVE)))
-from detpack.build import beside
+from detpack import beside
 from detpack.replay import events
 events.READ_BESIDE_BYTES = int(sys.argv[2])
 reader = events.read_events(sys.argv[1], stats=events.ReadStats())

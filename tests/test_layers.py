@@ -11,9 +11,10 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "detpack"
 
 # What each stage may import: the arrows of README's layout, downward only. ``cli`` sits on top.
-GROUND = {"conf", "errors"}
+GROUND = {"beside", "conf", "errors"}
 ALLOWED = {
     "errors": set(),
+    "beside": set(),
     "conf": {"errors"},
     "spl": GROUND,
     "content": GROUND,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from detpack.build import beside
+from detpack import beside
 from detpack.replay import events
 from detpack.replay.events import EventReadError, ReadStats, read_events
 from test_events_scan import ENDS, KEEPS, PIECES, event

@@ -1,4 +1,4 @@
-"""A large pack's work split across two processes (``build.beside``) gives what one process gives:
+"""A large pack's work split across two processes (``detpack.beside``) gives what one process gives:
 the same package bytes, the same findings in the same order, the same output and exit codes;
 and it falls back to one process where ``fork`` is missing, stops cleanly on Ctrl-C, and a
 small pack starts no second process at all."""
@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from detpack import cli
-from detpack.build import beside
+from detpack import beside
 from detpack.build.app import build_app
-from detpack.build.beside import WORTH_A_PROCESS, Beside
+from detpack.beside import WORTH_A_PROCESS, Beside
 from detpack.errors import InvalidInput
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -395,7 +395,7 @@ def sigterm_once_its_child_runs(script: str):
 
 @needs_two_cores
 def test_sigterm_stops_the_child_and_ends_the_process_as_without_one():
-    script = ("import time\nfrom detpack.build.beside import Beside\n"
+    script = ("import time\nfrom detpack.beside import Beside\n"
               "work = Beside(time.sleep, 60)\nprint(work.pid, flush=True)\nwork.result()\n")
     with sigterm_once_its_child_runs(script) as run:
         assert run.wait(timeout=30) == -signal.SIGTERM  # as a process without a child ends
@@ -437,7 +437,7 @@ def test_a_fork_the_system_refuses_leaves_the_work_to_this_process(monkeypatch):
 @needs_two_cores
 def test_a_child_that_fails_before_its_work_does_not_go_on_with_the_caller():
     script = ("import sys\nsys.modules['pickle'] = None  # the child's import of pickle fails\n"
-              "from detpack.build.beside import Beside\n"
+              "from detpack.beside import Beside\n"
               "with Beside(abs, -3) as work:\n    print(work.result())\n")
     run = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert (run.returncode, run.stdout, run.stderr) == (0, "3\n", "")
@@ -445,7 +445,7 @@ def test_a_child_that_fails_before_its_work_does_not_go_on_with_the_caller():
 
 @needs_two_cores
 def test_sigterm_keeps_a_handler_the_process_set_itself():
-    script = ("import signal, time\nfrom detpack.build.beside import Beside\n"
+    script = ("import signal, time\nfrom detpack.beside import Beside\n"
               "def interrupt(signum, frame):\n    raise KeyboardInterrupt\n"
               "signal.signal(signal.SIGTERM, interrupt)  # as splunk-test cleans up on SIGTERM\n"
               "try:\n    with Beside(time.sleep, 60) as work:\n        print(work.pid, flush=True)\n        work.result()\n"
@@ -478,7 +478,7 @@ def test_closing_a_stream_before_its_first_item_kills_and_reaps_the_child():
 
 SILENT_CHILD_THEN_KILLED = """
 import os, signal, sys, time
-from detpack.build import beside
+from detpack import beside
 
 def produce():  # long work before the first item, as a read through a file with no line end
     time.sleep(60)

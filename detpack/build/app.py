@@ -16,7 +16,7 @@ from pathlib import Path
 from .write import write_atomically
 from ..content.load import load_pack
 from ..content.model import Pack
-from .beside import WORTH_A_PROCESS, Beside, beside_if_large
+from ..beside import WORTH_A_PROCESS, Beside, beside_if_large
 from .package import build_spl
 from .render import RenderedApp, first_detections, render_app, render_conf, render_conf_in_parts
 from ..content.validate import check_pack

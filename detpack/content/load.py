@@ -44,7 +44,7 @@ def load_pack(root: Path, beside: Callable | None = None) -> tuple[Pack | None, 
     """The pack, every schema error and every warning; the pack is None when the settings are unusable.
 
     ``beside(function, *args, items=N)``: an object whose ``result()`` is ``function(*args)``, possibly
-    computed by a second process (``build.beside``); five content files in nine are then read there."""
+    computed by a second process (``detpack.beside``); five content files in nine are then read there."""
     # Loading creates many long-lived, acyclic objects that the cyclic collector
     # would only rescan again and again: it pauses meanwhile, and afterwards the
     # loaded objects are moved out of its view (reference counting still frees them).

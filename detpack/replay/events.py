@@ -137,7 +137,7 @@ def _events_beside(handle, name, source, sourcetype, stats: ReadStats, keep) -> 
     so that the counts at each event, and the caller's own problems among the reader's,
     are those of one process. Should the child fail (an error in the file, a signal), the
     file is read again here from its start, handing out only the events it did not send."""
-    from ..build.beside import ChildFailed, stream_beside
+    from ..beside import ChildFailed, stream_beside
 
     frames = stream_beside(lambda: _event_frames(handle, name, source, sourcetype, keep))
     if frames is None:  # no second process to be had
