@@ -332,3 +332,63 @@ def test_a_pipe_the_system_refuses_leaves_the_read_to_this_process(tmp_path, mon
     monkeypatch.setattr(os, "pipe", no_pipe)
     monkeypatch.setattr(os, "fork", lambda: pytest.fail("forked without a pipe"))
     assert read_all(path, forked=True, monkeypatch=monkeypatch) == expected
+
+
+# ---------------------------------------------------------------- several files (replay.search)
+
+SEARCH = "Image=* | stats count by Image"
+
+
+def search_files(tmp_path, count=3, missing_at=None, broken_every=7):
+    """Files of events, each 50 events; the one at ``missing_at`` is named but absent."""
+    paths = []
+    for index in range(count):
+        folder = tmp_path / f"f{index}"
+        folder.mkdir()
+        path = many_events(folder, count=50, broken_every=broken_every)
+        if index == missing_at:
+            path.unlink()
+        paths.append(str(path))
+    return paths
+
+
+def search_outcome(paths, forked: bool, monkeypatch):
+    """The rows and counts of a search over ``paths``, and the events the reader handed out
+    before a file that could not be read stopped it (with that error)."""
+    from detpack.replay.search import FilterBySourcetype, raw_event_stream, run_search
+
+    with monkeypatch.context() as patch:
+        patch.setattr(events, "READ_BESIDE_BYTES", 0 if forked else 1 << 62)
+        stats, handed = ReadStats(), []
+        try:
+            for event in raw_event_stream(paths, FilterBySourcetype(lambda kind: None), stats, None, None):
+                handed.append(event.origin)
+            result = run_search(SEARCH, {}, paths)
+            return result.rows, result.events_read, result.events_skipped, result.problems
+        except EventReadError as error:
+            return handed, stats.events_read, stats.problems, str(error)
+
+
+@needs_two_cores
+@pytest.mark.parametrize("missing_at", [None, 0, 1, 2])
+def test_files_read_ahead_give_what_one_process_gives(tmp_path, monkeypatch, missing_at):
+    """The next file is opened (and its reading process started) while this one's events are
+    worked on; results, counts, problems, and the error of a file that cannot be read, are
+    those of one process reading the files one after the other."""
+    paths = search_files(tmp_path, missing_at=missing_at)
+    outcome = search_outcome(paths, True, monkeypatch)
+    assert outcome == search_outcome(paths, False, monkeypatch)
+    assert len(outcome[0]) == 42 * (1 if missing_at is None else missing_at)  # rows, or events before the error
+
+
+@needs_two_cores
+def test_the_next_file_is_read_while_this_ones_events_are_worked_on(tmp_path, monkeypatch):
+    from detpack.replay.search import FilterBySourcetype, raw_event_stream
+
+    monkeypatch.setattr(events, "READ_BESIDE_BYTES", 0)
+    paths = search_files(tmp_path)
+    stream = raw_event_stream(paths, FilterBySourcetype(lambda kind: None), ReadStats(), None, None)
+    next(stream)
+    assert len(beside._LIVE) == 2  # this file's reading process and the next one's
+    stream.close()
+    assert not beside._LIVE  # leaving early stops both

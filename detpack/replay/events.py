@@ -136,13 +136,20 @@ def _events_beside(handle, name, source, sourcetype, stats: ReadStats, keep) -> 
     found come in the order found, between the events, and are added here as each comes,
     so that the counts at each event, and the caller's own problems among the reader's,
     are those of one process. Should the child fail (an error in the file, a signal), the
-    file is read again here from its start, handing out only the events it did not send."""
-    from ..beside import ChildFailed, stream_beside
+    file is read again here from its start, handing out only the events it did not send.
+    The child starts now, not when the first event is asked for, so that a caller can have
+    the next file read while it works on this one's events."""
+    from ..beside import stream_beside
 
     frames = stream_beside(lambda: _event_frames(handle, name, source, sourcetype, keep))
     if frames is None:  # no second process to be had
-        yield from _events(handle, name, source, sourcetype, stats, keep)
-        return
+        return _events(handle, name, source, sourcetype, stats, keep)
+    return _events_received(frames, handle, name, source, sourcetype, stats, keep)
+
+
+def _events_received(frames, handle, name, source, sourcetype, stats: ReadStats, keep) -> Iterator[RawEvent]:
+    from ..beside import ChildFailed
+
     found = [0, 0, 0]  # what the child's reading added to stats: events read, skipped, problems found
     handed = 0
     try:

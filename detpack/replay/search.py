@@ -13,6 +13,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import closing
 from pathlib import Path
 
 from ..errors import record
@@ -22,7 +23,7 @@ from ..spl import MacroDef, Plan, SplError, as_macro_table, expand, output_rows,
 from ..spl.evaluate import fold
 from ..spl.plan import RawScan, plan
 from . import events
-from .events import DEFAULT_SOURCETYPE, RawEvent, ReadStats, index_event, parse_event, read_events
+from .events import DEFAULT_SOURCETYPE, EventReadError, RawEvent, ReadStats, index_event, parse_event, read_events
 
 PROGRESS_SECONDS = 1.0
 
@@ -201,16 +202,50 @@ def run_search(spl: str, macros: Mapping[str, MacroDef] | Iterable,
 
 def raw_event_stream(items: Iterable, keep: FilterBySourcetype, stats: ReadStats,
                      source: str | None, sourcetype: str | None) -> Iterator[RawEvent]:
-    for item in items:
-        if isinstance(item, RawEvent):
-            stats.events_read += 1
-            test = keep(item.sourcetype)
-            if test is None or test(item.raw):
-                yield item
-            continue
-        dataset = item if isinstance(item, DatasetFile) else DatasetFile(Path(item), source, sourcetype)
-        yield from read_events(dataset.path, source=dataset.source, sourcetype=dataset.sourcetype,
-                               stats=stats, keep=keep(dataset.sourcetype))
+    """The events of ``items`` (RawEvent objects and files), in order. While one file's events
+    are worked on, the next file is already open, and read by its own process when it is read
+    beside this one: on two cores, reading a file with few matching events then overlaps the
+    work on a file with many. What a file adds to ``stats`` is added as its events are taken."""
+    items = iter(items)
+    item, ahead = next(items, _END), None  # ahead: the reader of ``item``, opened early
+    try:
+        while item is not _END:
+            following = next(items, _END)
+            if isinstance(item, RawEvent):
+                stats.events_read += 1
+                test = keep(item.sourcetype)
+                if test is None or test(item.raw):
+                    yield item
+            else:
+                reader = ahead or _opened(item, keep, stats, source, sourcetype)
+                ahead = None if following is _END or isinstance(following, RawEvent) else \
+                    _opened(following, keep, stats, source, sourcetype)
+                with closing(reader):
+                    yield from reader
+            item = following
+    finally:
+        if ahead is not None:
+            ahead.close()
+
+
+_END = object()
+
+
+def _opened(item, keep: FilterBySourcetype, stats: ReadStats, source: str | None,
+            sourcetype: str | None) -> Iterator[RawEvent]:
+    """The reader of a file; one that cannot be opened raises its error when its events are asked for."""
+    dataset = item if isinstance(item, DatasetFile) else DatasetFile(Path(item), source, sourcetype)
+    try:
+        return read_events(dataset.path, source=dataset.source, sourcetype=dataset.sourcetype,
+                           stats=stats, keep=keep(dataset.sourcetype))
+    except EventReadError as error:
+        return _raising(error)
+
+
+def _raising(error: EventReadError) -> Iterator[RawEvent]:
+    """A reader that raises ``error`` when its first event is asked for."""
+    yield from ()
+    raise error
 
 
 def search_rows(events: Iterable[RawEvent], datamodel: str | None, stats: ReadStats,
