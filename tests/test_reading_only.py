@@ -157,3 +157,78 @@ def test_readings_are_bounded(monkeypatch):
     for n in range(1100):
         assert parse_event(event, only=frozenset({"Image", f"f{n}"}))["Image"] == "a.exe"
     assert len(events._READINGS) == 1000
+
+
+# --- whole searches: narrowed reads and remembered results against the full computation -------
+
+from unittest import mock  # noqa: E402
+
+from detpack.knowledge import engine  # noqa: E402
+from detpack.replay import search  # noqa: E402
+
+# More of what an admin may add: a lookup that fills fields only when empty, an event type built on
+# another, one testing the host, one with a free-text term, calculated fields making multivalues.
+SEARCH_PROPS = LOCAL_PROPS + r"""
+LOOKUP-users = users SubjectUserName AS who OUTPUTNEW role AS user_id, dept AS parent_process_id
+EVAL-user = split(coalesce(TargetUserName, User, "x;y"), ";")
+[source::XmlWinEventLog:Microsoft-Windows-Sysmon/Operational]
+EVAL-process_hash = mvappend(Hashes, IntegrityLevel)
+EVAL-parent_process_path = replace(ParentImage, "^C.*", "")
+"""
+SEARCH_EVENTTYPES = LOCAL_EVENTTYPES + ("[on_local]\nsearch = eventtype=local_logon Level=1\n"
+                                        "[on_host]\nsearch = host=H2 Task=1\n"
+                                        "[worded]\nsearch = \"Value\" EventType=*\n")
+SEARCH_TAGS = LOCAL_TAGS + ("[eventtype=on_local]\nprocess = enabled\nfilesystem = enabled\nendpoint = enabled\n"
+                            "[eventtype=on_host]\nprocess = enabled\nreport = enabled\nregistry = enabled\n"
+                            "[eventtype=worded]\nregistry = enabled\nchange = enabled\nendpoint = enabled\n")
+SEARCHES = [
+    "| tstats count values(Processes.process) as p min(_time) as first dc(Processes.user) as users "
+    "from datamodel=Endpoint.Processes by Processes.dest Processes.user_id Processes.parent_process_id",
+    "| datamodel Endpoint Processes search | stats values(*) as * by Processes.process_name",
+    "| from datamodel:Endpoint.Processes | rename * as x_* | table x_*",
+    "| tstats count from datamodel=Endpoint.Registry by Registry.registry_key_name Registry.action",
+    "| tstats count from datamodel=Endpoint.Processes by Processes.dest | rename Processes.dest as dest "
+    "| join type=left dest [| from datamodel:Endpoint.Filesystem | stats values(file_name) as f by dest]",
+]
+SEARCH_DATA = ["Image", "CommandLine", "ParentImage", "User", "TargetUserName", "SubjectUserName", "EventType",
+               "TargetObject", "Hashes", "NewProcessName", "eventtype", "tag", "host", "Computer", "Level"]
+SEARCH_VALUES = ["", "C:\\w\\a.exe", "a b", "alice", "bob", "Value", "SetValue", "1", "a;b"]
+
+
+@pytest.fixture(scope="module")
+def search_knowledges(tmp_path_factory) -> tuple[Knowledge, Knowledge]:
+    """Two of the same knowledge: one searched as it runs, one only with full reads and no
+    remembered results (each keeps the plans it made)."""
+    root = tmp_path_factory.mktemp("searching") / "builtin_and_local"
+    shutil.copytree(BUILTIN, root)
+    (root / "local").mkdir()
+    (root / "local" / "props.conf").write_text(SEARCH_PROPS)
+    (root / "local" / "transforms.conf").write_text(LOCAL_TRANSFORMS + "[users]\nfilename = users.csv\n")
+    (root / "local" / "eventtypes.conf").write_text(SEARCH_EVENTTYPES)
+    (root / "local" / "tags.conf").write_text(SEARCH_TAGS)
+    (root / "lookups").mkdir(exist_ok=True)
+    (root / "lookups" / "users.csv").write_text("who,role,dept\nalice,admin,it\nbob,,sales\n")
+    return Knowledge(load_addon(root), reader_fields=True), Knowledge(load_addon(root), reader_fields=True)
+
+
+def full_read(knowledge, dataset, needed):
+    return lambda event, stats: parse_event(event, stats=stats)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spl=st.sampled_from(SEARCHES),
+       kinds=st.lists(st.tuples(st.sampled_from([SYSMON, SECURITY]), st.sampled_from(["1", "13", "4688", "4624"]),
+                                st.dictionaries(st.sampled_from(["Level", "Opcode", "Task"]), st.sampled_from(["1", "7"])),
+                                st.sampled_from(["H1", "H2"]),
+                                st.lists(st.tuples(st.sampled_from(SEARCH_DATA), st.sampled_from(SEARCH_VALUES)),
+                                         max_size=6)),
+                      min_size=1, max_size=5))
+def test_a_search_gives_what_full_reads_and_computing_every_value_give(search_knowledges, spl, kinds):
+    fast, full = search_knowledges
+    evs = [RawEvent(windows_event(source, code, system, data).raw.replace("<Computer>H1<", f"<Computer>{host}<"),
+                    source, "XmlWinEventLog", "t:1") for source, code, system, host, data in kinds]
+    got = run_search(spl, {}, evs, knowledge=fast)
+    with mock.patch.object(search, "reading_only", full_read), \
+            mock.patch.object(engine, "remembered", lambda expression: expression.evaluate):
+        expected = run_search(spl, {}, evs, knowledge=full)
+    assert (got.rows, got.columns, got.events_skipped) == (expected.rows, expected.columns, expected.events_skipped)
