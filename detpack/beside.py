@@ -94,8 +94,11 @@ class Beside:
     def result(self) -> Any:
         if self.pid is None:
             return self.function(*self.args)
-        with os.fdopen(self._pipe, "rb") as pipe:
-            self._pipe = None
+        # The pipe is forgotten before a file object owns it: an interruption (Ctrl-C, or a SIGTERM
+        # handler that raises) once that object exists would close it, and closing the number
+        # again in cancel() would replace the interruption by an error.
+        read, self._pipe = self._pipe, None
+        with os.fdopen(read, "rb") as pipe:
             data = pipe.read()
         pid, self.pid = self.pid, None  # an interruption from here on leaves it to the exit (_LIVE)
         status = _reap(pid)

@@ -635,3 +635,21 @@ def test_a_savedsearches_template_that_is_not_header_then_stanzas_still_builds_a
     assert len(forks) == 2
     one_process()
     assert _build(root, tmp_path / "one") == two.package.read_bytes()
+
+
+@needs_two_cores
+def test_an_interruption_as_the_pipe_is_opened_stays_an_interruption(monkeypatch):
+    """Ctrl-C (or a SIGTERM handler that raises) landing once the pipe has a file object: the
+    caller sees the interruption, and the child is stopped."""
+    real = os.fdopen
+
+    def interrupted(fd, *args, **kwargs):
+        real(fd, *args, **kwargs).close()  # the file object was made, and closes the pipe as it unwinds
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        with Beside(_sleeps) as work:
+            monkeypatch.setattr(os, "fdopen", interrupted)
+            work.result()
+    monkeypatch.undo()
+    assert not beside._LIVE
