@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -392,3 +393,26 @@ def test_the_next_file_is_read_while_this_ones_events_are_worked_on(tmp_path, mo
     assert len(beside._LIVE) == 2  # this file's reading process and the next one's
     stream.close()
     assert not beside._LIVE  # leaving early stops both
+
+
+def test_an_input_given_lazily_is_taken_one_item_at_a_time(tmp_path):
+    """An input that is not a sequence (events arriving one by one, say) is asked for its next
+    item only once this one's events are handed out: an item it waits for does not hold back
+    the events before it, and an error it raises comes after them, as when nothing is read ahead."""
+    from detpack.replay.search import FilterBySourcetype, raw_event_stream
+
+    path = search_files(tmp_path, count=1)[0]
+    first = next(read_events(path, stats=ReadStats()))
+    expected = [first.origin] + [e.origin for e in read_events(path, stats=ReadStats())]
+
+    def arriving():
+        yield first
+        yield path
+        raise RuntimeError("the input broke")
+
+    handed = []
+    with pytest.raises(RuntimeError, match="the input broke"):
+        for event_ in raw_event_stream(arriving(), FilterBySourcetype(lambda kind: None), ReadStats(), None, None):
+            handed.append(event_.origin)
+    assert handed == expected
+
