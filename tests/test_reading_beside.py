@@ -416,3 +416,50 @@ def test_an_input_given_lazily_is_taken_one_item_at_a_time(tmp_path):
             handed.append(event_.origin)
     assert handed == expected
 
+
+@needs_two_cores
+def test_a_pipe_named_next_is_opened_only_when_its_turn_comes(tmp_path, monkeypatch):
+    """Opening a named pipe waits for its writer; one that comes only once the events before
+    it are read (as for a single process) must not be waited for before those events."""
+    from detpack.replay.search import FilterBySourcetype, raw_event_stream
+
+    monkeypatch.setattr(events, "READ_BESIDE_BYTES", 0)
+    path = search_files(tmp_path, count=1)[0]
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    opened = []
+
+    def recording_open(name, mode="r", *args, **kwargs):  # a named pipe is opened without waiting here
+        opened.append(os.fspath(name))
+        if os.fspath(name) == str(fifo):
+            return os.fdopen(os.open(name, os.O_RDONLY | os.O_NONBLOCK), mode)
+        return open(name, mode, *args, **kwargs)
+
+    monkeypatch.setattr(events, "open", recording_open, raising=False)
+    stream = raw_event_stream([path, str(fifo)], FilterBySourcetype(lambda kind: None), ReadStats(), None, None)
+    with closing(stream):
+        next(stream)
+        assert opened == [path]
+
+
+@needs_two_cores
+def test_a_next_file_that_cannot_be_opened_raises_when_its_turn_comes(tmp_path, monkeypatch):
+    """A file whose status can be read but which cannot be opened (no permission) is opened
+    early all the same; its error comes after the events of the file before it."""
+    from detpack.replay.search import FilterBySourcetype, raw_event_stream
+
+    monkeypatch.setattr(events, "READ_BESIDE_BYTES", 0)
+    first, refused = search_files(tmp_path, count=2)
+    expected = [e.origin for e in read_events(first, stats=ReadStats())]
+
+    def refusing_open(name, *args, **kwargs):
+        if os.fspath(name) == refused:
+            raise PermissionError(13, "Permission denied", name)
+        return open(name, *args, **kwargs)
+
+    monkeypatch.setattr(events, "open", refusing_open, raising=False)
+    handed = []
+    with pytest.raises(EventReadError, match="Permission denied"):
+        for event_ in raw_event_stream([first, refused], FilterBySourcetype(lambda kind: None), ReadStats(), None, None):
+            handed.append(event_.origin)
+    assert handed == expected

@@ -23,7 +23,8 @@ from ..spl import MacroDef, Plan, SplError, as_macro_table, expand, output_rows,
 from ..spl.evaluate import fold
 from ..spl.plan import RawScan, plan
 from . import events
-from .events import DEFAULT_SOURCETYPE, EventReadError, RawEvent, ReadStats, index_event, parse_event, read_events
+from .events import (DEFAULT_SOURCETYPE, EventReadError, RawEvent, ReadStats, index_event, parse_event, read_beside,
+                     read_events)
 
 PROGRESS_SECONDS = 1.0
 
@@ -206,7 +207,9 @@ def raw_event_stream(items: Iterable, keep: FilterBySourcetype, stats: ReadStats
     are worked on, the next file is already open, and read by its own process when it is read
     beside this one: on two cores, reading a file with few matching events then overlaps the
     work on a file with many. What a file adds to ``stats`` is added as its events are taken.
-    Only a sequence is looked ahead in: a lazy input is asked for an item when its turn comes."""
+    Only a sequence is looked ahead in (a lazy input is asked for an item when its turn comes),
+    and only a file read beside this process is opened early (opening a named pipe waits for
+    its writer; a small file gains nothing)."""
     sequence = items if isinstance(items, Sequence) else ()
     ahead = None  # the reader of the next item, opened early
     try:
@@ -221,7 +224,9 @@ def raw_event_stream(items: Iterable, keep: FilterBySourcetype, stats: ReadStats
             with closing(reader):
                 following = sequence[index + 1] if index + 1 < len(sequence) else None
                 if isinstance(following, (str, os.PathLike, DatasetFile)):
-                    ahead = _opened(_dataset(following, source, sourcetype), keep, stats)
+                    following = _dataset(following, source, sourcetype)
+                    if read_beside(following.path):
+                        ahead = _opened(following, keep, stats)
                 yield from reader
     finally:
         if ahead is not None:
