@@ -3,12 +3,14 @@ the caller gets the same events, counts, problems and errors as when it reads th
 whatever the input and however the reading process ends."""
 from __future__ import annotations
 
+import gc
 import gzip
 import os
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from contextlib import closing
 from pathlib import Path
 
@@ -463,3 +465,21 @@ def test_a_next_file_that_cannot_be_opened_raises_when_its_turn_comes(tmp_path, 
         for event_ in raw_event_stream([first, refused], FilterBySourcetype(lambda kind: None), ReadStats(), None, None):
             handed.append(event_.origin)
     assert handed == expected
+
+
+
+@needs_two_cores
+def test_closing_a_reader_before_its_first_event_stops_its_process_and_closes_the_file(tmp_path, monkeypatch):
+    """The reading process starts when the file is opened (a file opened ahead is not read
+    yet); closing its reader before any event stops that process and closes the file, rather
+    than leaving the file to be closed when the reader is freed."""
+    monkeypatch.setattr(events, "READ_BESIDE_BYTES", 0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        reading = read_events(many_events(tmp_path), stats=ReadStats())
+        assert len(beside._LIVE) == 1
+        reading.close()
+        assert not beside._LIVE
+        del reading
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]

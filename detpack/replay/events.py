@@ -157,7 +157,9 @@ def _events_beside(handle, name, source, sourcetype, stats: ReadStats, keep) -> 
     frames = stream_beside(lambda: _event_frames(handle, name, source, sourcetype, keep))
     if frames is None:  # no second process to be had
         return _events(handle, name, source, sourcetype, stats, keep)
-    return _events_received(frames, handle, name, source, sourcetype, stats, keep)
+    received = _events_received(frames, handle, name, source, sourcetype, stats, keep)
+    next(received)  # into its try block: closing it before its first event stops the child and closes the file
+    return received
 
 
 def _events_received(frames, handle, name, source, sourcetype, stats: ReadStats, keep) -> Iterator[RawEvent]:
@@ -166,6 +168,7 @@ def _events_received(frames, handle, name, source, sourcetype, stats: ReadStats,
     found = [0, 0, 0]  # what the child's reading added to stats: events read, skipped, problems found
     handed = 0
     try:
+        yield None  # taken by _events_beside itself
         try:
             for steps in frames:
                 for step in steps:
