@@ -3,12 +3,15 @@ the caller gets the same events, counts, problems and errors as when it reads th
 whatever the input and however the reading process ends."""
 from __future__ import annotations
 
+import gc
 import gzip
 import os
 import signal
 import subprocess
 import sys
 import time
+import warnings
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -392,3 +395,91 @@ def test_the_next_file_is_read_while_this_ones_events_are_worked_on(tmp_path, mo
     assert len(beside._LIVE) == 2  # this file's reading process and the next one's
     stream.close()
     assert not beside._LIVE  # leaving early stops both
+
+
+def test_an_input_given_lazily_is_taken_one_item_at_a_time(tmp_path):
+    """An input that is not a sequence (events arriving one by one, say) is asked for its next
+    item only once this one's events are handed out: an item it waits for does not hold back
+    the events before it, and an error it raises comes after them, as when nothing is read ahead."""
+    from detpack.replay.search import FilterBySourcetype, raw_event_stream
+
+    path = search_files(tmp_path, count=1)[0]
+    first = next(read_events(path, stats=ReadStats()))
+    expected = [first.origin] + [e.origin for e in read_events(path, stats=ReadStats())]
+
+    def arriving():
+        yield first
+        yield path
+        raise RuntimeError("the input broke")
+
+    handed = []
+    with pytest.raises(RuntimeError, match="the input broke"):
+        for event_ in raw_event_stream(arriving(), FilterBySourcetype(lambda kind: None), ReadStats(), None, None):
+            handed.append(event_.origin)
+    assert handed == expected
+
+
+@needs_two_cores
+def test_a_pipe_named_next_is_opened_only_when_its_turn_comes(tmp_path, monkeypatch):
+    """Opening a named pipe waits for its writer; one that comes only once the events before
+    it are read (as for a single process) must not be waited for before those events."""
+    from detpack.replay.search import FilterBySourcetype, raw_event_stream
+
+    monkeypatch.setattr(events, "READ_BESIDE_BYTES", 0)
+    path = search_files(tmp_path, count=1)[0]
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    opened = []
+
+    def recording_open(name, mode="r", *args, **kwargs):  # a named pipe is opened without waiting here
+        opened.append(os.fspath(name))
+        if os.fspath(name) == str(fifo):
+            return os.fdopen(os.open(name, os.O_RDONLY | os.O_NONBLOCK), mode)
+        return open(name, mode, *args, **kwargs)
+
+    monkeypatch.setattr(events, "open", recording_open, raising=False)
+    stream = raw_event_stream([path, str(fifo)], FilterBySourcetype(lambda kind: None), ReadStats(), None, None)
+    with closing(stream):
+        next(stream)
+        assert opened == [path]
+
+
+@needs_two_cores
+def test_a_next_file_that_cannot_be_opened_raises_when_its_turn_comes(tmp_path, monkeypatch):
+    """A file whose status can be read but which cannot be opened (no permission) is opened
+    early all the same; its error comes after the events of the file before it."""
+    from detpack.replay.search import FilterBySourcetype, raw_event_stream
+
+    monkeypatch.setattr(events, "READ_BESIDE_BYTES", 0)
+    first, refused = search_files(tmp_path, count=2)
+    expected = [e.origin for e in read_events(first, stats=ReadStats())]
+
+    def refusing_open(name, *args, **kwargs):
+        if os.fspath(name) == refused:
+            raise PermissionError(13, "Permission denied", name)
+        return open(name, *args, **kwargs)
+
+    monkeypatch.setattr(events, "open", refusing_open, raising=False)
+    handed = []
+    with pytest.raises(EventReadError, match="Permission denied"):
+        for event_ in raw_event_stream([first, refused], FilterBySourcetype(lambda kind: None), ReadStats(), None, None):
+            handed.append(event_.origin)
+    assert handed == expected
+
+
+
+@needs_two_cores
+def test_closing_a_reader_before_its_first_event_stops_its_process_and_closes_the_file(tmp_path, monkeypatch):
+    """The reading process starts when the file is opened (a file opened ahead is not read
+    yet); closing its reader before any event stops that process and closes the file, rather
+    than leaving the file to be closed when the reader is freed."""
+    monkeypatch.setattr(events, "READ_BESIDE_BYTES", 0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        reading = read_events(many_events(tmp_path), stats=ReadStats())
+        assert len(beside._LIVE) == 1
+        reading.close()
+        assert not beside._LIVE
+        del reading
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]

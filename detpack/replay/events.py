@@ -121,12 +121,25 @@ def read_events(
     return _events(handle, name, source, sourcetype, stats, keep)
 
 
+def read_beside(path: str | os.PathLike) -> bool:
+    """Whether ``read_events`` reads ``path`` in a second process (where one can be forked)."""
+    try:
+        return _large_regular_file(os.stat(path))
+    except OSError:  # missing, or no permission: read_events says which, when it opens it
+        return False
+
+
 def _worth_a_process(handle: BinaryIO) -> bool:
-    """A regular file (which can be read again from its start) of READ_BESIDE_BYTES or more."""
     try:
         status = os.fstat(handle.fileno())
     except OSError:  # pragma: no cover - an open file whose status cannot be read
         return False
+    return _large_regular_file(status)
+
+
+def _large_regular_file(status: os.stat_result) -> bool:
+    """A regular file (which can be read again from its start, and whose opening never waits,
+    as a named pipe's does) of READ_BESIDE_BYTES or more."""
     return stat.S_ISREG(status.st_mode) and status.st_size >= READ_BESIDE_BYTES
 
 
@@ -144,7 +157,9 @@ def _events_beside(handle, name, source, sourcetype, stats: ReadStats, keep) -> 
     frames = stream_beside(lambda: _event_frames(handle, name, source, sourcetype, keep))
     if frames is None:  # no second process to be had
         return _events(handle, name, source, sourcetype, stats, keep)
-    return _events_received(frames, handle, name, source, sourcetype, stats, keep)
+    received = _events_received(frames, handle, name, source, sourcetype, stats, keep)
+    next(received)  # into its try block: closing it before its first event stops the child and closes the file
+    return received
 
 
 def _events_received(frames, handle, name, source, sourcetype, stats: ReadStats, keep) -> Iterator[RawEvent]:
@@ -153,6 +168,7 @@ def _events_received(frames, handle, name, source, sourcetype, stats: ReadStats,
     found = [0, 0, 0]  # what the child's reading added to stats: events read, skipped, problems found
     handed = 0
     try:
+        yield None  # taken by _events_beside itself
         try:
             for steps in frames:
                 for step in steps:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from pathlib import Path
 
@@ -23,7 +23,8 @@ from ..spl import MacroDef, Plan, SplError, as_macro_table, expand, output_rows,
 from ..spl.evaluate import fold
 from ..spl.plan import RawScan, plan
 from . import events
-from .events import DEFAULT_SOURCETYPE, EventReadError, RawEvent, ReadStats, index_event, parse_event, read_events
+from .events import (DEFAULT_SOURCETYPE, EventReadError, RawEvent, ReadStats, index_event, parse_event, read_beside,
+                     read_events)
 
 PROGRESS_SECONDS = 1.0
 
@@ -205,36 +206,39 @@ def raw_event_stream(items: Iterable, keep: FilterBySourcetype, stats: ReadStats
     """The events of ``items`` (RawEvent objects and files), in order. While one file's events
     are worked on, the next file is already open, and read by its own process when it is read
     beside this one: on two cores, reading a file with few matching events then overlaps the
-    work on a file with many. What a file adds to ``stats`` is added as its events are taken."""
-    items = iter(items)
-    item, ahead = next(items, _END), None  # ahead: the reader of ``item``, opened early
+    work on a file with many. What a file adds to ``stats`` is added as its events are taken.
+    Only a sequence is looked ahead in (a lazy input is asked for an item when its turn comes),
+    and only a file read beside this process is opened early (opening a named pipe waits for
+    its writer; a small file gains nothing)."""
+    sequence = items if isinstance(items, Sequence) else ()
+    ahead = None  # the reader of the next item, opened early
     try:
-        while item is not _END:
-            following = next(items, _END)
+        for index, item in enumerate(items):
             if isinstance(item, RawEvent):
                 stats.events_read += 1
                 test = keep(item.sourcetype)
                 if test is None or test(item.raw):
                     yield item
-            else:
-                reader = ahead or _opened(item, keep, stats, source, sourcetype)
-                ahead = None if following is _END or isinstance(following, RawEvent) else \
-                    _opened(following, keep, stats, source, sourcetype)
-                with closing(reader):
-                    yield from reader
-            item = following
+                continue
+            reader, ahead = ahead or _opened(_dataset(item, source, sourcetype), keep, stats), None
+            with closing(reader):
+                following = sequence[index + 1] if index + 1 < len(sequence) else None
+                if isinstance(following, (str, os.PathLike, DatasetFile)):
+                    following = _dataset(following, source, sourcetype)
+                    if read_beside(following.path):
+                        ahead = _opened(following, keep, stats)
+                yield from reader
     finally:
         if ahead is not None:
             ahead.close()
 
 
-_END = object()
+def _dataset(item, source: str | None, sourcetype: str | None) -> DatasetFile:
+    return item if isinstance(item, DatasetFile) else DatasetFile(Path(item), source, sourcetype)
 
 
-def _opened(item, keep: FilterBySourcetype, stats: ReadStats, source: str | None,
-            sourcetype: str | None) -> Iterator[RawEvent]:
+def _opened(dataset: DatasetFile, keep: FilterBySourcetype, stats: ReadStats) -> Iterator[RawEvent]:
     """The reader of a file; one that cannot be opened raises its error when its events are asked for."""
-    dataset = item if isinstance(item, DatasetFile) else DatasetFile(Path(item), source, sourcetype)
     try:
         return read_events(dataset.path, source=dataset.source, sourcetype=dataset.sourcetype,
                            stats=stats, keep=keep(dataset.sourcetype))
