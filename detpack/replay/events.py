@@ -109,7 +109,10 @@ def read_events(
     stats: ReadStats,
     keep: Callable[[str], bool] | None = None,
 ) -> Iterator[RawEvent]:
-    """Stream the events of ``path``; the file is opened now, so a missing file raises here."""
+    """Stream the events of ``path``; the file is opened now, so a missing file raises here.
+    ``keep`` may run in the process that reads a large file beside this one, so it must be a
+    test of the raw text alone (as the planner's prefilters are): what it changes elsewhere,
+    that process's copy of the program sees and this one does not."""
     name = os.fspath(path)
     try:
         handle = open(name, "rb")
