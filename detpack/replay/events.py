@@ -238,11 +238,18 @@ def _event_frames(handle, name, source, sourcetype, keep) -> Iterator[list[tuple
     stats = ReadStats()
     steps: list[tuple] = []
     read = skipped = stored = size = 0  # the counts sent so far; characters of events in ``steps``
-    for event in _events(handle, name, source, sourcetype, stats, keep, in_reading_process=True):
+
+    def add_counts(also_read: bool) -> None:
+        """A counts step, where units were skipped or problems found since the last step (or,
+        with ``also_read``, events read)."""
+        nonlocal read, skipped, stored
         if (stats.events_skipped != skipped or len(stats.problems) != stored
-                or (event is None and stats.events_read != read)):
+                or (also_read and stats.events_read != read)):
             steps.append((stats.events_read - read, stats.events_skipped - skipped, stats.problems[stored:]))
             read, skipped, stored = stats.events_read, stats.events_skipped, len(stats.problems)
+
+    for event in _events(handle, name, source, sourcetype, stats, keep, in_reading_process=True):
+        add_counts(also_read=event is None)
         if event is not None:
             steps.append((event.raw, event.source, event.sourcetype, event.origin, stats.events_read - read))
             read = stats.events_read
@@ -250,8 +257,7 @@ def _event_frames(handle, name, source, sourcetype, keep) -> Iterator[list[tuple
         if steps and (event is None or len(steps) >= FRAME_EVENTS or size >= FRAME_CHARS):
             yield steps
             steps, size = [], 0
-    if (stats.events_read, stats.events_skipped, len(stats.problems)) != (read, skipped, stored):
-        steps.append((stats.events_read - read, stats.events_skipped - skipped, stats.problems[stored:]))
+    add_counts(also_read=True)
     if steps:
         yield steps
 
