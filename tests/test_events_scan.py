@@ -92,6 +92,17 @@ def read_all(path, keep, line_path: bool, monkeypatch):
     return got, (stats.events_read, stats.events_skipped, stats.problems)
 
 
+def events_file(folder: Path, content: bytes, compress: bool, cut: int) -> Path:
+    """``content`` written to a file in ``folder``; gzipped, less its last ``cut`` bytes
+    (a truncated stream), when ``compress``."""
+    if compress:
+        content = gzip.compress(content)
+        content = content[:len(content) - cut] if cut < len(content) else content
+    path = folder / ("e.xml.log.gz" if compress else "e.xml.log")
+    path.write_bytes(content)
+    return path
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(st.tuples(st.sampled_from(range(len(PIECES))), st.sampled_from(ENDS)), max_size=40),
        simple_run=st.integers(0, 30), last_end=st.booleans(), compress=st.booleans(),
@@ -103,11 +114,7 @@ def test_the_scanned_path_reads_exactly_as_the_line_path(tmp_path_factory, monke
     content = b"".join(good[:simple_run // 2]) + b"".join(PIECES[i] + end for i, end in lines) + b"".join(good[simple_run // 2:])
     if not last_end:
         content = content.rstrip(b"\r\n")
-    if compress:
-        content = gzip.compress(content)
-        content = content[:len(content) - cut] if cut < len(content) else content
-    path = tmp_path_factory.mktemp("scan") / ("e.xml.log.gz" if compress else "e.xml.log")
-    path.write_bytes(content)
+    path = events_file(tmp_path_factory.mktemp("scan"), content, compress, cut)
     monkeypatch.setattr(events, "READ_BYTES", read_bytes)
     assert read_all(path, KEEPS[keep], False, monkeypatch) == read_all(path, KEEPS[keep], True, monkeypatch)
 

@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from detpack import beside
 from detpack.replay import events
 from detpack.replay.events import EventReadError, ReadStats, read_events
-from test_events_scan import ENDS, KEEPS, PIECES, event
+from test_events_scan import ENDS, KEEPS, PIECES, event, events_file
+from test_two_processes import _children
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_two_cores = pytest.mark.skipif(not beside.two_cores(), reason="needs fork and two cores")
@@ -42,12 +43,7 @@ def read_all(path, keep=None, *, forked: bool, monkeypatch, stats: ReadStats | N
        keep=st.sampled_from(sorted(KEEPS)))
 def test_a_second_process_reads_exactly_as_this_one(tmp_path_factory, monkeypatch, lines, compress, cut,
                                                     read_bytes, keep):
-    content = b"".join(PIECES[i] + end for i, end in lines)
-    if compress:
-        content = gzip.compress(content)
-        content = content[:len(content) - cut] if cut < len(content) else content
-    path = tmp_path_factory.mktemp("beside") / ("e.xml.log.gz" if compress else "e.xml.log")
-    path.write_bytes(content)
+    path = events_file(tmp_path_factory.mktemp("beside"), b"".join(PIECES[i] + end for i, end in lines), compress, cut)
     monkeypatch.setattr(events, "READ_BYTES", read_bytes)
     monkeypatch.setattr(events, "FRAME_EVENTS", 3)
     assert consume(path, KEEPS[keep], forked=True, monkeypatch=monkeypatch) == \
@@ -77,6 +73,23 @@ def test_the_file_is_read_by_another_process(tmp_path, monkeypatch):
     assert len(got) == 400 - 58 and readers and f"read by {os.getpid()}" not in readers
 
 
+def stopping_after(after: int, how: str):
+    """``_event_frames`` whose reading process, after ``after`` batches, is killed (``how`` is
+    "killed") or fails with an error; in this process it reads as it does."""
+    real = events._event_frames
+    parent = os.getpid()
+
+    def frames(*args):
+        for sent, frame in enumerate(real(*args)):
+            if sent == after and os.getpid() != parent:
+                if how == "killed":
+                    os.kill(os.getpid(), signal.SIGKILL)
+                raise RuntimeError("reading failed")
+            yield frame
+
+    return frames
+
+
 @needs_two_cores
 @pytest.mark.parametrize("how", ["killed", "error"])
 @pytest.mark.parametrize("after", [0, 1, 5])
@@ -87,18 +100,7 @@ def test_a_reading_process_that_stops_leaves_the_rest_to_this_one(tmp_path, monk
     monkeypatch.setattr(events, "READ_BYTES", 2000)
     path = many_events(tmp_path)
     expected = read_all(path, forked=False, monkeypatch=monkeypatch)
-    real = events._event_frames
-    parent = os.getpid()
-
-    def failing(*args):
-        for sent, frame in enumerate(real(*args)):
-            if sent == after and os.getpid() != parent:
-                if how == "killed":
-                    os.kill(os.getpid(), signal.SIGKILL)
-                raise RuntimeError("reading failed")
-            yield frame
-
-    monkeypatch.setattr(events, "_event_frames", failing)
+    monkeypatch.setattr(events, "_event_frames", stopping_after(after, how))
     assert read_all(path, forked=True, monkeypatch=monkeypatch) == expected
 
 
@@ -173,13 +175,6 @@ def test_small_files_and_pipes_are_read_here(tmp_path, monkeypatch):
         assert len(list(read_events(fifo, stats=ReadStats()))) == 1
     finally:
         os.waitpid(writer, 0)
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
 
 
 @needs_two_cores
@@ -279,16 +274,7 @@ def test_a_reading_process_that_dies_keeps_the_callers_own_problems(tmp_path, mo
     monkeypatch.setattr(events, "FRAME_EVENTS", 10)
     path = mixed_events(tmp_path)
     expected = consume(path, forked=False, monkeypatch=monkeypatch)
-    real = events._event_frames
-    parent = os.getpid()
-
-    def dying(*args):
-        for sent, frame in enumerate(real(*args)):
-            if sent == after and os.getpid() != parent:
-                os.kill(os.getpid(), signal.SIGKILL)
-            yield frame
-
-    monkeypatch.setattr(events, "_event_frames", dying)
+    monkeypatch.setattr(events, "_event_frames", stopping_after(after, "killed"))
     assert consume(path, forked=True, monkeypatch=monkeypatch) == expected
 
 
