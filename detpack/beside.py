@@ -94,12 +94,14 @@ class Beside:
     def result(self) -> Any:
         if self.pid is None:
             return self.function(*self.args)
-        # The pipe is forgotten before a file object owns it: an interruption (Ctrl-C, or a SIGTERM
-        # handler that raises) once that object exists would close it, and closing the number
-        # again in cancel() would replace the interruption by an error.
+        # The pipe is forgotten before it is read and closed: closing the number again in cancel(),
+        # after an interruption (Ctrl-C, or a SIGTERM handler that raises), would replace the
+        # interruption by an error.
         read, self._pipe = self._pipe, None
-        with os.fdopen(read, "rb") as pipe:
-            data = pipe.read()
+        try:
+            data = _read_to_end(read)
+        finally:
+            os.close(read)
         pid, self.pid = self.pid, None  # an interruption from here on leaves it to the exit (_LIVE)
         status = _reap(pid)
         if os.waitstatus_to_exitcode(status) == 0 and data:
@@ -120,6 +122,28 @@ class Beside:
 
     def __exit__(self, *exc_info) -> None:
         self.cancel()
+
+
+# How long a wait on a child's pipe lasts before this process runs the handlers of signals
+# another thread took.
+SIGNAL_CHECK_SECONDS = 0.2
+
+
+def _read_to_end(fd: int) -> bytes:
+    """All the pipe ``fd`` brings until the child closes it. The wait is in slices: a signal
+    that another thread takes (Ctrl-C, SIGTERM), or one that comes just before a read begins,
+    interrupts no read of this thread, and its handler, which Python runs in this thread, would
+    wait for the child to finish; at the end of each slice it runs."""
+    import select
+
+    chunks = []
+    while True:
+        if not select.select([fd], [], [], SIGNAL_CHECK_SECONDS)[0]:
+            continue
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
 
 
 def stream_beside(produce: Callable[[], Iterable[Any]]) -> Iterator[Any] | None:

@@ -638,18 +638,34 @@ def test_a_savedsearches_template_that_is_not_header_then_stanzas_still_builds_a
 
 
 @needs_two_cores
-def test_an_interruption_as_the_pipe_is_opened_stays_an_interruption(monkeypatch):
-    """Ctrl-C (or a SIGTERM handler that raises) landing once the pipe has a file object: the
-    caller sees the interruption, and the child is stopped."""
-    real = os.fdopen
-
-    def interrupted(fd, *args, **kwargs):
-        real(fd, *args, **kwargs).close()  # the file object was made, and closes the pipe as it unwinds
+def test_an_interruption_while_the_pipe_is_read_stays_an_interruption(monkeypatch):
+    """Ctrl-C (or a SIGTERM handler that raises) landing while the child's pipe is read, after
+    which the pipe is closed: the caller sees the interruption, and the child is stopped."""
+    def interrupted(fd):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         with Beside(_sleeps) as work:
-            monkeypatch.setattr(os, "fdopen", interrupted)
+            monkeypatch.setattr(beside, "_read_to_end", interrupted)
             work.result()
     monkeypatch.undo()
     assert not beside._LIVE
+
+
+@needs_two_cores
+def test_a_signal_another_thread_takes_still_stops_the_wait_for_the_child():
+    """SIGTERM (or Ctrl-C) taken by another thread, here one started before the main thread held
+    the signal (as a progress report's), interrupts no read of the main thread's: its handler must
+    still run while the main thread waits for the child, not once the child has finished."""
+    script = ("import os, signal, threading, time\nfrom detpack.beside import Beside\n"
+              "def interrupt(signum, frame):\n    raise KeyboardInterrupt\n"
+              "signal.signal(signal.SIGTERM, interrupt)\n"
+              "waiting = threading.Event()\n"
+              "def send():\n    waiting.wait()\n    time.sleep(0.3)\n    os.kill(os.getpid(), signal.SIGTERM)\n"
+              "threading.Thread(target=send, daemon=True).start()  # takes the signal: the main thread holds it\n"
+              "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})\n"
+              "try:\n    with Beside(time.sleep, 60) as work:\n        waiting.set()\n        work.result()\n"
+              "except KeyboardInterrupt:\n    print('interrupted')\n")
+    run = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                         timeout=30, start_new_session=True)
+    assert (run.returncode, run.stdout) == (0, "interrupted\n"), run.stderr
