@@ -21,6 +21,7 @@ SIGTERM stops it before ending this process, so no process outlives the command.
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import sys
 
@@ -38,9 +39,9 @@ if TYPE_CHECKING:
 WORTH_A_PROCESS = 100
 
 
-def beside_if_large(function: Callable[..., Any], *args: Any, items: int) -> Beside:
-    """``Beside``, forking only when ``items`` (detections, or files to read) reach WORTH_A_PROCESS."""
-    return Beside(function, *args, fork=items >= WORTH_A_PROCESS)
+def stream_beside_if_large(produce: Callable[[], Iterable[Any]], *, items: int) -> Iterator[Any] | None:
+    """``stream_beside``, forking only when ``items`` (files to read) reach WORTH_A_PROCESS."""
+    return stream_beside(produce) if items >= WORTH_A_PROCESS else None
 
 
 def two_cores() -> bool:
@@ -56,13 +57,19 @@ def two_cores() -> bool:
 def plain_loads(data: bytes) -> Any:
     """Unpickles plain data only: no class, function or other global may cross from the child."""
     import io
+
+    return _plain_unpickler()(io.BytesIO(data)).load()
+
+
+@functools.cache  # made once: a stream unpickles thousands of small items
+def _plain_unpickler() -> type:
     import pickle
 
     class PlainUnpickler(pickle.Unpickler):
         def find_class(self, module: str, name: str) -> Any:
             raise pickle.UnpicklingError(f"{module}.{name} is not plain data")
 
-    return PlainUnpickler(io.BytesIO(data)).load()
+    return PlainUnpickler
 
 
 class Beside:

@@ -81,14 +81,14 @@ def report_notes(notes, as_json: bool) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .beside import WORTH_A_PROCESS, Beside, beside_if_large
+    from .beside import WORTH_A_PROCESS, Beside, stream_beside_if_large
     from .build.drilldowns import check_loaded_with_drilldowns
     from .content.load import load_pack
     from .errors import EXIT_OK, InvalidInput
 
     # A large pack's detection files are read half by a second process; with --spl, another then
     # checks most searches while this one validates the pack (its answers used once it is valid).
-    loaded = load_pack(args.content, beside_if_large)
+    loaded = load_pack(args.content, stream_beside_if_large)
     large = loaded[0] is not None and len(loaded[0].detections) >= WORTH_A_PROCESS
     if args.spl and large:  # imported once, before the fork, rather than by both processes
         from .replay import knowledge_choice  # noqa: F401

@@ -610,6 +610,85 @@ def test_a_failed_render_child_leaves_its_stanzas_to_this_process(tmp_path, monk
     assert _build(root, tmp_path / "one") == two
 
 
+def _reads_counted_failing_in_a_child(monkeypatch, fail_at: int, failure) -> list[int]:
+    """Patch the file reader: in a child, ``failure()`` at its ``fail_at``-th file; in this process,
+    count the files read (the list returned)."""
+    import detpack.content.load as load
+
+    here, real, mine, theirs = os.getpid(), load._read_file, [], [0]
+
+    def read_file(*args):
+        if os.getpid() != here:
+            theirs[0] += 1
+            if theirs[0] == fail_at:
+                failure()
+        else:
+            mine.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(load, "_read_file", read_file)
+    return mine
+
+
+def _killed():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@needs_two_cores
+@pytest.mark.parametrize("failure", [_killed, lambda: os._exit(3)], ids=["killed", "exits"])
+def test_a_reading_child_that_fails_midway_leaves_the_rest_to_this_process(tmp_path, monkeypatch, forks, one_process,
+                                                                            failure):
+    from detpack.content.load import KINDS
+
+    root = broken_pack(tmp_path / "pack")
+    files = sum(len(list(root.glob(pattern))) for pattern, _, _ in KINDS)
+    read_here = _reads_counted_failing_in_a_child(monkeypatch, 20, failure)
+    two = _findings(root)
+    assert len(forks) == 2  # the reading child, then the rendering one
+    # The 19 files the child sent were not read again here: the rest were.
+    assert len(read_here) == files - 19
+    one_process()
+    assert _findings(root) == two
+
+
+@needs_two_cores
+def test_data_sources_a_reading_child_failed_on_are_read_here(tmp_path, monkeypatch, forks, one_process):
+    import detpack.content.load as load
+
+    here, real = os.getpid(), load._data_source_names
+
+    def fails_in_a_child(*args):
+        if os.getpid() != here:
+            os._exit(3)
+        return real(*args)
+
+    monkeypatch.setattr(load, "_data_source_names", fails_in_a_child)
+    root = broken_pack(tmp_path / "pack")
+    two = _findings(root)
+    assert any("data_sources/broken.yml" in f for f in two[1])
+    one_process()
+    assert _findings(root) == two
+
+
+@needs_two_cores
+def test_an_error_the_reading_child_meets_is_raised_here_at_the_same_file(tmp_path, monkeypatch, forks):
+    import detpack.content.load as load
+
+    root = varied_pack(tmp_path / "pack")
+    here, real = os.getpid(), load._load_one
+    failing = sorted((root / "detections" / "endpoint").glob("*.yml"))[30]
+
+    def fails_on_one_file(root, path, *args):
+        if path == failing:
+            raise RuntimeError(f"raised in {'this process' if os.getpid() == here else 'the child'}")
+        return real(root, path, *args)
+
+    monkeypatch.setattr(load, "_load_one", fails_on_one_file)
+    with pytest.raises(RuntimeError, match="raised in this process"):
+        _findings(root)
+    assert len(forks) == 1
+
+
 @needs_two_cores
 def test_a_savedsearches_template_that_is_not_header_then_stanzas_still_builds_alike(tmp_path, monkeypatch, forks,
                                                                                     one_process):

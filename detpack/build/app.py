@@ -16,7 +16,7 @@ from pathlib import Path
 from .write import write_atomically
 from ..content.load import load_pack
 from ..content.model import Pack
-from ..beside import WORTH_A_PROCESS, Beside, beside_if_large
+from ..beside import WORTH_A_PROCESS, Beside, stream_beside_if_large
 from .package import build_spl
 from .render import RenderedApp, first_detections, render_app, render_conf, render_conf_in_parts
 from ..content.validate import check_pack
@@ -49,11 +49,11 @@ def checked_render(content_dir: Path, strict: bool = False) -> tuple[Pack, Rende
     """Validate (the shipped drilldowns included, as ``validate`` does) and render: the pack, the
     rendered app, the warnings and the notes (drilldowns the offline parser cannot check).
 
-    For a large pack, a second process reads five content files in nine, then renders the
-    savedsearches.conf stanzas of most detections (most of the rendering) while this one
-    validates and renders the other files and the remaining stanzas; the rendering is used only
+    For a large pack, a second process reads five content files in nine (``load_pack``), then
+    another renders the savedsearches.conf stanzas of most detections (most of the rendering)
+    while this one validates and renders the other files and the remaining stanzas; the rendering is used only
     once the pack is valid. Without a second process, savedsearches.conf is rendered whole here."""
-    loaded = load_pack(Path(content_dir), beside_if_large)
+    loaded = load_pack(Path(content_dir), stream_beside_if_large)
     pack = loaded[0]
     large = pack is not None and len(pack.detections) >= WORTH_A_PROCESS
     count = round(len(pack.detections) * SECOND_PROCESS_STANZAS) if large else 0

@@ -13,15 +13,17 @@ contentctl ignores, are warnings.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import io
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from . import schema
+from ..beside import ChildFailed
 from ..errors import Finding, Fresh, InvalidInput, Location, display_path, record
 from .source import Locations, file_problem, load_yaml
 from .mappings import (
@@ -40,18 +42,19 @@ if TYPE_CHECKING:
 SETTINGS_FILE = "contentctl.yml"
 
 
-def load_pack(root: Path, beside: Callable | None = None) -> tuple[Pack | None, list[Finding], list[Finding]]:
+def load_pack(root: Path, stream: Callable | None = None) -> tuple[Pack | None, list[Finding], list[Finding]]:
     """The pack, every schema error and every warning; the pack is None when the settings are unusable.
 
-    ``beside(function, *args, items=N)``: an object whose ``result()`` is ``function(*args)``, possibly
-    computed by a second process (``detpack.beside``); five content files in nine are then read there."""
+    ``stream(produce, items=N)``: the items of ``produce()`` made by a second process as they come,
+    or None (``detpack.beside.stream_beside_if_large``); five content files in nine and the data
+    sources are then read there, while this process reads the others."""
     # Loading creates many long-lived, acyclic objects that the cyclic collector
     # would only rescan again and again: it pauses meanwhile, and afterwards the
     # loaded objects are moved out of its view (reference counting still frees them).
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _load_pack(Path(root), beside)
+        return _load_pack(Path(root), stream)
     finally:
         gc.freeze()
         if collecting:
@@ -66,16 +69,15 @@ class _Found:
     realpath: Callable[[str], str] = Fresh(lambda: functools.lru_cache(maxsize=None)(os.path.realpath))
 
 
-def _load_pack(root: Path, beside: Callable | None) -> tuple[Pack | None, list[Finding], list[Finding]]:
+def _load_pack(root: Path, stream: Callable | None) -> tuple[Pack | None, list[Finding], list[Finding]]:
     found = _Found()
     if not root.is_dir():
         return None, [Finding(Location(str(root)), "(content)", "is not a directory", "a content directory")], []
     app = _load_one(root, root / SETTINGS_FILE, schema.SETTINGS, _app_settings, found)
-    sources = _Found(realpath=found.realpath)  # read while a second process reads; reported after the rest
-    objects, source_names = _load_files(root, found, beside, lambda: _data_source_names(root, sources))
+    objects, (source_names, source_errors) = _load_files(root, found, stream)
     detections, stories, macros, baselines, investigations, lookups, deployments = objects
     deployments = _by_type(deployments, found)
-    found.errors += sources.errors
+    found.errors += [_finding(f) for f in source_errors]  # the data sources are reported after the rest
     data_sources = tuple(sorted(source_names))
     if app is None:
         return None, found.errors, found.warnings
@@ -115,49 +117,60 @@ def _data_source_names(root: Path, found: _Found) -> set[str]:
     return names
 
 
-class _Here:
-    """``beside`` without a second process: the result is computed when asked for."""
-
-    def __init__(self, function: Callable, *args, items: int):
-        self.function, self.args = function, args
-
-    def result(self):
-        return self.function(*self.args)
-
-    def __enter__(self) -> _Here:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        pass
-
-
-def _load_files(root: Path, found: _Found, beside: Callable | None, meanwhile: Callable[[], Any]) -> tuple[list[list], Any]:
-    """The objects of each of KINDS, five files in nine read by ``beside``'s process, and what
-    ``meanwhile()`` returns, called while that process reads. Each file's findings are added in
-    reading order, so one process or two find the same objects and the same findings in the same order."""
+def _load_files(root: Path, found: _Found, stream: Callable | None) -> tuple[list[list], tuple]:
+    """The objects of each of KINDS and the data sources (``_data_sources``). The files of
+    ``_second_share`` and the data sources are read as ``_second_share_reads`` says, while this
+    process reads the others; it takes each file's read in turn and makes every object. Each
+    file's findings are added in reading order, so one process or two find the same objects and
+    the same findings in the same order."""
     shown = display_path(root)
     files = [(kind, path, f"{shown}/{path.relative_to(root).as_posix()}".removeprefix("./"))
              for kind, (pattern, _, _) in enumerate(KINDS) for path in sorted(root.glob(pattern))]
-    mine = [file for i, file in enumerate(files) if not _second_share(i)]
-    others = [file for i, file in enumerate(files) if _second_share(i)]
-    with (beside or _Here)(_read_files, root, others, items=len(files)) as second:
-        first = iter([_made(file, _read_file(root, *file, found.realpath)) for file in mine])
-        also = meanwhile()
-        theirs = iter([_made(file, read) for file, read in zip(others, second.result())])
+    theirs = _second_share_reads(root, [f for i, f in enumerate(files) if _second_share(i)], stream, len(files))
     objects: list[list] = [[] for _ in KINDS]
-    for i, (kind, _, _) in enumerate(files):
-        errors, warnings, made = next(theirs if _second_share(i) else first)
-        found.errors += errors
-        found.warnings += warnings
-        if made is not None:
-            objects[kind].append(made)
-    return objects, also
+    with contextlib.closing(theirs):
+        for i, file in enumerate(files):
+            read = next(theirs) if _second_share(i) else _read_file(root, *file, found.realpath)
+            errors, warnings, made = _made(file, read)
+            found.errors += errors
+            found.warnings += warnings
+            if made is not None:
+                objects[file[0]].append(made)
+        return objects, next(theirs)
 
 
 def _second_share(index: int) -> bool:
-    """Five files in nine go to the second process: this one also makes every object and reads
-    the data sources meanwhile."""
+    """Five files in nine go to the second process, which also reads the data sources: this
+    one makes every object, those of the second process's files included."""
     return index % 9 in (1, 3, 5, 7, 8)
+
+
+def _second_share_reads(root: Path, files: list[tuple[int, Path, str]], stream: Callable | None,
+                        items: int) -> Iterator[tuple]:
+    """``_second_share_items``: made by the second process that ``stream`` starts, if any, while
+    this one takes them; should that process fail, the rest are made here, so every error is
+    raised as one process raises it."""
+    received = stream(lambda: _second_share_items(root, files), items=items) if stream else None
+    taken = 0
+    if received is not None:
+        with contextlib.closing(received):
+            try:
+                for read in received:
+                    taken += 1
+                    yield read
+                return
+            except ChildFailed:
+                pass
+    if taken <= len(files):
+        yield from _second_share_items(root, files[taken:])
+
+
+def _second_share_items(root: Path, files: list[tuple[int, Path, str]]) -> Iterator[tuple]:
+    """Each of ``files`` read as plain data (``_read_file``), then ``_data_sources``: plain data all."""
+    realpath = _Found().realpath
+    for file in files:
+        yield _read_file(root, *file, realpath)
+    yield _data_sources(root, realpath)
 
 
 def _made(file: tuple[int, Path, str], read: tuple) -> tuple[list[Finding], list[Finding], Any]:
@@ -174,9 +187,10 @@ def _read_file(root: Path, kind: int, path: Path, name: str, realpath: Callable[
     return [_plain_finding(f) for f in found.errors], [_plain_finding(f) for f in found.warnings], *(read or (None, None))
 
 
-def _read_files(root: Path, files: list[tuple[int, Path, str]]) -> list[tuple]:
-    realpath = _Found().realpath
-    return [_read_file(root, *file, realpath) for file in files]
+def _data_sources(root: Path, realpath: Callable[[str], str]) -> tuple[set[str], list[tuple]]:
+    """The data source names and the plain findings of their files (``_data_source_names``)."""
+    found = _Found(realpath=realpath)
+    return _data_source_names(root, found), [_plain_finding(f) for f in found.errors]
 
 
 def _plain_finding(f: Finding) -> tuple:
