@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import tarfile
 from pathlib import Path
 
@@ -99,19 +100,33 @@ def test_usage_errors_exit_2():
     assert exit.value.code == 2
 
 
-def test_a_package_that_fails_its_checks_keeps_the_previous_app_folder(pack_copy, tmp_path, monkeypatch):
-    from detpack.build import app
+@pytest.mark.parametrize("failing", ["file_entries", "write_archive"], ids=["its checks", "its writing"])
+def test_a_package_that_fails_keeps_the_previous_app_folder_and_package(pack_copy, tmp_path, monkeypatch, failing):
+    from detpack.build import app, package
     from detpack.build.package import PackageError
 
     out = tmp_path / "out"
     assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 0
-    before = sha256(out / "DA-ESS-DetPack" / "default" / "savedsearches.conf")
+    before = sha256(out / "DA-ESS-DetPack" / "default" / "savedsearches.conf"), sha256(out / "DA-ESS-DetPack-1.0.0.spl")
     (pack_copy / DETECTION).write_text((pack_copy / DETECTION).read_text().replace("version: 4", "version: 5"))
 
-    def refuse(app_dir, *args, **kwargs):
-        raise PackageError(f"{app_dir}/x.txt: not in the package allow-list")
+    def refuse(*args, **kwargs):
+        raise PackageError("x.txt: not in the package allow-list")
 
-    monkeypatch.setattr(app, "build_spl", refuse)
+    monkeypatch.setattr(app if failing == "file_entries" else package, failing, refuse)
     assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 1
-    assert sha256(out / "DA-ESS-DetPack" / "default" / "savedsearches.conf") == before
+    assert (sha256(out / "DA-ESS-DetPack" / "default" / "savedsearches.conf"), sha256(out / "DA-ESS-DetPack-1.0.0.spl")) == before
     assert sorted(p.name for p in out.iterdir()) == ["DA-ESS-DetPack", "DA-ESS-DetPack-1.0.0.spl"]
+
+
+def test_committed_files_the_build_would_not_change_keep_their_time_stamps(pack_copy, tmp_path):
+    out = tmp_path / "out"
+    assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 0
+    committed = [p for p in (pack_copy / "default").rglob("*") if p.is_file()] + [pack_copy / "app.manifest"]
+    for path in committed:
+        os.utime(path, ns=(10**18, 10**18))
+    (pack_copy / DETECTION).write_text((pack_copy / DETECTION).read_text().replace("version: 4", "version: 5"))
+    assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 0
+    changed = sorted(p.relative_to(pack_copy).as_posix() for p in committed if p.stat().st_mtime_ns != 10**18)
+    assert changed == ["default/savedsearches.conf"]
+    assert main(["build", "--check", "--content", str(pack_copy)]) == 0

@@ -182,7 +182,7 @@ def test_failure_on_a_first_build_leaves_nothing(app_dir, tmp_path, monkeypatch)
     monkeypatch.setattr(package, "_read", lambda path: (_ for _ in ()).throw(PackageError(f"{path}: cannot read")))
     with pytest.raises(PackageError):
         build(app_dir, out)
-    assert list(out.iterdir()) == []
+    assert not out.exists()  # every file is read before the output folder is made
 
 
 # --- broken inputs ----------------------------------------------------------
@@ -248,7 +248,7 @@ def test_unreadable_file_is_an_error_naming_it(app_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "read_bytes", read_bytes)
     with pytest.raises(PackageError, match=r"default/macros.conf: cannot read: Permission denied"):
         build(app_dir, tmp_path / "out")
-    assert list((tmp_path / "out").iterdir()) == []
+    assert not (tmp_path / "out").exists()
 
 
 def test_missing_app_conf(app_dir, tmp_path):
@@ -288,3 +288,52 @@ def test_path_too_long_for_ustar_is_an_error_naming_it(app_dir, tmp_path):
     with pytest.raises(PackageError, match=r"cannot be stored in a USTAR package"):
         build(app_dir, tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
+
+
+# --- an app given as its files' bytes (what the build packages) -------------
+
+def test_files_given_in_memory_make_the_entries_of_the_same_folder(app_dir):
+    files = {relative: text.encode() for relative, text in app_files().items()}
+    files["default/data/ui/views/v.xml"] = b"<dashboard/>"
+    write_app(app_dir, {"default/data/ui/views/v.xml": "<dashboard/>"})
+    assert package.file_entries(files, app_dir) == package.collect_entries(app_dir)
+
+
+@pytest.mark.parametrize("relative, reason", [
+    ("lookups/notes.txt", r"lookups/notes.txt is not in the package allow-list"),
+    ("lookups/.hidden.csv", r"hidden file or folder"),
+    ("local/macros.conf", r"local/ holds an admin's own settings"),
+])
+def test_files_given_in_memory_are_checked_against_the_allow_list(tmp_path, relative, reason):
+    files = {r: t.encode() for r, t in app_files().items()} | {relative: b"x"}
+    with pytest.raises(PackageError, match=reason) as error:
+        package.file_entries(files, tmp_path / APP_ID)
+    assert str(tmp_path / APP_ID / relative.split("/")[0]) in str(error.value)
+
+
+def test_app_conf_given_in_memory_is_read_as_a_file_is(tmp_path):
+    files = {r: t.encode() for r, t in app_files().items()}
+    files["default/app.conf"] = b"\xef\xbb\xbf" + files["default/app.conf"].replace(b"\n", b"\r\n")
+    entries = package.file_entries(files, tmp_path / APP_ID)
+    package.check_app_conf(entries, APP_ID, VERSION)  # a BOM and CRLF line ends, as read_conf accepts them
+    with pytest.raises(PackageError, match=r"\[id\] version is '1.2.3', but the package is built as '2.0.0'"):
+        package.check_app_conf(entries, APP_ID, "2.0.0")
+    files["default/app.conf"] = b"[id]\nname = \xff\n"
+    with pytest.raises(PackageError, match=r"default/app.conf: cannot read"):
+        package.check_app_conf(package.file_entries(files, tmp_path / APP_ID), APP_ID, VERSION)
+    del files["default/app.conf"]
+    with pytest.raises(PackageError, match=r"default/app.conf: missing"):
+        package.check_app_conf(package.file_entries(files, tmp_path / APP_ID), APP_ID, VERSION)
+
+
+def test_a_file_shipped_as_it_is_must_be_a_regular_file(tmp_path):
+    (tmp_path / "real.csv").write_text("a,b\n")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "real.csv")
+    os.mkfifo(tmp_path / "fifo.csv")
+    assert package.read_regular(tmp_path / "real.csv") == b"a,b\n"
+    with pytest.raises(PackageError, match=r"link.csv: only regular files can be packaged \(symbolic link\)"):
+        package.read_regular(tmp_path / "link.csv")
+    with pytest.raises(PackageError, match=r"fifo.csv: only regular files can be packaged \(special file\)"):
+        package.read_regular(tmp_path / "fifo.csv")  # refused at once: opening it does not wait for a writer
+    with pytest.raises(PackageError, match=r"missing.csv: cannot read: No such file"):
+        package.read_regular(tmp_path / "missing.csv")

@@ -105,10 +105,10 @@ def _build(root: Path, out: Path) -> bytes:
 def test_a_large_pack_builds_to_the_same_bytes_in_two_processes(tmp_path, forks, one_process):
     root = varied_pack(tmp_path / "pack")
     two = _build(root, tmp_path / "two")
-    assert len(forks) == 2  # one reads half the files, the next renders savedsearches.conf
+    assert len(forks) == 3  # one reads half the files, the next renders savedsearches.conf, the last writes the package
     one_process()
     assert _build(root, tmp_path / "one") == two
-    assert len(forks) == 2  # the second build forked nothing
+    assert len(forks) == 3  # the second build forked nothing
 
 
 def _findings(root: Path, strict: bool = False):
@@ -301,8 +301,10 @@ def _children(pid: int) -> list[int]:
 
 @needs_two_cores
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to see the child")
-@pytest.mark.parametrize("command", [["validate", "--spl"], ["build"]])
-@pytest.mark.parametrize("child", [1, 2], ids=["while reading", "while checking or rendering"])
+@pytest.mark.parametrize("command, child", [
+    (["validate", "--spl"], 1), (["validate", "--spl"], 2), (["build"], 1), (["build"], 2), (["build"], 3),
+], ids=["validate while reading", "validate while checking", "build while reading", "build while rendering",
+        "build while packaging"])
 def test_ctrl_c_exits_130_and_leaves_no_process(tmp_path, command, child):
     root = varied_pack(tmp_path / "pack", count=600)
     argv = [sys.executable, str(PROJECT_ROOT / "build.py"), *command, "--content", str(root)]
@@ -320,7 +322,7 @@ def test_ctrl_c_exits_130_and_leaves_no_process(tmp_path, command, child):
     assert err.strip().endswith("interrupted")
     with pytest.raises(ProcessLookupError):
         os.killpg(run.pid, 0)  # no process of the group is left
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("*.spl"))
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())  # no staging, no package
 
 
 def _render_error(root: Path, out: Path) -> str:
@@ -605,7 +607,7 @@ def test_a_failed_render_child_leaves_its_stanzas_to_this_process(tmp_path, monk
     monkeypatch.setattr(app, "render_conf", fails_in_a_child)
     root = varied_pack(tmp_path / "pack")
     two = _build(root, tmp_path / "two")
-    assert len(forks) == 2
+    assert len(forks) == 3  # reading, rendering, packaging
     one_process()
     assert _build(root, tmp_path / "one") == two
 
@@ -690,6 +692,29 @@ def test_an_error_the_reading_child_meets_is_raised_here_at_the_same_file(tmp_pa
 
 
 @needs_two_cores
+@pytest.mark.parametrize("failure", [_killed, lambda: os._exit(3)], ids=["killed", "exits"])
+def test_a_failed_packaging_child_leaves_the_package_to_this_process(tmp_path, monkeypatch, forks, one_process, failure):
+    from detpack.build import package
+
+    here, real = os.getpid(), package.write_archive
+
+    def fails_in_a_child(handle, *args):
+        if os.getpid() != here:
+            handle.write(b"half a package")
+            handle.flush()
+            failure()
+        return real(handle, *args)
+
+    monkeypatch.setattr(package, "write_archive", fails_in_a_child)
+    root = varied_pack(tmp_path / "pack")
+    two = _build(root, tmp_path / "two")
+    assert len(forks) == 3
+    one_process()
+    assert _build(root, tmp_path / "one") == two
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["DA-ESS-DetPack", "DA-ESS-DetPack-1.0.0.spl"]
+
+
+@needs_two_cores
 def test_a_savedsearches_template_that_is_not_header_then_stanzas_still_builds_alike(tmp_path, monkeypatch, forks,
                                                                                     one_process):
     """A line after the header would show up once in each part: the file is then rendered whole."""
@@ -711,7 +736,7 @@ def test_a_savedsearches_template_that_is_not_header_then_stanzas_still_builds_a
     root = varied_pack(tmp_path / "pack")
     two = build_app(root, tmp_path / "two", sync_committed=False)
     assert two.files["default/savedsearches.conf"].count("# detections") == 1
-    assert len(forks) == 2
+    assert len(forks) == 3
     one_process()
     assert _build(root, tmp_path / "one") == two.package.read_bytes()
 

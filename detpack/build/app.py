@@ -13,11 +13,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .write import write_atomically
+from .write import write_if_changed
 from ..content.load import load_pack
 from ..content.model import Pack
 from ..beside import WORTH_A_PROCESS, Beside, stream_beside_if_large
-from .package import build_spl
+from .package import PackageFile, build_epoch, file_entries, read_regular
 from .render import RenderedApp, first_detections, render_app, render_conf, render_conf_in_parts
 from ..content.validate import check_pack
 from ..errors import Finding, Fresh, record
@@ -68,21 +68,32 @@ def checked_render(content_dir: Path, strict: bool = False) -> tuple[Pack, Rende
 def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = True, strict: bool = False) -> BuildResult:
     pack, rendered, warnings, notes = checked_render(content_dir, strict)
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    # The app folder is packaged while still staged, so a package that fails its checks
-    # leaves the previous app folder and package in place.
     app_dir = output_dir / pack.app.app_id
-    staging = stage_tree(app_dir, rendered.files, rendered.copies)
-    try:
-        package = build_spl(staging, output_dir, app_id=pack.app.app_id, version=pack.app.version)
-        swap_in(staging, app_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    contents = app_contents(rendered)
+    # Checked before anything is written. The app folder is staged while the package is written
+    # (by a second process, for a large pack), and swapped in only once the package is in place:
+    # a build that fails leaves the previous app folder and package.
+    with PackageFile(file_entries(contents, app_dir), output_dir, app_id=pack.app.app_id, version=pack.app.version,
+                     epoch=build_epoch(None)) as package:
+        with Beside(package.write, fork=len(pack.detections) >= WORTH_A_PROCESS) as writing:
+            staging = stage_tree(app_dir, contents)
+            try:
+                writing.result()
+                package_path = package.commit()
+                swap_in(staging, app_dir)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
     if sync_committed:
-        for path, text in committed_files(rendered).items():
-            write_atomically(pack.root / path, text)
-    return BuildResult(pack, app_dir, package, rendered.files, warnings, notes)
+        for path in committed_files(rendered):
+            write_if_changed(pack.root / path, contents[path])
+    return BuildResult(pack, app_dir, package_path, rendered.files, warnings, notes)
+
+
+def app_contents(rendered: RenderedApp) -> dict[str, bytes]:
+    """Each file of the app folder (path inside it -> bytes): the rendered ones, then the copied ones."""
+    contents = {path: text.encode("utf-8") for path, text in rendered.files.items()}
+    return contents | {path: read_regular(source) for path, source in rendered.copies.items()}
 
 
 def committed_files(rendered: RenderedApp) -> dict[str, str]:
@@ -109,18 +120,14 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def stage_tree(destination: Path, files: dict[str, str], copies: dict[str, Path] | None = None) -> Path:
-    """Write ``files`` (and copy ``copies``) into a fresh hidden folder beside ``destination``."""
+def stage_tree(destination: Path, contents: dict[str, bytes]) -> Path:
+    """Write ``contents`` (path inside the folder -> bytes) into a fresh hidden folder beside ``destination``."""
     staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}."))
     try:
-        for relative, text in files.items():
+        for relative, data in contents.items():
             target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8", newline="\n")
-        for relative, source in (copies or {}).items():
-            target = staging / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target, follow_symlinks=False)
+            target.write_bytes(data)
         staging.chmod(0o755)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

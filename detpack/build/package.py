@@ -34,7 +34,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from ..conf import ConfError, as_dict, read_conf
+from ..conf import ConfError, as_dict, parse_conf
 from ..errors import record
 
 # 1980-01-01T00:00:00Z. A constant, so builds are reproducible without any
@@ -108,8 +108,8 @@ def refusal(relative: str) -> str | None:
 @record
 class Entry:
     relative: str  # "/"-separated path inside the app folder; "" is the folder itself
-    source: Path
-    is_dir: bool
+    data: bytes | None  # a file's bytes; None for a folder
+    where: Path  # where it lies, or is to lie, on disk: how errors name it
 
 
 def build_epoch(source_date_epoch: int | None) -> int:
@@ -125,18 +125,35 @@ def build_epoch(source_date_epoch: int | None) -> int:
 
 
 def collect_entries(app_dir: Path) -> list[Entry]:
-    """Every directory and file under ``app_dir``, checked against the allow-list, sorted."""
+    """Every folder and file under ``app_dir``, checked against the allow-list, read and sorted."""
     if not app_dir.is_dir():
         raise PackageError(f"{app_dir}: app folder does not exist or is not a folder")
-    entries = [Entry("", app_dir, True)]
+    entries = [Entry("", None, app_dir)]
     for folder, dirs, files in os.walk(app_dir, onerror=_raise_walk_error):
         for name in dirs + files:
             path = Path(folder, name)
             relative = path.relative_to(app_dir).as_posix()
-            entries.append(Entry(relative, path, _check(path, relative)))
-    entries.sort(key=lambda e: e.relative.split("/") if e.relative else [])
+            entries.append(Entry(relative, None if _check(path, relative) else _read(path), path))
     _check_no_empty_folders(entries)
-    return entries
+    return _sorted(entries)
+
+
+def file_entries(files: dict[str, bytes], app_dir: Path) -> list[Entry]:
+    """The entries of an app folder that holds just ``files`` (path inside it -> bytes) and the
+    folders they lie in, checked against the allow-list and sorted; errors name each as it would
+    lie in ``app_dir``."""
+    folders = {relative.rsplit("/", depth)[0] for relative in files for depth in range(1, relative.count("/") + 1)}
+    entries = [Entry("", None, app_dir)] + [Entry(relative, None, app_dir / relative) for relative in folders]
+    entries += [Entry(relative, data, app_dir / relative) for relative, data in files.items()]
+    for entry in entries[1:]:
+        _refuse(entry.where, entry.relative)
+        if entry.data is not None:
+            _allow(entry.where, entry.relative)
+    return _sorted(entries)
+
+
+def _sorted(entries: list[Entry]) -> list[Entry]:
+    return sorted(entries, key=lambda e: e.relative.split("/") if e.relative else [])
 
 
 def _raise_walk_error(error: OSError) -> None:
@@ -145,33 +162,43 @@ def _raise_walk_error(error: OSError) -> None:
 
 def _check(path: Path, relative: str) -> bool:
     """True for a folder, False for an allowed regular file; PackageError otherwise."""
-    reason = refusal(relative)
-    if reason:
-        raise PackageError(f"{path}: not allowed in a package: {reason}")
+    _refuse(path, relative)
     mode = path.lstat().st_mode
     if stat.S_ISDIR(mode):
         return True
     if not stat.S_ISREG(mode):
         raise PackageError(f"{path}: only regular files and folders can be packaged (symbolic link or special file)")
-    if not is_allowed(relative):
-        raise PackageError(f"{path}: {relative} is not in the package allow-list (detpack.package.ALLOWED)")
+    _allow(path, relative)
     return False
 
 
+def _refuse(where: Path, relative: str) -> None:
+    if reason := refusal(relative):
+        raise PackageError(f"{where}: not allowed in a package: {reason}")
+
+
+def _allow(where: Path, relative: str) -> None:
+    if not is_allowed(relative):
+        raise PackageError(f"{where}: {relative} is not in the package allow-list (detpack.package.ALLOWED)")
+
+
 def _check_no_empty_folders(entries: list[Entry]) -> None:
-    files = [e.relative for e in entries if not e.is_dir]
+    files = [e.relative for e in entries if e.data is not None]
     for entry in entries:
-        if entry.is_dir and entry.relative and not any(f.startswith(entry.relative + "/") for f in files):
-            raise PackageError(f"{entry.source}: folder holds no packaged file")
+        if entry.data is None and entry.relative and not any(f.startswith(entry.relative + "/") for f in files):
+            raise PackageError(f"{entry.where}: folder holds no packaged file")
 
 
-def check_app_conf(app_dir: Path, app_id: str, version: str) -> None:
+def check_app_conf(entries: list[Entry], app_id: str, version: str) -> None:
     """The package name must say what default/app.conf says."""
-    path = app_dir / "default" / "app.conf"
-    if not path.is_file():
-        raise PackageError(f"{path}: missing; every app needs default/app.conf")
-    try:
-        conf = as_dict(read_conf(path))
+    entry = next((e for e in entries if e.relative == "default/app.conf"), None)
+    if entry is None or entry.data is None:
+        raise PackageError(f"{entries[0].where / 'default' / 'app.conf'}: missing; every app needs default/app.conf")
+    try:  # read as read_conf reads a file: UTF-8 with an optional BOM, universal newlines
+        text = entry.data.decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")
+        conf = as_dict(parse_conf(text, str(entry.where)))
+    except UnicodeDecodeError as exc:
+        raise PackageError(f"{entry.where}: cannot read: {exc}") from None
     except ConfError as error:
         raise PackageError(str(error)) from None
     expected = {("package", "id"): app_id, ("id", "name"): app_id, ("id", "version"): version,
@@ -179,7 +206,7 @@ def check_app_conf(app_dir: Path, app_id: str, version: str) -> None:
     for (stanza, key), want in expected.items():
         got = conf.get(stanza, {}).get(key)
         if got != want:
-            raise PackageError(f"{path}: [{stanza}] {key} is {got!r}, but the package is built as {want!r}")
+            raise PackageError(f"{entry.where}: [{stanza}] {key} is {got!r}, but the package is built as {want!r}")
 
 
 def _tar_info(name: str, is_dir: bool, size: int, epoch: int) -> tarfile.TarInfo:
@@ -200,6 +227,20 @@ def _read(path: Path) -> bytes:
         raise PackageError(f"{path}: cannot read: {error.strerror}") from None
 
 
+def read_regular(path: Path) -> bytes:
+    """The bytes of the regular file ``path``, never through a link: a file the app ships as it is."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        if os.path.islink(path):
+            raise PackageError(f"{path}: only regular files can be packaged (symbolic link)") from None
+        raise PackageError(f"{path}: cannot read: {error.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise PackageError(f"{path}: only regular files can be packaged (special file)")
+        return handle.read()
+
+
 COMPRESS_LEVEL = 1
 
 
@@ -208,40 +249,66 @@ def write_archive(handle, app_id: str, entries: list[Entry], epoch: int) -> None
         with tarfile.open(fileobj=compressed, mode="w", format=tarfile.USTAR_FORMAT) as tar:
             for entry in entries:
                 name = f"{app_id}/{entry.relative}" if entry.relative else app_id
-                if entry.is_dir:
+                if entry.data is None:
                     tar.addfile(_tar_info(name, True, 0, epoch))
                     continue
-                data = _read(entry.source)
                 try:
-                    tar.addfile(_tar_info(name, False, len(data), epoch), io.BytesIO(data))
+                    tar.addfile(_tar_info(name, False, len(entry.data), epoch), io.BytesIO(entry.data))
                 except ValueError as error:  # USTAR cannot hold the name
-                    raise PackageError(f"{entry.source}: cannot be stored in a USTAR package: {error}") from None
+                    raise PackageError(f"{entry.where}: cannot be stored in a USTAR package: {error}") from None
 
 
 def build_spl(app_dir: Path, out_dir: Path, *, app_id: str, version: str,
               source_date_epoch: int | None = None) -> Path:
     """Write ``out_dir/<app_id>-<version>.spl`` from ``app_dir``; return its path."""
     app_dir, out_dir = Path(app_dir), Path(out_dir)
+    _check_names(app_id, version)
+    epoch = build_epoch(source_date_epoch)
+    entries = collect_entries(app_dir)
+    if out_dir.resolve().is_relative_to(app_dir.resolve()):
+        raise PackageError(f"{out_dir}: the package cannot be written inside the app folder {app_dir}")
+    with PackageFile(entries, out_dir, app_id=app_id, version=version, epoch=epoch) as package:
+        package.write()
+        return package.commit()
+
+
+def _check_names(app_id: str, version: str) -> None:
     if not APP_ID.fullmatch(app_id):
         raise PackageError(f"app id {app_id!r}: must start with a letter and hold only letters, digits, '_', '.', '-'")
     if not VERSION.fullmatch(version):
         raise PackageError(f"version {version!r}: must be MAJOR.MINOR.PATCH")
-    epoch = build_epoch(source_date_epoch)
-    entries = collect_entries(app_dir)
-    check_app_conf(app_dir, app_id, version)
-    if out_dir.resolve().is_relative_to(app_dir.resolve()):
-        raise PackageError(f"{out_dir}: the package cannot be written inside the app folder {app_dir}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    destination = out_dir / f"{app_id}-{version}.spl"
-    fd, temporary = tempfile.mkstemp(dir=out_dir, prefix=f".{destination.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write_archive(handle, app_id, entries, epoch)
+
+
+class PackageFile:
+    """``out_dir/<app_id>-<version>.spl`` of ``entries``, checked when made: ``write()`` writes it to a
+    temporary file beside its destination (another process may call it: it only writes that file),
+    ``commit()`` renames it into place; leaving the ``with`` block otherwise removes the temporary
+    file, so a failed build leaves neither a partial package nor the temporary file."""
+
+    def __init__(self, entries: list[Entry], out_dir: Path, *, app_id: str, version: str, epoch: int):
+        _check_names(app_id, version)
+        check_app_conf(entries, app_id, version)
+        self.entries, self.app_id, self.epoch = entries, app_id, epoch
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.destination = out_dir / f"{app_id}-{version}.spl"
+        fd, self.temporary = tempfile.mkstemp(dir=out_dir, prefix=f".{self.destination.name}.", suffix=".tmp")
+        os.close(fd)
+
+    def write(self) -> None:
+        with open(self.temporary, "wb") as handle:
+            write_archive(handle, self.app_id, self.entries, self.epoch)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temporary, FILE_MODE)
-        os.replace(temporary, destination)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-    return destination
+
+    def commit(self) -> Path:
+        os.chmod(self.temporary, FILE_MODE)
+        os.replace(self.temporary, self.destination)
+        self.temporary = None
+        return self.destination
+
+    def __enter__(self) -> PackageFile:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.temporary is not None:
+            os.unlink(self.temporary)

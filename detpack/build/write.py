@@ -2,19 +2,45 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
+FILE_MODE = 0o644
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
+
+def write_atomically(path: Path, content: str | bytes) -> None:
+    """Write ``content`` (text as UTF-8) to a temporary file beside ``path``, then rename it over ``path``."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.chmod(temporary, 0o644)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(temporary, FILE_MODE)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """``write_atomically``, unless ``path`` is already a regular file of mode 0644 holding ``data``:
+    an unchanged file keeps its time stamp, and the build does not write what it would only read
+    back. True when written."""
+    if not _holds(path, data):
+        write_atomically(path, data)
+        return True
+    return False
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    try:  # opened without following a link: a link is replaced by a file, as write_atomically does
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as handle:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode) or stat.S_IMODE(status.st_mode) != FILE_MODE or status.st_size != len(data):
+            return False
+        return handle.read(len(data) + 1) == data
