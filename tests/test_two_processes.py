@@ -773,3 +773,30 @@ def test_a_signal_another_thread_takes_still_stops_the_wait_for_the_child():
     run = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True,
                          timeout=30, start_new_session=True)
     assert (run.returncode, run.stdout) == (0, "interrupted\n"), run.stderr
+
+
+@needs_two_cores
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to see the child")
+@pytest.mark.parametrize("child", [1, 3], ids=["while reading", "while packaging"])
+def test_sigterm_stops_a_build_as_ctrl_c_does_and_leaves_the_previous_output(tmp_path, child):
+    """CI cancelling a job sends SIGTERM: the build cleans up as on Ctrl-C (no staged folder, no
+    temporary package, no process) and the previous app folder and package stay as they were."""
+    root = varied_pack(tmp_path / "pack", count=600)
+    out = tmp_path / "out"
+    argv = [sys.executable, str(PROJECT_ROOT / "build.py"), "build", "--content", str(root), "--output", str(out)]
+    subprocess.run(argv, check=True, capture_output=True)
+    before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    run = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True)
+    deadline, seen = time.monotonic() + 120, set()
+    while len(seen) < child and run.poll() is None and time.monotonic() < deadline:
+        seen.update(_children(run.pid))
+        time.sleep(0.002)
+    assert len(seen) == child and run.poll() is None, "the second process never started"
+    run.send_signal(signal.SIGTERM)  # to the build alone, as `kill` sends it
+    out_text, err = run.communicate(timeout=60)
+    assert run.returncode == 130, err
+    assert err.strip().endswith("interrupted")
+    with pytest.raises(ProcessLookupError):
+        os.killpg(run.pid, 0)  # no process of the group is left
+    assert sorted(p.name for p in out.iterdir()) == ["DA-ESS-DetPack", "DA-ESS-DetPack-1.0.0.spl"]
+    assert {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
