@@ -778,7 +778,8 @@ def test_a_signal_another_thread_takes_still_stops_the_wait_for_the_child():
 @needs_two_cores
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to see the child")
 @pytest.mark.parametrize("child", [1, 3], ids=["while reading", "while packaging"])
-def test_sigterm_stops_a_build_as_ctrl_c_does_and_leaves_the_previous_output(tmp_path, child):
+@pytest.mark.parametrize("stop", ["sigterm", "ctrl-c"])
+def test_a_stopped_build_leaves_the_previous_output(tmp_path, child, stop):
     """CI cancelling a job sends SIGTERM: the build cleans up as on Ctrl-C (no staged folder, no
     temporary package, no process) and the previous app folder and package stay as they were."""
     root = varied_pack(tmp_path / "pack", count=600)
@@ -792,7 +793,10 @@ def test_sigterm_stops_a_build_as_ctrl_c_does_and_leaves_the_previous_output(tmp
         seen.update(_children(run.pid))
         time.sleep(0.002)
     assert len(seen) == child and run.poll() is None, "the second process never started"
-    run.send_signal(signal.SIGTERM)  # to the build alone, as `kill` sends it
+    if stop == "sigterm":
+        run.send_signal(signal.SIGTERM)  # to the build alone, as `kill` sends it
+    else:
+        os.killpg(run.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole foreground group
     out_text, err = run.communicate(timeout=60)
     assert run.returncode == 130, err
     assert err.strip().endswith("interrupted")
