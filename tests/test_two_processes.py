@@ -638,17 +638,19 @@ def _killed():
 
 @needs_two_cores
 @pytest.mark.parametrize("failure", [_killed, lambda: os._exit(3)], ids=["killed", "exits"])
-def test_a_reading_child_that_fails_midway_leaves_the_rest_to_this_process(tmp_path, monkeypatch, forks, one_process,
-                                                                            failure):
-    from detpack.content.load import KINDS
+@pytest.mark.parametrize("position", ["first", "midway", "last"])
+def test_a_reading_child_that_fails_leaves_the_rest_to_this_process(tmp_path, monkeypatch, forks, one_process,
+                                                                    failure, position):
+    from detpack.content.load import KINDS, _second_share
 
     root = broken_pack(tmp_path / "pack")
     files = sum(len(list(root.glob(pattern))) for pattern, _, _ in KINDS)
-    read_here = _reads_counted_failing_in_a_child(monkeypatch, 20, failure)
+    fail_at = {"first": 1, "midway": 20, "last": sum(map(_second_share, range(files)))}[position]
+    read_here = _reads_counted_failing_in_a_child(monkeypatch, fail_at, failure)
     two = _findings(root)
     assert len(forks) == 2  # the reading child, then the rendering one
-    # The 19 files the child sent were not read again here: the rest were.
-    assert len(read_here) == files - 19
+    # The files the child sent were not read again here: the rest were.
+    assert len(read_here) == files - (fail_at - 1)
     one_process()
     assert _findings(root) == two
 
