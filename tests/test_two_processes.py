@@ -675,6 +675,28 @@ def test_data_sources_a_reading_child_failed_on_are_read_here(tmp_path, monkeypa
 
 
 @needs_two_cores
+def test_a_reading_child_that_fails_after_its_last_item_is_not_read_again(tmp_path, monkeypatch, forks, one_process):
+    import detpack.content.load as load
+
+    here, real = os.getpid(), load._second_share_items
+    again = []
+
+    def fails_once_all_is_sent(root, files):
+        if os.getpid() == here:
+            again.append(len(files))
+        yield from real(root, files)
+        if os.getpid() != here:
+            os._exit(3)
+
+    monkeypatch.setattr(load, "_second_share_items", fails_once_all_is_sent)
+    root = broken_pack(tmp_path / "pack")
+    two = _findings(root)
+    assert len(forks) == 2 and again == []  # every item had come: nothing was read here
+    one_process()
+    assert _findings(root) == two
+
+
+@needs_two_cores
 def test_an_error_the_reading_child_meets_is_raised_here_at_the_same_file(tmp_path, monkeypatch, forks):
     import detpack.content.load as load
 
