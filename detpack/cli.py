@@ -211,7 +211,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     try:
         if args.check:
             return _check(args)
-        result = build_app(args.content, default_output(args), strict=args.strict)
+        with SigtermAsInterrupt():
+            result = build_app(args.content, default_output(args), strict=args.strict)
     except InvalidInput as error:
         return report_invalid(error, args.json)
     except (RenderError, ConfValueError, PackageError) as error:
@@ -227,6 +228,30 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"built {len(result.pack.detections)} detection(s) into {result.app_dir}")
         print(f"package {result.package}")
     return EXIT_OK
+
+
+class SigtermAsInterrupt:
+    """SIGTERM (CI cancelling a job, ``kill``) stops the build as Ctrl-C does: the staged app folder
+    and the temporary package are removed and the previous ones stay, where the signal's default
+    action would end the process at once and leave them behind. Only the main thread sets handlers."""
+
+    def __enter__(self) -> None:
+        import signal
+        import threading
+
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, _interrupt)
+
+    def __exit__(self, *exc_info) -> None:
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -282,6 +282,12 @@ def test_output_inside_the_app_folder_is_refused(app_dir):
         build(app_dir, app_dir / "dist")
 
 
+def test_app_conf_is_checked_before_where_the_package_goes(app_dir):
+    """The app folder's own problem is reported first, whatever the output folder."""
+    with pytest.raises(PackageError, match=r"app.conf: \[id\] version is '1.2.3', but the package is built as '2.0.0'"):
+        build_spl(app_dir, app_dir / "dist", app_id=APP_ID, version="2.0.0")
+
+
 def test_path_too_long_for_ustar_is_an_error_naming_it(app_dir, tmp_path):
     long_name = "default/data/ui/views/" + "v" * 120 + ".xml"
     write_app(app_dir, {long_name: "<dashboard/>"})

@@ -638,17 +638,19 @@ def _killed():
 
 @needs_two_cores
 @pytest.mark.parametrize("failure", [_killed, lambda: os._exit(3)], ids=["killed", "exits"])
-def test_a_reading_child_that_fails_midway_leaves_the_rest_to_this_process(tmp_path, monkeypatch, forks, one_process,
-                                                                            failure):
-    from detpack.content.load import KINDS
+@pytest.mark.parametrize("position", ["first", "midway", "last"])
+def test_a_reading_child_that_fails_leaves_the_rest_to_this_process(tmp_path, monkeypatch, forks, one_process,
+                                                                    failure, position):
+    from detpack.content.load import KINDS, _second_share
 
     root = broken_pack(tmp_path / "pack")
     files = sum(len(list(root.glob(pattern))) for pattern, _, _ in KINDS)
-    read_here = _reads_counted_failing_in_a_child(monkeypatch, 20, failure)
+    fail_at = {"first": 1, "midway": 20, "last": sum(map(_second_share, range(files)))}[position]
+    read_here = _reads_counted_failing_in_a_child(monkeypatch, fail_at, failure)
     two = _findings(root)
     assert len(forks) == 2  # the reading child, then the rendering one
-    # The 19 files the child sent were not read again here: the rest were.
-    assert len(read_here) == files - 19
+    # The files the child sent were not read again here: the rest were.
+    assert len(read_here) == files - (fail_at - 1)
     one_process()
     assert _findings(root) == two
 
@@ -668,6 +670,28 @@ def test_data_sources_a_reading_child_failed_on_are_read_here(tmp_path, monkeypa
     root = broken_pack(tmp_path / "pack")
     two = _findings(root)
     assert any("data_sources/broken.yml" in f for f in two[1])
+    one_process()
+    assert _findings(root) == two
+
+
+@needs_two_cores
+def test_a_reading_child_that_fails_after_its_last_item_is_not_read_again(tmp_path, monkeypatch, forks, one_process):
+    import detpack.content.load as load
+
+    here, real = os.getpid(), load._second_share_items
+    again = []
+
+    def fails_once_all_is_sent(root, files):
+        if os.getpid() == here:
+            again.append(len(files))
+        yield from real(root, files)
+        if os.getpid() != here:
+            os._exit(3)
+
+    monkeypatch.setattr(load, "_second_share_items", fails_once_all_is_sent)
+    root = broken_pack(tmp_path / "pack")
+    two = _findings(root)
+    assert len(forks) == 2 and again == []  # every item had come: nothing was read here
     one_process()
     assert _findings(root) == two
 
@@ -773,3 +797,34 @@ def test_a_signal_another_thread_takes_still_stops_the_wait_for_the_child():
     run = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True,
                          timeout=30, start_new_session=True)
     assert (run.returncode, run.stdout) == (0, "interrupted\n"), run.stderr
+
+
+@needs_two_cores
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to see the child")
+@pytest.mark.parametrize("child", [1, 3], ids=["while reading", "while packaging"])
+@pytest.mark.parametrize("stop", ["sigterm", "ctrl-c"])
+def test_a_stopped_build_leaves_the_previous_output(tmp_path, child, stop):
+    """CI cancelling a job sends SIGTERM: the build cleans up as on Ctrl-C (no staged folder, no
+    temporary package, no process) and the previous app folder and package stay as they were."""
+    root = varied_pack(tmp_path / "pack", count=600)
+    out = tmp_path / "out"
+    argv = [sys.executable, str(PROJECT_ROOT / "build.py"), "build", "--content", str(root), "--output", str(out)]
+    subprocess.run(argv, check=True, capture_output=True)
+    before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    run = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True)
+    deadline, seen = time.monotonic() + 120, set()
+    while len(seen) < child and run.poll() is None and time.monotonic() < deadline:
+        seen.update(_children(run.pid))
+        time.sleep(0.002)
+    assert len(seen) == child and run.poll() is None, "the second process never started"
+    if stop == "sigterm":
+        run.send_signal(signal.SIGTERM)  # to the build alone, as `kill` sends it
+    else:
+        os.killpg(run.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole foreground group
+    out_text, err = run.communicate(timeout=60)
+    assert run.returncode == 130, err
+    assert err.strip().endswith("interrupted")
+    with pytest.raises(ProcessLookupError):
+        os.killpg(run.pid, 0)  # no process of the group is left
+    assert sorted(p.name for p in out.iterdir()) == ["DA-ESS-DetPack", "DA-ESS-DetPack-1.0.0.spl"]
+    assert {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before

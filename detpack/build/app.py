@@ -1,11 +1,11 @@
 """The build: content directory -> validated model -> rendered app -> .spl package.
 
-Nothing is written unless every check passed. The app folder is written to a
-temporary folder beside its destination, packaged from there (the package is
-written atomically by ``detpack.package``) and only then swapped in. The rendered ``default/``,
-``metadata/`` and ``app.manifest`` are also kept in the content directory,
-where they are committed so that reviews show what ships; ``stale_files``
-compares them with a fresh rendering.
+Nothing is written unless every check passed. The package is made from the rendered
+bytes (written atomically by ``detpack.package``) while the app folder is written to a
+temporary folder beside its destination, which is swapped in once the package is in place.
+The rendered ``default/``, ``metadata/`` and ``app.manifest`` are also kept in the content
+directory, where they are committed so that reviews show what ships (rewritten only when they
+differ); ``stale_files`` compares them with a fresh rendering.
 """
 from __future__ import annotations
 

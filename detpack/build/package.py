@@ -265,6 +265,7 @@ def build_spl(app_dir: Path, out_dir: Path, *, app_id: str, version: str,
     _check_names(app_id, version)
     epoch = build_epoch(source_date_epoch)
     entries = collect_entries(app_dir)
+    check_app_conf(entries, app_id, version)  # as PackageFile does, but before where the package goes
     if out_dir.resolve().is_relative_to(app_dir.resolve()):
         raise PackageError(f"{out_dir}: the package cannot be written inside the app folder {app_dir}")
     with PackageFile(entries, out_dir, app_id=app_id, version=version, epoch=epoch) as package:
