@@ -233,15 +233,15 @@ def cmd_build(args: argparse.Namespace) -> int:
 class SigtermAsInterrupt:
     """SIGTERM (CI cancelling a job, ``kill``) stops the build as Ctrl-C does: the staged app folder
     and the temporary package are removed and the previous ones stay, where the signal's default
-    action would end the process at once and leave them behind. Only the main thread sets handlers."""
+    action would end the process at once and leave them behind."""
 
     def __enter__(self) -> None:
         import signal
-        import threading
 
-        self.previous = None
-        if threading.current_thread() is threading.main_thread():
+        try:
             self.previous = signal.signal(signal.SIGTERM, _interrupt)
+        except ValueError:  # not the main thread, which alone may set handlers: the default stays
+            self.previous = None
 
     def __exit__(self, *exc_info) -> None:
         import signal

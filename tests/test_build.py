@@ -130,3 +130,16 @@ def test_committed_files_the_build_would_not_change_keep_their_time_stamps(pack_
     changed = sorted(p.relative_to(pack_copy).as_posix() for p in committed if p.stat().st_mtime_ns != 10**18)
     assert changed == ["default/savedsearches.conf"]
     assert main(["build", "--check", "--content", str(pack_copy)]) == 0
+
+
+def test_a_build_run_from_another_thread_keeps_the_default_sigterm(pack_copy, tmp_path):
+    import signal
+    import threading
+
+    codes = []
+    worker = threading.Thread(target=lambda: codes.append(main(["build", "--content", str(pack_copy),
+                                                                 "--output", str(tmp_path / "out")])))
+    worker.start()
+    worker.join()
+    assert codes == [0]  # only the main thread may set handlers: the build runs without its own
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
