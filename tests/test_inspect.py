@@ -15,8 +15,7 @@ import pytest
 from detpack.build import inspect as detpack_inspect
 from detpack.cli import main
 from detpack.build.inspect import TAG_SETS, InspectError, run_appinspect
-from detpack.build.package import build_spl
-from test_package import APP_ID, VERSION, app_files, write_app
+from test_package import APP_ID, VERSION, app_files, build, write_app
 
 
 def run_command(argv: list[str]) -> tuple[int, str, str]:
@@ -44,7 +43,7 @@ def hand_made_package(path: Path, files: dict[str, str]) -> Path:
 @pytest.fixture(scope="module")
 def passing(tmp_path_factory):
     root = tmp_path_factory.mktemp("passing")
-    package = build_spl(write_app(root / APP_ID), root / "dist", app_id=APP_ID, version=VERSION)
+    package = build(write_app(root / APP_ID), root / "dist")
     return run_appinspect(package)
 
 
