@@ -127,8 +127,7 @@ def build_epoch(source_date_epoch: int | None) -> int:
 def file_entries(files: dict[str, bytes], app_dir: Path) -> list[Entry]:
     """The entries of an app folder that holds just ``files`` (path inside it -> bytes) and the
     folders they lie in: names no folder could hold refused, then sorted and checked against the
-    allow-list in that order; errors name
-    each as it would lie in ``app_dir``."""
+    allow-list in that order; errors name each as it would lie in ``app_dir``."""
     folders = {relative.rsplit("/", depth)[0] for relative in files for depth in range(1, relative.count("/") + 1)}
     _check_folder_names(files, folders, app_dir)
     entries = [Entry("", None, app_dir)] + [Entry(relative, None, app_dir / relative) for relative in folders]
