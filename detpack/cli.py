@@ -238,8 +238,15 @@ class SigtermAsInterrupt:
     def __enter__(self) -> None:
         import signal
 
+        self.previous = signal.getsignal(signal.SIGTERM)
+        # Left alone: SIGTERM ignored by whoever started the build, as Python leaves SIGINT when the
+        # parent changed it (docs.python.org/3/library/signal.html, "General rules"), and a handler
+        # set outside Python (None), which could not be put back.
+        if self.previous is None or self.previous == signal.SIG_IGN:
+            self.previous = None
+            return
         try:
-            self.previous = signal.signal(signal.SIGTERM, _interrupt)
+            signal.signal(signal.SIGTERM, _interrupt)
         except ValueError:  # not the main thread, which alone may set handlers: the default stays
             self.previous = None
 

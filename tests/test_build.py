@@ -143,3 +143,40 @@ def test_a_build_run_from_another_thread_keeps_the_default_sigterm(pack_copy, tm
     worker.join()
     assert codes == [0]  # only the main thread may set handlers: the build runs without its own
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_build_takes_sigterm_only_where_the_caller_left_it_to_python():
+    """SIGTERM ignored by whoever started the build stays ignored, as Python leaves an ignored
+    SIGINT alone; a handler the caller set is put back afterwards."""
+    import signal
+
+    from detpack.cli import SigtermAsInterrupt
+
+    def callers(signum, frame):
+        pass
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        for handler in (signal.SIG_IGN, callers, signal.SIG_DFL):
+            signal.signal(signal.SIGTERM, handler)
+            with SigtermAsInterrupt():
+                during = signal.getsignal(signal.SIGTERM)
+            assert (during is signal.SIG_IGN) == (handler is signal.SIG_IGN)
+            assert signal.getsignal(signal.SIGTERM) == handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_build_leaves_a_sigterm_handler_set_outside_python(monkeypatch):
+    """``signal.signal`` answers None for a handler an embedding program set in C: it could not be
+    put back, so the build does not replace it."""
+    import signal
+
+    from detpack.cli import SigtermAsInterrupt
+
+    set_to = []
+    monkeypatch.setattr(signal, "getsignal", lambda signum: None)
+    monkeypatch.setattr(signal, "signal", lambda signum, handler: set_to.append(handler))
+    with SigtermAsInterrupt():
+        pass
+    assert set_to == []

@@ -289,3 +289,17 @@ def test_a_file_shipped_as_it_is_must_be_a_regular_file(tmp_path):
         package.read_regular(tmp_path / "fifo.csv")  # refused at once: opening it does not wait for a writer
     with pytest.raises(PackageError, match=r"missing.csv: cannot read: No such file"):
         package.read_regular(tmp_path / "missing.csv")
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"default/data/ui/views/a.xml": b"<view/>", "default/data/ui/views/a.xml/b.xml": b"<view/>"},
+     r"default/data/ui/views/a.xml: is both a file and the folder of default/data/ui/views/a.xml/b.xml"),
+    ({"default/a\x00b.conf": b"[x]\n"}, r"'default/a\\x00b.conf': a name with a control character"),
+    ({"lookups/a\nb.csv": b"a\n"}, r"'lookups/a\\nb.csv': a name with a control character"),
+])
+def test_names_no_folder_could_hold_are_refused(tmp_path, extra, message):
+    """A tar holding a file and a folder of one name, or a name a reader cuts at its NUL, would unpack
+    as another app than the one checked; no folder on disk holds such names, bytes in memory may."""
+    files = {r: t.encode() for r, t in app_files().items()} | extra
+    with pytest.raises(PackageError, match=message):
+        package.file_entries(files, tmp_path / APP_ID)

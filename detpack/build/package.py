@@ -126,9 +126,10 @@ def build_epoch(source_date_epoch: int | None) -> int:
 
 def file_entries(files: dict[str, bytes], app_dir: Path) -> list[Entry]:
     """The entries of an app folder that holds just ``files`` (path inside it -> bytes) and the
-    folders they lie in, sorted and checked against the allow-list in that order; errors name
-    each as it would lie in ``app_dir``."""
+    folders they lie in: names no folder could hold refused, then sorted and checked against the
+    allow-list in that order; errors name each as it would lie in ``app_dir``."""
     folders = {relative.rsplit("/", depth)[0] for relative in files for depth in range(1, relative.count("/") + 1)}
+    _check_folder_names(files, folders, app_dir)
     entries = [Entry("", None, app_dir)] + [Entry(relative, None, app_dir / relative) for relative in folders]
     entries += [Entry(relative, data, app_dir / relative) for relative, data in files.items()]
     entries.sort(key=lambda e: e.relative.split("/") if e.relative else [])
@@ -138,6 +139,21 @@ def file_entries(files: dict[str, bytes], app_dir: Path) -> list[Entry]:
         if entry.data is not None and not is_allowed(entry.relative):
             raise PackageError(f"{entry.where}: {entry.relative} is not in the package allow-list (detpack.package.ALLOWED)")
     return entries
+
+
+# Names a folder on disk never gave: one with a NUL, where a tar reader ends the name (other
+# control characters with it: no app file needs one), and a file that is also a folder, which
+# unpacks as one of the two.
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _check_folder_names(files: dict[str, bytes], folders: set[str], app_dir: Path) -> None:
+    for relative in sorted(files):
+        if CONTROL_CHARACTER.search(relative):
+            raise PackageError(f"{app_dir}: {relative!r}: a name with a control character cannot be packaged")
+    if both := sorted(folders & files.keys()):
+        inside = min(f for f in files if f.startswith(both[0] + "/"))
+        raise PackageError(f"{app_dir / both[0]}: is both a file and the folder of {inside}")
 
 
 def check_app_conf(entries: list[Entry], app_id: str, version: str) -> None:
