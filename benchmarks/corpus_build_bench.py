@@ -4,7 +4,8 @@
 Each run is `python build.py build --content CORPUS --output OUT`, then
 `python build.py validate --spl --content CORPUS`, each in a fresh process, start-up included;
 peak memory is that of all the command's processes together (``measure.run_measured``: a large
-pack is worked on by two). Prints medians. `validate --spl` exits 1 while
+pack is worked on by several), sampled in a second run of its own, so that sampling does not slow
+the timed one. Prints medians. `validate --spl` exits 1 while
 some search cannot run offline, which counts as a run; any other exit code fails the benchmark.
 With --contentctl PATH (a contentctl 4.4.1 executable, installed outside the project) it also times
 `contentctl build` on a copy of the same corpus, so both are measured under the same machine load.

@@ -3,7 +3,9 @@
 
 Every figure is one fresh process timed from start to exit (interpreter start-up,
 imports and, for ``replay``, building the app included); events/s is the data set's
-events over that wall time; peak RSS is that process's own (``wait4``). Medians of
+events over that wall time; peak memory is that of the process and the ones it forks, sampled
+in a second run of each command (``measure.run_measured``), so that sampling does not slow the
+timed one. Medians of
 ``--runs`` runs, after one run of each command that is not measured. The processes
 run as a user's do, with Python's bytecode cache and Jinja's template cache on
 (``PYTHONDONTWRITEBYTECODE`` is taken out of their environment: with it, every
