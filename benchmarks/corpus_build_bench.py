@@ -9,8 +9,12 @@ the timed one. Prints medians. `validate --spl` exits 1 while
 some search cannot run offline, which counts as a run; any other exit code fails the benchmark.
 With --contentctl PATH (a contentctl 4.4.1 executable, installed outside the project) it also times
 `contentctl build` on a copy of the same corpus, so both are measured under the same machine load.
+With --baseline DIR (another checkout of this project, such as `git worktree add /tmp/base <commit>`)
+both commands of that checkout run too, each right after ours, and the median of the paired
+differences is printed: on a machine whose speed drifts, the pairs show what a change gained.
 
     .venv/bin/python benchmarks/corpus_build_bench.py [--runs 5] [--contentctl /tmp/cc4/bin/contentctl]
+                                                      [--baseline /tmp/base]
 """
 from __future__ import annotations
 
@@ -31,10 +35,14 @@ SPL_TARGET = "<= 3 s"
 SOME_SEARCH_CANNOT_RUN = 1  # validate --spl's exit code when a search cannot run offline
 
 
-def validate_spl(content: Path) -> tuple[float, float]:
-    """(wall seconds, peak MiB) of ``build.py validate --spl`` on ``content``; exit 0 or 1 is a run."""
-    argv = [sys.executable, "build.py", "validate", "--spl", "--content", str(content)]
-    return run_measured(argv, ROOT, ok=(0, SOME_SEARCH_CANNOT_RUN))
+def commands(content: Path, out: str) -> dict[str, list[str]]:
+    return {"build": [sys.executable, "build.py", "build", "--content", str(content), "--output", out],
+            "validate --spl": [sys.executable, "build.py", "validate", "--spl", "--content", str(content)]}
+
+
+def measured(name: str, argv: list[str], checkout: Path) -> tuple[float, float]:
+    """(wall seconds, peak MiB) of one command run in ``checkout``; ``validate --spl`` may exit 1."""
+    return run_measured(argv, checkout, ok=(0, SOME_SEARCH_CANNOT_RUN) if name == "validate --spl" else (0,))
 
 
 def medians(samples: list[tuple[float, float]]) -> tuple[float, float]:
@@ -45,6 +53,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="security_content build benchmark")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--contentctl", help="a contentctl 4.4.1 executable to time on the same corpus")
+    parser.add_argument("--baseline", type=Path, help="another checkout of this project to time in pairs with this one")
     args = parser.parse_args()
     if not CORPUS.is_file():
         print(f"skipped: the corpus is not present at {CORPUS}")
@@ -53,22 +62,27 @@ def main() -> int:
         with tarfile.open(CORPUS) as archive:
             archive.extractall(tmp, filter="data")
         content = Path(tmp) / "security_content"
-        ours, spl = [], []
-        for _ in range(args.runs):  # alternated, so both see the same machine load
-            ours.append(whole_process([sys.executable, "build.py", "build", "--content", str(content),
-                                       "--output", f"{tmp}/out"], ROOT))
-            spl.append(validate_spl(content))
+        ours: dict[str, list] = {"build": [], "validate --spl": []}
+        theirs: dict[str, list] = {"build": [], "validate --spl": []}
+        for _ in range(args.runs):  # alternated, so all see the same machine load
+            for name, argv in commands(content, f"{tmp}/out").items():
+                ours[name].append(measured(name, argv, ROOT))
+                if args.baseline:
+                    theirs[name].append(measured(name, commands(content, f"{tmp}/baseline")[name], args.baseline))
         print(f"{'command':<24}{'median s':>10}{'median peak MiB':>17}   target")
-        seconds, mib = medians(ours)
-        print(f"{'detpack build':<24}{seconds:>10.2f}{mib:>17.1f}   {TARGET}")
-        seconds, mib = medians(spl)
-        print(f"{'detpack validate --spl':<24}{seconds:>10.2f}{mib:>17.1f}   {SPL_TARGET}")
+        for name, target in (("build", TARGET), ("validate --spl", SPL_TARGET)):
+            seconds, mib = medians(ours[name])
+            print(f"{'detpack ' + name:<24}{seconds:>10.2f}{mib:>17.1f}   {target}")
+            if args.baseline:
+                seconds, mib = medians(theirs[name])
+                gain = statistics.median(b - a for (a, _), (b, _) in zip(ours[name], theirs[name]))
+                print(f"{'  baseline':<24}{seconds:>10.2f}{mib:>17.1f}   paired: {gain:+.2f} s faster here")
         if args.contentctl:
-            theirs = []
+            timed = []
             for _ in range(max(1, args.runs // 2)):
                 shutil.rmtree(content / "dist", ignore_errors=True)
-                theirs.append(whole_process([args.contentctl, "build"], content))
-            seconds, mib = medians(theirs)
+                timed.append(whole_process([args.contentctl, "build"], content))
+            seconds, mib = medians(timed)
             print(f"{'contentctl build':<24}{seconds:>10.2f}{mib:>17.1f}")
     return 0
 
