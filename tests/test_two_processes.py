@@ -593,18 +593,23 @@ def test_an_error_in_the_stanzas_this_process_renders_fails_alike_in_two_process
         assert _render_error(root, tmp_path / "one") == two
 
 
-@needs_two_cores
-def test_a_failed_render_child_leaves_its_stanzas_to_this_process(tmp_path, monkeypatch, forks, one_process):
-    import detpack.build.app as app
+def _exits_in_a_child(monkeypatch, module, name: str) -> None:
+    """Patch ``module.name`` so that a child process calling it exits at once; this process calls it as it is."""
+    here, real = os.getpid(), getattr(module, name)
 
-    here, real = os.getpid(), app.render_conf
-
-    def fails_in_a_child(*args):
+    def exits_in_a_child(*args):
         if os.getpid() != here:
             os._exit(3)
         return real(*args)
 
-    monkeypatch.setattr(app, "render_conf", fails_in_a_child)
+    monkeypatch.setattr(module, name, exits_in_a_child)
+
+
+@needs_two_cores
+def test_a_failed_render_child_leaves_its_stanzas_to_this_process(tmp_path, monkeypatch, forks, one_process):
+    import detpack.build.app as app
+
+    _exits_in_a_child(monkeypatch, app, "render_conf")
     root = varied_pack(tmp_path / "pack")
     two = _build(root, tmp_path / "two")
     assert len(forks) == 3  # reading, rendering, packaging
@@ -659,14 +664,7 @@ def test_a_reading_child_that_fails_leaves_the_rest_to_this_process(tmp_path, mo
 def test_data_sources_a_reading_child_failed_on_are_read_here(tmp_path, monkeypatch, forks, one_process):
     import detpack.content.load as load
 
-    here, real = os.getpid(), load._data_source_names
-
-    def fails_in_a_child(*args):
-        if os.getpid() != here:
-            os._exit(3)
-        return real(*args)
-
-    monkeypatch.setattr(load, "_data_source_names", fails_in_a_child)
+    _exits_in_a_child(monkeypatch, load, "_data_source_names")
     root = broken_pack(tmp_path / "pack")
     two = _findings(root)
     assert any("data_sources/broken.yml" in f for f in two[1])
