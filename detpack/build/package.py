@@ -36,6 +36,7 @@ from pathlib import Path
 
 from ..conf import ConfError, as_dict, parse_conf
 from ..errors import record
+from .write import open_unfollowed
 
 # 1980-01-01T00:00:00Z. A constant, so builds are reproducible without any
 # environment set up. Not 0: several tools treat a zero timestamp as "unknown",
@@ -190,13 +191,13 @@ def _tar_info(name: str, is_dir: bool, size: int, epoch: int) -> tarfile.TarInfo
 def read_regular(path: Path) -> bytes:
     """The bytes of the regular file ``path``, never through a link: a file the app ships as it is."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        handle = open_unfollowed(path)
     except OSError as error:
         if os.path.islink(path):
             raise PackageError(f"{path}: only regular files can be packaged (symbolic link)") from None
         raise PackageError(f"{path}: cannot read: {error.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+    with handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
             raise PackageError(f"{path}: only regular files can be packaged (special file)")
         return handle.read()
 
@@ -209,12 +210,12 @@ def write_archive(handle, app_id: str, entries: list[Entry], epoch: int) -> None
     with gzip.GzipFile(filename="", mode="wb", fileobj=handle, compresslevel=COMPRESS_LEVEL, mtime=0) as compressed:
         with tarfile.open(fileobj=compressed, mode="w", format=tarfile.USTAR_FORMAT, encoding=NAME_ENCODING) as tar:
             for entry in entries:
-                info = _tar_info(_member_name(app_id, entry), entry.data is None, len(entry.data or b""), epoch)
-                tar.addfile(info, None if entry.data is None else io.BytesIO(entry.data))
+                tar.addfile(_header(app_id, entry, epoch), None if entry.data is None else io.BytesIO(entry.data))
 
 
-def _member_name(app_id: str, entry: Entry) -> str:
-    return f"{app_id}/{entry.relative}" if entry.relative else app_id
+def _header(app_id: str, entry: Entry, epoch: int) -> tarfile.TarInfo:
+    name = f"{app_id}/{entry.relative}" if entry.relative else app_id
+    return _tar_info(name, entry.data is None, len(entry.data or b""), epoch)
 
 
 def _check_ustar_names(app_id: str, entries: list[Entry], epoch: int) -> None:
@@ -222,8 +223,7 @@ def _check_ustar_names(app_id: str, entries: list[Entry], epoch: int) -> None:
     before anything is written."""
     for entry in entries:
         try:
-            _tar_info(_member_name(app_id, entry), entry.data is None, len(entry.data or b""), epoch).tobuf(
-                tarfile.USTAR_FORMAT, NAME_ENCODING, "surrogateescape")
+            _header(app_id, entry, epoch).tobuf(tarfile.USTAR_FORMAT, NAME_ENCODING, "surrogateescape")
         except ValueError as error:
             raise PackageError(f"{entry.where}: cannot be stored in a USTAR package: {error}") from None
 

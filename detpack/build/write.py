@@ -6,6 +6,10 @@ import stat
 import tempfile
 from pathlib import Path
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, as type checkers read it, without loading typing at every start
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
 FILE_MODE = 0o644
 
 
@@ -35,12 +39,19 @@ def write_if_changed(path: Path, data: bytes) -> bool:
 
 
 def _holds(path: Path, data: bytes) -> bool:
-    try:  # opened without following a link: a link is replaced by a file, as write_atomically does
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:  # a link is replaced by a file, as write_atomically does
+        handle = open_unfollowed(path)
     except OSError:
         return False
-    with os.fdopen(fd, "rb") as handle:
-        status = os.fstat(fd)
+    with handle:
+        status = os.fstat(handle.fileno())
         if not stat.S_ISREG(status.st_mode) or stat.S_IMODE(status.st_mode) != FILE_MODE or status.st_size != len(data):
             return False
         return handle.read(len(data) + 1) == data
+
+
+def open_unfollowed(path: Path) -> BinaryIO:
+    """``path`` opened to read its bytes, never through a link (OSError for one), and at once
+    even when it is a FIFO with no writer: the caller then looks at what it opened."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    return os.fdopen(fd, "rb")
