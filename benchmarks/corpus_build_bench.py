@@ -64,11 +64,12 @@ def main() -> int:
         content = Path(tmp) / "security_content"
         ours: dict[str, list] = {"build": [], "validate --spl": []}
         theirs: dict[str, list] = {"build": [], "validate --spl": []}
+        baseline = commands(content, f"{tmp}/baseline")
         for _ in range(args.runs):  # alternated, so all see the same machine load
             for name, argv in commands(content, f"{tmp}/out").items():
                 ours[name].append(measured(name, argv, ROOT))
                 if args.baseline:
-                    theirs[name].append(measured(name, commands(content, f"{tmp}/baseline")[name], args.baseline))
+                    theirs[name].append(measured(name, baseline[name], args.baseline))
         print(f"{'command':<24}{'median s':>10}{'median peak MiB':>17}   target")
         for name, target in (("build", TARGET), ("validate --spl", SPL_TARGET)):
             seconds, mib = medians(ours[name])

@@ -67,16 +67,16 @@ class TreeMemory(threading.Thread):
 def run_measured(argv: list[str], cwd: Path, ok: tuple[int, ...] = (0,)) -> tuple[float, float]:
     """(wall seconds, peak MiB of all its processes) of ``argv`` run in ``cwd``, from a timed run and
     a sampled one; SystemExit naming the command when its exit code is not in ``ok``."""
-    seconds, _ = _run(argv, cwd, ok, None)
-    _, peak_mib = _run(argv, cwd, ok, TreeMemory)
+    seconds, _ = _run(argv, cwd, ok, sample=False)
+    _, peak_mib = _run(argv, cwd, ok, sample=True)
     return seconds, peak_mib
 
 
-def _run(argv: list[str], cwd: Path, ok: tuple[int, ...], sampler: type[TreeMemory] | None) -> tuple[float, float]:
+def _run(argv: list[str], cwd: Path, ok: tuple[int, ...], *, sample: bool) -> tuple[float, float]:
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a chatty child never blocks on it
         started = time.perf_counter()
         child = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=errors)
-        memory = sampler(child.pid) if sampler else None
+        memory = TreeMemory(child.pid) if sample else None
         if memory:
             memory.start()
         _, status, usage = os.wait4(child.pid, 0)  # wait4: the child's own resource usage
