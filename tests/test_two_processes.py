@@ -299,6 +299,25 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
+def _started_with_children(argv: list[str], children: int) -> subprocess.Popen:
+    """``argv`` started in a session of its own, once it has had ``children`` child processes."""
+    run = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True)
+    deadline, seen = time.monotonic() + 120, set()
+    while len(seen) < children and run.poll() is None and time.monotonic() < deadline:
+        seen.update(_children(run.pid))
+        time.sleep(0.002)
+    assert len(seen) == children and run.poll() is None, "the second process never started"
+    return run
+
+
+def _assert_interrupted_leaving_no_process(run: subprocess.Popen) -> None:
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 130, err
+    assert err.strip().endswith("interrupted")
+    with pytest.raises(ProcessLookupError):
+        os.killpg(run.pid, 0)  # no process of the group is left
+
+
 @needs_two_cores
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to see the child")
 @pytest.mark.parametrize("command, child", [
@@ -310,18 +329,9 @@ def test_ctrl_c_exits_130_and_leaves_no_process(tmp_path, command, child):
     argv = [sys.executable, str(PROJECT_ROOT / "build.py"), *command, "--content", str(root)]
     if command == ["build"]:
         argv += ["--output", str(tmp_path / "out")]
-    run = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True)
-    deadline, seen = time.monotonic() + 120, set()
-    while len(seen) < child and run.poll() is None and time.monotonic() < deadline:
-        seen.update(_children(run.pid))
-        time.sleep(0.002)
-    assert len(seen) == child and run.poll() is None, "the second process never started"
+    run = _started_with_children(argv, child)
     os.killpg(run.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole foreground group
-    out, err = run.communicate(timeout=60)
-    assert run.returncode == 130, err
-    assert err.strip().endswith("interrupted")
-    with pytest.raises(ProcessLookupError):
-        os.killpg(run.pid, 0)  # no process of the group is left
+    _assert_interrupted_leaving_no_process(run)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())  # no staging, no package
 
 
@@ -809,20 +819,11 @@ def test_a_stopped_build_leaves_the_previous_output(tmp_path, child, stop):
     argv = [sys.executable, str(PROJECT_ROOT / "build.py"), "build", "--content", str(root), "--output", str(out)]
     subprocess.run(argv, check=True, capture_output=True)
     before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
-    run = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True)
-    deadline, seen = time.monotonic() + 120, set()
-    while len(seen) < child and run.poll() is None and time.monotonic() < deadline:
-        seen.update(_children(run.pid))
-        time.sleep(0.002)
-    assert len(seen) == child and run.poll() is None, "the second process never started"
+    run = _started_with_children(argv, child)
     if stop == "sigterm":
         run.send_signal(signal.SIGTERM)  # to the build alone, as `kill` sends it
     else:
         os.killpg(run.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole foreground group
-    out_text, err = run.communicate(timeout=60)
-    assert run.returncode == 130, err
-    assert err.strip().endswith("interrupted")
-    with pytest.raises(ProcessLookupError):
-        os.killpg(run.pid, 0)  # no process of the group is left
+    _assert_interrupted_leaving_no_process(run)
     assert sorted(p.name for p in out.iterdir()) == ["DA-ESS-DetPack", "DA-ESS-DetPack-1.0.0.spl"]
     assert {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
