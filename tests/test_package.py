@@ -4,6 +4,7 @@ An app is written as a folder here, then packaged from its files' bytes as the b
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import tarfile
 from pathlib import Path
@@ -97,6 +98,27 @@ def test_modes_owner_and_mtimes_are_normalised(app_dir, tmp_path):
         assert member.isdir() or member.isfile(), member.name
 
 
+@pytest.mark.parametrize("sizes", [[], [0], [1, 511, 512, 513], [512] * 19, [512] * 20, [10240 - 512 * 3]],
+                         ids=["no file", "an empty file", "around a block", "a record less two blocks",
+                              "a whole record", "ends on a record"])
+def test_the_tar_inside_is_byte_for_byte_what_tarfile_writes(tmp_path, sizes):
+    files = {"default/app.conf": app_files()["default/app.conf"].encode()}
+    files |= {f"lookups/f{i}.csv": bytes([65 + i % 26]) * size for i, size in enumerate(sizes)}
+    entries = file_entries(files, tmp_path / APP_ID)
+    with PackageFile(entries, tmp_path / "out", app_id=APP_ID, version=VERSION, epoch=DEFAULT_EPOCH) as spl:
+        spl.write()
+        ours = gzip.decompress(spl.commit().read_bytes())  # checks the gzip trailer's CRC and length too
+    theirs = io.BytesIO()
+    with tarfile.open(fileobj=theirs, mode="w", format=tarfile.USTAR_FORMAT, encoding="utf-8") as tar:
+        for entry in entries:
+            info = tarfile.TarInfo(f"{APP_ID}/{entry.relative}" if entry.relative else APP_ID)
+            info.type, info.mode = (tarfile.DIRTYPE, 0o755) if entry.data is None else (tarfile.REGTYPE, 0o644)
+            info.size, info.mtime, info.uname, info.gname = len(entry.data or b""), DEFAULT_EPOCH, "", ""
+            tar.addfile(info, None if entry.data is None else io.BytesIO(entry.data))
+    assert len(ours) % tarfile.RECORDSIZE == 0
+    assert ours == theirs.getvalue()
+
+
 def test_gzip_header_has_no_file_name_and_no_timestamp(app_dir, tmp_path):
     head = build(app_dir, tmp_path / "out").read_bytes()[:10]
     assert head[:3] == b"\x1f\x8b\x08"
@@ -169,15 +191,19 @@ def test_malformed_source_date_epoch_is_an_error_naming_the_variable(app_dir, tm
 def test_failure_mid_write_leaves_the_previous_package_and_no_temporary_file(app_dir, tmp_path, monkeypatch):
     out = tmp_path / "out"
     previous = build(app_dir, out, source_date_epoch=1).read_bytes()
-    real_addfile, calls = tarfile.TarFile.addfile, []
+    real_compressobj, calls = package.zlib.compressobj, []
 
-    def failing_addfile(self, info, fileobj=None):
-        calls.append(info.name)
-        if len(calls) == 4:
-            raise OSError(28, "No space left on device")
-        return real_addfile(self, info, fileobj)
+    class FailingCompressor:  # the disk fills up at the fourth piece written
+        def __init__(self, *args):
+            self.real = real_compressobj(*args)
 
-    monkeypatch.setattr(tarfile.TarFile, "addfile", failing_addfile)
+        def compress(self, data):
+            calls.append(len(data))
+            if len(calls) == 4:
+                raise OSError(28, "No space left on device")
+            return self.real.compress(data)
+
+    monkeypatch.setattr(package.zlib, "compressobj", FailingCompressor)
     with pytest.raises(OSError, match="No space left"):
         build(app_dir, out, source_date_epoch=2)
     assert len(calls) == 4
