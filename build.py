@@ -1,8 +1,6 @@
 #!/usr/bin/env python3
 """Build, validate, inspect and replay-test the detection pack. See README.md."""
-import sys
-
-from detpack.cli import main
+from detpack.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

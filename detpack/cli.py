@@ -88,7 +88,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     # A large pack's detection files are read half by a second process; with --spl, another then
     # checks most searches while this one validates the pack (its answers used once it is valid).
-    loaded = load_pack(args.content, stream_beside_if_large)
+    loaded = args.made = load_pack(args.content, stream_beside_if_large)  # left to the end of the process (run)
     large = loaded[0] is not None and len(loaded[0].detections) >= WORTH_A_PROCESS
     if args.spl and large:  # imported once, before the fork, rather than by both processes
         from .replay import knowledge_choice  # noqa: F401
@@ -213,6 +213,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             return _check(args)
         with SigtermAsInterrupt():
             result = build_app(args.content, default_output(args), strict=args.strict)
+        args.made = result  # left to the end of the process, which need not free it (run)
     except InvalidInput as error:
         return report_invalid(error, args.json)
     except (RenderError, ConfValueError, PackageError) as error:
@@ -475,10 +476,24 @@ def load_stage(module: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return run_command(parse_command(argv))
+
+
+def run() -> None:
+    """The command line of ``build.py``: ``main``, then an exit that frees nothing (``leave``).
+    What the command made and left on its arguments (``made``: a build's pack) lives until then."""
+    args = parse_command(None)
+    leave(run_command(args))
+
+
+def parse_command(argv: list[str] | None) -> argparse.Namespace:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv.insert(0, "build")
-    args = make_parser(only=argv[0]).parse_args(argv)
+    return make_parser(only=argv[0]).parse_args(argv)
+
+
+def run_command(args: argparse.Namespace) -> int:
     try:
         load_stage(args.stage)
         return args.handler(args)
@@ -487,3 +502,25 @@ def main(argv: list[str] | None = None) -> int:
 
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def leave(code: int) -> None:
+    """End the process with ``code`` as a normal exit would, without its last step: a normal exit
+    clears every module and frees every object one by one, 20 ms after the smallest build and 70 ms
+    after one of Splunk's 1,711-detection pack, for memory the system takes back at once. The exit
+    functions run (``beside`` stops its children there) and the standard streams are flushed, then
+    the process ends (``os._exit``), as mypy ends its own (``mypy.util.hard_exit``). A thread still
+    running, which a normal exit waits for, or a stream that cannot be flushed (a closed pipe,
+    which a normal exit reports) leaves the ordinary way instead."""
+    import atexit
+
+    threading = sys.modules.get("threading")  # not imported: no thread was started through it
+    if threading is not None and threading.active_count() > 1:
+        sys.exit(code)
+    atexit._run_exitfuncs()  # and forgets them: an ordinary exit after this does not run them again
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)
+    os._exit(code)

@@ -1,9 +1,15 @@
 """detpack.cli: a parser built for one command parses that command, and explains it, exactly as the whole parser does."""
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from detpack.cli import COMMANDS, make_parser
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def commands_of(parser) -> dict:
@@ -125,3 +131,56 @@ def test_a_command_run_again_in_the_same_process_leaves_earlier_garbage_collecta
     assert cli.main(["validate"]) == 0
     gc.collect()
     assert left() is None
+
+
+# --- the end of the process ---------------------------------------------------
+
+LEAVING = """
+import atexit, sys
+from detpack.cli import leave
+
+class Held:  # what a command leaves to the end of the process
+    def __del__(self):
+        print("freed", file=sys.stderr, flush=True)
+
+held = Held()
+atexit.register(print, "exit function ran")
+print("written", end="")  # left in the buffer until the streams are flushed
+{before}
+leave(3)
+"""
+
+
+def leaving(before: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", LEAVING.format(before=before)], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
+
+
+def test_leaving_runs_the_exit_functions_flushes_the_streams_and_frees_nothing():
+    done = leaving()
+    assert (done.returncode, done.stdout) == (3, "writtenexit function ran\n")
+    assert "freed" not in done.stderr
+
+
+def test_leaving_with_a_thread_still_running_waits_for_it_as_a_normal_exit_does():
+    done = leaving("import threading, time\n"
+                   "threading.Thread(target=lambda: (time.sleep(0.3), print('thread done'))).start()")
+    assert (done.returncode, done.stdout) == (3, "writtenthread done\nexit function ran\n")
+    assert "freed" in done.stderr
+
+
+def test_leaving_with_a_stream_that_cannot_be_flushed_is_a_normal_exit():
+    done = leaving("sys.stdout.close()")  # flushes what was written, then refuses any more
+    assert (done.returncode, done.stdout) == (3, "written")
+    assert "freed" in done.stderr
+
+
+def test_build_py_ends_through_leave_with_the_command_s_output_and_exit_code(pack_copy, tmp_path):
+    out = tmp_path / "out"
+    ok = subprocess.run([sys.executable, str(ROOT / "build.py"), "build", "--content", str(pack_copy), "--output",
+                         str(out)], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.splitlines()[-1] == f"package {out / 'DA-ESS-DetPack-1.0.0.spl'}"
+    bad = subprocess.run([sys.executable, str(ROOT / "build.py"), "validate", "--content", str(tmp_path / "none")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.strip(), bad
