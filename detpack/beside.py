@@ -5,8 +5,9 @@ caller goes on with other work; ``result()`` then returns the child's value.
 ``stream_beside(produce)`` forks a child that makes the items of ``produce()`` and sends
 each as it is made, so that the caller works on one while the child makes the next. The child
 is a copy of this process made by ``fork``, so it reads the pack already in memory and
-nothing is sent to it; only its result (or its items) comes back, through a pipe, and only as plain
-data (text, numbers, tuples, lists, dicts): unpickling refuses anything else.
+nothing is sent to it; only its result (through a file without a name) or its items (through a
+pipe) come back, and only as plain data (text, numbers, tuples, lists, dicts): unpickling refuses
+anything else.
 
 One process behaves exactly as two do, because the child's answer is used only when it
 finished normally. Where ``fork`` is missing, where the machine has a single core, or
@@ -73,26 +74,42 @@ def _plain_unpickler() -> type:
 
 
 class Beside:
-    """``function(*args)``, computed in a forked child when ``fork`` is true and two cores exist."""
+    """``function(*args)``, computed in a forked child when ``fork`` is true and two cores exist.
+
+    The child writes its answer to a file without a name made before the fork, and the pipe
+    only says when it has finished: a pipe holds 64 KiB, so a child answering through it (the
+    9 MB of savedsearches.conf stanzas that a large pack's rendering sends) would wait at every
+    64 KiB for this process to read, and this process only reads once it has done its own work."""
 
     def __init__(self, function: Callable[..., Any], *args: Any, fork: bool = True):
         self.function, self.args = function, args
         self.pid: int | None = None
         self._pipe: int | None = None
+        self._answer = None
         if fork and two_cores():
             self._start()
 
     def _start(self) -> None:
+        import tempfile
+
         function, args = self.function, self.args
+        try:
+            answer = tempfile.TemporaryFile()
+        except OSError:  # no writable temporary folder: this process does the work itself
+            return
 
         def send(pipe) -> None:
             import pickle
 
-            pipe.write(pickle.dumps(function(*args), protocol=pickle.HIGHEST_PROTOCOL))
+            pickle.dump(function(*args), answer, protocol=pickle.HIGHEST_PROTOCOL)
+            answer.flush()
 
         started = _fork(send)
-        if started is not None:
-            self.pid, self._pipe = started
+        if started is None:
+            answer.close()
+            return
+        self.pid, self._pipe = started
+        self._answer = answer
 
     @property
     def forked(self) -> bool:
@@ -106,13 +123,16 @@ class Beside:
         # interruption by an error.
         read, self._pipe = self._pipe, None
         try:
-            data = _read_to_end(read)
+            _wait_for_end(read)
         finally:
             os.close(read)
         pid, self.pid = self.pid, None  # an interruption from here on leaves it to the exit (_LIVE)
         status = _reap(pid)
-        if os.waitstatus_to_exitcode(status) == 0 and data:
-            return plain_loads(data)
+        answer, self._answer = self._answer, None
+        with answer:
+            if os.waitstatus_to_exitcode(status) == 0 and answer.seek(0, os.SEEK_END):
+                answer.seek(0)
+                return _plain_unpickler()(answer).load()
         return self.function(*self.args)  # the child failed: done here, so any error is raised as one process raises it
 
     def cancel(self) -> None:
@@ -123,6 +143,9 @@ class Beside:
         if self.pid is not None:
             _stop(self.pid)
             self.pid = None
+        if self._answer is not None:
+            self._answer.close()
+            self._answer = None
 
     def __enter__(self) -> Beside:
         return self
@@ -136,21 +159,16 @@ class Beside:
 SIGNAL_CHECK_SECONDS = 0.2
 
 
-def _read_to_end(fd: int) -> bytes:
-    """All the pipe ``fd`` brings until the child closes it. The wait is in slices: a signal
-    that another thread takes (Ctrl-C, SIGTERM), or one that comes just before a read begins,
-    interrupts no read of this thread, and its handler, which Python runs in this thread, would
-    wait for the child to finish; at the end of each slice it runs."""
+def _wait_for_end(fd: int) -> None:
+    """Wait until the child closes the pipe ``fd`` (it writes nothing to it: it ends). The wait
+    is in slices: a signal that another thread takes (Ctrl-C, SIGTERM), or one that comes just
+    before a read begins, interrupts no read of this thread, and its handler, which Python runs
+    in this thread, would wait for the child to finish; at the end of each slice it runs."""
     import select
 
-    chunks = []
     while True:
-        if not select.select([fd], [], [], SIGNAL_CHECK_SECONDS)[0]:
-            continue
-        chunk = os.read(fd, 1 << 20)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
+        if select.select([fd], [], [], SIGNAL_CHECK_SECONDS)[0] and not os.read(fd, 1 << 16):
+            return
 
 
 def stream_beside(produce: Callable[[], Iterable[Any]]) -> Iterator[Any] | None:

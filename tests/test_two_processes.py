@@ -9,6 +9,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -289,6 +290,46 @@ def test_leaving_early_kills_and_reaps_the_child():
             raise RuntimeError("the caller failed")
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # reaped: no such child any more
+
+
+def _large_answer():
+    return "a line of a stanza, é\n" * 200_000  # 4.6 MB: seventy times what a pipe holds
+
+
+def _ended(pid: int) -> bool:
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None
+
+
+@needs_two_cores
+def test_a_large_answer_is_left_whole_without_waiting_for_this_process_to_read(tmp_path, monkeypatch):
+    """The child ends as soon as its answer is written, before this process asks for it; the
+    answer's file has no name, so none is left behind."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with Beside(_large_answer) as work:
+        deadline = time.monotonic() + 30
+        while not _ended(work.pid):
+            assert time.monotonic() < deadline, "the child waits for its answer to be read"
+            time.sleep(0.01)
+        assert work.result() == _large_answer()
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_two_cores
+def test_a_child_left_early_leaves_no_answer_behind(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with Beside(_large_answer) as work:
+        answer = work._answer
+    assert answer.closed and list(tmp_path.iterdir()) == []
+
+
+def test_without_a_temporary_file_the_value_is_computed_here(monkeypatch):
+    def refused():
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refused)
+    with Beside(_pid_and_square, 5) as work:
+        assert not work.forked
+        assert work.result() == (os.getpid(), 25)
 
 
 def _children(pid: int) -> list[int]:
@@ -603,6 +644,41 @@ def test_an_error_in_the_stanzas_this_process_renders_fails_alike_in_two_process
         assert _render_error(root, tmp_path / "one") == two
 
 
+@needs_two_cores
+@pytest.mark.parametrize("stanza_fails", [True, False], ids=["and a stanza of the second process", "alone"])
+def test_a_text_file_that_fails_to_render_fails_alike_in_two_processes(tmp_path, monkeypatch, forks, one_process,
+                                                                       stanza_fails):
+    """The README is rendered while the second process still renders its stanzas, but its error
+    comes after theirs, as in one rendering of the files in order."""
+    import detpack.build.render as render
+
+    real = render._environment
+
+    def tampered():
+        env = real()
+        if stanza_fails:
+            env.globals["description"] = lambda d: d.description + (" \\" if d.name.endswith(" 0003") else "")
+        get_template = env.get_template
+
+        def failing_readme(name, *args, **kwargs):
+            if name == "README.md.j2":
+                raise render.RenderError("README.md.j2: cannot render")
+            return get_template(name, *args, **kwargs)
+
+        env.get_template = failing_readme
+        return env
+
+    monkeypatch.setattr(render, "_environment", tampered)
+    root = varied_pack(tmp_path / "pack", WORTH_A_PROCESS + 20)
+    monkeypatch.setattr(beside, "two_cores", lambda: True)
+    two = _render_error(root, tmp_path / "two")
+    assert two == ("ConfValueError: value ends with a backslash, which would join the next line" if stanza_fails
+                   else "RenderError: README.md.j2: cannot render")
+    assert len(forks) == 2
+    one_process()
+    assert _render_error(root, tmp_path / "one") == two
+
+
 def _exits_in_a_child(monkeypatch, module, name: str) -> None:
     """Patch ``module.name`` so that a child process calling it exits at once; this process calls it as it is."""
     here, real = os.getpid(), getattr(module, name)
@@ -782,7 +858,7 @@ def test_an_interruption_while_the_pipe_is_read_stays_an_interruption(monkeypatc
 
     with pytest.raises(KeyboardInterrupt):
         with Beside(_sleeps) as work:
-            monkeypatch.setattr(beside, "_read_to_end", interrupted)
+            monkeypatch.setattr(beside, "_wait_for_end", interrupted)
             work.result()
     monkeypatch.undo()
     assert not beside._LIVE

@@ -346,16 +346,22 @@ def render_app(pack: Pack, rendered: dict[str, Callable[[], RenderedConf]] | Non
     env = _environment()
     context = _context(pack)
     workbench_tasks = context["workbench_tasks"]
+    texts = {}
+
+    def render_texts() -> None:
+        for path, template in TEXT_FILES.items():
+            texts[path] = _tidy(env.get_template(template).render(context))
+        for task in workbench_tasks:  # the panel each Workbench entry shows (contentctl: output/conf_output.py)
+            texts[f"default/data/ui/panels/{panel_name(task)}.xml"] = env.get_template("workbench_panel.xml.j2").render(task=task)
+
     files, problems, by_detection, rest = {}, [], [[] for _ in pack.detections], []
-    for path, (files[path], found, per_detection, after) in _conf_files(pack, env, context, rendered or {}).items():
+    for path, (files[path], found, per_detection, after) in _conf_files(pack, env, context, rendered or {},
+                                                                        render_texts).items():
         problems += found
         for mine, more in zip(by_detection, per_detection):
             mine += more
         rest += after
-    for path, template in TEXT_FILES.items():
-        files[path] = _tidy(env.get_template(template).render(context))
-    for task in workbench_tasks:  # the panel each Workbench entry shows (contentctl: output/conf_output.py)
-        files[f"default/data/ui/panels/{panel_name(task)}.xml"] = env.get_template("workbench_panel.xml.j2").render(task=task)
+    files |= texts
     problems += [problem for found in by_detection for problem in found] + rest
     if problems:
         raise RenderError("\n".join(problems))
@@ -371,11 +377,12 @@ def render_app(pack: Pack, rendered: dict[str, Callable[[], RenderedConf]] | Non
 
 
 def _conf_files(pack: Pack, env: jinja2.Environment, context: dict,
-                rendered: dict[str, Callable[[], RenderedConf]]) -> dict[str, RenderedConf]:
+                rendered: dict[str, Callable[[], RenderedConf]], then: Callable[[], None]) -> dict[str, RenderedConf]:
     """Every conf file, in CONF_FILES order. Those rendered elsewhere are collected last, so that
-    this process renders the others meanwhile; an error is still the one rendering the files in
-    order meets first (a file rendered elsewhere that failed raises its error when collected)."""
-    done, failure = {}, None
+    this process renders the others meanwhile, and then calls ``then`` (the files rendered after
+    the conf files); an error is still the one rendering the conf files in order, then ``then``,
+    meets first (a file rendered elsewhere that failed raises its error when collected)."""
+    done, failure, failure_then = {}, None, None
     for path in CONF_FILES:
         if path not in rendered:
             try:
@@ -383,11 +390,18 @@ def _conf_files(pack: Pack, env: jinja2.Environment, context: dict,
             except Exception as error:  # noqa: BLE001 - raised below, unless an earlier file fails
                 failure = path, error
                 break
+    if failure is None:
+        try:
+            then()
+        except Exception as error:  # noqa: BLE001 - raised once the conf files are known to render
+            failure_then = error
     for path in CONF_FILES:
         if failure and path == failure[0]:
             raise failure[1]
         if path in rendered:
             done[path] = rendered[path]()
+    if failure_then is not None:
+        raise failure_then
     return {path: done[path] for path in CONF_FILES}
 
 
