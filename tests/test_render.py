@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detpack.conf import as_dict, parse_conf
 from detpack.build.render import RenderError, render_app, xml_text
@@ -265,6 +267,39 @@ def test_comment_lines_between_written_lines_are_allowed(monkeypatch):
     ("\n\n# only comments\n", ""),
 ])
 def test_the_lines_the_strict_reader_skips_are_told_apart_from_continued_values(text, kept):
-    from detpack.build.render import _without_comments
+    from detpack.build.render import _only_skipped_lines_besides
 
-    assert _without_comments(text) == kept
+    assert _only_skipped_lines_besides(text, kept)
+    assert not _only_skipped_lines_besides(text, kept + "x\n")
+    assert not kept or not _only_skipped_lines_besides(text, kept[:-1])
+
+
+def _taken_out(text: str) -> str:
+    """The lines the strict reader skips taken out of ``text``, by the plain substitution the
+    stretch-by-stretch comparison stands for."""
+    from detpack.build.render import SKIPPED_LINE
+
+    return SKIPPED_LINE.sub("", "\n" + text)[1:]
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.text(alphabet="\n\\# \ta[]=", max_size=40).map(lambda t: t + "\n"), change=st.integers(0, 40))
+def test_comparing_stretch_by_stretch_says_what_the_substitution_says(text, change):
+    from detpack.build.render import _only_skipped_lines_besides
+
+    kept = _taken_out(text)
+    assert _only_skipped_lines_besides(text, kept)
+    other = kept[:change] + "x" + kept[change + 1:]
+    assert _only_skipped_lines_besides(text, other) == (other == kept)
+    assert _only_skipped_lines_besides(text, kept + "\n") is False
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet="\na#", max_size=30))
+def test_a_rendered_text_is_tidied_to_one_blank_line_between_stanzas_and_one_line_break_at_the_end(text):
+    from detpack.build.render import _tidy
+
+    reference = text
+    while "\n\n\n" in reference:
+        reference = reference.replace("\n\n\n", "\n\n")
+    assert _tidy(text) == reference.strip("\n") + "\n"
