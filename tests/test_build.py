@@ -108,6 +108,7 @@ def test_a_package_that_fails_keeps_the_previous_app_folder_and_package(pack_cop
     out = tmp_path / "out"
     assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 0
     before = sha256(out / "DA-ESS-DetPack" / "default" / "savedsearches.conf"), sha256(out / "DA-ESS-DetPack-1.0.0.spl")
+    committed = sha256(pack_copy / "default" / "savedsearches.conf")
     (pack_copy / DETECTION).write_text((pack_copy / DETECTION).read_text().replace("version: 4", "version: 5"))
 
     def refuse(*args, **kwargs):
@@ -117,6 +118,7 @@ def test_a_package_that_fails_keeps_the_previous_app_folder_and_package(pack_cop
     assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 1
     assert (sha256(out / "DA-ESS-DetPack" / "default" / "savedsearches.conf"), sha256(out / "DA-ESS-DetPack-1.0.0.spl")) == before
     assert sorted(p.name for p in out.iterdir()) == ["DA-ESS-DetPack", "DA-ESS-DetPack-1.0.0.spl"]
+    assert sha256(pack_copy / "default" / "savedsearches.conf") == committed  # nor the committed copy
 
 
 def test_committed_files_the_build_would_not_change_keep_their_time_stamps(pack_copy, tmp_path):

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .write import write_if_changed
+from .write import holds, write_atomically
 from ..content.load import load_pack
 from ..content.model import Pack
 from ..beside import WORTH_A_PROCESS, Beside, stream_beside_if_large
@@ -78,15 +78,17 @@ def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = Tru
         with Beside(package.write, fork=len(pack.detections) >= WORTH_A_PROCESS) as writing:
             staging = stage_tree(app_dir, contents)
             try:
+                # Read while the package is written: the committed files the build changes, rewritten once it is in place.
+                stale = [path for path in committed_files(rendered) if not holds(pack.root / path, contents[path])
+                         ] if sync_committed else []
                 writing.result()
                 package_path = package.commit()
                 swap_in(staging, app_dir)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
-    if sync_committed:
-        for path in committed_files(rendered):
-            write_if_changed(pack.root / path, contents[path])
+    for path in stale:
+        write_atomically(pack.root / path, contents[path])
     return BuildResult(pack, app_dir, package_path, rendered.files, warnings, notes)
 
 

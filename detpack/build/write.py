@@ -28,18 +28,11 @@ def write_atomically(path: Path, content: str | bytes) -> None:
         raise
 
 
-def write_if_changed(path: Path, data: bytes) -> bool:
-    """``write_atomically``, unless ``path`` is already a regular file of mode 0644 holding ``data``:
-    an unchanged file keeps its time stamp, and the build does not write what it would only read
-    back. True when written."""
-    if not _holds(path, data):
-        write_atomically(path, data)
-        return True
-    return False
-
-
-def _holds(path: Path, data: bytes) -> bool:
-    try:  # a link is replaced by a file, as write_atomically does
+def holds(path: Path, data: bytes) -> bool:
+    """Whether ``path`` is already a regular file of mode 0644 holding ``data``: one the build need
+    not write again (it keeps its time stamp). A link is never followed: ``write_atomically``
+    replaces it by a file."""
+    try:
         handle = open_unfollowed(path)
     except OSError:
         return False
