@@ -102,7 +102,7 @@ def test_usage_errors_exit_2():
 
 @pytest.mark.parametrize("failing", ["file_entries", "write_archive"], ids=["its checks", "its writing"])
 def test_a_package_that_fails_keeps_the_previous_app_folder_and_package(pack_copy, tmp_path, monkeypatch, failing):
-    from detpack.build import app, package
+    from detpack.build import package
     from detpack.build.package import PackageError
 
     out = tmp_path / "out"
@@ -114,7 +114,7 @@ def test_a_package_that_fails_keeps_the_previous_app_folder_and_package(pack_cop
     def refuse(*args, **kwargs):
         raise PackageError("x.txt: not in the package allow-list")
 
-    monkeypatch.setattr(app if failing == "file_entries" else package, failing, refuse)
+    monkeypatch.setattr(package, failing, refuse)
     assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 1
     assert (sha256(out / "DA-ESS-DetPack" / "default" / "savedsearches.conf"), sha256(out / "DA-ESS-DetPack-1.0.0.spl")) == before
     assert sorted(p.name for p in out.iterdir()) == ["DA-ESS-DetPack", "DA-ESS-DetPack-1.0.0.spl"]

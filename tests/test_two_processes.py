@@ -693,9 +693,9 @@ def _exits_in_a_child(monkeypatch, module, name: str) -> None:
 
 @needs_two_cores
 def test_a_failed_render_child_leaves_its_stanzas_to_this_process(tmp_path, monkeypatch, forks, one_process):
-    import detpack.build.app as app
+    import detpack.build.render as render
 
-    _exits_in_a_child(monkeypatch, app, "render_conf")
+    _exits_in_a_child(monkeypatch, render, "render_conf")
     root = varied_pack(tmp_path / "pack")
     two = _build(root, tmp_path / "two")
     assert len(forks) == 3  # reading, rendering, packaging

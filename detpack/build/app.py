@@ -11,17 +11,25 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from importlib import import_module
 from pathlib import Path
 
 from .write import holds, write_atomically
 from ..content.load import load_pack
 from ..content.model import Pack
 from ..beside import WORTH_A_PROCESS, Beside, stream_beside_if_large
-from .package import PackageFile, build_epoch, file_entries, read_regular
-from .render import RenderedApp, first_detections, render_app, render_conf, render_conf_in_parts
-from ..content.validate import check_pack
 from ..errors import Finding, Fresh, record
-from .drilldowns import check_loaded_with_drilldowns
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, as type checkers read it, without loading typing at every start
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable, Iterator
+
+    from .render import RenderedApp
+
+# What validates, renders and packages a loaded pack (Jinja, tarfile, the SPL parser...): a tenth of a
+# second of imports, which a large build makes while its second process starts reading (``_reading``).
+# The functions below import from them where they use them.
+RENDERING = (".package", ".render", ".drilldowns", "..content.validate")
 
 SAVEDSEARCHES = "default/savedsearches.conf"
 
@@ -53,7 +61,10 @@ def checked_render(content_dir: Path, strict: bool = False) -> tuple[Pack, Rende
     another renders the savedsearches.conf stanzas of most detections (most of the rendering)
     while this one validates and renders the other files and the remaining stanzas; the rendering is used only
     once the pack is valid. Without a second process, savedsearches.conf is rendered whole here."""
-    loaded = load_pack(Path(content_dir), stream_beside_if_large)
+    loaded = load_pack(Path(content_dir), _reading)
+    from .drilldowns import check_loaded_with_drilldowns
+    from .render import first_detections, render_app, render_conf, render_conf_in_parts
+
     pack = loaded[0]
     large = pack is not None and len(pack.detections) >= WORTH_A_PROCESS
     count = round(len(pack.detections) * SECOND_PROCESS_STANZAS) if large else 0
@@ -65,7 +76,18 @@ def checked_render(content_dir: Path, strict: bool = False) -> tuple[Pack, Rende
     return checked.pack, rendered, checked.warnings, checked.notes
 
 
+def _reading(produce: Callable[[], Iterable[Any]], *, items: int) -> Iterator[Any] | None:
+    """``stream_beside_if_large`` for ``load_pack``, then the RENDERING imports: made here once a
+    second process reads, rather than before it could start."""
+    stream = stream_beside_if_large(produce, items=items)
+    for module in RENDERING:
+        import_module(module, __package__)
+    return stream
+
+
 def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = True, strict: bool = False) -> BuildResult:
+    from .package import PackageFile, build_epoch, file_entries
+
     pack, rendered, warnings, notes = checked_render(content_dir, strict)
     output_dir = Path(output_dir)
     app_dir = output_dir / pack.app.app_id
@@ -94,6 +116,8 @@ def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = Tru
 
 def app_contents(rendered: RenderedApp) -> dict[str, bytes]:
     """Each file of the app folder (path inside it -> bytes): the rendered ones, then the copied ones."""
+    from .package import read_regular
+
     contents = {path: text.encode("utf-8") for path, text in rendered.files.items()}
     return contents | {path: read_regular(source) for path, source in rendered.copies.items()}
 
@@ -104,6 +128,9 @@ def committed_files(rendered: RenderedApp) -> dict[str, str]:
 
 def stale_files(content_dir: Path) -> list[str]:
     """Committed rendered files that differ from a fresh rendering, are missing, or are extra."""
+    from .render import render_app
+    from ..content.validate import check_pack
+
     pack = check_pack(content_dir).pack
     wanted = committed_files(render_app(pack))
     stale = [p for p, text in wanted.items() if _read(pack.root / p) != text]
