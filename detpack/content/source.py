@@ -259,34 +259,42 @@ class _Converter:
                        "(aliases?)", "a file without alias bombs")
 
     def convert(self, node: yaml.Node, path: str = "", depth: int = 0) -> tuple[Any, Marks]:
-        """The node's plain value and its marks (``Marks``)."""
+        """The node's plain value and its marks (``Marks``). Called for each of a large pack's
+        150,000 values: node types are compared as they are and marks computed in place."""
         self.values += 1
         if self.values > MAX_VALUES:
             raise self._expands(node, path, f"{MAX_VALUES} values")
         if depth > MAX_DEPTH:
             raise _refuse(self.name, node, f"nests deeper than {MAX_DEPTH} levels", "a shallower document")
-        mark = _mark(node.start_mark)
-        if isinstance(node, yaml.ScalarNode):
-            self.chars += len(node.value)
+        start = node.start_mark
+        mark = start.line * MARK_SPAN + start.column  # _mark, inline
+        kind = type(node)
+        if kind is yaml.ScalarNode:
+            value = node.value
+            self.chars += len(value)
             if self.chars > MAX_TEXT_CHARS:
                 raise self._expands(node, path, f"{MAX_TEXT_CHARS} characters of text")
-            # plain: None (Python) or "" (libyaml)
-            return _plain(node.value) if not node.style else node.value, mark
-        if isinstance(node, yaml.SequenceNode):
-            items = [self.convert(item, path, depth + 1) for item in node.value]
-            return [value for value, _ in items], (mark, [marks for _, marks in items])
+            return (value if node.style else _plain(value)), mark  # plain: None (Python) or "" (libyaml)
+        depth += 1
+        if kind is yaml.SequenceNode:
+            values, marks = [], []
+            for item in node.value:
+                value, item_marks = self.convert(item, path, depth)
+                values.append(value)
+                marks.append(item_marks)
+            return values, (mark, marks)
         result: dict[str, Any] = {}
-        marks: dict[str, tuple] = {}
+        key_marks: dict[str, tuple] = {}
         for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
+            if type(key_node) is not yaml.ScalarNode:
                 raise _refuse(self.name, key_node, "a key is not text", "text keys")
             key = str(key_node.value)
             if key in result:
                 where = Location(self.name, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 self.duplicates.append(Finding(where, f"{path}.{key}" if path else key, "duplicate key", "each key once"))
                 continue
-            if depth == 0:
+            if depth == 1:
                 self.key_node = key_node
-            result[key], value_marks = self.convert(value_node, f"{path}.{key}" if path else key, depth + 1)
-            marks[key] = (_mark(key_node.start_mark), value_marks)
-        return result, (mark, marks)
+            result[key], value_marks = self.convert(value_node, f"{path}.{key}" if path else key, depth)
+            key_marks[key] = (_mark(key_node.start_mark), value_marks)
+        return result, (mark, key_marks)
