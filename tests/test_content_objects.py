@@ -98,6 +98,9 @@ def test_a_detection_that_is_a_link_or_a_device_is_refused_not_read(pack, target
     ("host,reason\nevil\n", "lookups/evil.csv:2:1: (csv): row has 1 columns (expected 2, as the header has)"),
     ("host,reason\n\nevil,1,2\n", "lookups/evil.csv:3:1: (csv): row has 3 columns (expected 2, as the header has)"),
     ("", "lookups/evil.csv: (csv): is empty (expected a header line naming the lookup's fields)"),
+    ("\n\n", "lookups/evil.csv: (csv): is empty (expected a header line naming the lookup's fields)"),
+    ("host,reason\n\na,1\n" + "b" * 131_073 + ",2\n", "lookups/evil.csv:4:1: (csv): not readable as CSV: "
+     "field larger than field limit (131072) (expected CSV text)"),
     ("host\nev\0il\n", "lookups/evil.csv:2:1: (csv): contains a NUL byte (expected CSV text)"),
     ("host\n\xff\n", "lookups/evil.csv: (csv): not UTF-8 text: invalid start byte (expected UTF-8 CSV text)"),
 ])
@@ -105,6 +108,12 @@ def test_a_lookup_csv_contentctl_would_refuse_is_refused_at_its_row(pack, text, 
     write(pack, "lookups/evil.yml", LOOKUP)
     (pack / "lookups" / "evil.csv").write_bytes(text.encode("latin-1"))
     assert findings(pack) == [problem]
+
+
+def test_a_lookup_csv_with_blank_lines_and_rows_as_wide_as_its_header_is_accepted(pack):
+    write(pack, "lookups/evil.yml", LOOKUP)
+    (pack / "lookups" / "evil.csv").write_text('host,reason\n\na,"1,2"\n\r\nb,"multi\nline"\n')
+    assert [lookup.filename for lookup in load_valid_pack(pack).lookups] == ["evil.csv"]
 
 
 def test_a_lookup_file_beyond_the_size_bound_is_refused_unread(pack, monkeypatch):

@@ -74,7 +74,7 @@ class Str(Schema):
         if not isinstance(value, str) or not value.strip():
             ctx.report(path, "is empty" if isinstance(value, str) else f"is {_type_name(value)}", self.expected)
             return
-        if bad := control_characters(value, allowed="\n\t" if self.multiline else ""):
+        if not value.isprintable() and (bad := control_characters(value, allowed="\n\t" if self.multiline else "")):
             ctx.report(path, f"contains control characters {', '.join(bad)}", "printable text")
         elif self.pattern and not re.match(self.pattern, value):
             ctx.report(path, f"{value!r} is not valid", self.expected)
