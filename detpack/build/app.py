@@ -87,9 +87,9 @@ def _reading(produce: Callable[[], Iterable[Any]], *, items: int) -> Iterator[An
 
 
 def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = True, strict: bool = False) -> BuildResult:
-    from .package import PackageFile, build_epoch, file_entries
-
     pack, rendered, warnings, notes = checked_render(content_dir, strict)
+    from .package import PackageFile, build_epoch, file_entries  # loaded by then: see _reading
+
     output_dir = Path(output_dir)
     app_dir = output_dir / pack.app.app_id
     contents = app_contents(rendered)
