@@ -210,3 +210,18 @@ def test_the_build_imports_what_renders_and_packages_only_once_the_pack_s_files_
                           text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[[]]"
+
+
+def test_a_folder_where_a_committed_file_belongs_is_refused_before_anything_is_written(pack_copy, tmp_path, capsys):
+    """The build writes its committed copies (default/, metadata/, app.manifest) beside the content;
+    a folder in the way is the input's problem, named on one line, and stops the build before the
+    package and app folder are written, not with a traceback after them."""
+    out = tmp_path / "out"
+    (pack_copy / "default" / "savedsearches.conf").mkdir(parents=True)
+    assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2:] == ["default/savedsearches.conf: (file): is a folder (expected a file the build writes)",
+                        "1 problem(s) found; nothing was written"]
+    assert not out.exists() or list(out.iterdir()) == []
+    assert (pack_copy / "default" / "savedsearches.conf").is_dir()
+    assert not (pack_copy / "default" / "macros.conf").exists()  # nor any other committed copy
