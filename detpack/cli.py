@@ -519,8 +519,9 @@ def leave(code: int) -> None:
         sys.exit(code)
     atexit._run_exitfuncs()  # and forgets them: an ordinary exit after this does not run them again
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None where the process started with that stream closed (>&-)
+                stream.flush()
     except (OSError, ValueError):
         sys.exit(code)
     os._exit(code)

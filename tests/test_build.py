@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -182,3 +184,44 @@ def test_a_build_leaves_a_sigterm_handler_set_outside_python(monkeypatch):
     with SigtermAsInterrupt():
         pass
     assert set_to == []
+
+
+READING = """
+import sys
+from pathlib import Path
+from detpack.build import app
+
+loaded = []
+
+def reading(produce, *, items):  # where a large pack forks the process that reads its files
+    loaded.append(sorted(m for m in ("detpack.build.package", "detpack.build.render", "jinja2") if m in sys.modules))
+    return None
+
+app.stream_beside_if_large = reading
+app.build_app(Path(sys.argv[1]), Path(sys.argv[2]))
+print(loaded)
+"""
+
+
+def test_the_build_imports_what_renders_and_packages_only_once_the_pack_s_files_are_being_read(pack_copy, tmp_path):
+    """In a fresh process, nothing that renders or packages is imported before ``load_pack`` has
+    started its reading process: those imports are made while that process reads (``app._reading``)."""
+    done = subprocess.run([sys.executable, "-c", READING, str(pack_copy), str(tmp_path / "out")], capture_output=True,
+                          text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[[]]"
+
+
+def test_a_folder_where_a_committed_file_belongs_is_refused_before_anything_is_written(pack_copy, tmp_path, capsys):
+    """The build writes its committed copies (default/, metadata/, app.manifest) beside the content;
+    a folder in the way is the input's problem, named on one line, and stops the build before the
+    package and app folder are written, not with a traceback after them."""
+    out = tmp_path / "out"
+    (pack_copy / "default" / "savedsearches.conf").mkdir(parents=True)
+    assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2:] == ["default/savedsearches.conf: (file): is a folder (expected a file the build writes)",
+                        "1 problem(s) found; nothing was written"]
+    assert not out.exists() or list(out.iterdir()) == []
+    assert (pack_copy / "default" / "savedsearches.conf").is_dir()
+    assert not (pack_copy / "default" / "macros.conf").exists()  # nor any other committed copy

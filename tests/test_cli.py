@@ -1,6 +1,7 @@
 """detpack.cli: a parser built for one command parses that command, and explains it, exactly as the whole parser does."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -173,6 +174,16 @@ def test_leaving_with_a_stream_that_cannot_be_flushed_is_a_normal_exit():
     done = leaving("sys.stdout.close()")  # flushes what was written, then refuses any more
     assert (done.returncode, done.stdout) == (3, "written")
     assert "freed" in done.stderr
+
+
+@pytest.mark.parametrize("closed", [1, 2], ids=["standard output", "standard error"])
+def test_leaving_with_a_standard_stream_closed_keeps_the_exit_code(closed):
+    """A process started with its output or error closed (``build.py >&-``) has ``sys.stdout`` or
+    ``sys.stderr`` None, and print writes nothing there: a normal exit ends with the command's code."""
+    done = subprocess.run([sys.executable, "-c", LEAVING.format(before="")], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT, preexec_fn=lambda: os.close(closed))
+    assert done.returncode == 3, done.stderr
+    assert done.stderr == "" if closed == 1 else done.stdout == "writtenexit function ran\n"
 
 
 def test_build_py_ends_through_leave_with_the_command_s_output_and_exit_code(pack_copy, tmp_path):

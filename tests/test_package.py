@@ -126,6 +126,22 @@ def test_gzip_header_has_no_file_name_and_no_timestamp(app_dir, tmp_path):
     assert head[4:8] == b"\0\0\0\0"
 
 
+@pytest.mark.parametrize("deflate", ["zlib_ng", "zlib"], ids=["zlib-ng", "zlib, where zlib-ng is missing"])
+def test_gzip_header_names_no_operating_system_so_every_machine_writes_the_same_bytes(app_dir, tmp_path, monkeypatch,
+                                                                                       deflate):
+    """zlib and zlib-ng write the OS byte of the system they were compiled for (3 on Linux, 19 on
+    macOS, 10 on Windows: zutil.h's OS_CODE) when they write the gzip header themselves; RFC 1952
+    has 255, "unknown", for a header that must not depend on the machine."""
+    import importlib
+
+    monkeypatch.setattr(package, "zlib", importlib.import_module("zlib_ng.zlib_ng" if deflate == "zlib_ng" else "zlib"))
+    spl = build(app_dir, tmp_path / "out")
+    # ID1 ID2, CM deflate, FLG none, MTIME 0, XFL 0 (neither the slowest nor the fastest level), OS 255
+    assert spl.read_bytes()[:10] == b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+    with tarfile.open(spl, "r:gz") as tar:  # and the CRC and length in the trailer hold
+        assert [m.name for m in tar][0] == APP_ID
+
+
 def test_allowed_optional_files_are_packaged(app_dir, tmp_path):
     extra = {"LICENSE.txt": "text", "default/data/ui/nav/default.xml": "<nav/>",
              "default/data/ui/views/overview.xml": "<dashboard/>", "static/appIcon.png": "png",

@@ -18,7 +18,7 @@ from .write import holds, write_atomically
 from ..content.load import load_pack
 from ..content.model import Pack
 from ..beside import WORTH_A_PROCESS, Beside, stream_beside_if_large
-from ..errors import Finding, Fresh, record
+from ..errors import Finding, Fresh, InvalidInput, Location, display_path, record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, as type checkers read it, without loading typing at every start
 if TYPE_CHECKING:
@@ -87,9 +87,9 @@ def _reading(produce: Callable[[], Iterable[Any]], *, items: int) -> Iterator[An
 
 
 def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = True, strict: bool = False) -> BuildResult:
-    from .package import PackageFile, build_epoch, file_entries
-
     pack, rendered, warnings, notes = checked_render(content_dir, strict)
+    from .package import PackageFile, build_epoch, file_entries  # loaded by then: see _reading
+
     output_dir = Path(output_dir)
     app_dir = output_dir / pack.app.app_id
     contents = app_contents(rendered)
@@ -102,8 +102,7 @@ def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = Tru
             staging = stage_tree(app_dir, contents)
             try:
                 # Read while the package is written: the committed files the build changes, rewritten once it is in place.
-                stale = [path for path in committed_files(rendered) if not holds(pack.root / path, contents[path])
-                         ] if sync_committed else []
+                stale = stale_committed(pack.root, committed_files(rendered), contents) if sync_committed else []
                 writing.result()
                 package_path = package.commit()
                 swap_in(staging, app_dir)
@@ -113,6 +112,17 @@ def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = Tru
     for path in stale:
         write_atomically(pack.root / path, contents[path])
     return BuildResult(pack, app_dir, package_path, rendered.files, warnings, notes)
+
+
+def stale_committed(root: Path, committed: dict[str, str], contents: dict[str, bytes]) -> list[str]:
+    """The committed files under ``root`` that do not hold the build's bytes yet. A folder where one
+    belongs is refused (``InvalidInput``) while nothing is written, rather than failing its write after
+    the package and app folder are in place."""
+    stale = [path for path in committed if not holds(root / path, contents[path])]
+    if folders := [path for path in stale if (root / path).is_dir() and not (root / path).is_symlink()]:
+        raise InvalidInput([Finding(Location(display_path(root / path)), "(file)", "is a folder", "a file the build writes")
+                            for path in folders])
+    return stale
 
 
 def app_contents(rendered: RenderedApp) -> dict[str, bytes]:

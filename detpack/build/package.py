@@ -13,12 +13,15 @@ two builds of the same files is fixed, so the same input gives the same bytes:
 - USTAR format: plain 512-byte headers and nothing else. PAX would add extended
   records only for some names or values, so the layout would depend on the input;
   with USTAR a path that does not fit is an error instead, found before anything is written;
-- the gzip header carries no file name and mtime 0 ("no time stamp", RFC 1952);
+- the gzip header carries no file name, mtime 0 ("no time stamp", RFC 1952) and OS 255
+  ("unknown"), written here rather than by zlib, which writes the system it was compiled for;
   compressed by zlib-ng at level 2: on security_content's 18.7 MB of app files it takes 0.09 s
   where zlib's fastest level takes 0.13 s and its default level 0.42 s, for a package of 3.1 MB
-  (zlib: 3.3 MB and 2.4 MB), and a package is downloaded once but built on every change. The bytes
-  depend on the deflate implementation: the pinned zlib-ng gives the same bytes on every machine
-  (zlib, used where zlib-ng is missing, gives other bytes of the same tar).
+  (zlib: 3.3 MB and 2.4 MB), and a package is downloaded once but built on every change. The
+  compressed bytes depend on the deflate implementation: the pinned zlib-ng (zlib, used where
+  zlib-ng is missing, gives other bytes of the same tar); zlib-ng chooses no CPU-specific hash since
+  2.2 (zlib-ng pull request 1681), so its bytes should not depend on the machine either
+  (*unverified* beyond x86-64 Linux).
 
 The file is written to a temporary file in ``out_dir`` and renamed over the
 destination (``PackageFile``), so a failed build leaves neither a partial package
@@ -207,7 +210,11 @@ def read_regular(path: Path) -> bytes:
 
 
 COMPRESS_LEVEL = 2
-GZIP_WRAPPER = 31  # zlib's wbits for a gzip stream: its header has no name, no extra field and mtime 0
+RAW_DEFLATE = -15  # zlib's wbits for a bare deflate stream (32 KiB window): the gzip wrapper is written here
+# A gzip member's header (RFC 1952, 2.3.1): ID1 ID2, CM 8 (deflate), FLG 0 (no name, comment or extra
+# field), MTIME 0 (no time stamp), XFL 0 (level 2 is neither the slowest nor the fastest), OS 255
+# (unknown). zlib and zlib-ng write their OS_CODE instead (zutil.h: 3 Unix, 19 macOS, 10 Windows).
+GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 NAME_ENCODING = "utf-8"  # of names in the headers, whatever the locale
 
 
@@ -215,18 +222,24 @@ def write_archive(handle, app_id: str, entries: list[Entry], epoch: int) -> None
     """The tar that ``tarfile`` writes for ``entries`` (each header, then the data padded to a
     512-byte block; two zero blocks and zeros up to a whole 10240-byte record at the end),
     gzip-compressed in one pass: no tar or gzip file object copies each file in 16 KiB pieces."""
-    compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, GZIP_WRAPPER)
-    written = 0
+    compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, RAW_DEFLATE)
+    crc = size = 0
+
+    def put(data: bytes) -> None:
+        nonlocal crc, size
+        crc, size = zlib.crc32(data, crc), size + len(data)
+        handle.write(compressor.compress(data))
+
+    handle.write(GZIP_HEADER)
     for entry in entries:
         data = entry.data or b""
-        padding = -len(data) % tarfile.BLOCKSIZE
-        handle.write(compressor.compress(_header(app_id, entry, epoch)))
-        handle.write(compressor.compress(data))
-        handle.write(compressor.compress(bytes(padding)))
-        written += tarfile.BLOCKSIZE + len(data) + padding
+        put(_header(app_id, entry, epoch))
+        put(data)
+        put(bytes(-len(data) % tarfile.BLOCKSIZE))
     end = 2 * tarfile.BLOCKSIZE
-    handle.write(compressor.compress(bytes(end + -(written + end) % tarfile.RECORDSIZE)))
-    handle.write(compressor.flush())
+    put(bytes(end + -(size + end) % tarfile.RECORDSIZE))
+    # the trailer (RFC 1952, 2.3.1): CRC-32 and length modulo 2**32 of the tar, little-endian
+    handle.write(compressor.flush() + crc.to_bytes(4, "little") + (size & 0xFFFFFFFF).to_bytes(4, "little"))
 
 
 def _header(app_id: str, entry: Entry, epoch: int) -> bytes:
