@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from importlib import import_module
 from pathlib import Path
 
 from .write import holds, write_atomically
@@ -25,11 +24,6 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Iterable, Iterator
 
     from .render import RenderedApp
-
-# What validates, renders and packages a loaded pack (Jinja, tarfile, the SPL parser...): a tenth of a
-# second of imports, which a large build makes while its second process starts reading (``_reading``).
-# The functions below import from them where they use them.
-RENDERING = (".package", ".render", ".drilldowns", "..content.validate")
 
 SAVEDSEARCHES = "default/savedsearches.conf"
 
@@ -78,11 +72,13 @@ def checked_render(content_dir: Path, strict: bool = False) -> tuple[Pack, Rende
 
 
 def _reading(produce: Callable[[], Iterable[Any]], *, items: int) -> Iterator[Any] | None:
-    """``stream_beside_if_large`` for ``load_pack``, then the RENDERING imports: made here once a
-    second process reads, rather than before it could start."""
+    """``stream_beside_if_large`` for ``load_pack``, then the imports of what validates, renders and
+    packages a loaded pack (Jinja, tarfile, the SPL parser...): a tenth of a second, made here once a
+    second process reads rather than before it could start. The functions of this module import
+    from them where they use them."""
     stream = stream_beside_if_large(produce, items=items)
-    for module in RENDERING:
-        import_module(module, __package__)
+    from . import drilldowns, package, render  # noqa: F401 - loaded now, used later
+    from ..content import validate  # noqa: F401 - loaded now, used later
     return stream
 
 
