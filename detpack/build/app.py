@@ -44,7 +44,7 @@ class BuildResult:
 # The detections whose savedsearches.conf stanzas the second process renders: it does nothing
 # else meanwhile, while this one validates, renders the other files, then the remaining stanzas.
 # Measured on Splunk's 1,711-detection pack: with 7 in 8 this process asked for the stanzas 0.11 s
-# after they were ready (median of 6 builds), with all of them 0.28 s before; *unverified* beyond it.
+# after they were ready (mean of 6 builds), with all of them 0.28 s before; *unverified* beyond it.
 SECOND_PROCESS_STANZAS = 9 / 10
 
 
