@@ -347,6 +347,24 @@ def test_a_response_task_with_inputs_becomes_a_workbench_panel_with_a_field_menu
     assert panel.find("table/search/query").text == INVESTIGATION.split("search: '")[1].split("'\n")[0]
 
 
+@pytest.mark.parametrize("other", ["Get Process History for-Host", "get process history FOR HOST",
+                                   "Get.Process/History for Host"])
+def test_two_response_tasks_whose_workbench_panels_would_share_a_name_are_refused_at_the_later_name(pack, other):
+    write(pack, "investigations/history.yml", INVESTIGATION)
+    write(pack, "investigations/users.yml", INVESTIGATION.replace("55555555", "66666666").replace(
+        "Get Process History for Host", other))
+    assert findings(pack) == ["investigations/users.yml:1:7: name: 'workbench_panel_get_process_history_for_host___"
+                              "response_task' is also used at investigations/history.yml:1:7 (expected unique across the pack)"]
+
+
+def test_response_tasks_without_inputs_make_no_panel_and_so_no_panel_name_clash(pack):
+    write(pack, "investigations/history.yml", INVESTIGATION)
+    write(pack, "investigations/users.yml", INVESTIGATION.replace("55555555", "66666666").replace(
+        "Get Process History for Host", "Get Process History for-Host").replace("$dest$", "x"))
+    assert [i.name for i in load_valid_pack(pack).investigations] == ["Get Process History for Host",
+                                                                       "Get Process History for-Host"]
+
+
 def test_no_workbench_files_without_response_tasks_that_take_inputs(pack):
     write(pack, "investigations/history.yml", INVESTIGATION.replace("$dest$", "x"))
     files = render_app(load_valid_pack(pack)).files

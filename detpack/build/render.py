@@ -28,7 +28,7 @@ from ..conf import ConfError, ConfWriter, as_dict, compare_conf, parse_conf
 from ..content.mappings import CIM_MACROS, DATA_MODELS, DETECTION_TYPE, PROVIDING_TECHNOLOGIES, severity
 from ..content.model import (
     AppSettings, Deployment, Detection, Investigation, Pack, Story, baseline_stanza_name, investigation_stanza_name,
-    search_stanza_name,
+    panel_name, search_stanza_name, workbench_inputs,
 )
 from ..errors import Fresh, record, replace
 
@@ -154,20 +154,8 @@ def drilldowns(d: Detection) -> list[dict]:
              "latest_offset": x.latest_offset} for x in d.drilldowns]
 
 
-WORKBENCH_INPUT = re.compile(r"\$([^\s.]*)\$")
 # Workbench token type of an input field (contentctl 4.4.1 es_investigations_investigations.j2).
 WORKBENCH_VALUE_TYPES = {"user": "identity", "dest": "asset"}
-
-
-def workbench_inputs(task: Investigation) -> list[str]:
-    """The ``$field$`` inputs of a response task's search, in order (contentctl's Investigation.inputs)."""
-    return WORKBENCH_INPUT.findall(task.search)
-
-
-def panel_name(task: Investigation) -> str:
-    """``workbench_panel_<name>___response_task``, the name in lower case with ' ', '-', '.', '/' as '_'
-    (contentctl's Investigation.lowercase_name)."""
-    return f"workbench_panel_{re.sub(r'[ ./-]', '_', task.name).lower()}___response_task"
 
 
 def panel_tokens(task: Investigation) -> dict:

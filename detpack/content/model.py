@@ -289,3 +289,18 @@ def baseline_stanza_name(app: AppSettings, baseline: Baseline) -> str:
 
 def investigation_stanza_name(app: AppSettings, investigation: Investigation) -> str:
     return f"{app.prefix} - {investigation.name} - Response Task"
+
+
+WORKBENCH_INPUT = re.compile(r"\$([^\s.]*)\$")
+
+
+def workbench_inputs(task: Investigation) -> list[str]:
+    """The ``$field$`` inputs of a response task's search, in order (contentctl's Investigation.inputs):
+    a task with any is a Workbench panel."""
+    return WORKBENCH_INPUT.findall(task.search)
+
+
+def panel_name(task: Investigation) -> str:
+    """``workbench_panel_<name>___response_task``, the name in lower case with ' ', '-', '.', '/' as '_'
+    (contentctl's Investigation.lowercase_name): the panel's es_investigations.conf stanza and file."""
+    return f"workbench_panel_{re.sub(r'[ ./-]', '_', task.name).lower()}___response_task"

@@ -16,7 +16,8 @@ from ..errors import Finding, InvalidInput, Location, record
 from .fields import returned_fields, split_pipeline, without_comments
 from .mappings import CIM_MACROS, LOOKUP_NAME_PATTERN, LOOKUPS_PROVIDED_ELSEWHERE
 from .model import (
-    Detection, Pack, baseline_stanza_name, investigation_stanza_name, result_tokens, search_stanza_name,
+    Detection, Pack, baseline_stanza_name, investigation_stanza_name, panel_name, result_tokens, search_stanza_name,
+    workbench_inputs,
 )
 
 MAX_NAME_LENGTH = 67  # ES adds "<domain> - " and " - Rule" and keeps names <= 99 characters
@@ -263,7 +264,8 @@ def check_stories_exist(pack: Pack, index: PackIndex) -> Iterator[Finding]:
 
 def check_unique_stanzas(pack: Pack) -> Iterator[Finding]:
     """Two objects must not write the same stanza: detections, baselines and response tasks share
-    savedsearches.conf; lookups share transforms.conf; baselines and lookups need unique names too."""
+    savedsearches.conf; lookups share transforms.conf; baselines and lookups need unique names too;
+    so do the Workbench panels of response tasks (es_investigations.conf and their panel files)."""
     app = pack.app
     detections = {search_stanza_name(app, d) for d in pack.detections}  # among themselves: check_unique
     others = ([(baseline_stanza_name(app, b), b.locations["name"]) for b in pack.baselines]
@@ -274,6 +276,8 @@ def check_unique_stanzas(pack: Pack) -> Iterator[Finding]:
                           "unique across the pack")
     yield from _duplicates("name", others)
     yield from _duplicates("name", [(l.name, l.locations["name"]) for l in pack.lookups])
+    # Response tasks with inputs are Workbench panels, named after them with case and ' ./-' folded.
+    yield from _duplicates("name", [(panel_name(i), i.locations["name"]) for i in pack.investigations if workbench_inputs(i)])
 
 
 def _duplicates(field: str, values: list, locate: Callable = lambda location: location) -> Iterator[Finding]:
