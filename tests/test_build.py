@@ -123,6 +123,29 @@ def test_a_package_that_fails_keeps_the_previous_app_folder_and_package(pack_cop
     assert sha256(pack_copy / "default" / "savedsearches.conf") == committed  # nor the committed copy
 
 
+@pytest.mark.parametrize("where", ["stage_tree", "PackageFile"], ids=["once staging began", "once the package is named"])
+def test_an_interruption_at_the_start_of_packaging_leaves_the_previous_output_alone(pack_copy, tmp_path, monkeypatch,
+                                                                                     where):
+    """Ctrl-C or SIGTERM can land between any two steps: right after the staging folder is made, or
+    right after the package's temporary file is named, nothing the build began may stay behind."""
+    from detpack.build import app, package
+
+    out = tmp_path / "out"
+    assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 0
+    before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    module = app if where == "stage_tree" else package
+    real = getattr(module, where)
+
+    def interrupted(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, where, interrupted)
+    assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 130
+    assert sorted(p.name for p in out.iterdir()) == ["DA-ESS-DetPack", "DA-ESS-DetPack-1.0.0.spl"]
+    assert {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+
+
 def test_committed_files_the_build_would_not_change_keep_their_time_stamps(pack_copy, tmp_path):
     out = tmp_path / "out"
     assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 0

@@ -58,3 +58,21 @@ def test_a_link_is_replaced_by_a_file_and_its_target_left_alone(tmp_path):
     write_atomically(tmp_path / "link.conf", b"new\n")
     assert not (tmp_path / "link.conf").is_symlink() and (tmp_path / "link.conf").read_bytes() == b"new\n"
     assert target.read_bytes() == b"old\n"
+
+
+def test_an_interruption_just_after_the_temporary_file_is_made_leaves_no_file(tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM landing right after the temporary file exists, before anything else runs."""
+    import pytest
+
+    from detpack.build import write
+
+    real = write.create_private
+
+    def interrupted(path):
+        real(path).close()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(write, "create_private", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(tmp_path / "x.conf", b"x\n")
+    assert os.listdir(tmp_path) == []

@@ -9,11 +9,11 @@ differ); ``stale_files`` compares them with a fresh rendering.
 """
 from __future__ import annotations
 
+import os
 import shutil
-import tempfile
 from pathlib import Path
 
-from .write import holds, write_atomically
+from .write import hidden_name, holds, write_atomically
 from ..content.load import load_pack
 from ..content.model import Pack
 from ..beside import WORTH_A_PROCESS, Beside, stream_beside_if_large
@@ -95,8 +95,9 @@ def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = Tru
     with PackageFile(file_entries(contents, app_dir), output_dir, app_id=pack.app.app_id, version=pack.app.version,
                      epoch=build_epoch(None)) as package:
         with Beside(package.write, fork=len(pack.detections) >= WORTH_A_PROCESS) as writing:
-            staging = stage_tree(app_dir, contents)
+            staging = hidden_name(app_dir)
             try:
+                stage_tree(staging, contents)
                 # Read while the package is written: the committed files the build changes, rewritten once it is in place.
                 stale = stale_committed(pack.root, committed_files(rendered), contents) if sync_committed else []
                 writing.result()
@@ -156,19 +157,15 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def stage_tree(destination: Path, contents: dict[str, bytes]) -> Path:
-    """Write ``contents`` (path inside the folder -> bytes) into a fresh hidden folder beside ``destination``."""
-    staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}."))
-    try:
-        for relative, data in contents.items():
-            target = staging / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        staging.chmod(0o755)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return staging
+def stage_tree(staging: Path, contents: dict[str, bytes]) -> None:
+    """Make the folder ``staging`` holding ``contents`` (path inside the folder -> bytes); the caller
+    removes it should this fail or be interrupted."""
+    os.mkdir(staging, 0o700)
+    for relative, data in contents.items():
+        target = staging / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    staging.chmod(0o755)
 
 
 def swap_in(staging: Path, destination: Path) -> None:

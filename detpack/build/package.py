@@ -33,12 +33,11 @@ import os
 import re
 import stat
 import tarfile
-import tempfile
 from pathlib import Path
 
 from ..conf import ConfError, as_dict, parse_conf
 from ..errors import record
-from .write import open_unfollowed
+from .write import create_private, hidden_name, open_unfollowed, remove_if_there
 
 try:  # zlib-ng: the same interface as zlib, and faster (above)
     from zlib_ng import zlib_ng as zlib
@@ -279,11 +278,11 @@ class PackageFile:
         self.entries, self.app_id, self.epoch = entries, app_id, epoch
         out_dir.mkdir(parents=True, exist_ok=True)
         self.destination = out_dir / f"{app_id}-{version}.spl"
-        fd, self.temporary = tempfile.mkstemp(dir=out_dir, prefix=f".{self.destination.name}.", suffix=".tmp")
-        os.close(fd)
+        self.temporary = hidden_name(self.destination, ".tmp")  # made by write(): see hidden_name
 
     def write(self) -> None:
-        with open(self.temporary, "wb") as handle:
+        remove_if_there(self.temporary)  # what another process began to write before it failed
+        with create_private(self.temporary) as handle:
             write_archive(handle, self.app_id, self.entries, self.epoch)
             handle.flush()
             os.fsync(handle.fileno())
@@ -299,4 +298,4 @@ class PackageFile:
 
     def __exit__(self, *exc_info) -> None:
         if self.temporary is not None:
-            os.unlink(self.temporary)
+            remove_if_there(self.temporary)

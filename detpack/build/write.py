@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, as type checkers read it, without loading typing at every start
@@ -13,18 +12,39 @@ if TYPE_CHECKING:
 FILE_MODE = 0o644
 
 
+def hidden_name(path: Path, suffix: str = "") -> Path:
+    """A hidden name beside ``path`` that no other run picks (96 random bits). A temporary file or
+    folder is named before it is made, inside the ``try`` that removes it: Ctrl-C or SIGTERM can land
+    between any two steps, and one landing just after a ``mkstemp`` or ``mkdtemp`` made its file
+    would leave a file nobody knows the name of."""
+    return path.with_name(f".{path.name}.{os.urandom(12).hex()}{suffix}")
+
+
+def create_private(path: Path) -> BinaryIO:
+    """``path`` made anew (mode 0600, never through a link) and opened to write."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    return os.fdopen(fd, "wb")
+
+
+def remove_if_there(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def write_atomically(path: Path, content: str | bytes) -> None:
     """Write ``content`` (text as UTF-8) to a temporary file beside ``path``, then rename it over ``path``."""
     data = content.encode("utf-8") if isinstance(content, str) else content
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temporary = hidden_name(path, ".tmp")
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with create_private(temporary) as handle:
             handle.write(data)
         os.chmod(temporary, FILE_MODE)
         os.replace(temporary, path)
     except BaseException:
-        os.unlink(temporary)
+        remove_if_there(temporary)
         raise
 
 
