@@ -365,6 +365,34 @@ def test_response_tasks_without_inputs_make_no_panel_and_so_no_panel_name_clash(
                                                                        "Get Process History for-Host"]
 
 
+# 64 bytes: with "workbench_panel_", "___response_task" and ".xml" the panel file's name is 100 bytes.
+LONGEST_PANEL_TASK = "Get Process History for Host and Its Parent Processes Over a Day"
+
+
+@pytest.mark.parametrize("name", [LONGEST_PANEL_TASK + "s", "\u8abf" * 22])  # 65 bytes; 22 characters of 3 bytes
+def test_a_response_task_whose_panel_file_name_no_package_can_hold_is_refused_at_its_name(pack, tmp_path, capsys, name):
+    """The package is a USTAR tar, whose headers hold a file name of at most 100 bytes."""
+    from detpack.cli import main
+
+    write(pack, "investigations/history.yml", INVESTIGATION.replace("Get Process History for Host", name))
+    panel = f"workbench_panel_{name.lower()}___response_task.xml".replace(" ", "_")
+    finding = (f"investigations/history.yml:1:7: name: makes the Workbench panel file {panel!r} of {len(panel.encode())}"
+               " bytes (expected a shorter name: a package holds file names of at most 100 bytes)")
+    assert main(["validate", "--content", "."]) == 2
+    assert finding in capsys.readouterr().err.splitlines()
+    out = tmp_path / "out"
+    assert main(["build", "--content", ".", "--output", str(out)]) == 2
+    assert capsys.readouterr().err.splitlines()[-2:] == [finding, "1 problem(s) found; nothing was written"]
+    assert not out.exists() and not (pack / "default").exists()
+
+
+def test_a_response_task_with_the_longest_name_a_panel_file_allows_builds(pack, tmp_path):
+    from detpack.cli import main
+
+    write(pack, "investigations/history.yml", INVESTIGATION.replace("Get Process History for Host", LONGEST_PANEL_TASK))
+    assert main(["build", "--content", str(pack), "--output", str(tmp_path / "out")]) == 0
+
+
 def test_no_workbench_files_without_response_tasks_that_take_inputs(pack):
     write(pack, "investigations/history.yml", INVESTIGATION.replace("$dest$", "x"))
     files = render_app(load_valid_pack(pack)).files

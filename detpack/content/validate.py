@@ -280,6 +280,22 @@ def check_unique_stanzas(pack: Pack) -> Iterator[Finding]:
     yield from _duplicates("name", [(panel_name(i), i.locations["name"]) for i in pack.investigations if workbench_inputs(i)])
 
 
+# The package is a USTAR tar (build/package.py), whose header holds a file's own name, without its
+# folders, in at most 100 bytes (POSIX.1-2017, pax, "ustar Interchange Format": name[100], prefix[155]).
+USTAR_NAME_BYTES = 100
+
+
+def check_panel_files(pack: Pack) -> Iterator[Finding]:
+    """The panel file of a response task with inputs, default/data/ui/panels/<panel name>.xml, fits a package."""
+    for task in pack.investigations:
+        if workbench_inputs(task):
+            file = f"{panel_name(task)}.xml"
+            size = len(file.encode("utf-8", "surrogatepass"))  # a lone surrogate counts, not raises
+            if size > USTAR_NAME_BYTES:
+                yield Finding(task.locations["name"], "name", f"makes the Workbench panel file {file!r} of {size} bytes",
+                              f"a shorter name: a package holds file names of at most {USTAR_NAME_BYTES} bytes")
+
+
 def _duplicates(field: str, values: list, locate: Callable = lambda location: location) -> Iterator[Finding]:
     """A finding at each later place of a value found more than once; ``values`` are (value, place),
     and ``locate(place)`` its location."""
@@ -333,6 +349,7 @@ def validate_pack(pack: Pack) -> tuple[list[Finding], list[Finding]]:
     errors += check_nested_macros(pack, index)
     errors += check_unique(pack)
     errors += check_unique_stanzas(pack)
+    errors += check_panel_files(pack)
     errors += check_conf_safe_objects(pack)
     errors += check_stories_exist(pack, index)
     warnings = [f for d in pack.detections for check in ADVISORY_CHECKS for f in check(d, index)]
