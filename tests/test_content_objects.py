@@ -137,7 +137,31 @@ def test_a_lookup_file_the_package_cannot_ship_is_refused_at_load(pack, filename
     write(pack, "lookups/evil.yml", LOOKUP.replace("evil.csv", f"'{filename}'"))
     write(pack, f"lookups/{filename}", "host\nx\n")
     assert findings(pack) == [f"lookups/evil.yml:3:11: filename: {filename!r} is not valid (expected a .csv file "
-                              "name, or __mlspl_<name>.mlmodel, beside the YAML)"]
+                              "name, or __mlspl_<name>.mlmodel, of at most 100 characters, beside the YAML)"]
+
+
+def test_a_lookup_file_name_over_the_100_bytes_a_package_holds_is_refused_at_load(pack, tmp_path, capsys):
+    """The package is a USTAR tar, whose headers hold a file name of at most 100 bytes."""
+    from detpack.cli import main
+
+    filename = "h" * 97 + ".csv"
+    write(pack, "lookups/evil.yml", LOOKUP.replace("evil.csv", filename))
+    write(pack, f"lookups/{filename}", "host\nx\n")
+    out = tmp_path / "out"
+    assert main(["build", "--content", ".", "--output", str(out)]) == 2
+    assert capsys.readouterr().err.splitlines()[-2:] == [
+        "lookups/evil.yml:3:11: filename: is 101 characters long (expected a .csv file name, or "
+        "__mlspl_<name>.mlmodel, of at most 100 characters, beside the YAML)", "1 problem(s) found; nothing was written"]
+    assert not out.exists() and not (pack / "default").exists()
+
+
+def test_a_lookup_file_name_of_100_bytes_builds(pack, tmp_path):
+    from detpack.cli import main
+
+    filename = "h" * 96 + ".csv"
+    write(pack, "lookups/evil.yml", LOOKUP.replace("evil.csv", filename))
+    write(pack, f"lookups/{filename}", "host\nx\n")
+    assert main(["build", "--content", ".", "--output", str(tmp_path / "out")]) == 0
 
 
 DETECTION = "detections/endpoint/wmi_script_host.yml"

@@ -238,7 +238,10 @@ LOOKUP = Obj(
     {"name": Str(OBJECT_NAME_PATTERN, "a lookup name of letters, digits and _, at most 99",
                  multiline=False, max_len=99),
      "description": TEXT},
-    {"filename": Str(LOOKUP_FILENAME, "a .csv file name, or __mlspl_<name>.mlmodel, beside the YAML", multiline=False),
+    # At most 100 characters (ASCII, so bytes): the file ships in a USTAR package (build/package.py),
+    # whose header holds a file's own name in 100 bytes (POSIX.1-2017, pax, "ustar Interchange Format").
+    {"filename": Str(LOOKUP_FILENAME, "a .csv file name, or __mlspl_<name>.mlmodel, of at most 100 characters, "
+                     "beside the YAML", multiline=False, max_len=100),
      "collection": LINE, "fields_list": LINE, "default_match": Anything(), "case_sensitive_match": Anything(),
      "match_type": LINE, "min_matches": Int(0), "max_matches": Int(1), "filter": LINE},
 )
