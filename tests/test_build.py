@@ -146,6 +146,29 @@ def test_an_interruption_at_the_start_of_packaging_leaves_the_previous_output_al
     assert {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
 
 
+def test_an_interruption_between_the_app_folder_s_renames_waits_until_the_new_folder_is_in_place(pack_copy, tmp_path,
+                                                                                                  monkeypatch):
+    """A Ctrl-C landing just after the previous app folder is moved aside: the new folder still goes in
+    and the previous one is removed, then the build stops (exit 130); never no folder at all."""
+    import signal
+    from pathlib import Path
+
+    out = tmp_path / "out"
+    assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 0
+    real = Path.rename
+
+    def rename(self, target):
+        moved = real(self, target)
+        if self.name == "DA-ESS-DetPack":  # the previous folder, moved aside
+            os.kill(os.getpid(), signal.SIGINT)
+        return moved
+
+    monkeypatch.setattr(Path, "rename", rename)
+    assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 130
+    assert sorted(p.name for p in out.iterdir()) == ["DA-ESS-DetPack", "DA-ESS-DetPack-1.0.0.spl"]
+    assert (out / "DA-ESS-DetPack" / "default" / "savedsearches.conf").is_file()
+
+
 def test_committed_files_the_build_would_not_change_keep_their_time_stamps(pack_copy, tmp_path):
     out = tmp_path / "out"
     assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 0

@@ -169,9 +169,19 @@ def stage_tree(staging: Path, contents: dict[str, bytes]) -> None:
 
 
 def swap_in(staging: Path, destination: Path) -> None:
-    """Replace ``destination`` whole by the staged folder."""
-    old = destination.with_name(f".{destination.name}.old")
-    if destination.exists():
-        destination.rename(old)
-    staging.rename(destination)
-    shutil.rmtree(old, ignore_errors=True)
+    """Replace ``destination`` whole by the staged folder. Ctrl-C and SIGTERM are held meanwhile (the
+    previous folder's removal included): one landing between the two renames would leave no folder
+    at ``destination``; held, it interrupts once the new folder is in place."""
+    import signal
+
+    old = hidden_name(destination)
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM}) \
+        if hasattr(signal, "pthread_sigmask") else None
+    try:
+        if destination.exists():
+            destination.rename(old)
+        staging.rename(destination)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if held is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
