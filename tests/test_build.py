@@ -271,3 +271,21 @@ def test_a_folder_where_a_committed_file_belongs_is_refused_before_anything_is_w
     assert not out.exists() or list(out.iterdir()) == []
     assert (pack_copy / "default" / "savedsearches.conf").is_dir()
     assert not (pack_copy / "default" / "macros.conf").exists()  # nor any other committed copy
+
+
+@pytest.mark.parametrize("umask", [0o077, 0o000])
+def test_the_app_folder_has_folders_0755_and_files_0644_whatever_the_umask(pack_copy, tmp_path, umask):
+    """The app folder is what Splunk reads, as the package is: its modes are the package's, not the
+    umask's (0600 files under 077 would be unreadable to a splunk user; 0666 under 000 writable by all)."""
+    import stat
+
+    out = tmp_path / "out"
+    previous = os.umask(umask)
+    try:
+        assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 0
+    finally:
+        os.umask(previous)
+    app = out / "DA-ESS-DetPack"
+    modes = {p.relative_to(app).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in [app, *app.rglob("*")]}
+    assert {path: mode for path, mode in modes.items() if mode != (0o755 if (app / path).is_dir() else 0o644)} == {}
+    assert stat.S_IMODE((out / "DA-ESS-DetPack-1.0.0.spl").stat().st_mode) == 0o644

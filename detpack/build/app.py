@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .write import hidden_name, holds, write_atomically
+from .write import FILE_MODE, hidden_name, holds, write_atomically
 from ..content.load import load_pack
 from ..content.model import Pack
 from ..beside import WORTH_A_PROCESS, Beside, stream_beside_if_large
@@ -29,6 +29,7 @@ SAVEDSEARCHES = "default/savedsearches.conf"
 
 COMMITTED_DIRS = ("default/", "metadata/")
 COMMITTED_FILES = ("app.manifest",)
+DIR_MODE = 0o755
 
 
 @record
@@ -159,13 +160,17 @@ def _read(path: Path) -> str | None:
 
 def stage_tree(staging: Path, contents: dict[str, bytes]) -> None:
     """Make the folder ``staging`` holding ``contents`` (path inside the folder -> bytes); the caller
-    removes it should this fail or be interrupted."""
+    removes it should this fail or be interrupted. Its folders end 0755 and its files 0644, the
+    package's modes, whatever the umask: the folder stays 0700 until then, so nobody sees it sooner."""
     os.mkdir(staging, 0o700)
     for relative, data in contents.items():
         target = staging / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-    staging.chmod(0o755)
+    for folder, _, files in os.walk(staging, topdown=False):
+        for name in files:
+            os.chmod(os.path.join(folder, name), FILE_MODE)
+        os.chmod(folder, DIR_MODE)
 
 
 def swap_in(staging: Path, destination: Path) -> None:
