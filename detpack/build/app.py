@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .write import FILE_MODE, hidden_name, holds, write_atomically
+from .write import FILE_MODE, hidden_name, holds, remove_if_there, write_atomically
 from ..content.load import load_pack
 from ..content.model import Pack
 from ..beside import WORTH_A_PROCESS, Beside, stream_beside_if_large
@@ -174,19 +174,37 @@ def stage_tree(staging: Path, contents: dict[str, bytes]) -> None:
 
 
 def swap_in(staging: Path, destination: Path) -> None:
-    """Replace ``destination`` whole by the staged folder. Ctrl-C and SIGTERM are held meanwhile (the
-    previous folder's removal included): one landing between the two renames would leave no folder
-    at ``destination``; held, it interrupts once the new folder is in place."""
+    """Replace ``destination`` whole (a previous folder, or a file or link lying there) by the staged
+    folder. Ctrl-C and SIGTERM are held meanwhile (the previous one's removal included): one landing
+    between the two renames would leave nothing at ``destination``; held, it interrupts once the new
+    folder is in place. Should the staged folder fail to go in, the previous one goes back."""
     import signal
 
     old = hidden_name(destination)
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM}) \
-        if hasattr(signal, "pthread_sigmask") else None
+    # The mask is read before and changed inside the try: a signal that came during the call holding
+    # them is handled as the call returns, and the finally must still put the mask back.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, ()) if hasattr(signal, "pthread_sigmask") else None
     try:
-        if destination.exists():
+        if held is not None:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        previous = os.path.lexists(destination)  # a dangling link too, which a folder cannot be renamed over
+        if previous:
             destination.rename(old)
-        staging.rename(destination)
-        shutil.rmtree(old, ignore_errors=True)
+        try:
+            staging.rename(destination)
+        except BaseException:
+            if previous:
+                old.rename(destination)
+            raise
+        _remove(old)
     finally:
         if held is not None:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _remove(path: Path) -> None:
+    """Remove the folder, file or link ``path`` (a link's target is left alone), if it is there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        remove_if_there(path)
