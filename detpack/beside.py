@@ -240,11 +240,16 @@ def _fork(send: Callable[[Any], None]) -> tuple[int, int] | None:
     # set of pending signals, and unblocks them once it is ready to stop at one). The mask
     # holds them in this thread only: with another thread running, Python may still raise
     # here, and the unknown child then leaves once this process has (_leave_when_orphaned).
+    # A signal that came while they were held is handled as the call letting them through returns,
+    # before the caller knows the child: that child is stopped then. The mask is read before it is
+    # changed inside the try, so that one handled as the call holding them returns finds it put back.
     import signal
 
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
     caller = os.getpid()
+    started = None
     try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
             read, write = os.pipe()
         except OSError:  # out of file descriptors: this process does the work itself
@@ -261,9 +266,16 @@ def _fork(send: Callable[[Any], None]) -> tuple[int, int] | None:
         _LIVE.add(pid)
         _stop_children_on_sigterm(signal)
         os.close(write)
-        return pid, read
+        started = pid, read
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        except BaseException:
+            if started is not None:
+                _stop(started[0])
+                os.close(started[1])
+            raise
+    return started
 
 
 # Children forked and not yet reaped: stopped when this process exits, however it leaves

@@ -271,3 +271,94 @@ def test_a_folder_where_a_committed_file_belongs_is_refused_before_anything_is_w
     assert not out.exists() or list(out.iterdir()) == []
     assert (pack_copy / "default" / "savedsearches.conf").is_dir()
     assert not (pack_copy / "default" / "macros.conf").exists()  # nor any other committed copy
+
+
+@pytest.mark.parametrize("umask", [0o077, 0o000])
+def test_the_app_folder_has_folders_0755_and_files_0644_whatever_the_umask(pack_copy, tmp_path, umask):
+    """The app folder is what Splunk reads, as the package is: its modes are the package's, not the
+    umask's (0600 files under 077 would be unreadable to a splunk user; 0666 under 000 writable by all)."""
+    import stat
+
+    out = tmp_path / "out"
+    previous = os.umask(umask)
+    try:
+        assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 0
+    finally:
+        os.umask(previous)
+    app = out / "DA-ESS-DetPack"
+    modes = {p.relative_to(app).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in [app, *app.rglob("*")]}
+    assert {path: mode for path, mode in modes.items() if mode != (0o755 if (app / path).is_dir() else 0o644)} == {}
+    assert stat.S_IMODE((out / "DA-ESS-DetPack-1.0.0.spl").stat().st_mode) == 0o644
+
+
+def test_an_interruption_as_the_swap_holds_the_signals_leaves_them_unheld(pack_copy, tmp_path, monkeypatch):
+    """A Ctrl-C that came while the swap asked to hold the signals is handled as that call returns,
+    before the swap's try: the signals must not stay held, or the next Ctrl-C of a caller that
+    builds in process (a test run, a watcher) would never come."""
+    import signal
+
+    out = tmp_path / "out"
+    assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 0
+    real = signal.pthread_sigmask
+    unheld = real(signal.SIG_BLOCK, [])
+
+    def pthread_sigmask(how, mask):
+        previous = real(how, mask)
+        if how == signal.SIG_BLOCK and signal.SIGINT in set(mask):
+            monkeypatch.setattr(signal, "pthread_sigmask", real)  # once
+            raise KeyboardInterrupt
+        return previous
+
+    monkeypatch.setattr(signal, "pthread_sigmask", pthread_sigmask)
+    try:
+        assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 130
+        assert real(signal.SIG_BLOCK, []) == unheld
+    finally:
+        real(signal.SIG_SETMASK, unheld)
+    assert sorted(p.name for p in out.iterdir()) == ["DA-ESS-DetPack", "DA-ESS-DetPack-1.0.0.spl"]
+
+
+@pytest.mark.parametrize("kind", ["file", "link to a folder", "dangling link"])
+def test_what_lies_at_the_app_folder_s_place_is_replaced_and_nothing_stays_hidden(pack_copy, tmp_path, kind):
+    """A file or a link where the app folder goes is replaced by the folder, as a previous folder is,
+    and removed: no hidden copy of it stays beside, and a link's target is left alone."""
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "kept.txt").write_text("kept\n")
+    if kind == "file":
+        (out / "DA-ESS-DetPack").write_text("not a folder\n")
+    else:
+        (out / "DA-ESS-DetPack").symlink_to(elsewhere if kind == "link to a folder" else tmp_path / "missing")
+    assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["DA-ESS-DetPack", "DA-ESS-DetPack-1.0.0.spl"]
+    assert not (out / "DA-ESS-DetPack").is_symlink()
+    assert (out / "DA-ESS-DetPack" / "default" / "savedsearches.conf").is_file()
+    assert [p.name for p in elsewhere.iterdir()] == ["kept.txt"]
+
+
+def test_a_swap_whose_second_rename_fails_puts_the_previous_app_folder_back(pack_copy, tmp_path, monkeypatch):
+    """The previous folder is moved aside first: should the staged one then fail to go in, the
+    previous one goes back rather than leaving no app folder and a hidden one beside it."""
+    import signal
+
+    out = tmp_path / "out"
+    assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 0
+    before = sha256(out / "DA-ESS-DetPack" / "default" / "savedsearches.conf")
+    (out / "DA-ESS-DetPack" / "mark").write_text("previous\n")
+    real, failed = Path.rename, []
+
+    def rename(self, target):  # the staged folder's rename fails; the previous one's return does not
+        if self.name.startswith(".DA-ESS-DetPack.") and Path(target).name == "DA-ESS-DetPack" and not failed:
+            failed.append(self)
+            raise OSError(28, "No space left on device")
+        return real(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename)
+    unheld = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    with pytest.raises(OSError, match="No space"):
+        main(["build", "--content", str(pack_copy), "--output", str(out)])
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == unheld
+    assert sorted(p.name for p in out.iterdir()) == ["DA-ESS-DetPack", "DA-ESS-DetPack-1.0.0.spl"]
+    assert (out / "DA-ESS-DetPack" / "mark").read_text() == "previous\n"
+    assert sha256(out / "DA-ESS-DetPack" / "default" / "savedsearches.conf") == before

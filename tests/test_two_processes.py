@@ -903,3 +903,63 @@ def test_a_stopped_build_leaves_the_previous_output(tmp_path, child, stop):
     _assert_interrupted_leaving_no_process(run)
     assert sorted(p.name for p in out.iterdir()) == ["DA-ESS-DetPack", "DA-ESS-DetPack-1.0.0.spl"]
     assert {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+
+
+@needs_two_cores
+def test_a_signal_that_came_during_a_fork_stops_the_child_forked(tmp_path, monkeypatch):
+    """Ctrl-C and SIGTERM are held while a child is forked; one that came meanwhile is handled as
+    they are let through again, before the caller knows the child. That child (here the one writing
+    the package) must be stopped then: left running, it would write the package's temporary file
+    after the build removed it, and nobody would remove it."""
+    root = varied_pack(tmp_path / "pack")
+    out = tmp_path / "out"
+    build_app(root, out, sync_committed=False)
+    real_fork, real_mask, forks = os.fork, signal.pthread_sigmask, []
+
+    def fork():
+        pid = real_fork()
+        if pid:
+            forks.append(pid)
+        return pid
+
+    def pthread_sigmask(how, mask):
+        previous = real_mask(how, mask)
+        if how == signal.SIG_SETMASK and len(forks) == 3:  # reading, rendering, then packaging
+            monkeypatch.setattr(signal, "pthread_sigmask", real_mask)  # once
+            raise KeyboardInterrupt
+        return previous
+
+    monkeypatch.setattr(os, "fork", fork)
+    monkeypatch.setattr(signal, "pthread_sigmask", pthread_sigmask)
+    unheld = real_mask(signal.SIG_BLOCK, ())
+    with pytest.raises(KeyboardInterrupt):
+        build_app(root, out, sync_committed=False)
+    assert real_mask(signal.SIG_BLOCK, ()) == unheld
+    for pid in list(beside._LIVE):  # a child still running: let it finish what it would write
+        os.waitpid(pid, 0)
+        beside._LIVE.discard(pid)
+    assert sorted(p.name for p in out.iterdir()) == ["DA-ESS-DetPack", "DA-ESS-DetPack-1.0.0.spl"]
+
+
+@needs_two_cores
+def test_a_signal_that_came_as_a_fork_held_the_signals_leaves_them_unheld(monkeypatch):
+    """One handled as the call holding Ctrl-C and SIGTERM returns: no child, and the signals are
+    not left held in the thread (its next Ctrl-C would never come)."""
+    real_mask = signal.pthread_sigmask
+
+    def pthread_sigmask(how, mask):
+        previous = real_mask(how, mask)
+        if how == signal.SIG_BLOCK and signal.SIGINT in set(mask):
+            monkeypatch.setattr(signal, "pthread_sigmask", real_mask)  # once
+            raise KeyboardInterrupt
+        return previous
+
+    unheld = real_mask(signal.SIG_BLOCK, ())
+    monkeypatch.setattr(signal, "pthread_sigmask", pthread_sigmask)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            Beside(os.getpid)
+        assert real_mask(signal.SIG_BLOCK, ()) == unheld
+        assert not beside._LIVE
+    finally:
+        real_mask(signal.SIG_SETMASK, unheld)

@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .write import hidden_name, holds, write_atomically
+from .write import FILE_MODE, hidden_name, holds, remove_if_there, write_atomically
 from ..content.load import load_pack
 from ..content.model import Pack
 from ..beside import WORTH_A_PROCESS, Beside, stream_beside_if_large
@@ -29,6 +29,7 @@ SAVEDSEARCHES = "default/savedsearches.conf"
 
 COMMITTED_DIRS = ("default/", "metadata/")
 COMMITTED_FILES = ("app.manifest",)
+DIR_MODE = 0o755
 
 
 @record
@@ -159,29 +160,51 @@ def _read(path: Path) -> str | None:
 
 def stage_tree(staging: Path, contents: dict[str, bytes]) -> None:
     """Make the folder ``staging`` holding ``contents`` (path inside the folder -> bytes); the caller
-    removes it should this fail or be interrupted."""
+    removes it should this fail or be interrupted. Its folders end 0755 and its files 0644, the
+    package's modes, whatever the umask: the folder stays 0700 until then, so nobody sees it sooner."""
     os.mkdir(staging, 0o700)
     for relative, data in contents.items():
         target = staging / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-    staging.chmod(0o755)
+    for folder, _, files in os.walk(staging, topdown=False):
+        for name in files:
+            os.chmod(os.path.join(folder, name), FILE_MODE)
+        os.chmod(folder, DIR_MODE)
 
 
 def swap_in(staging: Path, destination: Path) -> None:
-    """Replace ``destination`` whole by the staged folder. Ctrl-C and SIGTERM are held meanwhile (the
-    previous folder's removal included): one landing between the two renames would leave no folder
-    at ``destination``; held, it interrupts once the new folder is in place."""
+    """Replace ``destination`` whole (a previous folder, or a file or link lying there) by the staged
+    folder. Ctrl-C and SIGTERM are held meanwhile (the previous one's removal included): one landing
+    between the two renames would leave nothing at ``destination``; held, it interrupts once the new
+    folder is in place. Should the staged folder fail to go in, the previous one goes back."""
     import signal
 
     old = hidden_name(destination)
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM}) \
-        if hasattr(signal, "pthread_sigmask") else None
+    # The mask is read before and changed inside the try: a signal that came during the call holding
+    # them is handled as the call returns, and the finally must still put the mask back.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, ()) if hasattr(signal, "pthread_sigmask") else None
     try:
-        if destination.exists():
+        if held is not None:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        previous = os.path.lexists(destination)  # a dangling link too, which a folder cannot be renamed over
+        if previous:
             destination.rename(old)
-        staging.rename(destination)
-        shutil.rmtree(old, ignore_errors=True)
+        try:
+            staging.rename(destination)
+        except BaseException:
+            if previous:
+                old.rename(destination)
+            raise
+        _remove(old)
     finally:
         if held is not None:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _remove(path: Path) -> None:
+    """Remove the folder, file or link ``path`` (a link's target is left alone), if it is there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        remove_if_there(path)
