@@ -22,6 +22,7 @@ SIGTERM stops it before ending this process, so no process outlives the command.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import os
 import sys
@@ -232,6 +233,25 @@ def _widen(pipe) -> None:
         pass
 
 
+@contextlib.contextmanager
+def interruptions_held() -> Iterator[Any]:
+    """Ctrl-C and SIGTERM held in this thread for the ``with`` block, then let through: one that came
+    meanwhile interrupts once the block is done. Yields the mask the block ends with (a forked child
+    sets it itself), or None where signals cannot be held. The mask is read before it is changed
+    inside the try: a signal handled as the call holding them returns still finds it put back."""
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows: nothing to hold
+        yield None
+        return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+    try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        yield mask
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 def _fork(send: Callable[[Any], None]) -> tuple[int, int] | None:
     """Fork a child that calls ``send`` with the write end of a pipe (a binary file) and leaves;
     (its pid, the read end) or None when the system refuses the pipe or the fork."""
@@ -240,41 +260,36 @@ def _fork(send: Callable[[Any], None]) -> tuple[int, int] | None:
     # set of pending signals, and unblocks them once it is ready to stop at one). The mask
     # holds them in this thread only: with another thread running, Python may still raise
     # here, and the unknown child then leaves once this process has (_leave_when_orphaned).
-    # A signal that came while they were held is handled as the call letting them through returns,
-    # before the caller knows the child: that child is stopped then. The mask is read before it is
-    # changed inside the try, so that one handled as the call holding them returns finds it put back.
+    # A signal that came while they were held is handled as the block lets them through, before the
+    # caller knows the child: that child is stopped then.
     import signal
 
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
     caller = os.getpid()
     started = None
     try:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        try:
-            read, write = os.pipe()
-        except OSError:  # out of file descriptors: this process does the work itself
-            return None
-        try:
-            pid = os.fork()
-        except OSError:  # a process limit, or no memory for a copy: this process does the work
-            os.close(read)
+        with interruptions_held() as mask:
+            try:
+                read, write = os.pipe()
+            except OSError:  # out of file descriptors: this process does the work itself
+                return None
+            try:
+                pid = os.fork()
+            except OSError:  # a process limit, or no memory for a copy: this process does the work
+                os.close(read)
+                os.close(write)
+                return None
+            if pid == 0:
+                os.close(read)
+                _serve(write, send, mask, caller)  # never returns
+            _LIVE.add(pid)
+            _stop_children_on_sigterm(signal)
             os.close(write)
-            return None
-        if pid == 0:
-            os.close(read)
-            _serve(write, send, mask, caller)  # never returns
-        _LIVE.add(pid)
-        _stop_children_on_sigterm(signal)
-        os.close(write)
-        started = pid, read
-    finally:
-        try:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        except BaseException:
-            if started is not None:
-                _stop(started[0])
-                os.close(started[1])
-            raise
+            started = pid, read
+    except BaseException:
+        if started is not None:
+            _stop(started[0])
+            os.close(started[1])
+        raise
     return started
 
 
@@ -310,14 +325,9 @@ def _reap(pid: int) -> int:
 
 
 def _reap_held(pid: int) -> int:
-    import signal
-
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
+    with interruptions_held():
         _, status = os.waitpid(pid, 0)
         _LIVE.discard(pid)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     return status
 
 

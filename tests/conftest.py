@@ -58,3 +58,27 @@ def splunk(state):
 
     with SplunkDouble(state) as double:
         yield double
+
+
+@pytest.fixture
+def interrupt_as_signals_are_held(monkeypatch: pytest.MonkeyPatch):
+    """``arm()``: from then on, the next call holding Ctrl-C and SIGTERM is interrupted as it returns,
+    as by a Ctrl-C that came meanwhile (once); it returns the thread's mask before, put back after the test."""
+    import signal
+
+    real = signal.pthread_sigmask
+    unheld = real(signal.SIG_BLOCK, ())
+
+    def pthread_sigmask(how, mask):
+        previous = real(how, mask)
+        if how == signal.SIG_BLOCK and signal.SIGINT in set(mask):
+            monkeypatch.setattr(signal, "pthread_sigmask", real)  # once
+            raise KeyboardInterrupt
+        return previous
+
+    def arm():
+        monkeypatch.setattr(signal, "pthread_sigmask", pthread_sigmask)
+        return unheld
+
+    yield arm
+    real(signal.SIG_SETMASK, unheld)

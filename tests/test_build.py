@@ -291,7 +291,8 @@ def test_the_app_folder_has_folders_0755_and_files_0644_whatever_the_umask(pack_
     assert stat.S_IMODE((out / "DA-ESS-DetPack-1.0.0.spl").stat().st_mode) == 0o644
 
 
-def test_an_interruption_as_the_swap_holds_the_signals_leaves_them_unheld(pack_copy, tmp_path, monkeypatch):
+def test_an_interruption_as_the_swap_holds_the_signals_leaves_them_unheld(pack_copy, tmp_path,
+                                                                         interrupt_as_signals_are_held):
     """A Ctrl-C that came while the swap asked to hold the signals is handled as that call returns,
     before the swap's try: the signals must not stay held, or the next Ctrl-C of a caller that
     builds in process (a test run, a watcher) would never come."""
@@ -299,22 +300,9 @@ def test_an_interruption_as_the_swap_holds_the_signals_leaves_them_unheld(pack_c
 
     out = tmp_path / "out"
     assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 0
-    real = signal.pthread_sigmask
-    unheld = real(signal.SIG_BLOCK, [])
-
-    def pthread_sigmask(how, mask):
-        previous = real(how, mask)
-        if how == signal.SIG_BLOCK and signal.SIGINT in set(mask):
-            monkeypatch.setattr(signal, "pthread_sigmask", real)  # once
-            raise KeyboardInterrupt
-        return previous
-
-    monkeypatch.setattr(signal, "pthread_sigmask", pthread_sigmask)
-    try:
-        assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 130
-        assert real(signal.SIG_BLOCK, []) == unheld
-    finally:
-        real(signal.SIG_SETMASK, unheld)
+    unheld = interrupt_as_signals_are_held()
+    assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 130
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == unheld
     assert sorted(p.name for p in out.iterdir()) == ["DA-ESS-DetPack", "DA-ESS-DetPack-1.0.0.spl"]
 
 

@@ -942,24 +942,11 @@ def test_a_signal_that_came_during_a_fork_stops_the_child_forked(tmp_path, monke
 
 
 @needs_two_cores
-def test_a_signal_that_came_as_a_fork_held_the_signals_leaves_them_unheld(monkeypatch):
+def test_a_signal_that_came_as_a_fork_held_the_signals_leaves_them_unheld(interrupt_as_signals_are_held):
     """One handled as the call holding Ctrl-C and SIGTERM returns: no child, and the signals are
     not left held in the thread (its next Ctrl-C would never come)."""
-    real_mask = signal.pthread_sigmask
-
-    def pthread_sigmask(how, mask):
-        previous = real_mask(how, mask)
-        if how == signal.SIG_BLOCK and signal.SIGINT in set(mask):
-            monkeypatch.setattr(signal, "pthread_sigmask", real_mask)  # once
-            raise KeyboardInterrupt
-        return previous
-
-    unheld = real_mask(signal.SIG_BLOCK, ())
-    monkeypatch.setattr(signal, "pthread_sigmask", pthread_sigmask)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            Beside(os.getpid)
-        assert real_mask(signal.SIG_BLOCK, ()) == unheld
-        assert not beside._LIVE
-    finally:
-        real_mask(signal.SIG_SETMASK, unheld)
+    unheld = interrupt_as_signals_are_held()
+    with pytest.raises(KeyboardInterrupt):
+        Beside(os.getpid)
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, ()) == unheld
+    assert not beside._LIVE

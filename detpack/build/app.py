@@ -16,7 +16,7 @@ from pathlib import Path
 from .write import FILE_MODE, hidden_name, holds, remove_if_there, write_atomically
 from ..content.load import load_pack
 from ..content.model import Pack
-from ..beside import WORTH_A_PROCESS, Beside, stream_beside_if_large
+from ..beside import WORTH_A_PROCESS, Beside, interruptions_held, stream_beside_if_large
 from ..errors import Finding, Fresh, InvalidInput, Location, display_path, record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, as type checkers read it, without loading typing at every start
@@ -178,15 +178,8 @@ def swap_in(staging: Path, destination: Path) -> None:
     folder. Ctrl-C and SIGTERM are held meanwhile (the previous one's removal included): one landing
     between the two renames would leave nothing at ``destination``; held, it interrupts once the new
     folder is in place. Should the staged folder fail to go in, the previous one goes back."""
-    import signal
-
     old = hidden_name(destination)
-    # The mask is read before and changed inside the try: a signal that came during the call holding
-    # them is handled as the call returns, and the finally must still put the mask back.
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, ()) if hasattr(signal, "pthread_sigmask") else None
-    try:
-        if held is not None:
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    with interruptions_held():
         previous = os.path.lexists(destination)  # a dangling link too, which a folder cannot be renamed over
         if previous:
             destination.rename(old)
@@ -197,9 +190,6 @@ def swap_in(staging: Path, destination: Path) -> None:
                 old.rename(destination)
             raise
         _remove(old)
-    finally:
-        if held is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _remove(path: Path) -> None:
