@@ -25,14 +25,13 @@ import re
 import subprocess
 import sys
 import tarfile
-import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..conf import ConfValueError
 from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
-from .write import write_atomically
+from .write import hidden_name, remove_if_there, write_atomically
 from .package import PackageError
 
 TAG_SETS = ("cloud", "private_app")
@@ -150,16 +149,14 @@ def run_tag_set(package: Path, tag_set: str, report_dir: Path) -> TagSetResult:
     stem = report_stem(package)
     json_report = report_dir / f"{stem}.appinspect.{tag_set}.json"
     junit_report = report_dir / f"{stem}.appinspect.{tag_set}.junit.xml"
-    fd, temporary = tempfile.mkstemp(dir=report_dir, prefix=f".{json_report.name}.", suffix=".tmp")
-    os.close(fd)
+    temporary = hidden_name(json_report, ".tmp")  # AppInspect makes it; named first, see hidden_name
     try:
-        done = _run_appinspect(package, tag_set, Path(temporary))
-        report = _load_report(Path(temporary), done)
+        done = _run_appinspect(package, tag_set, temporary)
+        report = _load_report(temporary, done)
         os.chmod(temporary, 0o644)
         os.replace(temporary, json_report)
     finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        remove_if_there(temporary)
     write_atomically(junit_report, junit_xml(report, tag_set))
     return TagSetResult(tag_set, dict(report.get("summary", {})), tuple(failing_messages(report, tag_set)),
                         json_report, junit_report, done.returncode)
