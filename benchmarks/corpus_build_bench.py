@@ -26,7 +26,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from measure import run_measured, whole_process
+from measure import paired_gain, run_measured, whole_process
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpora" / "security_content-4.42.0.tar.gz"
@@ -76,7 +76,7 @@ def main() -> int:
             print(f"{'detpack ' + name:<24}{seconds:>10.2f}{mib:>17.1f}   {target}")
             if args.baseline:
                 seconds, mib = medians(theirs[name])
-                gain = statistics.median(b - a for (a, _), (b, _) in zip(ours[name], theirs[name]))
+                gain = paired_gain(ours[name], theirs[name])
                 print(f"{'  baseline':<24}{seconds:>10.2f}{mib:>17.1f}   paired: {gain:+.2f} s faster here")
         if args.contentctl:
             timed = []

@@ -16,6 +16,7 @@ sampled.
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import tempfile
 import threading
@@ -92,3 +93,9 @@ def _run(argv: list[str], cwd: Path, ok: tuple[int, ...], *, sample: bool) -> tu
 def whole_process(argv: list[str], cwd: Path) -> tuple[float, float]:
     """``run_measured`` of a command that must exit 0."""
     return run_measured(argv, cwd)
+
+
+def paired_gain(ours: list[tuple[float, float]], theirs: list[tuple[float, float]]) -> float:
+    """Median over the rounds of (their time - our time), the samples being (seconds, anything): how
+    much faster a command runs here than in a baseline run right after it, on a machine whose speed drifts."""
+    return statistics.median(b - a for (a, _), (b, _) in zip(ours, theirs))

@@ -43,6 +43,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from measure import paired_gain
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 TARGETS = {"build": 0.10, "validate": 0.08, "--help": 0.05}
@@ -112,12 +114,6 @@ def ours_and_baseline(pack: Path, here: Path, baseline: Path | None) -> dict[str
     return commands
 
 
-def paired_gain(samples: dict[str, list], name: str) -> float:
-    """Median of (baseline - ours) over the rounds: how much faster ``name`` runs here."""
-    ours, theirs = samples[f"build.py {name}"], samples[f"baseline {name}"]
-    return statistics.median(b - a for (a, _), (b, _) in zip(ours, theirs))
-
-
 def report(label: str, samples: list[tuple[float, float]], target: float | None) -> None:
     walls = [wall for wall, _ in samples]
     median = statistics.median(walls)
@@ -154,7 +150,8 @@ def main() -> int:
             report(name, taken, TARGETS.get(name.removeprefix("build.py ")))
         if args.baseline:
             for name in TARGETS:
-                print(f"{name:<26}paired: {paired_gain(samples, name) * 1000:+.1f} ms faster here than the baseline")
+                gain = paired_gain(samples[f"build.py {name}"], samples[f"baseline {name}"])
+                print(f"{name:<26}paired: {gain * 1000:+.1f} ms faster here than the baseline")
     return 0
 
 
