@@ -58,7 +58,7 @@ def test_a_baseline_schedule_without_schedule_window_is_a_schema_error(pack):
 def test_a_story_author_starting_with_a_comma_is_named_as_contentctl_names_it(pack):
     story = pack / "stories" / "wmi_abuse.yml"
     story.write_text(story.read_text().replace("author: Test Author", "author: ', Splunk'"))
-    conf = as_dict(parse_conf(render_app(load_valid_pack(pack)).files["default/analyticstories.conf"], "a"))
+    conf = as_dict(parse_conf(render_app(load_valid_pack(pack)).files["default/analyticstories.conf"].decode(), "a"))
     assert json.loads(conf["analytic_story://WMI Abuse"]["maintainers"]) == [
         {"company": "Splunk", "email": "-", "name": "no"}]
 
@@ -217,7 +217,7 @@ def test_a_notable_placeholder_outside_the_documented_ones_is_refused(pack, plac
 
 def test_the_documented_placeholders_are_filled(pack):
     write(pack, "deployments/ttp.yml", DEPLOYMENT.replace("'%description%'", "'%description% (v%version%)'"))
-    conf = as_dict(parse_conf(render_app(load_valid_pack(pack)).files["default/savedsearches.conf"], "s"))
+    conf = as_dict(parse_conf(render_app(load_valid_pack(pack)).files["default/savedsearches.conf"].decode(), "s"))
     stanza = conf["LEGACY - WMI Script Host Started - Rule"]
     assert stanza["action.notable.param.rule_title"] == "WMI Script Host Started on $dest$"
     assert stanza["action.notable.param.rule_description"] == "Finds the WMI script host starting. (v2)"
@@ -238,7 +238,7 @@ def test_an_unknown_key_under_story_tags_is_an_error_as_in_contentctl(pack):
 
 def test_a_kv_store_lookup_gets_its_collection_and_file_lookups_none(pack):
     write(pack, "lookups/seen.yml", "name: seen_hosts\ndescription: A KV store.\ncollection: seen\nfields_list: _key, host\n")
-    files = render_app(load_valid_pack(pack)).files
+    files = {p: data.decode() for p, data in render_app(load_valid_pack(pack)).files.items()}
     assert as_dict(parse_conf(files["default/collections.conf"], "c")) == {
         "seen_hosts": {"enforceTypes": "false", "replicate": "false"}}
     (pack / "lookups" / "seen.yml").unlink()
@@ -248,14 +248,14 @@ def test_a_kv_store_lookup_gets_its_collection_and_file_lookups_none(pack):
 
 
 def test_lookups_are_exported_for_drilldowns_run_in_incident_review(pack):
-    meta = as_dict(parse_conf(render_app(load_valid_pack(pack)).files["metadata/default.meta"], "m"))
+    meta = as_dict(parse_conf(render_app(load_valid_pack(pack)).files["metadata/default.meta"].decode(), "m"))
     assert meta["lookups"] == meta["transforms"] == {"export": "system"}
 
 
 def test_the_launcher_names_the_company_as_contentctl_does(pack):
     settings = pack / "contentctl.yml"
     settings.write_text(settings.read_text() + "  author_company: Example Corp\n")
-    conf = as_dict(parse_conf(render_app(load_valid_pack(pack)).files["default/app.conf"], "a"))
+    conf = as_dict(parse_conf(render_app(load_valid_pack(pack)).files["default/app.conf"].decode(), "a"))
     assert conf["launcher"]["author"] == "Example Corp"
 
 
@@ -311,12 +311,12 @@ def test_a_baseline_naming_an_unknown_story_and_a_name_too_long_are_refused(pack
 def test_a_story_by_the_packs_own_author_names_the_company_and_email_of_the_settings(pack):
     settings = pack / "contentctl.yml"
     settings.write_text(settings.read_text() + "  author_company: Example Corp\n  author_email: a@example.com\n")
-    conf = as_dict(parse_conf(render_app(load_valid_pack(pack)).files["default/analyticstories.conf"], "a"))
+    conf = as_dict(parse_conf(render_app(load_valid_pack(pack)).files["default/analyticstories.conf"].decode(), "a"))
     assert json.loads(conf["analytic_story://WMI Abuse"]["maintainers"]) == [
         {"company": "Example Corp", "email": "a@example.com", "name": "Test Author"}]
     story = pack / "stories" / "wmi_abuse.yml"
     story.write_text(story.read_text().replace("author: Test Author", "author: Someone Else"))
-    conf = as_dict(parse_conf(render_app(load_valid_pack(pack)).files["default/analyticstories.conf"], "a"))
+    conf = as_dict(parse_conf(render_app(load_valid_pack(pack)).files["default/analyticstories.conf"].decode(), "a"))
     assert json.loads(conf["analytic_story://WMI Abuse"]["maintainers"]) == [
         {"company": "no", "email": "-", "name": "Someone Else"}]
 
@@ -352,7 +352,7 @@ def test_a_response_task_with_inputs_becomes_a_workbench_panel_with_a_field_menu
     write(pack, "investigations/history.yml", INVESTIGATION)
     write(pack, "investigations/users.yml", INVESTIGATION.replace("55555555", "66666666").replace(
         "Get Process History for Host", "Get Logons/Processes").replace("$dest$", "$dest$ AND Processes.user=$user$"))
-    files = render_app(load_valid_pack(pack)).files
+    files = {p: data.decode() for p, data in render_app(load_valid_pack(pack)).files.items()}
     panels = as_dict(parse_conf(files["default/es_investigations.conf"], "e"))
     history = panels["panel://workbench_panel_get_process_history_for_host___response_task"]
     assert history["label"] == "Get Process History for Host" and history["disabled"] == "0"
@@ -419,7 +419,7 @@ def test_a_response_task_with_the_longest_name_a_panel_file_allows_builds(pack, 
 
 def test_no_workbench_files_without_response_tasks_that_take_inputs(pack):
     write(pack, "investigations/history.yml", INVESTIGATION.replace("$dest$", "x"))
-    files = render_app(load_valid_pack(pack)).files
+    files = {p: data.decode() for p, data in render_app(load_valid_pack(pack)).files.items()}
     assert not [p for p in files if "es_investigations" in p or "workflow_actions" in p or "panels" in p]
 
 

@@ -21,8 +21,8 @@ STANZA = "DetPack - Script Execution via WMI - Rule"
 @pytest.fixture(scope="module")
 def shipped():
     pack, rendered, warnings, notes = checked_render(PROJECT_ROOT)
-    searches = as_dict(parse_conf(rendered.files["default/savedsearches.conf"], "savedsearches.conf"))
-    macros = spl.macros_from_stanzas(parse_conf(rendered.files["default/macros.conf"], "macros.conf"))
+    searches = as_dict(parse_conf(rendered.files["default/savedsearches.conf"].decode(), "savedsearches.conf"))
+    macros = spl.macros_from_stanzas(parse_conf(rendered.files["default/macros.conf"].decode(), "macros.conf"))
     return searches[STANZA], macros, warnings, notes
 
 

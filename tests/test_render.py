@@ -21,7 +21,7 @@ GOLDEN = Path(__file__).parent / "golden"
 
 @pytest.mark.parametrize("pack_name", ["legacy_pack"])
 def test_rendered_files_match_golden(pack_name):
-    files = render_app(load_valid_pack(FIXTURES / pack_name)).files
+    files = {p: data.decode() for p, data in render_app(load_valid_pack(FIXTURES / pack_name)).files.items()}
     golden = GOLDEN / pack_name
     if os.environ.get("UPDATE_GOLDEN"):
         for path, text in files.items():
@@ -34,7 +34,7 @@ def test_rendered_files_match_golden(pack_name):
 @pytest.fixture(scope="module")
 def shipped():
     pack = load_valid_pack(Path(__file__).parent.parent)
-    files = render_app(pack).files
+    files = {p: data.decode() for p, data in render_app(pack).files.items()}
     return pack, files, {p: as_dict(parse_conf(t, p)) for p, t in files.items() if p.endswith((".conf", ".meta"))}
 
 
@@ -134,7 +134,7 @@ def test_each_detection_type_gets_its_alert_actions(tmp_path, kind, risk, notabl
     shutil.copytree(FIXTURES / "legacy_pack", root)
     detection = root / "detections" / "endpoint" / "wmi_script_host.yml"
     detection.write_text(detection.read_text().replace("type: TTP", f"type: {kind}"))
-    conf = as_dict(parse_conf(render_app(load_valid_pack(root)).files["default/savedsearches.conf"], "s"))
+    conf = as_dict(parse_conf(render_app(load_valid_pack(root)).files["default/savedsearches.conf"].decode(), "s"))
     stanza = conf["LEGACY - WMI Script Host Started - Rule"]
     assert ("action.risk" in stanza, "action.notable" in stanza) == (risk, notable)
     assert stanza.get("action.notable.param.rule_title") == title
@@ -153,7 +153,7 @@ def test_lookups_ship_with_a_transforms_stanza(tmp_path):
     (root / "lookups" / "seen.yml").write_text(
         "name: seen\ndescription: A KV store.\ncollection: seen\nfields_list: _key, host\n")
     rendered = render_app(load_valid_pack(root))
-    conf = as_dict(parse_conf(rendered.files["default/transforms.conf"], "transforms.conf"))
+    conf = as_dict(parse_conf(rendered.files["default/transforms.conf"].decode(), "transforms.conf"))
     assert conf == {"bad_hosts": {"filename": "bad_hosts.csv", "case_sensitive_match": "false",
                                   "match_type": "WILDCARD(host)", "min_matches": "1"},
                     "seen": {"collection": "seen", "external_type": "kvstore", "fields_list": "_key, host"}}
@@ -255,7 +255,7 @@ def test_a_writer_line_changed_in_the_template_fails_the_render_even_when_it_rea
 
 def test_comment_lines_between_written_lines_are_allowed(monkeypatch):
     pack = _with_macros_template(monkeypatch, lambda s: s.replace(STANZA_LINE, STANZA_LINE + "# a note\n\n"))
-    text = render_app(pack).files["default/macros.conf"]
+    text = render_app(pack).files["default/macros.conf"].decode()
     assert "]\n# a note\n\ndefinition = " in text
 
 

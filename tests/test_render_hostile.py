@@ -37,7 +37,7 @@ def test_hostile_text_is_refused_or_read_back_exactly(tmp_path_factory, descript
     except InvalidInput as error:
         assert all(f.location.line > 0 for f in error.findings)
         return
-    files = render_app(pack).files
+    files = {p: data.decode() for p, data in render_app(pack).files.items()}
     searches = as_dict(parse_conf(files["default/savedsearches.conf"], "savedsearches.conf"))
     stanza = searches[search_stanza_name(pack.app, pack.detections[0])]
     assert stanza["description"] == conf_text(pack.detections[0].description) == conf_text(description.strip())

@@ -843,7 +843,7 @@ def test_a_savedsearches_template_that_is_not_header_then_stanzas_still_builds_a
     monkeypatch.setattr(render, "_environment", changed)
     root = varied_pack(tmp_path / "pack")
     two = build_app(root, tmp_path / "two", sync_committed=False)
-    assert two.files["default/savedsearches.conf"].count("# detections") == 1
+    assert two.files["default/savedsearches.conf"].count(b"# detections") == 1
     assert len(forks) == 3
     one_process()
     assert _build(root, tmp_path / "one") == two.package.read_bytes()

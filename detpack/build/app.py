@@ -37,7 +37,7 @@ class BuildResult:
     pack: Pack
     app_dir: Path
     package: Path
-    files: dict[str, str]
+    files: dict[str, bytes]
     warnings: list[Finding] = Fresh(list)
     notes: list[Finding] = Fresh(list)
 
@@ -112,7 +112,7 @@ def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = Tru
     return BuildResult(pack, app_dir, package_path, rendered.files, warnings, notes)
 
 
-def stale_committed(root: Path, committed: dict[str, str], contents: dict[str, bytes]) -> list[str]:
+def stale_committed(root: Path, committed: dict[str, bytes], contents: dict[str, bytes]) -> list[str]:
     """The committed files under ``root`` that do not hold the build's bytes yet. A folder where one
     belongs is refused (``InvalidInput``) while nothing is written, rather than failing its write after
     the package and app folder are in place."""
@@ -127,11 +127,10 @@ def app_contents(rendered: RenderedApp) -> dict[str, bytes]:
     """Each file of the app folder (path inside it -> bytes): the rendered ones, then the copied ones."""
     from .package import read_regular
 
-    contents = {path: text.encode("utf-8") for path, text in rendered.files.items()}
-    return contents | {path: read_regular(source) for path, source in rendered.copies.items()}
+    return rendered.files | {path: read_regular(source) for path, source in rendered.copies.items()}
 
 
-def committed_files(rendered: RenderedApp) -> dict[str, str]:
+def committed_files(rendered: RenderedApp) -> dict[str, bytes]:
     return {p: t for p, t in rendered.files.items() if p.startswith(COMMITTED_DIRS) or p in COMMITTED_FILES}
 
 
@@ -142,7 +141,7 @@ def stale_files(content_dir: Path) -> list[str]:
 
     pack = check_pack(content_dir).pack
     wanted = committed_files(render_app(pack))
-    stale = [p for p, text in wanted.items() if _read(pack.root / p) != text]
+    stale = [p for p, data in wanted.items() if _read(pack.root / p) != data.decode("utf-8")]
     for folder in COMMITTED_DIRS:
         for path in sorted((pack.root / folder).rglob("*")):
             relative = path.relative_to(pack.root).as_posix()
