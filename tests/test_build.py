@@ -182,10 +182,13 @@ def test_committed_files_the_build_would_not_change_keep_their_time_stamps(pack_
     assert main(["build", "--check", "--content", str(pack_copy)]) == 0
 
 
-def test_a_build_run_from_another_thread_keeps_the_default_sigterm(pack_copy, tmp_path):
+def test_a_build_run_from_another_thread_keeps_the_default_sigterm(pack_copy, tmp_path, request):
     import signal
     import threading
 
+    # From the default, whatever an earlier test's forking left (beside.py stops children on SIGTERM).
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    request.addfinalizer(lambda: signal.signal(signal.SIGTERM, previous))
     codes = []
     worker = threading.Thread(target=lambda: codes.append(main(["build", "--content", str(pack_copy),
                                                                  "--output", str(tmp_path / "out")])))
