@@ -11,6 +11,7 @@ from unittest import mock
 
 import yaml
 from hypothesis import given, settings, strategies as st
+from yaml.resolver import BaseResolver
 
 from detpack.content import source
 from detpack.errors import Finding, InvalidInput, Location
@@ -143,6 +144,50 @@ def assert_same(text: str, max_values: int, max_depth: int, max_chars: int) -> N
         return
     with mock.patch.multiple(source, MAX_VALUES=max_values, MAX_DEPTH=max_depth, MAX_TEXT_CHARS=max_chars):
         assert outcome(source._Converter, node) == outcome(ReferenceConverter, node), text
+
+
+class ReferenceComposer(source._Parser, BaseResolver):
+    """The composer with PyYAML's own resolver hooks, each a Python method, and every node's tag the
+    default one: ``source._Composer`` replaces the hooks by C-level callables and must compose alike."""
+
+    def __init__(self, stream):
+        source._Parser.__init__(self, stream)
+        BaseResolver.__init__(self)
+
+    def resolve(self, kind, value, implicit):
+        return BaseResolver.DEFAULT_SCALAR_TAG
+
+
+def node_tree(composer_class, text: str):
+    """Every node's kind, tag, style, value and marks, an alias as the number of its anchor's node."""
+    seen: dict[int, int] = {}
+
+    def shown(node):
+        if id(node) in seen:
+            return "alias", seen[id(node)]
+        seen[id(node)] = len(seen)
+        value = node.value
+        if isinstance(value, list):
+            value = [tuple(map(shown, item)) if isinstance(item, tuple) else shown(item) for item in value]
+        marks = (node.start_mark.line, node.start_mark.column, node.end_mark.line, node.end_mark.column)
+        return (type(node).__name__, node.tag, getattr(node, "style", None), getattr(node, "flow_style", None),
+                value, marks)
+
+    loader = composer_class(text)
+    try:
+        node = loader.get_single_node()
+        return shown(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        return "error", str(exc)
+    finally:
+        loader.dispose()
+
+
+@settings(max_examples=300, deadline=None)
+@given(tree(), st.sampled_from(["", "!!str ", "!x "]))
+def test_the_composer_makes_the_node_tree_the_resolver_hooks_of_pyyaml_make(node, tag):
+    text = tag + Flow().render(node)
+    assert node_tree(source._Composer, text) == node_tree(ReferenceComposer, text), text
 
 
 BOUNDS = st.tuples(st.integers(1, 40), st.integers(0, 6), st.integers(0, 80))
