@@ -54,6 +54,9 @@ def _type_name(value: Any) -> str:
 
 class Schema:
     expected = "a value"
+    # True where any text on one line with something in it passes (``Str`` without pattern or length
+    # bounds): List and Obj settle that common case themselves, without a call or a path per value.
+    bare = False
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
         raise NotImplementedError
@@ -67,6 +70,7 @@ class Str(Schema):
         self.pattern, self.min_len, self.max_len, self.multiline = pattern, min_len, max_len, multiline
         self.allow_empty = allow_empty
         self.expected = expected or "non-empty text"
+        self.bare = pattern is None and min_len <= 1 and not max_len
 
     def check(self, value, path, ctx):
         if self.allow_empty and value in ("", None):
@@ -138,8 +142,12 @@ class List(Schema):
             return
         if len(value) < self.min_items:
             ctx.report(path, f"has {len(value)} items", f"at least {self.min_items}")
+        schema = self.item
+        bare = schema.bare
         for i, item in enumerate(value):
-            self.item.check(item, f"{path}[{i}]", ctx)
+            if bare and item.__class__ is str and item and item.isprintable() and not item.isspace():
+                continue  # passes ``Str.check``, settled here (``Schema.bare``)
+            schema.check(item, f"{path}[{i}]", ctx)
 
 
 class Obj(Schema):
@@ -155,16 +163,18 @@ class Obj(Schema):
             ctx.report(path, f"is {_type_name(value)}", self.expected)
             return
         prefix = f"{path}." if path else ""
-        for key in self.required:
-            if key not in value:
-                ctx.report(path, f"missing required key '{key}'", self.required[key].expected)
+        if not value.keys() >= self.required.keys():
+            for key in self.required:
+                if key not in value:
+                    ctx.report(path, f"missing required key '{key}'", self.required[key].expected)
         known = self.known
         for key, item in value.items():
-            if key not in known:  # contentctl mostly ignores unknown keys: a warning, so that typos still show
+            schema = known.get(key)
+            if schema is None:  # contentctl mostly ignores unknown keys: a warning, so that typos still show
                 ctx.report(prefix + key, "unknown key", "one of " + ", ".join(sorted(known)), at_key=True,
                            warning=not self.closed)
-            else:
-                known[key].check(item, prefix + key, ctx)
+            elif not (schema.bare and item.__class__ is str and item and item.isprintable() and not item.isspace()):
+                schema.check(item, prefix + key, ctx)  # else it passes ``Str.check``, settled here
 
 
 TEXT = Str()

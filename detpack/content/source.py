@@ -40,15 +40,17 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
             Composer.__init__(self)
 
 
-class _Composer(_Parser, BaseResolver):
-    """Parses and composes only; plain scalars are typed by ``_plain`` below (YAML 1.1 core subset)."""
+class _Composer(_Parser):
+    """Parses and composes only; plain scalars are typed by ``_plain`` below (YAML 1.1 core subset).
 
-    def __init__(self, stream):
-        _Parser.__init__(self, stream)
-        BaseResolver.__init__(self)
+    The composer calls three resolver hooks for every node. Nothing here resolves by path and every
+    node's type is decided after composing, so each hook is a C-level callable that takes any
+    arguments and returns a constant (``format`` of a text without fields): as Python methods they
+    were 600,000 calls for a large pack."""
 
-    def resolve(self, kind, value, implicit):  # every node's type is decided after composing
-        return BaseResolver.DEFAULT_SCALAR_TAG
+    descend_resolver = "".format  # (parent, index)
+    ascend_resolver = "".format  # ()
+    resolve = BaseResolver.DEFAULT_SCALAR_TAG.format  # (kind, value, implicit): every node's tag, as before
 
 
 PLAIN_CONSTANTS = {"null": None, "Null": None, "NULL": None, "~": None, "": None,
@@ -259,8 +261,10 @@ class _Converter:
                        "(aliases?)", "a file without alias bombs")
 
     def convert(self, node: yaml.Node, path: str = "", depth: int = 0) -> tuple[Any, Marks]:
-        """The node's plain value and its marks (``Marks``). Called for each of a large pack's
-        150,000 values: node types are compared as they are and marks computed in place."""
+        """The node's plain value and its marks (``Marks``). A large pack has 150,000 values, most
+        of them scalars in a mapping or a list: those are converted in the loops below rather than
+        by a call of their own (``_scalar`` holds the same steps), node types are compared as they
+        are and marks computed in place."""
         self.values += 1
         if self.values > MAX_VALUES:
             raise self._expands(node, path, f"{MAX_VALUES} values")
@@ -270,31 +274,61 @@ class _Converter:
         mark = start.line * MARK_SPAN + start.column  # _mark, inline
         kind = type(node)
         if kind is yaml.ScalarNode:
-            value = node.value
-            self.chars += len(value)
-            if self.chars > MAX_TEXT_CHARS:
-                raise self._expands(node, path, f"{MAX_TEXT_CHARS} characters of text")
-            return (value if node.style else _plain(value)), mark  # plain: None (Python) or "" (libyaml)
+            return self._scalar(node, path), mark
         depth += 1
+        # A scalar child is converted in place while no bound is near; else convert() refuses it.
+        inline = depth <= MAX_DEPTH
         if kind is yaml.SequenceNode:
             values, marks = [], []
             for item in node.value:
-                value, item_marks = self.convert(item, path, depth)
-                values.append(value)
-                marks.append(item_marks)
+                if type(item) is yaml.ScalarNode and inline and self.values < MAX_VALUES:
+                    self.values += 1
+                    text = item.value
+                    self.chars += len(text)
+                    if self.chars > MAX_TEXT_CHARS:
+                        raise self._expands(item, path, f"{MAX_TEXT_CHARS} characters of text")
+                    values.append(text if item.style or (text[:1] in NOT_A_NUMBER and text not in PLAIN_CONSTANTS)
+                                  else _plain(text))
+                    start = item.start_mark
+                    marks.append(start.line * MARK_SPAN + start.column)
+                else:
+                    value, item_marks = self.convert(item, path, depth)
+                    values.append(value)
+                    marks.append(item_marks)
             return values, (mark, marks)
         result: dict[str, Any] = {}
         key_marks: dict[str, tuple] = {}
         for key_node, value_node in node.value:
             if type(key_node) is not yaml.ScalarNode:
                 raise _refuse(self.name, key_node, "a key is not text", "text keys")
-            key = str(key_node.value)
+            key = key_node.value
+            start = key_node.start_mark
             if key in result:
-                where = Location(self.name, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                where = Location(self.name, start.line + 1, start.column + 1)
                 self.duplicates.append(Finding(where, f"{path}.{key}" if path else key, "duplicate key", "each key once"))
                 continue
             if depth == 1:
                 self.key_node = key_node
-            result[key], value_marks = self.convert(value_node, f"{path}.{key}" if path else key, depth)
-            key_marks[key] = (_mark(key_node.start_mark), value_marks)
+            key_mark = start.line * MARK_SPAN + start.column
+            if type(value_node) is yaml.ScalarNode and inline and self.values < MAX_VALUES:
+                self.values += 1
+                text = value_node.value
+                self.chars += len(text)
+                if self.chars > MAX_TEXT_CHARS:
+                    raise self._expands(value_node, f"{path}.{key}" if path else key, f"{MAX_TEXT_CHARS} characters of text")
+                result[key] = (text if value_node.style or (text[:1] in NOT_A_NUMBER and text not in PLAIN_CONSTANTS)
+                               else _plain(text))
+                start = value_node.start_mark
+                key_marks[key] = (key_mark, start.line * MARK_SPAN + start.column)
+            else:
+                result[key], value_marks = self.convert(value_node, f"{path}.{key}" if path else key, depth)
+                key_marks[key] = (key_mark, value_marks)
         return result, (mark, key_marks)
+
+    def _scalar(self, node: yaml.ScalarNode, path: str) -> Any:
+        """A scalar's value, counting its characters (the loops of ``convert`` do the same in place)."""
+        text = node.value
+        self.chars += len(text)
+        if self.chars > MAX_TEXT_CHARS:
+            raise self._expands(node, path, f"{MAX_TEXT_CHARS} characters of text")
+        return text if node.style else _plain(text)  # plain: None (Python) or "" (libyaml)
