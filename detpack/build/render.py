@@ -423,7 +423,7 @@ class _LineWriter(ConfWriter):
     def entries(self, pairs: list[tuple[str, object]]) -> str:
         """One ``entry`` line per (key, value) pair, in order: a stanza's run of keys is one call
         from a template rather than one call (and one output line of Jinja's) per key."""
-        lines = [ConfWriter.entry(self, key, value) for key, value in pairs]
+        lines = self.entry_lines(pairs)
         self.lines += lines
         return "\n".join(lines)
 
