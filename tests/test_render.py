@@ -303,3 +303,27 @@ def test_a_rendered_text_is_tidied_to_one_blank_line_between_stanzas_and_one_lin
     while "\n\n\n" in reference:
         reference = reference.replace("\n\n\n", "\n\n")
     assert _tidy(text) == reference.strip("\n") + "\n"
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(JSON_VALUES)
+def test_the_json_filter_writes_what_json_dumps_writes(value):
+    from detpack.build.render import _json
+
+    assert _json(value) == json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    assert _json(value, indent=2) == json.dumps(value, ensure_ascii=False, indent=2)
+
+
+def test_the_json_filter_refuses_what_json_dumps_refuses():
+    from detpack.build.render import _json
+
+    with pytest.raises(TypeError, match="Object of type set is not JSON serializable"):
+        _json({"k": {1}})
+    with pytest.raises(TypeError, match="Object of type object is not JSON serializable"):
+        _json([object()])
