@@ -340,3 +340,18 @@ def test_the_json_filter_refuses_what_json_dumps_refuses():
         _json({"k": {1}})
     with pytest.raises(TypeError, match="Object of type object is not JSON serializable"):
         _json([object()])
+
+
+def test_templates_call_plain_functions_and_context_functions_alike():
+    """Plain functions are called straight away; one that asks for the context still gets it, with a
+    loop's variables in it, and a keyword argument reaches either."""
+    import jinja2
+
+    from detpack.build.render import _environment
+
+    env = _environment()
+    env.globals["plain"] = lambda x, sep="-": f"{x}{sep}"
+    env.globals["seen"] = jinja2.pass_context(lambda context, name, sep="-": f"{context.get(name)}{sep}")
+    template = env.from_string('{% for i in [1, 2] %}{% set j = i * 10 %}{{ plain(i) }}{{ plain(i, sep="+") }}'
+                               '{{ seen("j") }}{{ seen("j", sep="+") }}{% endfor %}{{ range(2) | list }}')
+    assert template.render() == "1-1+10-10+2-2+20-20+[0, 1]"
