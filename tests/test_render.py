@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -120,6 +121,36 @@ def test_read_back_mismatch_fails_the_render(monkeypatch):
 
     monkeypatch.setattr(render, "_environment", tampered)
     with pytest.raises(RenderError, match=r"\[LEGACY - WMI Script Host Started - Rule\] action.risk.param._risk does not match"):
+        render_app(load_valid_pack(FIXTURES / "legacy_pack"))
+
+
+@pytest.mark.parametrize("written, wrong, key", [
+    ("description(d) | text", "d.name", "description"),
+    ("d.search | text", "d.description | text", "search"),
+    ("annotations(d) | json", "mappings(d) | json", "action.correlationsearch.annotations"),
+    ("metadata(d) | json", "{} | json", "action.correlationsearch.metadata"),
+    ("risk(d) | json", "[] | json", "action.risk.param._risk"),
+    ('("action.risk.param._risk_message", d.risk_message)', '("action.risk.param._risk_message", d.name)',
+     "action.risk.param._risk_message"),
+    ("drilldowns(d) | json", '[{"name": d.name}] | json', "action.notable.param.drilldown_searches"),
+])
+def test_a_wrong_value_under_a_key_that_carries_the_model_fails_the_render(monkeypatch, written, wrong, key):
+    import jinja2
+
+    import detpack.build.render as render
+
+    real = render._environment
+    source = (render.TEMPLATES / "savedsearches.conf.j2").read_text()
+    assert source.count(written) == 1
+
+    def changed():
+        env = real()
+        env.loader = jinja2.ChoiceLoader([jinja2.DictLoader({"savedsearches.conf.j2": source.replace(written, wrong)}),
+                                          env.loader])
+        return env
+
+    monkeypatch.setattr(render, "_environment", changed)
+    with pytest.raises(RenderError, match=rf"\[LEGACY - WMI Script Host Started - Rule\] {re.escape(key)} does not match"):
         render_app(load_valid_pack(FIXTURES / "legacy_pack"))
 
 
