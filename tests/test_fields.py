@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from detpack.content.fields import returned_fields, split_pipeline
 
@@ -103,18 +101,3 @@ def test_items_split_at_separators_outside_quotes_and_parentheses(text, separato
     from detpack.content.fields import _items
 
     assert _items(text, separators) == items
-
-
-@settings(max_examples=600, deadline=None)
-@given(text=st.text(alphabet="ab ,()\"'\t\n", max_size=40), separators=st.sampled_from([" ,", ","]))
-def test_splitting_at_once_says_what_splitting_token_by_token_says(text, separators):
-    from detpack.content.fields import _items, _items_by_token
-
-    assert _items(text, separators) == _items_by_token(text, separators)
-
-
-@pytest.mark.parametrize("text", ["a((((b, c)))) d", "f(\"x)\", y) z", "(\"a), b", "a) (b, c", "x('(', y) z"])
-def test_deep_or_unclosed_parentheses_and_quoted_ones_split_as_token_by_token(text):
-    from detpack.content.fields import _items, _items_by_token
-
-    assert _items(text, " ,") == _items_by_token(text, " ,")

@@ -120,32 +120,8 @@ def _item_token(separators: str) -> re.Pattern:
     return re.compile(rf"\"[^\"]*\"?|'[^']*'?|[()]|[{others}]|[^\"'(){others}]+")
 
 
-# Inside parentheses: a quoted text (to its closing quote or the end), or a run of anything but
-# quotes and parentheses; possessive, so that a quote never gives back what it took.
-_QUOTED = r"\"[^\"]*+\"?+|'[^']*+'?+"
-_NESTED = r"\((?:[^()\"']++|" + _QUOTED + r")*+\)"
-for _ in range(2):  # parentheses three deep at most; deeper ones take the token by token split
-    _NESTED = r"\((?:[^()\"']++|" + _QUOTED + "|" + _NESTED + r")*+\)"
-
-
-@functools.lru_cache(maxsize=None)  # one pair per set of separators (two are used)
-def _item_patterns(separators: str) -> tuple[re.Pattern, re.Pattern]:
-    """An item (other characters, quoted texts and closed parentheses), and a whole text of items and separators."""
-    others = re.escape(separators)
-    item = rf"(?:[^\"'(){others}]++|{_QUOTED}|{_NESTED})++"
-    return re.compile(item), re.compile(rf"(?:[{others}]|{item})*+")
-
-
 def _items(text: str, separators: str) -> list[str]:
     """``text`` split at ``separators`` outside quotes and parentheses; empty items dropped."""
-    item, whole = _item_patterns(separators)
-    if whole.fullmatch(text):  # every parenthesis closed within the nesting the pattern knows: split at once
-        return [found for found in map(str.strip, item.findall(text)) if found]
-    return _items_by_token(text, separators)
-
-
-def _items_by_token(text: str, separators: str) -> list[str]:
-    """``_items`` for any text: token by token, counting parentheses."""
     items, current, depth = [], [], 0
     for token in _item_token(separators).findall(text):  # tokens, not characters: the same split, faster
         if token == "(":
