@@ -1,12 +1,15 @@
 """The conf writer and the strict reader, including hostile values."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detpack.conf import (
-    ConfError, ConfValueError, ConfWriter, Stanza, check_value, parse_conf, verify_conf, write_conf,
+    ConfError, ConfValueError, ConfWriter, Stanza, check_key, check_value, entry_line, format_value, parse_conf, verify_conf,
+    write_conf,
 )
 
 
@@ -133,3 +136,54 @@ def test_control_characters_are_exactly_unicode_category_cc(text, allowed, found
     from detpack.conf import control_characters
 
     assert control_characters(text, allowed) == found
+
+
+def _line_as_first_written(key: str, value: str) -> str:
+    """The writer's line by its first definition: check the value, continue its line breaks, trim the end."""
+    return f"{key} = {format_value(value)}".rstrip(" ")
+
+
+@settings(max_examples=400, deadline=None)
+@given(HOSTILE)
+def test_the_fast_line_is_the_checked_line_or_the_same_refusal(value):
+    try:
+        expected = _line_as_first_written("key", value)
+    except ConfValueError as error:
+        with pytest.raises(ConfValueError, match=re.escape(str(error))):
+            entry_line("key", value)
+        return
+    assert entry_line("key", value) == expected
+
+
+def _lines_as_first_written(pairs: list[tuple[str, object]]) -> list[str]:
+    """One stanza's entries by the writer's first definition: key check, duplicate check, then the line."""
+    lines, seen = [], set()
+    for key, value in pairs:
+        check_key(key)
+        if key in seen:
+            raise ConfValueError(f"duplicate key {key!r} in [s]")
+        seen.add(key)
+        lines.append(_line_as_first_written(key, str(value)))
+    return lines
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c", "bad key"]), st.one_of(HOSTILE, st.integers())), max_size=6))
+def test_a_run_of_entries_writes_and_refuses_as_one_entry_at_a_time(pairs):
+    writer = ConfWriter()
+    writer.stanza("s")
+    try:
+        expected = _lines_as_first_written(pairs)
+    except ConfValueError as error:
+        with pytest.raises(ConfValueError, match=re.escape(str(error))):
+            writer.entry_lines(pairs)
+        return
+    assert writer.entry_lines(pairs) == expected
+    assert writer.stanzas[0].entries == {key: str(value) for key, value in pairs}
+
+
+def test_keys_outside_a_stanza_are_refused_in_a_run_too():
+    with pytest.raises(ConfValueError, match="'k' written outside a stanza"):
+        ConfWriter().entry_lines([("k", "v")])
+    with pytest.raises(ConfValueError, match="'k' written outside a stanza"):
+        ConfWriter().entry("k", "v")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detpack.conf import as_dict, parse_conf
+from detpack.conf import ConfValueError, as_dict, parse_conf
 from detpack.build.render import RenderError, render_app, xml_text
 from detpack.content.validate import load_valid_pack
 from detpack.errors import InvalidInput, replace
@@ -120,6 +121,36 @@ def test_read_back_mismatch_fails_the_render(monkeypatch):
 
     monkeypatch.setattr(render, "_environment", tampered)
     with pytest.raises(RenderError, match=r"\[LEGACY - WMI Script Host Started - Rule\] action.risk.param._risk does not match"):
+        render_app(load_valid_pack(FIXTURES / "legacy_pack"))
+
+
+@pytest.mark.parametrize("written, wrong, key", [
+    ("description(d) | text", "d.name", "description"),
+    ("d.search | text", "d.description | text", "search"),
+    ("annotations(d) | json", "mappings(d) | json", "action.correlationsearch.annotations"),
+    ("metadata(d) | json", "{} | json", "action.correlationsearch.metadata"),
+    ("risk(d) | json", "[] | json", "action.risk.param._risk"),
+    ('("action.risk.param._risk_message", d.risk_message)', '("action.risk.param._risk_message", d.name)',
+     "action.risk.param._risk_message"),
+    ("drilldowns(d) | json", '[{"name": d.name}] | json', "action.notable.param.drilldown_searches"),
+])
+def test_a_wrong_value_under_a_key_that_carries_the_model_fails_the_render(monkeypatch, written, wrong, key):
+    import jinja2
+
+    import detpack.build.render as render
+
+    real = render._environment
+    source = (render.TEMPLATES / "savedsearches.conf.j2").read_text()
+    assert source.count(written) == 1
+
+    def changed():
+        env = real()
+        env.loader = jinja2.ChoiceLoader([jinja2.DictLoader({"savedsearches.conf.j2": source.replace(written, wrong)}),
+                                          env.loader])
+        return env
+
+    monkeypatch.setattr(render, "_environment", changed)
+    with pytest.raises(RenderError, match=rf"\[LEGACY - WMI Script Host Started - Rule\] {re.escape(key)} does not match"):
         render_app(load_valid_pack(FIXTURES / "legacy_pack"))
 
 
@@ -253,6 +284,19 @@ def test_a_writer_line_changed_in_the_template_fails_the_render_even_when_it_rea
         render_app(pack)
 
 
+def test_a_key_written_twice_in_one_run_fails_the_render(monkeypatch):
+    pack = _with_macros_template(monkeypatch, lambda s: s.replace('("definition", "search *"),', '("definition", "search *"),\n    ("definition", "search *"),'))
+    with pytest.raises(ConfValueError, match=r"duplicate key 'definition' in \[.*\]"):
+        render_app(pack)
+
+
+@pytest.mark.parametrize("value, problem", [("bell \x07", r"control characters U\+0007"), (" padded", "white space")])
+def test_a_value_written_in_a_run_that_cannot_be_written_fails_the_render(monkeypatch, value, problem):
+    pack = _with_macros_template(monkeypatch, lambda s: s.replace('("definition", "search *"),', f'("definition", {value!r}),'))
+    with pytest.raises(ConfValueError, match=problem):
+        render_app(pack)
+
+
 def test_comment_lines_between_written_lines_are_allowed(monkeypatch):
     pack = _with_macros_template(monkeypatch, lambda s: s.replace(STANZA_LINE, STANZA_LINE + "# a note\n\n"))
     text = render_app(pack).files["default/macros.conf"].decode()
@@ -303,3 +347,42 @@ def test_a_rendered_text_is_tidied_to_one_blank_line_between_stanzas_and_one_lin
     while "\n\n\n" in reference:
         reference = reference.replace("\n\n\n", "\n\n")
     assert _tidy(text) == reference.strip("\n") + "\n"
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(JSON_VALUES)
+def test_the_json_filter_writes_what_json_dumps_writes(value):
+    from detpack.build.render import _json
+
+    assert _json(value) == json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    assert _json(value, indent=2) == json.dumps(value, ensure_ascii=False, indent=2)
+
+
+def test_the_json_filter_refuses_what_json_dumps_refuses():
+    from detpack.build.render import _json
+
+    with pytest.raises(TypeError, match="Object of type set is not JSON serializable"):
+        _json({"k": {1}})
+    with pytest.raises(TypeError, match="Object of type object is not JSON serializable"):
+        _json([object()])
+
+
+def test_templates_call_plain_functions_and_context_functions_alike():
+    """Plain functions are called straight away; one that asks for the context still gets it, with a
+    loop's variables in it, and a keyword argument reaches either."""
+    import jinja2
+
+    from detpack.build.render import _environment
+
+    env = _environment()
+    env.globals["plain"] = lambda x, sep="-": f"{x}{sep}"
+    env.globals["seen"] = jinja2.pass_context(lambda context, name, sep="-": f"{context.get(name)}{sep}")
+    template = env.from_string('{% for i in [1, 2] %}{% set j = i * 10 %}{{ plain(i) }}{{ plain(i, sep="+") }}'
+                               '{{ seen("j") }}{{ seen("j", sep="+") }}{% endfor %}{{ range(2) | list }}')
+    assert template.render() == "1-1+10-10+2-2+20-20+[0, 1]"

@@ -190,7 +190,21 @@ def build_number(version: str) -> int:
     return major * 1_000_000 + minor * 1_000 + patch
 
 
-_ONE_LINE_JSON = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode  # made once: a pack has thousands
+def _one_line_json() -> Callable[[object], str]:
+    """``json.dumps(value, ensure_ascii=False, separators=(", ", ": "))``, its encoder made once: a
+    large pack's conf files encode ~20,000 values, and ``JSONEncoder.encode`` makes its C encoder
+    anew for each (json/encoder.py, ``iterencode``). Values are built afresh from the model, never
+    circular, so the circular-reference check is left out (the ``check_circular=False`` of json.dumps)."""
+    settings = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "), check_circular=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # a Python without the C accelerations
+        return settings.encode
+    encode = make(None, settings.default, json.encoder.encode_basestring, settings.indent, settings.key_separator,
+                  settings.item_separator, settings.sort_keys, settings.skipkeys, settings.allow_nan)
+    return lambda value: "".join(encode(value, 0))
+
+
+_ONE_LINE_JSON = _one_line_json()
 
 
 def _json(value, indent: int | None = None) -> str:
@@ -427,7 +441,7 @@ class _LineWriter(ConfWriter):
     def entries(self, pairs: list[tuple[str, object]]) -> str:
         """One ``entry`` line per (key, value) pair, in order: a stanza's run of keys is one call
         from a template rather than one call (and one output line of Jinja's) per key."""
-        lines = [ConfWriter.entry(self, key, value) for key, value in pairs]
+        lines = self.entry_lines(pairs)
         self.lines += lines
         return "\n".join(lines)
 
