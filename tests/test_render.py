@@ -386,3 +386,13 @@ def test_templates_call_plain_functions_and_context_functions_alike():
     template = env.from_string('{% for i in [1, 2] %}{% set j = i * 10 %}{{ plain(i) }}{{ plain(i, sep="+") }}'
                                '{{ seen("j") }}{{ seen("j", sep="+") }}{% endfor %}{{ range(2) | list }}')
     assert template.render() == "1-1+10-10+2-2+20-20+[0, 1]"
+
+
+def test_the_json_filter_falls_back_to_the_encoder_json_dumps_uses(monkeypatch):
+    """Without Python's C encoder (it is optional), the filter still writes what json.dumps writes."""
+    from detpack.build.render import _one_line_json
+
+    value = {"é": [1, 2.5, None, True, "x\ny"]}
+    expected = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    monkeypatch.setattr(json.encoder, "c_make_encoder", None)
+    assert _one_line_json()(value) == expected

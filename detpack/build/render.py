@@ -197,10 +197,11 @@ def _one_line_json() -> Callable[[object], str]:
     circular, so the circular-reference check is left out (the ``check_circular=False`` of json.dumps)."""
     settings = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "), check_circular=False)
     make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # a Python without the C accelerations
+    try:  # made as json/encoder.py makes it (Python 3.11); another Python may want other arguments
+        encode = make(None, settings.default, json.encoder.encode_basestring, settings.indent, settings.key_separator,
+                      settings.item_separator, settings.sort_keys, settings.skipkeys, settings.allow_nan)
+    except TypeError:  # that, or a Python without the C accelerations (make is None)
         return settings.encode
-    encode = make(None, settings.default, json.encoder.encode_basestring, settings.indent, settings.key_separator,
-                  settings.item_separator, settings.sort_keys, settings.skipkeys, settings.allow_nan)
     return lambda value: "".join(encode(value, 0))
 
 
