@@ -137,3 +137,20 @@ def test_locations_hold_on_a_line_as_long_as_a_file_may_be(tmp_path):
     assert str(locations["wide.last#key"]) == f"file.yml:2:{column}"
     assert str(locations["wide.last[1]"]) == f"file.yml:2:{column + len('last: [one, ')}"
     assert str(locations["first"]) == "file.yml:1:8"
+
+
+def test_a_plain_scalar_of_a_point_and_underscores_is_text_not_a_crash(tmp_path):
+    """``._`` has a float's shape to the FLOAT pattern but no digit (PyYAML reads such scalars as text)."""
+    (tmp_path / "point.yml").write_text("a: ._\nb: [+.__, -._e5]\nc: ._5\nd: 1._\n")
+    value, _ = load_yaml(tmp_path / "point.yml", "point.yml")
+    assert value == {"a": "._", "b": ["+.__", "-._e5"], "c": 0.5, "d": 1.0}
+
+
+def test_a_version_of_a_point_and_an_underscore_is_a_finding(pack_copy):
+    path = pack_copy / DETECTION
+    text = path.read_text()
+    path.write_text(re.sub(r"(?m)^version: \d+", "version: ._", text))
+    with pytest.raises(InvalidInput) as error:
+        load_valid_pack(pack_copy)
+    assert [(f.location.line, f.field, f.problem) for f in error.value.findings] == [
+        (text[:text.index("\nversion:") + 1].count("\n") + 1, "version", "is text")]

@@ -125,7 +125,10 @@ def _plain(text: str) -> Any:
     if INT.match(text):
         return int(text.replace("_", "")) if len(text) <= MAX_INT_DIGITS else text
     if FLOAT.match(text):
-        return float(text.replace("_", ""))
+        try:
+            return float(text.replace("_", ""))
+        except ValueError:  # no digit before the exponent ("._", "+._e5"): text, as PyYAML reads it
+            return text
     return text
 
 
