@@ -100,8 +100,9 @@ def entry_line(key: str, value: str) -> str:
 class ConfWriter:
     """Writes one conf file line by line and records what it meant to write.
 
-    Templates call ``stanza`` and ``entry``; ``stanzas`` is then the intended
-    content that the text must read back as (see ``verify_conf``).
+    Templates call ``stanza``, then ``entry`` for a key (or the rendering's ``entries`` for a run of
+    keys, through ``entry_lines``); ``stanzas`` is then the intended content that the text must
+    read back as (see ``verify_conf``).
     """
 
     def __init__(self) -> None:
