@@ -84,17 +84,12 @@ def check_value(value: str) -> None:
 
 
 def format_value(value: str) -> str:
-    check_value(value)
-    return value.replace("\n", "\\\n")
-
-
-def entry_line(key: str, value: str) -> str:
-    """The line ``key = value`` (``key =`` for an empty value), refusing what ``check_value`` refuses."""
     # A printable value without surrounding white space or a final backslash passes check_value
     # and has no line break to continue: most of a large pack's ~100,000 values take this path.
     if value.isprintable() and value == value.strip() and not value.endswith("\\"):
-        return f"{key} = {value}" if value else f"{key} ="
-    return f"{key} = {format_value(value)}".rstrip(" ")
+        return value
+    check_value(value)
+    return value.replace("\n", "\\\n")
 
 
 class ConfWriter:
@@ -137,7 +132,7 @@ class ConfWriter:
                 raise ConfValueError(f"duplicate key {key!r} in [{stanza.name}]")
             text = value if type(value) is str else str(value)
             entries[key] = text
-            lines.append(entry_line(key, text))
+            lines.append(f"{key} = {format_value(text)}".rstrip(" "))
         return lines
 
 
