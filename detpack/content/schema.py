@@ -143,11 +143,14 @@ class List(Schema):
         if len(value) < self.min_items:
             ctx.report(path, f"has {len(value)} items", f"at least {self.min_items}")
         schema = self.item
-        bare = schema.bare
         for i, item in enumerate(value):
-            if bare and item.__class__ is str and item and item.isprintable() and not item.isspace():
-                continue  # passes ``Str.check``, settled here (``Schema.bare``)
-            schema.check(item, f"{path}[{i}]", ctx)
+            if not (schema.bare and _plain_line(item)):  # else it passes ``Str.check``, settled here
+                schema.check(item, f"{path}[{i}]", ctx)
+
+
+def _plain_line(value: Any) -> bool:
+    """Text on one line with something in it, which a ``bare`` Str passes."""
+    return value.__class__ is str and bool(value) and value.isprintable() and not value.isspace()
 
 
 class Obj(Schema):
@@ -173,7 +176,7 @@ class Obj(Schema):
             if schema is None:  # contentctl mostly ignores unknown keys: a warning, so that typos still show
                 ctx.report(prefix + key, "unknown key", "one of " + ", ".join(sorted(known)), at_key=True,
                            warning=not self.closed)
-            elif not (schema.bare and item.__class__ is str and item and item.isprintable() and not item.isspace()):
+            elif not (schema.bare and _plain_line(item)):
                 schema.check(item, prefix + key, ctx)  # else it passes ``Str.check``, settled here
 
 
