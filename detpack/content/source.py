@@ -265,9 +265,9 @@ class _Converter:
 
     def convert(self, node: yaml.Node, path: str = "", depth: int = 0) -> tuple[Any, Marks]:
         """The node's plain value and its marks (``Marks``). A large pack has 150,000 values, most
-        of them scalars in a mapping or a list: those are converted in the loops below rather than
-        by a call of their own (``_scalar`` holds the same steps), node types are compared as they
-        are and marks computed in place."""
+        of them scalars in a mapping or a list: the loops below count those and take their values
+        (``_scalar``) themselves rather than through a call of this method each, node types are
+        compared as they are and marks computed in place."""
         self.values += 1
         if self.values > MAX_VALUES:
             raise self._expands(node, path, f"{MAX_VALUES} values")
@@ -286,12 +286,7 @@ class _Converter:
             for item in node.value:
                 if type(item) is yaml.ScalarNode and inline and self.values < MAX_VALUES:
                     self.values += 1
-                    text = item.value
-                    self.chars += len(text)
-                    if self.chars > MAX_TEXT_CHARS:
-                        raise self._expands(item, path, f"{MAX_TEXT_CHARS} characters of text")
-                    values.append(text if item.style or (text[:1] in NOT_A_NUMBER and text not in PLAIN_CONSTANTS)
-                                  else _plain(text))
+                    values.append(self._scalar(item, path))
                     start = item.start_mark
                     marks.append(start.line * MARK_SPAN + start.column)
                 else:
@@ -313,23 +308,19 @@ class _Converter:
             if depth == 1:
                 self.key_node = key_node
             key_mark = start.line * MARK_SPAN + start.column
+            child = f"{path}.{key}" if path else key
             if type(value_node) is yaml.ScalarNode and inline and self.values < MAX_VALUES:
                 self.values += 1
-                text = value_node.value
-                self.chars += len(text)
-                if self.chars > MAX_TEXT_CHARS:
-                    raise self._expands(value_node, f"{path}.{key}" if path else key, f"{MAX_TEXT_CHARS} characters of text")
-                result[key] = (text if value_node.style or (text[:1] in NOT_A_NUMBER and text not in PLAIN_CONSTANTS)
-                               else _plain(text))
+                result[key] = self._scalar(value_node, child)
                 start = value_node.start_mark
                 key_marks[key] = (key_mark, start.line * MARK_SPAN + start.column)
             else:
-                result[key], value_marks = self.convert(value_node, f"{path}.{key}" if path else key, depth)
+                result[key], value_marks = self.convert(value_node, child, depth)
                 key_marks[key] = (key_mark, value_marks)
         return result, (mark, key_marks)
 
     def _scalar(self, node: yaml.ScalarNode, path: str) -> Any:
-        """A scalar's value, counting its characters (the loops of ``convert`` do the same in place)."""
+        """A scalar's value, counting its characters."""
         text = node.value
         self.chars += len(text)
         if self.chars > MAX_TEXT_CHARS:
