@@ -9,8 +9,10 @@ import pickle
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,6 +28,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
 from generate_pack import generate  # noqa: E402
 
+SAVEDSEARCHES = "default/savedsearches.conf"
 needs_two_cores = pytest.mark.skipif(not beside.two_cores(), reason="needs fork and two cores")
 
 # Searches of several shapes, so that the two shares check different SPL and some do not parse.
@@ -116,10 +119,10 @@ def _findings(root: Path, strict: bool = False):
     from detpack.build.app import checked_render
 
     try:
-        _, rendered, warnings, notes = checked_render(root, strict)
+        checked = checked_render(root, strict)
     except InvalidInput as error:
         return "invalid", [str(f) for f in error.findings]
-    return "built", [str(f) for f in warnings], [str(f) for f in notes], rendered.files
+    return "built", [str(f) for f in checked.warnings], [str(f) for f in checked.notes], checked.rendered.files
 
 
 @needs_two_cores
@@ -599,6 +602,47 @@ def test_ctrl_c_just_after_the_reaping_with_another_thread_running_leaves_nothin
         other.join()
     left, beside._LIVE = set(beside._LIVE), set()  # the exit would otherwise kill and wait for it
     assert not left
+
+
+def test_the_first_stanzas_come_compressed_for_the_package_in_one_process_as_in_two(tmp_path, one_process):
+    from detpack.build.app import checked_render
+
+    root = varied_pack(tmp_path / "pack")
+    starts = []
+    for _ in range(2):
+        checked = checked_render(root)
+        whole = checked.rendered.files[SAVEDSEARCHES]
+        start = checked.starts[SAVEDSEARCHES]
+        assert 0 < start.length < len(whole)
+        assert zlib.decompressobj(-zlib.MAX_WBITS).decompress(start.deflated) == whole[:start.length]
+        starts.append(start)
+        one_process()
+    assert starts[0] == starts[1]
+
+
+def test_a_savedsearches_conf_that_does_not_begin_with_the_first_part_is_compressed_here(tmp_path, monkeypatch):
+    from detpack.build import render
+    from detpack.build.app import checked_render
+
+    real = render.render_conf_in_parts
+
+    def another_start(*args):
+        text, *rest = real(*args)
+        return (b"# " + text, *rest)
+
+    monkeypatch.setattr(render, "render_conf_in_parts", another_start)
+    root = varied_pack(tmp_path / "pack")
+    assert checked_render(root).starts == {}
+    result = build_app(root, tmp_path / "out", sync_committed=False)
+    with tarfile.open(result.package, "r:gz") as tar:
+        packed = tar.extractfile(f"{result.pack.app.app_id}/{SAVEDSEARCHES}").read()
+    assert packed.startswith(b"# # Generated") and packed == (result.app_dir / SAVEDSEARCHES).read_bytes()
+
+
+def test_a_small_pack_has_no_compressed_start(pack_copy):
+    from detpack.build.app import checked_render
+
+    assert checked_render(pack_copy).starts == {}
 
 
 @pytest.mark.parametrize("share", [0, 1, 0.5, -1, None])

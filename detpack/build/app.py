@@ -9,6 +9,7 @@ differ); ``stale_files`` compares them with a fresh rendering.
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from pathlib import Path
@@ -23,13 +24,23 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, as type checkers read it, without
 if TYPE_CHECKING:
     from typing import Any, Callable, Iterable, Iterator
 
-    from .render import RenderedApp
+    from .package import CompressedStart
+    from .render import RenderedApp, RenderedConf
 
 SAVEDSEARCHES = "default/savedsearches.conf"
 
 COMMITTED_DIRS = ("default/", "metadata/")
 COMMITTED_FILES = ("app.manifest",)
 DIR_MODE = 0o755
+
+
+@record
+class CheckedRender:
+    pack: Pack
+    rendered: RenderedApp
+    warnings: list[Finding]
+    notes: list[Finding]  # drilldowns the offline parser cannot check
+    starts: dict[str, CompressedStart]  # files whose first bytes are already compressed for the package
 
 
 @record
@@ -49,27 +60,50 @@ class BuildResult:
 SECOND_PROCESS_STANZAS = 9 / 10
 
 
-def checked_render(content_dir: Path, strict: bool = False) -> tuple[Pack, RenderedApp, list[Finding], list[Finding]]:
-    """Validate (the shipped drilldowns included, as ``validate`` does) and render: the pack, the
-    rendered app, the warnings and the notes (drilldowns the offline parser cannot check).
+def checked_render(content_dir: Path, strict: bool = False) -> CheckedRender:
+    """Validate (the shipped drilldowns included, as ``validate`` does) and render.
 
     For a large pack, a second process reads five content files in nine (``load_pack``), then
-    another renders the savedsearches.conf stanzas of most detections (most of the rendering)
-    while this one validates and renders the other files and the remaining stanzas; the rendering is used only
-    once the pack is valid. Without a second process, savedsearches.conf is rendered whole here."""
+    another renders the savedsearches.conf stanzas of most detections (most of the rendering) and
+    compresses them for the package, while this one validates and renders the other files and the
+    remaining stanzas; the rendering is used only once the pack is valid. Without a second process
+    this one does the same, in the same two parts, so the package holds the same bytes. A small
+    pack's savedsearches.conf is rendered whole."""
     loaded = load_pack(Path(content_dir), _reading)
     from .drilldowns import check_loaded_with_drilldowns
-    from .render import first_detections, render_app, render_conf, render_conf_in_parts
+    from .render import first_detections, render_app, render_conf_in_parts
 
     pack = loaded[0]
     large = pack is not None and len(pack.detections) >= WORTH_A_PROCESS
     count = round(len(pack.detections) * SECOND_PROCESS_STANZAS) if large else 0
-    first_part = first_detections(pack, count) if large else None  # used only by a second process
-    with Beside(render_conf, first_part, SAVEDSEARCHES, fork=large) as first:
+    first_part = first_detections(pack, count) if large else None
+    with Beside(_first_stanzas, first_part, fork=large) as first:
         checked = check_loaded_with_drilldowns(loaded, strict)
-        in_parts = {SAVEDSEARCHES: lambda: render_conf_in_parts(checked.pack, SAVEDSEARCHES, count, first.result)}
-        rendered = render_app(checked.pack, in_parts if first.forked else None)
-    return checked.pack, rendered, checked.warnings, checked.notes
+        first_result = functools.cache(first.result)  # asked by the rendering, then for the compressed start
+        in_parts = {SAVEDSEARCHES: lambda: render_conf_in_parts(checked.pack, SAVEDSEARCHES, count,
+                                                                lambda: first_result()[0])}
+        rendered = render_app(checked.pack, in_parts if large else None)
+        starts = _compressed_start(rendered, *first_result()) if large else {}
+    return CheckedRender(checked.pack, rendered, checked.warnings, checked.notes, starts)
+
+
+def _first_stanzas(pack: Pack) -> tuple[RenderedConf, bytes]:
+    """The savedsearches.conf of ``pack`` (the first detections: see ``render_conf_in_parts``), and
+    its bytes compressed as the start of that file in the package."""
+    from .package import compress_start
+    from .render import render_conf
+
+    rendered = render_conf(pack, SAVEDSEARCHES)
+    return rendered, compress_start(rendered[0])
+
+
+def _compressed_start(rendered: RenderedApp, first: RenderedConf, deflated: bytes) -> dict[str, CompressedStart]:
+    """The compressed first part of savedsearches.conf, where the whole file begins with it (the
+    parts did not join when ``render_conf_in_parts`` rendered the file whole instead)."""
+    from .package import CompressedStart
+
+    start = first[0]
+    return {SAVEDSEARCHES: CompressedStart(len(start), deflated)} if rendered.files[SAVEDSEARCHES].startswith(start) else {}
 
 
 def _reading(produce: Callable[[], Iterable[Any]], *, items: int) -> Iterator[Any] | None:
@@ -84,7 +118,8 @@ def _reading(produce: Callable[[], Iterable[Any]], *, items: int) -> Iterator[An
 
 
 def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = True, strict: bool = False) -> BuildResult:
-    pack, rendered, warnings, notes = checked_render(content_dir, strict)
+    checked = checked_render(content_dir, strict)
+    pack, rendered = checked.pack, checked.rendered
     from .package import PackageFile, build_epoch, file_entries  # loaded by then: see _reading
 
     output_dir = Path(output_dir)
@@ -94,7 +129,7 @@ def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = Tru
     # (by a second process, for a large pack), and swapped in only once the package is in place:
     # a build that fails leaves the previous app folder and package.
     with PackageFile(file_entries(contents, app_dir), output_dir, app_id=pack.app.app_id, version=pack.app.version,
-                     epoch=build_epoch(None)) as package:
+                     epoch=build_epoch(None), starts=checked.starts) as package:
         with Beside(package.write, fork=len(pack.detections) >= WORTH_A_PROCESS) as writing:
             staging = hidden_name(app_dir)
             try:
@@ -109,7 +144,7 @@ def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = Tru
                 raise
     for path in stale:
         write_atomically(pack.root / path, contents[path])
-    return BuildResult(pack, app_dir, package_path, rendered.files, warnings, notes)
+    return BuildResult(pack, app_dir, package_path, rendered.files, checked.warnings, checked.notes)
 
 
 def stale_committed(root: Path, committed: dict[str, bytes], contents: dict[str, bytes]) -> list[str]:
