@@ -4,6 +4,7 @@ and it falls back to one process where ``fork`` is missing, stops cleanly on Ctr
 small pack starts no second process at all."""
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import signal
@@ -22,7 +23,7 @@ from detpack import cli
 from detpack import beside
 from detpack.build.app import build_app
 from detpack.beside import WORTH_A_PROCESS, Beside
-from detpack.errors import InvalidInput
+from detpack.errors import InvalidInput, replace
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
@@ -255,6 +256,85 @@ def test_an_error_is_raised_here_as_one_process_raises_it():
     with pytest.raises(KeyError, match="raised in this process"):
         with Beside(_raises, os.getpid()) as work:
             work.result()
+
+
+def _slow_square(job: int):
+    time.sleep(0.005)
+    return os.getpid(), job * job
+
+
+@needs_two_cores
+def test_jobs_are_shared_between_the_child_and_this_process():
+    with beside.Jobs(40, _slow_square) as jobs:
+        time.sleep(0.02)  # the child starts on them meanwhile
+        results = [jobs.result(job) for job in range(40)]
+    assert [value for _, value in results] == [job * job for job in range(40)]
+    assert len({pid for pid, _ in results}) == 2  # this process took those left
+
+
+@needs_two_cores
+def test_each_job_is_done_once(tmp_path):
+    log = tmp_path / "done"
+
+    def note(job: int) -> int:
+        with open(log, "a") as handle:  # O_APPEND: both processes' lines kept whole
+            handle.write(f"{job}\n")
+        return job
+
+    with beside.Jobs(beside.MOST_JOBS, note) as jobs:
+        assert [jobs.result(job) for job in range(beside.MOST_JOBS)] == list(range(beside.MOST_JOBS))
+    assert sorted(map(int, log.read_text().split())) == list(range(beside.MOST_JOBS))
+
+
+def test_without_a_child_each_job_is_done_here_when_asked(one_process):
+    one_process()
+    asked = []
+    with beside.Jobs(5, lambda job: asked.append(job) or job) as jobs:
+        assert asked == []
+        assert [jobs.result(job) for job in (3, 0, 3)] == [3, 0, 3]
+    assert asked == [3, 0]
+
+
+def _fails_at_3_and_5_and_dies_at_7_in_the_child(parent: int, job: int):
+    if job in (3, 5):
+        raise ValueError(f"job {job}")
+    if job == 7 and os.getpid() != parent:
+        os._exit(3)
+    return job
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_a_failed_job_raises_when_its_result_is_asked_in_the_callers_order(cores, one_process):
+    if cores == 1:
+        one_process()
+    elif not beside.two_cores():
+        pytest.skip("needs fork and two cores")
+    work = functools.partial(_fails_at_3_and_5_and_dies_at_7_in_the_child, os.getpid())
+    with beside.Jobs(10, work) as jobs:
+        assert [jobs.result(job) for job in (9, 8, 7, 6, 4)] == [9, 8, 7, 6, 4]  # 7: the child died; done here
+        with pytest.raises(ValueError, match="job 5"):
+            jobs.result(5)
+        with pytest.raises(ValueError, match="job 3"):
+            jobs.result(3)
+        assert jobs.result(0) == 0
+
+
+def test_more_jobs_than_a_byte_numbers_are_refused():
+    with pytest.raises(ValueError, match="257 jobs: at most 256"):
+        beside.Jobs(beside.MOST_JOBS + 1, lambda job: job)
+
+
+@needs_two_cores
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to see open files")
+def test_leaving_jobs_early_kills_the_child_and_closes_the_pipe():
+    open_before = sorted(os.listdir("/proc/self/fd"))
+    with pytest.raises(KeyError):
+        with beside.Jobs(3, lambda job: time.sleep(30)) as jobs:
+            child = jobs._child.pid
+            raise KeyError("early")
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, os.WNOHANG)  # reaped
+    assert sorted(os.listdir("/proc/self/fd")) == open_before
 
 
 def _path():
@@ -604,33 +684,33 @@ def test_ctrl_c_just_after_the_reaping_with_another_thread_running_leaves_nothin
     assert not left
 
 
-def test_the_first_stanzas_come_compressed_for_the_package_in_one_process_as_in_two(tmp_path, one_process):
+def test_the_stanzas_come_compressed_for_the_package_in_one_process_as_in_two(tmp_path, one_process):
     from detpack.build.app import checked_render
 
-    root = varied_pack(tmp_path / "pack")
+    root = with_baseline(varied_pack(tmp_path / "pack"))
     starts = []
     for _ in range(2):
         checked = checked_render(root)
         whole = checked.rendered.files[SAVEDSEARCHES]
         start = checked.starts[SAVEDSEARCHES]
-        assert 0 < start.length < len(whole)
         assert zlib.decompressobj(-zlib.MAX_WBITS).decompress(start.deflated) == whole[:start.length]
+        assert start.length == whole.index(b"\n[DetPack - Previously Seen Hosts]")  # the baseline's, compressed with the package
         starts.append(start)
         one_process()
     assert starts[0] == starts[1]
 
 
-def test_a_savedsearches_conf_that_does_not_begin_with_the_first_part_is_compressed_here(tmp_path, monkeypatch):
+def test_a_savedsearches_conf_that_does_not_begin_with_its_parts_is_compressed_here(tmp_path, monkeypatch):
     from detpack.build import render
     from detpack.build.app import checked_render
 
-    real = render.render_conf_in_parts
+    real = render.join_parts
 
     def another_start(*args):
         text, *rest = real(*args)
         return (b"# " + text, *rest)
 
-    monkeypatch.setattr(render, "render_conf_in_parts", another_start)
+    monkeypatch.setattr(render, "join_parts", another_start)
     root = varied_pack(tmp_path / "pack")
     assert checked_render(root).starts == {}
     result = build_app(root, tmp_path / "out", sync_committed=False)
@@ -645,18 +725,51 @@ def test_a_small_pack_has_no_compressed_start(pack_copy):
     assert checked_render(pack_copy).starts == {}
 
 
-@pytest.mark.parametrize("share", [0, 1, 0.5, -1, None])
-def test_savedsearches_rendered_in_two_parts_is_the_file_rendered_whole(tmp_path, share):
-    """Whatever the first part's detections, the parts joined are the whole file, findings included."""
+BASELINE = """name: Previously Seen Hosts
+id: 22222222-2222-4333-8444-555555555555
+version: 1
+date: '2024-01-01'
+author: Test Author
+type: Baseline
+description: Hosts seen before.
+search: '| tstats count from datamodel=Endpoint.Processes by Processes.dest'
+tags:
+  analytic_story:
+  - Suspicious WMI Use
+"""
+
+
+def with_baseline(root: Path) -> Path:
+    (root / "baselines").mkdir()
+    (root / "baselines" / "seen.yml").write_text(BASELINE)
+    return root
+
+
+@pytest.mark.parametrize("size", [1, 5, 11, 12, 100])
+@pytest.mark.parametrize("baseline", [False, True], ids=["detections alone", "and a baseline"])
+def test_savedsearches_rendered_in_parts_is_the_file_rendered_whole(tmp_path, size, baseline):
+    """Whatever the parts' size, the parts joined are the whole file, findings included."""
     from detpack.build import render
     from detpack.content.validate import load_valid_pack
 
-    pack = load_valid_pack(varied_pack(tmp_path / "pack", count=12))
-    total = len(pack.detections)
-    count = {None: total, -1: total - 1, 0.5: total // 2}.get(share, share)
-    path = "default/savedsearches.conf"
-    first = render.render_conf(render.first_detections(pack, count), path)
-    assert render.render_conf_in_parts(pack, path, count, lambda: first) == render.render_conf(pack, path)
+    root = varied_pack(tmp_path / "pack", count=12)
+    pack = load_valid_pack(with_baseline(root) if baseline else root)
+    parts = [render.render_part(chunk, SAVEDSEARCHES, first=i == 0)
+             for i, chunk in enumerate(render.detection_chunks(pack, size))]
+    assert all(text is not None for text, *_ in parts)
+    assert render.join_parts(pack, SAVEDSEARCHES, parts) == render.render_conf(pack, SAVEDSEARCHES)
+
+
+def test_parts_that_cannot_be_placed_leave_the_file_to_be_rendered_whole(tmp_path):
+    from detpack.build import render
+    from detpack.content.validate import load_valid_pack
+
+    pack = load_valid_pack(varied_pack(tmp_path / "pack", count=3))
+    whole = render.render_conf(pack, SAVEDSEARCHES)
+    chunk = render.detection_chunks(pack, 3)[0]
+    assert render.render_part(replace(chunk, detections=()), SAVEDSEARCHES, first=True)[0] is None  # a header alone
+    assert render.join_parts(pack, SAVEDSEARCHES, [(None, ["not this"], [], [])]) == whole
+    assert render.join_parts(pack, SAVEDSEARCHES, []) == whole
 
 
 @needs_two_cores
