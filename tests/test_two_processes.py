@@ -28,6 +28,7 @@ from detpack.errors import InvalidInput, replace
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
 from generate_pack import generate  # noqa: E402
+from test_content_objects import BASELINE  # noqa: E402
 
 SAVEDSEARCHES = "default/savedsearches.conf"
 needs_two_cores = pytest.mark.skipif(not beside.two_cores(), reason="needs fork and two cores")
@@ -725,23 +726,9 @@ def test_a_small_pack_has_no_compressed_start(pack_copy):
     assert checked_render(pack_copy).starts == {}
 
 
-BASELINE = """name: Previously Seen Hosts
-id: 22222222-2222-4333-8444-555555555555
-version: 1
-date: '2024-01-01'
-author: Test Author
-type: Baseline
-description: Hosts seen before.
-search: '| tstats count from datamodel=Endpoint.Processes by Processes.dest'
-tags:
-  analytic_story:
-  - Suspicious WMI Use
-"""
-
-
 def with_baseline(root: Path) -> Path:
     (root / "baselines").mkdir()
-    (root / "baselines" / "seen.yml").write_text(BASELINE)
+    (root / "baselines" / "seen.yml").write_text(BASELINE.replace("WMI Abuse", "Suspicious WMI Use"))
     return root
 
 
