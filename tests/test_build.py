@@ -123,7 +123,7 @@ def test_a_package_that_fails_keeps_the_previous_app_folder_and_package(pack_cop
     assert sha256(pack_copy / "default" / "savedsearches.conf") == committed  # nor the committed copy
 
 
-@pytest.mark.parametrize("where", ["stage_tree", "PackageFile"], ids=["once staging began", "once the package is named"])
+@pytest.mark.parametrize("where", ["write_files", "PackageFile"], ids=["once staging began", "once the package is named"])
 def test_an_interruption_at_the_start_of_packaging_leaves_the_previous_output_alone(pack_copy, tmp_path, monkeypatch,
                                                                                      where):
     """Ctrl-C or SIGTERM can land between any two steps: right after the staging folder is made, or
@@ -133,7 +133,7 @@ def test_an_interruption_at_the_start_of_packaging_leaves_the_previous_output_al
     out = tmp_path / "out"
     assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 0
     before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
-    module = app if where == "stage_tree" else package
+    module = app if where == "write_files" else package
     real = getattr(module, where)
 
     def interrupted(*args, **kwargs):

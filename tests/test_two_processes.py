@@ -847,6 +847,77 @@ def test_a_failed_render_child_leaves_its_stanzas_to_this_process(tmp_path, monk
     assert _build(root, tmp_path / "one") == two
 
 
+@needs_two_cores
+def test_a_child_that_dies_writing_the_app_folder_leaves_its_files_to_this_process(tmp_path, monkeypatch, forks,
+                                                                                    one_process):
+    from detpack.build import app
+
+    root = varied_pack(tmp_path / "pack")
+    expected = _build(root, tmp_path / "expected")
+    _exits_in_a_child(monkeypatch, app, "write_files")
+    assert _build(root, tmp_path / "two") == expected
+    assert len(forks) == 6  # reading, rendering, packaging: twice
+    assert _folder(tmp_path / "two") == _folder(tmp_path / "expected")
+
+
+def _folder(out: Path) -> dict[str, tuple[int, bytes]]:
+    return {p.relative_to(out).as_posix(): (p.stat().st_mode, p.read_bytes() if p.is_file() else b"")
+            for p in sorted(out.rglob("*")) if not p.name.endswith(".spl")}
+
+
+@needs_two_cores
+@pytest.mark.parametrize("name", ["README.md", "savedsearches.conf"], ids=["the second process's", "this process's"])
+def test_a_file_of_the_app_folder_that_cannot_be_written_fails_alike_in_two_processes(tmp_path, monkeypatch, forks,
+                                                                                      one_process, name):
+    root = varied_pack(tmp_path / "pack")
+    _build(root, tmp_path / "out")
+    before = _folder(tmp_path / "out")
+    real = Path.write_bytes
+
+    def write_bytes(self, data):
+        if self.name == name:
+            raise OSError(28, "No space left on device", str(self))
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    errors = []
+    for _ in range(2):
+        with pytest.raises(OSError) as error:
+            _build(root, tmp_path / "out")
+        errors.append(error.value.strerror)
+        assert _folder(tmp_path / "out") == before  # no staging folder left, the previous app folder kept
+        one_process()
+    assert errors == ["No space left on device"] * 2
+
+
+@needs_two_cores
+def test_ctrl_c_while_the_second_process_writes_the_app_folder_leaves_the_previous_output(tmp_path, monkeypatch):
+    from detpack.build import app
+
+    root = varied_pack(tmp_path / "pack")
+    _build(root, tmp_path / "out")
+    before = _folder(tmp_path / "out") | {"spl": _build_bytes(tmp_path / "out")}
+    here, real = os.getpid(), app.write_files
+
+    def write_files(staging, contents):
+        if os.getpid() != here:
+            time.sleep(0.5)  # still writing when this process is interrupted
+        real(staging, contents)
+        if os.getpid() == here:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(app, "write_files", write_files)
+    with pytest.raises(KeyboardInterrupt):
+        _build(root, tmp_path / "out")
+    time.sleep(0.7)  # a child left running would write now
+    assert _folder(tmp_path / "out") | {"spl": _build_bytes(tmp_path / "out")} == before
+
+
+def _build_bytes(out: Path) -> tuple[int, bytes]:
+    spl, = out.glob("*.spl")
+    return 0, spl.read_bytes()
+
+
 def _reads_counted_failing_in_a_child(monkeypatch, fail_at: int, failure) -> list[int]:
     """Patch the file reader: in a child, ``failure()`` at its ``fail_at``-th file; in this process,
     count the files read (the list returned)."""

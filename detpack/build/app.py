@@ -24,7 +24,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, as type checkers read it, without
 if TYPE_CHECKING:
     from typing import Any, Callable, Iterable, Iterator
 
-    from .package import CompressedStart
+    from .package import CompressedStart, PackageFile
     from .render import RenderedApp, RenderedConf, RenderedPart, Renderer
 
 SAVEDSEARCHES = "default/savedsearches.conf"
@@ -134,23 +134,28 @@ def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = Tru
     output_dir = Path(output_dir)
     app_dir = output_dir / pack.app.app_id
     contents = app_contents(rendered)
-    # Checked before anything is written. The app folder is staged while the package is written
-    # (by a second process, for a large pack), and swapped in only once the package is in place:
-    # a build that fails leaves the previous app folder and package.
+    # Checked before anything is written. The app folder is staged while the package is written,
+    # and swapped in only once the package is in place: a build that fails leaves the previous app
+    # folder and package. For a large pack a second process writes the package, then the app
+    # folder's files but the largest, which this process writes meanwhile.
     with PackageFile(file_entries(contents, app_dir), output_dir, app_id=pack.app.app_id, version=pack.app.version,
                      epoch=build_epoch(None), starts=checked.starts) as package:
-        with Beside(package.write, fork=len(pack.detections) >= WORTH_A_PROCESS) as writing:
-            staging = hidden_name(app_dir)
-            try:
-                stage_tree(staging, contents)
-                # Read while the package is written: the committed files the build changes, rewritten once it is in place.
+        staging = hidden_name(app_dir)
+        try:
+            os.mkdir(staging, 0o700)  # 0700 until staged: nobody sees it sooner
+            here, there = _staging_shares(contents)
+            with Beside(_package_and_files, package, staging, there,
+                        fork=len(pack.detections) >= WORTH_A_PROCESS) as writing:
+                write_files(staging, here)
+                # Read meanwhile: the committed files the build changes, rewritten once the package is in place.
                 stale = stale_committed(pack.root, committed_files(rendered), contents) if sync_committed else []
                 writing.result()
-                package_path = package.commit()
-                swap_in(staging, app_dir)
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
+            open_up(staging)
+            package_path = package.commit()
+            swap_in(staging, app_dir)
+        except BaseException:  # the second process, if any, was stopped when its ``with`` block was left
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     for path in stale:
         write_atomically(pack.root / path, contents[path])
     return BuildResult(pack, app_dir, package_path, rendered.files, checked.warnings, checked.notes)
@@ -201,15 +206,30 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def stage_tree(staging: Path, contents: dict[str, bytes]) -> None:
-    """Make the folder ``staging`` holding ``contents`` (path inside the folder -> bytes); the caller
-    removes it should this fail or be interrupted. Its folders end 0755 and its files 0644, the
-    package's modes, whatever the umask: the folder stays 0700 until then, so nobody sees it sooner."""
-    os.mkdir(staging, 0o700)
+def _staging_shares(contents: dict[str, bytes]) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """The app folder's largest file, which this process writes, and the others (see build_app)."""
+    if not contents:
+        return {}, {}
+    largest = max(contents, key=lambda path: len(contents[path]))
+    return {largest: contents[largest]}, {path: data for path, data in contents.items() if path != largest}
+
+
+def _package_and_files(package: PackageFile, staging: Path, contents: dict[str, bytes]) -> None:
+    package.write()
+    write_files(staging, contents)
+
+
+def write_files(staging: Path, contents: dict[str, bytes]) -> None:
+    """Write ``contents`` (path inside the folder ``staging`` -> bytes), making the folders they lie in.
+    Two processes may write into one folder at once: a folder the other made first is taken as it is."""
     for relative, data in contents.items():
         target = staging / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+
+
+def open_up(staging: Path) -> None:
+    """Give the staged folder the package's modes, whatever the umask: folders 0755, files 0644."""
     for folder, _, files in os.walk(staging, topdown=False):
         for name in files:
             os.chmod(os.path.join(folder, name), FILE_MODE)
