@@ -22,8 +22,9 @@ two builds of the same files is fixed, so the same input gives the same bytes:
   zlib-ng is missing, gives other bytes of the same tar); zlib-ng chooses no CPU-specific hash since
   2.2 (zlib-ng pull request 1681), so its bytes should not depend on the machine either
   (*unverified* beyond x86-64 Linux). A file's first bytes may come already compressed
-  (``CompressedStart``: a large pack's savedsearches.conf, compressed by the process that rendered
-  most of it); where the deflate stream restarts is a function of the content, not of the machine.
+  (``CompressedStart``: a large pack's savedsearches.conf stanzas, each part compressed by whichever
+  process rendered it); where the deflate stream restarts is a function of the content, not of the
+  machine or of which process did what.
 
 The file is written to a temporary file in ``out_dir`` and renamed over the
 destination (``PackageFile``), so a failed build leaves neither a partial package
