@@ -259,15 +259,23 @@ def test_an_error_is_raised_here_as_one_process_raises_it():
             work.result()
 
 
-def _slow_square(job: int):
-    time.sleep(0.005)
+def _square_once_both_began(log: Path, job: int):
+    """The process that did it and ``job * job``, once both processes have begun a job: the child
+    waits in its first job for this process to join in, however the two are scheduled."""
+    me = str(os.getpid())
+    with open(log, "a") as handle:  # O_APPEND: both processes' lines kept whole
+        handle.write(f"{me}\n")
+    began = log.read_text().split()
+    deadline = time.monotonic() + 10  # only so that a failure ends: the assertion below reports it
+    while began.count(me) == 1 and len(set(began)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.001)
+        began = log.read_text().split()
     return os.getpid(), job * job
 
 
 @needs_two_cores
-def test_jobs_are_shared_between_the_child_and_this_process():
-    with beside.Jobs(40, _slow_square) as jobs:
-        time.sleep(0.02)  # the child starts on them meanwhile
+def test_jobs_are_shared_between_the_child_and_this_process(tmp_path):
+    with beside.Jobs(40, functools.partial(_square_once_both_began, tmp_path / "began")) as jobs:
         results = [jobs.result(job) for job in range(40)]
     assert [value for _, value in results] == [job * job for job in range(40)]
     assert len({pid for pid, _ in results}) == 2  # this process took those left
