@@ -500,6 +500,68 @@ def test_a_render_that_does_not_read_back_fails_alike_in_two_processes(tmp_path,
     assert _render_error(root, tmp_path / "one") == two
 
 
+def _lines_the_writer_did_not_write(monkeypatch, after: dict[str, str]) -> None:
+    """Patch the conf writer so that the stanza of each detection named in ``after`` ends with the
+    line given there, which the writer does not record: the file no longer reads back as written."""
+    import detpack.build.render as render
+
+    real = render._LineWriter.entries
+
+    def entries(self, pairs):
+        text = real(self, pairs)
+        label = dict(pairs).get("action.correlationsearch.label", "")
+        return text + "".join(f"\n{line}" for name, line in after.items() if f"{name} - Rule" in label)
+
+    monkeypatch.setattr(render._LineWriter, "entries", entries)
+
+
+def _whole_render_error(root: Path) -> str:
+    """The error of one rendering of every file whole, as a small pack is rendered."""
+    from detpack.build.render import RenderError, render_app
+    from detpack.content.validate import load_valid_pack
+
+    with pytest.raises(RenderError) as error:
+        render_app(load_valid_pack(root))
+    return f"{type(error.value).__name__}: {error.value}"
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+@pytest.mark.parametrize("after", [
+    {"WMI 0070": "search = again"},
+    {"WMI 0010": "[Not Written]", "WMI 0070": "extra = 1"},
+], ids=["a duplicate key", "problems in two parts"])
+def test_a_file_that_does_not_read_back_fails_as_one_rendering_of_it_whole(tmp_path, monkeypatch, one_process,
+                                                                            cores, after):
+    """What the reader makes of savedsearches.conf is about the whole file: the line it names, and
+    its problems in their order, are those of the file rendered whole, not of a part of it."""
+    if cores == 1:
+        one_process()
+    elif not beside.two_cores():
+        pytest.skip("needs fork and two cores")
+    _lines_the_writer_did_not_write(monkeypatch, after)
+    root = varied_pack(tmp_path / "pack")  # parts of 50 detections: 0010 in the first, 0070 in the second
+    whole = _whole_render_error(root)
+    assert ("duplicate key 'search'" in whole) == ("search = again" in after.values())
+    assert _render_error(root, tmp_path / "out") == whole
+
+
+def test_a_baseline_that_does_not_read_back_fails_as_one_rendering_of_the_file_whole(tmp_path, monkeypatch):
+    """The other objects' stanzas, rendered after the parts, are read back as part of the whole file too."""
+    import detpack.build.render as render
+
+    real = render._LineWriter.entry
+
+    def entry(self, key, value):  # the baseline's search key, twice
+        line = real(self, key, value)
+        return line + "\nsearch = again" if (key, value) == ("action.escu.search_type", "support") else line
+
+    monkeypatch.setattr(render._LineWriter, "entry", entry)
+    root = with_baseline(varied_pack(tmp_path / "pack"))
+    whole = _whole_render_error(root)
+    assert "duplicate key 'search' in [DetPack - Previously Seen Hosts]" in whole
+    assert _render_error(root, tmp_path / "out") == whole
+
+
 @needs_two_cores
 def test_a_value_that_cannot_be_written_fails_alike_in_two_processes(tmp_path, monkeypatch, forks, one_process):
     import detpack.build.render as render
