@@ -153,6 +153,21 @@ def test_a_compressed_start_ends_on_a_byte_boundary_without_a_last_block():
     assert not inflater.eof  # a stream may follow it
 
 
+@pytest.mark.parametrize("path, length", [("default/savedsearches.conf", len(STANZAS) + 1), ("default", 0)],
+                         ids=["longer than its file", "a folder"])
+def test_a_start_that_does_not_fit_its_file_is_refused_before_anything_is_written(tmp_path, path, length):
+    """Its bytes would be in the stream but not in the tar, and the trailer's length would be wrong:
+    a package that gzip refuses and tarfile reads without a word."""
+    files = {"default/app.conf": app_files()["default/app.conf"].encode(), "default/savedsearches.conf": STANZAS}
+    start = package.CompressedStart(length, package.compress_start(STANZAS + b"x"))
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=f"{path}: a compressed start of {length} bytes"):
+        with PackageFile(file_entries(files, tmp_path / APP_ID), out, app_id=APP_ID, version=VERSION,
+                         epoch=DEFAULT_EPOCH, starts={path: start}) as spl:
+            spl.write()
+    assert list(out.iterdir()) == []
+
+
 def test_gzip_header_has_no_file_name_and_no_timestamp(app_dir, tmp_path):
     head = build(app_dir, tmp_path / "out").read_bytes()[:10]
     assert head[:3] == b"\x1f\x8b\x08"

@@ -259,15 +259,23 @@ def test_an_error_is_raised_here_as_one_process_raises_it():
             work.result()
 
 
-def _slow_square(job: int):
-    time.sleep(0.005)
+def _square_once_both_began(log: Path, job: int):
+    """The process that did it and ``job * job``, once both processes have begun a job: the child
+    waits in its first job for this process to join in, however the two are scheduled."""
+    me = str(os.getpid())
+    with open(log, "a") as handle:  # O_APPEND: both processes' lines kept whole
+        handle.write(f"{me}\n")
+    began = log.read_text().split()
+    deadline = time.monotonic() + 10  # only so that a failure ends: the assertion below reports it
+    while began.count(me) == 1 and len(set(began)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.001)
+        began = log.read_text().split()
     return os.getpid(), job * job
 
 
 @needs_two_cores
-def test_jobs_are_shared_between_the_child_and_this_process():
-    with beside.Jobs(40, _slow_square) as jobs:
-        time.sleep(0.02)  # the child starts on them meanwhile
+def test_jobs_are_shared_between_the_child_and_this_process(tmp_path):
+    with beside.Jobs(40, functools.partial(_square_once_both_began, tmp_path / "began")) as jobs:
         results = [jobs.result(job) for job in range(40)]
     assert [value for _, value in results] == [job * job for job in range(40)]
     assert len({pid for pid, _ in results}) == 2  # this process took those left
@@ -489,7 +497,70 @@ def test_a_render_that_does_not_read_back_fails_alike_in_two_processes(tmp_path,
     assert "action.risk.param._risk does not match" in two and two.count("\n") > 10
     assert len(forks) == 2
     one_process()
-    assert _render_error(root, tmp_path / "one") == two
+    assert _render_error(root, tmp_path / "one") == two == _whole_render_error(root)
+
+
+def _lines_the_writer_did_not_write(monkeypatch, after: dict[str, str]) -> None:
+    """Patch the conf writer so that the stanza of each detection named in ``after`` ends with the
+    line given there, which the writer does not record: the file no longer reads back as written."""
+    import detpack.build.render as render
+
+    real = render._LineWriter.entries
+
+    def entries(self, pairs):
+        text = real(self, pairs)
+        label = dict(pairs).get("action.correlationsearch.label", "")
+        return text + "".join(f"\n{line}" for name, line in after.items() if f"{name} - Rule" in label)
+
+    monkeypatch.setattr(render._LineWriter, "entries", entries)
+
+
+def _whole_render_error(root: Path) -> str:
+    """The error of one rendering of every file whole, as a small pack is rendered."""
+    from detpack.build.render import RenderError, render_app
+    from detpack.conf import ConfValueError
+    from detpack.content.validate import load_valid_pack
+
+    with pytest.raises((RenderError, ConfValueError)) as error:
+        render_app(load_valid_pack(root))
+    return f"{type(error.value).__name__}: {error.value}"
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+@pytest.mark.parametrize("after", [
+    {"WMI 0070": "search = again"},
+    {"WMI 0010": "[Not Written]", "WMI 0070": "extra = 1"},
+], ids=["a duplicate key", "problems in two parts"])
+def test_a_file_that_does_not_read_back_fails_as_one_rendering_of_it_whole(tmp_path, monkeypatch, one_process,
+                                                                            cores, after):
+    """What the reader makes of savedsearches.conf is about the whole file: the line it names, and
+    its problems in their order, are those of the file rendered whole, not of a part of it."""
+    if cores == 1:
+        one_process()
+    elif not beside.two_cores():
+        pytest.skip("needs fork and two cores")
+    _lines_the_writer_did_not_write(monkeypatch, after)
+    root = varied_pack(tmp_path / "pack")  # parts of 50 detections: 0010 in the first, 0070 in the second
+    whole = _whole_render_error(root)
+    assert ("duplicate key 'search'" in whole) == ("search = again" in after.values())
+    assert _render_error(root, tmp_path / "out") == whole
+
+
+def test_a_baseline_that_does_not_read_back_fails_as_one_rendering_of_the_file_whole(tmp_path, monkeypatch):
+    """The other objects' stanzas, rendered after the parts, are read back as part of the whole file too."""
+    import detpack.build.render as render
+
+    real = render._LineWriter.entry
+
+    def entry(self, key, value):  # the baseline's search key, twice
+        line = real(self, key, value)
+        return line + "\nsearch = again" if (key, value) == ("action.escu.search_type", "support") else line
+
+    monkeypatch.setattr(render._LineWriter, "entry", entry)
+    root = with_baseline(varied_pack(tmp_path / "pack"))
+    whole = _whole_render_error(root)
+    assert "duplicate key 'search' in [DetPack - Previously Seen Hosts]" in whole
+    assert _render_error(root, tmp_path / "out") == whole
 
 
 @needs_two_cores
@@ -509,7 +580,7 @@ def test_a_value_that_cannot_be_written_fails_alike_in_two_processes(tmp_path, m
     assert two == "ConfValueError: value ends with a backslash, which would join the next line"
     assert len(forks) == 2
     one_process()
-    assert _render_error(root, tmp_path / "one") == two
+    assert _render_error(root, tmp_path / "one") == two == _whole_render_error(root)
 
 
 @contextmanager
@@ -760,13 +831,13 @@ def test_parts_that_cannot_be_placed_leave_the_file_to_be_rendered_whole(tmp_pat
 
 
 @needs_two_cores
-def test_an_error_in_the_stanzas_this_process_renders_fails_alike_in_two_processes(tmp_path, monkeypatch, forks,
-                                                                                   one_process):
+def test_an_error_in_the_last_part_of_the_stanzas_fails_alike_in_two_processes(tmp_path, monkeypatch, forks,
+                                                                                one_process):
     import detpack.build.render as render
 
     real = render._environment
     count = WORTH_A_PROCESS + 20
-    last = f"Script Execution via WMI {count - 1:04d}"  # after the second process's share
+    last = f"Script Execution via WMI {count - 1:04d}"  # in the last part, whichever process renders it
 
     def tampered(first: str | None):  # a description the writer refuses, in the last detection (and in ``first``)
         def build():
@@ -785,11 +856,11 @@ def test_an_error_in_the_stanzas_this_process_renders_fails_alike_in_two_process
         assert two == f"ConfValueError: {error}"  # the error one rendering meets first
         assert len(forks) == 2
         one_process()
-        assert _render_error(root, tmp_path / "one") == two
+        assert _render_error(root, tmp_path / "one") == two == _whole_render_error(root)
 
 
 @needs_two_cores
-@pytest.mark.parametrize("stanza_fails", [True, False], ids=["and a stanza of the second process", "alone"])
+@pytest.mark.parametrize("stanza_fails", [True, False], ids=["and a stanza of the first part", "alone"])
 def test_a_text_file_that_fails_to_render_fails_alike_in_two_processes(tmp_path, monkeypatch, forks, one_process,
                                                                        stanza_fails):
     """The README is rendered while the second process still renders its stanzas, but its error
@@ -820,7 +891,7 @@ def test_a_text_file_that_fails_to_render_fails_alike_in_two_processes(tmp_path,
                    else "RenderError: README.md.j2: cannot render")
     assert len(forks) == 2
     one_process()
-    assert _render_error(root, tmp_path / "one") == two
+    assert _render_error(root, tmp_path / "one") == two == _whole_render_error(root)
 
 
 def _exits_in_a_child(monkeypatch, module, name: str) -> None:

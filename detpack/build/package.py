@@ -22,8 +22,9 @@ two builds of the same files is fixed, so the same input gives the same bytes:
   zlib-ng is missing, gives other bytes of the same tar); zlib-ng chooses no CPU-specific hash since
   2.2 (zlib-ng pull request 1681), so its bytes should not depend on the machine either
   (*unverified* beyond x86-64 Linux). A file's first bytes may come already compressed
-  (``CompressedStart``: a large pack's savedsearches.conf, compressed by the process that rendered
-  most of it); where the deflate stream restarts is a function of the content, not of the machine.
+  (``CompressedStart``: a large pack's savedsearches.conf stanzas, each part compressed by whichever
+  process rendered it); where the deflate stream restarts is a function of the content, not of the
+  machine or of which process did what.
 
 The file is written to a temporary file in ``out_dir`` and renamed over the
 destination (``PackageFile``), so a failed build leaves neither a partial package
@@ -243,6 +244,7 @@ def write_archive(handle, app_id: str, entries: list[Entry], epoch: int,
     gzip-compressed in one pass: no tar or gzip file object copies each file in 16 KiB pieces.
     ``starts``: path inside the app folder -> its file's first bytes, already compressed; the
     stream is flushed to a byte boundary before each, and a new one begins after it."""
+    _check_starts(entries, starts or {})
     compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, RAW_DEFLATE)
     crc = size = 0
 
@@ -267,6 +269,17 @@ def write_archive(handle, app_id: str, entries: list[Entry], epoch: int,
     put(bytes(end + -(size + end) % tarfile.RECORDSIZE))
     # the trailer (RFC 1952, 2.3.1): CRC-32 and length modulo 2**32 of the tar, little-endian
     handle.write(compressor.flush() + crc.to_bytes(4, "little") + (size & 0xFFFFFFFF).to_bytes(4, "little"))
+
+
+def _check_starts(entries: list[Entry], starts: dict[str, CompressedStart]) -> None:
+    """A start must lie within its file: one longer than the file (or given for a folder) would put
+    bytes in the stream that the tar does not hold and a wrong length in the trailer, a package
+    gzip refuses but tarfile reads without a word. Checked before the first byte is written."""
+    for entry in entries:
+        start = starts.get(entry.relative)
+        if start is not None and (entry.data is None or start.length > len(entry.data)):
+            size = "a folder" if entry.data is None else f"a file of {len(entry.data)} bytes"
+            raise ValueError(f"{entry.relative}: a compressed start of {start.length} bytes for {size}")
 
 
 def _header(app_id: str, entry: Entry, epoch: int) -> bytes:

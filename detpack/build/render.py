@@ -361,8 +361,11 @@ def render_part(chunk: Pack, path: str, first: bool, env: jinja2.Environment | N
     (savedsearches.conf) is its header, then one stanza per detection in order, then the other
     objects' stanzas, with a blank line between stanzas: the first chunk lies there whole, the
     others without the header, after a blank line. A chunk that is not the header followed by
-    stanzas cannot be placed."""
-    text, *findings = render_conf(chunk, path, env)
+    stanzas, or that does not read back as written (``_read_back_alone``), cannot be placed."""
+    rendered = _read_back_alone(chunk, path, env)
+    if rendered is None:
+        return None, [], [], []
+    text, *findings = rendered
     stanzas = text.removeprefix(_HEADER_LINES)
     if not text.startswith(_HEADER_LINES) or stanzas[:1] != b"[":
         return None, *findings
@@ -372,12 +375,23 @@ def render_part(chunk: Pack, path: str, first: bool, env: jinja2.Environment | N
 _HEADER_LINES = f"{HEADER}\n".encode("utf-8")
 
 
+def _read_back_alone(pack: Pack, path: str, env: jinja2.Environment | None = None) -> RenderedConf | None:
+    """``render_conf`` of a part of a file, or None when the part does not read back as its writer
+    wrote it: what the reader says then (the line it stops at, its problems in their sorted order)
+    is about the whole file, which one rendering reads at once, so the file is rendered whole."""
+    try:
+        rendered = render_conf(pack, path, env)
+    except RenderError:  # raised by the reader alone (_read_back_problems), naming a line of the part
+        return None
+    return None if rendered[1] else rendered
+
+
 def join_parts(pack: Pack, path: str, parts: Iterable[RenderedPart]) -> RenderedConf:
     """``render_conf(pack, path)`` from ``parts``: its ``detection_chunks`` rendered by ``render_part``
     in order (by another process, say), then the other objects' stanzas, rendered here. Their
     findings in order are the whole file's; an error is the one rendering the whole file meets
-    first, as the parts are taken in order. Should a part not be placed, the whole file is
-    rendered here instead."""
+    first, as the parts are taken in order. Should a part not be placed (or the other objects'
+    stanzas not read back as written), the whole file is rendered here instead."""
     texts, problems, per_detection, rest = [], [], [], []
     for part in parts:
         if part[0] is None:
@@ -386,7 +400,10 @@ def join_parts(pack: Pack, path: str, parts: Iterable[RenderedPart]) -> Rendered
         problems += part[1]
         per_detection += part[2]
         rest += part[3]
-    text, more_problems, more_per_detection, more_rest = render_conf(replace(pack, detections=()), path)
+    others = _read_back_alone(replace(pack, detections=()), path)
+    if others is None:
+        return render_conf(pack, path)
+    text, more_problems, more_per_detection, more_rest = others
     stanzas = text.removeprefix(_HEADER_LINES)
     if not texts or not text.startswith(_HEADER_LINES) or stanzas[:1] not in (b"", b"["):
         return render_conf(pack, path)
