@@ -39,7 +39,7 @@ import tarfile
 from pathlib import Path
 
 from ..conf import ConfError, as_dict, parse_conf
-from ..errors import record
+from ..errors import BuildFailed, record
 from .write import create_private, hidden_name, open_unfollowed, remove_if_there
 
 try:  # zlib-ng: the same interface as zlib, and faster (above)
@@ -88,7 +88,7 @@ APP_ID = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
 VERSION = re.compile(r"\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?")
 
 
-class PackageError(Exception):
+class PackageError(BuildFailed):
     """The app folder cannot be packaged; the message names the file and the reason."""
 
 

@@ -30,7 +30,7 @@ from ..content.model import (
     AppSettings, Deployment, Detection, Investigation, Pack, Story, baseline_stanza_name, investigation_stanza_name,
     panel_name, search_stanza_name, workbench_inputs,
 )
-from ..errors import Fresh, record, replace
+from ..errors import BuildFailed, Fresh, record, replace
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "app" / "templates"
 HEADER = "# Generated from the pack's YAML. Do not edit: change the YAML and rebuild.\n# Tune searches in local/, which survives upgrades of this app."
@@ -51,7 +51,7 @@ CONF_FILES = {
 TEXT_FILES = {"app.manifest": "app.manifest.j2", "README.md": "README.md.j2"}
 
 
-class RenderError(Exception):
+class RenderError(BuildFailed):
     """The rendered files do not say what the model says."""
 
 
