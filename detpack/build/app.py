@@ -221,11 +221,25 @@ def _package_and_files(package: PackageFile, staging: Path, contents: dict[str, 
 
 def write_files(staging: Path, contents: dict[str, bytes]) -> None:
     """Write ``contents`` (path inside the folder ``staging`` -> bytes), making the folders they lie in.
-    Two processes may write into one folder at once: a folder the other made first is taken as it is."""
+    Two processes may write into one folder at once: a folder the other made first is taken as it is.
+    ``staging`` itself is never made: a second process still writing once an interrupted build removed
+    it (one interrupted before it could stop that process) fails rather than leave it behind."""
     for relative, data in contents.items():
         target = staging / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _make_folders(staging, target.parent)
         target.write_bytes(data)
+
+
+def _make_folders(staging: Path, folder: Path) -> None:
+    """Make ``folder`` and the folders above it up to ``staging``, which must be there already."""
+    if folder == staging or folder.is_dir():
+        return
+    _make_folders(staging, folder.parent)
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        if not folder.is_dir():  # a file lies there
+            raise
 
 
 def open_up(staging: Path) -> None:
