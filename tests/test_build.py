@@ -123,6 +123,37 @@ def test_a_package_that_fails_keeps_the_previous_app_folder_and_package(pack_cop
     assert sha256(pack_copy / "default" / "savedsearches.conf") == committed  # nor the committed copy
 
 
+@pytest.mark.parametrize("failing", ["the folder's rename", "the package's rename"])
+def test_an_app_folder_or_package_that_cannot_go_in_keeps_both_previous_ones(pack_copy, tmp_path, monkeypatch, failing):
+    """The app folder and the package go in together or not at all: neither is left new beside the
+    other one old."""
+    from pathlib import Path
+
+    out = tmp_path / "out"
+    assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 0
+    before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    (pack_copy / DETECTION).write_text((pack_copy / DETECTION).read_text().replace("version: 4", "version: 5"))
+    real_rename, real_replace, staged = Path.rename, os.replace, []
+
+    def rename(self, target):
+        if failing == "the folder's rename" and Path(target) == out / "DA-ESS-DetPack" and not staged:
+            staged.append(self)  # the staged folder; the previous one, moved aside, may go back
+            raise OSError(16, "Device or resource busy", str(target))
+        return real_rename(self, target)
+
+    def replace(source, target):
+        if failing == "the package's rename" and str(target).endswith(".spl"):
+            raise OSError(16, "Device or resource busy", str(target))
+        return real_replace(source, target)
+
+    monkeypatch.setattr(Path, "rename", rename)
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError):
+        main(["build", "--content", str(pack_copy), "--output", str(out)])
+    assert {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+    assert sorted(p.name for p in out.iterdir()) == ["DA-ESS-DetPack", "DA-ESS-DetPack-1.0.0.spl"]
+
+
 @pytest.mark.parametrize("where", ["write_files", "PackageFile"], ids=["once staging began", "once the package is named"])
 def test_an_interruption_at_the_start_of_packaging_leaves_the_previous_output_alone(pack_copy, tmp_path, monkeypatch,
                                                                                      where):
