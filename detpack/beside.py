@@ -17,7 +17,8 @@ when the caller says the work is too small to be worth a process, ``result()`` c
 the value in this process, as it does when the system refuses to fork. If the child
 fails in any way (an error in the work, a signal), ``result()`` computes the value here
 too, so any error is raised here, as one process raises it, and a child never reports
-anything itself. The child writes nothing but its answer and leaves with ``os._exit``,
+anything itself. The child sends back nothing but its answer (files its work writes, the
+package and app folder of a build, are the caller's to remove) and leaves with ``os._exit``,
 so it runs none of this process's clean-up or exit code. Leaving the ``with`` block early (an error, Ctrl-C) kills and reaps the child, and
 SIGTERM stops it before ending this process, so no process outlives the command.
 """

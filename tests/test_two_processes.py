@@ -989,6 +989,40 @@ def _build_bytes(out: Path) -> tuple[int, bytes]:
     return 0, spl.read_bytes()
 
 
+@needs_two_cores
+def test_a_second_process_left_running_never_makes_the_removed_staging_folder_again(tmp_path, monkeypatch, forks):
+    """Ctrl-C landing after the fork but before the ``with`` block that stops the child is entered: the
+    child runs on until this process exits, and writes its files once the staging folder is removed.
+    Its writes fail rather than make the folder again and leave it beside the app folder. (Its package
+    is left out here: its temporary file is another matter.)"""
+    from detpack.build import app
+
+    root = varied_pack(tmp_path / "pack")
+    _build(root, tmp_path / "out")
+    before = _folder(tmp_path / "out")
+    here = os.getpid()
+
+    def files_once_staging_is_gone(package, staging, contents):
+        while os.getpid() != here and staging.exists():
+            time.sleep(0.01)
+        app.write_files(staging, contents)
+
+    def interrupted_once_forked(*args, **kwargs):
+        assert Beside(*args, **kwargs).forked
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(app, "_package_and_files", files_once_staging_is_gone)
+    monkeypatch.setattr(app, "Beside", interrupted_once_forked)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _build(root, tmp_path / "out")
+        child = forks[-1]
+        os.waitid(os.P_PID, child, os.WEXITED | os.WNOWAIT)  # it has written all it could
+    finally:
+        beside._stop_all()
+    assert _folder(tmp_path / "out") == before
+
+
 def _reads_counted_failing_in_a_child(monkeypatch, fail_at: int, failure) -> list[int]:
     """Patch the file reader: in a child, ``failure()`` at its ``fail_at``-th file; in this process,
     count the files read (the list returned)."""

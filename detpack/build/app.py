@@ -2,7 +2,7 @@
 
 Nothing is written unless every check passed. The package is made from the rendered
 bytes (written atomically by ``detpack.package``) while the app folder is written to a
-temporary folder beside its destination, which is swapped in once the package is in place.
+temporary folder beside its destination, which goes in together with the package.
 The rendered ``default/``, ``metadata/`` and ``app.manifest`` are also kept in the content
 directory, where they are committed so that reviews show what ships (rewritten only when they
 differ); ``stale_files`` compares them with a fresh rendering.
@@ -135,8 +135,8 @@ def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = Tru
     app_dir = output_dir / pack.app.app_id
     contents = app_contents(rendered)
     # Checked before anything is written. The app folder is staged while the package is written,
-    # and swapped in only once the package is in place: a build that fails leaves the previous app
-    # folder and package. For a large pack a second process writes the package, then the app
+    # and both go in together (swap_in): a build that fails leaves the previous app folder and
+    # package. For a large pack a second process writes the package, then the app
     # folder's files but the largest, which this process writes meanwhile.
     with PackageFile(file_entries(contents, app_dir), output_dir, app_id=pack.app.app_id, version=pack.app.version,
                      epoch=build_epoch(None), starts=checked.starts) as package:
@@ -151,8 +151,7 @@ def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = Tru
                 stale = stale_committed(pack.root, committed_files(rendered), contents) if sync_committed else []
                 writing.result()
             open_up(staging)
-            package_path = package.commit()
-            swap_in(staging, app_dir)
+            package_path = swap_in(staging, app_dir, package.commit)
         except BaseException:  # the second process, if any, was stopped when its ``with`` block was left
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -221,11 +220,25 @@ def _package_and_files(package: PackageFile, staging: Path, contents: dict[str, 
 
 def write_files(staging: Path, contents: dict[str, bytes]) -> None:
     """Write ``contents`` (path inside the folder ``staging`` -> bytes), making the folders they lie in.
-    Two processes may write into one folder at once: a folder the other made first is taken as it is."""
+    Two processes may write into one folder at once: a folder the other made first is taken as it is.
+    ``staging`` itself is never made: a second process still writing once an interrupted build removed
+    it (one interrupted before it could stop that process) fails rather than leave it behind."""
     for relative, data in contents.items():
         target = staging / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _make_folders(staging, target.parent)
         target.write_bytes(data)
+
+
+def _make_folders(staging: Path, folder: Path) -> None:
+    """Make ``folder`` and the folders above it up to ``staging``, which must be there already."""
+    if folder == staging or folder.is_dir():
+        return
+    _make_folders(staging, folder.parent)
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        if not folder.is_dir():  # a file lies there
+            raise
 
 
 def open_up(staging: Path) -> None:
@@ -236,11 +249,13 @@ def open_up(staging: Path) -> None:
         os.chmod(folder, DIR_MODE)
 
 
-def swap_in(staging: Path, destination: Path) -> None:
+def swap_in(staging: Path, destination: Path, commit: Callable[[], Path]) -> Path:
     """Replace ``destination`` whole (a previous folder, or a file or link lying there) by the staged
-    folder. Ctrl-C and SIGTERM are held meanwhile (the previous one's removal included): one landing
-    between the two renames would leave nothing at ``destination``; held, it interrupts once the new
-    folder is in place. Should the staged folder fail to go in, the previous one goes back."""
+    folder, then ``commit()`` the package (its path is returned): both go in, or neither. Ctrl-C and
+    SIGTERM are held meanwhile (the previous one's removal included): one landing between the renames
+    would leave nothing at ``destination``, or the new folder beside the previous package; held, it
+    interrupts once both are in place. Should the staged folder or the package fail to go in, the
+    staged folder goes back to its name (the caller removes it) and the previous one goes back."""
     old = hidden_name(destination)
     with interruptions_held():
         previous = os.path.lexists(destination)  # a dangling link too, which a folder cannot be renamed over
@@ -248,11 +263,17 @@ def swap_in(staging: Path, destination: Path) -> None:
             destination.rename(old)
         try:
             staging.rename(destination)
+            try:
+                package_path = commit()
+            except BaseException:
+                destination.rename(staging)
+                raise
         except BaseException:
             if previous:
                 old.rename(destination)
             raise
         _remove(old)
+    return package_path
 
 
 def _remove(path: Path) -> None:
