@@ -3,7 +3,9 @@
 ``Beside(function, *args)`` forks a child that computes ``function(*args)`` while the
 caller goes on with other work; ``result()`` then returns the child's value.
 ``stream_beside(produce)`` forks a child that makes the items of ``produce()`` and sends
-each as it is made, so that the caller works on one while the child makes the next. The child
+each as it is made, so that the caller works on one while the child makes the next.
+``Jobs(count, do)`` shares numbered jobs between a forked child and the caller, each job going
+to whichever is free first. The child
 is a copy of this process made by ``fork``, so it reads the pack already in memory and
 nothing is sent to it; only its result (through a file without a name) or its items (through a
 pipe) come back, and only as plain data (text, numbers, tuples, lists, dicts): unpickling refuses
@@ -15,7 +17,8 @@ when the caller says the work is too small to be worth a process, ``result()`` c
 the value in this process, as it does when the system refuses to fork. If the child
 fails in any way (an error in the work, a signal), ``result()`` computes the value here
 too, so any error is raised here, as one process raises it, and a child never reports
-anything itself. The child writes nothing but its answer and leaves with ``os._exit``,
+anything itself. The child sends back nothing but its answer (files its work writes, the
+package and app folder of a build, are the caller's to remove) and leaves with ``os._exit``,
 so it runs none of this process's clean-up or exit code. Leaving the ``with`` block early (an error, Ctrl-C) kills and reaps the child, and
 SIGTERM stops it before ending this process, so no process outlives the command.
 """
@@ -153,6 +156,79 @@ class Beside:
 
     def __exit__(self, *exc_info) -> None:
         self.cancel()
+
+
+MOST_JOBS = 256  # a job is claimed by reading its number, one byte, from a pipe
+
+
+class Jobs:
+    """``do(job)`` for the jobs ``0 .. count-1``, each done once, by whichever of this process and a
+    forked child is free first: work whose share of each process cannot be known in advance.
+
+    The child starts on the jobs at once. This process joins in the first time it asks for a
+    result (``result``), taking the jobs left, then collects what the child did. A job that failed,
+    in either process, or that a failed child had taken, is done again here when its result is
+    asked, so its error is raised then: errors come in the order the caller asks for results, as
+    from one process. Without a child, each job is done here when its result is asked. Jobs are
+    claimed by reading their numbers from a pipe filled before the fork, one byte each: the system
+    gives each byte of a pipe to one reader only."""
+
+    def __init__(self, count: int, do: Callable[[int], Any], *, fork: bool = True):
+        if not 0 <= count <= MOST_JOBS:
+            raise ValueError(f"{count} jobs: at most {MOST_JOBS}")
+        self.do = do
+        self._done: dict[int, Any] | None = None
+        self._claims = _filled_pipe(count) if fork and count and two_cores() else None
+        self._child = Beside(self._take, fork=self._claims is not None)
+        if not self._child.forked:
+            self._close()
+
+    def result(self, job: int) -> Any:
+        if self._done is None:
+            mine = self._take()
+            self._done = self._child.result() | mine  # a failed child: Beside calls _take here, which finds none left
+            self._close()
+        if job not in self._done:
+            self._done[job] = self.do(job)
+        return self._done[job]
+
+    def _take(self) -> dict[int, Any]:
+        done = {}
+        while self._claims is not None and (claimed := os.read(self._claims, 1)):
+            try:
+                done[claimed[0]] = self.do(claimed[0])
+            except Exception:  # noqa: BLE001 - done again by result(), which raises it in the caller's order
+                pass
+        return done
+
+    def _close(self) -> None:
+        if self._claims is not None:
+            os.close(self._claims)
+            self._claims = None
+
+    def __enter__(self) -> Jobs:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._child.cancel()
+        self._close()
+
+
+def _filled_pipe(count: int) -> int | None:
+    """The read end of a pipe holding the bytes ``0 .. count-1`` and no writer left (so a read
+    returns nothing once they are taken), or None when the system refuses a pipe."""
+    try:
+        read, write = os.pipe()
+    except OSError:
+        return None
+    try:
+        os.write(write, bytes(range(count)))  # far less than a pipe holds: never waits
+    except BaseException:
+        os.close(read)
+        raise
+    finally:
+        os.close(write)
+    return read
 
 
 # How long a wait on a child's pipe lasts before this process runs the handlers of signals

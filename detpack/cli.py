@@ -203,10 +203,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     import json
 
     from .build.app import build_app
-    from .build.package import PackageError
-    from .build.render import RenderError
     from .conf import ConfValueError
-    from .errors import EXIT_CHECKS_FAILED, EXIT_OK, InvalidInput
+    from .errors import EXIT_CHECKS_FAILED, EXIT_OK, BuildFailed, InvalidInput
 
     try:
         if args.check:
@@ -216,7 +214,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         args.made = result  # left to the end of the process, which need not free it (run)
     except InvalidInput as error:
         return report_invalid(error, args.json)
-    except (RenderError, ConfValueError, PackageError) as error:
+    except (BuildFailed, ConfValueError) as error:
         print(f"build failed: {error}", file=sys.stderr)
         return EXIT_CHECKS_FAILED
     report_warnings(result.warnings, args.json)

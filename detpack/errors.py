@@ -225,6 +225,12 @@ class Finding:
         }
 
 
+class BuildFailed(Exception):
+    """A valid pack whose app cannot be rendered or packaged (``build`` exits 1). The command line
+    catches this rather than each stage's own error, so that it need not import those stages
+    (Jinja, tarfile) before a large pack's second process starts reading."""
+
+
 class InvalidInput(Exception):
     """Input that cannot be used; carries every finding at once."""
 

@@ -123,7 +123,28 @@ def test_a_package_that_fails_keeps_the_previous_app_folder_and_package(pack_cop
     assert sha256(pack_copy / "default" / "savedsearches.conf") == committed  # nor the committed copy
 
 
-@pytest.mark.parametrize("where", ["stage_tree", "PackageFile"], ids=["once staging began", "once the package is named"])
+def test_a_package_that_cannot_go_in_keeps_the_previous_app_folder_and_package(pack_copy, tmp_path, monkeypatch):
+    """The app folder and the package go in together or not at all (the folder failing to go in: see
+    test_a_swap_whose_second_rename_fails_puts_the_previous_app_folder_back)."""
+    out = tmp_path / "out"
+    assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 0
+    before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    (pack_copy / DETECTION).write_text((pack_copy / DETECTION).read_text().replace("version: 4", "version: 5"))
+    real = os.replace
+
+    def replace(source, target):
+        if str(target).endswith(".spl"):
+            raise OSError(16, "Device or resource busy", str(target))
+        return real(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError, match="busy"):
+        main(["build", "--content", str(pack_copy), "--output", str(out)])
+    assert {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+    assert sorted(p.name for p in out.iterdir()) == ["DA-ESS-DetPack", "DA-ESS-DetPack-1.0.0.spl"]
+
+
+@pytest.mark.parametrize("where", ["write_files", "PackageFile"], ids=["once staging began", "once the package is named"])
 def test_an_interruption_at_the_start_of_packaging_leaves_the_previous_output_alone(pack_copy, tmp_path, monkeypatch,
                                                                                      where):
     """Ctrl-C or SIGTERM can land between any two steps: right after the staging folder is made, or
@@ -133,7 +154,7 @@ def test_an_interruption_at_the_start_of_packaging_leaves_the_previous_output_al
     out = tmp_path / "out"
     assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 0
     before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
-    module = app if where == "stage_tree" else package
+    module = app if where == "write_files" else package
     real = getattr(module, where)
 
     def interrupted(*args, **kwargs):
@@ -247,18 +268,20 @@ def reading(produce, *, items):  # where a large pack forks the process that rea
     return None
 
 app.stream_beside_if_large = reading
-app.build_app(Path(sys.argv[1]), Path(sys.argv[2]))
+from detpack import cli  # the command line, as build.py runs it: it imports nothing of the stages either
+assert cli.main(["build", "--content", sys.argv[1], "--output", sys.argv[2]]) == 0
 print(loaded)
 """
 
 
 def test_the_build_imports_what_renders_and_packages_only_once_the_pack_s_files_are_being_read(pack_copy, tmp_path):
     """In a fresh process, nothing that renders or packages is imported before ``load_pack`` has
-    started its reading process: those imports are made while that process reads (``app._reading``)."""
+    started its reading process: those imports are made while that process reads (``app._reading``),
+    the command line's included (it catches ``BuildFailed``, not each stage's error)."""
     done = subprocess.run([sys.executable, "-c", READING, str(pack_copy), str(tmp_path / "out")], capture_output=True,
                           text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[[]]"
+    assert done.stdout.splitlines()[-1] == "[[]]"  # after what the build printed
 
 
 def test_a_folder_where_a_committed_file_belongs_is_refused_before_anything_is_written(pack_copy, tmp_path, capsys):
@@ -330,12 +353,14 @@ def test_what_lies_at_the_app_folder_s_place_is_replaced_and_nothing_stays_hidde
 
 def test_a_swap_whose_second_rename_fails_puts_the_previous_app_folder_back(pack_copy, tmp_path, monkeypatch):
     """The previous folder is moved aside first: should the staged one then fail to go in, the
-    previous one goes back rather than leaving no app folder and a hidden one beside it."""
+    previous one goes back rather than leaving no app folder and a hidden one beside it, and the
+    previous package stays with it."""
     import signal
 
     out = tmp_path / "out"
     assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 0
-    before = sha256(out / "DA-ESS-DetPack" / "default" / "savedsearches.conf")
+    before = sha256(out / "DA-ESS-DetPack" / "default" / "savedsearches.conf"), sha256(out / "DA-ESS-DetPack-1.0.0.spl")
+    (pack_copy / DETECTION).write_text((pack_copy / DETECTION).read_text().replace("version: 4", "version: 5"))
     (out / "DA-ESS-DetPack" / "mark").write_text("previous\n")
     real, failed = Path.rename, []
 
@@ -352,4 +377,4 @@ def test_a_swap_whose_second_rename_fails_puts_the_previous_app_folder_back(pack
     assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == unheld
     assert sorted(p.name for p in out.iterdir()) == ["DA-ESS-DetPack", "DA-ESS-DetPack-1.0.0.spl"]
     assert (out / "DA-ESS-DetPack" / "mark").read_text() == "previous\n"
-    assert sha256(out / "DA-ESS-DetPack" / "default" / "savedsearches.conf") == before
+    assert (sha256(out / "DA-ESS-DetPack" / "default" / "savedsearches.conf"), sha256(out / "DA-ESS-DetPack-1.0.0.spl")) == before

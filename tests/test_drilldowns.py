@@ -20,10 +20,11 @@ STANZA = "DetPack - Script Execution via WMI - Rule"
 
 @pytest.fixture(scope="module")
 def shipped():
-    pack, rendered, warnings, notes = checked_render(PROJECT_ROOT)
-    searches = as_dict(parse_conf(rendered.files["default/savedsearches.conf"].decode(), "savedsearches.conf"))
-    macros = spl.macros_from_stanzas(parse_conf(rendered.files["default/macros.conf"].decode(), "macros.conf"))
-    return searches[STANZA], macros, warnings, notes
+    checked = checked_render(PROJECT_ROOT)
+    files = checked.rendered.files
+    searches = as_dict(parse_conf(files["default/savedsearches.conf"].decode(), "savedsearches.conf"))
+    macros = spl.macros_from_stanzas(parse_conf(files["default/macros.conf"].decode(), "macros.conf"))
+    return searches[STANZA], macros, checked.warnings, checked.notes
 
 
 def test_the_placeholder_becomes_the_detection_search(shipped):

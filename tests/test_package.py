@@ -7,6 +7,7 @@ import gzip
 import io
 import os
 import tarfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,12 @@ def test_the_tar_inside_is_byte_for_byte_what_tarfile_writes(tmp_path, sizes):
     with PackageFile(entries, tmp_path / "out", app_id=APP_ID, version=VERSION, epoch=DEFAULT_EPOCH) as spl:
         spl.write()
         ours = gzip.decompress(spl.commit().read_bytes())  # checks the gzip trailer's CRC and length too
+    assert len(ours) % tarfile.RECORDSIZE == 0
+    assert ours == tarfile_writes(entries)
+
+
+def tarfile_writes(entries: list[package.Entry]) -> bytes:
+    """The uncompressed tar that ``tarfile`` writes for ``entries``."""
     theirs = io.BytesIO()
     with tarfile.open(fileobj=theirs, mode="w", format=tarfile.USTAR_FORMAT, encoding="utf-8") as tar:
         for entry in entries:
@@ -115,8 +122,50 @@ def test_the_tar_inside_is_byte_for_byte_what_tarfile_writes(tmp_path, sizes):
             info.type, info.mode = (tarfile.DIRTYPE, 0o755) if entry.data is None else (tarfile.REGTYPE, 0o644)
             info.size, info.mtime, info.uname, info.gname = len(entry.data or b""), DEFAULT_EPOCH, "", ""
             tar.addfile(info, None if entry.data is None else io.BytesIO(entry.data))
-    assert len(ours) % tarfile.RECORDSIZE == 0
-    assert ours == theirs.getvalue()
+    return theirs.getvalue()
+
+
+# Compressible and incompressible stretches, and a length that ends inside a block.
+STANZAS = b"".join(f"[search {i}]\nsearch = | tstats count by dest\n\n".encode() for i in range(400)) + os.urandom(3000) + b"end"
+
+
+@pytest.mark.parametrize("length", [0, 1, 511, 512, 513, 12345, len(STANZAS)])
+def test_a_file_whose_start_comes_compressed_is_the_same_tar_in_one_gzip_stream(tmp_path, length):
+    files = {"default/app.conf": app_files()["default/app.conf"].encode(), "default/savedsearches.conf": STANZAS,
+             "lookups/after.csv": b"a,b\n" * 300}
+    entries = file_entries(files, tmp_path / APP_ID)
+    start = package.CompressedStart(length, package.compress_start(STANZAS[:length]))
+    with PackageFile(entries, tmp_path / "out", app_id=APP_ID, version=VERSION, epoch=DEFAULT_EPOCH,
+                     starts={"default/savedsearches.conf": start}) as spl:
+        spl.write()
+        packed = spl.commit().read_bytes()
+    assert start.deflated in packed  # put in as it came, not compressed again
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip: checks the trailer's CRC and length
+    assert inflater.decompress(packed) == tarfile_writes(entries)
+    assert inflater.eof and inflater.unused_data == b""  # one gzip member, as a single-stream reader expects
+    with tarfile.open(spl.destination, "r:gz") as tar:
+        assert tar.extractfile(f"{APP_ID}/default/savedsearches.conf").read() == STANZAS
+
+
+def test_a_compressed_start_ends_on_a_byte_boundary_without_a_last_block():
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    assert inflater.decompress(package.compress_start(STANZAS)) == STANZAS
+    assert not inflater.eof  # a stream may follow it
+
+
+@pytest.mark.parametrize("path, length", [("default/savedsearches.conf", len(STANZAS) + 1), ("default", 0)],
+                         ids=["longer than its file", "a folder"])
+def test_a_start_that_does_not_fit_its_file_is_refused_before_anything_is_written(tmp_path, path, length):
+    """Its bytes would be in the stream but not in the tar, and the trailer's length would be wrong:
+    a package that gzip refuses and tarfile reads without a word."""
+    files = {"default/app.conf": app_files()["default/app.conf"].encode(), "default/savedsearches.conf": STANZAS}
+    start = package.CompressedStart(length, package.compress_start(STANZAS + b"x"))
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=f"{path}: a compressed start of {length} bytes"):
+        with PackageFile(file_entries(files, tmp_path / APP_ID), out, app_id=APP_ID, version=VERSION,
+                         epoch=DEFAULT_EPOCH, starts={path: start}) as spl:
+            spl.write()
+    assert list(out.iterdir()) == []
 
 
 def test_gzip_header_has_no_file_name_and_no_timestamp(app_dir, tmp_path):

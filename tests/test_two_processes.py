@@ -4,13 +4,16 @@ and it falls back to one process where ``fork`` is missing, stops cleanly on Ctr
 small pack starts no second process at all."""
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,12 +23,14 @@ from detpack import cli
 from detpack import beside
 from detpack.build.app import build_app
 from detpack.beside import WORTH_A_PROCESS, Beside
-from detpack.errors import InvalidInput
+from detpack.errors import InvalidInput, replace
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
 from generate_pack import generate  # noqa: E402
+from test_content_objects import BASELINE  # noqa: E402
 
+SAVEDSEARCHES = "default/savedsearches.conf"
 needs_two_cores = pytest.mark.skipif(not beside.two_cores(), reason="needs fork and two cores")
 
 # Searches of several shapes, so that the two shares check different SPL and some do not parse.
@@ -116,10 +121,10 @@ def _findings(root: Path, strict: bool = False):
     from detpack.build.app import checked_render
 
     try:
-        _, rendered, warnings, notes = checked_render(root, strict)
+        checked = checked_render(root, strict)
     except InvalidInput as error:
         return "invalid", [str(f) for f in error.findings]
-    return "built", [str(f) for f in warnings], [str(f) for f in notes], rendered.files
+    return "built", [str(f) for f in checked.warnings], [str(f) for f in checked.notes], checked.rendered.files
 
 
 @needs_two_cores
@@ -252,6 +257,93 @@ def test_an_error_is_raised_here_as_one_process_raises_it():
     with pytest.raises(KeyError, match="raised in this process"):
         with Beside(_raises, os.getpid()) as work:
             work.result()
+
+
+def _square_once_both_began(log: Path, job: int):
+    """The process that did it and ``job * job``, once both processes have begun a job: the child
+    waits in its first job for this process to join in, however the two are scheduled."""
+    me = str(os.getpid())
+    with open(log, "a") as handle:  # O_APPEND: both processes' lines kept whole
+        handle.write(f"{me}\n")
+    began = log.read_text().split()
+    deadline = time.monotonic() + 10  # only so that a failure ends: the assertion below reports it
+    while began.count(me) == 1 and len(set(began)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.001)
+        began = log.read_text().split()
+    return os.getpid(), job * job
+
+
+@needs_two_cores
+def test_jobs_are_shared_between_the_child_and_this_process(tmp_path):
+    with beside.Jobs(40, functools.partial(_square_once_both_began, tmp_path / "began")) as jobs:
+        results = [jobs.result(job) for job in range(40)]
+    assert [value for _, value in results] == [job * job for job in range(40)]
+    assert len({pid for pid, _ in results}) == 2  # this process took those left
+
+
+@needs_two_cores
+def test_each_job_is_done_once(tmp_path):
+    log = tmp_path / "done"
+
+    def note(job: int) -> int:
+        with open(log, "a") as handle:  # O_APPEND: both processes' lines kept whole
+            handle.write(f"{job}\n")
+        return job
+
+    with beside.Jobs(beside.MOST_JOBS, note) as jobs:
+        assert [jobs.result(job) for job in range(beside.MOST_JOBS)] == list(range(beside.MOST_JOBS))
+    assert sorted(map(int, log.read_text().split())) == list(range(beside.MOST_JOBS))
+
+
+def test_without_a_child_each_job_is_done_here_when_asked(one_process):
+    one_process()
+    asked = []
+    with beside.Jobs(5, lambda job: asked.append(job) or job) as jobs:
+        assert asked == []
+        assert [jobs.result(job) for job in (3, 0, 3)] == [3, 0, 3]
+    assert asked == [3, 0]
+
+
+def _fails_at_3_and_5_and_dies_at_7_in_the_child(parent: int, job: int):
+    if job in (3, 5):
+        raise ValueError(f"job {job}")
+    if job == 7 and os.getpid() != parent:
+        os._exit(3)
+    return job
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_a_failed_job_raises_when_its_result_is_asked_in_the_callers_order(cores, one_process):
+    if cores == 1:
+        one_process()
+    elif not beside.two_cores():
+        pytest.skip("needs fork and two cores")
+    work = functools.partial(_fails_at_3_and_5_and_dies_at_7_in_the_child, os.getpid())
+    with beside.Jobs(10, work) as jobs:
+        assert [jobs.result(job) for job in (9, 8, 7, 6, 4)] == [9, 8, 7, 6, 4]  # 7: the child died; done here
+        with pytest.raises(ValueError, match="job 5"):
+            jobs.result(5)
+        with pytest.raises(ValueError, match="job 3"):
+            jobs.result(3)
+        assert jobs.result(0) == 0
+
+
+def test_more_jobs_than_a_byte_numbers_are_refused():
+    with pytest.raises(ValueError, match="257 jobs: at most 256"):
+        beside.Jobs(beside.MOST_JOBS + 1, lambda job: job)
+
+
+@needs_two_cores
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to see open files")
+def test_leaving_jobs_early_kills_the_child_and_closes_the_pipe():
+    open_before = sorted(os.listdir("/proc/self/fd"))
+    with pytest.raises(KeyError):
+        with beside.Jobs(3, lambda job: time.sleep(30)) as jobs:
+            child = jobs._child.pid
+            raise KeyError("early")
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, os.WNOHANG)  # reaped
+    assert sorted(os.listdir("/proc/self/fd")) == open_before
 
 
 def _path():
@@ -405,7 +497,70 @@ def test_a_render_that_does_not_read_back_fails_alike_in_two_processes(tmp_path,
     assert "action.risk.param._risk does not match" in two and two.count("\n") > 10
     assert len(forks) == 2
     one_process()
-    assert _render_error(root, tmp_path / "one") == two
+    assert _render_error(root, tmp_path / "one") == two == _whole_render_error(root)
+
+
+def _lines_the_writer_did_not_write(monkeypatch, after: dict[str, str]) -> None:
+    """Patch the conf writer so that the stanza of each detection named in ``after`` ends with the
+    line given there, which the writer does not record: the file no longer reads back as written."""
+    import detpack.build.render as render
+
+    real = render._LineWriter.entries
+
+    def entries(self, pairs):
+        text = real(self, pairs)
+        label = dict(pairs).get("action.correlationsearch.label", "")
+        return text + "".join(f"\n{line}" for name, line in after.items() if f"{name} - Rule" in label)
+
+    monkeypatch.setattr(render._LineWriter, "entries", entries)
+
+
+def _whole_render_error(root: Path) -> str:
+    """The error of one rendering of every file whole, as a small pack is rendered."""
+    from detpack.build.render import RenderError, render_app
+    from detpack.conf import ConfValueError
+    from detpack.content.validate import load_valid_pack
+
+    with pytest.raises((RenderError, ConfValueError)) as error:
+        render_app(load_valid_pack(root))
+    return f"{type(error.value).__name__}: {error.value}"
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+@pytest.mark.parametrize("after", [
+    {"WMI 0070": "search = again"},
+    {"WMI 0010": "[Not Written]", "WMI 0070": "extra = 1"},
+], ids=["a duplicate key", "problems in two parts"])
+def test_a_file_that_does_not_read_back_fails_as_one_rendering_of_it_whole(tmp_path, monkeypatch, one_process,
+                                                                            cores, after):
+    """What the reader makes of savedsearches.conf is about the whole file: the line it names, and
+    its problems in their order, are those of the file rendered whole, not of a part of it."""
+    if cores == 1:
+        one_process()
+    elif not beside.two_cores():
+        pytest.skip("needs fork and two cores")
+    _lines_the_writer_did_not_write(monkeypatch, after)
+    root = varied_pack(tmp_path / "pack")  # parts of 50 detections: 0010 in the first, 0070 in the second
+    whole = _whole_render_error(root)
+    assert ("duplicate key 'search'" in whole) == ("search = again" in after.values())
+    assert _render_error(root, tmp_path / "out") == whole
+
+
+def test_a_baseline_that_does_not_read_back_fails_as_one_rendering_of_the_file_whole(tmp_path, monkeypatch):
+    """The other objects' stanzas, rendered after the parts, are read back as part of the whole file too."""
+    import detpack.build.render as render
+
+    real = render._LineWriter.entry
+
+    def entry(self, key, value):  # the baseline's search key, twice
+        line = real(self, key, value)
+        return line + "\nsearch = again" if (key, value) == ("action.escu.search_type", "support") else line
+
+    monkeypatch.setattr(render._LineWriter, "entry", entry)
+    root = with_baseline(varied_pack(tmp_path / "pack"))
+    whole = _whole_render_error(root)
+    assert "duplicate key 'search' in [DetPack - Previously Seen Hosts]" in whole
+    assert _render_error(root, tmp_path / "out") == whole
 
 
 @needs_two_cores
@@ -425,7 +580,7 @@ def test_a_value_that_cannot_be_written_fails_alike_in_two_processes(tmp_path, m
     assert two == "ConfValueError: value ends with a backslash, which would join the next line"
     assert len(forks) == 2
     one_process()
-    assert _render_error(root, tmp_path / "one") == two
+    assert _render_error(root, tmp_path / "one") == two == _whole_render_error(root)
 
 
 @contextmanager
@@ -601,28 +756,88 @@ def test_ctrl_c_just_after_the_reaping_with_another_thread_running_leaves_nothin
     assert not left
 
 
-@pytest.mark.parametrize("share", [0, 1, 0.5, -1, None])
-def test_savedsearches_rendered_in_two_parts_is_the_file_rendered_whole(tmp_path, share):
-    """Whatever the first part's detections, the parts joined are the whole file, findings included."""
+def test_the_stanzas_come_compressed_for_the_package_in_one_process_as_in_two(tmp_path, one_process):
+    from detpack.build.app import checked_render
+
+    root = with_baseline(varied_pack(tmp_path / "pack"))
+    starts = []
+    for _ in range(2):
+        checked = checked_render(root)
+        whole = checked.rendered.files[SAVEDSEARCHES]
+        start = checked.starts[SAVEDSEARCHES]
+        assert zlib.decompressobj(-zlib.MAX_WBITS).decompress(start.deflated) == whole[:start.length]
+        assert start.length == whole.index(b"\n[DetPack - Previously Seen Hosts]")  # the baseline's, compressed with the package
+        starts.append(start)
+        one_process()
+    assert starts[0] == starts[1]
+
+
+def test_a_savedsearches_conf_that_does_not_begin_with_its_parts_is_compressed_here(tmp_path, monkeypatch):
+    from detpack.build import render
+    from detpack.build.app import checked_render
+
+    real = render.join_parts
+
+    def another_start(*args):
+        text, *rest = real(*args)
+        return (b"# " + text, *rest)
+
+    monkeypatch.setattr(render, "join_parts", another_start)
+    root = varied_pack(tmp_path / "pack")
+    assert checked_render(root).starts == {}
+    result = build_app(root, tmp_path / "out", sync_committed=False)
+    with tarfile.open(result.package, "r:gz") as tar:
+        packed = tar.extractfile(f"{result.pack.app.app_id}/{SAVEDSEARCHES}").read()
+    assert packed.startswith(b"# # Generated") and packed == (result.app_dir / SAVEDSEARCHES).read_bytes()
+
+
+def test_a_small_pack_has_no_compressed_start(pack_copy):
+    from detpack.build.app import checked_render
+
+    assert checked_render(pack_copy).starts == {}
+
+
+def with_baseline(root: Path) -> Path:
+    (root / "baselines").mkdir()
+    (root / "baselines" / "seen.yml").write_text(BASELINE.replace("WMI Abuse", "Suspicious WMI Use"))
+    return root
+
+
+@pytest.mark.parametrize("size", [1, 5, 11, 12, 100])
+@pytest.mark.parametrize("baseline", [False, True], ids=["detections alone", "and a baseline"])
+def test_savedsearches_rendered_in_parts_is_the_file_rendered_whole(tmp_path, size, baseline):
+    """Whatever the parts' size, the parts joined are the whole file, findings included."""
     from detpack.build import render
     from detpack.content.validate import load_valid_pack
 
-    pack = load_valid_pack(varied_pack(tmp_path / "pack", count=12))
-    total = len(pack.detections)
-    count = {None: total, -1: total - 1, 0.5: total // 2}.get(share, share)
-    path = "default/savedsearches.conf"
-    first = render.render_conf(render.first_detections(pack, count), path)
-    assert render.render_conf_in_parts(pack, path, count, lambda: first) == render.render_conf(pack, path)
+    root = varied_pack(tmp_path / "pack", count=12)
+    pack = load_valid_pack(with_baseline(root) if baseline else root)
+    parts = [render.render_part(chunk, SAVEDSEARCHES, first=i == 0)
+             for i, chunk in enumerate(render.detection_chunks(pack, size))]
+    assert all(text is not None for text, *_ in parts)
+    assert render.join_parts(pack, SAVEDSEARCHES, parts) == render.render_conf(pack, SAVEDSEARCHES)
+
+
+def test_parts_that_cannot_be_placed_leave_the_file_to_be_rendered_whole(tmp_path):
+    from detpack.build import render
+    from detpack.content.validate import load_valid_pack
+
+    pack = load_valid_pack(varied_pack(tmp_path / "pack", count=3))
+    whole = render.render_conf(pack, SAVEDSEARCHES)
+    chunk = render.detection_chunks(pack, 3)[0]
+    assert render.render_part(replace(chunk, detections=()), SAVEDSEARCHES, first=True)[0] is None  # a header alone
+    assert render.join_parts(pack, SAVEDSEARCHES, [(None, ["not this"], [], [])]) == whole
+    assert render.join_parts(pack, SAVEDSEARCHES, []) == whole
 
 
 @needs_two_cores
-def test_an_error_in_the_stanzas_this_process_renders_fails_alike_in_two_processes(tmp_path, monkeypatch, forks,
-                                                                                   one_process):
+def test_an_error_in_the_last_part_of_the_stanzas_fails_alike_in_two_processes(tmp_path, monkeypatch, forks,
+                                                                                one_process):
     import detpack.build.render as render
 
     real = render._environment
     count = WORTH_A_PROCESS + 20
-    last = f"Script Execution via WMI {count - 1:04d}"  # after the second process's share
+    last = f"Script Execution via WMI {count - 1:04d}"  # in the last part, whichever process renders it
 
     def tampered(first: str | None):  # a description the writer refuses, in the last detection (and in ``first``)
         def build():
@@ -641,11 +856,11 @@ def test_an_error_in_the_stanzas_this_process_renders_fails_alike_in_two_process
         assert two == f"ConfValueError: {error}"  # the error one rendering meets first
         assert len(forks) == 2
         one_process()
-        assert _render_error(root, tmp_path / "one") == two
+        assert _render_error(root, tmp_path / "one") == two == _whole_render_error(root)
 
 
 @needs_two_cores
-@pytest.mark.parametrize("stanza_fails", [True, False], ids=["and a stanza of the second process", "alone"])
+@pytest.mark.parametrize("stanza_fails", [True, False], ids=["and a stanza of the first part", "alone"])
 def test_a_text_file_that_fails_to_render_fails_alike_in_two_processes(tmp_path, monkeypatch, forks, one_process,
                                                                        stanza_fails):
     """The README is rendered while the second process still renders its stanzas, but its error
@@ -676,7 +891,7 @@ def test_a_text_file_that_fails_to_render_fails_alike_in_two_processes(tmp_path,
                    else "RenderError: README.md.j2: cannot render")
     assert len(forks) == 2
     one_process()
-    assert _render_error(root, tmp_path / "one") == two
+    assert _render_error(root, tmp_path / "one") == two == _whole_render_error(root)
 
 
 def _exits_in_a_child(monkeypatch, module, name: str) -> None:
@@ -701,6 +916,111 @@ def test_a_failed_render_child_leaves_its_stanzas_to_this_process(tmp_path, monk
     assert len(forks) == 3  # reading, rendering, packaging
     one_process()
     assert _build(root, tmp_path / "one") == two
+
+
+@needs_two_cores
+def test_a_child_that_dies_writing_the_app_folder_leaves_its_files_to_this_process(tmp_path, monkeypatch, forks,
+                                                                                    one_process):
+    from detpack.build import app
+
+    root = varied_pack(tmp_path / "pack")
+    expected = _build(root, tmp_path / "expected")
+    _exits_in_a_child(monkeypatch, app, "write_files")
+    assert _build(root, tmp_path / "two") == expected
+    assert len(forks) == 6  # reading, rendering, packaging: twice
+    assert _folder(tmp_path / "two") == _folder(tmp_path / "expected")
+
+
+def _folder(out: Path) -> dict[str, tuple[int, bytes]]:
+    return {p.relative_to(out).as_posix(): (p.stat().st_mode, p.read_bytes() if p.is_file() else b"")
+            for p in sorted(out.rglob("*")) if not p.name.endswith(".spl")}
+
+
+@needs_two_cores
+@pytest.mark.parametrize("name", ["README.md", "savedsearches.conf"], ids=["the second process's", "this process's"])
+def test_a_file_of_the_app_folder_that_cannot_be_written_fails_alike_in_two_processes(tmp_path, monkeypatch, forks,
+                                                                                      one_process, name):
+    root = varied_pack(tmp_path / "pack")
+    _build(root, tmp_path / "out")
+    before = _folder(tmp_path / "out")
+    real = Path.write_bytes
+
+    def write_bytes(self, data):
+        if self.name == name:
+            raise OSError(28, "No space left on device", str(self))
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    errors = []
+    for _ in range(2):
+        with pytest.raises(OSError) as error:
+            _build(root, tmp_path / "out")
+        errors.append(error.value.strerror)
+        assert _folder(tmp_path / "out") == before  # no staging folder left, the previous app folder kept
+        one_process()
+    assert errors == ["No space left on device"] * 2
+
+
+@needs_two_cores
+def test_ctrl_c_while_the_second_process_writes_the_app_folder_leaves_the_previous_output(tmp_path, monkeypatch):
+    from detpack.build import app
+
+    root = varied_pack(tmp_path / "pack")
+    _build(root, tmp_path / "out")
+    before = _folder(tmp_path / "out") | {"spl": _build_bytes(tmp_path / "out")}
+    here, real = os.getpid(), app.write_files
+
+    def write_files(staging, contents):
+        if os.getpid() != here:
+            time.sleep(0.5)  # still writing when this process is interrupted
+        real(staging, contents)
+        if os.getpid() == here:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(app, "write_files", write_files)
+    with pytest.raises(KeyboardInterrupt):
+        _build(root, tmp_path / "out")
+    time.sleep(0.7)  # a child left running would write now
+    assert _folder(tmp_path / "out") | {"spl": _build_bytes(tmp_path / "out")} == before
+
+
+def _build_bytes(out: Path) -> tuple[int, bytes]:
+    spl, = out.glob("*.spl")
+    return 0, spl.read_bytes()
+
+
+@needs_two_cores
+def test_a_second_process_left_running_never_makes_the_removed_staging_folder_again(tmp_path, monkeypatch, forks):
+    """Ctrl-C landing after the fork but before the ``with`` block that stops the child is entered: the
+    child runs on until this process exits, and writes its files once the staging folder is removed.
+    Its writes fail rather than make the folder again and leave it beside the app folder. (Its package
+    is left out here: its temporary file is another matter.)"""
+    from detpack.build import app
+
+    root = varied_pack(tmp_path / "pack")
+    _build(root, tmp_path / "out")
+    before = _folder(tmp_path / "out")
+    here = os.getpid()
+
+    def files_once_staging_is_gone(package, staging, contents):
+        while os.getpid() != here and staging.exists():
+            time.sleep(0.01)
+        app.write_files(staging, contents)
+
+    def interrupted_once_forked(*args, **kwargs):
+        assert Beside(*args, **kwargs).forked
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(app, "_package_and_files", files_once_staging_is_gone)
+    monkeypatch.setattr(app, "Beside", interrupted_once_forked)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _build(root, tmp_path / "out")
+        child = forks[-1]
+        os.waitid(os.P_PID, child, os.WEXITED | os.WNOWAIT)  # it has written all it could
+    finally:
+        beside._stop_all()
+    assert _folder(tmp_path / "out") == before
 
 
 def _reads_counted_failing_in_a_child(monkeypatch, fail_at: int, failure) -> list[int]:

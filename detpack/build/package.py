@@ -21,7 +21,10 @@ two builds of the same files is fixed, so the same input gives the same bytes:
   compressed bytes depend on the deflate implementation: the pinned zlib-ng (zlib, used where
   zlib-ng is missing, gives other bytes of the same tar); zlib-ng chooses no CPU-specific hash since
   2.2 (zlib-ng pull request 1681), so its bytes should not depend on the machine either
-  (*unverified* beyond x86-64 Linux).
+  (*unverified* beyond x86-64 Linux). A file's first bytes may come already compressed
+  (``CompressedStart``: a large pack's savedsearches.conf stanzas, each part compressed by whichever
+  process rendered it); where the deflate stream restarts is a function of the content, not of the
+  machine or of which process did what.
 
 The file is written to a temporary file in ``out_dir`` and renamed over the
 destination (``PackageFile``), so a failed build leaves neither a partial package
@@ -36,7 +39,7 @@ import tarfile
 from pathlib import Path
 
 from ..conf import ConfError, as_dict, parse_conf
-from ..errors import record
+from ..errors import BuildFailed, record
 from .write import create_private, hidden_name, open_unfollowed, remove_if_there
 
 try:  # zlib-ng: the same interface as zlib, and faster (above)
@@ -85,7 +88,7 @@ APP_ID = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
 VERSION = re.compile(r"\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?")
 
 
-class PackageError(Exception):
+class PackageError(BuildFailed):
     """The app folder cannot be packaged; the message names the file and the reason."""
 
 
@@ -217,10 +220,31 @@ GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 NAME_ENCODING = "utf-8"  # of names in the headers, whatever the locale
 
 
-def write_archive(handle, app_id: str, entries: list[Entry], epoch: int) -> None:
+@record
+class CompressedStart:
+    """The first ``length`` bytes of a file, already compressed by ``compress_start``."""
+    length: int
+    deflated: bytes
+
+
+def compress_start(data: bytes) -> bytes:
+    """``data`` deflated on its own, to start a file in ``write_archive``: the stream ends on a byte
+    boundary without a last block (a sync flush), so the package's stream goes on right after it.
+    Another process can compress a large file's start this way while the rest is still being made,
+    as pigz compresses pieces in parallel: an inflater reads the pieces as one stream (RFC 1951),
+    since no piece refers back to bytes before its own start."""
+    compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, RAW_DEFLATE)
+    return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+
+
+def write_archive(handle, app_id: str, entries: list[Entry], epoch: int,
+                  starts: dict[str, CompressedStart] | None = None) -> None:
     """The tar that ``tarfile`` writes for ``entries`` (each header, then the data padded to a
     512-byte block; two zero blocks and zeros up to a whole 10240-byte record at the end),
-    gzip-compressed in one pass: no tar or gzip file object copies each file in 16 KiB pieces."""
+    gzip-compressed in one pass: no tar or gzip file object copies each file in 16 KiB pieces.
+    ``starts``: path inside the app folder -> its file's first bytes, already compressed; the
+    stream is flushed to a byte boundary before each, and a new one begins after it."""
+    _check_starts(entries, starts or {})
     compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, RAW_DEFLATE)
     crc = size = 0
 
@@ -233,12 +257,29 @@ def write_archive(handle, app_id: str, entries: list[Entry], epoch: int) -> None
     for entry in entries:
         data = entry.data or b""
         put(_header(app_id, entry, epoch))
+        padding = bytes(-len(data) % tarfile.BLOCKSIZE)
+        if starts and (start := starts.get(entry.relative)) is not None:
+            data = memoryview(data)
+            handle.write(compressor.flush(zlib.Z_SYNC_FLUSH) + start.deflated)
+            crc, size = zlib.crc32(data[:start.length], crc), size + start.length
+            compressor, data = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, RAW_DEFLATE), data[start.length:]
         put(data)
-        put(bytes(-len(data) % tarfile.BLOCKSIZE))
+        put(padding)
     end = 2 * tarfile.BLOCKSIZE
     put(bytes(end + -(size + end) % tarfile.RECORDSIZE))
     # the trailer (RFC 1952, 2.3.1): CRC-32 and length modulo 2**32 of the tar, little-endian
     handle.write(compressor.flush() + crc.to_bytes(4, "little") + (size & 0xFFFFFFFF).to_bytes(4, "little"))
+
+
+def _check_starts(entries: list[Entry], starts: dict[str, CompressedStart]) -> None:
+    """A start must lie within its file: one longer than the file (or given for a folder) would put
+    bytes in the stream that the tar does not hold and a wrong length in the trailer, a package
+    gzip refuses but tarfile reads without a word. Checked before the first byte is written."""
+    for entry in entries:
+        start = starts.get(entry.relative)
+        if start is not None and (entry.data is None or start.length > len(entry.data)):
+            size = "a folder" if entry.data is None else f"a file of {len(entry.data)} bytes"
+            raise ValueError(f"{entry.relative}: a compressed start of {start.length} bytes for {size}")
 
 
 def _header(app_id: str, entry: Entry, epoch: int) -> bytes:
@@ -271,11 +312,12 @@ class PackageFile:
     ``commit()`` renames it into place; leaving the ``with`` block otherwise removes the temporary
     file, so a failed build leaves neither a partial package nor the temporary file."""
 
-    def __init__(self, entries: list[Entry], out_dir: Path, *, app_id: str, version: str, epoch: int):
+    def __init__(self, entries: list[Entry], out_dir: Path, *, app_id: str, version: str, epoch: int,
+                 starts: dict[str, CompressedStart] | None = None):
         _check_names(app_id, version)
         check_app_conf(entries, app_id, version)
         _check_ustar_names(app_id, entries, epoch)
-        self.entries, self.app_id, self.epoch = entries, app_id, epoch
+        self.entries, self.app_id, self.epoch, self.starts = entries, app_id, epoch, starts
         out_dir.mkdir(parents=True, exist_ok=True)
         self.destination = out_dir / f"{app_id}-{version}.spl"
         self.temporary = hidden_name(self.destination, ".tmp")  # made by write(): see hidden_name
@@ -283,7 +325,7 @@ class PackageFile:
     def write(self) -> None:
         remove_if_there(self.temporary)  # what another process began to write before it failed
         with create_private(self.temporary) as handle:
-            write_archive(handle, self.app_id, self.entries, self.epoch)
+            write_archive(handle, self.app_id, self.entries, self.epoch, self.starts)
             handle.flush()
             os.fsync(handle.fileno())
 

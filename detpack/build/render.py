@@ -19,7 +19,7 @@ import re
 import sys
 from pathlib import Path
 from types import FunctionType, MethodType
-from typing import Callable
+from typing import Callable, Iterable
 
 import jinja2
 import jinja2.runtime
@@ -30,7 +30,7 @@ from ..content.model import (
     AppSettings, Deployment, Detection, Investigation, Pack, Story, baseline_stanza_name, investigation_stanza_name,
     panel_name, search_stanza_name, workbench_inputs,
 )
-from ..errors import Fresh, record, replace
+from ..errors import BuildFailed, Fresh, record, replace
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "app" / "templates"
 HEADER = "# Generated from the pack's YAML. Do not edit: change the YAML and rebuild.\n# Tune searches in local/, which survives upgrades of this app."
@@ -51,7 +51,7 @@ CONF_FILES = {
 TEXT_FILES = {"app.manifest": "app.manifest.j2", "README.md": "README.md.j2"}
 
 
-class RenderError(Exception):
+class RenderError(BuildFailed):
     """The rendered files do not say what the model says."""
 
 
@@ -324,37 +324,91 @@ def render_conf(pack: Pack, path: str, env: jinja2.Environment | None = None, co
     return text.encode("utf-8"), problems, *(check(pack, as_dict(writer.stanzas)) if check else ([], []))
 
 
-def first_detections(pack: Pack, count: int) -> Pack:
-    """The pack with its first ``count`` detections alone: what ``render_conf_in_parts`` renders elsewhere."""
-    return replace(pack, detections=pack.detections[:count], baselines=(), investigations=())
+def detection_chunks(pack: Pack, size: int) -> list[Pack]:
+    """The pack's detections in runs of ``size``, each alone in a pack (no baselines or
+    investigations): the parts of a conf file of detections that ``join_parts`` joins."""
+    return [replace(pack, detections=pack.detections[i:i + size], baselines=(), investigations=())
+            for i in range(0, len(pack.detections), size)]
 
 
-def render_conf_in_parts(pack: Pack, path: str, count: int, first: Callable[[], RenderedConf]) -> RenderedConf:
-    """``render_conf(pack, path)`` in two parts: ``first()`` returns the file rendered from
-    ``first_detections(pack, count)`` (by another process, say), and the rest is rendered here.
+# A chunk of a conf file of detections (``detection_chunks``), rendered on its own: its bytes as
+# they lie in the whole file (None when they cannot: see ``render_part``), then its findings as
+# in ``RenderedConf``.
+RenderedPart = tuple[bytes | None, list[str], list[list[str]], list[str]]
 
-    A conf file of detections (savedsearches.conf) is its header, then one stanza per detection
-    in order, then the other objects' stanzas; the two parts joined (the second without its
-    header) are the whole file, and their findings in order are the whole file's; a file of
-    another shape is rendered whole here instead. An error is the one rendering the whole file
-    meets first: the first part's before the rest's."""
+
+class Renderer:
+    """``render_conf`` and ``render_part`` with one Jinja environment for all the files and parts a
+    process renders, made when first needed."""
+
+    def __init__(self) -> None:
+        self._env: jinja2.Environment | None = None
+
+    def conf(self, pack: Pack, path: str) -> RenderedConf:
+        return render_conf(pack, path, self._environment())
+
+    def part(self, chunk: Pack, path: str, first: bool) -> RenderedPart:
+        return render_part(chunk, path, first, self._environment())
+
+    def _environment(self) -> jinja2.Environment:
+        if self._env is None:
+            self._env = _environment()
+        return self._env
+
+
+def render_part(chunk: Pack, path: str, first: bool, env: jinja2.Environment | None = None) -> RenderedPart:
+    """``render_conf`` of a chunk, as it lies in the whole file. A conf file of detections
+    (savedsearches.conf) is its header, then one stanza per detection in order, then the other
+    objects' stanzas, with a blank line between stanzas: the first chunk lies there whole, the
+    others without the header, after a blank line. A chunk that is not the header followed by
+    stanzas, or that does not read back as written (``_read_back_alone``), cannot be placed."""
+    rendered = _read_back_alone(chunk, path, env)
+    if rendered is None:
+        return None, [], [], []
+    text, *findings = rendered
+    stanzas = text.removeprefix(_HEADER_LINES)
+    if not text.startswith(_HEADER_LINES) or stanzas[:1] != b"[":
+        return None, *findings
+    return (text if first else b"\n" + stanzas), *findings
+
+
+_HEADER_LINES = f"{HEADER}\n".encode("utf-8")
+
+
+def _read_back_alone(pack: Pack, path: str, env: jinja2.Environment | None = None) -> RenderedConf | None:
+    """``render_conf`` of a part of a file, or None when the part does not read back as its writer
+    wrote it: what the reader says then (the line it stops at, its problems in their sorted order)
+    is about the whole file, which one rendering reads at once, so the file is rendered whole."""
     try:
-        second, failure = render_conf(replace(pack, detections=pack.detections[count:]), path), None
-    except Exception as error:  # noqa: BLE001 - raised once the first part is known to render
-        second, failure = None, error
-    text, problems, per_detection, rest = first()
-    if failure is not None:
-        raise failure
-    more_text, more_problems, more_per_detection, more_rest = second
-    header = f"{HEADER}\n".encode("utf-8")
-    stanzas = more_text.removeprefix(header)
-    if not more_text.startswith(header) or stanzas[:1] not in (b"", b"["):
-        return render_conf(pack, path)  # not a header, then stanzas alone: the parts would not join
-    if text == header:  # the first part holds no stanza
-        text = more_text
-    elif stanzas:  # a blank line stands between stanzas, as in one rendering
-        text = b"\n".join((text, stanzas))
-    return text, problems + more_problems, per_detection + more_per_detection, rest + more_rest
+        rendered = render_conf(pack, path, env)
+    except RenderError:  # raised by the reader alone (_read_back_problems), naming a line of the part
+        return None
+    return None if rendered[1] else rendered
+
+
+def join_parts(pack: Pack, path: str, parts: Iterable[RenderedPart]) -> RenderedConf:
+    """``render_conf(pack, path)`` from ``parts``: its ``detection_chunks`` rendered by ``render_part``
+    in order (by another process, say), then the other objects' stanzas, rendered here. Their
+    findings in order are the whole file's; an error is the one rendering the whole file meets
+    first, as the parts are taken in order. Should a part not be placed (or the other objects'
+    stanzas not read back as written), the whole file is rendered here instead."""
+    texts, problems, per_detection, rest = [], [], [], []
+    for part in parts:
+        if part[0] is None:
+            return render_conf(pack, path)
+        texts.append(part[0])
+        problems += part[1]
+        per_detection += part[2]
+        rest += part[3]
+    others = _read_back_alone(replace(pack, detections=()), path)
+    if others is None:
+        return render_conf(pack, path)
+    text, more_problems, more_per_detection, more_rest = others
+    stanzas = text.removeprefix(_HEADER_LINES)
+    if not texts or not text.startswith(_HEADER_LINES) or stanzas[:1] not in (b"", b"["):
+        return render_conf(pack, path)
+    texts.append(b"\n" + stanzas if stanzas else b"")
+    return b"".join(texts), problems + more_problems, per_detection + more_per_detection, rest + more_rest
 
 
 def render_app(pack: Pack, rendered: dict[str, Callable[[], RenderedConf]] | None = None) -> RenderedApp:
