@@ -151,7 +151,7 @@ def test_session_keys_are_known_for_redaction(client, state):
 def test_server_info_and_a_search_job_through_splunk_sdk(client, state):
     assert client.login()["version"] == "9.3.2"
     state.indexes["main"].append(_stored(sysmon(1, SCRCONS)))
-    state.faults.search_delay = 0.02
+    state.faults.search_delay = 0.3  # long enough that a loaded machine's first status request still finds it running
     sid = client.start_search("search", "sourcetype=XmlWinEventLog | stats count by Computer", "0", "now")
     results = client.finished_job(sid, 5)
     assert results.rows == [{"Computer": "ws01.example.test", "count": "1"}]
@@ -409,6 +409,19 @@ def test_events_wider_than_the_window_get_consecutive_runs_covering_them():
     runs = placement.runs
     assert len(runs) == 3 and runs[-1][0] == now and [b[0] - a[0] for a, b in zip(runs, runs[1:])] == [3600.0] * 2
     assert all(a[2] == b[1] for a, b in zip(runs, runs[1:])), "the windows follow each other without a gap"
+
+
+def test_each_run_is_at_a_whole_second_so_splunk_snaps_its_window_as_computed_here():
+    """``dispatch.now`` reaches Splunk in whole seconds (``SplunkClient``); a run 59.6 s past a minute
+    sent as the next minute would have its ``@m`` window start a minute later in Splunk than offline,
+    and an event placed just inside that start would be found offline only."""
+    from detpack.splunk.window import place_in_window, relative_time
+    now = 1_700_000_039.6  # 1_700_000_040 is a whole minute
+    placement = place_in_window([0.0, 1000.0, 7200.0], "-70m@m", "-10m@m", now)
+    assert placement.runs
+    for at, start, end in placement.runs:
+        sent = float(f"{at:.0f}")  # as the client sends it
+        assert (relative_time("-70m@m", sent), relative_time("-10m@m", sent)) == (start, end)
 
 
 def test_a_window_too_short_for_its_margins_is_too_wide_not_a_crash():

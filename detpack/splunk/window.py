@@ -7,6 +7,7 @@ guessed (Splunk documents more: ``@w0``, ``+1d``, chained offsets...).
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -109,11 +110,13 @@ def boundary_shifts(needed: list[float], placement: Placement) -> list[float]:
 def consecutive_runs(oldest: float, earliest: str, latest: str, now: float) -> tuple[tuple[float, float, float], ...]:
     """Runs one window length apart, back from ``now``, until their windows reach ``oldest``: as a schedule
     whose period equals the window (hourly for -70m@m to -10m@m) runs it. Each run's time is fixed
-    (``dispatch.now``), so the windows no longer move while the test runs."""
+    (``dispatch.now``), so the windows no longer move while the test runs. Each time is a whole second,
+    as ``dispatch.now`` is sent: a run at 59.6 s past a minute, sent rounded to the next minute, would
+    have Splunk snap its window a minute later than the one computed here."""
     length = relative_time(latest, now) - relative_time(earliest, now)
     runs = []
     for k in range(MAX_RUNS):
-        at = now - k * length
+        at = math.floor(now) - k * length
         runs.append((at, relative_time(earliest, at), relative_time(latest, at)))
         if runs[-1][1] <= oldest:
             return tuple(reversed(runs))
