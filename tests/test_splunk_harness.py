@@ -369,6 +369,16 @@ def test_broken_content_is_invalid_input(harness, pack, tmp_path):
     assert "positive_sysmon.xml.log" in outcome.stderr
 
 
+def test_a_valid_pack_whose_app_cannot_be_built_is_invalid_input(harness, state, monkeypatch):
+    """A build that fails packaging (here SOURCE_DATE_EPOCH) is the input's fault, as a rendering that
+    fails is: one line and exit 2, not an unexpected error and exit 3."""
+    outcome = harness(env={"SOURCE_DATE_EPOCH": "soon"})
+    assert outcome.code == 2, outcome.stderr
+    assert "the app cannot be built: SOURCE_DATE_EPOCH: 'soon' is not a whole number" in outcome.stderr
+    assert "unexpected" not in outcome.stderr
+    assert "DA-ESS-DetPack" not in state.apps
+
+
 def test_remote_attack_data_is_invalid_input_before_anything_is_sent(harness, state, pack, tmp_path):
     remote = tmp_path / "remote"
     shutil.copytree(pack, remote)

@@ -53,10 +53,10 @@ from splunklib import binding
 
 from ..build.app import build_app
 from ..conf import ConfError, ConfValueError, as_dict, read_conf
-from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
+from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, BuildFailed, InvalidInput
 from ..replay.events import EventReadError, ReadStats, parse_event, read_events
 from ..build.write import write_atomically
-from ..build.render import RenderError, search_stanza_name
+from ..build.render import search_stanza_name
 from ..replay.judge import judge
 from ..replay.run import detection_datasets, shipped_macros, shipped_search
 from ..replay.search import SearchResult, run_search
@@ -304,7 +304,7 @@ def run_splunk_test(options: Options, reporter: Reporter) -> int:
     run = Run(options, reporter)
     try:
         code = run.execute()
-    except (KeyboardInterrupt, UsageError, ContainerUnavailable, InvalidInput, RenderError, ConfValueError,
+    except (KeyboardInterrupt, UsageError, ContainerUnavailable, InvalidInput, BuildFailed, ConfValueError,
             InfrastructureError, ContainerFailed, binding.HTTPError) as exc:
         code, phase, message = why_stopped(exc)
         for line in message.splitlines():
@@ -327,7 +327,7 @@ def why_stopped(exc: BaseException) -> tuple[int, str, str]:
         return EXIT_INTERRUPTED, "interrupted", "stopped by Ctrl-C or SIGTERM; cleaned up"
     if isinstance(exc, InvalidInput):
         return EXIT_INVALID_INPUT, "invalid input", "\n".join(str(f) for f in exc.findings)
-    if isinstance(exc, (RenderError, ConfValueError)):
+    if isinstance(exc, (BuildFailed, ConfValueError)):
         return EXIT_INVALID_INPUT, "invalid input", f"the app cannot be built: {exc}"
     if isinstance(exc, (UsageError, ContainerUnavailable)):
         return EXIT_INVALID_INPUT, "error", str(exc)
