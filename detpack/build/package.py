@@ -307,7 +307,8 @@ def _check_names(app_id: str, version: str) -> None:
 
 
 class PackageFile:
-    """``out_dir/<app_id>-<version>.spl`` of ``entries``, checked when made: ``write()`` writes it to a
+    """``out_dir/<app_id>-<version>.spl`` of ``entries``, checked when made (its ``starts`` when written,
+    by ``write_archive``): ``write()`` writes it to a
     temporary file beside its destination (another process may call it: it only writes that file),
     ``commit()`` renames it into place; leaving the ``with`` block otherwise removes the temporary
     file, so a failed build leaves neither a partial package nor the temporary file."""
