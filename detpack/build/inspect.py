@@ -260,15 +260,16 @@ def inspect_command(package: Path | None, content: Path, output: Path) -> int:
     except (InspectError, PackageError) as error:
         print(f"inspect: {error}", file=sys.stderr)
         return EXIT_INVALID_INPUT
-    except BuildFailed as error:
+    except ContentNotBuilt as error:
         print(f"inspect: build failed: {error}", file=sys.stderr)
         return EXIT_CHECKS_FAILED
     print("\n".join(result.summary()))
     return EXIT_OK if result.passed else EXIT_CHECKS_FAILED
 
 
-class BuildFailed(Exception):
-    """The content could not be rendered into a package to inspect."""
+class ContentNotBuilt(Exception):
+    """The content could not be rendered into a package to inspect (a package that cannot be written
+    stays a ``PackageError``: exit 2, as for a package given to inspect)."""
 
 
 def _build(content: Path, output: Path) -> Path:
@@ -279,4 +280,4 @@ def _build(content: Path, output: Path) -> Path:
     try:
         return build_app(content, output).package
     except (RenderError, ConfValueError) as error:
-        raise BuildFailed(str(error)) from None
+        raise ContentNotBuilt(str(error)) from None
