@@ -46,6 +46,9 @@ class Faults:
     job_messages: list = field(default_factory=list)  # {type, text} messages every job reports (fact 13)
     new_index_hec_lag: float = 0.0  # seconds HEC answers "Incorrect index" for a new index (fact 11, unverified)
     clock_offset: float = 0.0    # seconds the server's clock is ahead of the client's (negative: behind)
+    # seconds past a whole minute every time() search finds the server's clock at: before answering, the
+    # clock jumps forward to the next such moment (it never goes back)
+    clock_read_at: float | None = None
 
 
 @dataclass
@@ -155,6 +158,14 @@ class SplunkState:
     def now(self) -> float:
         """The server's clock: relative time modifiers, index times and ``time()`` use it, not the client's."""
         return time.time() + self.faults.clock_offset
+
+    def _jump_clock_to(self, past_minute: float) -> float:
+        """Move the clock forward to the next moment ``past_minute`` seconds past a whole minute."""
+        now = self.now()
+        target = now - now % 60 + past_minute
+        target += 60 if target < now else 0
+        self.faults.clock_offset += target - now
+        return target
 
     def close(self) -> None:
         """Remove the installed packages' working folder."""
@@ -358,6 +369,8 @@ class SplunkState:
             now = self.now() if at is None else at
             start, end = time_bound(earliest, 0.0, now), time_bound(latest, now + 1, now)
             if SERVER_TIME.match(spl):
+                if at is None and self.faults.clock_read_at is not None:
+                    now = self._jump_clock_to(self.faults.clock_read_at)
                 job.rows, job.columns = [{"server_time": f"{now:.6f}"}], ["server_time"]
                 self.jobs[sid] = job
                 return job
