@@ -151,7 +151,7 @@ def test_session_keys_are_known_for_redaction(client, state):
 def test_server_info_and_a_search_job_through_splunk_sdk(client, state):
     assert client.login()["version"] == "9.3.2"
     state.indexes["main"].append(_stored(sysmon(1, SCRCONS)))
-    state.faults.search_delay = 0.3  # long enough that a loaded machine's first status request still finds it running
+    state.faults.running_polls_per_job = 2  # by count, not time: a loaded machine polls late
     sid = client.start_search("search", "sourcetype=XmlWinEventLog | stats count by Computer", "0", "now")
     results = client.finished_job(sid, 5)
     assert results.rows == [{"Computer": "ws01.example.test", "count": "1"}]

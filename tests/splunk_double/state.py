@@ -40,6 +40,7 @@ class Faults:
     drop_after_create_token: int = 0  # next N HEC token creations: made, then connection closed
     expire_sessions: int = 0     # next N authenticated REST calls find their session expired (401)
     search_delay: float = 0.0    # seconds a search job stays RUNNING
+    running_polls_per_job: int = 0  # status requests each new job answers RUNNING to, however long they take
     restart_after_install: bool = False
     restart_lag: float = 0.0       # seconds splunkd keeps answering after a restart request
     restart_downtime: float = 0.0  # then seconds it answers nothing
@@ -81,6 +82,7 @@ class Job:
     columns: list[str] = field(default_factory=list)
     error: str = ""
     messages: list[dict] = field(default_factory=list)  # further {type, text} messages, e.g. from a peer
+    running_polls_left: int = 0  # status requests still to answer RUNNING, whatever the time
 
 
 # search text, {macro stanza: entries}, events -> (rows, columns); raises ValueError for a bad search
@@ -363,7 +365,8 @@ class SplunkState:
         ``at`` when given, else the server's clock); hold the answer until ready."""
         with self.lock:
             sid = f"double_{next(self._sids)}"
-            job = Job(sid, time.monotonic() + self.faults.search_delay, messages=list(self.faults.job_messages))
+            job = Job(sid, time.monotonic() + self.faults.search_delay, messages=list(self.faults.job_messages),
+                      running_polls_left=self.faults.running_polls_per_job)
             macros = self.macros()
             spl = strip_search_command(spl)
             now = self.now() if at is None else at
