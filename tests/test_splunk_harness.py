@@ -440,6 +440,22 @@ def test_the_projects_own_pack_and_attack_data(harness, state, mode, tmp_path):
     only_main_left(state)
 
 
+@pytest.mark.parametrize("mode", [["--as-scheduled"], ["--es", "--as-scheduled"]], ids=["as-scheduled", "es-as-scheduled"])
+def test_runs_placed_just_before_a_whole_minute_have_the_windows_splunk_computes(harness, state, mode, tmp_path):
+    """Each time the harness reads the server's clock it is 59.6 s past a minute: a run's ``dispatch.now``,
+    sent in whole seconds, must not reach Splunk as the next minute, or its ``-70m@m`` window starts a minute
+    later than offline and the event placed 30 s inside the window's start is found offline only."""
+    if not (PROJECT_ROOT / TEST_DIR).is_dir() or not any((PROJECT_ROOT / TEST_DIR).iterdir()):
+        pytest.skip(f"the project's attack data is not there yet: {PROJECT_ROOT / TEST_DIR}")
+    if "--es" in mode:
+        state.install_es()
+    state.faults.clock_read_at = 59.6
+    outcome = harness(*mode, content=PROJECT_ROOT)
+    assert outcome.code == 0, outcome.stderr
+    assert_shipped_tests_as_scheduled(outcome.stderr, tmp_path / "junit.xml")
+    only_main_left(state)
+
+
 def assert_shipped_tests_as_scheduled(stderr: str, junit: Path) -> None:
     """The shipped positive tests' events span two hours: the runs of the hourly schedule cover them all. The
     Sysmon test's three groups fit the runs (its declared 3 results hold); in the 4688 test one host's two

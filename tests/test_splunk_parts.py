@@ -151,7 +151,7 @@ def test_session_keys_are_known_for_redaction(client, state):
 def test_server_info_and_a_search_job_through_splunk_sdk(client, state):
     assert client.login()["version"] == "9.3.2"
     state.indexes["main"].append(_stored(sysmon(1, SCRCONS)))
-    state.faults.search_delay = 0.3  # long enough that a loaded machine's first status request still finds it running
+    state.faults.running_polls_per_job = 2  # by count, not time: a loaded machine polls late
     sid = client.start_search("search", "sourcetype=XmlWinEventLog | stats count by Computer", "0", "now")
     results = client.finished_job(sid, 5)
     assert results.rows == [{"Computer": "ws01.example.test", "count": "1"}]
@@ -422,6 +422,19 @@ def test_each_run_is_at_a_whole_second_so_splunk_snaps_its_window_as_computed_he
     for at, start, end in placement.runs:
         sent = float(f"{at:.0f}")  # as the client sends it
         assert (relative_time("-70m@m", sent), relative_time("-10m@m", sent)) == (start, end)
+
+
+def test_runs_of_a_window_snapped_at_one_end_only_are_at_whole_seconds_too():
+    """``-65m@m`` to ``-5m`` at 39.6 s past a minute is 3639.6 s long: runs stepped back by that length fall
+    between whole seconds again, and ``dispatch.now``, sent rounded, would move their windows in Splunk."""
+    from detpack.splunk.window import place_in_window, relative_time
+    now = 1_700_000_039.6
+    placement = place_in_window([0.0, 1000.0, 7200.0, 9000.0], "-65m@m", "-5m", now)
+    assert len(placement.runs) > 1
+    for at, start, end in placement.runs:
+        assert at == int(at), at
+        sent = float(f"{at:.0f}")  # as the client sends it
+        assert (relative_time("-65m@m", sent), relative_time("-5m", sent)) == (start, end)
 
 
 def test_a_window_too_short_for_its_margins_is_too_wide_not_a_crash():

@@ -112,11 +112,13 @@ def consecutive_runs(oldest: float, earliest: str, latest: str, now: float) -> t
     whose period equals the window (hourly for -70m@m to -10m@m) runs it. Each run's time is fixed
     (``dispatch.now``), so the windows no longer move while the test runs. Each time is a whole second,
     as ``dispatch.now`` is sent: a run at 59.6 s past a minute, sent rounded to the next minute, would
-    have Splunk snap its window a minute later than the one computed here."""
-    length = relative_time(latest, now) - relative_time(earliest, now)
+    have Splunk snap its window a minute later than the one computed here. The length is taken at that whole
+    second too: a window snapped at one end only (``-65m@m`` to ``-5m``) is longer by the fraction of ``now``."""
+    latest_run = math.floor(now)
+    length = relative_time(latest, latest_run) - relative_time(earliest, latest_run)
     runs = []
     for k in range(MAX_RUNS):
-        at = math.floor(now) - k * length
+        at = latest_run - k * length
         runs.append((at, relative_time(earliest, at), relative_time(latest, at)))
         if runs[-1][1] <= oldest:
             return tuple(reversed(runs))

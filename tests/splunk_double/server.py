@@ -299,12 +299,13 @@ class DoubleHTTPServer(ThreadingHTTPServer):
                 raise error(400, "only action=cancel is supported")
             self.state.cancel_job(sid)
             raise Answer(200, {"messages": [{"type": "INFO", "text": "Search job cancelled."}]})
-        done = time.monotonic() >= job.ready_at
+        done = time.monotonic() >= job.ready_at and not job.running_polls_left
         if tail:
             raise Answer(200, raw=results_document(job.rows if done else [], job.columns, job.messages, one))
         if not done:
             with self.state.lock:
                 self.state.running_polls += 1
+                job.running_polls_left = max(0, job.running_polls_left - 1)
         state = "RUNNING" if not done else ("FAILED" if job.error else "DONE")
         messages = ([{"type": "FATAL", "text": job.error}] if job.error and done else []) + job.messages
         raise Answer(200, entries((sid, {"sid": sid, "dispatchState": state, "isDone": done,

@@ -40,12 +40,16 @@ class Faults:
     drop_after_create_token: int = 0  # next N HEC token creations: made, then connection closed
     expire_sessions: int = 0     # next N authenticated REST calls find their session expired (401)
     search_delay: float = 0.0    # seconds a search job stays RUNNING
+    running_polls_per_job: int = 0  # status requests each new job answers RUNNING to, however long they take
     restart_after_install: bool = False
     restart_lag: float = 0.0       # seconds splunkd keeps answering after a restart request
     restart_downtime: float = 0.0  # then seconds it answers nothing
     job_messages: list = field(default_factory=list)  # {type, text} messages every job reports (fact 13)
     new_index_hec_lag: float = 0.0  # seconds HEC answers "Incorrect index" for a new index (fact 11, unverified)
     clock_offset: float = 0.0    # seconds the server's clock is ahead of the client's (negative: behind)
+    # seconds past a whole minute every time() search finds the server's clock at: before answering, the
+    # clock jumps forward to the next such moment (it never goes back)
+    clock_read_at: float | None = None
 
 
 @dataclass
@@ -78,6 +82,7 @@ class Job:
     columns: list[str] = field(default_factory=list)
     error: str = ""
     messages: list[dict] = field(default_factory=list)  # further {type, text} messages, e.g. from a peer
+    running_polls_left: int = 0  # status requests still to answer RUNNING, whatever the time
 
 
 # search text, {macro stanza: entries}, events -> (rows, columns); raises ValueError for a bad search
@@ -155,6 +160,14 @@ class SplunkState:
     def now(self) -> float:
         """The server's clock: relative time modifiers, index times and ``time()`` use it, not the client's."""
         return time.time() + self.faults.clock_offset
+
+    def _jump_clock_to(self, past_minute: float) -> float:
+        """Move the clock forward to the next moment ``past_minute`` seconds past a whole minute."""
+        now = self.now()
+        target = now - now % 60 + past_minute
+        target += 60 if target < now else 0
+        self.faults.clock_offset += target - now
+        return target
 
     def close(self) -> None:
         """Remove the installed packages' working folder."""
@@ -352,12 +365,15 @@ class SplunkState:
         ``at`` when given, else the server's clock); hold the answer until ready."""
         with self.lock:
             sid = f"double_{next(self._sids)}"
-            job = Job(sid, time.monotonic() + self.faults.search_delay, messages=list(self.faults.job_messages))
+            job = Job(sid, time.monotonic() + self.faults.search_delay, messages=list(self.faults.job_messages),
+                      running_polls_left=self.faults.running_polls_per_job)
             macros = self.macros()
             spl = strip_search_command(spl)
             now = self.now() if at is None else at
             start, end = time_bound(earliest, 0.0, now), time_bound(latest, now + 1, now)
             if SERVER_TIME.match(spl):
+                if at is None and self.faults.clock_read_at is not None:
+                    now = self._jump_clock_to(self.faults.clock_read_at)
                 job.rows, job.columns = [{"server_time": f"{now:.6f}"}], ["server_time"]
                 self.jobs[sid] = job
                 return job
