@@ -366,13 +366,20 @@ def render_part(chunk: Pack, path: str, first: bool, env: jinja2.Environment | N
     if rendered is None:
         return None, [], [], []
     text, *findings = rendered
-    stanzas = text.removeprefix(_HEADER_LINES)
-    if not text.startswith(_HEADER_LINES) or stanzas[:1] != b"[":
+    stanzas = _stanzas(text)
+    if not stanzas:  # not the header followed by stanzas, or no stanza at all
         return None, *findings
     return (text if first else b"\n" + stanzas), *findings
 
 
 _HEADER_LINES = f"{HEADER}\n".encode("utf-8")
+
+
+def _stanzas(text: bytes) -> bytes | None:
+    """What follows the header of a rendered conf file of detections: its stanzas (b"" for none), or
+    None when the file is not the header followed by stanzas alone."""
+    stanzas = text.removeprefix(_HEADER_LINES)
+    return stanzas if text.startswith(_HEADER_LINES) and stanzas[:1] in (b"", b"[") else None
 
 
 def _read_back_alone(pack: Pack, path: str, env: jinja2.Environment | None = None) -> RenderedConf | None:
@@ -404,8 +411,8 @@ def join_parts(pack: Pack, path: str, parts: Iterable[RenderedPart]) -> Rendered
     if others is None:
         return render_conf(pack, path)
     text, more_problems, more_per_detection, more_rest = others
-    stanzas = text.removeprefix(_HEADER_LINES)
-    if not texts or not text.startswith(_HEADER_LINES) or stanzas[:1] not in (b"", b"["):
+    stanzas = _stanzas(text)
+    if not texts or stanzas is None:
         return render_conf(pack, path)
     texts.append(b"\n" + stanzas if stanzas else b"")
     return b"".join(texts), problems + more_problems, per_detection + more_per_detection, rest + more_rest
