@@ -791,6 +791,25 @@ def test_a_savedsearches_conf_that_does_not_begin_with_its_parts_is_compressed_h
     assert packed.startswith(b"# # Generated") and packed == (result.app_dir / SAVEDSEARCHES).read_bytes()
 
 
+def test_in_one_process_no_part_is_rendered_after_one_that_cannot_be_placed(tmp_path, monkeypatch, one_process):
+    """The file is then rendered whole: rendering the parts after it would be work thrown away."""
+    from detpack.build import render
+    from detpack.build.app import checked_render
+
+    one_process()
+    rendered = []
+
+    def unplaceable(self, chunk, path, first):
+        rendered.append(chunk)
+        return None, [], [], []
+
+    monkeypatch.setattr(render.Renderer, "part", unplaceable)
+    root = varied_pack(tmp_path / "pack")
+    checked = checked_render(root)
+    assert checked.starts == {} and len(rendered) == 1
+    assert checked.rendered.files[SAVEDSEARCHES] == render.render_conf(checked.pack, SAVEDSEARCHES)[0]
+
+
 def test_a_small_pack_has_no_compressed_start(pack_copy):
     from detpack.build.app import checked_render
 

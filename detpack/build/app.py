@@ -83,7 +83,7 @@ def checked_render(content_dir: Path, strict: bool = False) -> CheckedRender:
         elsewhere = {ANALYTICSTORIES: lambda: jobs.result(0),
                      SAVEDSEARCHES: lambda: join_parts(checked.pack, SAVEDSEARCHES, (jobs.result(p)[0] for p in parts))}
         rendered = render_app(checked.pack, elsewhere if large else None)
-        starts = _compressed_start(rendered, [jobs.result(p) for p in parts])
+        starts = _compressed_start(rendered, (jobs.result(p) for p in parts))
     return CheckedRender(checked.pack, rendered, checked.warnings, checked.notes, starts)
 
 
@@ -102,17 +102,19 @@ def _render_job(renderer: Renderer, pack: Pack, chunks: list[Pack], job: int) ->
     return part, compress_start(part[0]) if part[0] is not None else b""
 
 
-def _compressed_start(rendered: RenderedApp, parts: list[tuple[RenderedPart, bytes]]) -> dict[str, CompressedStart]:
+def _compressed_start(rendered: RenderedApp, parts: Iterable[tuple[RenderedPart, bytes]]) -> dict[str, CompressedStart]:
     """The parts of savedsearches.conf as compressed when rendered, where the file begins with them
-    (``join_parts`` renders the file whole when they cannot be placed)."""
+    (``join_parts`` renders the file whole when they cannot be placed). ``parts`` is taken in order
+    and no further than the first that does not fit: in one process, asking for a part renders it."""
     from .package import CompressedStart
 
-    whole, length = rendered.files[SAVEDSEARCHES], 0
-    for (text, *_), _ in parts:
+    whole, length, deflated = rendered.files[SAVEDSEARCHES], 0, []
+    for (text, *_), compressed in parts:
         if text is None or not whole.startswith(text, length):
             return {}
         length += len(text)
-    return {SAVEDSEARCHES: CompressedStart(length, b"".join(deflated for _, deflated in parts))} if parts else {}
+        deflated.append(compressed)
+    return {SAVEDSEARCHES: CompressedStart(length, b"".join(deflated))} if deflated else {}
 
 
 def _reading(produce: Callable[[], Iterable[Any]], *, items: int) -> Iterator[Any] | None:
