@@ -577,7 +577,8 @@ def test_a_value_that_cannot_be_written_fails_alike_in_two_processes(tmp_path, m
     monkeypatch.setattr(render, "_environment", tampered)
     root = varied_pack(tmp_path / "pack")
     two = _render_error(root, tmp_path / "two")
-    assert two == "ConfValueError: value ends with a backslash, which would join the next line"
+    assert two == ("ConfValueError: [DetPack - Script Execution via WMI 0050 - Rule] description: "
+                   "value ends with a backslash, which would join the next line")
     assert len(forks) == 2
     one_process()
     assert _render_error(root, tmp_path / "one") == two == _whole_render_error(root)
@@ -866,8 +867,10 @@ def test_an_error_in_the_last_part_of_the_stanzas_fails_alike_in_two_processes(t
         return build
 
     root = varied_pack(tmp_path / "pack", count)
-    for first, error in [(None, "value ends with a backslash, which would join the next line"),
-                         ("Script Execution via WMI 0010", "value has leading or trailing white space, which Splunk trims")]:
+    for first, error in [(None, f"[DetPack - {last} - Rule] description: value ends with a backslash, which would join "
+                                "the next line"),
+                         ("Script Execution via WMI 0010", "[DetPack - Script Execution via WMI 0010 - Rule] description: "
+                                                           "value has leading or trailing white space, which Splunk trims")]:
         monkeypatch.setattr(render, "_environment", tampered(first))
         forks.clear()
         monkeypatch.setattr(beside, "two_cores", lambda: True)
@@ -906,8 +909,8 @@ def test_a_text_file_that_fails_to_render_fails_alike_in_two_processes(tmp_path,
     root = varied_pack(tmp_path / "pack", WORTH_A_PROCESS + 20)
     monkeypatch.setattr(beside, "two_cores", lambda: True)
     two = _render_error(root, tmp_path / "two")
-    assert two == ("ConfValueError: value ends with a backslash, which would join the next line" if stanza_fails
-                   else "RenderError: README.md.j2: cannot render")
+    assert two == ("ConfValueError: [DetPack - Script Execution via WMI 0003 - Rule] description: value ends with a "
+                   "backslash, which would join the next line" if stanza_fails else "RenderError: README.md.j2: cannot render")
     assert len(forks) == 2
     one_process()
     assert _render_error(root, tmp_path / "one") == two == _whole_render_error(root)
