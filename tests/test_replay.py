@@ -262,7 +262,8 @@ def _rendered_with(monkeypatch, name: str, function) -> None:
      "build failed: default/savedsearches.conf: [DetPack - Script Execution via WMI - Rule] action.risk.param._risk "
      "does not match"),
     (lambda monkeypatch: _rendered_with(monkeypatch, "description", lambda d: "ends in \\"),  # the conf writer refuses it
-     "build failed: [DetPack - Script Execution via WMI - Rule] description: value ends with a backslash"),
+     "build failed: default/savedsearches.conf: [DetPack - Script Execution via WMI - Rule] description: value ends "
+     "with a backslash"),
 ], ids=["package", "render", "conf value"])
 def test_a_valid_pack_that_cannot_be_built_fails_as_build_says_not_with_a_traceback(content, tmp_path, capsys, monkeypatch,
                                                                                     name, breaks, message):
