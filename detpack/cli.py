@@ -407,7 +407,7 @@ def add_replay(replay: argparse.ArgumentParser) -> None:
 def add_splunk_test(parser: argparse.ArgumentParser) -> None:
     from .splunk.container import SPLUNK_IMAGE  # light: the Docker SDK loads only with --container
 
-    parser.description = ("Exit codes: 0 pass, 1 a test failed, 2 invalid input or usage, "
+    parser.description = ("Exit codes: 0 pass, 1 a test failed or the app could not be built, 2 invalid input or usage, "
                           "3 Splunk/Docker unreachable or infrastructure failure, 130 interrupted.")
     add_content_argument(parser)
     parser.add_argument("--detection", action="append", default=[], metavar="NAME",
