@@ -5,7 +5,8 @@ work. Each handler imports its stage (and even the shared ``errors``) when it ru
 so a command loads only what it needs: ``validate`` never loads Jinja, ``build``
 never loads splunklib or AppInspect, and ``--help`` loads argparse alone.
 
-Exit codes everywhere: 0 ok, 1 checks failed, 2 invalid input or usage.
+Exit codes everywhere: 0 ok, 1 checks failed (the app could not be built included:
+``build.app.report_build_failed``), 2 invalid input or usage, 130 interrupted.
 """
 from __future__ import annotations
 
@@ -202,9 +203,8 @@ def _search_checker(pack):
 def cmd_build(args: argparse.Namespace) -> int:
     import json
 
-    from .build.app import build_app
-    from .conf import ConfValueError
-    from .errors import EXIT_CHECKS_FAILED, EXIT_OK, BuildFailed, InvalidInput
+    from .build.app import build_app, report_build_failed
+    from .errors import EXIT_OK, BuildFailed, InvalidInput
 
     try:
         if args.check:
@@ -214,9 +214,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         args.made = result  # left to the end of the process, which need not free it (run)
     except InvalidInput as error:
         return report_invalid(error, args.json)
-    except (BuildFailed, ConfValueError) as error:
-        print(f"build failed: {error}", file=sys.stderr)
-        return EXIT_CHECKS_FAILED
+    except BuildFailed as error:
+        return report_build_failed(error)
     report_warnings(result.warnings, args.json)
     report_notes(result.notes, args.json)
     if args.json:
@@ -408,7 +407,7 @@ def add_replay(replay: argparse.ArgumentParser) -> None:
 def add_splunk_test(parser: argparse.ArgumentParser) -> None:
     from .splunk.container import SPLUNK_IMAGE  # light: the Docker SDK loads only with --container
 
-    parser.description = ("Exit codes: 0 pass, 1 a test failed, 2 invalid input or usage, "
+    parser.description = ("Exit codes: 0 pass, 1 a test failed or the app could not be built, 2 invalid input or usage, "
                           "3 Splunk/Docker unreachable or infrastructure failure, 130 interrupted.")
     add_content_argument(parser)
     parser.add_argument("--detection", action="append", default=[], metavar="NAME",

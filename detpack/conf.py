@@ -132,7 +132,10 @@ class ConfWriter:
                 raise ConfValueError(f"duplicate key {key!r} in [{stanza.name}]")
             text = value if type(value) is str else str(value)
             entries[key] = text
-            lines.append(f"{key} = {format_value(text)}".rstrip(" "))
+            try:
+                lines.append(f"{key} = {format_value(text)}".rstrip(" "))
+            except ConfValueError as error:  # the value alone does not say where it was to go
+                raise ConfValueError(f"[{stanza.name}] {key}: {error}") from None
         return lines
 
 

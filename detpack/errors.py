@@ -226,7 +226,8 @@ class Finding:
 
 
 class BuildFailed(Exception):
-    """A valid pack whose app cannot be rendered or packaged (``build`` exits 1). The command line
+    """A valid pack whose app cannot be rendered or packaged (a value no conf file can hold included):
+    every command that builds exits 1 (``build.app.report_build_failed``). The command line
     catches this rather than each stage's own error, so that it need not import those stages
     (Jinja, tarfile) before a large pack's second process starts reading."""
 

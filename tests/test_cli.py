@@ -195,3 +195,91 @@ def test_build_py_ends_through_leave_with_the_command_s_output_and_exit_code(pac
     bad = subprocess.run([sys.executable, str(ROOT / "build.py"), "validate", "--content", str(tmp_path / "none")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip(), bad
+
+
+# --- a valid pack whose app cannot be built: one exit code and one form of message in every command ----------
+
+RULE = "DetPack - Script Execution via WMI - Rule"
+
+
+def rendered_with(monkeypatch, **functions) -> None:
+    """The build's Jinja environment with these functions in place of the model's."""
+    import detpack.build.render as render
+
+    real = render._environment
+
+    def tampered():
+        env = real()
+        env.globals.update(functions)
+        return env
+
+    monkeypatch.setattr(render, "_environment", tampered)
+
+
+# How a valid pack's build fails, and the lines it says so in (a line ending in "..." is a start).
+BUILD_FAILURES = {
+    "package": (lambda monkeypatch: monkeypatch.setenv("SOURCE_DATE_EPOCH", "soon"),
+                ["build failed: SOURCE_DATE_EPOCH: 'soon' is not a whole number of seconds since 1970 (0 to 8589934591)"]),
+    "render": (lambda monkeypatch: rendered_with(monkeypatch, risk=lambda d: []),  # not the model's risk
+               [f"build failed: default/savedsearches.conf: [{RULE}] action.risk.param._risk does not match ..."]),
+    "render, two problems": (lambda monkeypatch: rendered_with(monkeypatch, risk=lambda d: [], metadata=lambda d: {}),
+                             [f"build failed: default/savedsearches.conf: [{RULE}] action.correlationsearch.metadata "
+                              "does not match ...",
+                              f"build failed: default/savedsearches.conf: [{RULE}] action.risk.param._risk does not "
+                              "match ..."]),
+    "conf value": (lambda monkeypatch: rendered_with(monkeypatch, description=lambda d: "ends in \\"),  # refused
+                   [f"build failed: default/savedsearches.conf: [{RULE}] description: value ends with a backslash, "
+                    "which would join the next line"]),
+}
+
+
+def said_as(lines: list[str], expected: list[str]) -> bool:
+    return len(lines) == len(expected) and all(
+        line.startswith(want[:-3]) if want.endswith("...") else line == want for line, want in zip(lines, expected))
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# Each command that builds, with where it writes: OUT (--output, --junit), and the temporary folder.
+BUILDING_COMMANDS = {
+    "build": ["build", "--output", "OUT"],
+    "build --json": ["build", "--output", "OUT", "--json"],
+    "build --check": ["build", "--check"],
+    "test": ["test", "--junit", "OUT/junit.xml"],
+    "replay": ["replay", "EVENTS"],
+    "replay --json": ["replay", "EVENTS", "--json"],
+    "inspect": ["inspect", "--output", "OUT"],
+}
+
+
+@pytest.mark.parametrize("name, failure", [(name, failure) for name in BUILDING_COMMANDS for failure in BUILD_FAILURES
+                                           if (name, failure) != ("build --check", "package")])  # --check packages nothing
+def test_a_valid_pack_that_cannot_be_built_exits_1_saying_build_failed_and_writes_nothing(
+        pack_copy, tmp_path, monkeypatch, capsys, name, failure):
+    """Every command that builds first ends alike when the build fails (splunk-test too: see
+    test_splunk_harness): exit 1, ``build failed: <reason>`` on stderr (a line per reason), nothing on
+    stdout (``--json`` included), and nothing written: no app folder, package, report or JUnit file, no
+    committed copy in the pack, no temporary folder left."""
+    import tempfile
+
+    from detpack import cli
+
+    breaks, expected = BUILD_FAILURES[failure]
+    out, temporary = tmp_path / "out", tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    events = tmp_path / "events.xml.log"
+    events.write_text("")
+    argv = [{"OUT": str(out), "OUT/junit.xml": str(out / "junit.xml"), "EVENTS": str(events)}.get(a, a)
+            for a in BUILDING_COMMANDS[name]]
+    pack_before = files_under(pack_copy)
+    breaks(monkeypatch)
+    assert cli.main([*argv, "--content", str(pack_copy)]) == 1
+    said = capsys.readouterr()
+    assert said_as(said.err.splitlines(), expected), said.err
+    assert said.out == ""
+    assert not out.exists() or files_under(out) == {}
+    assert files_under(pack_copy) == pack_before
+    assert list(temporary.iterdir()) == []

@@ -58,6 +58,12 @@ def test_unsafe_stanza_names_are_refused(name):
         write_conf([Stanza(name, {})])
 
 
+def test_a_refused_value_names_its_stanza_and_key():
+    """The value's problem alone would not say which of a large pack's ~100,000 values it is."""
+    with pytest.raises(ConfValueError, match=r"^\[Rule 7\] description: value ends with a backslash"):
+        write_conf([Stanza("Rule 7", {"search": "index=main", "description": "ends with \\"})])
+
+
 def test_writer_refuses_duplicates_and_bad_keys():
     writer = ConfWriter()
     writer.stanza("a")

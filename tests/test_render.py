@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detpack.conf import ConfValueError, as_dict, parse_conf
+from detpack.conf import as_dict, parse_conf
 from detpack.build.render import RenderError, render_app, xml_text
 from detpack.content.validate import load_valid_pack
 from detpack.errors import InvalidInput, replace
@@ -286,14 +286,14 @@ def test_a_writer_line_changed_in_the_template_fails_the_render_even_when_it_rea
 
 def test_a_key_written_twice_in_one_run_fails_the_render(monkeypatch):
     pack = _with_macros_template(monkeypatch, lambda s: s.replace('("definition", "search *"),', '("definition", "search *"),\n    ("definition", "search *"),'))
-    with pytest.raises(ConfValueError, match=r"duplicate key 'definition' in \[.*\]"):
+    with pytest.raises(RenderError, match=r"^default/macros.conf: duplicate key 'definition' in \[.*\]"):
         render_app(pack)
 
 
 @pytest.mark.parametrize("value, problem", [("bell \x07", r"control characters U\+0007"), (" padded", "white space")])
 def test_a_value_written_in_a_run_that_cannot_be_written_fails_the_render(monkeypatch, value, problem):
     pack = _with_macros_template(monkeypatch, lambda s: s.replace('("definition", "search *"),', f'("definition", {value!r}),'))
-    with pytest.raises(ConfValueError, match=problem):
+    with pytest.raises(RenderError, match=rf"^default/macros.conf: \[.*\] definition: .*{problem}"):
         render_app(pack)
 
 

@@ -242,39 +242,6 @@ def test_test_command_invalid_content_exits_2(tmp_path, capsys):
     assert command(["test", "--content", str(tmp_path)]) == 2
 
 
-def _rendered_with(monkeypatch, name: str, function) -> None:
-    import detpack.build.render as render
-
-    real = render._environment
-
-    def tampered():
-        env = real()
-        env.globals[name] = function
-        return env
-
-    monkeypatch.setattr(render, "_environment", tampered)
-
-
-@pytest.mark.parametrize("name", ["test", "replay"])
-@pytest.mark.parametrize("breaks, message", [
-    (lambda monkeypatch: monkeypatch.setenv("SOURCE_DATE_EPOCH", "soon"), "build failed: SOURCE_DATE_EPOCH: 'soon'"),
-    (lambda monkeypatch: _rendered_with(monkeypatch, "risk", lambda d: []),  # not the model's risk
-     "build failed: default/savedsearches.conf: [DetPack - Script Execution via WMI - Rule] action.risk.param._risk "
-     "does not match"),
-    (lambda monkeypatch: _rendered_with(monkeypatch, "description", lambda d: "ends in \\"),  # the conf writer refuses it
-     "build failed: value ends with a backslash"),
-], ids=["package", "render", "conf value"])
-def test_a_valid_pack_that_cannot_be_built_fails_as_build_says_not_with_a_traceback(content, tmp_path, capsys, monkeypatch,
-                                                                                    name, breaks, message):
-    """``test`` and ``replay`` build the app first: a build that fails (rendering or packaging)
-    ends them as it ends ``build``, one line and exit 1."""
-    argv = [name] if name == "test" else [name, str(write_events(tmp_path / "e.xml.log", sysmon(1, r"C:\w\scrcons.exe")))]
-    breaks(monkeypatch)
-    assert command([*argv, "--content", str(content)]) == 1
-    err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and err[0].startswith(message), err
-
-
 def write_events(path: Path, *events: str) -> Path:
     path.write_text("".join(e + "\n" for e in events), encoding="utf-8")
     return path

@@ -14,6 +14,7 @@ from splunk_double.state import stock_roles, truthy
 from splunk_double.pack import PASSWORD, PROJECT_ROOT, TEST_DIR, cim_addon, run_cli, write_pack
 
 from detpack.splunk import hec
+from test_cli import BUILD_FAILURES, said_as
 
 # short polls, but limits far above what a loaded machine needs; tests about a limit pass a small one
 FAST = ["--poll-interval", "0.005", "--index-timeout", "20", "--search-timeout", "20", "--ready-timeout", "20"]
@@ -369,14 +370,41 @@ def test_broken_content_is_invalid_input(harness, pack, tmp_path):
     assert "positive_sysmon.xml.log" in outcome.stderr
 
 
-def test_a_valid_pack_whose_app_cannot_be_built_is_invalid_input(harness, state, monkeypatch):
-    """A build that fails packaging (here SOURCE_DATE_EPOCH) is the input's fault, as a rendering that
-    fails is: one line and exit 2, not an unexpected error and exit 3."""
-    outcome = harness(env={"SOURCE_DATE_EPOCH": "soon"})
-    assert outcome.code == 2, outcome.stderr
-    assert "the app cannot be built: SOURCE_DATE_EPOCH: 'soon' is not a whole number" in outcome.stderr
-    assert "unexpected" not in outcome.stderr
-    assert "DA-ESS-DetPack" not in state.apps
+@pytest.mark.parametrize("failure", BUILD_FAILURES)
+def test_a_valid_pack_whose_app_cannot_be_built_exits_1_as_every_command_does(harness, state, monkeypatch, tmp_path,
+                                                                              failure):
+    """The build comes before Splunk is reached: a build that fails (packaging, here SOURCE_DATE_EPOCH; rendering;
+    a value the conf writer refuses) ends the run as it ends every command that builds (test_cli): exit 1,
+    ``build failed: <reason>`` (not an unexpected error and exit 3, nor invalid input and exit 2), nothing sent
+    or installed, no temporary folder left, and the JUnit report saying why."""
+    import tempfile
+    import xml.etree.ElementTree as ET
+
+    breaks, expected = BUILD_FAILURES[failure]
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    breaks(monkeypatch)
+    outcome = harness()
+    assert outcome.code == 1, outcome.stderr
+    lines = outcome.stderr.splitlines()
+    assert lines[0].startswith("splunk-test: build: building ")
+    assert said_as(lines[1:], expected), outcome.stderr
+    assert "DA-ESS-DetPack" not in state.apps and state.hec_requests == 0
+    only_main_left(state)
+    assert list(temporary.iterdir()) == []
+    [case] = ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")
+    assert case.find("error").get("message") == lines[1]
+
+
+def test_a_build_that_failed_on_a_secret_does_not_print_it(harness, monkeypatch, tmp_path):
+    """``build failed: ...`` is printed as every command prints it, but through the run's redaction as every
+    other line of splunk-test: here the reason quotes SOURCE_DATE_EPOCH, set to the password by mistake."""
+    outcome = harness(env={"SOURCE_DATE_EPOCH": PASSWORD})
+    assert outcome.code == 1, outcome.stderr
+    assert outcome.stderr.splitlines()[1] == "build failed: SOURCE_DATE_EPOCH: '***' is not a whole number of seconds " \
+                                             "since 1970 (0 to 8589934591)"
+    assert PASSWORD not in outcome.stderr and PASSWORD not in (tmp_path / "junit.xml").read_text()
 
 
 def test_remote_attack_data_is_invalid_input_before_anything_is_sent(harness, state, pack, tmp_path):

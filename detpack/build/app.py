@@ -12,13 +12,14 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from .write import FILE_MODE, hidden_name, holds, remove_if_there, write_atomically
 from ..content.load import load_pack
 from ..content.model import Pack
 from ..beside import MOST_JOBS, WORTH_A_PROCESS, Beside, Jobs, interruptions_held, stream_beside_if_large
-from ..errors import Finding, Fresh, InvalidInput, Location, display_path, record
+from ..errors import EXIT_CHECKS_FAILED, BuildFailed, Finding, Fresh, InvalidInput, Location, display_path, record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, as type checkers read it, without loading typing at every start
 if TYPE_CHECKING:
@@ -160,6 +161,25 @@ def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = Tru
     for path in stale:
         write_atomically(pack.root / path, contents[path])
     return BuildResult(pack, app_dir, package_path, rendered.files, checked.warnings, checked.notes)
+
+
+def report_build_failed(error: BuildFailed, say: Callable[[str], None] | None = None) -> int:
+    """What every command that builds (build, test, replay, inspect, splunk-test) does when its build
+    failed: ``build failed: <reason>`` on stderr, a line for each reason (a render that does not read
+    back lists each problem on a line of its own), and exit code 1, checks failed. The pack was valid,
+    so this is not invalid input (exit 2, found before anything renders): the build's own checks of what
+    it rendered and packaged failed (a conf file that does not read back as written, a value the conf
+    writer refuses, a SOURCE_DATE_EPOCH that is not a time, a file the package may not hold), as
+    ``build`` has always reported them. ``say`` prints a line instead of the default (splunk-test's
+    hides its secrets first)."""
+    say = say or _to_stderr
+    for reason in str(error).splitlines() or [""]:
+        say(f"build failed: {reason}")
+    return EXIT_CHECKS_FAILED
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def stale_committed(root: Path, committed: dict[str, bytes], contents: dict[str, bytes]) -> list[str]:

@@ -29,10 +29,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..conf import ConfValueError
-from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, InvalidInput
+from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, BuildFailed, InvalidInput
 from .write import hidden_name, remove_if_there, write_atomically
-from .package import PackageError
 
 TAG_SETS = ("cloud", "private_app")
 # Check results that fail the gate; AppInspect's other results are success,
@@ -257,27 +255,19 @@ def inspect_command(package: Path | None, content: Path, output: Path) -> int:
         for finding in error.findings:
             print(finding, file=sys.stderr)
         return EXIT_INVALID_INPUT
-    except (InspectError, PackageError) as error:
+    except InspectError as error:
         print(f"inspect: {error}", file=sys.stderr)
         return EXIT_INVALID_INPUT
-    except ContentNotBuilt as error:
-        print(f"inspect: build failed: {error}", file=sys.stderr)
-        return EXIT_CHECKS_FAILED
+    except BuildFailed as error:  # raised by _build alone, which loaded the build
+        from .app import report_build_failed
+
+        return report_build_failed(error)
     print("\n".join(result.summary()))
     return EXIT_OK if result.passed else EXIT_CHECKS_FAILED
-
-
-class ContentNotBuilt(Exception):
-    """The content could not be rendered into a package to inspect (a package that cannot be written
-    stays a ``PackageError``: exit 2, as for a package given to inspect)."""
 
 
 def _build(content: Path, output: Path) -> Path:
     # Imported here: only ``inspect`` without a package builds, and inspecting one needs no Jinja.
     from .app import build_app
-    from .render import RenderError
 
-    try:
-        return build_app(content, output).package
-    except (RenderError, ConfValueError) as error:
-        raise ContentNotBuilt(str(error)) from None
+    return build_app(content, output).package

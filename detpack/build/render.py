@@ -24,7 +24,7 @@ from typing import Callable, Iterable
 import jinja2
 import jinja2.runtime
 
-from ..conf import ConfError, ConfWriter, as_dict, compare_conf, parse_conf
+from ..conf import ConfError, ConfValueError, ConfWriter, as_dict, compare_conf, parse_conf
 from ..content.mappings import CIM_MACROS, DATA_MODELS, DETECTION_TYPE, PROVIDING_TECHNOLOGIES, severity
 from ..content.model import (
     AppSettings, Deployment, Detection, Investigation, Pack, Story, baseline_stanza_name, investigation_stanza_name,
@@ -475,12 +475,23 @@ def _conf_files(pack: Pack, env: jinja2.Environment, context: dict,
             failure_then = error
     for path in CONF_FILES:
         if failure and path == failure[0]:
-            raise failure[1]
+            raise _build_failure(path, failure[1])
         if path in rendered:
-            done[path] = rendered[path]()
+            try:
+                done[path] = rendered[path]()
+            except ConfValueError as error:
+                raise _build_failure(path, error) from None
     if failure_then is not None:
         raise failure_then
     return {path: done[path] for path in CONF_FILES}
+
+
+def _build_failure(path: str, error: Exception) -> Exception:
+    """A value the conf writer refused, as the RenderError it is for the build, naming the file; the
+    writer's error (a ``ValueError``, as ``validate`` also meets it) says only the stanza and key."""
+    if isinstance(error, ConfValueError):
+        return RenderError(f"{path}: {error}")
+    return error
 
 
 class _LineWriter(ConfWriter):

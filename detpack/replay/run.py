@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from ..build.app import build_app
+from ..build.app import build_app, report_build_failed
 from ..build.render import search_stanza_name
 from ..build.write import write_atomically
-from ..conf import ConfError, ConfValueError, read_conf
+from ..conf import ConfError, read_conf
 from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, BuildFailed, InvalidInput, record
 from ..knowledge import AddonError, Knowledge
 from ..spl import MacroDef, SplError, as_macro_table
@@ -82,12 +82,6 @@ def print_invalid(error: InvalidInput) -> int:
     return EXIT_INVALID_INPUT
 
 
-def print_build_failed(error: Exception) -> int:
-    """A valid pack whose app cannot be rendered or packaged: reported as ``build`` reports it."""
-    print(f"build failed: {error}", file=sys.stderr)
-    return EXIT_CHECKS_FAILED
-
-
 def test_command(content: Path, junit: Path | None = None, addons: tuple = ()) -> int:
     """``test``: run every detection's tests offline; 0 all passed, 1 a test failed (or the app cannot be built), 2 bad input."""
     with tempfile.TemporaryDirectory(prefix="detpack-test-") as folder:
@@ -96,8 +90,8 @@ def test_command(content: Path, junit: Path | None = None, addons: tuple = ()) -
             knowledge = knowledge_for(addons, build.pack.app.addons, build.app_dir)
         except InvalidInput as error:
             return print_invalid(error)
-        except (BuildFailed, ConfValueError) as error:
-            return print_build_failed(error)
+        except BuildFailed as error:
+            return report_build_failed(error)
         except (AddonError, ConfError) as error:
             print(f"error: {error}", file=sys.stderr)
             return EXIT_INVALID_INPUT
@@ -159,8 +153,8 @@ def replay_command(datasets: list[Path], content: Path, detection: str | None = 
             knowledge = knowledge_for(options.addons, build.pack.app.addons, build.app_dir)
         except InvalidInput as error:
             return print_invalid(error)
-        except (BuildFailed, ConfValueError) as error:
-            return print_build_failed(error)
+        except BuildFailed as error:
+            return report_build_failed(error)
         except (AddonError, ConfError) as error:
             print(f"error: {error}", file=sys.stderr)
             return EXIT_INVALID_INPUT

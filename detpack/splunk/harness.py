@@ -22,7 +22,8 @@ also after errors, Ctrl-C and SIGTERM (``--keep`` keeps indexes and container).
 The splunkd behaviour this relies on, with sources, is listed in
 ``docs/splunk-testing.md`` (facts numbered as in the project's splunkd notes).
 
-Exit codes: 0 pass, 1 a test failed, 2 invalid input or usage, 3 Splunk or
+Exit codes: 0 pass, 1 a test failed or the app could not be built (``build failed: ...``, as
+every command that builds says it), 2 invalid input or usage, 3 Splunk or
 Docker unreachable or misbehaving (including missing, duplicated or
 unsearchable events, and a cleanup that did not hold) or an unexpected error,
 130 interrupted (after cleanup).
@@ -51,8 +52,8 @@ from xml.etree import ElementTree as ET
 
 from splunklib import binding
 
-from ..build.app import build_app
-from ..conf import ConfError, ConfValueError, as_dict, read_conf
+from ..build.app import build_app, report_build_failed
+from ..conf import ConfError, as_dict, read_conf
 from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, BuildFailed, InvalidInput
 from ..replay.events import EventReadError, ReadStats, parse_event, read_events
 from ..build.write import write_atomically
@@ -164,7 +165,11 @@ class Reporter:
         return text
 
     def say(self, phase: str, message: str) -> None:
-        print(self.redact(f"splunk-test: {phase}: {message}"), file=self.stream, flush=True)
+        self.line(f"splunk-test: {phase}: {message}")
+
+    def line(self, text: str) -> None:
+        """``text`` as it is, secrets hidden: a line every command prints alike (``build failed: ...``)."""
+        print(self.redact(text), file=self.stream, flush=True)
 
     def write_junit(self, path: Path, cases: list[CaseReport]) -> None:
         """JUnit XML built from redacted text (escaping happens after redaction, so it cannot hide a secret)."""
@@ -304,8 +309,11 @@ def run_splunk_test(options: Options, reporter: Reporter) -> int:
     run = Run(options, reporter)
     try:
         code = run.execute()
-    except (KeyboardInterrupt, UsageError, ContainerUnavailable, InvalidInput, BuildFailed, ConfValueError,
-            InfrastructureError, ContainerFailed, binding.HTTPError) as exc:
+    except BuildFailed as exc:  # before Splunk is reached: reported as every command that builds reports it
+        code = report_build_failed(exc, reporter.line)
+        run.cases.append(CaseReport("splunk-test", "run", error=f"build failed: {exc}"))
+    except (KeyboardInterrupt, UsageError, ContainerUnavailable, InvalidInput, InfrastructureError, ContainerFailed,
+            binding.HTTPError) as exc:
         code, phase, message = why_stopped(exc)
         for line in message.splitlines():
             reporter.say(phase, line)
@@ -327,8 +335,6 @@ def why_stopped(exc: BaseException) -> tuple[int, str, str]:
         return EXIT_INTERRUPTED, "interrupted", "stopped by Ctrl-C or SIGTERM; cleaned up"
     if isinstance(exc, InvalidInput):
         return EXIT_INVALID_INPUT, "invalid input", "\n".join(str(f) for f in exc.findings)
-    if isinstance(exc, (BuildFailed, ConfValueError)):
-        return EXIT_INVALID_INPUT, "invalid input", f"the app cannot be built: {exc}"
     if isinstance(exc, (UsageError, ContainerUnavailable)):
         return EXIT_INVALID_INPUT, "error", str(exc)
     if isinstance(exc, binding.HTTPError):
