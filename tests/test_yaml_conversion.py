@@ -39,15 +39,15 @@ class ReferenceConverter:
             self.chars += len(node.value)
             if self.chars > source.MAX_TEXT_CHARS:
                 raise self.expands(node, path, f"{source.MAX_TEXT_CHARS} characters of text")
-            return (node.value if node.style else source._plain(node.value)), mark
+            return source.scalar_value(self.name, node, path), mark
+        if node.tag not in (source.UNTAGGED, source.PLAIN_TAGS[type(node)]):
+            raise source._tag_refused(self.name, node, path or "(document)")
         if isinstance(node, yaml.SequenceNode):
             converted = [self.convert(item, path, depth + 1) for item in node.value]
             return [value for value, _ in converted], (mark, [marks for _, marks in converted])
         result, key_marks = {}, {}
         for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise source._refuse(self.name, key_node, "a key is not text", "text keys")
-            key = str(key_node.value)
+            key = source.key_text(self.name, key_node, path)
             child = f"{path}.{key}" if path else key
             if key in result:
                 where = Location(self.name, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
@@ -147,15 +147,16 @@ def assert_same(text: str, max_values: int, max_depth: int, max_chars: int) -> N
 
 
 class ReferenceComposer(source._Parser, BaseResolver):
-    """The composer with PyYAML's own resolver hooks, each a Python method, and every node's tag the
-    default one: ``source._Composer`` replaces the hooks by C-level callables and must compose alike."""
+    """The composer with PyYAML's own resolver hooks, each a Python method, and every node without a
+    tag of its own given ``source.UNTAGGED``: ``source._Composer`` replaces the hooks by C-level
+    callables and must compose alike."""
 
     def __init__(self, stream):
         source._Parser.__init__(self, stream)
         BaseResolver.__init__(self)
 
     def resolve(self, kind, value, implicit):
-        return BaseResolver.DEFAULT_SCALAR_TAG
+        return source.UNTAGGED
 
 
 def node_tree(composer_class, text: str):
