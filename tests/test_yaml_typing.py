@@ -45,8 +45,8 @@ def pyyaml(text: str):
         return ("refused",)
     except yaml.YAMLError:
         return ("not yaml",)
-    except ValueError:  # SafeConstructor's own int() and date() failing: contentctl stops with a traceback
-        return ("refused",)
+    except (ValueError, OverflowError):  # SafeConstructor's own int(), float() sums and date() failing:
+        return ("refused",)                # contentctl stops with a traceback
 
 
 def ours(tmp_path, text: str):
@@ -120,6 +120,29 @@ def refusal(tmp_path, text: str) -> str:
 ])
 def test_what_yaml_loaders_cannot_read_or_this_one_does_not_support_is_one_line_at_its_place(tmp_path, text, expected):
     assert refusal(tmp_path, text) == expected
+
+
+LONG = [
+    "1" * 4300, "-" + "9" * 4300, "1_" * 4300, "1" * 4301, "+1" + "_0" * 4300,  # Python's decimal bound: 4300 digits
+    "1" + ":0" * 2418, "1" * 4301 + ":0", "0x" + "f" * 3571, "0b" + "1" * 14284, "0" + "7" * 4761,
+    "0:" * 173 + "0.5", "-" + "1:" * 174 + "0.", "0:" * 400_000 + "0.0",  # a float's sum of base-60 places overflows
+]
+
+
+@pytest.mark.parametrize("text", LONG, ids=lambda text: f"{text[:6]}...{len(text)}")
+def test_a_long_number_reads_as_pyyaml_reads_it_or_is_refused_where_pyyaml_stops(tmp_path, text):
+    assert ours(tmp_path, f"k: {text}\n") == pyyaml(f"k: {text}\n")
+
+
+@pytest.mark.parametrize("text", ["0x" + "f" * 3600, "-0b1" + "0" * 14290, "0" + "7" * 5000, "1" + ":0" * 2419,
+                                  "1" + ":0" * 400_000])
+def test_an_integer_pyyaml_reads_but_no_one_can_write_in_decimal_is_refused(tmp_path, text):
+    if len(text) < 10_000:  # (PyYAML takes minutes to sum 400,000 places)
+        with pytest.raises(ValueError, match="Exceeds the limit"):  # a value to PyYAML that str() cannot write
+            str(yaml.load(f"k: {text}\n", Loader=yaml.CSafeLoader)["k"])
+    assert refusal(tmp_path, f"k: {text}\n") == (f"typed.yml:1:4: k: {text[:20]!r}... ({len(text)} characters) is an "
+                                                 "integer of more than 4300 decimal digits, which Python neither reads "
+                                                 "nor writes (expected quoted text, or a value of the type meant)")
 
 
 def test_the_tags_of_the_kinds_nodes_have_anyway_change_nothing(tmp_path):
