@@ -148,15 +148,17 @@ def assert_same(text: str, max_values: int, max_depth: int, max_chars: int) -> N
 
 class ReferenceComposer(source._Parser, BaseResolver):
     """The composer with PyYAML's own resolver hooks, each a Python method, and every node without a
-    tag of its own given ``source.UNTAGGED``: ``source._Composer`` replaces the hooks by C-level
-    callables and must compose alike."""
+    tag of its own given ``source.UNTAGGED`` or, in a text with a "!", the tag of
+    ``source._resolve_tagged``: ``source._Composer`` replaces the hooks by C-level callables (in a
+    text with a "!", that one function) and must compose alike."""
 
     def __init__(self, stream):
         source._Parser.__init__(self, stream)
         BaseResolver.__init__(self)
+        self.tagged = "!" in stream
 
     def resolve(self, kind, value, implicit):
-        return source.UNTAGGED
+        return source._resolve_tagged(kind, value, implicit) if self.tagged else source.UNTAGGED
 
 
 def node_tree(composer_class, text: str):
@@ -185,7 +187,7 @@ def node_tree(composer_class, text: str):
 
 
 @settings(max_examples=300, deadline=None)
-@given(tree(), st.sampled_from(["", "!!str ", "!x "]))
+@given(tree(), st.sampled_from(["", "!!str ", "!x ", "! "]))
 def test_the_composer_makes_the_node_tree_the_resolver_hooks_of_pyyaml_make(node, tag):
     text = tag + Flow().render(node)
     assert node_tree(source._Composer, text) == node_tree(ReferenceComposer, text), text
