@@ -8,6 +8,7 @@ no content uses them)."""
 from __future__ import annotations
 
 import datetime
+import struct
 
 import pytest
 import yaml
@@ -150,6 +151,14 @@ def test_an_integer_pyyaml_reads_but_no_one_can_write_in_decimal_is_refused(tmp_
     assert refusal(tmp_path, f"k: {text}\n") == (f"typed.yml:1:4: k: {text[:20]!r}... ({len(text)} characters) is an "
                                                  "integer of more than 4300 decimal digits, which Python neither reads "
                                                  "nor writes (expected quoted text, or a value of the type meant)")
+
+
+@pytest.mark.parametrize("text", [".nan", ".NaN", "-0.0", "-.inf", "190:20:30.15", "1_0.0_1", "2.5e-324"])
+def test_a_float_is_pyyamls_bit_for_bit(tmp_path, text):
+    path = tmp_path / "float.yml"
+    path.write_text(f"k: {text}\n")
+    theirs = yaml.load(f"k: {text}\n", Loader=yaml.CSafeLoader)["k"]
+    assert struct.pack(">d", load_yaml(path)[0]["k"]) == struct.pack(">d", theirs)
 
 
 def test_the_tags_of_the_kinds_nodes_have_anyway_change_nothing(tmp_path):

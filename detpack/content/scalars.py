@@ -53,6 +53,9 @@ DATE = r"([0-9]{4})-([0-9]{2})-([0-9]{2})\Z"
 DATE_AND_TIME = r"""(?x)([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:[Tt]|[ \t]+)
                       ([0-9]{1,2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]*))?
                       (?:[ \t]*(?:(Z)|([-+])([0-9]{1,2})(?::([0-9]{2}))?))?\Z"""
+# SafeConstructor's NaN, made as it makes it: the machine's NaN of -inf / inf, which on x86 carries
+# the sign bit that float("nan") does not (struct.pack, math.copysign see it).
+NAN = -float("inf") / float("inf")
 # Types resolver.py knows that SafeConstructor cannot make a value of.
 NO_VALUE = {"<<": "a merge key (<<) where a value belongs", "=": "YAML 1.1's value key (=)"}
 # Python reads and writes no longer decimal integer (sys.int_info.default_max_str_digits): PyYAML
@@ -160,7 +163,7 @@ def _float(text: str) -> float:
     if digits == ".inf":
         return sign * float("inf")
     if digits == ".nan":
-        return float("nan")
+        return NAN
     if ":" in digits:
         try:
             return sign * _sexagesimal([float(part) for part in digits.split(":")])
