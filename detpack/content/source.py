@@ -63,16 +63,11 @@ class _Composer(_Parser):
     a text without a "!", every node's type is decided after composing, so each hook is a C-level
     callable that takes any arguments and returns a constant (``format`` of a text without fields):
     as Python methods they were 600,000 calls for a large pack. Only a text with a "!" (one file in
-    thirteen of Splunk's security_content) can tag a node "!", and gets ``_resolve_tagged``."""
+    thirteen of Splunk's security_content) can tag a node "!": ``_TaggedComposer`` composes it."""
 
     descend_resolver = "".format  # (parent, index)
     ascend_resolver = "".format  # ()
     resolve = UNTAGGED.format  # (kind, value, implicit): the tag of a node without an explicit one
-
-    def __init__(self, text: str):
-        _Parser.__init__(self, text)
-        if "!" in text:
-            self.resolve = _resolve_tagged
 
 
 def _resolve_tagged(kind: type, value: str | None, implicit: tuple | bool) -> str:
@@ -83,6 +78,15 @@ def _resolve_tagged(kind: type, value: str | None, implicit: tuple | bool) -> st
     if kind is not yaml.ScalarNode or implicit[1]:
         return UNTAGGED
     return NON_SPECIFIC if implicit[0] else STR
+
+
+class _TaggedComposer(_Composer):
+    resolve = staticmethod(_resolve_tagged)
+
+
+def composer(text: str) -> _Composer:
+    """The composer of ``text``: a Python resolve hook only where a node can be tagged "!"."""
+    return (_TaggedComposer if "!" in text else _Composer)(text)
 
 
 PATH_PART = re.compile(r"([^.\[\]#]+)|\[(\d+)\]|(#key)")
@@ -204,7 +208,7 @@ def load_yaml(path: Path, name: str = "") -> tuple[Any, Locations]:
     except OSError as exc:
         raise InvalidInput([Finding(Location(name), "(file)", f"cannot read: {exc.strerror}")]) from None
     try:
-        loader = _Composer(text)
+        loader = composer(text)
         try:
             node = loader.get_single_node()
         finally:
