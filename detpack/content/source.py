@@ -41,7 +41,7 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
             Composer.__init__(self)
 
 
-# The tags ``_Composer`` gives a node without an explicit one. UNTAGGED (YAML's non-specific tag
+# The tags ``composer()`` gives a node without an explicit one. UNTAGGED (YAML's non-specific tag
 # "?"): a plain scalar is typed by ``scalars.plain_value``, a quoted one is text. NON_SPECIFIC, only
 # in a text with a "!": a scalar PyYAML's resolver types by its text though it may be tagged "!"
 # (``_resolve_tagged``); plain, it is typed as UNTAGGED is. Quoted, PyYAML types it too, by patterns
