@@ -106,14 +106,18 @@ def test_an_alias_of_one_long_text_is_refused_by_the_characters_it_expands_to(tm
                                               "characters of text (aliases?) (expected a file without alias bombs)")
 
 
-def test_an_integer_too_long_for_python_is_text_for_the_schema(pack_copy):
+@pytest.mark.parametrize("number", ["9" * 5000, "0x" + "f" * 5000])
+def test_an_integer_too_long_for_python_to_write_is_one_line_at_its_place(pack_copy, tmp_path, number):
+    """PyYAML stops at the first (int() refuses it); the second it reads, and nothing could write it."""
     path = pack_copy / DETECTION
     text = path.read_text()
-    path.write_text(re.sub(r"(?m)^version: \d+", "version: " + "9" * 5000, text))
+    path.write_text(re.sub(r"(?m)^version: \d+", "version: " + number, text))
     with pytest.raises(InvalidInput) as error:
-        load_valid_pack(pack_copy)
+        build_app(pack_copy, tmp_path / "out")
     assert [(f.location.line, f.field, f.problem) for f in error.value.findings] == [
-        (text[:text.index("\nversion:") + 1].count("\n") + 1, "version", "is text")]
+        (text[:text.index("\nversion:") + 1].count("\n") + 1, "version", f"{number[:20]!r}... ({len(number)} characters) "
+         "is an integer of more than 4300 decimal digits, which Python neither reads nor writes")]
+    assert not (tmp_path / "out").exists()
 
 
 def test_utf16_text_is_one_line_naming_its_position(tmp_path):

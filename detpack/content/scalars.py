@@ -10,7 +10,9 @@ detection must mean here what it means to Splunk's builder. The rules are those 
   merge, null, timestamp, value; no two of them match the same text);
 - ``SafeConstructor`` (``yaml/constructor.py``) makes the value of that type. Where it fails
   (``0b_``, ``2024-02-30``) or has no constructor (``=``), PyYAML raises and contentctl stops:
-  ``NotAValue`` says so here, for the caller to name the file, line and column.
+  ``NotAValue`` says so here, for the caller to name the file, line and column. It says so too of
+  an integer past Python's 4,300 decimal digits that PyYAML reads in another base: nothing could
+  write it out.
 
 Quoted scalars are always text and never come here.
 """
@@ -51,11 +53,20 @@ DATE = r"([0-9]{4})-([0-9]{2})-([0-9]{2})\Z"
 DATE_AND_TIME = r"""(?x)([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:[Tt]|[ \t]+)
                       ([0-9]{1,2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]*))?
                       (?:[ \t]*(?:(Z)|([-+])([0-9]{1,2})(?::([0-9]{2}))?))?\Z"""
+# SafeConstructor's NaN, made as it makes it: the machine's NaN of -inf / inf, which on x86 carries
+# the sign bit that float("nan") does not (struct.pack, math.copysign see it).
+NAN = -float("inf") / float("inf")
 # Types resolver.py knows that SafeConstructor cannot make a value of.
 NO_VALUE = {"<<": "a merge key (<<) where a value belongs", "=": "YAML 1.1's value key (=)"}
-# Python reads no longer decimal integer (sys.get_int_max_str_digits is 4300): such a scalar stays
-# text, for the schema to refuse. Binary, octal and hexadecimal digits have no such bound.
-MAX_INT_DIGITS = 4000
+# Python reads and writes no longer decimal integer (sys.int_info.default_max_str_digits): PyYAML
+# stops at a longer one, as contentctl does. A binary, octal, hexadecimal or base-60 one PyYAML reads
+# however large; one past this many decimal digits is refused too, for no finding or file could
+# write it. Base 60 passes it with more places than this (60 ** 2419 > 10 ** 4300), a bound that also
+# keeps the summing of places short.
+MAX_INT_DIGITS = 4300
+MAX_SEXAGESIMAL_PLACES = 2419
+# No integer of this many bits has more than MAX_INT_DIGITS decimal digits (2 ** 14284 < 10 ** 4300).
+MAX_INT_BITS = 14284
 
 
 def type_name(value: Any) -> str:
@@ -103,7 +114,7 @@ def _number_or_time(text: str) -> Any:
         if match := re.match(DATE_AND_TIME, text):
             return _date_and_time(*match.groups())
     except ValueError as error:  # a month 13, a zone 24 hours away...
-        raise NotAValue(f"{text!r} has the form of a date but is none: {error}") from None
+        raise NotAValue(f"{_shown(text)} has the form of a date but is none: {error}") from None
     return text
 
 
@@ -116,18 +127,35 @@ def _unsigned(text: str) -> tuple[int, str]:
 def _int(text: str) -> Any:
     sign, digits = _unsigned(text)
     if digits[:2] in ("0b", "0x") and len(digits) == 2:
-        raise NotAValue(f"{text!r} is an integer without digits, which YAML loaders cannot read")
+        raise NotAValue(f"{_shown(text)} is an integer without digits, which YAML loaders cannot read")
     if digits[:2] == "0b":
-        return sign * int(digits[2:], 2)
-    if digits[:2] == "0x":
-        return sign * int(digits[2:], 16)
-    if digits[0] == "0":
-        return sign * int(digits, 8)
-    if len(digits) > MAX_INT_DIGITS:
-        return text
-    if ":" in digits:
-        return sign * _sexagesimal([int(part) for part in digits.split(":")])
-    return sign * int(digits)
+        value = int(digits[2:], 2)
+    elif digits[:2] == "0x":
+        value = int(digits[2:], 16)
+    elif digits[0] == "0":
+        value = int(digits, 8)
+    elif ":" in digits:
+        places = digits.split(":")
+        if len(places) > MAX_SEXAGESIMAL_PLACES or len(places[0]) > MAX_INT_DIGITS:
+            raise _too_long(text)
+        value = _sexagesimal([int(place) for place in places])
+    elif len(digits) > MAX_INT_DIGITS:
+        raise _too_long(text)
+    else:
+        value = int(digits)
+    if value.bit_length() > MAX_INT_BITS and value >= 10 ** MAX_INT_DIGITS:
+        raise _too_long(text)
+    return sign * value
+
+
+def _too_long(text: str) -> NotAValue:
+    return NotAValue(f"{_shown(text)} is an integer of more than {MAX_INT_DIGITS} decimal digits, which Python "
+                     "neither reads nor writes")
+
+
+def _shown(text: str) -> str:
+    """A scalar as a finding quotes it: its start only when it is long, for a finding is one line."""
+    return repr(text) if len(text) <= 40 else f"{text[:20]!r}... ({len(text)} characters)"
 
 
 def _float(text: str) -> float:
@@ -135,9 +163,12 @@ def _float(text: str) -> float:
     if digits == ".inf":
         return sign * float("inf")
     if digits == ".nan":
-        return float("nan")
+        return NAN
     if ":" in digits:
-        return sign * _sexagesimal([float(part) for part in digits.split(":")])
+        try:
+            return sign * _sexagesimal([float(part) for part in digits.split(":")])
+        except OverflowError:  # a place worth 60 ** 174 or more: no float can hold it, and PyYAML stops
+            raise NotAValue(f"{_shown(text)} has more base-60 places than a float can hold") from None
     return sign * float(digits)
 
 

@@ -88,7 +88,9 @@ class Int(Schema):
         self.expected = f"a whole number from {low} to {high}" if high is not None else f"a whole number >= {low}"
 
     def check(self, value, path, ctx):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        # is_integer(), not int(): YAML's .inf and .nan are floats that int() raises on
+        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        if isinstance(value, bool) or not whole:
             ctx.report(path, f"is {type_name(value)}", self.expected)
         elif value < self.low or (self.high is not None and value > self.high):
             ctx.report(path, f"{value} is out of range", self.expected)

@@ -41,10 +41,16 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
             Composer.__init__(self)
 
 
-# The tag of a node without one of its own: YAML's non-specific tag "?". libyaml's composer, which
-# contentctl's loader uses too, gives it to a node tagged "!" as well. Such a plain scalar is typed
-# by ``scalars.plain_value``.
+# The tags ``composer()`` gives a node without an explicit one. UNTAGGED (YAML's non-specific tag
+# "?"): a plain scalar is typed by ``scalars.plain_value``, a quoted one is text. NON_SPECIFIC, only
+# in a text with a "!": a scalar PyYAML's resolver types by its text though it may be tagged "!"
+# (``_resolve_tagged``); plain, it is typed as UNTAGGED is. Quoted, PyYAML types it too, by patterns
+# whose ``$`` also matches before a final line break (``! "5\n"`` is 5, ``! "yes\n"`` stops PyYAML):
+# it is refused, as other tags are.
 UNTAGGED = "?"
+NON_SPECIFIC = "!"
+TYPED_BY_TEXT = (UNTAGGED, NON_SPECIFIC)  # the tags of a plain scalar that scalars.plain_value types
+STR = BaseResolver.DEFAULT_SCALAR_TAG
 # The explicit tags a node may carry: each gives its own kind of node the type it has anyway.
 PLAIN_TAGS = {yaml.ScalarNode: BaseResolver.DEFAULT_SCALAR_TAG, yaml.SequenceNode: BaseResolver.DEFAULT_SEQUENCE_TAG,
               yaml.MappingNode: BaseResolver.DEFAULT_MAPPING_TAG}
@@ -53,14 +59,34 @@ PLAIN_TAGS = {yaml.ScalarNode: BaseResolver.DEFAULT_SCALAR_TAG, yaml.SequenceNod
 class _Composer(_Parser):
     """Parses and composes only; plain scalars are typed after composing (``scalars.plain_value``).
 
-    The composer calls three resolver hooks for every node. Nothing here resolves by path and every
-    node's type is decided after composing, so each hook is a C-level callable that takes any
-    arguments and returns a constant (``format`` of a text without fields): as Python methods they
-    were 600,000 calls for a large pack."""
+    The composer calls three resolver hooks for every node. Nothing here resolves by path and, in
+    a text without a "!", every node's type is decided after composing, so each hook is a C-level
+    callable that takes any arguments and returns a constant (``format`` of a text without fields):
+    as Python methods they were 600,000 calls for a large pack. Only a text with a "!" (one file in
+    thirteen of Splunk's security_content) can tag a node "!": ``_TaggedComposer`` composes it."""
 
     descend_resolver = "".format  # (parent, index)
     ascend_resolver = "".format  # ()
     resolve = UNTAGGED.format  # (kind, value, implicit): the tag of a node without an explicit one
+
+
+def _resolve_tagged(kind: type, value: str | None, implicit: tuple | bool) -> str:
+    """The tag of a node without an explicit one, or tagged "!". PyYAML's resolver types a scalar by
+    its text where ``implicit[0]`` is set (``BaseResolver.resolve``): libyaml sets it for a plain
+    scalar and for one tagged "!", quoted or not, but not for an empty one tagged "!" (text), and
+    sets ``implicit[1]`` alone for a quoted scalar without a tag. A collection has its one type."""
+    if kind is not yaml.ScalarNode or implicit[1]:
+        return UNTAGGED
+    return NON_SPECIFIC if implicit[0] else STR
+
+
+class _TaggedComposer(_Composer):
+    resolve = staticmethod(_resolve_tagged)
+
+
+def composer(text: str) -> _Composer:
+    """The composer of ``text``: a Python resolve hook only where a node can be tagged "!"."""
+    return (_TaggedComposer if "!" in text else _Composer)(text)
 
 
 PATH_PART = re.compile(r"([^.\[\]#]+)|\[(\d+)\]|(#key)")
@@ -182,7 +208,7 @@ def load_yaml(path: Path, name: str = "") -> tuple[Any, Locations]:
     except OSError as exc:
         raise InvalidInput([Finding(Location(name), "(file)", f"cannot read: {exc.strerror}")]) from None
     try:
-        loader = _Composer(text)
+        loader = composer(text)
         try:
             node = loader.get_single_node()
         finally:
@@ -236,24 +262,23 @@ def _shown_tag(tag: str) -> str:
 
 
 def _tag_refused(name: str, node: yaml.Node, field: str) -> InvalidInput:
-    """An explicit tag other than the one a node's kind has anyway (``!!int 5``, ``!Ref x``): refused
-    rather than read as contentctl's loader would read it (or fail to)."""
+    """An explicit tag other than the one a node's kind has anyway (``!!int 5``, ``!Ref x``, ``! "5"``):
+    refused rather than read as contentctl's loader would read it (or fail to)."""
     return _refuse(name, node, f"the tag {_shown_tag(node.tag)} is not supported", "a value without a tag", field)
 
 
 def scalar_value(name: str, node: yaml.ScalarNode, path: str) -> Any:
-    """A scalar's value as ``yaml.safe_load`` gives it: quoted and ``!!str`` ones are text, plain ones
-    are typed (``scalars.plain_value``)."""
-    if node.tag != UNTAGGED:
-        if node.tag != BaseResolver.DEFAULT_SCALAR_TAG:
-            raise _tag_refused(name, node, path or "(document)")
-        return node.value
-    if node.style:  # plain: None (Python) or "" (libyaml)
-        return node.value
-    try:
-        return plain_value(node.value)
-    except NotAValue as error:
-        raise _refuse(name, node, str(error), "quoted text, or a value of the type meant", path or "(document)") from None
+    """A scalar's value as ``yaml.safe_load`` gives it: plain ones are typed (``scalars.plain_value``),
+    quoted and ``!!str`` ones are text."""
+    if not node.style and node.tag in TYPED_BY_TEXT:  # plain: style None (Python) or "" (libyaml)
+        try:
+            return plain_value(node.value)
+        except NotAValue as error:
+            raise _refuse(name, node, str(error), "quoted text, or a value of the type meant",
+                          path or "(document)") from None
+    if node.tag != STR and node.tag != UNTAGGED:
+        raise _tag_refused(name, node, path or "(document)")
+    return node.value
 
 
 def key_text(name: str, node: yaml.Node, path: str) -> str:
@@ -261,15 +286,13 @@ def key_text(name: str, node: yaml.Node, path: str) -> str:
     if type(node) is not yaml.ScalarNode:
         raise _refuse(name, node, "a key is not text", "text keys")
     key = node.value
-    if node.tag == UNTAGGED and not node.style and (key in WORDS or key[:1] in NOT_TEXT_START):
-        if key == "<<":
-            raise _refuse(name, node, "merge keys (<<) are not supported", "the keys written out", path or "(document)")
-        value = key if key == "=" else scalar_value(name, node, path)  # a value key (=) is text as a key
-        if type(value) is not str:
-            raise _refuse(name, node, f"the key {key} reads as {type_name(value)}, not text", "text keys (quote it)",
-                          path or "(document)")
-    elif node.tag != UNTAGGED and node.tag != BaseResolver.DEFAULT_SCALAR_TAG:
-        raise _tag_refused(name, node, path or "(document)")
+    typed = not node.style and node.tag in TYPED_BY_TEXT
+    if typed and key == "<<":
+        raise _refuse(name, node, "merge keys (<<) are not supported", "the keys written out", path or "(document)")
+    value = key if typed and key == "=" else scalar_value(name, node, path)  # a value key (=) is text as a key
+    if type(value) is not str:
+        raise _refuse(name, node, f"the key {key} reads as {type_name(value)}, not text", "text keys (quote it)",
+                      path or "(document)")
     return key
 
 
@@ -327,7 +350,9 @@ class _Converter:
         key_marks: dict[str, tuple] = {}
         for key_node, value_node in node.value:
             key = key_node.value if type(key_node) is yaml.ScalarNode else None
-            if key is None or key_node.tag != UNTAGGED or (not key_node.style and (key in WORDS or key[:1] in NOT_TEXT_START)):
+            # A quoted key is text unless tagged; a plain one unless it reads as another type.
+            if key is None or (key_node.tag != UNTAGGED if key_node.style else
+                               key_node.tag not in TYPED_BY_TEXT or key in WORDS or key[:1] in NOT_TEXT_START):
                 key = key_text(self.name, key_node, path)  # text, or refused
             start = key_node.start_mark
             if key in result:
