@@ -106,14 +106,18 @@ def test_an_alias_of_one_long_text_is_refused_by_the_characters_it_expands_to(tm
                                               "characters of text (aliases?) (expected a file without alias bombs)")
 
 
-def test_an_integer_too_long_for_python_is_text_for_the_schema(pack_copy):
+@pytest.mark.parametrize("number", ["9" * 5000, "0x" + "f" * 5000])
+def test_an_integer_too_long_for_python_to_write_is_one_line_at_its_place(pack_copy, tmp_path, number):
+    """PyYAML stops at the first (int() refuses it); the second it reads, and nothing could write it."""
     path = pack_copy / DETECTION
     text = path.read_text()
-    path.write_text(re.sub(r"(?m)^version: \d+", "version: " + "9" * 5000, text))
+    path.write_text(re.sub(r"(?m)^version: \d+", "version: " + number, text))
     with pytest.raises(InvalidInput) as error:
-        load_valid_pack(pack_copy)
+        build_app(pack_copy, tmp_path / "out")
     assert [(f.location.line, f.field, f.problem) for f in error.value.findings] == [
-        (text[:text.index("\nversion:") + 1].count("\n") + 1, "version", "is text")]
+        (text[:text.index("\nversion:") + 1].count("\n") + 1, "version", f"{number[:20]!r}... ({len(number)} characters) "
+         "is an integer of more than 4300 decimal digits, which Python neither reads nor writes")]
+    assert not (tmp_path / "out").exists()
 
 
 def test_utf16_text_is_one_line_naming_its_position(tmp_path):
@@ -140,10 +144,10 @@ def test_locations_hold_on_a_line_as_long_as_a_file_may_be(tmp_path):
 
 
 def test_a_plain_scalar_of_a_point_and_underscores_is_text_not_a_crash(tmp_path):
-    """``._`` has a float's shape to the FLOAT pattern but no digit (PyYAML reads such scalars as text)."""
+    """Points and underscores without a digit between have no float's form to PyYAML 6.0.4: text."""
     (tmp_path / "point.yml").write_text("a: ._\nb: [+.__, -._e5]\nc: ._5\nd: 1._\n")
     value, _ = load_yaml(tmp_path / "point.yml", "point.yml")
-    assert value == {"a": "._", "b": ["+.__", "-._e5"], "c": 0.5, "d": 1.0}
+    assert value == {"a": "._", "b": ["+.__", "-._e5"], "c": "._5", "d": 1.0}
 
 
 def test_a_version_of_a_point_and_an_underscore_is_a_finding(pack_copy):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 
 from detpack.content import schema
-from detpack.content.schema import Context, List, Obj, Str, _type_name
+from detpack.content.scalars import type_name
+from detpack.content.schema import Context, List, Obj, Str
 from detpack.content.source import Locations
 
 TOP = {"detection": schema.DETECTION, "story": schema.STORY, "baseline": schema.BASELINE,
@@ -17,7 +18,7 @@ def reference_check(node: schema.Schema, value, path: str, ctx: Context) -> None
     """Every value through its own schema's ``check``, one call each."""
     if isinstance(node, Obj):
         if not isinstance(value, dict):
-            ctx.report(path, f"is {_type_name(value)}", node.expected)
+            ctx.report(path, f"is {type_name(value)}", node.expected)
             return
         prefix = f"{path}." if path else ""
         for key in node.required:
@@ -31,7 +32,7 @@ def reference_check(node: schema.Schema, value, path: str, ctx: Context) -> None
                 reference_check(node.known[key], item, prefix + key, ctx)
     elif isinstance(node, List):
         if not isinstance(value, list):
-            ctx.report(path, f"is {_type_name(value)}", node.expected)
+            ctx.report(path, f"is {type_name(value)}", node.expected)
             return
         if len(value) < node.min_items:
             ctx.report(path, f"has {len(value)} items", f"at least {node.min_items}")

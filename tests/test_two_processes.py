@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -70,6 +71,9 @@ def broken_pack(root: Path) -> Path:
             text = text.replace("type: TTP", "type: Nonsense")
         if i % 17 == 7:
             text = text.replace("- field: user", "- field: not_returned")
+        if i % 19 == 3:  # values PyYAML cannot make, or that no one could write: one line each, in either process
+            version = ("2024-02-30", ".inf", "! '5'", "0x" + "f" * 5000, "0:" * 200 + "0.0")[i // 19 % 5]
+            text = re.sub(r"(?m)^version: \d+", f"version: {version}", text)
         path.write_text(text)
     (files[40]).write_text("name: [unclosed\n")
     (root / "stories" / "broken.yml").write_text("name: A story\nid: not-a-uuid\n")
@@ -133,6 +137,7 @@ def test_a_broken_pack_has_the_same_findings_in_two_processes(tmp_path, forks, o
     root = broken_pack(tmp_path / "pack")
     two = _findings(root, strict)
     assert two[0] == "invalid" and len(two[1]) > 10
+    assert len({f.split(": version: ")[1][:12] for f in two[1] if ": version: " in f}) == 5  # each kind of value
     assert len(forks) == 2
     one_process()
     assert _findings(root, strict) == two

@@ -41,6 +41,10 @@ def test_the_project_pack_is_valid(pack_copy):
 
 @pytest.mark.parametrize("old, new, column, expected", [
     ("version: 4", "version: four", 10, "version: is text (expected a whole number >= 1)"),
+    ("version: 4", "version: .inf", 10, "version: is a number (expected a whole number >= 1)"),
+    ("version: 4", "version: -.INF", 10, "version: is a number (expected a whole number >= 1)"),
+    ("    score: 36\n  - field: user", "    score: .NaN\n  - field: user", 12,
+     "rba.risk_objects[0].score: is a number (expected a whole number from 0 to 100)"),
     ("id: aa73f80d-d728-4077-b226-81ea0c8be589", "id: not-a-uuid", 5,
      "id: 'not-a-uuid' is not valid (expected a UUID like 01234567-89ab-cdef-0123-456789abcdef)"),
     ("  - T1047", "  - T47", 5, "tags.mitre_attack_id[0]: 'T47' is not valid (expected an ATT&CK id like T1234 or T1234.001)"),

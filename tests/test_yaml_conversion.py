@@ -39,15 +39,15 @@ class ReferenceConverter:
             self.chars += len(node.value)
             if self.chars > source.MAX_TEXT_CHARS:
                 raise self.expands(node, path, f"{source.MAX_TEXT_CHARS} characters of text")
-            return (node.value if node.style else source._plain(node.value)), mark
+            return source.scalar_value(self.name, node, path), mark
+        if node.tag not in (source.UNTAGGED, source.PLAIN_TAGS[type(node)]):
+            raise source._tag_refused(self.name, node, path or "(document)")
         if isinstance(node, yaml.SequenceNode):
             converted = [self.convert(item, path, depth + 1) for item in node.value]
             return [value for value, _ in converted], (mark, [marks for _, marks in converted])
         result, key_marks = {}, {}
         for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise source._refuse(self.name, key_node, "a key is not text", "text keys")
-            key = str(key_node.value)
+            key = source.key_text(self.name, key_node, path)
             child = f"{path}.{key}" if path else key
             if key in result:
                 where = Location(self.name, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
@@ -128,7 +128,7 @@ def outcome(converter_class, node):
 
 
 def compose(text: str):
-    loader = source._Composer(text)
+    loader = source.composer(text)
     try:
         return loader.get_single_node()
     finally:
@@ -147,18 +147,21 @@ def assert_same(text: str, max_values: int, max_depth: int, max_chars: int) -> N
 
 
 class ReferenceComposer(source._Parser, BaseResolver):
-    """The composer with PyYAML's own resolver hooks, each a Python method, and every node's tag the
-    default one: ``source._Composer`` replaces the hooks by C-level callables and must compose alike."""
+    """The composer with PyYAML's own resolver hooks, each a Python method, and every node without a
+    tag of its own given ``source.UNTAGGED`` or, in a text with a "!", the tag of
+    ``source._resolve_tagged``: ``source.composer`` replaces the hooks by C-level callables (in a
+    text with a "!", that one function) and must compose alike."""
 
     def __init__(self, stream):
         source._Parser.__init__(self, stream)
         BaseResolver.__init__(self)
+        self.tagged = "!" in stream
 
     def resolve(self, kind, value, implicit):
-        return BaseResolver.DEFAULT_SCALAR_TAG
+        return source._resolve_tagged(kind, value, implicit) if self.tagged else source.UNTAGGED
 
 
-def node_tree(composer_class, text: str):
+def node_tree(make_composer, text: str):
     """Every node's kind, tag, style, value and marks, an alias as the number of its anchor's node."""
     seen: dict[int, int] = {}
 
@@ -173,7 +176,7 @@ def node_tree(composer_class, text: str):
         return (type(node).__name__, node.tag, getattr(node, "style", None), getattr(node, "flow_style", None),
                 value, marks)
 
-    loader = composer_class(text)
+    loader = make_composer(text)
     try:
         node = loader.get_single_node()
         return shown(node) if node is not None else None
@@ -184,10 +187,10 @@ def node_tree(composer_class, text: str):
 
 
 @settings(max_examples=300, deadline=None)
-@given(tree(), st.sampled_from(["", "!!str ", "!x "]))
+@given(tree(), st.sampled_from(["", "!!str ", "!x ", "! "]))
 def test_the_composer_makes_the_node_tree_the_resolver_hooks_of_pyyaml_make(node, tag):
     text = tag + Flow().render(node)
-    assert node_tree(source._Composer, text) == node_tree(ReferenceComposer, text), text
+    assert node_tree(source.composer, text) == node_tree(ReferenceComposer, text), text
 
 
 BOUNDS = st.tuples(st.integers(1, 40), st.integers(0, 6), st.integers(0, 80))

@@ -11,6 +11,7 @@ import re
 
 from ..conf import control_characters
 from ..errors import Finding
+from .scalars import type_name
 from .source import Locations, key_path, parent_path
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, as type checkers read it, without loading typing at every start
@@ -47,11 +48,6 @@ class Context:
         (self.warnings if warning else self.findings).append(found)
 
 
-def _type_name(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "text", int: "a number", float: "a number",
-            bool: "true/false", type(None): "empty"}.get(type(value), type(value).__name__)
-
-
 class Schema:
     expected = "a value"
     # True where any text on one line with something in it passes (``Str`` without pattern or length
@@ -76,7 +72,7 @@ class Str(Schema):
         if self.allow_empty and value in ("", None):
             return
         if not isinstance(value, str) or not value.strip():
-            ctx.report(path, "is empty" if isinstance(value, str) else f"is {_type_name(value)}", self.expected)
+            ctx.report(path, "is empty" if isinstance(value, str) else f"is {type_name(value)}", self.expected)
             return
         if not value.isprintable() and (bad := control_characters(value, allowed="\n\t" if self.multiline else "")):
             ctx.report(path, f"contains control characters {', '.join(bad)}", "printable text")
@@ -92,8 +88,10 @@ class Int(Schema):
         self.expected = f"a whole number from {low} to {high}" if high is not None else f"a whole number >= {low}"
 
     def check(self, value, path, ctx):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-            ctx.report(path, f"is {_type_name(value)}", self.expected)
+        # is_integer(), not int(): YAML's .inf and .nan are floats that int() raises on
+        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        if isinstance(value, bool) or not whole:
+            ctx.report(path, f"is {type_name(value)}", self.expected)
         elif value < self.low or (self.high is not None and value > self.high):
             ctx.report(path, f"{value} is out of range", self.expected)
 
@@ -123,7 +121,7 @@ class Bool(Schema):
 
     def check(self, value, path, ctx):
         if not isinstance(value, bool):
-            ctx.report(path, f"is {_type_name(value)}", self.expected)
+            ctx.report(path, f"is {type_name(value)}", self.expected)
 
 
 class Anything(Schema):
@@ -138,7 +136,7 @@ class List(Schema):
 
     def check(self, value, path, ctx):
         if not isinstance(value, list):
-            ctx.report(path, f"is {_type_name(value)}", self.expected)
+            ctx.report(path, f"is {type_name(value)}", self.expected)
             return
         if len(value) < self.min_items:
             ctx.report(path, f"has {len(value)} items", f"at least {self.min_items}")
@@ -163,7 +161,7 @@ class Obj(Schema):
 
     def check(self, value, path, ctx):
         if not isinstance(value, dict):
-            ctx.report(path, f"is {_type_name(value)}", self.expected)
+            ctx.report(path, f"is {type_name(value)}", self.expected)
             return
         prefix = f"{path}." if path else ""
         if not value.keys() >= self.required.keys():

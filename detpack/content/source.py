@@ -19,6 +19,7 @@ import yaml.reader
 from yaml.resolver import BaseResolver
 
 from ..errors import Finding, InvalidInput, Location, display_path
+from .scalars import NOT_TEXT_START, WORDS, NotAValue, plain_value, type_name
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, as type checkers read it, without loading typing at every start
 if TYPE_CHECKING:
@@ -40,24 +41,54 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
             Composer.__init__(self)
 
 
-class _Composer(_Parser):
-    """Parses and composes only; plain scalars are typed by ``_plain`` below (YAML 1.1 core subset).
+# The tags ``composer()`` gives a node without an explicit one. UNTAGGED (YAML's non-specific tag
+# "?"): a plain scalar is typed by ``scalars.plain_value``, a quoted one is text. NON_SPECIFIC, only
+# in a text with a "!": a scalar PyYAML's resolver types by its text though it may be tagged "!"
+# (``_resolve_tagged``); plain, it is typed as UNTAGGED is. Quoted, PyYAML types it too, by patterns
+# whose ``$`` also matches before a final line break (``! "5\n"`` is 5, ``! "yes\n"`` stops PyYAML):
+# it is refused, as other tags are.
+UNTAGGED = "?"
+NON_SPECIFIC = "!"
+TYPED_BY_TEXT = (UNTAGGED, NON_SPECIFIC)  # the tags of a plain scalar that scalars.plain_value types
+STR = BaseResolver.DEFAULT_SCALAR_TAG
+# The explicit tags a node may carry: each gives its own kind of node the type it has anyway.
+PLAIN_TAGS = {yaml.ScalarNode: BaseResolver.DEFAULT_SCALAR_TAG, yaml.SequenceNode: BaseResolver.DEFAULT_SEQUENCE_TAG,
+              yaml.MappingNode: BaseResolver.DEFAULT_MAPPING_TAG}
 
-    The composer calls three resolver hooks for every node. Nothing here resolves by path and every
-    node's type is decided after composing, so each hook is a C-level callable that takes any
-    arguments and returns a constant (``format`` of a text without fields): as Python methods they
-    were 600,000 calls for a large pack."""
+
+class _Composer(_Parser):
+    """Parses and composes only; plain scalars are typed after composing (``scalars.plain_value``).
+
+    The composer calls three resolver hooks for every node. Nothing here resolves by path and, in
+    a text without a "!", every node's type is decided after composing, so each hook is a C-level
+    callable that takes any arguments and returns a constant (``format`` of a text without fields):
+    as Python methods they were 600,000 calls for a large pack. Only a text with a "!" (one file in
+    thirteen of Splunk's security_content) can tag a node "!": ``_TaggedComposer`` composes it."""
 
     descend_resolver = "".format  # (parent, index)
     ascend_resolver = "".format  # ()
-    resolve = BaseResolver.DEFAULT_SCALAR_TAG.format  # (kind, value, implicit): every node's tag, as before
+    resolve = UNTAGGED.format  # (kind, value, implicit): the tag of a node without an explicit one
 
 
-PLAIN_CONSTANTS = {"null": None, "Null": None, "NULL": None, "~": None, "": None,
-                   "true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False,
-                   "yes": True, "Yes": True, "no": False, "No": False, "on": True, "On": True, "off": False, "Off": False}
-INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)\Z")
-FLOAT = re.compile(r"[-+]?([0-9][0-9_]*)?\.[0-9_]+([eE][-+]?[0-9]+)?\Z")
+def _resolve_tagged(kind: type, value: str | None, implicit: tuple | bool) -> str:
+    """The tag of a node without an explicit one, or tagged "!". PyYAML's resolver types a scalar by
+    its text where ``implicit[0]`` is set (``BaseResolver.resolve``): libyaml sets it for a plain
+    scalar and for one tagged "!", quoted or not, but not for an empty one tagged "!" (text), and
+    sets ``implicit[1]`` alone for a quoted scalar without a tag. A collection has its one type."""
+    if kind is not yaml.ScalarNode or implicit[1]:
+        return UNTAGGED
+    return NON_SPECIFIC if implicit[0] else STR
+
+
+class _TaggedComposer(_Composer):
+    resolve = staticmethod(_resolve_tagged)
+
+
+def composer(text: str) -> _Composer:
+    """The composer of ``text``: a Python resolve hook only where a node can be tagged "!"."""
+    return (_TaggedComposer if "!" in text else _Composer)(text)
+
+
 PATH_PART = re.compile(r"([^.\[\]#]+)|\[(\d+)\]|(#key)")
 
 # Bounds for content that arrives through pull requests. The largest file of Splunk's
@@ -69,8 +100,6 @@ MAX_VALUES = 10_000
 # Without aliases a file's text values hold fewer characters than the file has bytes, so this bound
 # only ever refuses an alias that repeats a long text (the corpus uses no aliases at all).
 MAX_TEXT_CHARS = 2 * MAX_FILE_BYTES
-# Python refuses to read integers this long (sys.get_int_max_str_digits); no real value comes close.
-MAX_INT_DIGITS = 4000
 
 
 def file_problem(path: Path, root: Path, realpath: Callable[[str], str] = os.path.realpath) -> str | None:
@@ -112,24 +141,6 @@ def parent_path(path: str) -> str:
     if path.endswith("#key"):
         return path.removesuffix("#key")
     return path.rpartition("[")[0] if path.endswith("]") else path.rpartition(".")[0]
-
-
-NOT_A_NUMBER = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_`|$%/\\\"'(")
-
-
-def _plain(text: str) -> Any:
-    if text[:1] in NOT_A_NUMBER and text not in PLAIN_CONSTANTS:  # most values: plain text
-        return text
-    if text in PLAIN_CONSTANTS:
-        return PLAIN_CONSTANTS[text]
-    if INT.match(text):
-        return int(text.replace("_", "")) if len(text) <= MAX_INT_DIGITS else text
-    if FLOAT.match(text):
-        try:
-            return float(text.replace("_", ""))
-        except ValueError:  # no digit before the exponent ("._", "+._e5"): text, as PyYAML reads it
-            return text
-    return text
 
 
 # Where a value stands, kept instead of the YAML node tree (which takes ten times the memory): a
@@ -197,7 +208,7 @@ def load_yaml(path: Path, name: str = "") -> tuple[Any, Locations]:
     except OSError as exc:
         raise InvalidInput([Finding(Location(name), "(file)", f"cannot read: {exc.strerror}")]) from None
     try:
-        loader = _Composer(text)
+        loader = composer(text)
         try:
             node = loader.get_single_node()
         finally:
@@ -241,9 +252,48 @@ def _byte_location(name: str, data: bytes, index: int) -> Location:
     return Location(name, before.count("\n") + 1, len(before) - before.rfind("\n"))
 
 
-def _refuse(name: str, node: yaml.Node, problem: str, expected: str) -> InvalidInput:
+def _refuse(name: str, node: yaml.Node, problem: str, expected: str, field: str = "(yaml)") -> InvalidInput:
     where = Location(name, node.start_mark.line + 1, node.start_mark.column + 1)
-    return InvalidInput([Finding(where, "(yaml)", problem, expected)])
+    return InvalidInput([Finding(where, field, problem, expected)])
+
+
+def _shown_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
+
+
+def _tag_refused(name: str, node: yaml.Node, field: str) -> InvalidInput:
+    """An explicit tag other than the one a node's kind has anyway (``!!int 5``, ``!Ref x``, ``! "5"``):
+    refused rather than read as contentctl's loader would read it (or fail to)."""
+    return _refuse(name, node, f"the tag {_shown_tag(node.tag)} is not supported", "a value without a tag", field)
+
+
+def scalar_value(name: str, node: yaml.ScalarNode, path: str) -> Any:
+    """A scalar's value as ``yaml.safe_load`` gives it: plain ones are typed (``scalars.plain_value``),
+    quoted and ``!!str`` ones are text."""
+    if not node.style and node.tag in TYPED_BY_TEXT:  # plain: style None (Python) or "" (libyaml)
+        try:
+            return plain_value(node.value)
+        except NotAValue as error:
+            raise _refuse(name, node, str(error), "quoted text, or a value of the type meant",
+                          path or "(document)") from None
+    if node.tag != STR and node.tag != UNTAGGED:
+        raise _tag_refused(name, node, path or "(document)")
+    return node.value
+
+
+def key_text(name: str, node: yaml.Node, path: str) -> str:
+    """A mapping key, which must be text to ``yaml.safe_load`` as well: keys are field names."""
+    if type(node) is not yaml.ScalarNode:
+        raise _refuse(name, node, "a key is not text", "text keys")
+    key = node.value
+    typed = not node.style and node.tag in TYPED_BY_TEXT
+    if typed and key == "<<":
+        raise _refuse(name, node, "merge keys (<<) are not supported", "the keys written out", path or "(document)")
+    value = key if typed and key == "=" else scalar_value(name, node, path)  # a value key (=) is text as a key
+    if type(value) is not str:
+        raise _refuse(name, node, f"the key {key} reads as {type_name(value)}, not text", "text keys (quote it)",
+                      path or "(document)")
+    return key
 
 
 class _Converter:
@@ -278,6 +328,8 @@ class _Converter:
         kind = type(node)
         if kind is yaml.ScalarNode:
             return self._scalar(node, path), mark
+        if node.tag != UNTAGGED and node.tag != PLAIN_TAGS[kind]:
+            raise _tag_refused(self.name, node, path or "(document)")
         depth += 1
         # A scalar child is converted in place while no bound is near; else convert() refuses it.
         inline = depth <= MAX_DEPTH
@@ -297,9 +349,11 @@ class _Converter:
         result: dict[str, Any] = {}
         key_marks: dict[str, tuple] = {}
         for key_node, value_node in node.value:
-            if type(key_node) is not yaml.ScalarNode:
-                raise _refuse(self.name, key_node, "a key is not text", "text keys")
-            key = key_node.value
+            key = key_node.value if type(key_node) is yaml.ScalarNode else None
+            # A quoted key is text unless tagged; a plain one unless it reads as another type.
+            if key is None or (key_node.tag != UNTAGGED if key_node.style else
+                               key_node.tag not in TYPED_BY_TEXT or key in WORDS or key[:1] in NOT_TEXT_START):
+                key = key_text(self.name, key_node, path)  # text, or refused
             start = key_node.start_mark
             if key in result:
                 where = Location(self.name, start.line + 1, start.column + 1)
@@ -325,4 +379,4 @@ class _Converter:
         self.chars += len(text)
         if self.chars > MAX_TEXT_CHARS:
             raise self._expands(node, path, f"{MAX_TEXT_CHARS} characters of text")
-        return text if node.style else _plain(text)  # plain: None (Python) or "" (libyaml)
+        return text if node.style and node.tag == UNTAGGED else scalar_value(self.name, node, path)
