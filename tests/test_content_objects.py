@@ -276,6 +276,9 @@ def test_the_launcher_names_the_company_as_contentctl_does(pack):
     ("deployments/ttp.yml", DEPLOYMENT + "    nes_fields:\n    - dest\n    - 'user\\'\n",
      "deployments/ttp.yml:19:5: alert_action.notable.nes_fields: value ends with a backslash, which would join "
      "the next line"),
+    ("macros/security_content_ctime.yml", (FIXTURES / "legacy_pack/macros/security_content_ctime.yml").read_text()
+     .replace("- field", "- 'field\\'"),  # macros.conf's args, the arguments joined
+     "macros/security_content_ctime.yml:5:1: arguments: value ends with a backslash, which would join the next line"),
 ])
 def test_values_that_cannot_be_written_are_refused_at_their_position(pack, relative, text, problem):
     write(pack, relative, text)

@@ -236,6 +236,8 @@ def _conf_bound(pack: Pack) -> Iterator[tuple[object, str, str, bool]]:
                 yield lookup.locations, key, value, False
     for macro in pack.macros:
         yield from ((macro.locations, key, getattr(macro, key), False) for key in ("definition", "description"))
+        if macro.arguments:  # written joined, as one value
+            yield macro.locations, "arguments", ", ".join(macro.arguments), False
     for deployment in pack.deployments.values():
         if deployment.locations is not None:  # the built-in defaults are known to be safe
             yield from ((deployment.locations, f"scheduling.{k}", v, False) for k, v in deployment.scheduling.items())
