@@ -378,3 +378,28 @@ def test_a_swap_whose_second_rename_fails_puts_the_previous_app_folder_back(pack
     assert sorted(p.name for p in out.iterdir()) == ["DA-ESS-DetPack", "DA-ESS-DetPack-1.0.0.spl"]
     assert (out / "DA-ESS-DetPack" / "mark").read_text() == "previous\n"
     assert (sha256(out / "DA-ESS-DetPack" / "default" / "savedsearches.conf"), sha256(out / "DA-ESS-DetPack-1.0.0.spl")) == before
+
+
+@pytest.mark.parametrize("command", ["build", "inspect"])
+def test_an_output_folder_that_cannot_be_made_is_refused_on_one_line(pack_copy, tmp_path, capsys, command):
+    """``--output`` under a file: the input's problem, named on one line with exit 2, not a traceback
+    once the app has been rendered; nothing is written in the pack."""
+    (tmp_path / "file").write_text("")
+    out = tmp_path / "file" / "out"
+    before = sorted(p.relative_to(pack_copy) for p in pack_copy.rglob("*"))
+    assert main([command, "--content", str(pack_copy), "--output", str(out)]) == 2
+    said = capsys.readouterr()
+    finding = f"{out}: --output: cannot be made: Not a directory (expected a folder the build can write in)"
+    assert said.err.splitlines() in ([finding], [finding, "1 problem(s) found; nothing was written"]), said.err
+    assert said.out == ""
+    assert sorted(p.relative_to(pack_copy) for p in pack_copy.rglob("*")) == before
+
+
+def test_a_package_that_cannot_be_made_leaves_no_output_folder(pack_copy, tmp_path, monkeypatch, capsys):
+    """The package's checks (here SOURCE_DATE_EPOCH) come before the output folder is made: a build that
+    fails them leaves not even an empty folder."""
+    out = tmp_path / "out"
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "soon")
+    assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 1
+    assert capsys.readouterr().err.startswith("build failed: SOURCE_DATE_EPOCH: 'soon'")
+    assert not out.exists()

@@ -269,6 +269,16 @@ def test_the_launcher_names_the_company_as_contentctl_does(pack):
     ("deployments/ttp.yml", DEPLOYMENT.replace("'%name% on $dest$'", "'%name% \\'"),
      "deployments/ttp.yml:16:17: alert_action.notable.rule_title: value ends with a backslash, which would join "
      "the next line"),
+    # analyticstories.conf's category is the story's first one; nes_fields are written joined by commas
+    ("stories/wmi_abuse.yml", (FIXTURES / "legacy_pack/stories/wmi_abuse.yml").read_text().replace(
+        "  - Adversary Tactics", "  - 'Adversary Tactics\\'"),
+     "stories/wmi_abuse.yml:10:5: tags.category[0]: value ends with a backslash, which would join the next line"),
+    ("deployments/ttp.yml", DEPLOYMENT + "    nes_fields:\n    - dest\n    - 'user\\'\n",
+     "deployments/ttp.yml:19:5: alert_action.notable.nes_fields: value ends with a backslash, which would join "
+     "the next line"),
+    ("macros/security_content_ctime.yml", (FIXTURES / "legacy_pack/macros/security_content_ctime.yml").read_text()
+     .replace("- field", "- 'field\\'"),  # macros.conf's args, the arguments joined
+     "macros/security_content_ctime.yml:5:1: arguments: value ends with a backslash, which would join the next line"),
 ])
 def test_values_that_cannot_be_written_are_refused_at_their_position(pack, relative, text, problem):
     write(pack, relative, text)
@@ -436,8 +446,27 @@ def test_an_app_title_that_cannot_be_written_is_refused_at_validation(pack):
     ("script in host $dest$", "script in host $dest$ \\",
      "detections/endpoint/wmi_script_host.yml:21:12: tags.message: value ends with a backslash, which would join "
      "the next line"),
+    ("  asset_type: Endpoint", "  asset_type: 'Endpoint\\'",  # analyticstories.conf's asset_type
+     "detections/endpoint/wmi_script_host.yml:17:15: tags.asset_type: value ends with a backslash, which would join "
+     "the next line"),
 ])
 def test_a_detection_name_or_risk_message_that_cannot_be_written_is_refused(pack, old, new, problem):
     path = pack / DETECTION
     path.write_text(path.read_text().replace(old, new))
     assert problem + " (expected a value Splunk can read back)" in findings(pack)
+
+
+def test_an_author_a_notable_names_that_cannot_be_written_is_refused_at_the_detection(pack):
+    """``%author%`` puts the detection's author into its notable's title, where a final backslash would join the
+    next line of savedsearches.conf: refused at the author, as the detection's other conf values are."""
+    write(pack, "deployments/ttp.yml", DEPLOYMENT.replace("'%name% on $dest$'", "'Seen by %author%'"))
+    path = pack / DETECTION
+    path.write_text(path.read_text().replace("author: Test Author", "author: 'Test Author\\'"))
+    assert findings(pack) == ["detections/endpoint/wmi_script_host.yml:5:9: author: value ends with a backslash, which "
+                              "would join the next line (expected a value Splunk can read back)"]
+
+
+def test_an_author_no_conf_file_carries_is_left_as_it_is(pack):
+    path = pack / DETECTION
+    path.write_text(path.read_text().replace("author: Test Author", "author: 'Test Author\\'"))
+    assert load_valid_pack(pack).detections[0].author == "Test Author\\"

@@ -238,6 +238,16 @@ def test_test_command_missing_data_is_invalid_input(content, capsys):
     assert "positive_sysmon.xml.log" in capsys.readouterr().err
 
 
+def test_a_junit_report_that_cannot_be_written_is_one_line_and_exit_2(content, tmp_path, capsys):
+    """``--junit`` under a file: the command line's problem, said on one line after the verdicts, not a traceback."""
+    (tmp_path / "file").write_text("")
+    junit = tmp_path / "file" / "junit.xml"
+    assert command(["test", "--content", str(content), "--junit", str(junit)]) == 2
+    said = capsys.readouterr()
+    assert said.err.splitlines() == [f"error: --junit {junit}: cannot be written: File exists: {tmp_path / 'file'}"], said.err
+    assert said.out.startswith("PASS ")
+
+
 def test_test_command_invalid_content_exits_2(tmp_path, capsys):
     assert command(["test", "--content", str(tmp_path)]) == 2
 

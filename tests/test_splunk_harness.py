@@ -407,6 +407,18 @@ def test_a_build_that_failed_on_a_secret_does_not_print_it(harness, monkeypatch,
     assert PASSWORD not in outcome.stderr and PASSWORD not in (tmp_path / "junit.xml").read_text()
 
 
+def test_a_junit_report_that_cannot_be_written_is_one_line_and_exit_2_after_cleanup(harness, state, tmp_path):
+    """``--junit`` under a file: the run still cleans up, then says so on one line (exit 2), not with a traceback."""
+    (tmp_path / "file").write_text("")
+    junit = tmp_path / "file" / "junit.xml"
+    outcome = harness("--detection", "script_execution_via_wmi", "--junit", str(junit))
+    assert outcome.code == 2, outcome.stderr
+    assert outcome.stderr.splitlines()[-1] == (f"splunk-test: error: --junit {junit}: cannot be written: File exists: "
+                                               f"{tmp_path / 'file'}")
+    assert "Traceback" not in outcome.stderr
+    only_main_left(state)
+
+
 def test_remote_attack_data_is_invalid_input_before_anything_is_sent(harness, state, pack, tmp_path):
     remote = tmp_path / "remote"
     shutil.copytree(pack, remote)

@@ -141,8 +141,12 @@ def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = Tru
     # and both go in together (swap_in): a build that fails leaves the previous app folder and
     # package. For a large pack a second process writes the package, then the app
     # folder's files but the largest, which this process writes meanwhile.
-    with PackageFile(file_entries(contents, app_dir), output_dir, app_id=pack.app.app_id, version=pack.app.version,
-                     epoch=build_epoch(None), starts=checked.starts) as package:
+    try:
+        package = PackageFile(file_entries(contents, app_dir), output_dir, app_id=pack.app.app_id,
+                              version=pack.app.version, epoch=build_epoch(None), starts=checked.starts)
+    except OSError as error:  # the output folder, made once the package passed its checks
+        raise _unwritable_output(output_dir, error) from None
+    with package:
         staging = hidden_name(app_dir)
         try:
             os.mkdir(staging, 0o700)  # 0700 until staged: nobody sees it sooner
@@ -161,6 +165,13 @@ def build_app(content_dir: Path, output_dir: Path, *, sync_committed: bool = Tru
     for path in stale:
         write_atomically(pack.root / path, contents[path])
     return BuildResult(pack, app_dir, package_path, rendered.files, checked.warnings, checked.notes)
+
+
+def _unwritable_output(folder: Path, error: OSError) -> InvalidInput:
+    """An output folder that cannot be made (a file in its path, no permission): the command line's
+    problem, named on one line, rather than a traceback."""
+    return InvalidInput([Finding(Location(display_path(folder)), "--output", f"cannot be made: {error.strerror}",
+                                 "a folder the build can write in")])
 
 
 def report_build_failed(error: BuildFailed, say: Callable[[str], None] | None = None) -> int:

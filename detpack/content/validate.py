@@ -147,7 +147,11 @@ def check_risk_score(d: Detection, index: PackIndex) -> Iterator[Finding]:
 def check_conf_safe(d: Detection, index: PackIndex) -> Iterator[Finding]:
     values = {"name": d.name, "description": d.description, "search": d.search,
               "how_to_implement": d.how_to_implement, "known_false_positives": d.known_false_positives,
-              "rba.message" if "rba" in d.locations else "tags.message": d.risk_message}
+              "rba.message" if "rba" in d.locations else "tags.message": d.risk_message,
+              "tags.asset_type": d.asset_type}  # analyticstories.conf
+    notable = index.pack.deployments[d.type].notable
+    if notable and "%author%" in notable["rule_title"] + notable["rule_description"]:  # filled in savedsearches.conf
+        values["author"] = d.author
     for path, value in values.items():
         try:
             check_value(value)
@@ -217,6 +221,8 @@ def _conf_bound(pack: Pack) -> Iterator[tuple[object, str, str, bool]]:
             yield app.locations, key, value, False
     for story in pack.stories:
         yield story.locations, "name", story.name, True
+        if story.category:  # analyticstories.conf carries the first (render.story_category)
+            yield story.locations, "tags.category[0]", story.category[0], False
         yield from ((story.locations, key, getattr(story, key), False) for key in ("description", "narrative"))
     for task in pack.baselines + pack.investigations:
         yield task.locations, "name", task.name, True
@@ -230,12 +236,17 @@ def _conf_bound(pack: Pack) -> Iterator[tuple[object, str, str, bool]]:
                 yield lookup.locations, key, value, False
     for macro in pack.macros:
         yield from ((macro.locations, key, getattr(macro, key), False) for key in ("definition", "description"))
+        if macro.arguments:  # written joined, as one value
+            yield macro.locations, "arguments", ", ".join(macro.arguments), False
     for deployment in pack.deployments.values():
         if deployment.locations is not None:  # the built-in defaults are known to be safe
             yield from ((deployment.locations, f"scheduling.{k}", v, False) for k, v in deployment.scheduling.items())
             for key in ("rule_title", "rule_description"):
                 if deployment.notable:
                     yield deployment.locations, f"alert_action.notable.{key}", deployment.notable[key], False
+            if deployment.notable and deployment.notable.get("nes_fields"):  # written joined, as one value
+                yield (deployment.locations, "alert_action.notable.nes_fields",
+                       ",".join(deployment.notable["nes_fields"]), False)
 
 
 def check_conf_safe_objects(pack: Pack) -> Iterator[Finding]:

@@ -110,7 +110,11 @@ def test_command(content: Path, junit: Path | None = None, addons: tuple = ()) -
                 reasons = f": {'; '.join(outcome.reasons)}" if outcome.reasons else ""
                 print(f"{verdict} {detection.name} / {test.name}{reasons}")
     if junit:
-        write_junit(junit, outcomes)
+        try:
+            write_junit(junit, outcomes)
+        except OSError as error:  # a file in its path, no permission: the command line's problem
+            print(f"error: --junit {junit}: cannot be written: {error.strerror}: {error.filename}", file=sys.stderr)
+            return EXIT_INVALID_INPUT
     if unreadable:
         return EXIT_INVALID_INPUT
     return EXIT_OK if all(o.passed for _, _, o in outcomes) else EXIT_CHECKS_FAILED

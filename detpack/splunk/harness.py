@@ -325,7 +325,11 @@ def run_splunk_test(options: Options, reporter: Reporter) -> int:
     if run.cleanup_failures and not any(case.test == "cleanup" for case in run.cases):
         run.cases.append(CaseReport("splunk-test", "cleanup", error="\n".join(run.cleanup_failures)))
     if options.junit and run.cases:
-        reporter.write_junit(options.junit, run.cases)
+        try:
+            reporter.write_junit(options.junit, run.cases)
+        except OSError as error:  # a file in its path, no permission: the command line's problem, after cleanup
+            reporter.say("error", f"--junit {options.junit}: cannot be written: {error.strerror}: {error.filename}")
+            code = max(code, EXIT_INVALID_INPUT)  # an infrastructure failure (3) or an interruption (130) still says so
     return code
 
 
