@@ -648,12 +648,12 @@ def test_a_container_interrupted_right_after_it_started_is_removed(tls_splunk, p
 
 # -- the rules of a stock splunkd the harness must follow (each test fails on a harness ignoring its rule) --------
 
-def test_a_disabled_saved_search_is_refused_by_the_double(splunk, state, pack, tmp_path):
+def test_a_disabled_saved_search_is_refused_by_the_double(splunk, state, pack, tmp_path, readable_copy):
     """Fact 1: "You cannot run a disabled search." The shipped search is disabled."""
     from detpack.build.app import build_app
 
     build = build_app(pack, tmp_path / "build", sync_committed=False)
-    state.install(_readable_copy(build.package, tmp_path))
+    state.install(readable_copy(build.package))
     state.indexes["main"].append(_stored("<Event/>"))
     from splunk_double.state import SavedSearchDisabled
     with pytest.raises(SavedSearchDisabled):
@@ -662,12 +662,23 @@ def test_a_disabled_saved_search_is_refused_by_the_double(splunk, state, pack, t
     assert state.dispatch("DA-ESS-DetPack", STANZA, "admin", "0", "now", False).error == ""
 
 
-def _readable_copy(package: Path, tmp_path: Path) -> Path:
+@pytest.fixture
+def readable_copy():
+    """Copies a package into a folder every user can read, as the double requires of what it installs
+    (splunkd runs as another user); pytest's own temporary folders are their owner's alone. The
+    folders go when the test ends."""
     import tempfile
-    folder = Path(tempfile.mkdtemp(prefix="detpack-pkg-"))
-    folder.chmod(0o755)
-    shutil.copy(package, folder / package.name)
-    return folder / package.name
+
+    folders = []
+
+    def copy(package: Path) -> Path:
+        folders.append(Path(tempfile.mkdtemp(prefix="detpack-pkg-")))
+        folders[-1].chmod(0o755)
+        return Path(shutil.copy(package, folders[-1] / package.name))
+
+    yield copy
+    for folder in folders:
+        shutil.rmtree(folder)
 
 
 def test_the_saved_search_runs_as_the_user_not_its_owner(harness, state, monkeypatch):
@@ -1095,7 +1106,7 @@ def test_job_results_beyond_100_come_only_with_count_0(splunk, state, monkeypatc
     assert len(client.job_results("many").rows) == rows
 
 
-def test_the_double_refuses_arguments_splunkd_does_not_know(splunk, state, pack, tmp_path):
+def test_the_double_refuses_arguments_splunkd_does_not_know(splunk, state, pack, tmp_path, readable_copy):
     """splunkd answers 400 'Argument "x" is not supported by this handler.' for an unknown form field
     (splunk/terraform-provider-splunk issue #193); saved/searches takes savedsearches.conf.spec keys,
     authorization/roles the role keys of authorize.conf.spec."""
@@ -1106,7 +1117,7 @@ def test_the_double_refuses_arguments_splunkd_does_not_know(splunk, state, pack,
     from splunklib import binding
 
     build = build_app(pack, tmp_path / "build", sync_committed=False)
-    state.install(_readable_copy(build.package, tmp_path))
+    state.install(readable_copy(build.package))
     client = SplunkClient(Target(splunk.rest_url, "admin", PASSWORD), Backoff(attempts=1))
     for wrong in ({"no_such_key": "1"}, {"dispatchas": "user"}):
         with pytest.raises(InfrastructureError, match=f'Argument "{next(iter(wrong))}" is not supported'):
@@ -1204,7 +1215,7 @@ def test_an_unreadable_automatic_staging_folder_does_not_blame_stage_dir(harness
     assert state.hec_requests == 0
 
 
-def test_the_double_takes_what_splunk_sdk_sends_unchanged(splunk, state, pack, tmp_path):
+def test_the_double_takes_what_splunk_sdk_sends_unchanged(splunk, state, pack, tmp_path, readable_copy):
     """splunk-sdk lists collections with count=-1 (splunklib client.py, null_count) and its
     SavedSearch.update() sends the search unchanged: the double answers both as in full and accepted."""
     import json
@@ -1215,7 +1226,7 @@ def test_the_double_takes_what_splunk_sdk_sends_unchanged(splunk, state, pack, t
     from detpack.build.app import build_app
 
     build = build_app(pack, tmp_path / "build", sync_committed=False)
-    state.install(_readable_copy(build.package, tmp_path))
+    state.install(readable_copy(build.package))
     port = int(splunk.rest_url.rsplit(":", 1)[1])
     service = sdk.connect(host="127.0.0.1", port=port, scheme=splunk.rest_url.split(":", 1)[0],
                           username="admin", password=PASSWORD, app="DA-ESS-DetPack", owner="nobody")
