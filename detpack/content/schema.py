@@ -110,6 +110,9 @@ class Date(Schema):
     expected = "a date YYYY-MM-DD"
 
     def check(self, value, path, ctx):
+        if type(value) is datetime.datetime:  # an unquoted date with a time: named as such, not by its repr
+            ctx.report(path, f"is {type_name(value)}", self.expected)
+            return
         try:
             datetime.date.fromisoformat(str(value))
         except ValueError:
