@@ -299,6 +299,23 @@ def test_a_folder_where_a_committed_file_belongs_is_refused_before_anything_is_w
     assert not (pack_copy / "default" / "macros.conf").exists()  # nor any other committed copy
 
 
+def test_a_file_where_a_committed_folder_belongs_is_refused_before_anything_is_written(pack_copy, tmp_path, capsys):
+    """``metadata`` a file: the committed default.meta cannot go in it. Named on one line before the package
+    and app folder are written, as a folder where a file belongs is, not with a traceback after them."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.rmtree(pack_copy / "metadata", ignore_errors=True)
+    (pack_copy / "metadata").write_text("")
+    assert main(["build", "--content", str(pack_copy), "--output", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2:] == ["metadata: (file): is a file (expected a folder the build writes in)",
+                        "1 problem(s) found; nothing was written"]
+    assert not out.exists() or list(out.iterdir()) == []
+    assert (pack_copy / "metadata").read_text() == ""
+    assert not (pack_copy / "default" / "macros.conf").exists()  # nor any other committed copy
+
+
 @pytest.mark.parametrize("umask", [0o077, 0o000])
 def test_the_app_folder_has_folders_0755_and_files_0644_whatever_the_umask(pack_copy, tmp_path, umask):
     """The app folder is what Splunk reads, as the package is: its modes are the package's, not the

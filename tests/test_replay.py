@@ -248,6 +248,15 @@ def test_a_junit_report_that_cannot_be_written_is_one_line_and_exit_2(content, t
     assert said.out.startswith("PASS ")
 
 
+def test_a_junit_report_where_a_folder_is_names_that_folder_not_a_temporary_file(content, tmp_path, capsys):
+    """``--junit`` naming a folder: the line names the path given, not the hidden file written beside it first."""
+    junit = tmp_path / "reports"
+    junit.mkdir()
+    assert command(["test", "--content", str(content), "--junit", str(junit)]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: --junit {junit}: cannot be written: Is a directory"]
+    assert not list(junit.iterdir()) and not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
 def test_test_command_invalid_content_exits_2(tmp_path, capsys):
     assert command(["test", "--content", str(tmp_path)]) == 2
 

@@ -419,6 +419,16 @@ def test_a_junit_report_that_cannot_be_written_is_one_line_and_exit_2_after_clea
     only_main_left(state)
 
 
+def test_a_junit_report_where_a_folder_is_names_the_path_given_not_a_temporary_file(harness, state, tmp_path):
+    junit = tmp_path / "reports"
+    junit.mkdir()
+    outcome = harness("--detection", "script_execution_via_wmi", "--junit", str(junit))
+    assert outcome.code == 2, outcome.stderr
+    assert outcome.stderr.splitlines()[-1] == f"splunk-test: error: --junit {junit}: cannot be written: Is a directory"
+    assert list(junit.iterdir()) == []
+    only_main_left(state)
+
+
 def test_remote_attack_data_is_invalid_input_before_anything_is_sent(harness, state, pack, tmp_path):
     remote = tmp_path / "remote"
     shutil.copytree(pack, remote)

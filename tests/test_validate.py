@@ -53,7 +53,9 @@ def test_the_project_pack_is_valid(pack_copy):
     ("    type: system", "    type: host", 11,
      "rba.risk_objects[0].type: 'host' is not allowed (expected one of system, user, other)"),
     ("date: '2020-03-16'", "date: '2020-13-16'", 7, "date: '2020-13-16' is not a date (expected a date YYYY-MM-DD)"),
+    ("date: '2020-03-16'", "date: 2020-03-16 10:00:00", 7, "date: is a date and time (expected a date YYYY-MM-DD)"),
     ("type: TTP", "type: TTPs", 7, "type: 'TTPs' is not allowed (expected one of TTP, Anomaly, Hunting, Correlation)"),
+    ("type: TTP", "type: 2024-01-31", 7, "type: is a date (expected one of TTP, Anomaly, Hunting, Correlation)"),
     ("status: production", "status: production\nserach: typo", 1,
      None),
 ])

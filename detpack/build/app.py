@@ -195,13 +195,22 @@ def _to_stderr(line: str) -> None:
 
 def stale_committed(root: Path, committed: dict[str, bytes], contents: dict[str, bytes]) -> list[str]:
     """The committed files under ``root`` that do not hold the build's bytes yet. A folder where one
-    belongs is refused (``InvalidInput``) while nothing is written, rather than failing its write after
-    the package and app folder are in place."""
+    belongs, or a file where a folder of them belongs, is refused (``InvalidInput``) while nothing is
+    written, rather than failing its write after the package and app folder are in place."""
     stale = [path for path in committed if not holds(root / path, contents[path])]
     if folders := [path for path in stale if (root / path).is_dir() and not (root / path).is_symlink()]:
         raise InvalidInput([Finding(Location(display_path(root / path)), "(file)", "is a folder", "a file the build writes")
                             for path in folders])
+    if files := _files_in_the_way(root, stale):
+        raise InvalidInput([Finding(Location(display_path(root / path)), "(file)", "is a file",
+                                    "a folder the build writes in") for path in files])
     return stale
+
+
+def _files_in_the_way(root: Path, paths: list[str]) -> list[str]:
+    """The folders of ``paths`` (``default``, ``metadata``...) that are there but not folders."""
+    folders = dict.fromkeys(str(parent) for path in paths for parent in reversed(Path(path).parents[:-1]))
+    return [folder for folder in folders if (root / folder).exists() and not (root / folder).is_dir()]
 
 
 def app_contents(rendered: RenderedApp) -> dict[str, bytes]:

@@ -48,6 +48,15 @@ def write_atomically(path: Path, content: str | bytes) -> None:
         raise
 
 
+def cannot_write(path: Path, error: OSError) -> str:
+    """Why ``write_atomically`` could not write ``path``, for a one-line message: the reason, and the
+    folder in its way when there is one (a file where a parent folder belongs). The hidden temporary
+    file the error may name instead is no name a user gave or can act on."""
+    blamed = error.filename
+    in_the_way = blamed is not None and Path(blamed) != path and path.is_relative_to(blamed)
+    return f"cannot be written: {error.strerror}" + (f": {blamed}" if in_the_way else "")
+
+
 def holds(path: Path, data: bytes) -> bool:
     """Whether ``path`` is already a regular file of mode 0644 holding ``data``: one the build need
     not write again (it keeps its time stamp). A link is never followed: ``write_atomically``

@@ -102,7 +102,11 @@ class Enum(Schema):
         self.expected = "one of " + ", ".join(choices)
 
     def check(self, value, path, ctx):
-        if value not in self.choices:
+        if value in self.choices:
+            return
+        if isinstance(value, datetime.date):  # unquoted, read as a date: named as such, not by Python's repr
+            ctx.report(path, f"is {type_name(value)}", self.expected)
+        else:
             ctx.report(path, f"{value!r} is not allowed", self.expected)
 
 
@@ -110,6 +114,9 @@ class Date(Schema):
     expected = "a date YYYY-MM-DD"
 
     def check(self, value, path, ctx):
+        if type(value) is datetime.datetime:  # unquoted, read as a date and time: named as such, not by Python's repr
+            ctx.report(path, f"is {type_name(value)}", self.expected)
+            return
         try:
             datetime.date.fromisoformat(str(value))
         except ValueError:

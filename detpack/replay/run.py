@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..build.app import build_app, report_build_failed
 from ..build.render import search_stanza_name
-from ..build.write import write_atomically
+from ..build.write import cannot_write, write_atomically
 from ..conf import ConfError, read_conf
 from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, BuildFailed, InvalidInput, record
 from ..knowledge import AddonError, Knowledge
@@ -113,7 +113,7 @@ def test_command(content: Path, junit: Path | None = None, addons: tuple = ()) -
         try:
             write_junit(junit, outcomes)
         except OSError as error:  # a file in its path, no permission: the command line's problem
-            print(f"error: --junit {junit}: cannot be written: {error.strerror}: {error.filename}", file=sys.stderr)
+            print(f"error: --junit {junit}: {cannot_write(junit, error)}", file=sys.stderr)
             return EXIT_INVALID_INPUT
     if unreadable:
         return EXIT_INVALID_INPUT

@@ -56,7 +56,7 @@ from ..build.app import build_app, report_build_failed
 from ..conf import ConfError, as_dict, read_conf
 from ..errors import EXIT_CHECKS_FAILED, EXIT_INVALID_INPUT, EXIT_OK, BuildFailed, InvalidInput
 from ..replay.events import EventReadError, ReadStats, parse_event, read_events
-from ..build.write import write_atomically
+from ..build.write import cannot_write, write_atomically
 from ..build.render import search_stanza_name
 from ..replay.judge import judge
 from ..replay.run import detection_datasets, shipped_macros, shipped_search
@@ -328,7 +328,7 @@ def run_splunk_test(options: Options, reporter: Reporter) -> int:
         try:
             reporter.write_junit(options.junit, run.cases)
         except OSError as error:  # a file in its path, no permission: the command line's problem, after cleanup
-            reporter.say("error", f"--junit {options.junit}: cannot be written: {error.strerror}: {error.filename}")
+            reporter.say("error", f"--junit {options.junit}: {cannot_write(options.junit, error)}")
             code = max(code, EXIT_INVALID_INPUT)  # an infrastructure failure (3) or an interruption (130) still says so
     return code
 
