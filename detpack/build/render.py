@@ -316,7 +316,10 @@ def render_conf(pack: Pack, path: str, env: jinja2.Environment | None = None, co
     """The conf file ``path`` (a key of CONF_FILES) rendered from ``pack``."""
     env, context = env or _environment(), context or _context(pack)
     writer = _LineWriter()
-    text = _tidy(env.get_template(CONF_FILES[path]).render(context, conf=writer))
+    try:
+        text = _tidy(env.get_template(CONF_FILES[path]).render(context, conf=writer))
+    except ConfValueError as error:  # a value the writer refuses (naming stanza and key): the build's error
+        raise RenderError(f"{path}: {error}") from None
     problems = []
     if not _only_skipped_lines_besides(text, "\n".join([*writer.lines, ""])):  # each line and its line break
         problems = _read_back_problems(text, writer, path)
@@ -388,7 +391,7 @@ def _read_back_alone(pack: Pack, path: str, env: jinja2.Environment | None = Non
     is about the whole file, which one rendering reads at once, so the file is rendered whole."""
     try:
         rendered = render_conf(pack, path, env)
-    except RenderError:  # raised by the reader alone (_read_back_problems), naming a line of the part
+    except RenderError:  # a line of the part the reader stops at, or a value the writer refuses there
         return None
     return None if rendered[1] else rendered
 
@@ -475,23 +478,12 @@ def _conf_files(pack: Pack, env: jinja2.Environment, context: dict,
             failure_then = error
     for path in CONF_FILES:
         if failure and path == failure[0]:
-            raise _build_failure(path, failure[1])
+            raise failure[1]
         if path in rendered:
-            try:
-                done[path] = rendered[path]()
-            except ConfValueError as error:
-                raise _build_failure(path, error) from None
+            done[path] = rendered[path]()
     if failure_then is not None:
         raise failure_then
     return {path: done[path] for path in CONF_FILES}
-
-
-def _build_failure(path: str, error: Exception) -> Exception:
-    """A value the conf writer refused, as the RenderError it is for the build, naming the file; the
-    writer's error (a ``ValueError``, as ``validate`` also meets it) says only the stanza and key."""
-    if isinstance(error, ConfValueError):
-        return RenderError(f"{path}: {error}")
-    return error
 
 
 class _LineWriter(ConfWriter):
